@@ -1,0 +1,53 @@
+"""The all-in-one ASGI app of `govcast run`: submit API + portal + (embedded) pipeline."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from govcast.runtime import Runtime
+from producers.api import create_app
+
+log = logging.getLogger("govcast.app")
+
+
+def build_app(runtime: Runtime, *, run_pipeline: bool = True) -> FastAPI:
+    settings = runtime.settings
+    app = create_app(settings, runtime.store, runtime.bus)
+    settings.portal_dir.mkdir(parents=True, exist_ok=True)
+    app.mount("/portal", StaticFiles(directory=settings.portal_dir, html=True, check_dir=False), name="portal")
+
+    if run_pipeline:
+        inner = app.router.lifespan_context
+
+        @contextlib.asynccontextmanager
+        async def lifespan(a: FastAPI) -> AsyncIterator[None]:
+            host = start_pipeline(runtime)
+            task = asyncio.create_task(host.run(), name="pipeline")
+            try:
+                async with inner(a):
+                    yield
+            finally:
+                host.stop()
+                await task
+
+        app.router.lifespan_context = lifespan
+    return app
+
+
+def start_pipeline(runtime: Runtime):  # type: ignore[no-untyped-def]
+    """The host that runs the processors in this process: embedded log or Kafka (faust)."""
+    if runtime.settings.broker:
+        from processors.faust_host import FaustHost
+
+        return FaustHost(runtime)
+    from processors.embedded.host import EmbeddedHost
+    from processors.embedded.log import SqliteLog
+
+    assert isinstance(runtime.bus, SqliteLog)
+    return EmbeddedHost(runtime.bus, runtime.context())

@@ -1,0 +1,76 @@
+"""`govcast` command line: run, api, worker, token create, demo, schema."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from govcast.settings import Settings, get_settings
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", type=Path, help="data directory (default ./govcast-data; env GOVCAST_DATA_DIR)")
+    p.add_argument("--store", dest="store_url", help="status store SQLAlchemy URL (default SQLite in the data dir)")
+    p.add_argument("--broker", help="kafka://HOST:PORT for distributed mode (default: embedded SQLite log)")
+
+
+def _server(p: argparse.ArgumentParser) -> None:
+    _common(p)
+    p.add_argument("--host", help="bind address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="HTTP port (default 8000)")
+    p.add_argument("--public-url", help="external base URL used in links (default http://HOST:PORT)")
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="govcast", description="Publish once, reach every channel.")
+    sub = root.add_subparsers(dest="command", required=True)
+    _server(sub.add_parser("run", help="API + pipeline + portal in one process (embedded by default)"))
+    _server(sub.add_parser("api", help="the submit API alone (use with --broker and separate workers)"))
+    _common(sub.add_parser("worker", help="one pipeline worker on Kafka (needs --broker)"))
+    token = sub.add_parser("token", help="manage API tokens").add_subparsers(dest="token_command", required=True)
+    create = token.add_parser("create", help="create a token and print it alone on stdout")
+    _common(create)
+    create.add_argument("--kind", choices=["department", "operator"], required=True)
+    create.add_argument("--name", required=True)
+    create.add_argument("--publisher-code", help="unified social credit code of the department (departments only)")
+    demo = sub.add_parser("demo", help="publish a sample policy and its interpretation into a running instance")
+    _common(demo)
+    demo.add_argument("--url", default="http://127.0.0.1:8000", help="base URL of the running instance")
+    demo.add_argument("--token", help="department token (default: create one in --data-dir)")
+    schema = sub.add_parser("schema", help="export JSON Schema of the shared models")
+    schema.add_argument("out_dir", type=Path)
+    return root
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    keys = ("data_dir", "store_url", "broker", "host", "port", "public_url")
+    overrides: dict[str, Any] = {k: getattr(args, k, None) for k in keys}
+    return get_settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command == "schema":
+        from schemas.export import export
+
+        for path in export(args.out_dir):
+            print(path)
+        return 0
+    try:
+        settings = settings_from(args)
+    except ValueError as exc:
+        print(f"govcast: bad setting: {exc}", file=sys.stderr)
+        return 2
+    from govcast import commands
+
+    handler = {"run": commands.run, "api": commands.api, "worker": commands.worker,
+               "token": commands.token_create, "demo": commands.demo}[args.command]
+    return handler(settings, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

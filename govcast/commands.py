@@ -1,0 +1,112 @@
+"""What each CLI command does (parsing lives in govcast.cli)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import uvicorn
+
+from govcast.runtime import Runtime
+from govcast.settings import Settings
+
+
+def _bootstrap_tokens(runtime: Runtime) -> list[tuple[str, str]]:
+    """On an empty store, create a demo department and an operator; their secrets are shown once."""
+    from govcast.samples import DEMO_DEPARTMENT
+    from producers.auth import new_token
+
+    if runtime.store.count_tokens():
+        return []
+    dept = new_token(runtime.store, "department", DEMO_DEPARTMENT["name"], DEMO_DEPARTMENT["publisher_code"])
+    oper = new_token(runtime.store, "operator", "政务公开办值班员（演示）")
+    return [(f"department token ({DEMO_DEPARTMENT['name']}, {DEMO_DEPARTMENT['publisher_code']})", dept),
+            ("operator token", oper)]
+
+
+def _banner(settings: Settings, tokens: list[tuple[str, str]], mode: str) -> str:
+    base = settings.base_url
+    lines = [
+        f"govcast is running ({mode}); data in {settings.data_dir.resolve()}",
+        f"  submit API   {base}/v1/publications   (OpenAPI docs: {base}/docs)",
+        f"  portal       {base}/portal/",
+        f"  health       {base}/healthz   metrics {base}/metrics",
+    ]
+    if tokens:
+        lines.append("First start: these tokens are shown once, keep them (stored hashed only):")
+        lines += [f"  {label}: {secret}" for label, secret in tokens]
+        lines.append(f"Try it:  govcast demo --url {base} --token <department token>")
+    return "\n".join(lines)
+
+
+def _serve(settings: Settings, *, run_pipeline: bool, mode: str) -> int:
+    from govcast.app import build_app
+
+    runtime = Runtime.build(settings, with_adapters=run_pipeline)
+    tokens = _bootstrap_tokens(runtime)
+    app = build_app(runtime, run_pipeline=run_pipeline)
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning", access_log=False)
+    server = uvicorn.Server(config)
+    print(_banner(settings, tokens, mode), flush=True)
+    try:
+        server.run()
+    finally:
+        runtime.close()
+    return 0
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    mode = f"distributed, broker {settings.broker}" if settings.broker else "embedded"
+    return _serve(settings, run_pipeline=True, mode=mode)
+
+
+def api(settings: Settings, args: argparse.Namespace) -> int:
+    if not settings.broker:
+        print("govcast api: without --broker the API would accept work no pipeline processes; "
+              "use `govcast run` for one process, or pass --broker kafka://HOST:PORT", file=sys.stderr)
+        return 2
+    return _serve(settings, run_pipeline=False, mode=f"API only, broker {settings.broker}")
+
+
+def worker(settings: Settings, args: argparse.Namespace) -> int:
+    if not settings.broker:
+        print("govcast worker needs --broker kafka://HOST:PORT (embedded mode runs its pipeline inside `govcast run`)",
+              file=sys.stderr)
+        return 2
+    from processors.faust_host import run_worker
+
+    return run_worker(settings)
+
+
+def token_create(settings: Settings, args: argparse.Namespace) -> int:
+    from producers.auth import new_token
+
+    if args.kind == "department" and not args.publisher_code:
+        print("govcast token create: --publisher-code is required for a department token", file=sys.stderr)
+        return 2
+    runtime = Runtime.build(settings, with_adapters=False)
+    try:
+        print(new_token(runtime.store, args.kind, args.name, args.publisher_code if args.kind == "department" else None))
+    finally:
+        runtime.close()
+    return 0
+
+
+def demo(settings: Settings, args: argparse.Namespace) -> int:
+    from govcast.demo import publish_demo
+
+    token = args.token
+    if not token:
+        from govcast.samples import DEMO_DEPARTMENT
+        from producers.auth import new_token
+
+        runtime = Runtime.build(settings, with_adapters=False)
+        try:
+            token = new_token(runtime.store, "department", DEMO_DEPARTMENT["name"], DEMO_DEPARTMENT["publisher_code"])
+        finally:
+            runtime.close()
+    started = time.monotonic()
+    code = publish_demo(args.url.rstrip("/"), token)
+    print(f"(took {time.monotonic() - started:.1f} s)", file=sys.stderr)
+    return code

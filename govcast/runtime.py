@@ -1,0 +1,65 @@
+"""Assemble the parts one process needs: store, bus, adapters, stage context."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from adapters.base import AdapterConfig, ChannelAdapter
+from adapters.portal import PortalConfig
+from adapters.registry import build_adapters
+from govcast.settings import Settings
+from processors.bus import Bus
+from processors.stages import StageContext
+from processors.status.store import StatusStore
+
+
+def adapter_configs(settings: Settings) -> dict[str, AdapterConfig]:
+    configs: dict[str, AdapterConfig] = {}
+    if "portal" in settings.channels:
+        configs["portal"] = PortalConfig(
+            root=settings.portal_dir,
+            base_url=f"{settings.base_url}/portal",
+            site_name=settings.site_name,
+            site_domain=settings.site_domain,
+            site_id_code=settings.site_id_code,
+            site_sponsor=settings.site_sponsor,
+            site_phone=settings.site_phone,
+            icp=settings.icp,
+            categories=settings.categories,
+            page_size=settings.page_size,
+        )
+    return configs
+
+
+def make_bus(settings: Settings) -> Bus:
+    if settings.broker:
+        from processors.kafka_bus import KafkaBus  # imported lazily: embedded mode needs no Kafka client
+
+        return KafkaBus(settings.broker)
+    from processors.embedded.log import SqliteLog
+
+    return SqliteLog(settings.log_path, default_partitions=settings.partitions)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    store: StatusStore
+    bus: Bus
+    adapters: dict[str, ChannelAdapter]
+
+    @classmethod
+    def build(cls, settings: Settings, *, with_adapters: bool = True) -> Runtime:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        store = StatusStore(settings.store)
+        adapters = build_adapters(adapter_configs(settings)) if with_adapters else {}
+        return cls(settings, store, make_bus(settings), adapters)
+
+    def context(self) -> StageContext:
+        return StageContext(settings=self.settings, store=self.store, adapters=self.adapters)
+
+    def close(self) -> None:
+        for adapter in self.adapters.values():
+            adapter.close()
+        self.bus.close()
+        self.store.close()

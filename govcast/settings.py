@@ -1,0 +1,77 @@
+"""Settings: one typed object, built by a cached factory from environment and CLI flags.
+
+Every setting has an environment variable `GOVCAST_<NAME>`; CLI flags override.
+Nothing is created at import time.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.vocab import DEFAULT_CATEGORIES
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    data_dir: Path = Field(default=Path("govcast-data"), description="where the log, status store and portal live")
+    host: str = Field(default="127.0.0.1", description="address the HTTP server binds")
+    port: int = Field(default=8000, description="HTTP port")
+    public_url: str | None = Field(default=None, description="external base URL (default http://host:port)")
+    store_url: str | None = Field(default=None, description="SQLAlchemy URL of the status store (default SQLite in data_dir)")
+    broker: str | None = Field(default=None, description="kafka://HOST:PORT for distributed mode; empty = embedded SQLite log")
+    partitions: int = Field(default=4, ge=1, le=256, description="partitions per topic of the embedded log")
+    site_name: str = Field(default="济南市人民政府（演示）", description="portal site name (SiteName meta)")
+    site_domain: str = Field(default="www.jinan.gov.cn", description="SiteDomain meta")
+    site_id_code: str = Field(default="3701000001", description="网站标识码 (10 chars)")
+    site_sponsor: str = Field(default="济南市人民政府办公厅", description="主办单位 in the footer")
+    site_phone: str = Field(default="0531-12345", description="联系电话 in the footer")
+    icp: str = Field(default="鲁ICP备00000000号（演示）", description="ICP备案号")
+    categories: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_CATEGORIES),
+                                       description="组配分类 vocabulary: name -> portal column slug")
+    channels: list[str] = Field(default_factory=lambda: ["portal"], description="configured channels")
+    max_attempts: int = Field(default=6, ge=1, description="delivery attempts before dead-lettering")
+    retry_base_seconds: float = Field(default=5.0, gt=0, description="first retry delay; doubles each attempt")
+    retry_max_seconds: float = Field(default=3600.0, gt=0, description="cap of the retry delay")
+    page_size: int = Field(default=20, ge=1, le=200, description="items per portal list page")
+    scheduler_interval: float = Field(default=1.0, gt=0, description="seconds between checks for due scheduled publications")
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def store(self) -> str:
+        return self.store_url or f"sqlite:///{(self.data_dir / 'status.db').resolve()}"
+
+    @property
+    def portal_dir(self) -> Path:
+        return self.data_dir / "portal"
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir / "bus.db"
+
+
+def _from_env() -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name, field in Settings.model_fields.items():
+        raw = os.environ.get(f"GOVCAST_{name.upper()}")
+        if raw is None:
+            continue
+        annotation = str(field.annotation)
+        values[name] = raw.split(",") if "list" in annotation else raw
+    return values
+
+
+@functools.cache
+def get_settings(**overrides: Any) -> Settings:
+    """Settings from GOVCAST_* environment variables, with explicit overrides (CLI flags) on top."""
+    values = _from_env()
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return Settings.model_validate(values)

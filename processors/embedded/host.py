@@ -1,0 +1,135 @@
+"""Embedded host: runs the topology table over the SQLite log inside one asyncio process.
+
+One consumer task per (route, partition): per-key order is kept, partitions
+and channels progress independently (one channel's outage never blocks
+another), and every input is committed only together with its outputs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from processors.bus import Outbound
+from processors.embedded.log import Record, SqliteLog
+from processors.stages import StageContext, due_releases
+from processors.topology import Route, outbound_for, routes
+from schemas.events import derived_id
+
+log = logging.getLogger("govcast.embedded")
+
+POLL_SECONDS = 0.5  # fallback wake-up for messages appended by other processes
+PRUNE_SECONDS = 60.0
+
+
+@dataclass
+class EmbeddedHost:
+    bus: SqliteLog
+    ctx: StageContext
+    table: list[Route] = field(default_factory=list)
+    _wakeups: dict[str, list[asyncio.Event]] = field(default_factory=lambda: defaultdict(list))
+    _stopping: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        self.table = self.table or routes(self.ctx.settings)
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+
+        def wake(topic: str) -> None:
+            for ev in self._wakeups.get(topic, ()):
+                loop.call_soon_threadsafe(ev.set)
+
+        self.bus.add_listener(wake)
+        tasks = [asyncio.create_task(self._consume(route, topic, part), name=f"{route.name}[{topic}:{part}]")
+                 for route in self.table for topic in route.sources for part in range(self.bus.ensure_topic(topic))]
+        tasks.append(asyncio.create_task(self._scheduler(), name="scheduler"))
+        tasks.append(asyncio.create_task(self._pruner(), name="pruner"))
+        try:
+            await self._stopping.wait()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def _sleep(self, seconds: float, wakeup: asyncio.Event | None = None) -> None:
+        waiter = wakeup or self._stopping
+        try:
+            await asyncio.wait_for(waiter.wait(), timeout=max(seconds, 0))
+        except TimeoutError:
+            pass
+
+    async def _consume(self, route: Route, topic: str, part: int) -> None:
+        wakeup = asyncio.Event()
+        self._wakeups[topic].append(wakeup)
+        while not self._stopping.is_set():
+            wakeup.clear()
+            records = await asyncio.to_thread(self.bus.fetch, route.name, topic, part, 50)
+            if not records:
+                await self._sleep(POLL_SECONDS, wakeup)
+                continue
+            for record in records:
+                if self._stopping.is_set():
+                    return
+                await self._process(route, record)
+
+    async def _process(self, route: Route, record: Record) -> None:
+        if route.wait_until is not None:
+            due = route.wait_until(route.decode(record.event))
+            while due is not None and not self._stopping.is_set():
+                remaining = (due - self.ctx.clock()).total_seconds()
+                if remaining <= 0:
+                    break
+                await self._sleep(min(remaining, 5.0))
+            if self._stopping.is_set():
+                return
+        attempt = 0
+        while True:
+            try:
+                outputs = await route.handle(record.event, self.ctx)
+                break
+            except Exception:
+                attempt += 1
+                log.exception("%s failed on %s (attempt %d)", route.name, record.event.id, attempt)
+                if attempt >= 5:
+                    # A stage that keeps failing on one input must not stall its partition forever:
+                    # park the input on the dead-letter topic, where operators can see and requeue it.
+                    outputs = [Outbound("govcast.deadletter", record.key, record.event)]
+                    break
+                await self._sleep(min(2.0**attempt, 30.0))
+                if self._stopping.is_set():
+                    return
+        await asyncio.to_thread(self.bus.commit, route.name, record, outputs)
+
+    async def _scheduler(self) -> None:
+        """Release scheduled publications when their time comes."""
+        tick = 0
+        while not self._stopping.is_set():
+            try:
+                changes = await asyncio.to_thread(due_releases, self.ctx)
+                for change in changes:
+                    pub = change.publication
+                    out = outbound_for(change, derived_id(f"release/{pub.id}/{pub.version}", 0), self.ctx.clock())
+                    await asyncio.to_thread(self.bus.send, [out])
+                    await asyncio.to_thread(self.ctx.store.mark_released, pub.id, pub.version)
+            except Exception:
+                log.exception("scheduler tick %d failed", tick)
+            tick += 1
+            await self._sleep(self.ctx.settings.scheduler_interval)
+
+    async def _pruner(self) -> None:
+        consumers: dict[str, list[str]] = defaultdict(list)
+        for route in self.table:
+            for topic in route.sources:
+                consumers[topic].append(route.name)
+        while not self._stopping.is_set():
+            await self._sleep(PRUNE_SECONDS)
+            try:
+                await asyncio.to_thread(self.bus.prune, dict(consumers))
+            except Exception:
+                log.exception("pruning the embedded log failed")

@@ -1,0 +1,189 @@
+"""A durable, partitioned, append-only log in SQLite (WAL): the embedded host's bus.
+
+Kafka's model on one file: topics split into partitions by a hash of the key,
+each partition an ordered sequence of offsets, consumer groups with committed
+offsets. `commit()` appends a consumer's outputs and advances its offset in one
+transaction, so hops inside the pipeline are exactly-once; external effects
+stay at-least-once and are made idempotent by the adapters.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+import zlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from processors.bus import BusUnavailable, Outbound
+from schemas.events import CONTENT_TYPE, CloudEvent
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS topics (name TEXT PRIMARY KEY, partitions INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS messages (
+    topic TEXT NOT NULL, part INTEGER NOT NULL, offset INTEGER NOT NULL,
+    key TEXT NOT NULL, value BLOB NOT NULL, headers TEXT NOT NULL, ts REAL NOT NULL,
+    PRIMARY KEY (topic, part, offset)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS heads (topic TEXT NOT NULL, part INTEGER NOT NULL, next INTEGER NOT NULL,
+    PRIMARY KEY (topic, part)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS offsets (grp TEXT NOT NULL, topic TEXT NOT NULL, part INTEGER NOT NULL, next INTEGER NOT NULL,
+    PRIMARY KEY (grp, topic, part)) WITHOUT ROWID;
+"""
+
+
+@dataclass(frozen=True)
+class Record:
+    topic: str
+    partition: int
+    offset: int
+    key: str
+    event: CloudEvent
+
+
+def partition_for(key: str, partitions: int) -> int:
+    return zlib.crc32(key.encode()) % partitions
+
+
+class SqliteLog:
+    """Thread-safe: one SQLite connection per thread, writers serialized by BEGIN IMMEDIATE."""
+
+    def __init__(self, path: Path, default_partitions: int = 4) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.default_partitions = default_partitions
+        self._local = threading.local()
+        self._listeners: list[Callable[[str], None]] = []
+        self._partitions: dict[str, int] = {}
+        self._conn().executescript(_SCHEMA)
+
+    # -- plumbing -----------------------------------------------------------
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")  # an accepted (202) submission survives power loss too
+            self._local.conn = conn
+        return conn
+
+    def _write(self, fn: Callable[[sqlite3.Connection], None]) -> None:
+        conn = self._conn()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                fn(conn)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:  # disk full, locked for 30 s, read-only file
+            raise BusUnavailable(f"embedded log unavailable: {exc}") from exc
+
+    def add_listener(self, callback: Callable[[str], None]) -> None:
+        """`callback(topic)` runs after every commit that appended to `topic` (wakes consumers)."""
+        self._listeners.append(callback)
+
+    def _notify(self, topics: Iterable[str]) -> None:
+        for topic in set(topics):
+            for callback in self._listeners:
+                callback(topic)
+
+    # -- topics -------------------------------------------------------------
+    def ensure_topic(self, name: str, partitions: int | None = None) -> int:
+        if name in self._partitions:
+            return self._partitions[name]
+        conn = self._conn()
+        conn.execute("INSERT OR IGNORE INTO topics(name, partitions) VALUES (?, ?)", (name, partitions or self.default_partitions))
+        (count,) = conn.execute("SELECT partitions FROM topics WHERE name = ?", (name,)).fetchone()
+        self._partitions[name] = count
+        return int(count)
+
+    # -- producing ----------------------------------------------------------
+    def _append(self, conn: sqlite3.Connection, messages: Iterable[Outbound]) -> None:
+        now = time.time()
+        for msg in messages:
+            part = partition_for(msg.key, self.ensure_topic(msg.topic))
+            row = conn.execute(
+                "INSERT INTO heads(topic, part, next) VALUES (?, ?, 1) "
+                "ON CONFLICT(topic, part) DO UPDATE SET next = next + 1 RETURNING next - 1",
+                (msg.topic, part),
+            ).fetchone()
+            conn.execute(
+                "INSERT INTO messages(topic, part, offset, key, value, headers, ts) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (msg.topic, part, row[0], msg.key, msg.event.to_json(), f'{{"content-type": "{CONTENT_TYPE}"}}', now),
+            )
+
+    def send(self, messages: list[Outbound]) -> None:
+        if not messages:
+            return
+        for msg in messages:
+            self.ensure_topic(msg.topic)
+        self._write(lambda conn: self._append(conn, messages))
+        self._notify(m.topic for m in messages)
+
+    # -- consuming ----------------------------------------------------------
+    def committed(self, group: str, topic: str, partition: int) -> int:
+        row = self._conn().execute(
+            "SELECT next FROM offsets WHERE grp = ? AND topic = ? AND part = ?", (group, topic, partition)
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def fetch(self, group: str, topic: str, partition: int, limit: int = 100) -> list[Record]:
+        start = self.committed(group, topic, partition)
+        rows = self._conn().execute(
+            "SELECT offset, key, value FROM messages WHERE topic = ? AND part = ? AND offset >= ? ORDER BY offset LIMIT ?",
+            (topic, partition, start, limit),
+        ).fetchall()
+        return [Record(topic, partition, off, key, CloudEvent.from_json(value)) for off, key, value in rows]
+
+    def commit(self, group: str, record: Record, outputs: list[Outbound]) -> None:
+        """Append `outputs` and mark `record` consumed by `group`, atomically."""
+        for msg in outputs:
+            self.ensure_topic(msg.topic)
+
+        def txn(conn: sqlite3.Connection) -> None:
+            self._append(conn, outputs)
+            conn.execute(
+                "INSERT INTO offsets(grp, topic, part, next) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(grp, topic, part) DO UPDATE SET next = MAX(next, excluded.next)",
+                (group, record.topic, record.partition, record.offset + 1),
+            )
+
+        self._write(txn)
+        self._notify(m.topic for m in outputs)
+
+    def lag(self, group: str, topic: str) -> int:
+        """Messages of `topic` not yet consumed by `group` (for readiness, metrics and tests)."""
+        parts = self.ensure_topic(topic)
+        total = 0
+        for part in range(parts):
+            head = self._conn().execute("SELECT next FROM heads WHERE topic = ? AND part = ?", (topic, part)).fetchone()
+            total += (int(head[0]) if head else 0) - self.committed(group, topic, part)
+        return total
+
+    def prune(self, consumers: dict[str, list[str]]) -> int:
+        """Delete messages of each topic that all of its consumer groups have committed.
+
+        Topics without consumers (the dead-letter topic) are kept for operators.
+        """
+        deleted = 0
+
+        def txn(conn: sqlite3.Connection) -> None:
+            nonlocal deleted
+            for topic, groups in consumers.items():
+                for part in range(self.ensure_topic(topic)):
+                    floor = min(self.committed(g, topic, part) for g in groups)
+                    cur = conn.execute("DELETE FROM messages WHERE topic = ? AND part = ? AND offset < ?", (topic, part, floor))
+                    deleted += cur.rowcount
+
+        self._write(txn)
+        return deleted
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None

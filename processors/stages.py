@@ -1,0 +1,163 @@
+"""Stage functions: plain (async) functions, input model in, output models out.
+
+They know nothing about Kafka or SQLite. Both hosts (processors.embedded and
+processors.faust_host) run them through the same topology table
+(processors.topology), which maps output models to topics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel
+
+from adapters.base import ChannelAdapter
+from govcast.settings import Settings
+from processors.status.store import StatusStore
+from schemas.delivery import (
+    Action,
+    Delivered,
+    DeliveryResult,
+    DeliveryStatus,
+    DeliveryTask,
+    Rejected,
+    Retryable,
+    StatusEvent,
+    UnknownOutcome,
+    delivery_id,
+)
+from schemas.publication import Publication
+
+log = logging.getLogger("govcast.stages")
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass
+class StageContext:
+    """What stages may use besides their input: configuration, the status store, the channel adapters."""
+
+    settings: Settings
+    store: StatusStore
+    adapters: dict[str, ChannelAdapter]
+    clock: Callable[[], dt.datetime] = utcnow
+    renderers: dict[str, Callable[[Publication, Settings], dict[str, Any]]] = field(default_factory=dict)
+
+
+class ChangeKind(StrEnum):
+    submitted = "submitted"
+    revised = "revised"
+    retracted = "retracted"
+    released = "released"
+
+
+class PublicationChange(BaseModel):
+    kind: ChangeKind
+    publication: Publication
+
+
+class DeadLetter(BaseModel):
+    task: DeliveryTask
+    reason: str
+    at: dt.datetime
+
+
+class StatusUpdate(BaseModel):
+    """A StatusEvent together with the id of the event that carried it (the projection's dedup key)."""
+
+    event_id: str
+    event: StatusEvent
+
+
+def target_channels(pub: Publication, settings: Settings) -> list[str]:
+    return [c.value for c in pub.channels] if pub.channels else list(settings.channels)
+
+
+async def plan(change: PublicationChange, ctx: StageContext) -> list[BaseModel]:
+    """A publication changed: decide what every channel must do (or hold it for later)."""
+    pub, now = change.publication, ctx.clock()
+    channels = target_channels(pub, ctx.settings)
+    if pub.retracted:
+        action = Action.retract
+    elif change.kind is not ChangeKind.released and pub.publish_at and pub.publish_at > now:
+        return [StatusEvent(publication_id=pub.id, version=pub.version, status=DeliveryStatus.scheduled,
+                            detail=f"scheduled for {pub.publish_at.isoformat()}", at=now, publication=pub)]
+    else:
+        action = Action.publish
+    out: list[BaseModel] = []
+    for channel in channels:
+        renderer = ctx.renderers.get(channel)
+        out.append(DeliveryTask(
+            delivery_id=delivery_id(pub.id, pub.version, channel, action),
+            channel=channel, action=action, publication=pub,
+            rendition=renderer(pub, ctx.settings) if renderer and action is Action.publish else {},
+        ))
+        out.append(StatusEvent(publication_id=pub.id, version=pub.version, channel=channel,
+                               status=DeliveryStatus.delivering, at=now,
+                               detail="retracting" if action is Action.retract else f"version {pub.version} queued",
+                               publication=pub))
+    return out
+
+
+def retry_delay(attempt: int, hinted: float, settings: Settings) -> float:
+    """Growing delay of the retry ladder: at least the platform's hint, doubling per attempt, capped."""
+    ladder = settings.retry_base_seconds * 2 ** (attempt - 1)
+    return min(max(hinted, ladder), settings.retry_max_seconds)
+
+
+async def deliver(task: DeliveryTask, ctx: StageContext) -> list[BaseModel]:
+    """Hand one task to its channel adapter and turn the typed result into status, retry or dead letter."""
+    adapter = ctx.adapters.get(task.channel)
+    pub = task.publication
+    if adapter is None:
+        result: DeliveryResult = Rejected(reason=f"channel {task.channel!r} is not configured on this worker")
+    else:
+        try:
+            # Adapters do blocking I/O (requests, files); keep the event loop free for other channels.
+            result = await asyncio.to_thread(adapter.deliver, task)
+        except Exception as exc:  # an adapter bug must not lose the task: retry it like a transient error
+            log.exception("adapter %s raised on %s", task.channel, task.delivery_id)
+            result = Retryable(reason=f"adapter error: {type(exc).__name__}: {exc}", retry_after=0)
+    now = ctx.clock()
+
+    def status(state: DeliveryStatus, detail: str | None, url: str | None = None) -> StatusEvent:
+        return StatusEvent(publication_id=pub.id, version=pub.version, channel=task.channel, status=state,
+                           detail=detail, url=url, at=now)
+
+    if isinstance(result, Delivered):
+        done = DeliveryStatus.retracted if task.action is Action.retract else DeliveryStatus.delivered
+        return [status(done, result.detail, result.url)]
+    if isinstance(result, Rejected):
+        return [status(DeliveryStatus.failed, f"rejected: {result.reason}" + (f" ({result.code})" if result.code else ""))]
+    hinted = result.retry_after if isinstance(result, Retryable) else result.reconcile_after
+    reason = result.reason if isinstance(result, Retryable) else f"outcome unknown, will reconcile: {result.reason}"
+    if task.attempt >= ctx.settings.max_attempts:
+        return [DeadLetter(task=task, reason=reason, at=now),
+                status(DeliveryStatus.dead, f"gave up after {task.attempt} attempts: {reason}")]
+    due = now + dt.timedelta(seconds=retry_delay(task.attempt, hinted, ctx.settings))
+    retry = task.model_copy(update={"attempt": task.attempt + 1, "not_before": due, "last_error": reason})
+    return [retry, status(DeliveryStatus.retrying, f"attempt {task.attempt} failed: {reason}; next at {due.isoformat()}")]
+
+
+async def release_retry(task: DeliveryTask, ctx: StageContext) -> list[BaseModel]:
+    """A retry whose time has come goes back to its channel's delivery topic (the host waited for not_before)."""
+    return [task]
+
+
+async def project_status(update: StatusUpdate, ctx: StageContext) -> list[BaseModel]:
+    """Status projection into the store; idempotent by event id."""
+    await asyncio.to_thread(ctx.store.apply_status, update.event_id, update.event)
+    return []
+
+
+def due_releases(ctx: StageContext) -> list[PublicationChange]:
+    """Scheduled publications whose time has come (called by each host's timer)."""
+    return [PublicationChange(kind=ChangeKind.released, publication=p) for p in ctx.store.due_for_release(ctx.clock())]

@@ -1,0 +1,93 @@
+"""Tables of the status store (SQLAlchemy Core; SQLite for one node, PostgreSQL for many)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+publications = Table(
+    "publications",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("department", String(40), nullable=False, index=True),  # publisher code of the owning department
+    Column("kind", String(20), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("index_no", String(60), nullable=False, index=True),
+    Column("category", String(50), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("status", String(20), nullable=False, index=True),
+    Column("channels", Text, nullable=False),  # JSON list of target channels
+    Column("publish_at", DateTime(timezone=True)),
+    Column("released_version", Integer),  # last version the scheduler released
+    Column("retracted", Boolean, nullable=False, default=False),
+    Column("doc", Text, nullable=False),  # JSON of the current schemas.Publication
+    Column("created_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("publication_id", String(40), primary_key=True),
+    Column("channel", String(30), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("url", Text),
+    Column("detail", Text),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+timeline = Table(
+    "timeline",
+    metadata,
+    Column("event_id", String(64), primary_key=True),  # CloudEvent id: replays are recognised and skipped
+    Column("publication_id", String(40), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("channel", String(30)),
+    Column("status", String(20), nullable=False),
+    Column("detail", Text),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Index("ix_timeline_publication", "publication_id", "at"),
+)
+
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("kind", String(20), nullable=False),  # department | operator
+    Column("name", String(100), nullable=False),
+    Column("publisher_code", String(40)),
+    Column("token_hash", String(64), nullable=False, unique=True),  # sha256 of the secret; the secret is never stored
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("revoked", Boolean, nullable=False, default=False),
+)
+
+idempotency = Table(
+    "idempotency",
+    metadata,
+    Column("principal", String(40), primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("status_code", Integer, nullable=False),
+    Column("response", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+index_sequences = Table(
+    "index_sequences",
+    metadata,
+    Column("publisher_code", String(40), primary_key=True),
+    Column("year", Integer, primary_key=True),
+    Column("last", Integer, nullable=False),
+)

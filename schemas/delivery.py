@@ -1,0 +1,115 @@
+"""Delivery vocabulary: tasks for adapters, their typed results, and status events."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.publication import Publication
+
+
+class Action(StrEnum):
+    publish = "publish"
+    retract = "retract"
+
+
+class DeliveryStatus(StrEnum):
+    pending = "pending"
+    scheduled = "scheduled"
+    held = "held"
+    rendering = "rendering"
+    delivering = "delivering"
+    retrying = "retrying"
+    delivered = "delivered"
+    failed = "failed"
+    dead = "dead"
+    retracted = "retracted"
+
+
+TERMINAL = frozenset({DeliveryStatus.delivered, DeliveryStatus.failed, DeliveryStatus.dead, DeliveryStatus.retracted})
+
+
+def delivery_id(publication_id: str, version: int, channel: str, action: Action, recipient: str | None = None) -> str:
+    """Stable id of one effect: the same inputs always name the same delivery (idempotency key)."""
+    raw = f"{publication_id}|{version}|{channel}|{action}|{recipient or ''}"
+    return "dlv_" + hashlib.sha256(raw.encode()).hexdigest()[:24]
+
+
+class DeliveryTask(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    delivery_id: str
+    channel: str
+    action: Action
+    publication: Publication
+    recipient: str | None = None
+    rendition: dict[str, Any] = {}  # channel-specific rendered content from processors.render
+    attempt: Annotated[int, Field(ge=1)] = 1
+    not_before: dt.datetime | None = None  # set on retries: do not attempt before this time
+    last_error: str | None = None
+
+    @property
+    def partition_key(self) -> str:
+        # Channel-wide copies keep per-publication order (revision after publish,
+        # retraction after both); per-recipient pushes spread by delivery id.
+        return self.delivery_id if self.recipient else self.publication.id
+
+
+# Typed adapter results: never a bare bool.
+class Delivered(BaseModel):
+    kind: Literal["delivered"] = "delivered"
+    url: str | None = None
+    external_id: str | None = None
+    detail: str | None = None
+
+
+class Retryable(BaseModel):
+    kind: Literal["retryable"] = "retryable"
+    reason: str
+    retry_after: Annotated[float, Field(ge=0)] = 30.0
+
+
+class Rejected(BaseModel):
+    kind: Literal["rejected"] = "rejected"
+    reason: str
+    code: str | None = None
+
+
+class UnknownOutcome(BaseModel):
+    """The platform may or may not have acted (e.g. timeout on an irreversible call): reconcile, never blindly repeat."""
+
+    kind: Literal["unknown"] = "unknown"
+    reason: str
+    reconcile_after: Annotated[float, Field(ge=0)] = 10.0
+
+
+DeliveryResult = Annotated[Delivered | Retryable | Rejected | UnknownOutcome, Field(discriminator="kind")]
+
+
+class DeliveryReport(BaseModel):
+    delivery_id: str
+    publication_id: str
+    version: int
+    channel: str
+    action: Action
+    recipient: str | None = None
+    attempt: int
+    result: DeliveryResult
+    at: dt.datetime
+
+
+class StatusEvent(BaseModel):
+    """One step in a publication's life, per channel (channel None = the publication as a whole)."""
+
+    publication_id: str
+    version: int
+    channel: str | None = None
+    status: DeliveryStatus
+    detail: str | None = None
+    url: str | None = None
+    at: dt.datetime
+    publication: Publication | None = None  # carried when the status store may not know the record yet

@@ -1,0 +1,270 @@
+"""Publication: one disclosure item as departments submit it and as the pipeline carries it.
+
+Field names are the public contract of DESIGN.md (departments' CMSs integrate
+against them). `PublicationIn` is what a department sends; `Publication` is the
+normalized record every stage and channel works from; `PublicationOut` is what
+the API answers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from schemas.vocab import DOC_NO_RE, INDEX_NO_RE, PUBLISHER_CODE_RE, theme_problem
+
+MAX_BODY_CHARS = 200_000  # ~400 KB of UTF-8 Chinese; real policy documents are far smaller
+
+
+class Kind(StrEnum):
+    policy = "policy"
+    interpretation = "interpretation"
+    notice = "notice"
+    news = "news"
+
+
+class Validity(StrEnum):
+    valid = "有效"
+    expired = "失效"
+    repealed = "废止"
+
+
+class Channel(StrEnum):
+    portal = "portal"
+    wechat = "wechat"
+    weibo = "weibo"
+    disclosure = "disclosure"
+    push = "push"
+
+
+class Relation(StrEnum):
+    interprets = "interprets"  # this item interprets the referenced policy
+    interpreted_by = "interpreted_by"  # derived on the policy's side; accepted on input too
+    amends = "amends"
+    repeals = "repeals"
+    related = "related"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class IndexNo(Strict):
+    """索引号 kept as its parts; `str()` gives the published form `code/year-seq`."""
+
+    code: str
+    year: int
+    sequence: int
+    width: int = 5  # zero-padding of the sequence as the publisher writes it
+
+    def __str__(self) -> str:
+        return f"{self.code}/{self.year}-{self.sequence:0{self.width}d}"
+
+    @classmethod
+    def parse(cls, text: str) -> IndexNo:
+        match = INDEX_NO_RE.match(text)
+        if not match:
+            raise ValueError("索引号 must look like 1137010000418859XL/2024-00697 (publisher code/year-sequence)")
+        seq = match["seq"]
+        return cls(code=match["code"], year=int(match["year"]), sequence=int(seq), width=len(seq))
+
+
+class Attachment(Strict):
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    url: AnyHttpUrl
+    media_type: str = "application/octet-stream"
+    size: Annotated[int, Field(ge=0)] | None = None
+    sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = None
+
+
+class RelatedRef(Strict):
+    id: str | None = None
+    index_no: str | None = None
+    relation: Relation = Relation.related
+    title: str | None = None  # filled in by the API when the reference resolves
+
+    @model_validator(mode="after")
+    def _one_reference(self) -> RelatedRef:
+        if not self.id and not self.index_no:
+            raise ValueError("a related entry needs `id` or `index_no`")
+        return self
+
+
+class ReviewStage(StrEnum):
+    first = "初审"
+    second = "复审"
+    final = "终审"
+
+
+class ReviewStep(Strict):
+    stage: ReviewStage
+    reviewer: Annotated[str, Field(min_length=1, max_length=50)]
+    at: dt.datetime
+
+
+class Targeting(Strict):
+    """Who a policy push concerns (used by the push channel; empty = nobody specific)."""
+
+    regions: list[str] = []
+    industries: list[str] = []
+    scales: list[str] = []
+    qualifications: list[str] = []
+    topics: list[str] = []
+    credit_codes: list[str] = []
+
+
+class PublicationFields(Strict):
+    """Fields a department sends, shared by submit and revision."""
+
+    title: Annotated[str, Field(min_length=1, max_length=200)]
+    body: Annotated[str, Field(min_length=1, max_length=MAX_BODY_CHARS)]
+    summary: Annotated[str, Field(max_length=500)] = ""
+    kind: Kind
+    index_no: str | None = None
+    category: Annotated[str, Field(min_length=1, max_length=50)]
+    theme: Annotated[str, Field(min_length=1, max_length=60)]
+    publisher: Annotated[str, Field(min_length=1, max_length=100)]
+    publisher_code: str
+    written_date: dt.date
+    publish_date: dt.date | None = None
+    doc_no: str = ""
+    validity: Validity = Validity.valid
+    keywords: list[Annotated[str, Field(min_length=1, max_length=30)]] = Field(default_factory=list, max_length=20)
+    related: list[RelatedRef] = Field(default_factory=list, max_length=50)
+    attachments: list[Attachment] = Field(default_factory=list, max_length=50)
+    review: list[ReviewStep]
+    channels: list[Channel] | None = None
+    targeting: Targeting | None = None
+    publish_at: dt.datetime | None = None
+
+    @field_validator("publisher_code")
+    @classmethod
+    def _publisher_code(cls, value: str) -> str:
+        if not PUBLISHER_CODE_RE.match(value):
+            raise ValueError("publisher_code must be an 18-char unified social credit code or a 9-char organization code")
+        return value
+
+    @field_validator("index_no")
+    @classmethod
+    def _index_no(cls, value: str | None) -> str | None:
+        if value:
+            IndexNo.parse(value)
+        return value or None
+
+    @field_validator("doc_no")
+    @classmethod
+    def _doc_no(cls, value: str) -> str:
+        if value and not DOC_NO_RE.match(value):
+            raise ValueError("发文字号 must look like 鲁政办发〔2024〕2号: agency abbreviation, year in 〔〕, number without leading zeros, 号")
+        return value
+
+    @field_validator("theme")
+    @classmethod
+    def _theme(cls, value: str) -> str:
+        problem = theme_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("review")
+    @classmethod
+    def _review_chain(cls, steps: list[ReviewStep]) -> list[ReviewStep]:
+        # 先审后发: the three human reviews must all be recorded before anything goes out.
+        missing = [s.value for s in ReviewStage if s not in {step.stage for step in steps}]
+        if missing:
+            raise ValueError(f"review chain (三审) incomplete: missing {', '.join(missing)}")
+        return steps
+
+    @field_validator("channels")
+    @classmethod
+    def _channels(cls, value: list[Channel] | None) -> list[Channel] | None:
+        if value is not None and not value:
+            raise ValueError("channels, when given, must name at least one channel")
+        return list(dict.fromkeys(value)) if value else value
+
+    @model_validator(mode="after")
+    def _cross_field(self) -> PublicationFields:
+        if self.index_no and not IndexNo.parse(self.index_no).code.startswith(self.publisher_code):
+            raise ValueError("索引号 must start with the publisher_code of the issuing organ")
+        if self.publish_date and self.publish_date < self.written_date:
+            raise ValueError("publish_date (发布日期) cannot be before written_date (成文日期)")
+        if self.publish_at is not None and self.publish_at.tzinfo is None:
+            raise ValueError("publish_at needs a timezone, e.g. 2025-01-02T09:00:00+08:00")
+        if self.kind is Kind.interpretation and not any(r.relation is Relation.interprets for r in self.related):
+            raise ValueError('an interpretation needs a related entry with relation "interprets" naming its policy')
+        return self
+
+
+class PublicationIn(PublicationFields):
+    """POST /v1/publications and PUT /v1/publications/{id} body."""
+
+
+class RetractIn(Strict):
+    reason: Annotated[str, Field(min_length=2, max_length=500)]
+
+
+class Publication(PublicationFields):
+    """The normalized record: body sanitized, index number allocated, identity added."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    version: Annotated[int, Field(ge=1)]
+    department: str  # the authenticated department (its publisher code)
+    index: IndexNo
+    body_html: str  # sanitized HTML, safe to embed
+    body_text: str  # plain text for channels without HTML and for screening
+    submitted_at: dt.datetime
+    retracted: bool = False
+    retract_reason: str | None = None
+
+    @property
+    def index_no_text(self) -> str:
+        return str(self.index)
+
+
+class DeliveryView(BaseModel):
+    status: str
+    version: int
+    url: str | None = None
+    detail: str | None = None
+    updated_at: dt.datetime
+
+
+class TimelineEntry(BaseModel):
+    at: dt.datetime
+    channel: str | None
+    status: str
+    version: int
+    detail: str | None = None
+
+
+class PublicationOut(PublicationFields):
+    """GET /v1/publications/{id}: the flat publication fields plus identity and where every copy stands."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    version: int
+    department: str
+    index_no: str  # type: ignore[assignment]  # always present in answers (allocated when absent)
+    status: str
+    submitted_at: dt.datetime
+    retracted: bool = False
+    retract_reason: str | None = None
+    deliveries: dict[str, DeliveryView]
+    timeline: list[TimelineEntry]
+    links: dict[str, str]
+
+
+class Accepted(BaseModel):
+    """202 answer of submit, revise and retract."""
+
+    id: str
+    version: int
+    status: str
+    index_no: str
+    links: dict[str, str]

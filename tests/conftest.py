@@ -1,0 +1,159 @@
+"""Shared test fixtures: a real govcast process on a free port, and HTTP helpers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from govcast.samples import DEMO_DEPARTMENT, OTHER_DEPARTMENT
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "govcast.cli", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT, env={**os.environ, **(env or {})}, check=False)
+
+
+@dataclass
+class GovcastProcess:
+    """`govcast run` as a user starts it, in its own data dir, on its own port."""
+
+    data_dir: Path
+    port: int = field(default_factory=free_port)
+    extra_args: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    proc: subprocess.Popen[str] | None = None
+    log_path: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 60) -> GovcastProcess:
+        self.log_path = self.data_dir.parent / f"govcast-{self.port}-{int(time.time() * 1000)}.log"
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "govcast.cli", "run", "--data-dir", str(self.data_dir), "--port", str(self.port),
+             *self.extra_args],
+            stdout=log, stderr=subprocess.STDOUT, text=True, cwd=ROOT, env={**os.environ, **self.env},
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"govcast exited with {self.proc.returncode}:\n{self.output()}")
+            try:
+                if requests.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return self
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"govcast did not become ready in {timeout} s:\n{self.output()}")
+
+    def output(self) -> str:
+        return self.log_path.read_text() if self.log_path and self.log_path.exists() else ""
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def token(self, kind: str, name: str, publisher_code: str | None = None) -> str:
+        args = ["token", "create", "--data-dir", str(self.data_dir), "--kind", kind, "--name", name]
+        if publisher_code:
+            args += ["--publisher-code", publisher_code]
+        done = cli(*args, env=self.env)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+
+@dataclass
+class Client:
+    """A department's or operator's view of the API."""
+
+    base: str
+    token: str
+
+    def _headers(self, key: str | None) -> dict[str, str]:
+        headers = {"Authorization": f"Bearer {self.token}"}
+        if key:
+            headers["Idempotency-Key"] = key
+        return headers
+
+    def submit(self, payload: dict[str, Any], key: str | None = None) -> requests.Response:
+        return requests.post(f"{self.base}/v1/publications", json=payload, headers=self._headers(key), timeout=30)
+
+    def revise(self, pub_id: str, payload: dict[str, Any]) -> requests.Response:
+        return requests.put(f"{self.base}/v1/publications/{pub_id}", json=payload, headers=self._headers(None), timeout=30)
+
+    def retract(self, pub_id: str, reason: str) -> requests.Response:
+        return requests.post(f"{self.base}/v1/publications/{pub_id}/retract", json={"reason": reason},
+                             headers=self._headers(None), timeout=30)
+
+    def get(self, pub_id: str) -> dict[str, Any]:
+        response = requests.get(f"{self.base}/v1/publications/{pub_id}", headers=self._headers(None), timeout=30)
+        assert response.status_code == 200, response.text
+        return response.json()  # type: ignore[no-any-return]
+
+    def wait_for(self, pub_id: str, *statuses: str, version: int | None = None, timeout: float = 30) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        body: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            body = self.get(pub_id)
+            if body["status"] in statuses and (version is None or body["version"] == version):
+                return body
+            time.sleep(0.1)
+        raise AssertionError(f"{pub_id} never reached {statuses} (version {version}); last: {body}")
+
+
+HOSTS = ["embedded"]  # the distributed host joins here; e2e test bodies run once per host
+
+
+@pytest.fixture(scope="module", params=HOSTS)
+def system(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GovcastProcess]:
+    """A running govcast (one per test module and host) that e2e tests drive over HTTP."""
+    process = GovcastProcess(tmp_path_factory.mktemp("govcast") / "data").start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="module")
+def department(system: GovcastProcess) -> Client:
+    return Client(system.url, system.token("department", DEMO_DEPARTMENT["name"], DEMO_DEPARTMENT["publisher_code"]))
+
+
+@pytest.fixture(scope="module")
+def other_department(system: GovcastProcess) -> Client:
+    return Client(system.url, system.token("department", OTHER_DEPARTMENT["name"], OTHER_DEPARTMENT["publisher_code"]))
+
+
+@pytest.fixture(scope="module")
+def operator(system: GovcastProcess) -> Client:
+    return Client(system.url, system.token("operator", "值班员"))

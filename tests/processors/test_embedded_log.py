@@ -1,0 +1,99 @@
+"""The embedded SQLite log behaves like a partitioned, durable log with consumer offsets."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from processors.bus import Outbound
+from processors.embedded.log import SqliteLog, partition_for
+from schemas.events import new_event
+
+
+def msg(topic: str, key: str, n: int) -> Outbound:
+    return Outbound(topic, key, new_event("test.event", "/test", key, {"n": n}))
+
+
+def read_all(log: SqliteLog, group: str, topic: str) -> list[tuple[int, str, int]]:
+    out = []
+    for part in range(log.ensure_topic(topic)):
+        out += [(r.partition, r.key, r.event.data["n"]) for r in log.fetch(group, topic, part, 10_000)]
+    return out
+
+
+def test_same_key_same_partition_in_order(tmp_path: Path) -> None:
+    log = SqliteLog(tmp_path / "bus.db", default_partitions=4)
+    log.send([msg("t", f"k{i % 3}", i) for i in range(30)])
+    records = read_all(log, "g", "t")
+    assert len(records) == 30
+    for key in ("k0", "k1", "k2"):
+        mine = [(p, n) for p, k, n in records if k == key]
+        assert {p for p, _ in mine} == {partition_for(key, 4)}
+        assert [n for _, n in mine] == sorted(n for _, n in mine)
+
+
+def test_messages_and_offsets_survive_reopen(tmp_path: Path) -> None:
+    log = SqliteLog(tmp_path / "bus.db")
+    log.send([msg("t", "a", 1), msg("t", "a", 2)])
+    part = partition_for("a", 4)
+    first = log.fetch("g", "t", part)[0]
+    log.commit("g", first, [])
+    log.close()
+    reopened = SqliteLog(tmp_path / "bus.db")
+    assert [r.event.data["n"] for r in reopened.fetch("g", "t", part)] == [2]
+    assert [r.event.data["n"] for r in reopened.fetch("other-group", "t", part)] == [1, 2]
+
+
+def test_commit_appends_outputs_and_advances_offset_atomically(tmp_path: Path) -> None:
+    log = SqliteLog(tmp_path / "bus.db")
+    log.send([msg("in", "a", 1)])
+    record = log.fetch("g", "in", partition_for("a", 4))[0]
+
+    class Boom(Exception):
+        pass
+
+    original = log._append
+
+    def failing_append(conn, messages):  # type: ignore[no-untyped-def]
+        original(conn, messages)
+        raise Boom()
+
+    log._append = failing_append  # type: ignore[method-assign]
+    try:
+        log.commit("g", record, [msg("out", "a", 10)])
+    except Boom:
+        pass
+    log._append = original  # type: ignore[method-assign]
+    assert read_all(log, "x", "out") == []  # output rolled back ...
+    assert log.lag("g", "in") == 1  # ... and the input is still unconsumed
+    log.commit("g", record, [msg("out", "a", 10)])
+    assert [n for _, _, n in read_all(log, "x", "out")] == [10]
+    assert log.lag("g", "in") == 0
+
+
+def test_concurrent_producers_lose_nothing(tmp_path: Path) -> None:
+    log = SqliteLog(tmp_path / "bus.db")
+
+    def produce(worker: int) -> None:
+        for i in range(50):
+            log.send([msg("t", f"w{worker}-{i}", worker * 1000 + i)])
+
+    threads = [threading.Thread(target=produce, args=(w,)) for w in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    values = sorted(n for _, _, n in read_all(log, "g", "t"))
+    assert values == sorted(w * 1000 + i for w in range(4) for i in range(50))
+
+
+def test_prune_keeps_what_a_group_has_not_consumed(tmp_path: Path) -> None:
+    log = SqliteLog(tmp_path / "bus.db", default_partitions=1)
+    log.send([msg("t", "a", i) for i in range(5)])
+    records = log.fetch("fast", "t", 0)
+    for r in records:
+        log.commit("fast", r, [])
+    log.commit("slow", records[1], [])
+    assert log.prune({"t": ["fast", "slow"]}) == 2
+    assert [r.event.data["n"] for r in log.fetch("slow", "t", 0)] == [2, 3, 4]
+    assert log.lag("slow", "t") == 3
