@@ -6,9 +6,12 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Protocol
 
-from fastapi import FastAPI
+from fastapi import FastAPI, HTTPException
 from fastapi.staticfiles import StaticFiles
+from starlette.types import Scope
 
 from govcast.runtime import Runtime
 from producers.api import create_app
@@ -16,11 +19,24 @@ from producers.api import create_app
 log = logging.getLogger("govcast.app")
 
 
+class PublicFiles(StaticFiles):
+    """The published site only: the adapter's private state (`_records/`, `.lock`) is not served.
+
+    Stored records carry reviewer names and targeting data that are not for the public.
+    """
+
+    def get_path(self, scope: Scope) -> str:
+        path = super().get_path(scope)
+        if any(part.startswith(("_", ".")) for part in Path(path).parts):
+            raise HTTPException(status_code=404)
+        return path
+
+
 def build_app(runtime: Runtime, *, run_pipeline: bool = True) -> FastAPI:
     settings = runtime.settings
     app = create_app(settings, runtime.store, runtime.bus)
     settings.portal_dir.mkdir(parents=True, exist_ok=True)
-    app.mount("/portal", StaticFiles(directory=settings.portal_dir, html=True, check_dir=False), name="portal")
+    app.mount("/portal", PublicFiles(directory=settings.portal_dir, html=True, check_dir=False), name="portal")
 
     if run_pipeline:
         inner = app.router.lifespan_context
@@ -40,7 +56,13 @@ def build_app(runtime: Runtime, *, run_pipeline: bool = True) -> FastAPI:
     return app
 
 
-def start_pipeline(runtime: Runtime):  # type: ignore[no-untyped-def]
+class PipelineHost(Protocol):
+    async def run(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+def start_pipeline(runtime: Runtime) -> PipelineHost:
     """The host that runs the processors in this process: embedded log or Kafka (faust)."""
     if runtime.settings.broker:
         from processors.faust_host import FaustHost

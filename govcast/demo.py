@@ -21,7 +21,7 @@ def _submit(base: str, token: str, payload: dict[str, Any]) -> dict[str, Any]:
     )
     if response.status_code != 202:
         raise RuntimeError(f"submit failed: HTTP {response.status_code}: {response.text[:500]}")
-    return response.json()  # type: ignore[no-any-return]
+    return response.json()
 
 
 def wait_delivered(base: str, token: str, publication_id: str, timeout: float = 60.0) -> dict[str, Any]:
@@ -34,7 +34,7 @@ def wait_delivered(base: str, token: str, publication_id: str, timeout: float = 
             last = body.get("status")
             print(f"  {publication_id}: {last}", file=sys.stderr)
         if last in {"delivered", "failed", "partially_delivered", "retracted"} or time.monotonic() > deadline:
-            return body  # type: ignore[no-any-return]
+            return body
         time.sleep(0.2)
 
 

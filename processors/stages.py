@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from adapters.base import ChannelAdapter
 from govcast.settings import Settings
+from processors.screen import screen
 from processors.status.store import StatusStore
 from schemas.delivery import (
     Action,
@@ -29,7 +30,6 @@ from schemas.delivery import (
     Rejected,
     Retryable,
     StatusEvent,
-    UnknownOutcome,
     delivery_id,
 )
 from schemas.publication import Publication
@@ -57,6 +57,7 @@ class ChangeKind(StrEnum):
     revised = "revised"
     retracted = "retracted"
     released = "released"
+    approved = "approved"  # an operator reviewed what screening held and let it go
 
 
 class PublicationChange(BaseModel):
@@ -92,6 +93,10 @@ async def plan(change: PublicationChange, ctx: StageContext) -> list[BaseModel]:
                             detail=f"scheduled for {pub.publish_at.isoformat()}", at=now, publication=pub)]
     else:
         action = Action.publish
+        findings = screen(pub) if change.kind is not ChangeKind.approved else []
+        if findings:
+            return [StatusEvent(publication_id=pub.id, version=pub.version, status=DeliveryStatus.held, at=now,
+                                detail="held for operator review: " + "; ".join(map(str, findings)), publication=pub)]
     out: list[BaseModel] = []
     for channel in channels:
         renderer = ctx.renderers.get(channel)

@@ -30,6 +30,7 @@ _CHANGE_BY_TYPE = {
     EventType.revised: ChangeKind.revised,
     EventType.retracted: ChangeKind.retracted,
     EventType.released: ChangeKind.released,
+    EventType.approved: ChangeKind.approved,
 }
 _TYPE_BY_CHANGE = {v: k for k, v in _CHANGE_BY_TYPE.items()}
 

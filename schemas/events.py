@@ -31,6 +31,7 @@ class EventType:
     revised = "gov.govcast.publication.revised"
     retracted = "gov.govcast.publication.retracted"
     released = "gov.govcast.publication.released"  # a scheduled publication whose time has come
+    approved = "gov.govcast.publication.approved"  # an operator released what screening held
     delivery_requested = "gov.govcast.delivery.requested"
     delivery_dead = "gov.govcast.delivery.dead"
     status_changed = "gov.govcast.status.changed"

@@ -158,7 +158,9 @@ class PublicationFields(Strict):
     @classmethod
     def _doc_no(cls, value: str) -> str:
         if value and not DOC_NO_RE.match(value):
-            raise ValueError("发文字号 must look like 鲁政办发〔2024〕2号: agency abbreviation, year in 〔〕, number without leading zeros, 号")
+            raise ValueError(
+                "发文字号 must look like 鲁政办发〔2024〕2号: agency abbreviation, year in 〔〕, number without leading zeros, 号"
+            )
         return value
 
     @field_validator("theme")
@@ -250,7 +252,7 @@ class PublicationOut(PublicationFields):
     id: str
     version: int
     department: str
-    index_no: str  # type: ignore[assignment]  # always present in answers (allocated when absent)
+    index_no: str  # always present in answers (allocated when absent)
     status: str
     submitted_at: dt.datetime
     retracted: bool = False

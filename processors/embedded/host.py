@@ -8,6 +8,7 @@ another), and every input is committed only together with its outputs.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -59,10 +60,8 @@ class EmbeddedHost:
 
     async def _sleep(self, seconds: float, wakeup: asyncio.Event | None = None) -> None:
         waiter = wakeup or self._stopping
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(waiter.wait(), timeout=max(seconds, 0))
-        except TimeoutError:
-            pass
 
     async def _consume(self, route: Route, topic: str, part: int) -> None:
         wakeup = asyncio.Event()

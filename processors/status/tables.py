@@ -23,7 +23,7 @@ publications = Table(
     Column("department", String(40), nullable=False, index=True),  # publisher code of the owning department
     Column("kind", String(20), nullable=False),
     Column("title", Text, nullable=False),
-    Column("index_no", String(60), nullable=False, index=True),
+    Column("index_no", String(60), nullable=False, unique=True),  # 索引号 identifies one document
     Column("category", String(50), nullable=False),
     Column("version", Integer, nullable=False),
     Column("status", String(20), nullable=False, index=True),

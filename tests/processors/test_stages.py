@@ -134,3 +134,13 @@ def test_adapter_exception_is_retried_not_lost(ctx: StageContext) -> None:
     ctx.adapters["portal"] = Broken()  # type: ignore[assignment]
     out = run(deliver(task(), ctx))
     assert any(isinstance(m, DeliveryTask) and m.attempt == 2 for m in out)
+
+
+def test_plan_holds_sensitive_content_until_an_operator_approves(ctx: StageContext) -> None:
+    leaky = publication(body="<p>联系人：张三，手机13812345678。</p>")
+    held = run(plan(PublicationChange(kind=ChangeKind.submitted, publication=leaky), ctx))
+    assert [type(m) for m in held] == [StatusEvent]
+    assert held[0].status is DeliveryStatus.held and "138****5678" in (held[0].detail or "")
+    assert "13812345678" not in (held[0].detail or "")
+    approved = run(plan(PublicationChange(kind=ChangeKind.approved, publication=leaky), ctx))
+    assert any(isinstance(m, DeliveryTask) for m in approved)

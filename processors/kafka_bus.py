@@ -1,0 +1,76 @@
+"""The bus on Apache Kafka for producers (the submit API): kafka-python, acks=all, idempotent.
+
+`send` returns only once every message is acknowledged by the in-sync replicas,
+so a 202 means the publication is in Kafka. When the broker cannot take it
+within the delivery timeout, BusUnavailable tells the API to answer 503 and
+keep nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from urllib.parse import urlparse
+
+from kafka import KafkaProducer
+from kafka.errors import KafkaError
+
+from processors.bus import BusUnavailable, Outbound
+from schemas.events import CONTENT_TYPE
+
+log = logging.getLogger("govcast.kafka")
+
+HEADERS = [("content-type", CONTENT_TYPE.encode())]
+
+
+def bootstrap_servers(broker_url: str) -> list[str]:
+    """`kafka://h1:9092,h2:9092` (or a bare `h:9092`) -> ["h1:9092", "h2:9092"]."""
+    parsed = urlparse(broker_url if "://" in broker_url else f"kafka://{broker_url}")
+    if parsed.scheme != "kafka" or not parsed.netloc:
+        raise ValueError(f"broker must look like kafka://HOST:PORT, got {broker_url!r}")
+    return [server if ":" in server else f"{server}:9092" for server in parsed.netloc.split(",")]
+
+
+class KafkaBus:
+    def __init__(self, broker_url: str, *, delivery_timeout_ms: int = 10_000) -> None:
+        self.servers = bootstrap_servers(broker_url)
+        self.delivery_timeout_ms = delivery_timeout_ms
+        self._producer: KafkaProducer | None = None
+        self._lock = threading.Lock()
+
+    def _connect(self) -> KafkaProducer:
+        # Created on first use, not at start-up: the API can boot (and answer 503) while the broker is down.
+        with self._lock:
+            if self._producer is None:
+                try:
+                    self._producer = KafkaProducer(
+                        bootstrap_servers=self.servers,
+                        acks="all",
+                        enable_idempotence=True,
+                        linger_ms=0,
+                        request_timeout_ms=min(5_000, self.delivery_timeout_ms),
+                        delivery_timeout_ms=self.delivery_timeout_ms,
+                        max_block_ms=self.delivery_timeout_ms,
+                        key_serializer=str.encode,
+                    )
+                except KafkaError as exc:
+                    raise BusUnavailable(f"Kafka at {','.join(self.servers)} is unreachable: {exc}") from exc
+            return self._producer
+
+    def send(self, messages: list[Outbound]) -> None:
+        if not messages:
+            return
+        producer = self._connect()
+        try:
+            futures = [producer.send(m.topic, key=m.key, value=m.event.to_json(), headers=HEADERS) for m in messages]
+            for future in futures:
+                future.get(timeout=self.delivery_timeout_ms / 1000 + 1)
+        except KafkaError as exc:
+            log.warning("Kafka did not acknowledge %d message(s): %s", len(messages), exc)
+            raise BusUnavailable(f"Kafka did not acknowledge the message: {type(exc).__name__}") from exc
+
+    def close(self) -> None:
+        with self._lock:
+            if self._producer is not None:
+                self._producer.close(timeout=5)
+                self._producer = None

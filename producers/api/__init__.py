@@ -1,0 +1,45 @@
+"""The submit API: `create_app(settings, store, bus)` builds a FastAPI app; nothing is created at import time."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from govcast.settings import Settings
+from processors.bus import Bus
+from processors.status.store import StatusStore
+from producers.api import health, metrics, publications
+from producers.api.metrics import ApiMetrics
+from producers.api.middleware import MAX_REQUEST_BYTES, BodyLimit, ServerErrors
+from producers.problems import install_problem_handlers, use_problem_media_type
+from producers.publishing import Publisher
+
+TAGS = [
+    {"name": "publications", "description": "Submit, revise and retract publications; read where every copy stands."},
+    {"name": "operations", "description": "Health, readiness and Prometheus metrics."},
+]
+
+DESCRIPTION = """Publish once, reach every channel.
+
+Authenticate with `Authorization: Bearer <token>` (department or operator token).
+Errors are RFC 9457 `application/problem+json` documents whose `errors` name every failing field.
+"""
+
+
+def create_app(settings: Settings, store: StatusStore, bus: Bus, *, max_request_bytes: int = MAX_REQUEST_BYTES) -> FastAPI:
+    app = FastAPI(title="govcast", version="0.1.0", description=DESCRIPTION, openapi_tags=TAGS)
+    app.state.settings = settings
+    app.state.store = store
+    app.state.bus = bus
+    app.state.publisher = Publisher(settings, store, bus)
+    app.state.metrics = ApiMetrics(store)
+    install_problem_handlers(app)
+    app.add_middleware(BodyLimit, max_bytes=max_request_bytes)
+    app.add_middleware(ServerErrors)  # outermost of ours: also catches errors of BodyLimit
+    app.include_router(publications.router)
+    app.include_router(health.router)
+    app.include_router(metrics.router)
+    use_problem_media_type(app)
+    return app
+
+
+__all__ = ["create_app"]

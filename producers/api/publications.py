@@ -1,0 +1,130 @@
+"""/v1/publications: submit, read, list, revise, retract."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Path, Query
+from fastapi.responses import JSONResponse
+
+from producers.api.deps import MetricsDep, PrincipalDep, PublisherDep, StoreDep
+from producers.problems import problem_docs
+from producers.publishing import MAX_KEY_LENGTH, Outcome
+from producers.views import PublicationPage, list_publications, publication_out
+from schemas.publication import Accepted, Channel, Kind, PublicationIn, PublicationOut, RetractIn
+
+router = APIRouter(prefix="/v1/publications", tags=["publications"], responses=problem_docs(401, 422))
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key", min_length=1, max_length=MAX_KEY_LENGTH,
+        description="Same key + same request → the first answer again (header `Idempotent-Replayed: true`); "
+        "same key + a different request → 409. Keys are scoped to the token's principal.",
+    ),
+]
+PublicationId = Annotated[str, Path(min_length=1, max_length=40, description="publication id (`pub_…`)")]
+
+
+def _accepted(outcome: Outcome) -> JSONResponse:
+    headers = {"Location": outcome.location}
+    if outcome.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return JSONResponse(outcome.body, status_code=outcome.status_code, headers=headers)
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=Accepted,
+    summary="Submit a publication",
+    responses=problem_docs(400, 403, 409, 413, 503),
+)
+def submit(
+    data: PublicationIn,
+    principal: PrincipalDep,
+    publisher: PublisherDep,
+    metrics: MetricsDep,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Accept a publication for every channel. Only department tokens publish, under their own publisher code.
+
+    The 索引号 is allocated when `index_no` is left out. The answer comes once the
+    publication is durably recorded and on the bus; on 503 nothing was kept.
+    """
+    outcome = metrics.counted(
+        metrics.submissions, (data.kind.value,), lambda: publisher.submit(principal, data, idempotency_key=idempotency_key)
+    )
+    return _accepted(outcome)
+
+
+@router.get("", response_model=PublicationPage, summary="List publications", responses=problem_docs(403))
+def listing(
+    principal: PrincipalDep,
+    store: StoreDep,
+    status: Annotated[str | None, Query(max_length=30, description="overall status, e.g. delivered")] = None,
+    channel: Annotated[Channel | None, Query(description="publications targeting this channel")] = None,
+    kind: Annotated[Kind | None, Query()] = None,
+    department: Annotated[str | None, Query(max_length=40, description="publisher code (operators only)")] = None,
+    since: Annotated[str | None, Query(description="created at or after: date (Beijing day) or datetime")] = None,
+    until: Annotated[str | None, Query(description="created before: a date includes that whole day")] = None,
+    page: Annotated[int, Query(ge=1)] = 1,
+    per_page: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> PublicationPage:
+    """Newest first. Departments see only their own publications; operators see all."""
+    return list_publications(
+        store, principal, status=status, channel=channel.value if channel else None, kind=kind.value if kind else None,
+        department=department, since=since, until=until, page=page, per_page=per_page,
+    )
+
+
+@router.get("/{publication_id}", response_model=PublicationOut, summary="One publication with per-channel status",
+            responses=problem_docs(404))
+def get_one(publication_id: PublicationId, principal: PrincipalDep, store: StoreDep) -> PublicationOut:
+    """The publication as stored, its overall status, each channel's delivery and the timeline."""
+    return publication_out(store, principal, publication_id)
+
+
+@router.put(
+    "/{publication_id}",
+    status_code=202,
+    response_model=Accepted,
+    summary="Revise a publication",
+    responses=problem_docs(400, 403, 404, 409, 413, 503),
+)
+def revise(
+    publication_id: PublicationId,
+    data: PublicationIn,
+    principal: PrincipalDep,
+    publisher: PublisherDep,
+    metrics: MetricsDep,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """The next version (same id, same 索引号), delivered to every channel again. Owner department only."""
+    outcome = metrics.counted(
+        metrics.revisions, (data.kind.value,),
+        lambda: publisher.revise(principal, publication_id, data, idempotency_key=idempotency_key),
+    )
+    return _accepted(outcome)
+
+
+@router.post(
+    "/{publication_id}/retract",
+    status_code=202,
+    response_model=Accepted,
+    summary="Retract a publication from every channel",
+    responses=problem_docs(400, 403, 404, 409, 413, 503),
+)
+def retract(
+    publication_id: PublicationId,
+    data: RetractIn,
+    principal: PrincipalDep,
+    publisher: PublisherDep,
+    metrics: MetricsDep,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Withdraw it everywhere (the owner department or any operator); the reason is kept with the record."""
+    outcome = metrics.counted(
+        metrics.retractions, (), lambda: publisher.retract(principal, publication_id, data, idempotency_key=idempotency_key)
+    )
+    return _accepted(outcome)

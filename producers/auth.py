@@ -1,0 +1,53 @@
+"""Bearer tokens: departments publish with theirs, operators oversee with theirs.
+
+A token is shown once, when created; the store keeps only its SHA-256, and a
+request's principal is found by hashing the presented token. Tokens never go
+into logs or error messages.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from typing import Literal
+
+from processors.status.store import Principal, StatusStore
+from producers.errors import Unauthorized
+from schemas.vocab import PUBLISHER_CODE_RE
+
+TOKEN_PREFIX = "gct_"
+PrincipalKind = Literal["department", "operator"]
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token(store: StatusStore, kind: PrincipalKind, name: str, publisher_code: str | None = None) -> str:
+    """Create a principal with a fresh token; returns the secret (the only time it exists in clear)."""
+    if kind not in ("department", "operator"):
+        raise ValueError(f"kind must be 'department' or 'operator', not {kind!r}")
+    name = name.strip()
+    if not 1 <= len(name) <= 100:
+        raise ValueError("name must be 1 to 100 characters")
+    if kind == "department":
+        if not publisher_code or not PUBLISHER_CODE_RE.match(publisher_code):
+            raise ValueError(
+                "a department token needs a publisher code (18-char unified social credit code or 9-char organization code)"
+            )
+    elif publisher_code:
+        raise ValueError("operator tokens act for every department and take no publisher code")
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    principal = Principal(id="prn_" + secrets.token_hex(8), kind=kind, name=name, publisher_code=publisher_code)
+    store.add_token(principal, hash_token(token))
+    return token
+
+
+def authenticate(store: StatusStore, token: str | None) -> Principal:
+    """The principal a bearer token belongs to; Unauthorized when missing, unknown or revoked."""
+    if not token:
+        raise Unauthorized("send `Authorization: Bearer <token>`; ask an operator for a token (`govcast token create`)")
+    principal = store.principal_for(hash_token(token))
+    if principal is None:
+        raise Unauthorized("the bearer token is not valid (unknown or revoked)")
+    return principal

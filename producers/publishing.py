@@ -1,0 +1,333 @@
+"""Submit, revise and retract: what govcast accepts, and how it keeps nothing half-done.
+
+Independent of FastAPI: the API, the CLI (`govcast demo`) and tests call
+`Publisher` directly. Every accepted change follows one order inside ONE store
+transaction — idempotency lookup, checks, index allocation, the publication
+row, the idempotency answer, and last the bus message. If the bus cannot take
+the message the transaction rolls back: the caller gets `Unavailable` and
+nothing is kept (no row, no index number consumed, no remembered answer).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
+
+from govcast.settings import Settings
+from processors.bus import Bus, BusUnavailable, Outbound
+from processors.normalize import normalize
+from processors.status.store import Principal, StatusStore
+from producers.errors import Conflict, FieldError, Forbidden, Invalid, NotFound, Unavailable
+from schemas.events import EventType, Topics, new_event
+from schemas.publication import Accepted, Channel, IndexNo, Publication, PublicationIn, RelatedRef, RetractIn
+
+log = logging.getLogger("govcast.publishing")
+
+SOURCE = "/govcast/api"
+COLLECTION = "/v1/publications"
+CST = dt.timezone(dt.timedelta(hours=8), "CST")  # Asia/Shanghai has had no DST since 1991
+INDEX_WIDTH = 5
+MAX_KEY_LENGTH = 200
+PUBLIC_STATES = frozenset({"delivered", "partially_delivered"})
+_KNOWN_CHANNELS = frozenset(c.value for c in Channel)
+
+
+def publication_path(publication_id: str) -> str:
+    return f"{COLLECTION}/{publication_id}"
+
+
+def request_hash(method: str, path: str, payload: BaseModel) -> str:
+    """Fingerprint of a request for Idempotency-Key: method, path and the canonical JSON of the parsed body."""
+    canonical = json.dumps(payload.model_dump(mode="json"), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(f"{method}\n{path}\n{canonical}".encode()).hexdigest()
+
+
+def new_publication_id(principal: Principal, idempotency_key: str | None) -> str:
+    """Deterministic for a (principal, key) pair, so a retried submit can never create a second publication."""
+    if idempotency_key is None:
+        return "pub_" + secrets.token_hex(10)
+    return "pub_" + hashlib.sha256(f"{principal.id}|{idempotency_key}".encode()).hexdigest()[:20]
+
+
+def effective_publish_date(data: PublicationIn, now: dt.datetime) -> dt.date:
+    """发布日期 as normalize() will record it: given, else the day of publish_at, else today (Beijing time)."""
+    return data.publish_date or (data.publish_at or now).astimezone(CST).date()
+
+
+def initial_status(data: PublicationIn, now: dt.datetime) -> str:
+    return "scheduled" if data.publish_at is not None and data.publish_at > now else "pending"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The answer to an accepted (or replayed) change: status code and JSON body of `schemas.Accepted`."""
+
+    status_code: int
+    body: dict[str, Any]
+    replayed: bool = False
+    publication: Publication | None = None  # None on replays
+
+    @property
+    def accepted(self) -> Accepted:
+        return Accepted.model_validate(self.body)
+
+    @property
+    def location(self) -> str:
+        return str(self.body["links"]["self"])
+
+
+Work = Callable[[Connection], tuple[Outcome, Outbound]]
+
+
+class Publisher:
+    """Accepts submissions, revisions and retractions for authenticated principals."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: StatusStore,
+        bus: Bus,
+        *,
+        clock: Callable[[], dt.datetime] | None = None,
+        source: str = SOURCE,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.bus = bus
+        self.source = source
+        self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
+
+    # -- the three changes ---------------------------------------------------
+    def submit(self, principal: Principal, data: PublicationIn, *, idempotency_key: str | None = None) -> Outcome:
+        """A new publication, version 1 (202). Raises Forbidden, Invalid, Conflict, Unavailable."""
+        code = self._publishing_department(principal, data)
+        _check_key(idempotency_key)
+        now = self._clock()
+        pub_id = new_publication_id(principal, idempotency_key)
+
+        def work(conn: Connection) -> tuple[Outcome, Outbound]:
+            channels, related = self._checked(conn, data, code)
+            index = self._new_index(conn, data, code, now, pub_id)
+            pub = self._normalize(data, channels, related, pub_id=pub_id, version=1, department=code, index=index, now=now)
+            status = initial_status(data, now)
+            self.store.upsert_publication(conn, pub, status, channels)
+            return self._answer(pub, status), self._message(EventType.submitted, pub)
+
+        return self._commit(principal, idempotency_key, request_hash("POST", COLLECTION, data), work)
+
+    def revise(
+        self, principal: Principal, publication_id: str, data: PublicationIn, *, idempotency_key: str | None = None
+    ) -> Outcome:
+        """The next version of the department's own publication: same id and 索引号 (202)."""
+        code = self._publishing_department(principal, data)
+        _check_key(idempotency_key)
+        now = self._clock()
+        path = publication_path(publication_id)
+
+        def work(conn: Connection) -> tuple[Outcome, Outbound]:
+            row = self._visible_row(conn, principal, publication_id)
+            current = Publication.model_validate_json(row.doc)
+            if current.retracted:
+                raise Conflict(f"publication {publication_id} was retracted; publish a new one instead of revising it")
+            if data.index_no and not _same_index(IndexNo.parse(data.index_no), current.index):
+                raise Conflict(
+                    "a revision keeps the 索引号 of the publication",
+                    [FieldError("body.index_no", f"is {current.index_no_text} here; leave it out or send it unchanged")],
+                )
+            channels, related = self._checked(conn, data, code, self_id=publication_id)
+            pub = self._normalize(
+                data, channels, related, pub_id=publication_id, version=row.version + 1, department=code,
+                index=current.index, now=now,
+            )
+            status = initial_status(data, now)
+            if not self.store.compare_and_set_publication(conn, pub, status, channels, expected_version=row.version):
+                raise Conflict("the publication changed while this revision was being saved; fetch it and revise again")
+            return self._answer(pub, status), self._message(EventType.revised, pub)
+
+        return self._commit(principal, idempotency_key, request_hash("PUT", path, data), work)
+
+    def retract(
+        self, principal: Principal, publication_id: str, data: RetractIn, *, idempotency_key: str | None = None
+    ) -> Outcome:
+        """Withdraw a publication from every channel (202): its owner department or any operator."""
+        if principal.kind not in ("department", "operator"):
+            raise Forbidden("this token may not retract publications")
+        _check_key(idempotency_key)
+        path = publication_path(publication_id) + "/retract"
+
+        def work(conn: Connection) -> tuple[Outcome, Outbound]:
+            row = self._visible_row(conn, principal, publication_id)
+            current = Publication.model_validate_json(row.doc)
+            if current.retracted:
+                raise Conflict(f"publication {publication_id} is already retracted")
+            pub = current.model_copy(update={"retracted": True, "retract_reason": data.reason})
+            status = "retracting"
+            channels = json.loads(row.channels)
+            if not self.store.compare_and_set_publication(conn, pub, status, channels, expected_version=row.version):
+                raise Conflict("the publication changed while the retraction was being saved; try again")
+            return self._answer(pub, status), self._message(EventType.retracted, pub)
+
+        return self._commit(principal, idempotency_key, request_hash("POST", path, data), work)
+
+    # -- transaction, idempotency, bus ---------------------------------------
+    def _commit(self, principal: Principal, key: str | None, req_hash: str, work: Work) -> Outcome:
+        for attempt in range(2):
+            try:
+                with self.store.transaction() as conn:
+                    if key is not None and (replay := self._replay(conn, principal, key, req_hash)) is not None:
+                        return replay
+                    outcome, message = work(conn)
+                    if key is not None:
+                        self.store.remember_answer(conn, principal.id, key, req_hash, outcome.status_code, outcome.body)
+                    self.bus.send([message])  # last: if the bus refuses, the whole transaction rolls back
+                return outcome
+            except BusUnavailable as exc:
+                log.warning("bus unavailable, request rolled back: %s", exc)
+                raise Unavailable("the message bus is unavailable; nothing was accepted, retry later") from exc
+            except IntegrityError:
+                # A concurrent request with the same Idempotency-Key committed first
+                # (possible on PostgreSQL): the second pass replays its answer.
+                if key is None or attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _replay(self, conn: Connection, principal: Principal, key: str, req_hash: str) -> Outcome | None:
+        stored = self.store.idempotent_answer(conn, principal.id, key)
+        if stored is None:
+            return None
+        stored_hash, status_code, body = stored
+        if stored_hash != req_hash:
+            raise Conflict(
+                "this Idempotency-Key was already used for a different request",
+                [FieldError("header.Idempotency-Key", "already used with a different method, path or body; use a new key")],
+            )
+        return Outcome(status_code, body, replayed=True)
+
+    def _answer(self, pub: Publication, status: str) -> Outcome:
+        path = publication_path(pub.id)
+        accepted = Accepted(
+            id=pub.id, version=pub.version, status=status, index_no=pub.index_no_text, links={"self": path, "status": path}
+        )
+        return Outcome(202, accepted.model_dump(mode="json"), publication=pub)
+
+    def _message(self, event_type: str, pub: Publication) -> Outbound:
+        return Outbound(topic=Topics.publications, key=pub.id, event=new_event(event_type, self.source, pub.id, pub))
+
+    # -- checks ---------------------------------------------------------------
+    def _publishing_department(self, principal: Principal, data: PublicationIn) -> str:
+        if principal.kind != "department" or not principal.publisher_code:
+            raise Forbidden("only department tokens publish and revise; operators review, retry and retract")
+        if data.publisher_code != principal.publisher_code:
+            raise Forbidden(
+                "a department publishes under its own publisher code",
+                [FieldError("body.publisher_code", f"must be {principal.publisher_code}, the publisher code of this token")],
+            )
+        return principal.publisher_code
+
+    def _visible_row(self, conn: Connection, principal: Principal, publication_id: str) -> Any:
+        row = self.store.publication_row(publication_id, conn)
+        if row is None or (principal.kind != "operator" and row.department != principal.publisher_code):
+            raise NotFound(f"no publication {publication_id!r}")  # the same answer for others' ids: existence does not leak
+        return row
+
+    def _checked(
+        self, conn: Connection, data: PublicationIn, department: str, *, self_id: str | None = None
+    ) -> tuple[list[str], list[RelatedRef]]:
+        """Checks against configuration and stored state, all reported at once; the effective channels and resolved refs."""
+        errors: list[FieldError] = []
+        configured = self.settings.channels
+        if data.channels is None:
+            channels = [c for c in configured if c in _KNOWN_CHANNELS]
+            if not channels:
+                errors.append(FieldError("body.channels", "no channel is configured on this server; name the channels"))
+        else:
+            channels = [c.value for c in data.channels]
+            errors += [
+                FieldError(f"body.channels.{i}", f"channel {c!r} is not configured here; configured: {', '.join(configured)}")
+                for i, c in enumerate(channels)
+                if c not in configured
+            ]
+        if data.category not in self.settings.categories:
+            errors.append(FieldError(
+                "body.category", f"unknown 组配分类 {data.category!r}; expected one of {', '.join(self.settings.categories)}"
+            ))
+        related = self._resolve_related(conn, data.related, department, self_id, errors)
+        if errors:
+            raise Invalid(f"{len(errors)} field(s) failed validation: " + ", ".join(e.field for e in errors), errors)
+        return channels, related
+
+    def _resolve_related(
+        self, conn: Connection, refs: list[RelatedRef], department: str, self_id: str | None, errors: list[FieldError]
+    ) -> list[RelatedRef]:
+        resolved = []
+        for i, ref in enumerate(refs):
+            if ref.id:
+                row = self.store.publication_row(ref.id, conn)
+                if row is None or ref.id == self_id:
+                    why = "a publication cannot relate to itself" if row is not None else f"no publication with id {ref.id!r}"
+                    errors.append(FieldError(f"body.related.{i}.id", why))
+                    resolved.append(ref)
+                    continue
+                if ref.index_no and ref.index_no != row.index_no:
+                    errors.append(FieldError(f"body.related.{i}.index_no", f"publication {ref.id} has 索引号 {row.index_no}"))
+                resolved.append(ref.model_copy(update={"index_no": row.index_no, "title": row.title}))
+            elif ref.index_no:
+                row = self.store.find_by_index_no(ref.index_no, conn)
+                # 索引号 are sequential, hence guessable: only the department's own or already
+                # public records resolve; anything else stays an external reference as sent.
+                if row is not None and row.id != self_id and (row.department == department or row.status in PUBLIC_STATES):
+                    resolved.append(ref.model_copy(update={"id": row.id, "title": row.title}))
+                else:
+                    resolved.append(ref)
+        return resolved
+
+    def _new_index(self, conn: Connection, data: PublicationIn, code: str, now: dt.datetime, pub_id: str) -> IndexNo:
+        if data.index_no:
+            index = IndexNo.parse(data.index_no)
+            row = self.store.find_by_index_no(str(index), conn)
+            if row is not None and row.id != pub_id:
+                raise Conflict(
+                    f"索引号 {index} is already in use",
+                    [FieldError("body.index_no", "already used by another publication; leave it out to have one allocated")],
+                )
+            return index
+        year = effective_publish_date(data, now).year
+        for _ in range(10_000):  # skip numbers a department already sent explicitly
+            index = IndexNo(code=code, year=year, sequence=self.store.next_index_sequence(conn, code, year), width=INDEX_WIDTH)
+            if self.store.find_by_index_no(str(index), conn) is None:
+                return index
+        raise Conflict(f"could not allocate a free 索引号 for {code}/{year}")
+
+    def _normalize(
+        self,
+        data: PublicationIn,
+        channels: list[str],
+        related: list[RelatedRef],
+        *,
+        pub_id: str,
+        version: int,
+        department: str,
+        index: IndexNo,
+        now: dt.datetime,
+    ) -> Publication:
+        fields = data.model_copy(update={"channels": [Channel(c) for c in channels], "related": related})
+        return normalize(fields, publication_id=pub_id, version=version, department=department, index=index, submitted_at=now)
+
+
+def _check_key(key: str | None) -> None:
+    if key is not None and not 1 <= len(key) <= MAX_KEY_LENGTH:
+        raise Invalid("bad Idempotency-Key", [FieldError("header.Idempotency-Key", f"must be 1 to {MAX_KEY_LENGTH} characters")])
+
+
+def _same_index(a: IndexNo, b: IndexNo) -> bool:
+    return (a.code, a.year, a.sequence) == (b.code, b.year, b.sequence)

@@ -1,0 +1,97 @@
+"""Outages, unexpected errors, health, metrics and the OpenAPI document."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from fastapi.testclient import TestClient
+
+from govcast.samples import DEMO_DEPARTMENT, sample_policy
+from producers.api import create_app
+
+CODE = DEMO_DEPARTMENT["publisher_code"]
+
+
+def test_bus_outage_answers_503_and_keeps_nothing(client, dept, bus, store, problem):
+    bus.down = True
+    response = client.post("/v1/publications", json=sample_policy(), headers={**dept, "Idempotency-Key": "k-1"})
+    body = problem(response, 503)
+    assert "nothing was accepted" in body["detail"] and int(response.headers["retry-after"]) > 0
+    assert client.get("/v1/publications", headers=dept).json()["total"] == 0
+    assert store.counts_by_status() == {}
+
+    bus.down = False  # the retry with the same key is a fresh request, and no 索引号 was used up
+    again = client.post("/v1/publications", json=sample_policy(), headers={**dept, "Idempotency-Key": "k-1"})
+    assert again.status_code == 202 and "idempotent-replayed" not in again.headers
+    year = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).year
+    assert again.json()["index_no"] == f"{CODE}/{year}-00001"
+    assert len(bus.events()) == 1
+
+
+def test_bus_outage_during_revision_and_retraction_changes_nothing(client, dept, bus, problem):
+    first = client.post("/v1/publications", json=sample_policy(), headers=dept).json()
+    bus.down = True
+    problem(client.put(first["links"]["self"], json=sample_policy(title="改"), headers=dept), 503)
+    problem(client.post(f"{first['links']['self']}/retract", json={"reason": "撤回"}, headers=dept), 503)
+    now = client.get(first["links"]["self"], headers=dept).json()
+    assert (now["version"], now["title"], now["retracted"]) == (1, sample_policy()["title"], False)
+
+
+def test_unexpected_errors_are_a_generic_500_logged_without_secrets(client, dept, bus, problem, caplog):
+    bus.error = RuntimeError("disk on fire: /secret/path")
+    with caplog.at_level(logging.DEBUG):
+        body = problem(client.post("/v1/publications", json=sample_policy(), headers=dept), 500)
+    assert "fire" not in body["detail"] and "Traceback" not in str(body)
+    assert "disk on fire" in caplog.text  # the traceback is in the log ...
+    assert dept["Authorization"].split()[1] not in caplog.text  # ... the token is not
+    bus.error = None
+    assert client.get("/v1/publications", headers=dept).json()["total"] == 0
+
+
+def test_health_and_readiness(client, store, monkeypatch, problem):
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz").status_code == 200
+
+    def broken() -> int:
+        raise OSError("database is locked")
+
+    monkeypatch.setattr(store, "count_tokens", broken)
+    problem(client.get("/readyz"), 503)
+
+
+def test_metrics_count_submissions_and_publications_by_status(client, dept):
+    client.post("/v1/publications", json=sample_policy(), headers=dept)
+    client.post("/v1/publications", json=sample_policy(doc_no="bad"), headers=dept)
+    client.post("/v1/publications", json=sample_policy(kind="notice", category="不存在"), headers=dept)
+    response = client.get("/metrics")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
+    lines = response.text.splitlines()
+    assert 'govcast_submissions_total{kind="policy",outcome="accepted"} 1.0' in lines
+    assert 'govcast_submissions_total{kind="policy",outcome="rejected"} 1.0' in lines
+    assert 'govcast_submissions_total{kind="notice",outcome="rejected"} 1.0' in lines
+    assert 'govcast_publications{status="pending"} 1.0' in lines
+    assert 'govcast_publications{status="delivered"} 0.0' in lines
+    assert "govcast_status_store_up 1.0" in lines
+
+
+def test_each_app_has_its_own_registry(settings, store, bus):
+    with TestClient(create_app(settings, store, bus)) as one, TestClient(create_app(settings, store, bus)) as two:
+        assert one.get("/metrics").status_code == two.get("/metrics").status_code == 200
+
+
+def test_openapi_documents_bearer_auth_and_problems(client):
+    assert client.get("/docs").status_code == 200
+    spec = client.get("/openapi.json").json()
+    assert spec["components"]["securitySchemes"]["bearerAuth"] == {
+        "type": "http", "scheme": "bearer", "description": spec["components"]["securitySchemes"]["bearerAuth"]["description"],
+    }
+    submit = spec["paths"]["/v1/publications"]["post"]
+    assert submit["security"] == [{"bearerAuth": []}]
+    assert "publications" in submit["tags"]
+    assert submit["responses"]["202"]["content"]["application/json"]["schema"]["$ref"].endswith("/Accepted")
+    for status in ("401", "403", "409", "413", "422", "503"):
+        assert set(submit["responses"][status]["content"]) == {"application/problem+json"}, status
+    get_one = spec["paths"]["/v1/publications/{publication_id}"]["get"]
+    assert get_one["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/PublicationOut")
+    assert {t["name"] for t in spec["tags"]} == {"publications", "operations"}
