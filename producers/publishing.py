@@ -179,6 +179,25 @@ class Publisher:
 
         return self._commit(principal, idempotency_key, request_hash("POST", path, data), work)
 
+    def approve(self, principal: Principal, publication_id: str) -> Outcome:
+        """Release a publication that screening held (operators only, after their own review)."""
+        if principal.kind != "operator":
+            raise Forbidden("only operators release what screening held")
+        path = publication_path(publication_id) + "/approve"
+
+        def work(conn: Connection) -> tuple[Outcome, Outbound]:
+            row = self._visible_row(conn, principal, publication_id)
+            if row.status != "held" or row.retracted:
+                raise Conflict(f"publication {publication_id} is {row.status}, not held for review")
+            pub = Publication.model_validate_json(row.doc)
+            if not self.store.compare_and_set_publication(conn, pub, "pending", json.loads(row.channels),
+                                                          expected_version=row.version):
+                raise Conflict("the publication changed while it was being approved; fetch it and try again")
+            log.info("operator %s approved held publication %s v%d", principal.name, pub.id, pub.version)
+            return self._answer(pub, "pending"), self._message(EventType.approved, pub)
+
+        return self._commit(principal, None, request_hash("POST", path, RetractIn(reason="approve")), work)
+
     # -- transaction, idempotency, bus ---------------------------------------
     def _commit(self, principal: Principal, key: str | None, req_hash: str, work: Work) -> Outcome:
         for attempt in range(2):

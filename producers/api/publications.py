@@ -128,3 +128,16 @@ def retract(
         metrics.retractions, (), lambda: publisher.retract(principal, publication_id, data, idempotency_key=idempotency_key)
     )
     return _accepted(outcome)
+
+
+@router.post(
+    "/{publication_id}/approve",
+    status_code=202,
+    response_model=Accepted,
+    summary="Release a publication held by screening (operators)",
+    responses=problem_docs(403, 404, 409, 503),
+)
+def approve(publication_id: PublicationId, principal: PrincipalDep, publisher: PublisherDep) -> JSONResponse:
+    """先审后发: screening holds items with classification marks or unmasked personal data; an operator who
+    has checked them releases them here (a department fixes them with a revision instead)."""
+    return _accepted(publisher.approve(principal, publication_id))

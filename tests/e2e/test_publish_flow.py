@@ -129,3 +129,20 @@ def test_portal_does_not_serve_the_adapters_private_state(system: GovcastProcess
     assert record.status_code == 404  # stored records name the reviewers (三审)
     assert requests.get(f"{system.url}/portal/.lock", timeout=10).status_code == 404
     assert requests.get(f"{system.url}/portal/index.json", timeout=10).status_code == 200
+
+
+def test_screening_holds_personal_data_until_an_operator_approves(department: Client, operator: Client) -> None:
+    response = department.submit(sample_policy(title="关于公布政务公开联络员名单的通知",
+                                               body="<p>联络员：王敏，手机13912345678。</p>"))
+    assert response.status_code == 202, response.text
+    pub_id = response.json()["id"]
+    held = department.wait_for(pub_id, "held")
+    assert "139****5678" in held["timeline"][-1]["detail"] and "13912345678" not in str(held["timeline"])
+    assert "portal" not in held["deliveries"] or held["deliveries"]["portal"]["status"] != "delivered"
+    refused = requests.post(f"{department.base}/v1/publications/{pub_id}/approve",
+                            headers={"Authorization": f"Bearer {department.token}"}, timeout=10)
+    assert refused.status_code == 403  # a department cannot wave its own item through
+    approved = requests.post(f"{operator.base}/v1/publications/{pub_id}/approve",
+                             headers={"Authorization": f"Bearer {operator.token}"}, timeout=10)
+    assert approved.status_code == 202, approved.text
+    assert department.wait_for(pub_id, "delivered")["deliveries"]["portal"]["status"] == "delivered"

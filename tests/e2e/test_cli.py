@@ -1,0 +1,59 @@
+"""What a new user sees from the command line."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import requests
+
+from govcast.samples import sample_policy
+from tests.conftest import Client, GovcastProcess, cli
+
+TOKEN_LINE = re.compile(r"^\s+(department token|operator token)[^:]*: (gct_\S+)$", re.M)
+
+
+def test_first_run_prints_tokens_once_and_they_work(tmp_path: Path) -> None:
+    process = GovcastProcess(tmp_path / "data").start()
+    try:
+        time.sleep(0.3)
+        banner = process.output()
+        tokens = dict(TOKEN_LINE.findall(banner))
+        assert set(tokens) == {"department token", "operator token"}, banner
+        assert f"{process.url}/portal/" in banner and f"{process.url}/docs" in banner
+        department = Client(process.url, tokens["department token"])
+        response = department.submit(sample_policy())
+        assert response.status_code == 202, response.text
+        assert department.wait_for(response.json()["id"], "delivered")
+    finally:
+        process.stop()
+    process.start()  # same data dir: the secrets are not shown again
+    try:
+        time.sleep(0.3)
+        assert TOKEN_LINE.findall(process.output()) == []
+    finally:
+        process.stop()
+
+
+def test_token_create_prints_the_token_alone(tmp_path: Path) -> None:
+    done = cli("token", "create", "--data-dir", str(tmp_path), "--kind", "operator", "--name", "值班员")
+    assert done.returncode == 0, done.stderr
+    assert re.fullmatch(r"gct_[A-Za-z0-9_-]{40,}\n", done.stdout)
+    missing = cli("token", "create", "--data-dir", str(tmp_path), "--kind", "department", "--name", "x")
+    assert missing.returncode == 2 and "--publisher-code" in missing.stderr and missing.stdout == ""
+
+
+def test_demo_publishes_policy_and_interpretation(system: GovcastProcess, department: Client) -> None:
+    done = cli("demo", "--url", system.url, "--token", department.token, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    urls = re.findall(r"(http://\S+/portal/\S+\.html)", done.stdout)
+    assert len(urls) == 2, done.stdout
+    for url in urls:
+        assert requests.get(url, timeout=10).status_code == 200
+
+
+def test_demo_explains_a_wrong_token(system: GovcastProcess) -> None:
+    done = cli("demo", "--url", system.url, "--token", "gct_not-a-real-token", timeout=60)
+    assert done.returncode == 1
+    assert "401" in done.stderr
