@@ -1,0 +1,88 @@
+"""Benchmark: submit → portal delivered in embedded mode, against the bare portal adapter in the same run.
+
+Not a test (pytest does not collect it). Run:
+
+    .venv/bin/python -m tests.bench.bench_embedded [--count 200]
+
+It starts a real `govcast run` on a temporary data dir, submits publications one
+at a time over HTTP and reads each one's timeline (submitted_at → portal
+delivered, both recorded by govcast itself), then times the portal adapter alone
+on the same payloads as the baseline. Prints medians, p99 and the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from adapters.portal import PortalAdapter
+from govcast.runtime import adapter_configs
+from govcast.samples import DEMO_DEPARTMENT, sample_policy
+from govcast.settings import Settings
+from processors.normalize import normalize
+from schemas import Action, DeliveryTask, IndexNo, PublicationIn, delivery_id
+from tests.conftest import Client, GovcastProcess
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def govcast_latencies(count: int, workdir: Path) -> list[float]:
+    process = GovcastProcess(workdir / "data").start()
+    try:
+        client = Client(process.url, process.token("department", DEMO_DEPARTMENT["name"], DEMO_DEPARTMENT["publisher_code"]))
+        latencies = []
+        for i in range(count):
+            response = client.submit(sample_policy(title=f"基准测试通知第{i + 1}号"))
+            assert response.status_code == 202, response.text
+            done = client.wait_for(response.json()["id"], "delivered", timeout=60)
+            submitted = dt.datetime.fromisoformat(done["submitted_at"])
+            delivered = max(dt.datetime.fromisoformat(e["at"]) for e in done["timeline"] if e["status"] == "delivered")
+            latencies.append((delivered - submitted).total_seconds() * 1000)
+        return latencies
+    finally:
+        process.stop()
+
+
+def bare_adapter_latencies(count: int, workdir: Path) -> list[float]:
+    settings = Settings(data_dir=workdir / "bare")
+    adapter = PortalAdapter(adapter_configs(settings)["portal"])  # type: ignore[arg-type]
+    code = DEMO_DEPARTMENT["publisher_code"]
+    latencies = []
+    for i in range(count):
+        fields = PublicationIn.model_validate(sample_policy(title=f"基准测试通知第{i + 1}号"))
+        pub = normalize(fields, publication_id=f"pub_bench{i:06d}", version=1, department=code,
+                        index=IndexNo(code=code, year=2025, sequence=i + 1), submitted_at=dt.datetime.now(dt.UTC))
+        task = DeliveryTask(delivery_id=delivery_id(pub.id, 1, "portal", Action.publish), channel="portal",
+                            action=Action.publish, publication=pub)
+        started = time.perf_counter()
+        adapter.deliver(task)
+        latencies.append((time.perf_counter() - started) * 1000)
+    return latencies
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--count", type=int, default=200, help="publications per measurement")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        bare = bare_adapter_latencies(args.count, Path(tmp))
+        full = govcast_latencies(args.count, Path(tmp))
+    print(f"machine: {platform.machine()} {os.cpu_count()} cores, {platform.python_implementation()} {platform.python_version()}")
+    print(f"{'':32}{'p50 ms':>10}{'p99 ms':>10}")
+    print(f"{'bare portal adapter':32}{statistics.median(bare):10.1f}{percentile(bare, 0.99):10.1f}")
+    print(f"{'govcast submit → delivered':32}{statistics.median(full):10.1f}{percentile(full, 0.99):10.1f}")
+    print(f"ratio of medians (govcast / bare adapter): {statistics.median(full) / statistics.median(bare):.2f}")
+    print("targets (DESIGN.md): embedded p50 ≤ 50 ms, p99 ≤ 250 ms")
+
+
+if __name__ == "__main__":
+    main()
