@@ -2,17 +2,46 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import Any
+
 from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Dialect,
     Index,
     Integer,
     MetaData,
     String,
     Table,
     Text,
+    TypeDecorator,
 )
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """A moment in time: stored in UTC, always read back timezone-aware (UTC), on both backends.
+
+    PostgreSQL keeps it as timestamptz. SQLite has no time zones and SQLAlchemy would store
+    an aware value's wall clock, so 09:00+08:00 would read back (and compare) as 09:00 UTC;
+    converting to UTC before storing keeps ordering and comparisons right. A naive value is
+    taken to be UTC already.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
 
 metadata = MetaData()
 
@@ -28,12 +57,12 @@ publications = Table(
     Column("version", Integer, nullable=False),
     Column("status", String(20), nullable=False, index=True),
     Column("channels", Text, nullable=False),  # JSON list of target channels
-    Column("publish_at", DateTime(timezone=True)),
+    Column("publish_at", UTCDateTime()),
     Column("released_version", Integer),  # last version the scheduler released
     Column("retracted", Boolean, nullable=False, default=False),
     Column("doc", Text, nullable=False),  # JSON of the current schemas.Publication
-    Column("created_at", DateTime(timezone=True), nullable=False, index=True),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False, index=True),
+    Column("updated_at", UTCDateTime(), nullable=False),
 )
 
 deliveries = Table(
@@ -45,7 +74,7 @@ deliveries = Table(
     Column("status", String(20), nullable=False),
     Column("url", Text),
     Column("detail", Text),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
 )
 
 timeline = Table(
@@ -57,7 +86,7 @@ timeline = Table(
     Column("channel", String(30)),
     Column("status", String(20), nullable=False),
     Column("detail", Text),
-    Column("at", DateTime(timezone=True), nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
     Index("ix_timeline_publication", "publication_id", "at"),
 )
 
@@ -69,7 +98,7 @@ tokens = Table(
     Column("name", String(100), nullable=False),
     Column("publisher_code", String(40)),
     Column("token_hash", String(64), nullable=False, unique=True),  # sha256 of the secret; the secret is never stored
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
     Column("revoked", Boolean, nullable=False, default=False),
 )
 
@@ -81,7 +110,7 @@ idempotency = Table(
     Column("request_hash", String(64), nullable=False),
     Column("status_code", Integer, nullable=False),
     Column("response", Text, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
 )
 
 index_sequences = Table(

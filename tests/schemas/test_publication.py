@@ -36,7 +36,9 @@ def test_valid_document_numbers(doc_no: str) -> None:
     assert PublicationIn.model_validate(sample_policy(doc_no=doc_no)).doc_no == doc_no
 
 
-@pytest.mark.parametrize("doc_no", ["鲁政办发[2024]2号", "鲁政办发(2024)2号", "鲁政办发〔2024〕02号", "鲁政办发〔2024〕第2号", "〔2024〕2号"])
+@pytest.mark.parametrize(
+    "doc_no", ["鲁政办发[2024]2号", "鲁政办发(2024)2号", "鲁政办发〔2024〕02号", "鲁政办发〔2024〕第2号", "〔2024〕2号"]
+)
 def test_document_numbers_must_use_the_official_form(doc_no: str) -> None:
     with pytest.raises(ValidationError, match="发文字号"):
         PublicationIn.model_validate(sample_policy(doc_no=doc_no))
