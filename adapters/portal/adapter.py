@@ -148,12 +148,12 @@ class PortalAdapter:
             column = self.site.column(slug)
             pages = render_column(column, index.in_column(slug), self.config.page_size, self.site)
             for path, html in pages.items():
-                self._write(path, html)
+                self._write(path, html, durable=False)
             self._drop_pages_after(slug, len(pages))
         ordered = index.ordered()
-        self._write("index.html", render_home(home_sections(ordered, self.site), self.site))
-        self._write("feed.xml", render_feed(ordered, self.site, updated=feed_updated(ordered, list(index.withdrawn.values()))))
-        self._write("sitemap.xml", render_sitemap(ordered, self.site))
+        self._write_derived("index.html", render_home(home_sections(ordered, self.site), self.site))
+        self._write_derived("feed.xml", render_feed(ordered, self.site, updated=feed_updated(ordered, list(index.withdrawn.values()))))
+        self._write_derived("sitemap.xml", render_sitemap(ordered, self.site))
         write_atomic(self.root / INDEX_FILE, index.dumps(self.site))  # the commit point: written last
         fsync_dir(self.root)
 
@@ -183,8 +183,12 @@ class PortalAdapter:
             log.warning("stored record of %s is unreadable (%s); its page keeps its old links", pub_id, exc)
         return None
 
-    def _write(self, path: str, text: str) -> None:
-        write_atomic(self.root / path, text.encode())
+    def _write(self, path: str, text: str, *, durable: bool = True) -> None:
+        write_atomic(self.root / path, text.encode(), durable=durable)
+
+    def _write_derived(self, path: str, text: str) -> None:
+        """Lists, home, feed, sitemap: regenerated from the index on every refresh, so no fsync of their own."""
+        self._write(path, text, durable=False)
 
 
 def _reject(task: DeliveryTask) -> Rejected | None:

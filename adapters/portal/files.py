@@ -26,10 +26,12 @@ def site_lock(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def write_atomic(path: Path, data: bytes) -> bool:
+def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> bool:
     """Replace `path` with `data` so readers see the old or the new file, never half of one.
 
     Unchanged content is not rewritten (stable mtime, no needless fsync). True when the file changed.
+    `durable=False` skips the fsync: for pages derived from the index (lists, feed, sitemap),
+    which the next refresh regenerates; the rename stays atomic for readers and for kill -9.
     """
     try:
         if path.read_bytes() == data:
@@ -42,7 +44,8 @@ def write_atomic(path: Path, data: bytes) -> bool:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         os.chmod(temp, 0o644)  # mkstemp creates 0600; the web server must read the pages
         os.replace(temp, path)
     except BaseException:

@@ -80,7 +80,8 @@ class SiteIndex:
             "entries": [{**e.model_dump(mode="json"), "interpreted_by": self.interpreted_by(e)} for e in ordered],
             "withdrawn": [t.model_dump(mode="json") for t in tombs],
         }
-        return (json.dumps(doc, ensure_ascii=False, indent=1) + "\n").encode()
+        # No indent: with one, json falls back to its pure-Python encoder (10x slower on a large site).
+        return (json.dumps(doc, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
 
     # -- changes -----------------------------------------------------------------------------
 
