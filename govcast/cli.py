@@ -17,11 +17,15 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--broker", help="kafka://HOST:PORT for distributed mode (default: embedded SQLite log)")
 
 
+def _public_url(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--public-url", help="external base URL used in links, e.g. portal URLs (default http://HOST:PORT)")
+
+
 def _server(p: argparse.ArgumentParser) -> None:
     _common(p)
+    _public_url(p)
     p.add_argument("--host", help="bind address (default 127.0.0.1)")
     p.add_argument("--port", type=int, help="HTTP port (default 8000)")
-    p.add_argument("--public-url", help="external base URL used in links (default http://HOST:PORT)")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -29,7 +33,9 @@ def parser() -> argparse.ArgumentParser:
     sub = root.add_subparsers(dest="command", required=True)
     _server(sub.add_parser("run", help="API + pipeline + portal in one process (embedded by default)"))
     _server(sub.add_parser("api", help="the submit API alone (use with --broker and separate workers)"))
-    _common(sub.add_parser("worker", help="one pipeline worker on Kafka (needs --broker)"))
+    worker = sub.add_parser("worker", help="one pipeline worker on Kafka (needs --broker)")
+    _common(worker)
+    _public_url(worker)  # workers write the portal, whose links must name the public address
     token = sub.add_parser("token", help="manage API tokens").add_subparsers(dest="token_command", required=True)
     create = token.add_parser("create", help="create a token and print it alone on stdout")
     _common(create)

@@ -40,11 +40,12 @@ def _banner(settings: Settings, tokens: list[tuple[str, str]], mode: str) -> str
     return "\n".join(lines)
 
 
-def _serve(settings: Settings, *, run_pipeline: bool, mode: str) -> int:
+def _serve(settings: Settings, *, run_pipeline: bool, mode: str, bootstrap: bool) -> int:
     from govcast.app import build_app
 
     runtime = Runtime.build(settings, with_adapters=run_pipeline)
-    tokens = _bootstrap_tokens(runtime)
+    # Demo tokens only for the all-in-one `run`: a production `api` would print secrets into its logs.
+    tokens = _bootstrap_tokens(runtime) if bootstrap else []
     app = build_app(runtime, run_pipeline=run_pipeline)
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning", access_log=False)
     server = uvicorn.Server(config)
@@ -58,7 +59,7 @@ def _serve(settings: Settings, *, run_pipeline: bool, mode: str) -> int:
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
     mode = f"distributed, broker {settings.broker}" if settings.broker else "embedded"
-    return _serve(settings, run_pipeline=True, mode=mode)
+    return _serve(settings, run_pipeline=True, mode=mode, bootstrap=True)
 
 
 def api(settings: Settings, args: argparse.Namespace) -> int:
@@ -66,7 +67,10 @@ def api(settings: Settings, args: argparse.Namespace) -> int:
         print("govcast api: without --broker the API would accept work no pipeline processes; "
               "use `govcast run` for one process, or pass --broker kafka://HOST:PORT", file=sys.stderr)
         return 2
-    return _serve(settings, run_pipeline=False, mode=f"API only, broker {settings.broker}")
+    if not runtime_has_tokens(settings):
+        print("govcast api: no tokens yet; create them first with `govcast token create` "
+              "(the API does not print secrets into service logs)", file=sys.stderr)
+    return _serve(settings, run_pipeline=False, mode=f"API only, broker {settings.broker}", bootstrap=False)
 
 
 def worker(settings: Settings, args: argparse.Namespace) -> int:
@@ -79,13 +83,21 @@ def worker(settings: Settings, args: argparse.Namespace) -> int:
     return run_worker(settings)
 
 
+def runtime_has_tokens(settings: Settings) -> bool:
+    runtime = Runtime.build(settings, with_adapters=False, with_bus=False)
+    try:
+        return runtime.store.count_tokens() > 0
+    finally:
+        runtime.close()
+
+
 def token_create(settings: Settings, args: argparse.Namespace) -> int:
     from producers.auth import new_token
 
     if args.kind == "department" and not args.publisher_code:
         print("govcast token create: --publisher-code is required for a department token", file=sys.stderr)
         return 2
-    runtime = Runtime.build(settings, with_adapters=False)
+    runtime = Runtime.build(settings, with_adapters=False, with_bus=False)
     try:
         print(new_token(runtime.store, args.kind, args.name, args.publisher_code if args.kind == "department" else None))
     finally:
@@ -101,7 +113,7 @@ def demo(settings: Settings, args: argparse.Namespace) -> int:
         from govcast.samples import DEMO_DEPARTMENT
         from producers.auth import new_token
 
-        runtime = Runtime.build(settings, with_adapters=False)
+        runtime = Runtime.build(settings, with_adapters=False, with_bus=False)
         try:
             token = new_token(runtime.store, "department", DEMO_DEPARTMENT["name"], DEMO_DEPARTMENT["publisher_code"])
         finally:

@@ -8,7 +8,7 @@ from adapters.base import AdapterConfig, ChannelAdapter
 from adapters.portal import PortalConfig
 from adapters.registry import build_adapters
 from govcast.settings import Settings
-from processors.bus import Bus
+from processors.bus import Bus, Outbound
 from processors.stages import StageContext
 from processors.status.store import StatusStore
 
@@ -41,6 +41,16 @@ def make_bus(settings: Settings) -> Bus:
     return SqliteLog(settings.log_path, default_partitions=settings.partitions)
 
 
+class NoBus:
+    """The bus of a command that must not send anything."""
+
+    def send(self, messages: list[Outbound]) -> None:
+        raise RuntimeError("this command has no message bus")
+
+    def close(self) -> None:
+        pass
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -49,11 +59,12 @@ class Runtime:
     adapters: dict[str, ChannelAdapter]
 
     @classmethod
-    def build(cls, settings: Settings, *, with_adapters: bool = True) -> Runtime:
+    def build(cls, settings: Settings, *, with_adapters: bool = True, with_bus: bool = True) -> Runtime:
+        """`with_bus=False` for commands that only touch the store (token create): no bus.db, no broker."""
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         store = StatusStore(settings.store)
         adapters = build_adapters(adapter_configs(settings)) if with_adapters else {}
-        return cls(settings, store, make_bus(settings), adapters)
+        return cls(settings, store, make_bus(settings) if with_bus else NoBus(), adapters)
 
     def context(self) -> StageContext:
         return StageContext(settings=self.settings, store=self.store, adapters=self.adapters)

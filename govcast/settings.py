@@ -7,6 +7,7 @@ Nothing is created at import time.
 from __future__ import annotations
 
 import functools
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ class Settings(BaseModel):
     public_url: str | None = Field(default=None, description="external base URL (default http://host:port)")
     store_url: str | None = Field(default=None, description="SQLAlchemy URL of the status store (default SQLite in data_dir)")
     broker: str | None = Field(default=None, description="kafka://HOST:PORT for distributed mode; empty = embedded SQLite log")
-    partitions: int = Field(default=4, ge=1, le=256, description="partitions per topic of the embedded log")
+    partitions: int = Field(default=4, ge=1, le=256, description="partitions per topic (embedded log; topics a Kafka worker creates)")
     site_name: str = Field(default="济南市人民政府（演示）", description="portal site name (SiteName meta)")
     site_domain: str = Field(default="www.jinan.gov.cn", description="SiteDomain meta")
     site_id_code: str = Field(default="3701000001", description="网站标识码 (10 chars)")
@@ -65,7 +66,13 @@ def _from_env() -> dict[str, Any]:
         if raw is None:
             continue
         annotation = str(field.annotation)
-        values[name] = raw.split(",") if "list" in annotation else raw
+        if "dict" in annotation:  # e.g. GOVCAST_CATEGORIES='{"政策文件": "zcwj", "通知公告": "tzgg"}'
+            try:
+                values[name] = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"GOVCAST_{name.upper()} must be a JSON object: {exc}") from exc
+        else:
+            values[name] = raw.split(",") if "list" in annotation else raw
     return values
 
 

@@ -10,20 +10,23 @@ output event ids are derived from the input id, so a replay repeats itself exact
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from govcast.settings import Settings
 from processors import stages
-from processors.bus import Outbound
+from processors.bus import BusUnavailable, Outbound
 from processors.stages import ChangeKind, DeadLetter, PublicationChange, StageContext, StatusUpdate
 from schemas.delivery import DeliveryTask, StatusEvent
 from schemas.events import CloudEvent, EventType, Topics, derived_id, new_event
 
 SOURCE = "/govcast/processors"
+log = logging.getLogger("govcast.topology")
 
 _CHANGE_BY_TYPE = {
     EventType.submitted: ChangeKind.submitted,
@@ -80,6 +83,46 @@ class Route:
         outputs = await self.stage(self.decode(event), ctx)
         now = ctx.clock()
         return [outbound_for(model, derived_id(event.id, i), now) for i, model in enumerate(outputs)]
+
+
+POISON_ATTEMPTS = 5  # a stage that fails this often on one input, for a reason other than an outage, parks it
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Infrastructure that is down (database, disk, bus) rather than an input the stage cannot handle.
+
+    Outages are retried until they end: parking status updates on the dead-letter topic because
+    PostgreSQL restarted would leave publications stuck at "delivering".
+    """
+    return isinstance(exc, OperationalError | InterfaceError | BusUnavailable | OSError | TimeoutError) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    )
+
+
+async def process(
+    route: Route, event: CloudEvent, key: str, ctx: StageContext, sleep: Callable[[float], Awaitable[bool]]
+) -> list[Outbound] | None:
+    """Run `route` on one input with the failure policy both hosts share.
+
+    Returns the outputs to send before committing the input, or None when the host is stopping
+    (the input stays uncommitted and is processed again after restart). `sleep(seconds)` returns
+    False when the host is stopping.
+    """
+    attempt = 0
+    while True:
+        try:
+            return await route.handle(event, ctx)
+        except Exception as exc:
+            attempt += 1
+            outage = is_outage(exc)
+            log.warning("%s failed on event %s (attempt %d%s): %s", route.name, event.id, attempt,
+                        ", infrastructure outage: waiting" if outage else "", exc, exc_info=not outage)
+            if not outage and attempt >= POISON_ATTEMPTS:
+                # A stage that keeps failing on one input must not stall its partition forever:
+                # park the input on the dead-letter topic, where operators can see and requeue it.
+                return [Outbound(Topics.deadletter, key, event)]
+            if not await sleep(min(2.0**attempt, 30.0)):
+                return None
 
 
 def routes(settings: Settings) -> list[Route]:

@@ -10,6 +10,7 @@ have a `urn:govcast:problem:<slug>` type; plain HTTP errors use `about:blank`.
 from __future__ import annotations
 
 import http
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -18,11 +19,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from producers.errors import FieldError, PublishError
 
 PROBLEM_JSON = "application/problem+json"
+log = logging.getLogger("govcast.api")
 TYPE_PREFIX = "urn:govcast:problem:"
 
 # Model-level checks of schemas.PublicationFields report at `body`; these name the field they are about.
@@ -136,8 +139,18 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(exc.status_code, instance=_instance(request), detail=detail, headers=exc.headers)
 
 
+async def _store_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    # The status store (SQLite busy for 30 s, PostgreSQL down) is an outage, not a bug: nothing was kept.
+    log.warning("status store unavailable answering %s %s: %s", request.method, request.url.path, exc)
+    return problem_response(
+        503, instance=_instance(request), slug="store-unavailable", title="Status store unavailable",
+        detail="the status store is unavailable; nothing was accepted, retry later", headers={"Retry-After": "5"},
+    )
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(PublishError, _publish_error)
+    app.add_exception_handler(OperationalError, _store_unavailable)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
 

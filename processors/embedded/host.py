@@ -13,10 +13,9 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from processors.bus import Outbound
 from processors.embedded.log import Record, SqliteLog
 from processors.stages import StageContext, due_releases
-from processors.topology import Route, outbound_for, routes
+from processors.topology import Route, outbound_for, process, routes
 from schemas.events import derived_id
 
 log = logging.getLogger("govcast.embedded")
@@ -63,6 +62,10 @@ class EmbeddedHost:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(waiter.wait(), timeout=max(seconds, 0))
 
+    async def _sleep_unless_stopping(self, seconds: float) -> bool:
+        await self._sleep(seconds)
+        return not self._stopping.is_set()
+
     async def _consume(self, route: Route, topic: str, part: int) -> None:
         wakeup = asyncio.Event()
         self._wakeups[topic].append(wakeup)
@@ -87,22 +90,9 @@ class EmbeddedHost:
                 await self._sleep(min(remaining, 5.0))
             if self._stopping.is_set():
                 return
-        attempt = 0
-        while True:
-            try:
-                outputs = await route.handle(record.event, self.ctx)
-                break
-            except Exception:
-                attempt += 1
-                log.exception("%s failed on %s (attempt %d)", route.name, record.event.id, attempt)
-                if attempt >= 5:
-                    # A stage that keeps failing on one input must not stall its partition forever:
-                    # park the input on the dead-letter topic, where operators can see and requeue it.
-                    outputs = [Outbound("govcast.deadletter", record.key, record.event)]
-                    break
-                await self._sleep(min(2.0**attempt, 30.0))
-                if self._stopping.is_set():
-                    return
+        outputs = await process(route, record.event, record.key, self.ctx, self._sleep_unless_stopping)
+        if outputs is None:
+            return
         await asyncio.to_thread(self.bus.commit, route.name, record, outputs)
 
     async def _scheduler(self) -> None:
