@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from dataclasses import dataclass, field
+from typing import ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
+from adapters.ledger import Ledger
 from schemas.delivery import DeliveryResult, DeliveryTask
 
 
@@ -28,4 +31,17 @@ class ChannelAdapter(Protocol):
     def close(self) -> None: ...
 
 
-AdapterFactory = Callable[[Any], ChannelAdapter]
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True)
+class AdapterServices:
+    """What every adapter may use besides its config: the shared ledger and the clock."""
+
+    ledger: Ledger
+    public_url: str  # base URL of this installation (portal links, callback URLs)
+    clock: Callable[[], dt.datetime] = field(default=_utcnow)
+
+
+AdapterFactory = Callable[[AdapterConfig, AdapterServices], ChannelAdapter]

@@ -1,20 +1,34 @@
-"""Explicit registry: channel name -> (config model, adapter factory). No directory scanning."""
+"""Explicit registry: channel name -> (config model, adapter factory). No directory scanning.
+
+To add a channel: one module under adapters/, one entry here, one config builder in
+govcast/runtime.py (CONFIG_BUILDERS), optionally a renderer (processors/render/channels.py),
+a sandbox (adapters/sandboxes/__init__.py) and a callback router (producers/callbacks/__init__.py).
+"""
 
 from __future__ import annotations
 
-from adapters.base import AdapterConfig, ChannelAdapter
+from typing import cast
+
+from adapters.base import AdapterConfig, AdapterFactory, AdapterServices, ChannelAdapter
 from adapters.portal import PortalAdapter, PortalConfig
 
-REGISTRY: dict[str, tuple[type[AdapterConfig], type[ChannelAdapter]]] = {
-    "portal": (PortalConfig, PortalAdapter),
+
+def _portal(config: AdapterConfig, services: AdapterServices) -> ChannelAdapter:
+    return PortalAdapter(cast(PortalConfig, config))
+
+
+REGISTRY: dict[str, tuple[type[AdapterConfig], AdapterFactory]] = {
+    "portal": (PortalConfig, _portal),
 }
 
 
-def build_adapters(configs: dict[str, AdapterConfig]) -> dict[str, ChannelAdapter]:
+def build_adapters(configs: dict[str, AdapterConfig], services: AdapterServices) -> dict[str, ChannelAdapter]:
     adapters: dict[str, ChannelAdapter] = {}
     for channel, config in configs.items():
+        if channel not in REGISTRY:
+            raise ValueError(f"no adapter registered for channel {channel!r}; known: {', '.join(sorted(REGISTRY))}")
         config_type, factory = REGISTRY[channel]
         if not isinstance(config, config_type):
             raise TypeError(f"channel {channel!r} needs a {config_type.__name__}, got {type(config).__name__}")
-        adapters[channel] = factory(config)  # type: ignore[call-arg]
+        adapters[channel] = factory(config, services)
     return adapters

@@ -13,8 +13,10 @@ from fastapi import FastAPI, HTTPException
 from fastapi.staticfiles import StaticFiles
 from starlette.types import Scope
 
+from adapters.sandboxes import SANDBOXES
 from govcast.runtime import Runtime
 from producers.api import create_app
+from producers.callbacks import CALLBACK_ROUTERS
 
 log = logging.getLogger("govcast.app")
 
@@ -37,6 +39,11 @@ def build_app(runtime: Runtime, *, run_pipeline: bool = True) -> FastAPI:
     app = create_app(settings, runtime.store, runtime.bus)
     settings.portal_dir.mkdir(parents=True, exist_ok=True)
     app.mount("/portal", PublicFiles(directory=settings.portal_dir, html=True, check_dir=False), name="portal")
+    for channel, router in CALLBACK_ROUTERS.items():
+        app.include_router(router(settings, runtime.ledger), prefix=f"/callbacks/{channel}", tags=["callbacks"])
+    if settings.sandboxes:
+        for name, sandbox in SANDBOXES.items():
+            app.mount(f"/sandbox/{name}", sandbox(settings), name=f"sandbox-{name}")
 
     if run_pipeline:
         inner = app.router.lifespan_context

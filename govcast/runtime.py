@@ -2,33 +2,46 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from adapters.base import AdapterConfig, ChannelAdapter
+from adapters.base import AdapterConfig, AdapterServices, ChannelAdapter
+from adapters.ledger import Ledger
 from adapters.portal import PortalConfig
 from adapters.registry import build_adapters
 from govcast.settings import Settings
 from processors.bus import Bus, Outbound
+from processors.render.channels import RENDERERS
 from processors.stages import StageContext
 from processors.status.store import StatusStore
 
 
+def portal_config(settings: Settings) -> AdapterConfig:
+    return PortalConfig(
+        root=settings.portal_dir,
+        base_url=f"{settings.base_url}/portal",
+        site_name=settings.site_name,
+        site_domain=settings.site_domain,
+        site_id_code=settings.site_id_code,
+        site_sponsor=settings.site_sponsor,
+        site_phone=settings.site_phone,
+        icp=settings.icp,
+        categories=settings.categories,
+        page_size=settings.page_size,
+    )
+
+
+# channel -> typed adapter config built from settings (explicit, one line per channel)
+CONFIG_BUILDERS: dict[str, Callable[[Settings], AdapterConfig]] = {
+    "portal": portal_config,
+}
+
+
 def adapter_configs(settings: Settings) -> dict[str, AdapterConfig]:
-    configs: dict[str, AdapterConfig] = {}
-    if "portal" in settings.channels:
-        configs["portal"] = PortalConfig(
-            root=settings.portal_dir,
-            base_url=f"{settings.base_url}/portal",
-            site_name=settings.site_name,
-            site_domain=settings.site_domain,
-            site_id_code=settings.site_id_code,
-            site_sponsor=settings.site_sponsor,
-            site_phone=settings.site_phone,
-            icp=settings.icp,
-            categories=settings.categories,
-            page_size=settings.page_size,
-        )
-    return configs
+    unknown = [c for c in settings.channels if c not in CONFIG_BUILDERS]
+    if unknown:
+        raise ValueError(f"unknown channel(s) {', '.join(unknown)}; known: {', '.join(CONFIG_BUILDERS)}")
+    return {channel: CONFIG_BUILDERS[channel](settings) for channel in settings.channels}
 
 
 def make_bus(settings: Settings) -> Bus:
@@ -57,17 +70,20 @@ class Runtime:
     store: StatusStore
     bus: Bus
     adapters: dict[str, ChannelAdapter]
+    ledger: Ledger
 
     @classmethod
     def build(cls, settings: Settings, *, with_adapters: bool = True, with_bus: bool = True) -> Runtime:
         """`with_bus=False` for commands that only touch the store (token create): no bus.db, no broker."""
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         store = StatusStore(settings.store)
-        adapters = build_adapters(adapter_configs(settings)) if with_adapters else {}
-        return cls(settings, store, make_bus(settings) if with_bus else NoBus(), adapters)
+        ledger = Ledger(store.engine)
+        services = AdapterServices(ledger=ledger, public_url=settings.base_url)
+        adapters = build_adapters(adapter_configs(settings), services) if with_adapters else {}
+        return cls(settings, store, make_bus(settings) if with_bus else NoBus(), adapters, ledger)
 
     def context(self) -> StageContext:
-        return StageContext(settings=self.settings, store=self.store, adapters=self.adapters)
+        return StageContext(settings=self.settings, store=self.store, adapters=self.adapters, renderers=dict(RENDERERS))
 
     def close(self) -> None:
         for adapter in self.adapters.values():

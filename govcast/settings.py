@@ -35,8 +35,10 @@ class Settings(BaseModel):
     icp: str = Field(default="鲁ICP备00000000号（演示）", description="ICP备案号")
     categories: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_CATEGORIES),
                                        description="组配分类 vocabulary: name -> portal column slug")
+    sandboxes: bool = Field(default=True, description="mount the bundled sandbox platforms under /sandbox/ (demo, tests)")
     channels: list[str] = Field(default_factory=lambda: ["portal"], description="configured channels")
     max_attempts: int = Field(default=6, ge=1, description="delivery attempts before dead-lettering")
+    max_pending_checks: int = Field(default=720, ge=1, description="times to check a platform-accepted delivery for its result")
     retry_base_seconds: float = Field(default=5.0, gt=0, description="first retry delay; doubles each attempt")
     retry_max_seconds: float = Field(default=3600.0, gt=0, description="cap of the retry delay")
     page_size: int = Field(default=20, ge=1, le=200, description="items per portal list page")

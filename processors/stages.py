@@ -27,6 +27,7 @@ from schemas.delivery import (
     DeliveryResult,
     DeliveryStatus,
     DeliveryTask,
+    Pending,
     Rejected,
     Retryable,
     StatusEvent,
@@ -142,6 +143,13 @@ async def deliver(task: DeliveryTask, ctx: StageContext) -> list[BaseModel]:
         return [status(done, result.detail, result.url)]
     if isinstance(result, Rejected):
         return [status(DeliveryStatus.failed, f"rejected: {result.reason}" + (f" ({result.code})" if result.code else ""))]
+    if isinstance(result, Pending):
+        if task.checks >= ctx.settings.max_pending_checks:
+            reason = f"no result from the platform after {task.checks} checks: {result.reason}"
+            return [DeadLetter(task=task, reason=reason, at=now), status(DeliveryStatus.dead, reason)]
+        due = now + dt.timedelta(seconds=min(result.check_after, ctx.settings.retry_max_seconds))
+        later = task.model_copy(update={"checks": task.checks + 1, "not_before": due})
+        return [later, status(DeliveryStatus.delivering, f"accepted by the platform, awaiting its result: {result.reason}")]
     hinted = result.retry_after if isinstance(result, Retryable) else result.reconcile_after
     reason = result.reason if isinstance(result, Retryable) else f"outcome unknown, will reconcile: {result.reason}"
     if task.attempt >= ctx.settings.max_attempts:

@@ -49,6 +49,7 @@ class DeliveryTask(BaseModel):
     recipient: str | None = None
     rendition: dict[str, Any] = {}  # channel-specific rendered content from processors.render
     attempt: Annotated[int, Field(ge=1)] = 1
+    checks: Annotated[int, Field(ge=0)] = 0  # times the host came back for a Pending result
     not_before: dt.datetime | None = None  # set on retries: do not attempt before this time
     last_error: str | None = None
 
@@ -79,6 +80,19 @@ class Rejected(BaseModel):
     code: str | None = None
 
 
+class Pending(BaseModel):
+    """The platform accepted the task and reports the result later (WeChat publish job, SMS receipt).
+
+    The host checks again after `check_after` seconds; the adapter then reads the platform's
+    callback (recorded in its ledger) or polls. Not a failure: the status stays `delivering`.
+    """
+
+    kind: Literal["pending"] = "pending"
+    reason: str
+    check_after: Annotated[float, Field(ge=0)] = 5.0
+    external_id: str | None = None
+
+
 class UnknownOutcome(BaseModel):
     """The platform may or may not have acted (e.g. timeout on an irreversible call): reconcile, never blindly repeat."""
 
@@ -87,7 +101,7 @@ class UnknownOutcome(BaseModel):
     reconcile_after: Annotated[float, Field(ge=0)] = 10.0
 
 
-DeliveryResult = Annotated[Delivered | Retryable | Rejected | UnknownOutcome, Field(discriminator="kind")]
+DeliveryResult = Annotated[Delivered | Retryable | Rejected | Pending | UnknownOutcome, Field(discriminator="kind")]
 
 
 class DeliveryReport(BaseModel):

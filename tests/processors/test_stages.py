@@ -144,3 +144,13 @@ def test_plan_holds_sensitive_content_until_an_operator_approves(ctx: StageConte
     assert "13812345678" not in (held[0].detail or "")
     approved = run(plan(PublicationChange(kind=ChangeKind.approved, publication=leaky), ctx))
     assert any(isinstance(m, DeliveryTask) for m in approved)
+
+
+def test_pending_results_are_checked_again_without_counting_as_failures(ctx: StageContext) -> None:
+    from schemas import Pending
+
+    ctx.adapters["portal"] = ScriptedAdapter(Pending(reason="publish job 42 running", check_after=3))  # type: ignore[assignment]
+    out = run(deliver(task(), ctx))
+    later = next(m for m in out if isinstance(m, DeliveryTask))
+    assert later.attempt == 1 and later.checks == 1 and later.not_before == NOW + dt.timedelta(seconds=3)
+    assert [m.status for m in out if isinstance(m, StatusEvent)] == [DeliveryStatus.delivering]

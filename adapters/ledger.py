@@ -1,0 +1,71 @@
+"""The adapters' ledger: durable facts recorded around external calls, per delivery id.
+
+An adapter writes what it is about to do and what the platform answered
+(media ids, publish ids, message ids) so that a retry after a crash or a
+timeout reconciles instead of repeating an irreversible call, and so that
+platform callbacks (which name the platform's id, not ours) find their
+delivery. It lives in the status store's database, shared by every worker.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from sqlalchemy import Column, DateTime, Engine, Index, MetaData, String, Table, Text, insert, select, update
+
+metadata = MetaData()
+
+ledger = Table(
+    "adapter_ledger",
+    metadata,
+    Column("channel", String(30), primary_key=True),
+    Column("delivery_id", String(64), primary_key=True),
+    Column("external_ref", String(200)),  # the platform's id for this delivery (publish_id, BizId, msgid)
+    Column("facts", Text, nullable=False),  # JSON object, merged on every put
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_ledger_external_ref", "channel", "external_ref"),
+)
+
+
+class Ledger:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        metadata.create_all(engine)
+
+    def get(self, channel: str, delivery_id: str) -> dict[str, Any]:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(ledger.c.facts).where(ledger.c.channel == channel, ledger.c.delivery_id == delivery_id)
+            ).first()
+        return dict(json.loads(row.facts)) if row else {}
+
+    def put(self, channel: str, delivery_id: str, *, external_ref: str | None = None, **facts: Any) -> dict[str, Any]:
+        """Merge `facts` into the delivery's record (and set its platform id); returns the merged record."""
+        now = dt.datetime.now(dt.UTC)
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                select(ledger.c.facts, ledger.c.external_ref)
+                .where(ledger.c.channel == channel, ledger.c.delivery_id == delivery_id)
+                .with_for_update()
+            ).first()
+            merged = {**(json.loads(row.facts) if row else {}), **facts}
+            values = {"facts": json.dumps(merged, ensure_ascii=False, default=str), "updated_at": now}
+            if external_ref is not None:
+                values["external_ref"] = external_ref
+            if row is None:
+                conn.execute(insert(ledger).values(channel=channel, delivery_id=delivery_id, **values))
+            else:
+                conn.execute(update(ledger).where(
+                    ledger.c.channel == channel, ledger.c.delivery_id == delivery_id).values(**values))
+        return merged
+
+    def by_external_ref(self, channel: str, external_ref: str) -> tuple[str, dict[str, Any]] | None:
+        """The delivery a platform callback is about (callbacks name the platform's id)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(ledger.c.delivery_id, ledger.c.facts)
+                .where(ledger.c.channel == channel, ledger.c.external_ref == external_ref)
+            ).first()
+        return (row.delivery_id, dict(json.loads(row.facts))) if row else None

@@ -1,0 +1,19 @@
+"""Endpoints channel platforms call back (publish results, delivery receipts).
+
+Registry: channel -> factory(settings, ledger) returning an APIRouter, mounted by
+the app at `/callbacks/<channel>`. Every callback is verified (signature or
+shared secret) before it is believed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fastapi import APIRouter
+
+    from adapters.ledger import Ledger
+    from govcast.settings import Settings
+
+CALLBACK_ROUTERS: dict[str, Callable[[Settings, Ledger], APIRouter]] = {}
