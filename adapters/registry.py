@@ -10,15 +10,39 @@ from __future__ import annotations
 from typing import cast
 
 from adapters.base import AdapterConfig, AdapterFactory, AdapterServices, ChannelAdapter
+from adapters.disclosure import DisclosureAdapter, DisclosureConfig
 from adapters.portal import PortalAdapter, PortalConfig
+from adapters.push import PushAdapter, PushConfig
+from adapters.wechat import WechatAdapter, WechatConfig
+from adapters.weibo import WeiboAdapter, WeiboConfig
 
 
 def _portal(config: AdapterConfig, services: AdapterServices) -> ChannelAdapter:
     return PortalAdapter(cast(PortalConfig, config))
 
 
+def _disclosure(config: AdapterConfig, services: AdapterServices) -> ChannelAdapter:
+    return DisclosureAdapter(cast(DisclosureConfig, config), services)
+
+
+def _wechat(config: AdapterConfig, services: AdapterServices) -> ChannelAdapter:
+    return WechatAdapter(cast(WechatConfig, config), services)
+
+
+def _weibo(config: AdapterConfig, services: AdapterServices) -> ChannelAdapter:
+    return WeiboAdapter(cast(WeiboConfig, config), services)
+
+
+def _push(config: AdapterConfig, services: AdapterServices) -> ChannelAdapter:
+    return PushAdapter(cast(PushConfig, config), services)
+
+
 REGISTRY: dict[str, tuple[type[AdapterConfig], AdapterFactory]] = {
     "portal": (PortalConfig, _portal),
+    "wechat": (WechatConfig, _wechat),
+    "weibo": (WeiboConfig, _weibo),
+    "disclosure": (DisclosureConfig, _disclosure),
+    "push": (PushConfig, _push),
 }
 
 

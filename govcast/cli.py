@@ -39,9 +39,15 @@ def parser() -> argparse.ArgumentParser:
     token = sub.add_parser("token", help="manage API tokens").add_subparsers(dest="token_command", required=True)
     create = token.add_parser("create", help="create a token and print it alone on stdout")
     _common(create)
-    create.add_argument("--kind", choices=["department", "operator"], required=True)
+    create.add_argument("--kind", choices=["department", "operator", "business"], required=True)
     create.add_argument("--name", required=True)
-    create.add_argument("--publisher-code", help="unified social credit code of the department (departments only)")
+    create.add_argument("--publisher-code", "--credit-code", dest="publisher_code",
+                        help="unified social credit code of the department or business (not for operators)")
+    subs = sub.add_parser("subscribers", help="the push directory").add_subparsers(dest="subscribers_command",
+                                                                                  required=True)
+    imp = subs.add_parser("import", help="bulk-load businesses from CSV (progress on stderr; bad rows reported)")
+    _common(imp)
+    imp.add_argument("file", type=Path, help="CSV with header " + "credit_code,name,region,industry,…,daily_cap")
     demo = sub.add_parser("demo", help="publish a sample policy and its interpretation into a running instance")
     _common(demo)
     demo.add_argument("--url", default="http://127.0.0.1:8000", help="base URL of the running instance")
@@ -74,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     from govcast import commands
 
     handler = {"run": commands.run, "api": commands.api, "worker": commands.worker,
-               "token": commands.token_create, "demo": commands.demo}[args.command]
+               "token": commands.token_create, "demo": commands.demo,
+               "subscribers": commands.subscribers_import}[args.command]
     return handler(settings, args)
 
 

@@ -58,8 +58,18 @@ def _serve(settings: Settings, *, run_pipeline: bool, mode: str, bootstrap: bool
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
+    from govcast.sinks import start_smtp_sink
+
     mode = f"distributed, broker {settings.broker}" if settings.broker else "embedded"
-    return _serve(settings, run_pipeline=True, mode=mode, bootstrap=True)
+    sink = start_smtp_sink(settings)  # push emails land in <data dir>/mail/ in sandbox mode
+    if sink is not None:
+        settings = settings.model_copy(update={"push_smtp_sink_port": sink.port})
+        print(f"  SMTP sink    127.0.0.1:{sink.port} (push emails saved under {settings.data_dir / 'mail'})", flush=True)
+    try:
+        return _serve(settings, run_pipeline=True, mode=mode, bootstrap=True)
+    finally:
+        if sink is not None:
+            sink.stop()
 
 
 def api(settings: Settings, args: argparse.Namespace) -> int:
@@ -94,12 +104,17 @@ def runtime_has_tokens(settings: Settings) -> bool:
 def token_create(settings: Settings, args: argparse.Namespace) -> int:
     from producers.auth import new_token
 
-    if args.kind == "department" and not args.publisher_code:
-        print("govcast token create: --publisher-code is required for a department token", file=sys.stderr)
+    if args.kind in ("department", "business") and not args.publisher_code:
+        print(f"govcast token create: --publisher-code is required for a {args.kind} token", file=sys.stderr)
         return 2
     runtime = Runtime.build(settings, with_adapters=False, with_bus=False)
     try:
-        print(new_token(runtime.store, args.kind, args.name, args.publisher_code if args.kind == "department" else None))
+        code = args.publisher_code if args.kind in ("department", "business") else None
+        try:
+            print(new_token(runtime.store, args.kind, args.name, code))
+        except ValueError as exc:
+            print(f"govcast token create: {exc}", file=sys.stderr)
+            return 2
     finally:
         runtime.close()
     return 0
@@ -122,3 +137,13 @@ def demo(settings: Settings, args: argparse.Namespace) -> int:
     code = publish_demo(args.url.rstrip("/"), token)
     print(f"(took {time.monotonic() - started:.1f} s)", file=sys.stderr)
     return code
+
+
+def subscribers_import(settings: Settings, args: argparse.Namespace) -> int:
+    from govcast.subscribers_import import import_csv
+
+    runtime = Runtime.build(settings, with_adapters=False, with_bus=False)
+    try:
+        return import_csv(runtime.store.engine, args.file)
+    finally:
+        runtime.close()

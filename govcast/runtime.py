@@ -5,10 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from pydantic import SecretStr
+
 from adapters.base import AdapterConfig, AdapterServices, ChannelAdapter
 from adapters.ledger import Ledger
 from adapters.portal import PortalConfig
+from adapters.push import push_config
 from adapters.registry import build_adapters
+from adapters.wechat import wechat_config
+from adapters.weibo import weibo_config
 from govcast.settings import Settings
 from processors.bus import Bus, Outbound
 from processors.render.channels import RENDERERS
@@ -31,9 +36,30 @@ def portal_config(settings: Settings) -> AdapterConfig:
     )
 
 
+def disclosure_config(settings: Settings) -> AdapterConfig:
+    """The configured platform, or the bundled sandbox (with its demo secret) when no URL is set."""
+    from adapters.disclosure import SANDBOX_SECRET, DisclosureConfig
+
+    secret = settings.disclosure_secret.get_secret_value()
+    if settings.disclosure_url and not secret:
+        raise ValueError("GOVCAST_DISCLOSURE_SECRET is required when GOVCAST_DISCLOSURE_URL names a platform")
+    if not settings.disclosure_url and not settings.sandboxes:
+        raise ValueError("the disclosure channel needs GOVCAST_DISCLOSURE_URL (the sandbox is not mounted); "
+                         "or leave disclosure out of GOVCAST_CHANNELS")
+    return DisclosureConfig(
+        base_url=settings.disclosure_url or f"{settings.base_url}/sandbox/disclosure",
+        app_id=settings.disclosure_app_id, secret=SecretStr(secret or SANDBOX_SECRET),
+        timeout=settings.disclosure_timeout_seconds, sandbox=not settings.disclosure_url,
+    )
+
+
 # channel -> typed adapter config built from settings (explicit, one line per channel)
 CONFIG_BUILDERS: dict[str, Callable[[Settings], AdapterConfig]] = {
     "portal": portal_config,
+    "wechat": wechat_config,
+    "weibo": weibo_config,
+    "disclosure": disclosure_config,
+    "push": push_config,
 }
 
 

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from schemas.vocab import DEFAULT_CATEGORIES
 
@@ -36,13 +36,51 @@ class Settings(BaseModel):
     categories: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_CATEGORIES),
                                        description="组配分类 vocabulary: name -> portal column slug")
     sandboxes: bool = Field(default=True, description="mount the bundled sandbox platforms under /sandbox/ (demo, tests)")
-    channels: list[str] = Field(default_factory=lambda: ["portal"], description="configured channels")
+    channels: list[str] = Field(default_factory=lambda: ["portal", "wechat", "weibo", "disclosure"], description="configured channels")
     max_attempts: int = Field(default=6, ge=1, description="delivery attempts before dead-lettering")
     max_pending_checks: int = Field(default=720, ge=1, description="times to check a platform-accepted delivery for its result")
     retry_base_seconds: float = Field(default=5.0, gt=0, description="first retry delay; doubles each attempt")
     retry_max_seconds: float = Field(default=3600.0, gt=0, description="cap of the retry delay")
     page_size: int = Field(default=20, ge=1, le=200, description="items per portal list page")
     scheduler_interval: float = Field(default=1.0, gt=0, description="seconds between checks for due scheduled publications")
+    # WeChat official account (adapters.wechat); empty base URL: the sandbox when sandboxes are on, else api.weixin.qq.com
+    wechat_base_url: str = Field(default="", description="WeChat API base URL")
+    wechat_appid: str = Field(default="", description="official account AppID; empty: the sandbox's demo AppID")
+    wechat_secret: SecretStr = Field(default=SecretStr(""), description="official account AppSecret; empty: the sandbox's")
+    wechat_token: SecretStr = Field(default=SecretStr(""), description="callback Token (signature key); empty: the sandbox's")
+    wechat_author: str = Field(default="", description="article author (≤ 16 chars); empty: the publisher")
+    wechat_timeout_seconds: float = Field(default=10.0, gt=0, description="per-request timeout of WeChat API calls")
+    wechat_poll_seconds: float = Field(default=1.0, gt=0, description="first wait before checking a publish job")
+    wechat_reconcile_grace_seconds: float = Field(default=600.0, ge=0,
+                                                  description="after a submit timeout, seconds to look for the article before resubmitting")
+    # Weibo (adapters.weibo); empty base URL: the sandbox when sandboxes are on, else api.weibo.com
+    weibo_base_url: str = Field(default="", description="Weibo API base URL")
+    weibo_access_token: SecretStr = Field(default=SecretStr(""), description="OAuth2 access token; empty: the sandbox's")
+    weibo_safe_domain: str = Field(default="", description="the app's registered safe domain; empty: the host of the public URL")
+    weibo_timeout_seconds: float = Field(default=10.0, gt=0, description="per-request timeout of Weibo API calls")
+
+    # Disclosure platform (adapters.disclosure); empty URL: the bundled sandbox at <public URL>/sandbox/disclosure
+    disclosure_url: str = Field(default="", description="API root of the public-enterprise disclosure platform")
+    disclosure_app_id: str = Field(default="govcast-sandbox", description="app id issued by the disclosure platform")
+    disclosure_secret: SecretStr = Field(default=SecretStr(""),
+                                         description="request signing secret; empty: the sandbox's demo secret (sandbox only)")
+    disclosure_units_file: str = Field(default="",
+                                       description="unit registry, JSON or CSV (credit_code,name,sector); empty: bundled sample")
+    disclosure_timeout_seconds: float = Field(default=10.0, gt=0, description="per-request timeout of disclosure platform calls")
+    # Policy push (adapters.push); no SMTP host: `govcast run` with sandboxes starts a local SMTP sink
+    push_smtp_host: str = Field(default="", description="SMTP server of push emails; empty: the local sink (sandbox) or no email")
+    push_smtp_port: int = Field(default=25, ge=1, le=65535, description="SMTP port of push_smtp_host")
+    push_smtp_user: str = Field(default="", description="SMTP login; empty: no AUTH")
+    push_smtp_password: SecretStr = Field(default=SecretStr(""), description="SMTP password")
+    push_smtp_starttls: bool = Field(default=False, description="upgrade the SMTP connection with STARTTLS (production)")
+    push_smtp_sink_port: int = Field(default=0, ge=0, le=65535,
+                                     description="port of the local SMTP sink in sandbox mode; 0: any free port")
+    push_mail_from: str = Field(default="govcast@localhost", description="From address of push emails")
+    push_webhook_timeout_seconds: float = Field(default=15.0, gt=0, description="timeout of one webhook call")
+    push_quiet_hours: str = Field(default="21:00-08:00", description="default quiet hours (local time) of SMS/WeChat pushes")
+    push_quiet_channels: list[str] = Field(default_factory=lambda: ["sms", "wechat_template"],
+                                           description="push channels that respect quiet hours")
+    push_timezone: str = Field(default="Asia/Shanghai", description="time zone of quiet hours and daily caps")
 
     @property
     def base_url(self) -> str:

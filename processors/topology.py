@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from govcast.settings import Settings
-from processors import stages
+from processors import stages, target
 from processors.bus import BusUnavailable, Outbound
 from processors.stages import ChangeKind, DeadLetter, PublicationChange, StageContext, StatusUpdate
 from schemas.delivery import DeliveryTask, StatusEvent
@@ -55,7 +55,8 @@ def outbound_for(model: BaseModel, event_id: str, now: dt.datetime | None = None
     now = now or stages.utcnow()
     if isinstance(model, DeliveryTask):
         delayed = model.not_before is not None and model.not_before > now
-        topic = Topics.retry(model.channel) if delayed else Topics.deliveries(model.channel)
+        lane = target.lane(model.channel, model.recipient)
+        topic = Topics.retry(lane) if delayed else Topics.deliveries(lane)
         return Outbound(topic, model.partition_key,
                         new_event(EventType.delivery_requested, SOURCE, model.publication.id, model, event_id=event_id))
     if isinstance(model, StatusEvent):
@@ -131,8 +132,15 @@ def routes(settings: Settings) -> list[Route]:
         Route("status", (Topics.status,), decode_status, stages.project_status),
     ]
     for channel in settings.channels:
-        table.append(Route(f"deliver-{channel}", (Topics.deliveries(channel),), decode_task, stages.deliver))
-        table.append(Route(f"retry-{channel}", (Topics.retry(channel),), decode_task, stages.release_retry,
+        if channel in target.FANOUT_CHANNELS:  # push: match subscribers, then deliver per recipient
+            table.append(Route(f"target-{channel}", (Topics.deliveries(channel),), decode_task, target.fan_out))
+            channel = target.lane(channel, "*")
+            deliver = target.deliver_recipient
+        else:
+            deliver = stages.deliver
+        name = channel.replace(".", "-")
+        table.append(Route(f"deliver-{name}", (Topics.deliveries(channel),), decode_task, deliver))
+        table.append(Route(f"retry-{name}", (Topics.retry(channel),), decode_task, stages.release_retry,
                            wait_until=lambda task: task.not_before))
     return table
 

@@ -13,10 +13,10 @@ from typing import Literal
 
 from processors.status.store import Principal, StatusStore
 from producers.errors import Unauthorized
-from schemas.vocab import PUBLISHER_CODE_RE
+from schemas.vocab import PUBLISHER_CODE_RE, credit_code_checksum_ok
 
 TOKEN_PREFIX = "gct_"
-PrincipalKind = Literal["department", "operator"]
+PrincipalKind = Literal["department", "operator", "business"]
 
 
 def hash_token(token: str) -> str:
@@ -25,8 +25,8 @@ def hash_token(token: str) -> str:
 
 def new_token(store: StatusStore, kind: PrincipalKind, name: str, publisher_code: str | None = None) -> str:
     """Create a principal with a fresh token; returns the secret (the only time it exists in clear)."""
-    if kind not in ("department", "operator"):
-        raise ValueError(f"kind must be 'department' or 'operator', not {kind!r}")
+    if kind not in ("department", "operator", "business"):
+        raise ValueError(f"kind must be 'department', 'operator' or 'business', not {kind!r}")
     name = name.strip()
     if not 1 <= len(name) <= 100:
         raise ValueError("name must be 1 to 100 characters")
@@ -35,6 +35,9 @@ def new_token(store: StatusStore, kind: PrincipalKind, name: str, publisher_code
             raise ValueError(
                 "a department token needs a publisher code (18-char unified social credit code or 9-char organization code)"
             )
+    elif kind == "business":  # a business manages only its own push subscription, named by its credit code
+        if not publisher_code or not credit_code_checksum_ok(publisher_code):
+            raise ValueError("a business token needs the business's unified social credit code (GB 32100)")
     elif publisher_code:
         raise ValueError("operator tokens act for every department and take no publisher code")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)

@@ -21,15 +21,17 @@ from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import Connection
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError
 
+from adapters.units import load_units
 from govcast.settings import Settings
 from processors.bus import Bus, BusUnavailable, Outbound
 from processors.normalize import normalize
+from processors.status.engine import retryable, unique_violation
 from processors.status.store import Principal, StatusStore
 from producers.errors import Conflict, FieldError, Forbidden, Invalid, NotFound, Unavailable
 from schemas.events import EventType, Topics, new_event
-from schemas.publication import Accepted, Channel, IndexNo, Publication, PublicationIn, RelatedRef, RetractIn
+from schemas.publication import Accepted, Channel, IndexNo, Publication, PublicationIn, RelatedRef, RetractIn, channel_applies
 
 log = logging.getLogger("govcast.publishing")
 
@@ -38,6 +40,7 @@ COLLECTION = "/v1/publications"
 CST = dt.timezone(dt.timedelta(hours=8), "CST")  # Asia/Shanghai has had no DST since 1991
 INDEX_WIDTH = 5
 MAX_KEY_LENGTH = 200
+ATTEMPTS = 3  # runs of one request's transaction when a concurrent request got in the way
 PUBLIC_STATES = frozenset({"delivered", "partially_delivered"})
 _KNOWN_CHANNELS = frozenset(c.value for c in Channel)
 
@@ -200,7 +203,7 @@ class Publisher:
 
     # -- transaction, idempotency, bus ---------------------------------------
     def _commit(self, principal: Principal, key: str | None, req_hash: str, work: Work) -> Outcome:
-        for attempt in range(2):
+        for attempt in range(1, ATTEMPTS + 1):
             try:
                 with self.store.transaction() as conn:
                     if key is not None and (replay := self._replay(conn, principal, key, req_hash)) is not None:
@@ -213,11 +216,17 @@ class Publisher:
             except BusUnavailable as exc:
                 log.warning("bus unavailable, request rolled back: %s", exc)
                 raise Unavailable("the message bus is unavailable; nothing was accepted, retry later") from exc
-            except IntegrityError:
-                # A concurrent request with the same Idempotency-Key committed first
-                # (possible on PostgreSQL): the second pass replays its answer.
-                if key is None or attempt:
+            except DBAPIError as exc:
+                # A concurrent request committed first (several API nodes on PostgreSQL): the same
+                # 索引号 sent explicitly, the same Idempotency-Key, or a deadlock. The next pass sees
+                # the winner's committed state and answers from it: a replay, or 409 for a taken 索引号.
+                if not retryable(exc):
                     raise
+                if attempt == ATTEMPTS:
+                    if unique_violation(exc):
+                        raise Conflict("a concurrent request changed the same record; fetch it and retry") from exc
+                    raise
+                log.info("request conflicted with a concurrent one (attempt %d), running it again: %s", attempt, exc.orig)
         raise AssertionError("unreachable")
 
     def _replay(self, conn: Connection, principal: Principal, key: str, req_hash: str) -> Outcome | None:
@@ -266,7 +275,7 @@ class Publisher:
         errors: list[FieldError] = []
         configured = self.settings.channels
         if data.channels is None:
-            channels = [c for c in configured if c in _KNOWN_CHANNELS]
+            channels = [c for c in configured if c in _KNOWN_CHANNELS and channel_applies(c, data)]
             if not channels:
                 errors.append(FieldError("body.channels", "no channel is configured on this server; name the channels"))
         else:
@@ -276,6 +285,12 @@ class Publisher:
                 for i, c in enumerate(channels)
                 if c not in configured
             ]
+            if Channel.disclosure in channels and not data.units:
+                errors.append(FieldError("body.units", "the disclosure channel needs the units concerned (unified social credit codes)"))
+        if Channel.disclosure in channels and data.units:
+            known = load_units(self.settings.disclosure_units_file)
+            errors += [FieldError(f"body.units.{i}", f"unit {code} is not in the unit registry of the disclosure platform")
+                       for i, code in enumerate(data.units) if known.get(code) is None]
         if data.category not in self.settings.categories:
             errors.append(FieldError(
                 "body.category", f"unknown 组配分类 {data.category!r}; expected one of {', '.join(self.settings.categories)}"

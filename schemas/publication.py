@@ -14,7 +14,7 @@ from typing import Annotated
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from schemas.vocab import DOC_NO_RE, INDEX_NO_RE, PUBLISHER_CODE_RE, theme_problem
+from schemas.vocab import DOC_NO_RE, INDEX_NO_RE, PUBLISHER_CODE_RE, credit_code_checksum_ok, theme_problem
 
 MAX_BODY_CHARS = 200_000  # ~400 KB of UTF-8 Chinese; real policy documents are far smaller
 
@@ -139,6 +139,18 @@ class PublicationFields(Strict):
     channels: list[Channel] | None = None
     targeting: Targeting | None = None
     publish_at: dt.datetime | None = None
+    # Public enterprises/institutions the item concerns (unified social credit codes): the
+    # disclosure channel files one record per unit. Empty: the channel does not apply.
+    units: list[str] = Field(default_factory=list, max_length=50)
+    disclosure_matter: Annotated[str, Field(min_length=1, max_length=50)] | None = None  # 公开事项; default: category
+
+    @field_validator("units")
+    @classmethod
+    def _units(cls, value: list[str]) -> list[str]:
+        bad = [code for code in value if not credit_code_checksum_ok(code)]
+        if bad:
+            raise ValueError(f"units must be unified social credit codes with a valid GB 32100 check character: {', '.join(bad)}")
+        return list(dict.fromkeys(value))
 
     @field_validator("publisher_code")
     @classmethod
@@ -198,6 +210,13 @@ class PublicationFields(Strict):
         if self.kind is Kind.interpretation and not any(r.relation is Relation.interprets for r in self.related):
             raise ValueError('an interpretation needs a related entry with relation "interprets" naming its policy')
         return self
+
+
+def channel_applies(channel: str, fields: PublicationFields) -> bool:
+    """Whether a channel has anything to do for a publication (default channel selection skips the rest)."""
+    if channel == Channel.disclosure:
+        return bool(fields.units)  # the disclosure platform lists items per public enterprise/institution
+    return True
 
 
 class PublicationIn(PublicationFields):

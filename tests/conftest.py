@@ -61,11 +61,12 @@ class GovcastProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"govcast exited with {self.proc.returncode}:\n{self.output()}")
             try:
-                if requests.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                if requests.get(f"{self.url}/readyz", timeout=2).status_code == 200:
                     return self
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or slow under load
                 pass
             time.sleep(0.1)
+        self.stop()  # never leave a half-started govcast behind (it would join consumer groups)
         raise RuntimeError(f"govcast did not become ready in {timeout} s:\n{self.output()}")
 
     def output(self) -> str:

@@ -9,6 +9,22 @@ export PATH="$bin:$PATH"
 
 echo "== ruff"; ruff check .
 echo "== mypy"; mypy
+
+# -- services ---------------------------------------------------------------
+# PostgreSQL for the status-store tests: a private cluster on a free port, gone on exit
+# (deploy/dev/postgres-local). Required in CI, where it is installed from the Debian
+# packages if missing; used locally when installed; else those tests skip. An existing
+# GOVCAST_TEST_PG_URL is used as it is. (Kafka is started by the tests' own fixture.)
+if [ -z "${GOVCAST_TEST_PG_URL:-}" ] && { [ -n "${CI:-}" ] || deploy/dev/postgres-local installed; }; then
+    echo "== postgres"
+    export GOVCAST_PG_DIR="${TMPDIR:-/tmp}/govcast-pg-$$"
+    trap 'deploy/dev/postgres-local stop' EXIT
+    trap 'exit 143' TERM  # so the EXIT trap runs
+    deploy/dev/postgres-local start
+    GOVCAST_TEST_PG_URL="$(deploy/dev/postgres-local url)"
+    export GOVCAST_TEST_PG_URL
+fi
+
 echo "== pytest"
 set +e
 pytest "$@"

@@ -14,9 +14,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from adapters.sandboxes.disclosure import disclosure_sandbox
+from adapters.sandboxes.wechat import wechat_sandbox
+from adapters.sandboxes.weibo import weibo_sandbox
+from govcast.sinks import webhook_receiver
+
 if TYPE_CHECKING:
     from starlette.types import ASGIApp
 
     from govcast.settings import Settings
 
-SANDBOXES: dict[str, Callable[[Settings], ASGIApp]] = {}
+SANDBOXES: dict[str, Callable[[Settings], ASGIApp]] = {
+    "disclosure": disclosure_sandbox,
+    "wechat": wechat_sandbox,
+    "weibo": weibo_sandbox,
+    "webhook": webhook_receiver,
+}

@@ -10,8 +10,17 @@ from collections.abc import Callable
 from typing import Any
 
 from govcast.settings import Settings
+from processors.render.disclosure import render_disclosure
+from processors.render.push import render_push
+from processors.render.wechat import render_wechat
+from processors.render.weibo import render_weibo
 from schemas.publication import Publication
 
 Renderer = Callable[[Publication, Settings], dict[str, Any]]
 
-RENDERERS: dict[str, Renderer] = {}
+RENDERERS: dict[str, Renderer] = {
+    "disclosure": render_disclosure,
+    "wechat": render_wechat,
+    "weibo": render_weibo,
+    "push": render_push,
+}

@@ -15,40 +15,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select, update
+from sqlalchemy import Connection, case, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
 
-from processors.status.tables import deliveries, idempotency, index_sequences, metadata, publications, timeline, tokens
+from processors.status.engine import advisory_lock, create_schema, make_engine, normalize_url
+from processors.status.tables import deliveries, idempotency, index_sequences, publications, timeline, tokens
 from schemas.delivery import DeliveryStatus, StatusEvent
 from schemas.publication import Publication
+
+__all__ = ["ListFilter", "Principal", "StatusStore", "make_engine", "overall_status", "utcnow"]
 
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-def make_engine(url: str) -> Engine:
-    if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-
-        @event.listens_for(engine, "connect")
-        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
-            dbapi_conn.isolation_level = None  # let SQLAlchemy's BEGIN below be the only transaction control
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=FULL")
-            cur.execute("PRAGMA busy_timeout=30000")
-            cur.close()
-
-        @event.listens_for(engine, "begin")
-        def _begin_immediate(conn: Connection) -> None:
-            # Take the write lock up front: read-then-write transactions in WAL mode
-            # would otherwise fail with SQLITE_BUSY instead of waiting their turn.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-        return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
 
 
 @dataclass(frozen=True)
@@ -71,16 +50,14 @@ class ListFilter:
     offset: int = 0
 
 
-def _aware(value: dt.datetime | None) -> dt.datetime | None:
-    # SQLite hands back naive datetimes; everything here is stored in UTC.
-    return value.replace(tzinfo=dt.UTC) if value is not None and value.tzinfo is None else value
-
-
 class StatusStore:
+    """The store on SQLite (`sqlite:///path`) or PostgreSQL (`postgresql+psycopg://user:pw@host:port/db`;
+    `postgresql://` and `postgres://` mean the same). Times go in and come out timezone-aware (UTC)."""
+
     def __init__(self, url: str) -> None:
-        self.url = url
-        self.engine = make_engine(url)
-        metadata.create_all(self.engine)
+        self.url = normalize_url(url)
+        self.engine = make_engine(self.url)
+        create_schema(self.engine)
         self._insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
 
     def close(self) -> None:
@@ -112,6 +89,12 @@ class StatusStore:
 
     # -- idempotency --------------------------------------------------------
     def idempotent_answer(self, conn: Connection, principal: str, key: str) -> tuple[str, int, dict[str, Any]] | None:
+        """The answer remembered for (principal, key), if any.
+
+        Also claims the key for the rest of `conn`'s transaction: a concurrent request with the
+        same key waits here until this transaction ends, then finds the remembered answer.
+        """
+        advisory_lock(conn, "idempotency", principal, key)
         row = conn.execute(
             select(idempotency).where(idempotency.c.principal == principal, idempotency.c.key == key)
         ).first()
@@ -138,18 +121,26 @@ class StatusStore:
         return int(conn.execute(stmt).scalar_one())
 
     def upsert_publication(self, conn: Connection, pub: Publication, status: str, channels: Sequence[str]) -> None:
-        """Record `pub` as the current version unless a newer version is already known."""
+        """Record `pub` unless the store already holds a newer version or has it retracted.
+
+        One statement (INSERT … ON CONFLICT DO UPDATE … WHERE), so concurrent writers of one id
+        cannot both insert. A copy of the stored version may replace the record (the status
+        then stays as it is); a non-retracted copy never replaces a retracted record.
+        """
         now = utcnow()
-        values = dict(
-            department=pub.department, kind=pub.kind.value, title=pub.title, index_no=pub.index_no_text,
+        stmt = self._insert(publications).values(
+            id=pub.id, department=pub.department, kind=pub.kind.value, title=pub.title, index_no=pub.index_no_text,
             category=pub.category, version=pub.version, status=status, channels=json.dumps(list(channels)),
-            publish_at=pub.publish_at, retracted=pub.retracted, doc=pub.model_dump_json(), updated_at=now,
+            publish_at=pub.publish_at, retracted=pub.retracted, doc=pub.model_dump_json(), created_at=now, updated_at=now,
         )
-        existing = conn.execute(select(publications.c.version).where(publications.c.id == pub.id)).first()
-        if existing is None:
-            conn.execute(insert(publications).values(id=pub.id, created_at=now, **values))
-        elif existing.version <= pub.version:
-            conn.execute(update(publications).where(publications.c.id == pub.id).values(**values))
+        new, old = stmt.excluded, publications.c
+        fields = ("department", "kind", "title", "index_no", "category", "version", "channels", "publish_at", "retracted",
+                  "doc", "updated_at")
+        conn.execute(stmt.on_conflict_do_update(
+            index_elements=[publications.c.id],
+            set_={**{f: new[f] for f in fields}, "status": case((old.version < new.version, new.status), else_=old.status)},
+            where=(old.version <= new.version) & (new.retracted | old.retracted.is_(False)),
+        ))
 
     def publication_row(self, publication_id: str, conn: Connection | None = None) -> Any:
         if conn is not None:
@@ -207,7 +198,7 @@ class StatusStore:
         if flt.kind:
             query = query.where(publications.c.kind == flt.kind)
         if flt.channel:
-            query = query.where(publications.c.channels.contains(f'"{flt.channel}"'))
+            query = query.where(publications.c.channels.contains(f'"{flt.channel}"', autoescape=True))
         if flt.since:
             query = query.where(publications.c.created_at >= flt.since)
         if flt.until:
@@ -223,8 +214,7 @@ class StatusStore:
         with self.engine.connect() as conn:
             rows = conn.execute(select(deliveries).where(deliveries.c.publication_id == publication_id)).all()
         return {
-            r.channel: {"status": r.status, "version": r.version, "url": r.url, "detail": r.detail,
-                        "updated_at": _aware(r.updated_at)}
+            r.channel: {"status": r.status, "version": r.version, "url": r.url, "detail": r.detail, "updated_at": r.updated_at}
             for r in rows
         }
 
@@ -234,7 +224,7 @@ class StatusStore:
                 select(timeline).where(timeline.c.publication_id == publication_id).order_by(timeline.c.at, timeline.c.event_id)
             ).all()
         return [
-            {"at": _aware(r.at), "channel": r.channel, "status": r.status, "version": r.version, "detail": r.detail}
+            {"at": r.at, "channel": r.channel, "status": r.status, "version": r.version, "detail": r.detail}
             for r in rows
         ]
 
@@ -260,30 +250,36 @@ class StatusStore:
 
     # -- status projection --------------------------------------------------
     def apply_status(self, event_id: str, ev: StatusEvent) -> bool:
-        """Apply one StatusEvent; False when this event id was applied before (replay)."""
+        """Apply one StatusEvent; False when this event id was applied before (replay).
+
+        Safe with several workers at once: the event id is recorded with ON CONFLICT DO NOTHING
+        (a replay racing its original waits for it, then is skipped), and the publication's row
+        stays locked (SELECT … FOR UPDATE) until commit, so events of one publication are applied
+        one after the other and the overall status always reflects every channel's committed state.
+        """
         with self.transaction() as conn:
-            try:
-                with conn.begin_nested():
-                    conn.execute(
-                        insert(timeline).values(
-                            event_id=event_id, publication_id=ev.publication_id, version=ev.version,
-                            channel=ev.channel, status=ev.status.value, detail=ev.detail, at=ev.at,
-                        )
-                    )
-            except IntegrityError:
+            recorded = conn.execute(
+                self._insert(timeline).values(
+                    event_id=event_id, publication_id=ev.publication_id, version=ev.version,
+                    channel=ev.channel, status=ev.status.value, detail=ev.detail, at=ev.at,
+                ).on_conflict_do_nothing(index_elements=[timeline.c.event_id]).returning(timeline.c.event_id)
+            ).first()
+            if recorded is None:
                 return False
-            row = self.publication_row(ev.publication_id, conn)
+            row = self._locked_row(conn, ev.publication_id)
             if ev.publication is not None and (row is None or row.version < ev.publication.version):
                 # The API records a submission before answering; this covers a crash between
                 # its bus append and its commit, so no published item is missing from the store.
                 pub = ev.publication
                 self.upsert_publication(conn, pub, row.status if row else DeliveryStatus.pending.value,
                                         [c.value for c in pub.channels or []])
-                row = self.publication_row(ev.publication_id, conn)
+                row = self._locked_row(conn, ev.publication_id)
             if row is None:
                 return True  # status of a publication this store never saw: timeline only
             if ev.channel is None:
-                if ev.version >= row.version:
+                # A whole-publication event of the current version sets its status -- except that a
+                # retracted publication only ever shows retracting/retracted (a late `held` is moot).
+                if ev.version >= row.version and (not row.retracted or ev.status is DeliveryStatus.retracted):
                     conn.execute(update(publications).where(publications.c.id == ev.publication_id).values(
                         status=ev.status.value, updated_at=utcnow(),
                         retracted=row.retracted or ev.status is DeliveryStatus.retracted))
@@ -292,18 +288,23 @@ class StatusStore:
             self._refresh_overall(conn, row)
             return True
 
+    def _locked_row(self, conn: Connection, publication_id: str) -> Any:
+        # FOR UPDATE on PostgreSQL; SQLite has no row locks and needs none (BEGIN IMMEDIATE).
+        return conn.execute(select(publications).where(publications.c.id == publication_id).with_for_update()).first()
+
     def _apply_channel(self, conn: Connection, ev: StatusEvent) -> None:
-        current = conn.execute(
-            select(deliveries).where(deliveries.c.publication_id == ev.publication_id, deliveries.c.channel == ev.channel)
-        ).first()
-        values = dict(version=ev.version, status=ev.status.value, detail=ev.detail, updated_at=ev.at)
-        if ev.url:
-            values["url"] = ev.url
-        if current is None:
-            conn.execute(insert(deliveries).values(publication_id=ev.publication_id, channel=ev.channel, **values))
-        elif ev.version >= current.version:
-            conn.execute(update(deliveries).where(
-                deliveries.c.publication_id == ev.publication_id, deliveries.c.channel == ev.channel).values(**values))
+        """The channel's state becomes this event's unless it already belongs to a newer version."""
+        stmt = self._insert(deliveries).values(
+            publication_id=ev.publication_id, channel=ev.channel, version=ev.version, status=ev.status.value,
+            detail=ev.detail, url=ev.url or None, updated_at=ev.at,
+        )
+        new = stmt.excluded
+        conn.execute(stmt.on_conflict_do_update(
+            index_elements=[deliveries.c.publication_id, deliveries.c.channel],
+            set_={"version": new.version, "status": new.status, "detail": new.detail,
+                  "url": func.coalesce(new.url, deliveries.c.url), "updated_at": new.updated_at},
+            where=deliveries.c.version <= new.version,
+        ))
 
     def _refresh_overall(self, conn: Connection, row: Any) -> None:
         if row.status in (DeliveryStatus.held.value, DeliveryStatus.scheduled.value) and not row.retracted:

@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from govcast.settings import Settings
 from processors.bus import Bus
 from processors.status.store import StatusStore
-from producers.api import health, metrics, publications
+from producers.api import health, metrics, publications, subscribers
 from producers.api.metrics import ApiMetrics
 from producers.api.middleware import MAX_REQUEST_BYTES, BodyLimit, ServerErrors
 from producers.problems import install_problem_handlers, use_problem_media_type
@@ -15,6 +15,7 @@ from producers.publishing import Publisher
 
 TAGS = [
     {"name": "publications", "description": "Submit, revise and retract publications; read where every copy stands."},
+    {"name": "subscribers", "description": "The policy-push directory of businesses, and one-click unsubscribe."},
     {"name": "operations", "description": "Health, readiness and Prometheus metrics."},
 ]
 
@@ -36,6 +37,8 @@ def create_app(settings: Settings, store: StatusStore, bus: Bus, *, max_request_
     app.add_middleware(BodyLimit, max_bytes=max_request_bytes)
     app.add_middleware(ServerErrors)  # outermost of ours: also catches errors of BodyLimit
     app.include_router(publications.router)
+    app.include_router(subscribers.router)
+    app.include_router(subscribers.unsubscribe_router)
     app.include_router(health.router)
     app.include_router(metrics.router)
     use_problem_media_type(app)

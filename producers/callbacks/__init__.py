@@ -10,10 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from producers.callbacks.wechat import wechat_callbacks
+
 if TYPE_CHECKING:
     from fastapi import APIRouter
 
     from adapters.ledger import Ledger
     from govcast.settings import Settings
 
-CALLBACK_ROUTERS: dict[str, Callable[[Settings, Ledger], APIRouter]] = {}
+CALLBACK_ROUTERS: dict[str, Callable[[Settings, Ledger], APIRouter]] = {
+    "wechat": wechat_callbacks,
+}

@@ -41,7 +41,7 @@ def govcast_latencies(count: int, workdir: Path) -> list[float]:
         client = Client(process.url, process.token("department", DEMO_DEPARTMENT["name"], DEMO_DEPARTMENT["publisher_code"]))
         latencies = []
         for i in range(count):
-            response = client.submit(sample_policy(title=f"基准测试通知第{i + 1}号"))
+            response = client.submit(sample_policy(title=f"基准测试通知第{i + 1}号", channels=["portal"]))
             assert response.status_code == 202, response.text
             done = client.wait_for(response.json()["id"], "delivered", timeout=60)
             submitted = dt.datetime.fromisoformat(done["submitted_at"])

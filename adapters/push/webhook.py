@@ -1,0 +1,55 @@
+"""Webhooks to business systems, signed per Standard Webhooks 1.0 (shared/channels.md)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from typing import Any
+
+import requests
+
+from schemas.delivery import Delivered, DeliveryResult, Rejected, Retryable
+
+RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+
+def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
+    """`v1,<base64 HMAC-SHA256(key, "{id}.{timestamp}.{body}")>`; the key is the Base64 part of `whsec_…`."""
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    mac = hmac.new(key, f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(mac).decode()
+
+
+def retry_after(response: requests.Response, default: float = 30.0) -> float:
+    try:
+        return max(0.0, float(response.headers.get("Retry-After", default)))
+    except ValueError:
+        return default
+
+
+class WebhookSender:
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self.session = requests.Session()
+
+    def send(self, url: str, secret: str, msg_id: str, timestamp: int, payload: dict[str, Any]) -> DeliveryResult:
+        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+        headers = {"content-type": "application/json", "webhook-id": msg_id, "webhook-timestamp": str(timestamp),
+                   "webhook-signature": sign(secret, msg_id, timestamp, body)}
+        try:
+            response = self.session.post(url, data=body, headers=headers, timeout=self.timeout, allow_redirects=False)
+        except requests.RequestException as exc:  # the receiver dedupes by webhook-id, so sending again is safe
+            return Retryable(reason=f"webhook {type(exc).__name__}", retry_after=30.0)
+        status = response.status_code
+        if 200 <= status < 300:
+            return Delivered(detail=f"webhook {status}", external_id=msg_id)
+        if status == 410:
+            return Rejected(reason="the endpoint answered 410 Gone: disabled", code="gone")
+        if status in RETRY_STATUSES:
+            return Retryable(reason=f"webhook answered {status}", retry_after=retry_after(response))
+        return Rejected(reason=f"webhook answered {status}", code=f"http_{status}")
+
+    def close(self) -> None:
+        self.session.close()

@@ -1,0 +1,93 @@
+"""`govcast subscribers import FILE.csv`: bulk-load the push directory.
+
+Header: schemas.subscriber.CSV_HEADER (list fields separated by `|`). Every bad row is reported
+on stderr with its line number and reason and does not stop the good ones; a progress bar runs
+on stderr. Exit status: 0 all rows imported, 1 some rows rejected (the good ones are in), 2 the
+file cannot be read at all.
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+import time
+from pathlib import Path
+from typing import TextIO
+
+from pydantic import ValidationError
+from sqlalchemy import Engine
+
+from processors.status.subscribers import SubscriberStore
+from schemas.subscriber import CSV_HEADER, SubscriberIn, from_csv_row
+
+BATCH = 2000
+
+
+def reason_of(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"])
+        parts.append(f"{where}: {err['msg']}" if where else err["msg"])
+    return "; ".join(parts)
+
+
+class Progress:
+    def __init__(self, total: int, out: TextIO) -> None:
+        self.total, self.out, self.last = max(total, 1), out, 0.0
+
+    def show(self, done: int, final: bool = False) -> None:
+        now = time.monotonic()
+        if not final and now - self.last < 0.2:
+            return
+        self.last = now
+        filled = int(30 * done / self.total)
+        self.out.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {done:,}/{self.total:,} rows" + ("\n" if final else ""))
+        self.out.flush()
+
+
+def import_csv(engine: Engine, path: Path, err: TextIO = sys.stderr) -> int:
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            total = max(sum(1 for _ in fh) - 1, 0)
+    except OSError as exc:
+        print(f"govcast subscribers import: cannot read {path}: {exc}", file=err)
+        return 2
+    store = SubscriberStore(engine)
+    started, imported, bad = time.monotonic(), 0, 0
+    seen: dict[str, int] = {}
+    batch: list[SubscriberIn] = []
+    progress = Progress(total, err)
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        missing = [c for c in CSV_HEADER if c not in (reader.fieldnames or [])]
+        if missing:
+            print(f"govcast subscribers import: the header lacks {', '.join(missing)}; expected "
+                  f"{','.join(CSV_HEADER)}", file=err)
+            return 2
+        done = 0
+        for row in reader:
+            done += 1
+            line = reader.line_num
+            try:
+                sub = from_csv_row(row)
+            except ValidationError as exc:
+                bad += 1
+                err.write(f"\nline {line}: {reason_of(exc)}")
+                continue
+            if sub.credit_code in seen:
+                bad += 1
+                err.write(f"\nline {line}: credit_code {sub.credit_code} already given on line {seen[sub.credit_code]}")
+                continue
+            seen[sub.credit_code] = line
+            batch.append(sub)
+            if len(batch) >= BATCH:
+                imported += len(store.upsert_many(batch))
+                batch = []
+            progress.show(done)
+        if batch:
+            imported += len(store.upsert_many(batch))
+        if bad:
+            err.write("\n")
+        progress.show(done, final=True)
+    print(f"imported {imported:,} subscribers, rejected {bad:,} rows in {time.monotonic() - started:.1f} s", file=err)
+    return 1 if bad else 0

@@ -1,0 +1,417 @@
+"""Kafka host: runs the topology table as faust-streaming agents, one agent per Route.
+
+It does on Kafka what processors.embedded.host does on the SQLite log, with the
+same guarantees (at-least-once, per-key order, one channel never blocks another):
+
+* Offsets advance only after effects and outputs are durable. Agent streams are
+  `noack()`: faust's default acks an event as soon as the `async for` body
+  returns -- even when it raised, the ack sits in the stream generator's
+  `finally`. Here an event is acked (`Stream.ack` -> `Consumer.ack`, which makes
+  its offset committable) only after `route.handle` returned and every output's
+  produce future resolved, i.e. the broker acknowledged it with acks=all. faust
+  then commits the highest *contiguous* acked offset per partition (commit
+  timer, rebalance, stop), after flushing its producer.
+* faust tolerates a gap of exactly one offset when it computes what to commit
+  (for transaction markers), so acks must come in offset order within a
+  partition. Each partition therefore has one lane -- a task that handles its
+  events strictly in order -- and partitions progress independently, like the
+  embedded host's consumer task per (route, partition).
+* An event that is not acked (stop, rebalance, stale generation) is released:
+  dropped from faust's unacked set so a rebalance does not wait for it. faust
+  seeks every assigned partition back to its committed offset after each
+  rebalance, so whoever owns the partition next reads it again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+import signal
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import faust
+from faust.types import TP, EventT, StreamT
+from kafka.admin import KafkaAdminClient
+from kafka.errors import TopicAlreadyExistsError
+
+from processors.bus import Outbound
+from processors.kafka_bus import HEADERS, bootstrap_servers
+from processors.stages import StageContext, due_releases
+from processors.topology import SOURCE, Route, all_topics, outbound_for, routes
+from schemas.events import CloudEvent, Topics, derived_id, new_event
+
+if TYPE_CHECKING:
+    from govcast.runtime import Runtime
+    from govcast.settings import Settings
+
+log = logging.getLogger("govcast.faust")
+
+GROUP_ID = "govcast"
+MALFORMED = "gov.govcast.message.malformed"  # a message that is not a CloudEvent this route can read
+POISON_ATTEMPTS = 5  # as the embedded host: then the input is parked on the dead-letter topic
+LANE_DEPTH = 32  # events buffered per partition before the agent waits for that partition
+SHUTDOWN_GRACE = 10.0  # seconds in-flight handling may take to finish (and be acked) on stop
+CHECK_SECONDS = 1.0  # how often long waits look at stop / rebalance
+RESTART_MAX_SECONDS = 30.0
+# faust imports most of itself lazily, on first use: ~0.5 s of imports that would run inside the event loop
+# when the App is built, stalling the API that shares the loop in `govcast run`. run() imports them in a thread.
+FAUST_MODULES = ("faust.app.base", "faust.app.router", "faust.agents", "faust.assignor", "faust.auth", "faust.channels",
+                 "faust.events", "faust.fixups.django", "faust.joins", "faust.models", "faust.sensors",
+                 "faust.serializers", "faust.stores.memory", "faust.streams", "faust.tables", "faust.tables.objects",
+                 "faust.tables.sets", "faust.topics", "faust.transport.drivers.aiokafka", "faust.transport.utils",
+                 "faust.web", "faust.windows", "faust.worker")
+
+
+def _prepare(servers: list[str], topics: list[str], partitions: int) -> None:
+    for module in FAUST_MODULES:
+        importlib.import_module(module)
+    ensure_topics(servers, topics, partitions)
+
+
+def ensure_topics(servers: list[str], topics: list[str], partitions: int) -> list[str]:
+    """Create the topics that do not exist yet (the broker may run with auto-create off); return them."""
+    # Bounded: a worker started while the broker is down retries from run(), and a stop must not wait 30 s+.
+    admin = KafkaAdminClient(bootstrap_servers=servers, client_id="govcast-admin", request_timeout_ms=15_000,
+                             bootstrap_timeout_ms=10_000, reconnect_backoff_max_ms=2_000)
+    try:
+        missing = sorted(set(topics) - set(admin.list_topics()))
+        if not missing:
+            return []
+        # replication_factor -1: the broker's default.replication.factor (1 locally, 3 on a real cluster).
+        answer = admin.create_topics({t: {"num_partitions": partitions, "replication_factor": -1} for t in missing},
+                                     raise_errors=False)
+        for topic in answer["topics"]:
+            if topic["error_code"] not in (0, TopicAlreadyExistsError.errno):  # another worker was faster
+                raise RuntimeError(f"cannot create topic {topic['name']}: error {topic['error_code']} "
+                                   f"{topic.get('error_message') or ''}")
+        admin.wait_for_topics(missing, timeout_ms=30_000)
+        log.info("created Kafka topics (%d partitions): %s", partitions, " ".join(missing))
+        return missing
+    finally:
+        admin.close()
+
+
+def quiet_client_logs() -> None:
+    """faust, mode and the Kafka clients log every start step and connection at INFO; keep their warnings only.
+
+    Only loggers nobody configured are touched, so an operator's logging config still wins.
+    """
+    for name in ("faust", "mode", "aiokafka", "kafka"):
+        logger = logging.getLogger(name)
+        if logger.level == logging.NOTSET:
+            logger.setLevel(logging.WARNING)
+
+
+def parked(message: Any, error: Exception) -> Outbound:
+    """A dead-letter CloudEvent wrapping a message nobody can read, so operators see what arrived where."""
+    where = f"{message.topic}/{message.partition}/{message.offset}"
+    key = message.key.decode("utf-8", "replace") if message.key else where
+    value = message.value.decode("utf-8", "replace") if isinstance(message.value, bytes) else None
+    data = {"topic": message.topic, "partition": message.partition, "offset": message.offset, "key": key,
+            "error": f"{type(error).__name__}: {error}"[:2000], "value": value}
+    # The id derives from the position, so parking the same message again (replay) repeats the same event.
+    event = new_event(MALFORMED, SOURCE, None, data, event_id=derived_id(f"malformed/{where}", 0))
+    return Outbound(Topics.deadletter, key, event)
+
+
+@dataclass
+class _Lane:
+    queue: asyncio.Queue[EventT]
+    task: asyncio.Task[None]
+
+
+@dataclass
+class FaustHost:
+    """The processors of one process on Kafka; `await run()` until `stop()`. The faust App is created in run()."""
+
+    runtime: Runtime
+    group_id: str = GROUP_ID
+    table: list[Route] = field(default_factory=list)
+    shutdown_grace: float = SHUTDOWN_GRACE
+    backoff_cap: float = 30.0  # longest pause between attempts of a failing stage or send
+    app: faust.App | None = None
+    _stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    _inflight: int = 0
+    _lanes: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.settings: Settings = self.runtime.settings
+        if not self.settings.broker:
+            raise ValueError("FaustHost needs settings.broker (kafka://HOST:PORT)")
+        self.servers = bootstrap_servers(self.settings.broker)
+        self.ctx: StageContext = self.runtime.context()
+        self.table = self.table or routes(self.settings)
+
+    @property
+    def topics(self) -> list[str]:
+        return sorted(set(all_topics(self.settings)) | {t for r in self.table for t in r.sources})
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    # ---------------------------------------------------------------- lifecycle
+
+    async def run(self) -> None:
+        """Run the agents until stop(); a crashed app (broker gone at start, fatal producer error) is rebuilt."""
+        quiet_client_logs()
+        delay = 1.0
+        while not self._stopping.is_set():
+            try:
+                await self._run_app()
+                delay = 1.0
+            except Exception as exc:
+                log.error("Kafka pipeline stopped: %s: %s; restarting in %.0f s", type(exc).__name__, exc, delay)
+            if self._stopping.is_set():
+                break
+            await self._sleep(delay)
+            delay = min(delay * 2, RESTART_MAX_SECONDS)
+
+    async def _run_app(self) -> None:
+        creating = asyncio.ensure_future(asyncio.to_thread(_prepare, self.servers, self.topics, self.settings.partitions))
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        await asyncio.wait({creating, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if self._stopping.is_set():
+            creating.add_done_callback(lambda f: f.cancelled() or f.exception())  # the thread ends on its own timeout
+            return
+        creating.result()
+        app = self.app = self._build_app()
+        # App.start() returns only after the first partition assignment; stop() and crashes must not wait for it.
+        starter = asyncio.create_task(app.start(), name="faust-start")
+        ready = False
+        try:
+            while not self._stopping.is_set() and not app.crashed:
+                if starter.done() and not ready:
+                    if (exc := starter.exception()) is not None:
+                        raise exc
+                    ready = True
+                    log.info("Kafka pipeline ready: group %s, %d routes, %d partitions assigned here",
+                             self.group_id, len(self.table), len(app.consumer.assignment()))
+                await self._sleep(CHECK_SECONDS if ready else 0.1)
+            if app.crashed and not self._stopping.is_set():
+                raise RuntimeError(f"faust app crashed: {app.crash_reason!r}")
+        finally:
+            await self._drain()
+            starter.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await starter
+            try:
+                await asyncio.wait_for(app.stop(), timeout=30)
+            except Exception:
+                log.exception("stopping the faust app failed")
+            self.app = None
+
+    async def _drain(self) -> None:
+        """Let handling in progress finish (outputs sent, input acked), then give up the rest.
+
+        faust's App.stop() waits until every message a stream has taken is acked (Consumer.wait_empty),
+        so events we will not ack must be released first, or the stop would wait forever.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.shutdown_grace
+        while self._inflight and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        if self._inflight:
+            log.warning("stopping with %d event(s) still in progress; they are not acked and will be read again",
+                        self._inflight)
+        lanes = list(self._lanes)
+        for task in lanes:
+            task.cancel()
+        await asyncio.gather(*lanes, return_exceptions=True)
+        if self.app is not None:
+            # Everything still unacked now is given up, not lost: its offset is not committed.
+            self.app.consumer.unacked.clear()
+
+    def _build_app(self) -> faust.App:
+        settings = self.settings
+        app = faust.App(
+            self.group_id,
+            broker=[f"kafka://{server}" for server in self.servers],
+            datadir=str(settings.data_dir / "faust"),  # faust's default "<id>-data" would land in the cwd
+            store="memory://",
+            web_enabled=False,
+            autodiscover=False,
+            processing_guarantee="at_least_once",
+            producer_acks=-1,  # acks=all
+            producer_request_timeout=30.0,  # a failed send surfaces (and is retried here) instead of hanging 20 min
+            topic_replication_factor=1,  # faust's own leader-election topic
+            topic_partitions=settings.partitions,
+            key_serializer="raw",
+            value_serializer="raw",
+            broker_commit_interval=1.0,
+        )
+        for route in self.table:
+            topic = app.topic(*route.sources, key_serializer="raw", value_serializer="raw")
+            app.agent(topic, name=f"govcast.{route.name}", concurrency=1)(self._agent_fun(route))
+        # Release due scheduled publications. Idempotent (stable event ids, mark_released after the send),
+        # so a second leader during a rebalance does no harm; on_leader keeps N workers from all polling.
+        app.timer(settings.scheduler_interval, on_leader=True, name="govcast.scheduler")(self._release_due)
+        return app
+
+    # ---------------------------------------------------------------- consuming
+
+    def _agent_fun(self, route: Route) -> Any:
+        async def agent(stream: StreamT) -> None:
+            manual: StreamT = stream.noack()  # type: ignore[attr-defined]  # Stream has it, StreamT does not declare it
+            lanes: dict[TP, _Lane] = {}
+            try:
+                async for event in manual.events():
+                    tp = event.message.tp
+                    lane = lanes.get(tp)
+                    if lane is None or lane.task.done():
+                        queue: asyncio.Queue[EventT] = asyncio.Queue(LANE_DEPTH)
+                        task = asyncio.create_task(self._lane(route, manual, queue),
+                                                   name=f"{route.name}[{tp.topic}:{tp.partition}]")
+                        self._lanes.add(task)
+                        task.add_done_callback(self._lanes.discard)
+                        lane = lanes[tp] = _Lane(queue, task)
+                    await lane.queue.put(event)
+            finally:
+                for lane in lanes.values():
+                    lane.task.cancel()
+                await asyncio.gather(*(lane.task for lane in lanes.values()), return_exceptions=True)
+
+        agent.__name__ = agent.__qualname__ = f"govcast_{route.name.replace('-', '_')}"
+        return agent
+
+    def _current(self, event: EventT, *, starting: bool) -> bool:
+        """May this event still be handled (starting) or acked? Not when stopping, rebalancing or reassigned."""
+        app = self.app
+        if app is None or event.message.generation_id != app.consumer_generation_id:
+            return False
+        # During a rebalance faust suspends flow control and clears its own queues; we clear ours (events not
+        # started yet). An event already being handled is finished and acked: faust waits for it (wait_empty).
+        return not starting or (not self._stopping.is_set() and app.flow_control.is_active())
+
+    def _release(self, event: EventT) -> None:
+        if self.app is not None:
+            self.app.consumer.unacked.discard(event.message)
+
+    async def _lane(self, route: Route, stream: StreamT, queue: asyncio.Queue[EventT]) -> None:
+        while True:
+            event = await queue.get()
+            if not self._current(event, starting=True):
+                self._release(event)
+                continue
+            self._inflight += 1
+            try:
+                done = await self._process(route, event)
+                if done and self._current(event, starting=False):
+                    await stream.ack(event)
+                else:
+                    self._release(event)
+            finally:
+                self._inflight -= 1
+
+    async def _process(self, route: Route, fevent: EventT) -> bool:
+        """Handle one message; True when its outputs are durable and it may be acked."""
+        message = fevent.message
+        try:
+            event = CloudEvent.from_json(message.value or b"")
+            item = route.decode(event)
+        except Exception as exc:  # not a CloudEvent, or not one this route reads: retrying cannot help
+            log.warning("%s: parking unreadable message %s/%s/%s on %s: %s", route.name, message.topic,
+                        message.partition, message.offset, Topics.deadletter, exc)
+            return await self._send([parked(message, exc)], fevent)
+        if route.wait_until is not None:
+            due = route.wait_until(item)
+            while due is not None:
+                remaining = (due - self.ctx.clock()).total_seconds()
+                if remaining <= 0:
+                    break
+                if not await self._pause(min(remaining, CHECK_SECONDS), fevent):
+                    return False
+        key = message.key.decode("utf-8", "replace") if message.key else (event.subject or event.id)
+        attempt = 0
+        while True:
+            try:
+                outputs = await route.handle(event, self.ctx)
+                break
+            except Exception:
+                attempt += 1
+                log.exception("%s failed on %s (attempt %d)", route.name, event.id, attempt)
+                if attempt >= POISON_ATTEMPTS:
+                    # A stage that keeps failing on one input must not stall its partition forever:
+                    # park the input on the dead-letter topic, where operators can see and requeue it.
+                    outputs = [Outbound(Topics.deadletter, key, event)]
+                    break
+                if not await self._pause(min(2.0**attempt, self.backoff_cap), fevent):
+                    return False
+        return await self._send(outputs, fevent)
+
+    async def _pause(self, seconds: float, fevent: EventT | None) -> bool:
+        """Sleep; False when the event should be given up instead (stop, rebalance, partition reassigned)."""
+        await self._sleep(seconds)
+        return not self._stopping.is_set() and (fevent is None or self._current(fevent, starting=True))
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), timeout=max(seconds, 0))
+
+    # ---------------------------------------------------------------- producing
+
+    async def _send(self, outputs: list[Outbound], fevent: EventT | None) -> bool:
+        """Produce outputs and wait for the broker's acks; retry while Kafka cannot take them (never drop)."""
+        if not outputs:
+            return True
+        delay = 0.5
+        while True:
+            app = self.app
+            if app is None:
+                return False
+            try:
+                producer = await app.maybe_start_producer()
+                futures = [await producer.send(out.topic, out.key.encode(), out.event.to_json(), None, None, HEADERS)
+                           for out in outputs]
+                await asyncio.gather(*futures)
+                return True
+            except Exception as exc:
+                log.warning("Kafka did not acknowledge %d output(s) (%s: %s); retrying in %.1f s",
+                            len(outputs), type(exc).__name__, exc, delay)
+            if not await self._pause(delay, fevent):
+                return False
+            delay = min(delay * 2, self.backoff_cap)
+
+    async def _release_due(self) -> None:
+        """Scheduler tick: what EmbeddedHost._scheduler does, on the leader worker."""
+        try:
+            for change in await asyncio.to_thread(due_releases, self.ctx):
+                pub = change.publication
+                out = outbound_for(change, derived_id(f"release/{pub.id}/{pub.version}", 0), self.ctx.clock())
+                if not await self._send([out], None):
+                    return
+                await asyncio.to_thread(self.ctx.store.mark_released, pub.id, pub.version)
+        except Exception:  # a failing tick must not kill the timer (or crash the app): the next tick retries
+            log.exception("scheduler tick failed")
+
+
+def run_worker(settings: Settings) -> int:
+    """`govcast worker`: the processors alone, until SIGTERM/SIGINT (exit 0 after a clean stop)."""
+    from govcast.runtime import Runtime
+
+    # Until the loop's handlers are installed, SIGTERM interrupts like Ctrl-C: nothing has started, so exit 0.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        runtime = Runtime.build(settings)
+    except KeyboardInterrupt:
+        return 0
+
+    async def main() -> None:
+        host = FaustHost(runtime)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, host.stop)
+        log.info("govcast worker: group %s, broker %s, %d routes", host.group_id, settings.broker, len(host.table))
+        await host.run()
+
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        pass  # a signal before main() installed its handlers: nothing was consumed yet
+    finally:
+        runtime.close()
+    log.info("govcast worker stopped")
+    return 0

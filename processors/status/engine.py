@@ -1,0 +1,114 @@
+"""Database plumbing of the status store: URL forms, engines, schema creation, locks, retryable errors.
+
+Two backends: SQLite for one node (the default, a file in the data dir) and
+PostgreSQL for many nodes sharing one view. On SQLite every write transaction
+starts with BEGIN IMMEDIATE, so writers simply take turns. On PostgreSQL writers
+run concurrently at READ COMMITTED; the store makes its read-then-write steps safe
+with ON CONFLICT, row locks (SELECT … FOR UPDATE) and transaction-scoped
+advisory locks (`advisory_lock`), and callers retry what `retryable` names.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from sqlalchemy import Connection, Engine, MetaData, create_engine, event, func, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from processors.status.tables import metadata
+
+PG_DRIVER = "postgresql+psycopg"
+_PG_ALIASES = ("postgres://", "postgresql://")  # libpq-style URLs as hosting providers hand them out
+_SCHEMA_LOCK = "govcast/status-store/schema"
+# SQLSTATEs worth one more attempt of the whole transaction: serialization failure, deadlock.
+_TRANSIENT_SQLSTATES = frozenset({"40001", "40P01"})
+
+
+def normalize_url(url: str) -> str:
+    """The SQLAlchemy URL to use: `postgres://` and `postgresql://` get the psycopg 3 driver."""
+    for alias in _PG_ALIASES:
+        if url.startswith(alias):
+            return f"{PG_DRIVER}://{url[len(alias):]}"
+    return url
+
+
+def backend_of(url: str) -> str:
+    """'sqlite' or 'postgresql'; ValueError for any other database."""
+    name = make_url(normalize_url(url)).get_backend_name()
+    if name not in ("sqlite", "postgresql"):
+        raise ValueError(f"the status store runs on SQLite or PostgreSQL, not {name!r} "
+                         "(e.g. sqlite:///path/status.db or postgresql+psycopg://user:password@host:5432/db)")
+    return name
+
+
+def make_engine(url: str) -> Engine:
+    url = normalize_url(url)
+    if backend_of(url) == "sqlite":
+        return _sqlite_engine(url)
+    query = make_url(url).query
+    connect_args: dict[str, Any] = {}
+    if "connect_timeout" not in query:
+        connect_args["connect_timeout"] = 10
+    if "application_name" not in query:
+        connect_args["application_name"] = "govcast"
+    # READ COMMITTED whatever the server's default: the store's locking is designed for it.
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10,
+                         isolation_level="READ COMMITTED", connect_args=connect_args)
+
+
+def _sqlite_engine(url: str) -> Engine:
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # let SQLAlchemy's BEGIN below be the only transaction control
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin_immediate(conn: Connection) -> None:
+        # Take the write lock up front: read-then-write transactions in WAL mode
+        # would otherwise fail with SQLITE_BUSY instead of waiting their turn.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def create_schema(engine: Engine, tables: MetaData = metadata) -> None:
+    """Create missing tables; on PostgreSQL under a lock, so nodes starting together do not race."""
+    with engine.begin() as conn:
+        advisory_lock(conn, _SCHEMA_LOCK)
+        tables.create_all(conn)
+
+
+def advisory_lock(conn: Connection, *name: str) -> None:
+    """Hold a lock named `name` until the transaction ends (PostgreSQL advisory lock).
+
+    A no-op on SQLite, where BEGIN IMMEDIATE already lets one writer at a time in.
+    """
+    if conn.dialect.name != "postgresql":
+        return
+    digest = hashlib.sha256("\x1f".join(name).encode()).digest()
+    conn.execute(select(func.pg_advisory_xact_lock(int.from_bytes(digest[:8], "big", signed=True))))
+
+
+def unique_violation(exc: BaseException) -> bool:
+    """True when `exc` is a duplicate key (primary key or UNIQUE constraint) on either backend."""
+    if not isinstance(exc, IntegrityError):
+        return False
+    orig = exc.orig
+    return (getattr(orig, "sqlstate", None) == "23505"
+            or getattr(orig, "sqlite_errorname", None) in ("SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"))
+
+
+def retryable(exc: BaseException) -> bool:
+    """True for errors a concurrent transaction caused, where running the transaction again sees the
+    winner's committed state: duplicate keys, serialization failures, deadlocks."""
+    if unique_violation(exc):
+        return True
+    return isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) in _TRANSIENT_SQLSTATES

@@ -1,0 +1,260 @@
+"""The push directory and per-recipient push state, in the status store's database (own MetaData).
+
+`push_subscribers` keeps each business's record (the full JSON plus the columns the targeting
+index loads); `push_directory` holds a revision counter bumped by every change so workers know
+when to rebuild their index; `push_recipients` keeps one row per (publication version, business)
+push, from which the publication's "push" channel status is summarised.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import secrets
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Connection,
+    Engine,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+
+from processors.status.tables import UTCDateTime
+from schemas.subscriber import Subscriber, SubscriberIn
+
+metadata = MetaData()
+
+subscribers = Table(
+    "push_subscribers",
+    metadata,
+    Column("credit_code", String(18), primary_key=True),
+    Column("region", String(30), nullable=False),
+    Column("industry", String(5), nullable=False),
+    Column("scale", String(10), nullable=False),
+    Column("qualifications", Text, nullable=False),  # "|"-joined, for the index loader
+    Column("topics", Text, nullable=False),
+    Column("active", Boolean, nullable=False),  # consent given and not unsubscribed from everything
+    Column("doc", Text, nullable=False),  # JSON of schemas.subscriber.Subscriber (incl. the webhook secret)
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+directory = Table(
+    "push_directory",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("revision", Integer, nullable=False),
+)
+
+recipients = Table(
+    "push_recipients",
+    metadata,
+    Column("delivery_id", String(64), primary_key=True),
+    Column("publication_id", String(40), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("credit_code", String(18), nullable=False),
+    Column("status", String(20), nullable=False),  # queued | deferred | delivered | failed | skipped
+    Column("channel", String(20)),  # the push channel that carried (or last tried) it
+    Column("detail", Text),
+    Column("day", String(10)),  # local date of delivery, for daily caps
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index("ix_push_recipients_pub", "publication_id", "version"),
+    Index("ix_push_recipients_day", "credit_code", "day"),
+)
+
+push_secrets = Table(
+    "push_secrets",
+    metadata,
+    Column("name", String(40), primary_key=True),
+    Column("value", String(200), nullable=False),
+)
+
+RECIPIENT_STATES = ("queued", "deferred", "delivered", "failed", "skipped")
+BATCH = 1000
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class SubscriberStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        metadata.create_all(engine)
+        self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+
+    # -- directory ------------------------------------------------------------
+    def revision(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(directory.c.revision).where(directory.c.id == 1)).scalar() or 0)
+
+    def _bump(self, conn: Connection) -> None:
+        stmt = self._insert(directory).values(id=1, revision=1)
+        conn.execute(stmt.on_conflict_do_update(index_elements=[directory.c.id],
+                                                set_={"revision": directory.c.revision + 1}))
+
+    @staticmethod
+    def _row(sub: Subscriber) -> dict[str, Any]:
+        return {"credit_code": sub.credit_code, "region": sub.region, "industry": sub.industry, "scale": sub.scale,
+                "qualifications": "|".join(sub.qualifications), "topics": "|".join(sub.topics),
+                "active": bool(sub.reachable_channels()),
+                "doc": json.dumps(sub.stored(), ensure_ascii=False), "updated_at": utcnow()}
+
+    def _merge(self, new: SubscriberIn, old: Subscriber | None, now: dt.datetime) -> Subscriber:
+        keep: dict[str, Any] = {}
+        if old is not None:
+            keep["unsubscribed"] = old.unsubscribed
+            keep["webhook_disabled"] = old.webhook_disabled and old.webhook_url == new.webhook_url
+            keep["consent_at"] = old.consent_at if old.consent else None
+        data = {**new.model_dump(), **keep}
+        if new.consent and not data.get("consent_at"):
+            data["consent_at"] = now
+        return Subscriber.model_validate(data)
+
+    def upsert(self, sub: SubscriberIn) -> tuple[Subscriber, bool]:
+        """Create or replace one record (unsubscribes and consent time survive); returns it and whether it is new."""
+        return self.upsert_many([sub])[0]
+
+    def upsert_many(self, subs: Sequence[SubscriberIn]) -> list[tuple[Subscriber, bool]]:
+        now, out = utcnow(), []
+        with self.engine.begin() as conn:
+            for start in range(0, len(subs), BATCH):
+                chunk = subs[start:start + BATCH]
+                olds = {r.credit_code: Subscriber.model_validate_json(r.doc) for r in conn.execute(
+                    select(subscribers.c.credit_code, subscribers.c.doc)
+                    .where(subscribers.c.credit_code.in_([s.credit_code for s in chunk])))}
+                merged = [(self._merge(s, olds.get(s.credit_code), now), s.credit_code not in olds) for s in chunk]
+                rows = list({sub.credit_code: self._row(sub) for sub, _ in merged}.values())
+                stmt = self._insert(subscribers)
+                conn.execute(stmt.on_conflict_do_update(
+                    index_elements=[subscribers.c.credit_code],
+                    set_={c.name: stmt.excluded[c.name] for c in subscribers.columns if c.name != "credit_code"}), rows)
+                out += merged
+            if subs:
+                self._bump(conn)
+        return out
+
+    def _save(self, conn: Connection, sub: Subscriber) -> None:
+        conn.execute(update(subscribers).where(subscribers.c.credit_code == sub.credit_code).values(**self._row(sub)))
+        self._bump(conn)
+
+    def get(self, credit_code: str) -> Subscriber | None:
+        with self.engine.connect() as conn:
+            doc = conn.execute(select(subscribers.c.doc).where(subscribers.c.credit_code == credit_code)).scalar()
+        return Subscriber.model_validate_json(doc) if doc else None
+
+    def list(self, limit: int, offset: int) -> tuple[int, list[Subscriber]]:
+        with self.engine.connect() as conn:
+            total = int(conn.execute(select(func.count()).select_from(subscribers)).scalar_one())
+            docs = conn.execute(select(subscribers.c.doc).order_by(subscribers.c.credit_code)
+                                .limit(limit).offset(offset)).scalars().all()
+        return total, [Subscriber.model_validate_json(d) for d in docs]
+
+    def delete(self, credit_code: str) -> bool:
+        with self.engine.begin() as conn:
+            gone = conn.execute(delete(subscribers).where(subscribers.c.credit_code == credit_code)).rowcount
+            if gone:
+                self._bump(conn)
+        return bool(gone)
+
+    def _change(self, credit_code: str, **changes: Any) -> Subscriber | None:
+        with self.engine.begin() as conn:
+            doc = conn.execute(select(subscribers.c.doc).where(subscribers.c.credit_code == credit_code)
+                               .with_for_update()).scalar()
+            if doc is None:
+                return None
+            sub = Subscriber.model_validate_json(doc).model_copy(update=changes)
+            self._save(conn, sub)
+        return sub
+
+    def unsubscribe(self, credit_code: str, channel: str) -> Subscriber | None:
+        """Stop pushes on `channel` ("all" for every channel); idempotent."""
+        sub = self.get(credit_code)
+        if sub is None or channel in sub.unsubscribed:
+            return sub
+        return self._change(credit_code, unsubscribed=sorted({*sub.unsubscribed, channel}))
+
+    def disable_webhook(self, credit_code: str) -> None:
+        self._change(credit_code, webhook_disabled=True)
+
+    def index_rows(self) -> Iterator[tuple[str, str, str, str, str, str]]:
+        """(credit_code, region, industry, scale, qualifications, topics) of every active subscriber."""
+        with self.engine.connect() as conn:
+            result = conn.execution_options(yield_per=5000).execute(select(
+                subscribers.c.credit_code, subscribers.c.region, subscribers.c.industry, subscribers.c.scale,
+                subscribers.c.qualifications, subscribers.c.topics).where(subscribers.c.active.is_(True)))
+            for row in result:
+                yield tuple(row)
+
+    # -- per-recipient push state ----------------------------------------------
+    def record(self, delivery_id: str, publication_id: str, version: int, credit_code: str, status: str,
+               *, channel: str | None = None, detail: str | None = None, day: str | None = None) -> None:
+        """Set one recipient's state (a later terminal state is never overwritten by a replayed earlier one)."""
+        assert status in RECIPIENT_STATES, status
+        now = utcnow()
+        with self.engine.begin() as conn:
+            old = conn.execute(select(recipients.c.status).where(recipients.c.delivery_id == delivery_id)
+                               .with_for_update()).scalar()
+            values = {"status": status, "channel": channel, "detail": detail, "day": day, "updated_at": now}
+            if old is None:
+                conn.execute(insert(recipients).values(delivery_id=delivery_id, publication_id=publication_id,
+                                                       version=version, credit_code=credit_code, **values))
+            elif old not in ("delivered", "failed", "skipped") or status == old:
+                conn.execute(update(recipients).where(recipients.c.delivery_id == delivery_id).values(**values))
+
+    def record_queued(self, rows: Iterable[tuple[str, str]], publication_id: str, version: int) -> None:
+        """(delivery_id, credit_code) pairs matched by the target stage; existing rows are left alone."""
+        now = utcnow()
+        values = [{"delivery_id": d, "publication_id": publication_id, "version": version, "credit_code": c,
+                   "status": "queued", "updated_at": now} for d, c in rows]
+        with self.engine.begin() as conn:
+            for start in range(0, len(values), BATCH):
+                conn.execute(self._insert(recipients).on_conflict_do_nothing(
+                    index_elements=[recipients.c.delivery_id]), values[start:start + BATCH])
+
+    def recipient_state(self, delivery_id: str) -> str | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(recipients.c.status).where(recipients.c.delivery_id == delivery_id)).scalar()
+
+    def summary(self, publication_id: str, version: int) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(recipients.c.status, func.count())
+                                .where(recipients.c.publication_id == publication_id, recipients.c.version == version)
+                                .group_by(recipients.c.status)).all()
+        counts = {state: 0 for state in RECIPIENT_STATES}
+        counts.update({str(s): int(n) for s, n in rows})
+        return counts
+
+    def pushed_before(self, publication_id: str, version: int) -> set[str]:
+        """Businesses an earlier version of the publication reached already (a revision does not re-push them)."""
+        with self.engine.connect() as conn:
+            return set(conn.execute(select(recipients.c.credit_code).where(
+                recipients.c.publication_id == publication_id, recipients.c.version < version,
+                recipients.c.status == "delivered")).scalars())
+
+    def delivered_on(self, credit_code: str, day: str) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(recipients).where(
+                recipients.c.credit_code == credit_code, recipients.c.day == day,
+                recipients.c.status == "delivered")).scalar_one())
+
+    # -- secrets ----------------------------------------------------------------
+    def secret(self, name: str) -> str:
+        """A random secret created once per installation (shared by every worker through the database)."""
+        with self.engine.begin() as conn:
+            conn.execute(self._insert(push_secrets).on_conflict_do_nothing(index_elements=[push_secrets.c.name]),
+                         [{"name": name, "value": secrets.token_urlsafe(32)}])
+            return str(conn.execute(select(push_secrets.c.value).where(push_secrets.c.name == name)).scalar_one())

@@ -1,0 +1,221 @@
+"""Targeting: the in-memory inverted index over the push directory, and the two push stages.
+
+Semantics (issue 5): within one targeting field any value matches; across fields every given
+field must match; an empty or absent field does not constrain; `industries` are GB/T 4754 code
+prefixes (`C` matches all manufacturing, `C39` every 39xx); `credit_codes` names businesses
+explicitly. A targeting with no field at all matches nobody.
+
+`fan_out` consumes the channel-wide push task (no recipient) and emits one task per matched
+business with a stable delivery id (re-running emits the same ids; the adapter and the receivers
+dedupe by it). `deliver_recipient` wraps the generic deliver stage: it defers for quiet hours and
+daily caps without spending attempts, records each recipient's state and replaces the per-recipient
+status by one truthful summary of the publication's push ("matched 3, delivered 2, failed 0, …").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+
+from processors import stages
+from processors.stages import StageContext
+from schemas.delivery import Action, DeliveryStatus, DeliveryTask, StatusEvent, delivery_id
+from schemas.publication import Publication, Targeting
+
+if TYPE_CHECKING:
+    from processors.status.subscribers import SubscriberStore
+    from schemas.subscriber import Subscriber
+
+FANOUT_CHANNELS = frozenset({"push"})  # channel-wide task -> one task per recipient on the "<channel>.recipient" lane
+FIELDS = ("regions", "industries", "scales", "qualifications", "topics")
+
+
+def lane(channel: str, recipient: str | None) -> str:
+    """The topic suffix a delivery task travels on: per-recipient push tasks have their own topic."""
+    return f"{channel}.recipient" if recipient and channel in FANOUT_CHANNELS else channel
+
+
+def industry_prefixes(code: str) -> list[str]:
+    return [code[:n] for n in range(1, len(code) + 1)] if code else []
+
+
+class TargetIndex:
+    """Inverted index: field -> value -> set of subscriber numbers. Matching is set algebra, not a scan."""
+
+    def __init__(self, rows: Iterable[tuple[str, str, str, str, str, str]]) -> None:
+        self.codes: list[str] = []
+        self.number: dict[str, int] = {}
+        self.postings: dict[str, dict[str, set[int]]] = {f: {} for f in FIELDS}
+        for code, region, industry, scale, quals, topics in rows:
+            n = len(self.codes)
+            self.codes.append(code)
+            self.number[code] = n
+            values = {"regions": [region] if region else [], "industries": industry_prefixes(industry),
+                      "scales": [scale] if scale else [], "qualifications": quals.split("|") if quals else [],
+                      "topics": topics.split("|") if topics else []}
+            for field, vals in values.items():
+                postings = self.postings[field]
+                for v in vals:
+                    postings.setdefault(v, set()).add(n)
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def match(self, targeting: Targeting | None) -> list[str]:
+        if targeting is None:
+            return []
+        sets: list[set[int]] = []
+        for field in FIELDS:
+            wanted = getattr(targeting, field)
+            if not wanted:
+                continue
+            postings = self.postings[field]
+            hits = [postings[v.upper() if field == "industries" else v] for v in wanted
+                    if (v.upper() if field == "industries" else v) in postings]
+            sets.append(set().union(*hits) if len(hits) != 1 else hits[0])
+        if targeting.credit_codes:
+            sets.append({self.number[c] for c in targeting.credit_codes if c in self.number})
+        if not sets:
+            return []
+        sets.sort(key=len)
+        found = sets[0].intersection(*sets[1:]) if len(sets) > 1 else sets[0]
+        return [self.codes[n] for n in sorted(found)]
+
+
+def why(sub: Subscriber, targeting: Targeting | None) -> str:
+    """One line on why a policy concerns this business (shown in every push message)."""
+    if targeting is None:
+        return ""
+    parts: list[str] = []
+    if targeting.credit_codes and sub.credit_code in targeting.credit_codes:
+        parts.append("贵单位在本政策的适用企业名单内")
+    if targeting.regions:
+        parts.append(f"注册地在{sub.region}")
+    if targeting.industries:
+        rule = next((p for p in targeting.industries if sub.industry.startswith(p.upper())), "")
+        parts.append(f"所属行业{sub.industry}（{rule}）" if rule and rule != sub.industry else f"所属行业{sub.industry}")
+    if targeting.scales:
+        parts.append(f"企业规模为{sub.scale}")
+    if targeting.qualifications:
+        parts.append("具备" + "、".join(q for q in sub.qualifications if q in targeting.qualifications) + "资质")
+    if targeting.topics:
+        parts.append("关注" + "、".join(t for t in sub.topics if t in targeting.topics))
+    return "推送原因：" + "，".join(parts) + "。"
+
+
+class Directory:
+    """The index of the subscriber table, rebuilt when the table's revision changes."""
+
+    def __init__(self, store: SubscriberStore) -> None:
+        self.store = store
+        self._lock = threading.Lock()
+        self._revision = -1
+        self._index = TargetIndex(())
+
+    def index(self) -> TargetIndex:
+        with self._lock:
+            revision = self.store.revision()
+            if revision != self._revision:
+                self._index = TargetIndex(self.store.index_rows())
+                self._revision = revision
+            return self._index
+
+    def match(self, targeting: Targeting | None) -> list[str]:
+        return self.index().match(targeting)
+
+
+def slim(pub: Publication) -> Publication:
+    """The publication as per-recipient tasks carry it: without the body (the rendition has what a push needs)."""
+    return pub.model_copy(update={"body": pub.summary or pub.title})
+
+
+def summary_event(store: SubscriberStore, pub: Publication, channel: str, ctx: StageContext) -> StatusEvent:
+    c = store.summary(pub.id, pub.version)
+    matched = sum(c.values())
+    outstanding = c["queued"] + c["deferred"]
+    if outstanding:
+        status = DeliveryStatus.delivering
+    elif c["failed"] and not c["delivered"]:
+        status = DeliveryStatus.failed
+    else:
+        status = DeliveryStatus.delivered
+    detail = (f"matched {matched}, delivered {c['delivered']}, failed {c['failed']}, "
+              f"skipped {c['skipped']}, pending {outstanding}")
+    return StatusEvent(publication_id=pub.id, version=pub.version, channel=channel, status=status, detail=detail,
+                       at=ctx.clock())
+
+
+def _push(ctx: StageContext, channel: str) -> Any:
+    adapter = ctx.adapters.get(channel)
+    return adapter if adapter is not None and hasattr(adapter, "directory") else None
+
+
+async def fan_out(task: DeliveryTask, ctx: StageContext) -> list[BaseModel]:
+    """Channel-wide push task -> one task per matched business (+ the channel's summary status)."""
+    if task.recipient is not None:  # a per-recipient task that landed here: deliver it
+        return await deliver_recipient(task, ctx)
+    pub, push = task.publication, _push(ctx, task.channel)
+    if push is None:
+        return [StatusEvent(publication_id=pub.id, version=pub.version, channel=task.channel,
+                            status=DeliveryStatus.failed, detail="the push channel is not configured on this worker",
+                            at=ctx.clock())]
+    if task.action is Action.retract:
+        return [StatusEvent(publication_id=pub.id, version=pub.version, channel=task.channel,
+                            status=DeliveryStatus.retracted, at=ctx.clock(),
+                            detail="pushed messages cannot be recalled; no further pushes")]
+    store: SubscriberStore = push.store
+
+    def match() -> list[tuple[str, str]]:
+        codes = push.directory.match(pub.targeting)
+        done = store.pushed_before(pub.id, pub.version)  # earlier versions reached them already
+        pairs = [(delivery_id(pub.id, pub.version, task.channel, task.action, c), c) for c in codes if c not in done]
+        store.record_queued(pairs, pub.id, pub.version)
+        return pairs
+
+    pairs = await asyncio.to_thread(match)
+    light = slim(pub)
+    out: list[BaseModel] = [
+        DeliveryTask(delivery_id=d, channel=task.channel, action=task.action, publication=light, recipient=code,
+                     rendition=task.rendition)
+        for d, code in pairs
+    ]
+    out.append(await asyncio.to_thread(summary_event, store, pub, task.channel, ctx))
+    return out
+
+
+async def deliver_recipient(task: DeliveryTask, ctx: StageContext) -> list[BaseModel]:
+    """Deliver one business's push through the generic deliver stage, then summarise the campaign."""
+    push = _push(ctx, task.channel)
+    if push is None or task.recipient is None:
+        return await stages.deliver(task, ctx)
+    store: SubscriberStore = push.store
+    pub, code = task.publication, task.recipient
+    state = await asyncio.to_thread(store.recipient_state, task.delivery_id)
+    if state in ("delivered", "failed", "skipped"):  # a replay after a crash: done already
+        return [await asyncio.to_thread(summary_event, store, pub, task.channel, ctx)]
+    deferral = await asyncio.to_thread(push.deferral, task, ctx.clock())
+    if deferral is not None:
+        until, reason = deferral
+        await asyncio.to_thread(store.record, task.delivery_id, pub.id, pub.version, code, "deferred",
+                                detail=f"{reason}; until {until.isoformat()}")
+        return [task.model_copy(update={"not_before": until}),
+                await asyncio.to_thread(summary_event, store, pub, task.channel, ctx)]
+    outputs = await stages.deliver(task, ctx)
+    kept: list[BaseModel] = []
+    for model in outputs:
+        if not isinstance(model, StatusEvent):
+            kept.append(model)
+            continue
+        if model.status is DeliveryStatus.dead:
+            await asyncio.to_thread(store.record, task.delivery_id, pub.id, pub.version, code, "failed", detail=model.detail)
+        elif model.status in (DeliveryStatus.retrying, DeliveryStatus.delivering):
+            await asyncio.to_thread(store.record, task.delivery_id, pub.id, pub.version, code, "deferred",
+                                    detail=model.detail)
+        elif model.status is DeliveryStatus.failed:  # rejected before the adapter recorded anything
+            await asyncio.to_thread(store.record, task.delivery_id, pub.id, pub.version, code, "failed", detail=model.detail)
+    kept.append(await asyncio.to_thread(summary_event, store, pub, task.channel, ctx))
+    return kept

@@ -1,0 +1,126 @@
+"""/v1/subscribers: the push directory (operators manage all; a business token manages only its own record),
+and `/u/{token}`: RFC 8058 one-click unsubscribe (signed token, no cookies, no redirect)."""
+
+from __future__ import annotations
+
+import html
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
+
+from adapters.push.unsubscribe import read_token
+from processors.status.store import Principal
+from processors.status.subscribers import SubscriberStore
+from producers.api.deps import PrincipalDep, StoreDep
+from producers.errors import Forbidden, Invalid, NotFound
+from producers.problems import problem_docs
+from schemas.subscriber import SubscriberFields, SubscriberIn, credit_code_problem
+
+router = APIRouter(prefix="/v1/subscribers", tags=["subscribers"], responses=problem_docs(401, 403, 422))
+unsubscribe_router = APIRouter(tags=["subscribers"])
+CreditCode = Annotated[str, Path(min_length=18, max_length=18, description="unified social credit code")]
+
+UNSUBSCRIBE_NAMES = {"all": "全部推送", "sms": "短信推送", "email": "邮件推送", "webhook": "Webhook 推送",
+                     "wechat_template": "微信模板消息推送"}
+
+
+def directory(request: Request, store: StoreDep) -> SubscriberStore:
+    """One SubscriberStore per app, on the status store's engine (created on first use)."""
+    subs: SubscriberStore | None = getattr(request.app.state, "subscribers", None)
+    if subs is None:
+        subs = request.app.state.subscribers = SubscriberStore(store.engine)
+    return subs
+
+
+def _allowed(principal: Principal, credit_code: str) -> None:
+    if principal.kind == "operator":
+        return
+    if principal.kind == "business" and principal.publisher_code == credit_code:
+        return
+    raise Forbidden("operators manage every subscriber; a business token manages only its own record")
+
+
+def _valid_code(credit_code: str) -> str:
+    code = credit_code.upper()
+    problem = credit_code_problem(code)
+    if problem:
+        raise Invalid(f"credit_code: {problem}")
+    return code
+
+
+def _save(subs: SubscriberStore, data: SubscriberIn) -> JSONResponse:
+    sub, created = subs.upsert(data)
+    return JSONResponse(sub.public(), status_code=201 if created else 200,
+                        headers={"Location": f"/v1/subscribers/{sub.credit_code}"})
+
+
+@router.post("", status_code=201, summary="Create or replace a subscriber", responses=problem_docs(400))
+def create(data: SubscriberIn, principal: PrincipalDep, request: Request, store: StoreDep) -> JSONResponse:
+    _allowed(principal, data.credit_code)
+    return _save(directory(request, store), data)
+
+
+@router.get("", summary="List subscribers (operators)")
+def list_subscribers(principal: PrincipalDep, request: Request, store: StoreDep,
+                     limit: Annotated[int, Query(ge=1, le=500)] = 50,
+                     offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
+    if principal.kind != "operator":
+        raise Forbidden("only operators list the directory; a business reads /v1/subscribers/{its credit code}")
+    total, items = directory(request, store).list(limit, offset)
+    return {"total": total, "limit": limit, "offset": offset, "items": [s.public() for s in items]}
+
+
+@router.get("/{credit_code}", summary="Read one subscriber", responses=problem_docs(404))
+def read(credit_code: CreditCode, principal: PrincipalDep, request: Request, store: StoreDep) -> dict[str, Any]:
+    code = _valid_code(credit_code)
+    _allowed(principal, code)
+    sub = directory(request, store).get(code)
+    if sub is None:
+        raise NotFound(f"no subscriber {code}")
+    return sub.public()
+
+
+@router.put("/{credit_code}", summary="Create or replace a subscriber", responses=problem_docs(400))
+def replace(credit_code: CreditCode, data: SubscriberFields, principal: PrincipalDep, request: Request,
+            store: StoreDep) -> JSONResponse:
+    code = _valid_code(credit_code)
+    _allowed(principal, code)
+    return _save(directory(request, store), SubscriberIn.model_validate({**data.model_dump(), "credit_code": code}))
+
+
+@router.delete("/{credit_code}", status_code=204, summary="Remove a subscriber (no further pushes)",
+               responses=problem_docs(404))
+def remove(credit_code: CreditCode, principal: PrincipalDep, request: Request, store: StoreDep) -> PlainTextResponse:
+    code = _valid_code(credit_code)
+    _allowed(principal, code)
+    if not directory(request, store).delete(code):
+        raise NotFound(f"no subscriber {code}")
+    return PlainTextResponse("", status_code=204)
+
+
+def _token(request: Request, store: StoreDep, token: str) -> tuple[SubscriberStore, str, str]:
+    subs = directory(request, store)
+    found = read_token(subs.secret("unsubscribe"), token)
+    if found is None:
+        raise NotFound("this unsubscribe link is not valid")
+    return subs, found[0], found[1]
+
+
+@unsubscribe_router.post("/u/{token}", summary="One-click unsubscribe (RFC 8058)", responses=problem_docs(404))
+def unsubscribe(token: Annotated[str, Path(max_length=200)], request: Request, store: StoreDep) -> PlainTextResponse:
+    """`List-Unsubscribe=One-Click` POST from the mail client (or the confirmation form): no cookies, no redirect."""
+    subs, code, channel = _token(request, store, token)
+    subs.unsubscribe(code, channel)
+    return PlainTextResponse(f"已退订{UNSUBSCRIBE_NAMES[channel]}。unsubscribed from {channel}")
+
+
+@unsubscribe_router.get("/u/{token}", response_class=HTMLResponse, summary="Unsubscribe confirmation page",
+                        responses=problem_docs(404))
+def unsubscribe_page(token: Annotated[str, Path(max_length=200)], request: Request, store: StoreDep) -> HTMLResponse:
+    """A GET changes nothing (link scanners follow links); the page's button POSTs the same URL."""
+    _, _, channel = _token(request, store, token)
+    name = html.escape(UNSUBSCRIBE_NAMES[channel])
+    return HTMLResponse(f'<!doctype html><html lang="zh-CN"><meta charset="utf-8"><title>退订</title>'
+                        f'<body style="font-size:18px"><form method="post"><p>退订{name}？</p>'
+                        f'<button type="submit">确认退订</button></form></body></html>')

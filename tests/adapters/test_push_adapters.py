@@ -1,0 +1,165 @@
+"""Push adapter against a real HTTP receiver (Standard Webhooks, verified by the PyPI library) and a real SMTP server."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections.abc import Iterator
+from email import message_from_bytes, policy
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine
+
+from adapters.base import AdapterServices
+from adapters.ledger import Ledger
+from adapters.push import PushAdapter, PushConfig
+from adapters.push.unsubscribe import read_token
+from adapters.push.webhook import sign
+from govcast.settings import Settings
+from govcast.sinks import SmtpSink
+from processors.render.push import render_push
+from processors.target import fan_out
+from schemas.delivery import Action, Delivered, DeliveryTask, Rejected, Retryable, delivery_id
+from schemas.publication import Publication
+from schemas.subscriber import SubscriberIn
+from tests.adapters.newmedia_support import publication as newmedia_publication
+from tests.push_support import Receiver, business, credit_code
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+def test_standard_webhooks_test_vector() -> None:
+    assert sign("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330,
+                b'{"test": 2432232314}') == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver().start()
+    yield r
+    r.stop()
+
+
+@pytest.fixture
+def smtp(tmp_path: Path) -> Iterator[SmtpSink]:
+    sink = SmtpSink().start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture
+def push(tmp_path: Path, smtp: SmtpSink) -> Iterator[PushAdapter]:
+    engine = create_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    config = PushConfig(smtp_host="127.0.0.1", smtp_port=smtp.port, quiet_channels=("webhook",))
+    adapter = PushAdapter(config, AdapterServices(ledger=Ledger(engine), public_url="http://gov.test"))
+    yield adapter
+    adapter.close()
+
+
+def publication() -> Publication:
+    return newmedia_publication(targeting={"regions": ["历下区"]}, channels=["push"])
+
+
+def subscribe(push: PushAdapter, receiver: Receiver, n: int, channels: str) -> SubscriberIn:
+    sub = SubscriberIn.model_validate(business(n, random.Random(n), webhook_base=receiver.url)
+                                      | {"region": "历下区", "channels": channels.split("|"), "qualifications": [],
+                                         "topics": [], "daily_cap": 5})
+    push.store.upsert(sub)
+    return sub
+
+
+def task_for(pub: Publication, code: str) -> DeliveryTask:
+    return DeliveryTask(delivery_id=delivery_id(pub.id, pub.version, "push", Action.publish, code), channel="push",
+                        action=Action.publish, publication=pub, recipient=code,
+                        rendition=render_push(pub, Settings(public_url="http://gov.test")))
+
+
+def test_webhook_delivery_is_signed_and_idempotent(push: PushAdapter, receiver: Receiver) -> None:
+    pub = publication()
+    sub = subscribe(push, receiver, 1, "webhook|email")
+    task = task_for(pub, sub.credit_code)
+    assert isinstance(push.deliver(task), Delivered)
+    assert isinstance(push.deliver(task), Delivered)  # again: the ledger says done, nothing is sent
+    assert list(receiver.received) == [task.delivery_id] and len(receiver.received[task.delivery_id]) == 1
+    data = receiver.received[task.delivery_id][0]["payload"]["data"]
+    assert data["title"] == pub.title and "历下区" in data["reason"] and data["url"].startswith("http://gov.test/portal/")
+    assert receiver.bad_signatures == 0
+
+
+def test_webhook_429_and_5xx_retry_410_disables_and_falls_back_to_email(
+        push: PushAdapter, receiver: Receiver, smtp: SmtpSink) -> None:
+    pub = publication()
+    sub = subscribe(push, receiver, 2, "webhook|email")
+    task = task_for(pub, sub.credit_code)
+    path = "/hooks/2"
+    for status in (429, 502, 503):
+        receiver.answers[path] = status
+        assert isinstance(push.deliver(task), Retryable)
+    receiver.answers[path] = 410
+    result = push.deliver(task)
+    assert isinstance(result, Delivered) and result.detail and result.detail.startswith("email")
+    assert push.store.get(sub.credit_code).webhook_disabled  # type: ignore[union-attr]
+    assert len(smtp.store.messages) == 1
+    assert push.store.recipient_state(task.delivery_id) == "delivered"
+
+
+def test_email_has_text_html_and_rfc8058_headers(push: PushAdapter, receiver: Receiver, smtp: SmtpSink) -> None:
+    pub = publication()
+    sub = subscribe(push, receiver, 3, "email")
+    task = task_for(pub, sub.credit_code)
+    assert isinstance(push.deliver(task), Delivered)
+    [mail] = smtp.store.messages
+    msg = message_from_bytes(mail["raw"], policy=policy.default)
+    assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    url = str(msg["List-Unsubscribe"]).strip("<>")
+    assert url.startswith("http://gov.test/u/")
+    assert read_token(push.unsubscribe_secret, url.rsplit("/", 1)[1]) == (sub.credit_code, "email")
+    text = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    html = msg.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert pub.title in text and "推送原因" in text and "/portal/" in text and "<a href=" in html
+    assert msg["Message-ID"] == f"<{task.delivery_id}@govcast>"
+
+
+def test_unsubscribed_and_refused_are_not_delivered(push: PushAdapter, receiver: Receiver) -> None:
+    pub = publication()
+    sub = subscribe(push, receiver, 4, "webhook")
+    push.store.unsubscribe(sub.credit_code, "all")
+    task = task_for(pub, sub.credit_code)
+    result = push.deliver(task)
+    assert isinstance(result, Rejected) and result.code == "skipped"
+    assert push.store.recipient_state(task.delivery_id) == "skipped"
+    other = subscribe(push, receiver, 5, "webhook")
+    receiver.answers["/hooks/5"] = 400
+    result = push.deliver(task_for(pub, other.credit_code))
+    assert isinstance(result, Rejected) and result.code == "all_channels_failed"
+    assert receiver.received == {}
+
+
+def test_quiet_hours_defer_until_the_window_ends(push: PushAdapter, receiver: Receiver) -> None:
+    pub = publication()
+    sub = subscribe(push, receiver, 6, "webhook")
+    task = task_for(pub, sub.credit_code)
+    night = dt.datetime(2025, 3, 4, 15, 0, tzinfo=dt.UTC)  # 23:00 in Jinan
+    until, reason = push.deferral(task, night)  # type: ignore[misc]
+    assert until == dt.datetime(2025, 3, 5, 0, 0, tzinfo=dt.UTC) and "quiet hours" in reason  # 08:00 local
+    assert push.deferral(task, dt.datetime(2025, 3, 5, 1, 0, tzinfo=dt.UTC)) is None
+
+
+def test_fan_out_emits_one_stable_task_per_match(push: PushAdapter, receiver: Receiver) -> None:
+    import asyncio
+
+    from processors.stages import StageContext
+    from processors.status.store import StatusStore
+
+    for n in range(10, 15):
+        subscribe(push, receiver, n, "webhook")
+    pub = publication()
+    channel_task = DeliveryTask(delivery_id="dlv_x", channel="push", action=Action.publish, publication=pub,
+                                rendition=render_push(pub, Settings()))
+    ctx = StageContext(settings=Settings(), store=StatusStore("sqlite://"), adapters={"push": push})
+    first = [m for m in asyncio.run(fan_out(channel_task, ctx)) if isinstance(m, DeliveryTask)]
+    again = [m for m in asyncio.run(fan_out(channel_task, ctx)) if isinstance(m, DeliveryTask)]
+    assert {t.recipient for t in first} == {credit_code(n) for n in range(10, 15)}
+    assert [t.delivery_id for t in first] == [t.delivery_id for t in again]
+    assert push.store.summary(pub.id, pub.version)["queued"] == 5

@@ -1,0 +1,80 @@
+"""Subscriber API (operators; a business manages only its own record), one-click unsubscribe, CSV import."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from adapters.push.unsubscribe import make_token
+from processors.status.store import StatusStore
+from processors.status.subscribers import SubscriberStore
+from producers.auth import new_token
+from tests.conftest import cli
+from tests.push_support import SECRET, business, credit_code, write_csv
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def body(n: int) -> dict[str, object]:
+    return {"credit_code": credit_code(n), "name": f"企业{n}", "region": "历下区", "industry": "C3911",
+            "scale": "小型", "qualifications": ["专精特新中小企业"], "email": f"b{n}@example.test",
+            "webhook_url": "https://hooks.example.test/x", "webhook_secret": SECRET, "channels": ["webhook", "email"]}
+
+
+def test_operator_and_business_access(client: TestClient, store: StatusStore) -> None:
+    oper = bearer(new_token(store, "operator", "值班员"))
+    mine = bearer(new_token(store, "business", "企业1", credit_code(1)))
+    created = client.post("/v1/subscribers", json=body(1), headers=oper)
+    assert created.status_code == 201, created.text
+    assert created.json()["webhook_secret"] == "whsec_…" and created.json()["consent_at"]
+    assert client.post("/v1/subscribers", json=body(1), headers=oper).status_code == 200
+    assert client.get(f"/v1/subscribers/{credit_code(1)}", headers=mine).json()["name"] == "企业1"
+    changed = client.put(f"/v1/subscribers/{credit_code(1)}", headers=mine,
+                         json={k: v for k, v in body(1).items() if k != "credit_code"} | {"name": "新名称"})
+    assert changed.status_code == 200 and changed.json()["name"] == "新名称"
+    assert client.post("/v1/subscribers", json=body(2), headers=mine).status_code == 403
+    assert client.get(f"/v1/subscribers/{credit_code(2)}", headers=mine).status_code == 403
+    assert client.get("/v1/subscribers", headers=mine).status_code == 403
+    assert client.get("/v1/subscribers", headers=oper).json()["total"] == 1
+    bad = client.post("/v1/subscribers", json=body(3) | {"credit_code": credit_code(3)[:-1] + "Y"}, headers=oper)
+    assert bad.status_code in (400, 422) and "GB 32100" in bad.text
+    dept = bearer(new_token(store, "department", "部门", "11370100004188591X"))
+    assert client.post("/v1/subscribers", json=body(4), headers=dept).status_code == 403
+    assert client.delete(f"/v1/subscribers/{credit_code(1)}", headers=mine).status_code == 204
+
+
+def test_one_click_unsubscribe(client: TestClient, store: StatusStore) -> None:
+    oper = bearer(new_token(store, "operator", "值班员"))
+    client.post("/v1/subscribers", json=body(7), headers=oper)
+    subs = SubscriberStore(store.engine)
+    token = make_token(subs.secret("unsubscribe"), credit_code(7), "email")
+    page = client.get(f"/u/{token}")
+    assert page.status_code == 200 and "<form method=\"post\">" in page.text
+    assert subs.get(credit_code(7)).unsubscribed == []  # type: ignore[union-attr]  # a GET changes nothing
+    done = client.post(f"/u/{token}", data={"List-Unsubscribe": "One-Click"}, follow_redirects=False)
+    assert done.status_code == 200
+    assert subs.get(credit_code(7)).unsubscribed == ["email"]  # type: ignore[union-attr]
+    forged = make_token("guess", credit_code(7), "all")
+    assert client.post(f"/u/{forged}").status_code == 404
+
+
+def test_csv_import_reports_bad_rows_and_keeps_good_ones(tmp_path: Path) -> None:
+    rng = random.Random(3)
+    rows = [business(n, rng) for n in range(1, 501)]
+    rows[9]["credit_code"] = rows[9]["credit_code"][:-1] + ("1" if rows[9]["credit_code"][-1] != "1" else "2")
+    rows[19]["channels"] = "fax"
+    path = write_csv(tmp_path / "subs.csv", rows, extra_lines=[",".join([credit_code(1), "重复", *[""] * 13])])
+    data = tmp_path / "data"
+    done = cli("subscribers", "import", str(path), "--data-dir", str(data))
+    assert done.returncode == 1, done.stderr
+    assert "line 11: credit_code" in done.stderr and "GB 32100" in done.stderr
+    assert "line 21: channels" in done.stderr
+    assert "line 502: credit_code" in done.stderr and "already given on line 2" in done.stderr
+    assert "500/500 rows" in done.stderr or "501/501 rows" in done.stderr
+    assert "imported 498 subscribers, rejected 3 rows" in done.stderr
+    store = StatusStore(f"sqlite:///{data / 'status.db'}")
+    assert SubscriberStore(store.engine).list(1, 0)[0] == 498
