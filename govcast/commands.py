@@ -32,11 +32,17 @@ def _banner(settings: Settings, tokens: list[tuple[str, str]], mode: str) -> str
         f"  submit API   {base}/v1/publications   (OpenAPI docs: {base}/docs)",
         f"  portal       {base}/portal/",
         f"  health       {base}/healthz   metrics {base}/metrics",
+        f"  channels     {', '.join(settings.channels)}",
     ]
+    if settings.sandboxes:
+        from adapters.sandboxes import SANDBOXES
+
+        lines.append("  SANDBOX platforms (stand-ins, not the real WeChat/Weibo/SMS/disclosure services):")
+        lines += [f"    {name:10} {base}/sandbox/{name}/_inspect" for name in SANDBOXES]
     if tokens:
         lines.append("First start: these tokens are shown once, keep them (stored hashed only):")
         lines += [f"  {label}: {secret}" for label, secret in tokens]
-        lines.append(f"Try it:  govcast demo --url {base} --token <department token>")
+        lines.append(f"Try it:  govcast demo --url {base} --token <the department token above>")
     return "\n".join(lines)
 
 

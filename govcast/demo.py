@@ -50,7 +50,9 @@ def publish_demo(base: str, token: str) -> int:
         print(f"govcast demo: {exc}", file=sys.stderr)
         return 1
     for label, state in (("policy", policy_state), ("interpretation", interp_state)):
-        portal = state.get("deliveries", {}).get("portal", {})
-        print(f"{label:15} {state['index_no']}  {state['status']}  {portal.get('url') or '(no portal page yet)'}")
+        print(f"{label:15} {state['index_no']}  {state['status']}")
+        for channel, delivery in sorted(state.get("deliveries", {}).items()):
+            where = delivery.get("url") or delivery.get("detail") or ""
+            print(f"  {channel:13} {delivery['status']:10} {where}")
     print(f"portal home     {base}/portal/")
     return 0 if {policy_state["status"], interp_state["status"]} == {"delivered"} else 1
