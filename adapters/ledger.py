@@ -15,6 +15,8 @@ from typing import Any
 
 from sqlalchemy import Column, DateTime, Engine, Index, MetaData, String, Table, Text, insert, select, update
 
+from processors.status.engine import create_schema
+
 metadata = MetaData()
 
 ledger = Table(
@@ -32,7 +34,7 @@ ledger = Table(
 class Ledger:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        metadata.create_all(engine)
+        create_schema(engine, metadata)  # under the startup lock: nodes starting together must not race
 
     def get(self, channel: str, delivery_id: str) -> dict[str, Any]:
         with self.engine.connect() as conn:

@@ -82,7 +82,13 @@ def main(argv: list[str] | None = None) -> int:
     handler = {"run": commands.run, "api": commands.api, "worker": commands.worker,
                "token": commands.token_create, "demo": commands.demo,
                "subscribers": commands.subscribers_import}[args.command]
-    return handler(settings, args)
+    try:
+        return handler(settings, args)
+    except ValueError as exc:  # configuration the command cannot use (bad store URL, unknown channel, …)
+        if type(exc) is not ValueError:  # subclasses (pydantic's ValidationError) are bugs here: show them
+            raise
+        print(f"govcast {args.command}: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ the API answers.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from enum import StrEnum
 from typing import Annotated
 
@@ -48,8 +49,20 @@ class Relation(StrEnum):
     related = "related"
 
 
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_control_characters(cls, value: object) -> object:
+        # No control characters (NUL above all) belong in a document; PostgreSQL would refuse them with a 500.
+        texts = value if isinstance(value, list) else [value]
+        if any(isinstance(t, str) and _CONTROL_CHARS.search(t) for t in texts):
+            raise ValueError("control characters (such as NUL) are not allowed in text")
+        return value
 
 
 class IndexNo(Strict):

@@ -33,6 +33,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
+from processors.status.engine import create_schema
 from processors.status.tables import UTCDateTime
 from schemas.subscriber import Subscriber, SubscriberIn
 
@@ -93,7 +94,7 @@ def utcnow() -> dt.datetime:
 class SubscriberStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        metadata.create_all(engine)
+        create_schema(engine, metadata)  # under the startup lock: nodes starting together must not race
         self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
 
     # -- directory ------------------------------------------------------------

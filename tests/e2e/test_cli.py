@@ -57,3 +57,10 @@ def test_demo_explains_a_wrong_token(system: GovcastProcess) -> None:
     done = cli("demo", "--url", system.url, "--token", "gct_not-a-real-token", timeout=60)
     assert done.returncode == 1
     assert "401" in done.stderr
+
+
+def test_a_store_url_govcast_cannot_use_is_a_clear_error(tmp_path: Path) -> None:
+    done = cli("token", "create", "--data-dir", str(tmp_path), "--kind", "operator", "--name", "x",
+               "--store", "mysql://db/govcast")
+    assert done.returncode == 2
+    assert "SQLite or PostgreSQL" in done.stderr and "Traceback" not in done.stderr

@@ -55,6 +55,8 @@ def test_document_numbers_must_use_the_official_form(doc_no: str) -> None:
         ({"publish_date": "2025-03-01"}, "cannot be before"),
         ({"publish_at": "2025-03-05T09:00:00"}, "timezone"),
         ({"channels": []}, "at least one channel"),
+        ({"title": "关于\x00通知"}, "control characters"),
+        ({"keywords": ["政务\x1b公开"]}, "control characters"),
     ],
 )
 def test_rules_of_the_disclosure_header(changes: dict[str, object], message: str) -> None:
