@@ -1,0 +1,550 @@
+"""Benchmark: govcast on Kafka against a bare aiokafka consume→produce loop, in one run on one private broker.
+
+Not a test (pytest does not collect it). Run:
+
+    .venv/bin/python -m tests.bench.bench_kafka [--count 2000] [--portal-count 500] [--latency-count 100]
+                                                [--partitions 4] [--skip baseline|portal|null|latency] [--profile]
+
+It starts its own broker with deploy/kafka/kafka-local (private data dir, free ports; stopped at the end) and
+measures, on the same payloads -- serialized `publication.submitted` CloudEvents built from
+govcast.samples.sample_policy with the real normalize + new_event, channels ["portal"], exactly what the API
+puts on govcast.publications:
+
+1. baseline: a bare aiokafka loop -- consumer group on an input topic, each message produced to an output
+   topic awaiting the broker's ack (acks=all, idempotent), offsets committed after each fetched batch. No
+   parsing. Two variants: strictly sequential (the literal "consume→produce loop"), and one sequential lane
+   per partition (the concurrency shape govcast's Kafka host uses).
+2. govcast: the N events pre-produced to govcast.publications, one `govcast worker --broker` consuming;
+   timed from the worker's first plan output (its own timeline) to the status store showing the last of
+   the N publications `delivered` (projection included). Per publication the worker consumes 4 messages,
+   produces 3 (DeliveryTask + 2 StatusEvents) and runs plan (screen + render), the portal adapter (pages
+   on disk) and 2 status store transactions. Run twice: with a trivial in-memory adapter on every channel
+   (N = --count; this script's hidden `--worker-helper` mode patches the adapter factory inside the worker
+   process, no production code changes), and with the real portal adapter (N = --portal-count, the worker
+   exactly as deployed: its per-delivery cost grows with the number of articles on the portal, so that run
+   starts from an empty portal and is kept smaller). `--profile` runs both workers under cProfile.
+3. latency: `govcast run --broker` (API + one worker), publications submitted one at a time over HTTP;
+   submit → portal delivered from each publication's timeline (submitted_at → delivered), split into
+   submit → planned and planned → delivered, and the API's 202 latency as the client sees it.
+
+DESIGN.md's "Kafka pipeline throughput ≥ 50 % of a bare aiokafka consume→produce loop on the same payloads"
+is read here as govcast (null channel) / bare sequential loop: the pipeline against the loop on the same
+input messages, without a channel's own work (the portal adapter is timed by bench_embedded.py). The portal
+ratio and the ratios against the loop with per-partition lanes are printed too, to show where time goes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import datetime as dt
+import logging
+import os
+import platform
+import pstats
+import signal
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.structs import ConsumerRecord, TopicPartition
+
+from govcast.samples import DEMO_DEPARTMENT, sample_policy
+from govcast.settings import Settings
+from processors.kafka_bus import HEADERS
+from processors.normalize import normalize
+from processors.topology import all_topics
+from schemas import DeliveryTask, IndexNo, PublicationIn
+from schemas.delivery import Delivered, DeliveryResult
+from schemas.events import EventType, Topics, new_event
+from tests.conftest import Client, GovcastProcess
+from tests.kafka_fixtures import KafkaBroker
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "deploy" / "kafka" / "kafka-local"
+BENCH_IN, BENCH_OUT = "bench.in", "bench.out"
+THROUGHPUT_TIMEOUT = 900.0  # seconds one govcast throughput run may take before it is reported as incomplete
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def machine() -> str:
+    model = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    load = Path("/proc/loadavg").read_text().split()[:3]
+    return (f"{os.cpu_count()} cores, {model}, {platform.machine()}, Linux {platform.release()}, "
+            f"{platform.python_implementation()} {platform.python_version()}; load average at start {' '.join(load)}")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads) so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def free_ports(n: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(n)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+# A broker outlives its starter (kafka-local setsid's it); stop it if this script dies without cleaning up.
+_WATCHDOG = """
+import os, subprocess, sys, time
+pid, script = int(sys.argv[1]), sys.argv[2]
+while True:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        break
+    time.sleep(2)
+subprocess.run([script, "stop"], capture_output=True, timeout=120)
+"""
+
+
+@dataclass
+class Broker:
+    base: Path
+    partitions: int
+    kafka: KafkaBroker | None = None
+
+    def start(self) -> KafkaBroker:
+        port, controller = free_ports(2)
+        topics = [*all_topics(Settings()), BENCH_IN, BENCH_OUT]
+        env = {**os.environ, "KAFKA_LOCAL_DIR": str(self.base / "kafka"), "KAFKA_PORT": str(port),
+               "KAFKA_CONTROLLER_PORT": str(controller), "GOVCAST_TOPICS": " ".join(topics),
+               "GOVCAST_PARTITIONS": str(self.partitions)}
+        done = subprocess.run([str(SCRIPT), "start"], env=env, capture_output=True, text=True, timeout=600, check=False)
+        if done.returncode != 0:
+            subprocess.run([str(SCRIPT), "stop"], env=env, capture_output=True, timeout=120, check=False)
+            raise SystemExit(f"kafka-local start failed ({done.returncode}):\n{done.stderr[-4000:]}")
+        subprocess.Popen([sys.executable, "-c", _WATCHDOG, str(os.getpid()), str(SCRIPT)], env=env,
+                         start_new_session=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+        self.kafka = KafkaBroker(done.stdout.strip().splitlines()[-1], env)
+        return self.kafka
+
+    @property
+    def pid(self) -> int:
+        return int((self.base / "kafka" / "kafka.pid").read_text().strip())
+
+    def stop(self) -> None:
+        if self.kafka is not None:
+            subprocess.run([str(SCRIPT), "stop"], env=self.kafka.env, capture_output=True, timeout=120, check=False)
+            self.kafka = None
+
+
+# ---------------------------------------------------------------------------------------------- payloads
+
+
+def payloads(count: int, prefix: str) -> list[tuple[bytes, bytes]]:
+    """(key, value) of `count` publication.submitted events as the submit API builds them (channels ["portal"])."""
+    code = DEMO_DEPARTMENT["publisher_code"]
+    now = dt.datetime.now(dt.UTC)
+    out = []
+    for i in range(count):
+        fields = PublicationIn.model_validate(sample_policy(title=f"基准测试通知第{i + 1}号", channels=["portal"]))
+        pub = normalize(fields, publication_id=f"pub_{prefix}{i:06d}", version=1, department=code,
+                        index=IndexNo(code=code, year=now.year, sequence=i + 1, width=5), submitted_at=now)
+        event = new_event(EventType.submitted, "/govcast/api", pub.id, pub)
+        out.append((pub.id.encode(), event.to_json()))
+    return out
+
+
+async def produce(bootstrap: str, topic: str, items: list[tuple[bytes, bytes]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5)
+    await producer.start()
+    try:
+        futures = [await producer.send(topic, value, key=key, headers=HEADERS) for key, value in items]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+# ---------------------------------------------------------------------------------------------- results
+
+
+@dataclass
+class Rate:
+    name: str
+    count: int
+    seconds: float
+    cpu: dict[str, float] = field(default_factory=dict)  # process -> CPU seconds during the measurement
+    note: str = ""
+    spans: Spans | None = None  # govcast runs: when each stage was done
+    profile: Path | None = None  # govcast runs with --profile: cProfile stats of the worker
+
+    @property
+    def per_second(self) -> float:
+        return self.count / self.seconds if self.seconds > 0 else 0.0
+
+
+# ---------------------------------------------------------------------------------------------- (1) baseline
+
+
+async def bare_loop(bootstrap: str, count: int, group: str, *, lanes: bool) -> tuple[float, float]:
+    """Consume `count` messages of BENCH_IN, produce each to BENCH_OUT awaiting its ack, commit per batch.
+
+    Returns (seconds from the first fetched batch to the last commit, CPU seconds of this process meanwhile).
+    `lanes`: the partitions of a batch are forwarded concurrently, each partition's messages in order.
+    """
+    consumer = AIOKafkaConsumer(BENCH_IN, bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False,
+                                auto_offset_reset="earliest")
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    await producer.start()
+    await consumer.start()
+
+    async def forward(messages: list[ConsumerRecord[bytes, bytes]]) -> None:
+        for m in messages:
+            await producer.send_and_wait(BENCH_OUT, m.value, key=m.key, headers=list(m.headers))
+
+    try:
+        done = 0
+        started = cpu_started = 0.0
+        while done < count:
+            batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]] = await consumer.getmany(timeout_ms=1000)
+            if not batch:
+                continue
+            if not started:
+                started, cpu_started = time.perf_counter(), time.process_time()
+            if lanes:
+                await asyncio.gather(*(forward(messages) for messages in batch.values()))
+            else:
+                for messages in batch.values():
+                    await forward(messages)
+            await consumer.commit()
+            done += sum(len(messages) for messages in batch.values())
+        return time.perf_counter() - started, time.process_time() - cpu_started
+    finally:
+        await consumer.stop()
+        await producer.stop()
+
+
+def baseline(broker: Broker, count: int, *, lanes: bool) -> Rate:
+    assert broker.kafka is not None
+    broker_cpu = cpu_seconds(broker.pid)
+    group = "bench-lanes" if lanes else "bench-sequential"
+    seconds, cpu = asyncio.run(bare_loop(broker.kafka.bootstrap, count, group, lanes=lanes))
+    name = "bare aiokafka loop, one lane/partition" if lanes else "bare aiokafka loop, sequential"
+    return Rate(name, count, seconds, {"python": cpu, "broker": cpu_seconds(broker.pid) - broker_cpu})
+
+
+# ---------------------------------------------------------------------------------------------- (2) govcast
+
+
+class NullAdapter:
+    """A channel that delivers instantly in memory (benchmark only)."""
+
+    channel: ClassVar[str] = "null"
+
+    def deliver(self, task: DeliveryTask) -> DeliveryResult:
+        return Delivered(url=f"memory://{task.delivery_id}", detail="null channel (benchmark)")
+
+    def close(self) -> None:
+        pass
+
+
+def helper_worker(data_dir: Path, broker_url: str, adapters: str, profile: str) -> int:
+    """`govcast worker` as the CLI runs it, optionally with NullAdapter on every channel and/or under cProfile.
+
+    Runs in the worker subprocess (`--worker-helper`); patches govcast.runtime's adapter factory in that
+    process only. cProfile sees the event-loop thread (decode, stages, faust, aiokafka), not the worker
+    threads of asyncio.to_thread (adapters, status store).
+    """
+    import cProfile
+
+    import govcast.runtime
+    from govcast.settings import get_settings
+    from processors.faust_host import run_worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if adapters == "null":
+        govcast.runtime.build_adapters = lambda configs, services: {c: NullAdapter() for c in configs}
+    settings = get_settings(data_dir=data_dir, broker=broker_url)
+    if not profile:
+        return run_worker(settings)
+    profiler = cProfile.Profile()
+    try:
+        return int(profiler.runcall(run_worker, settings))
+    finally:
+        profiler.dump_stats(profile)
+
+
+def delivered_count(db: Path) -> int:
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+            return int(conn.execute("SELECT count(*) FROM publications WHERE status = 'delivered'").fetchone()[0])
+    except sqlite3.OperationalError:  # tables not created yet, or locked for longer than the timeout
+        return 0
+
+
+@dataclass
+class Spans:
+    """Seconds from the first plan output until the last plan output, last delivery and last projection."""
+
+    planned: float
+    delivered: float
+    projected: float
+
+
+def window(db: Path) -> tuple[dt.datetime, Spans, collections.Counter[str]]:
+    """First plan output (timeline 'delivering'), when each stage finished its last publication, statuses."""
+    from sqlalchemy import func, select
+
+    from processors.status.store import StatusStore
+    from processors.status.tables import publications, timeline
+
+    store = StatusStore(f"sqlite:///{db}")
+    try:
+        with store.engine.connect() as conn:
+            first, planned = conn.execute(select(func.min(timeline.c.at), func.max(timeline.c.at))
+                                          .where(timeline.c.status == "delivering")).one()
+            delivered = conn.execute(select(func.max(timeline.c.at)).where(timeline.c.status == "delivered")).scalar_one()
+            projected = conn.execute(select(func.max(publications.c.updated_at))).scalar_one()
+            statuses = collections.Counter({str(s): int(n) for s, n in conn.execute(
+                select(publications.c.status, func.count()).group_by(publications.c.status)).all()})
+    finally:
+        store.close()
+    start = _aware(first)
+    spans = Spans(*((_aware(t) - start).total_seconds() for t in (planned, delivered, projected)))
+    return start, spans, statuses
+
+
+def _aware(value: Any) -> dt.datetime:
+    when = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+
+
+def skip_to_end(kafka: KafkaBroker) -> None:
+    """Move group "govcast" past what earlier runs left on the topics (retried: a fresh broker has no coordinator yet)."""
+    from kafka.errors import KafkaError
+
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            kafka.skip_to_end()
+            return
+        except KafkaError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def stop_process(proc: subprocess.Popen[Any]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def govcast_throughput(broker: Broker, count: int, workdir: Path, *, null: bool, profile: bool = False) -> Rate:
+    kafka = broker.kafka
+    assert kafka is not None
+    skip_to_end(kafka)
+    data_dir = workdir / ("null" if null else "portal")
+    data_dir.mkdir(parents=True)
+    items = payloads(count, "null" if null else "portal")
+    asyncio.run(produce(kafka.bootstrap, Topics.publications, items))
+    stats = workdir / f"worker-{data_dir.name}.pstats" if profile else None
+    if null or stats:
+        args = ["-m", "tests.bench.bench_kafka", "--worker-helper", str(data_dir), kafka.url,
+                "null" if null else "real", str(stats or "")]
+    else:  # the worker exactly as deployed
+        args = ["-m", "govcast.cli", "worker", "--broker", kafka.url, "--data-dir", str(data_dir)]
+    log_path = workdir / f"worker-{data_dir.name}.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen([sys.executable, *args], stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    db = data_dir / "status.db"
+    try:
+        deadline = time.monotonic() + 120
+        while "Kafka pipeline ready" not in log_path.read_text():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"the worker did not start:\n{log_path.read_text()[-4000:]}")
+            time.sleep(0.05)
+        # The backlog is consumed from the moment partitions are assigned, i.e. about now.
+        worker_cpu, broker_cpu = cpu_seconds(proc.pid), cpu_seconds(broker.pid)
+        deadline = time.monotonic() + THROUGHPUT_TIMEOUT
+        last_report = time.monotonic()
+        while (done := delivered_count(db)) < count and time.monotonic() < deadline and proc.poll() is None:
+            if time.monotonic() - last_report > 15:
+                print(f"  … {done}/{count} delivered", file=sys.stderr, flush=True)
+                last_report = time.monotonic()
+            time.sleep(0.2)
+        cpu = {"worker": cpu_seconds(proc.pid) - worker_cpu, "broker": cpu_seconds(broker.pid) - broker_cpu}
+    finally:
+        stop_process(proc)
+    _, spans, statuses = window(db)
+    note = "" if statuses.get("delivered", 0) == count else f"INCOMPLETE: {dict(statuses)}"
+    name = "govcast worker, null channel" if null else "govcast worker, portal channel"
+    return Rate(name, statuses.get("delivered", 0), spans.projected, cpu, note, spans, stats)
+
+
+# ---------------------------------------------------------------------------------------------- (3) latency
+
+
+@dataclass
+class Latencies:
+    total: list[float] = field(default_factory=list)  # submitted_at → portal delivered (ms)
+    planned: list[float] = field(default_factory=list)  # submitted_at → plan's 'delivering'
+    delivered: list[float] = field(default_factory=list)  # plan → delivered
+    accepted: list[float] = field(default_factory=list)  # POST → 202 as the client sees it
+
+
+def govcast_latencies(broker: Broker, count: int, workdir: Path) -> Latencies:
+    kafka = broker.kafka
+    assert kafka is not None
+    skip_to_end(kafka)
+    process = GovcastProcess(workdir / "run" / "data", extra_args=["--broker", kafka.url]).start()
+    try:
+        client = Client(process.url, process.token("department", DEMO_DEPARTMENT["name"], DEMO_DEPARTMENT["publisher_code"]))
+        # Warm-up (not measured): the first one waits for the worker's first partition assignment.
+        warm = client.submit(sample_policy(title="基准测试预热", channels=["portal"]))
+        assert warm.status_code == 202, warm.text
+        client.wait_for(warm.json()["id"], "delivered", timeout=180)
+        result = Latencies()
+        for i in range(count):
+            started = time.perf_counter()
+            response = client.submit(sample_policy(title=f"基准测试通知第{i + 1}号", channels=["portal"]))
+            result.accepted.append((time.perf_counter() - started) * 1000)
+            assert response.status_code == 202, response.text
+            done = client.wait_for(response.json()["id"], "delivered", timeout=60)
+            submitted = dt.datetime.fromisoformat(done["submitted_at"])
+            planned = min(dt.datetime.fromisoformat(e["at"]) for e in done["timeline"] if e["status"] == "delivering")
+            delivered = max(dt.datetime.fromisoformat(e["at"]) for e in done["timeline"] if e["status"] == "delivered")
+            result.total.append((delivered - submitted).total_seconds() * 1000)
+            result.planned.append((planned - submitted).total_seconds() * 1000)
+            result.delivered.append((delivered - planned).total_seconds() * 1000)
+        return result
+    finally:
+        process.stop()
+
+
+# ---------------------------------------------------------------------------------------------- report
+
+
+def report(partitions: int, payload_bytes: float, rates: list[Rate], lat: Latencies | None) -> None:
+    print(f"machine: {machine()}")
+    print(f"broker: Apache Kafka {os.environ.get('KAFKA_VERSION', '4.4.0')} single node (kafka-local), "
+          f"{partitions} partitions per topic")
+    print(f"payload: publication.submitted CloudEvent (sample_policy, channels [portal]), mean {payload_bytes:,.0f} bytes")
+    print("\nthroughput (N messages / publications; a govcast 'message' is one publication through the whole pipeline)")
+    print(f"{'':42}{'N':>6}{'msg/s':>9}{'seconds':>9}   CPU ms per message")
+    for r in rates:
+        cpu = ", ".join(f"{k} {v / max(r.count, 1) * 1000:.2f}" for k, v in r.cpu.items())
+        print(f"{r.name:42}{r.count:6}{r.per_second:9.1f}{r.seconds:9.2f}   {cpu}{'   ' + r.note if r.note else ''}")
+    for r in rates:
+        if r.spans:
+            print(f"  {r.name}: all planned after {r.spans.planned:.1f} s, all delivered after "
+                  f"{r.spans.delivered:.1f} s, all projected into the store after {r.spans.projected:.1f} s")
+    by = {r.name: r for r in rates}
+    seq = by.get("bare aiokafka loop, sequential")
+    lanes = by.get("bare aiokafka loop, one lane/partition")
+    portal = by.get("govcast worker, portal channel")
+    null = by.get("govcast worker, null channel")
+    print()
+    if seq and null:
+        print(f"ratio govcast (null channel) / bare sequential loop: {null.per_second / seq.per_second:.2f}"
+              "   <- DESIGN.md 'same payloads' ratio, target ≥ 0.50")
+    if seq and portal:
+        print(f"ratio govcast (portal) / bare sequential loop: {portal.per_second / seq.per_second:.2f}")
+    if lanes and portal:
+        print(f"ratio govcast (portal) / bare loop with lanes: {portal.per_second / lanes.per_second:.2f}")
+    if lanes and null:
+        print(f"ratio govcast (null channel) / bare loop with lanes: {null.per_second / lanes.per_second:.2f}")
+    if lat and lat.total:
+        print(f"\nlatency, `govcast run --broker`, {len(lat.total)} sequential submissions over HTTP (ms)")
+        print(f"{'':36}{'p50':>8}{'p90':>8}{'p99':>8}{'max':>8}")
+        for name, values in (("submit → portal delivered", lat.total), ("  submit → planned", lat.planned),
+                             ("  planned → delivered", lat.delivered), ("API 202 (client side)", lat.accepted)):
+            print(f"{name:36}{statistics.median(values):8.1f}{percentile(values, 0.9):8.1f}"
+                  f"{percentile(values, 0.99):8.1f}{max(values):8.1f}")
+        p50 = statistics.median(lat.total)
+        print(f"target (DESIGN.md): Kafka submit → delivered p50 ≤ 200 ms: {'met' if p50 <= 200 else 'MISSED'} ({p50:.0f} ms)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--count", type=int, default=2000, help="messages / publications per throughput run")
+    parser.add_argument("--portal-count", type=int, default=500,
+                        help="publications of the portal-channel run (the portal's cost per delivery grows with its "
+                             "size, so it gets its own, smaller default)")
+    parser.add_argument("--latency-count", type=int, default=100, help="sequential submissions for latency")
+    parser.add_argument("--partitions", type=int, default=4, help="partitions per topic (govcast's default: 4)")
+    parser.add_argument("--skip", action="append", default=[], choices=["baseline", "portal", "null", "latency"],
+                        help="leave out a measurement (repeatable)")
+    parser.add_argument("--profile", action="store_true",
+                        help="run the govcast workers under cProfile and print their hottest functions")
+    parser.add_argument("--worker-helper", nargs=4, help=argparse.SUPPRESS)  # DATA_DIR BROKER_URL real|null PROFILE
+    args = parser.parse_args()
+    if args.worker_helper:
+        data_dir, url, adapters, stats = args.worker_helper
+        raise SystemExit(helper_worker(Path(data_dir), url, adapters, stats))
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # clean up (broker) on SIGTERM too
+    logging.getLogger("aiokafka").setLevel(logging.ERROR)  # "coordinator not available" while a fresh broker warms up
+    started = time.monotonic()
+    rates: list[Rate] = []
+    lat: Latencies | None = None
+    with tempfile.TemporaryDirectory(prefix="bench-kafka-") as tmp:
+        workdir = Path(tmp)
+        broker = Broker(workdir, args.partitions)
+        print("starting a private Kafka broker …", file=sys.stderr, flush=True)
+        kafka = broker.start()
+        try:
+            items = payloads(args.count, "bare")
+            payload_bytes = statistics.fmean(len(v) for _, v in items)
+            if "baseline" not in args.skip:
+                asyncio.run(produce(kafka.bootstrap, BENCH_IN, items))
+                for lanes in (False, True):
+                    print(f"measuring the bare loop (lanes={lanes}) …", file=sys.stderr, flush=True)
+                    rates.append(baseline(broker, args.count, lanes=lanes))
+            for null in (False, True):
+                if ("null" if null else "portal") not in args.skip:
+                    print(f"measuring govcast (null channel={null}) …", file=sys.stderr, flush=True)
+                    n = args.count if null else args.portal_count
+                    rates.append(govcast_throughput(broker, n, workdir, null=null, profile=args.profile))
+            if "latency" not in args.skip:
+                print("measuring latency …", file=sys.stderr, flush=True)
+                lat = govcast_latencies(broker, args.latency_count, workdir)
+        finally:
+            broker.stop()
+        report(args.partitions, payload_bytes, rates, lat)
+        for r in rates:
+            if r.profile and r.profile.exists():
+                print(f"\ncProfile of the {r.name} (event-loop thread; sorted by own time):")
+                pstats.Stats(str(r.profile)).sort_stats("tottime").print_stats(25)
+    print(f"\n(benchmark took {time.monotonic() - started:.0f} s, broker start/stop included)")
+
+
+if __name__ == "__main__":
+    main()
