@@ -117,6 +117,14 @@ def parked(message: Any, error: Exception) -> Outbound:
     return Outbound(Topics.deadletter, key, event)
 
 
+def describe_assignment(assigned: set[TP]) -> str:
+    """{TP("govcast.status", 0), TP("govcast.status", 2)} -> "govcast.status[0,2]" (topics sorted)."""
+    by_topic: dict[str, list[int]] = {}
+    for tp in assigned:
+        by_topic.setdefault(tp.topic, []).append(tp.partition)
+    return " ".join(f"{t}[{','.join(map(str, sorted(ps)))}]" for t, ps in sorted(by_topic.items())) or "none"
+
+
 @dataclass
 class _Lane:
     queue: asyncio.Queue[EventT]
@@ -249,7 +257,17 @@ class FaustHost:
         # Release due scheduled publications. Idempotent (stable event ids, mark_released after the send),
         # so a second leader during a rebalance does no harm; on_leader keeps N workers from all polling.
         app.timer(settings.scheduler_interval, on_leader=True, name="govcast.scheduler")(self._release_due)
+        on_assigned: Any = self._assigned  # mode's handler type is stricter than the signal's actual call
+        app.on_partitions_assigned.connect(on_assigned)
         return app
+
+    async def _assigned(self, sender: Any, *args: Any, **kwargs: Any) -> None:
+        """After each rebalance: which partitions this worker holds now, so operators (and tests) see the split.
+
+        faust's on_partitions_assigned signal calls this with (app, assigned, signal=...).
+        """
+        assigned: set[TP] = set(args[0]) if args else set()
+        log.info("partitions assigned here (%d): %s", len(assigned), describe_assignment(assigned))
 
     # ---------------------------------------------------------------- consuming
 

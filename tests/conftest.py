@@ -17,6 +17,7 @@ import pytest
 import requests
 
 from govcast.samples import DEMO_DEPARTMENT, OTHER_DEPARTMENT
+from tests.kafka_fixtures import kafka_broker, kafka_url  # noqa: F401  (fixtures for every test module)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -134,13 +135,44 @@ class Client:
         raise AssertionError(f"{pub_id} never reached {statuses} (version {version}); last: {body}")
 
 
-HOSTS = ["embedded"]  # the distributed host joins here; e2e test bodies run once per host
+HOSTS = ["embedded", "kafka"]  # e2e test bodies run once per host
+# The Kafka host's tests need the real broker (tests/kafka_fixtures.py): marked, so `-m "not kafka"` leaves them out.
+HOST_PARAMS = [pytest.param(h, marks=pytest.mark.kafka) if h == "kafka" else h for h in HOSTS]
+
+_kafka_systems: list[GovcastProcess] = []
 
 
-@pytest.fixture(scope="module", params=HOSTS)
-def system(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GovcastProcess]:
+@pytest.fixture(scope="module", params=HOST_PARAMS)
+def host(request: pytest.FixtureRequest) -> str:
+    """The host the e2e modules run on: "embedded" (SQLite log) or "kafka" (`govcast run --broker`)."""
+    return str(request.param)
+
+
+def launch(request: pytest.FixtureRequest, host: str, data_dir: Path, env: dict[str, str] | None = None,
+           extra_args: list[str] | None = None) -> GovcastProcess:
+    """Start `govcast run` on `host` in its own data dir (on Kafka: against the session's test broker).
+
+    Topic names and the consumer group "govcast" are fixed, so only one Kafka-host govcast may run at a
+    time: a second one would take half of the first one's partitions and handle its publications with
+    the wrong data dir. Starting a second one while another is up is a test bug and fails loudly.
+    """
+    args = list(extra_args or [])
+    if host == "kafka":
+        if running := [p for p in _kafka_systems if p.proc is not None and p.proc.poll() is None]:
+            raise RuntimeError(f"a Kafka-host govcast is already running ({running[0].url}); stop it first")
+        broker = request.getfixturevalue("kafka_broker")
+        broker.skip_to_end()  # do not pick up what earlier tests left on the topics
+        args += ["--broker", broker.url]
+    process = GovcastProcess(data_dir, extra_args=args, env=dict(env or {}))
+    if host == "kafka":
+        _kafka_systems.append(process)
+    return process.start()
+
+
+@pytest.fixture(scope="module")
+def system(request: pytest.FixtureRequest, host: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GovcastProcess]:
     """A running govcast (one per test module and host) that e2e tests drive over HTTP."""
-    process = GovcastProcess(tmp_path_factory.mktemp("govcast") / "data").start()
+    process = launch(request, host, tmp_path_factory.mktemp(f"govcast-{host}") / "data")
     yield process
     process.stop()
 

@@ -20,6 +20,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,12 +65,24 @@ class KafkaBroker:
         """Commit `group`'s offsets at the end of every govcast topic (the group must have no live members)."""
         from kafka import TopicPartition
         from kafka.admin import KafkaAdminClient, OffsetSpec
+        from kafka.errors import KafkaError
 
         specs = {TopicPartition(t, p): OffsetSpec.LATEST for t, n in self.topics().items() for p in range(n)}
+        if not specs:
+            return
         admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, client_id="govcast-tests")
         try:
-            if specs:
-                admin.reset_group_offsets(group, specs)
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    admin.reset_group_offsets(group, specs)
+                    return
+                except KafkaError as exc:
+                    # A fresh (or just restarted) broker answers CoordinatorNotAvailable until it has created
+                    # (or loaded) its offsets topic: retriable, so wait for it.
+                    if not exc.retriable or time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.5)
         finally:
             admin.close()
 

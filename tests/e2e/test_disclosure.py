@@ -16,17 +16,17 @@ import pytest
 import requests
 
 from govcast.samples import DEMO_DEPARTMENT, sample_policy
-from tests.conftest import Client, GovcastProcess
+from tests.conftest import Client, GovcastProcess, launch
 
 WATER_A, WATER_B = "91370100MA3C8W1A0N", "91370112MA3D2K7B1C"
 
 
 @pytest.fixture(scope="module")
-def govcast(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GovcastProcess]:
-    process = GovcastProcess(tmp_path_factory.mktemp("disclosure") / "data", env={
+def govcast(request: pytest.FixtureRequest, host: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GovcastProcess]:
+    process = launch(request, host, tmp_path_factory.mktemp(f"disclosure-{host}") / "data", env={
         "GOVCAST_CHANNELS": "portal,disclosure",
         "GOVCAST_RETRY_BASE_SECONDS": "0.2", "GOVCAST_RETRY_MAX_SECONDS": "1", "GOVCAST_MAX_ATTEMPTS": "100",
-    }).start()
+    })
     yield process
     process.stop()
 

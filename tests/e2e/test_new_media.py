@@ -11,7 +11,7 @@ import requests
 
 from govcast.samples import DEMO_DEPARTMENT, sample_policy
 from processors.render.weibo import weibo_length
-from tests.conftest import Client, GovcastProcess
+from tests.conftest import Client, GovcastProcess, launch
 
 CHANNELS = ["portal", "wechat", "weibo"]
 
@@ -74,12 +74,20 @@ def test_retraction_deletes_on_both_platforms(system: GovcastProcess, department
 
 
 @pytest.fixture(scope="module")
-def quick(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[GovcastProcess, Client]]:
+def quick(request: pytest.FixtureRequest, host: str,
+          tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[GovcastProcess, Client]]:
     """A govcast with short retry delays, short WeChat timeouts and room for many attempts (fault tests)."""
-    process = GovcastProcess(tmp_path_factory.mktemp("newmedia") / "data", env={
-        "GOVCAST_RETRY_BASE_SECONDS": "0.2", "GOVCAST_RETRY_MAX_SECONDS": "1", "GOVCAST_MAX_ATTEMPTS": "30",
-        "GOVCAST_WECHAT_TIMEOUT_SECONDS": "1", "GOVCAST_WECHAT_POLL_SECONDS": "0.3",
-    }).start()
+    env = {"GOVCAST_RETRY_BASE_SECONDS": "0.2", "GOVCAST_RETRY_MAX_SECONDS": "1", "GOVCAST_MAX_ATTEMPTS": "30",
+           "GOVCAST_WECHAT_TIMEOUT_SECONDS": "1", "GOVCAST_WECHAT_POLL_SECONDS": "0.3"}
+    if host == "kafka":
+        # One Kafka-host govcast at a time (fixed topics and consumer group, see tests.conftest.launch): the
+        # module's system is restarted with these settings instead -- same data dir, port and tokens.
+        process: GovcastProcess = request.getfixturevalue("system")
+        process.stop()
+        process.env = env
+        process.start()
+    else:
+        process = launch(request, host, tmp_path_factory.mktemp("newmedia") / "data", env=env)
     client = Client(process.url, process.token("department", DEMO_DEPARTMENT["name"], DEMO_DEPARTMENT["publisher_code"]))
     yield process, client
     process.stop()

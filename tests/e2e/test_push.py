@@ -16,14 +16,15 @@ import requests
 
 from govcast.samples import DEMO_DEPARTMENT, sample_policy
 from govcast.sinks import SmtpSink
-from tests.conftest import Client, GovcastProcess, cli
+from tests.conftest import Client, GovcastProcess, cli, launch
 from tests.push_support import Receiver, business, expected, write_csv
 
 TARGET = {"regions": ["历下区", "高新区"], "industries": ["C39"], "qualifications": ["专精特新中小企业"]}
 
 
 @pytest.fixture(scope="module")
-def receivers() -> Iterator[tuple[Receiver, SmtpSink]]:
+def receivers(host: str) -> Iterator[tuple[Receiver, SmtpSink]]:
+    """Fresh receivers per host, so test_receivers_saw_no_duplicates checks each host's pushes."""
     receiver, smtp = Receiver().start(), SmtpSink().start()
     yield receiver, smtp
     receiver.stop()
@@ -42,15 +43,15 @@ def rows(receivers: tuple[Receiver, SmtpSink]) -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def push_system(tmp_path_factory: pytest.TempPathFactory, receivers: tuple[Receiver, SmtpSink],
-                rows: list[dict[str, Any]]) -> Iterator[GovcastProcess]:
-    base = tmp_path_factory.mktemp("push")
+def push_system(request: pytest.FixtureRequest, host: str, tmp_path_factory: pytest.TempPathFactory,
+                receivers: tuple[Receiver, SmtpSink], rows: list[dict[str, Any]]) -> Iterator[GovcastProcess]:
+    base = tmp_path_factory.mktemp(f"push-{host}")
     data = base / "data"
     done = cli("subscribers", "import", str(write_csv(base / "subs.csv", rows)), "--data-dir", str(data))
     assert done.returncode == 0, done.stderr
     env = {"GOVCAST_CHANNELS": "portal,push", "GOVCAST_PUSH_SMTP_HOST": "127.0.0.1",
            "GOVCAST_PUSH_SMTP_PORT": str(receivers[1].port)}
-    process = GovcastProcess(data, env=env).start()
+    process = launch(request, host, data, env=env)
     yield process
     process.stop()
 

@@ -189,7 +189,9 @@ def test_feed_is_atom_with_the_latest_fifty_entries() -> None:
 
 def test_feed_survives_control_characters_in_titles() -> None:
     s = site()
-    pub = build_publication("p1", sample_policy(title="通知\x0b（第\x02号）"))
+    # Submissions refuse control characters now (schemas.publication); the renderer must still cope with a
+    # stored title that has them (data from before that check), so the title is set without validation.
+    pub = build_publication("p1", sample_policy()).model_copy(update={"title": "通知\x0b（第\x02号）"})
     feed = ET.fromstring(render_feed([entry(pub, s)], s))
     assert feed.findtext(f"{ATOM}entry/{ATOM}title") == "通知（第号）"
 
