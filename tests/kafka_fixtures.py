@@ -105,12 +105,12 @@ def _start(base: Path) -> KafkaBroker:
         pytest.fail(f"kafka-local start failed ({done.returncode}):\n{done.stderr[-4000:]}")
     # The broker outlives its starter (setsid). If this test process dies without tearing down (killed by a
     # timeout, SIGKILL), a watchdog stops the broker, so no orphan JVM holds ports and memory on the machine.
-    subprocess.Popen([sys.executable, "-c", _WATCHDOG, str(os.getpid()), str(SCRIPT)], env=env, start_new_session=True,
+    subprocess.Popen([sys.executable, "-c", BROKER_WATCHDOG, str(os.getpid()), str(SCRIPT)], env=env, start_new_session=True,
                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return KafkaBroker(done.stdout.strip().splitlines()[-1], env)
 
 
-_WATCHDOG = """
+BROKER_WATCHDOG = """
 import os, subprocess, sys, time
 pid, script = int(sys.argv[1]), sys.argv[2]
 while True:

@@ -67,7 +67,10 @@ from schemas import DeliveryTask, IndexNo, PublicationIn
 from schemas.delivery import Delivered, DeliveryResult
 from schemas.events import EventType, Topics, new_event
 from tests.conftest import Client, GovcastProcess
-from tests.kafka_fixtures import KafkaBroker
+from tests.kafka_fixtures import (
+    BROKER_WATCHDOG,  # stops the broker if this script dies
+    KafkaBroker,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "deploy" / "kafka" / "kafka-local"
@@ -113,18 +116,6 @@ def free_ports(n: int) -> list[int]:
             s.close()
 
 
-# A broker outlives its starter (kafka-local setsid's it); stop it if this script dies without cleaning up.
-_WATCHDOG = """
-import os, subprocess, sys, time
-pid, script = int(sys.argv[1]), sys.argv[2]
-while True:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        break
-    time.sleep(2)
-subprocess.run([script, "stop"], capture_output=True, timeout=120)
-"""
 
 
 @dataclass
@@ -143,7 +134,7 @@ class Broker:
         if done.returncode != 0:
             subprocess.run([str(SCRIPT), "stop"], env=env, capture_output=True, timeout=120, check=False)
             raise SystemExit(f"kafka-local start failed ({done.returncode}):\n{done.stderr[-4000:]}")
-        subprocess.Popen([sys.executable, "-c", _WATCHDOG, str(os.getpid()), str(SCRIPT)], env=env,
+        subprocess.Popen([sys.executable, "-c", BROKER_WATCHDOG, str(os.getpid()), str(SCRIPT)], env=env,
                          start_new_session=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL)
         self.kafka = KafkaBroker(done.stdout.strip().splitlines()[-1], env)
