@@ -32,7 +32,8 @@ SCRIPT = ROOT / "deploy" / "kafka" / "kafka-local"
 START_TIMEOUT = 600  # the first start may download the broker's jars from Maven Central
 
 
-def _free_ports(n: int) -> list[int]:
+def free_ports(n: int) -> list[int]:
+    """n distinct free loopback ports (held together while choosing, so they differ)."""
     sockets = [socket.socket() for _ in range(n)]
     try:
         for s in sockets:
@@ -93,7 +94,7 @@ _users = 0
 
 
 def _start(base: Path) -> KafkaBroker:
-    port, controller = _free_ports(2)
+    port, controller = free_ports(2)
     from govcast.settings import Settings
     from processors.topology import all_topics
 

@@ -44,7 +44,6 @@ import os
 import platform
 import pstats
 import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -70,6 +69,7 @@ from tests.conftest import Client, GovcastProcess
 from tests.kafka_fixtures import (
     BROKER_WATCHDOG,  # stops the broker if this script dies
     KafkaBroker,
+    free_ports,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -103,17 +103,6 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process (all its threads) so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def free_ports(n: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(n)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [int(s.getsockname()[1]) for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
 
 
 
