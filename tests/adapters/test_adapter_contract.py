@@ -153,11 +153,13 @@ def test_secrets_are_masked_in_repr_str_json_and_logs(case: ContractCase, handle
             assert secret not in text
 
 
-@pytest.mark.parametrize("index", range(max(len(c.faults) for c in CASES)))
-def test_error_mapping(case: ContractCase, handle: Any, index: int) -> None:
-    if index >= len(case.faults):
-        pytest.skip(f"{case.channel} has {len(case.faults)} fault rows")
-    fault = case.faults[index]
+@pytest.mark.parametrize(
+    ("case", "fault"),
+    [(c, f) for c in CASES for f in c.faults],  # each channel with exactly its own fault rows
+    ids=[f"{c.channel}-{f.name}" for c in CASES for f in c.faults],
+    indirect=["case"],
+)
+def test_error_mapping(case: ContractCase, handle: Any, fault: Fault) -> None:
     case.inject(handle, fault.inject)
     result = case.adapter(handle).deliver(case.task(handle))
     assert result.kind == fault.kind, (fault.name, result)
