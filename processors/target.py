@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     from schemas.subscriber import Subscriber
 
 FANOUT_CHANNELS = frozenset({"push"})  # channel-wide task -> one task per recipient on the "<channel>.recipient" lane
+CAMPAIGN_COUNTS = ("matched", "sent", "delivered", "failed", "deferred", "queued", "skipped", "unsubscribed")
+TERMINAL_STATES = frozenset({"delivered", "failed", "skipped", "unsubscribed"})
 FIELDS = ("regions", "industries", "scales", "qualifications", "topics")
 
 
@@ -135,18 +137,17 @@ def slim(pub: Publication) -> Publication:
 
 def summary_event(store: SubscriberStore, pub: Publication, channel: str, ctx: StageContext) -> StatusEvent:
     c = store.summary(pub.id, pub.version)
-    matched = sum(c.values())
-    outstanding = c["queued"] + c["deferred"]
+    outstanding = c["queued"] + c["deferred"] + c["sent"]
     if outstanding:
         status = DeliveryStatus.delivering
     elif c["failed"] and not c["delivered"]:
         status = DeliveryStatus.failed
     else:
         status = DeliveryStatus.delivered
-    detail = (f"matched {matched}, delivered {c['delivered']}, failed {c['failed']}, "
-              f"skipped {c['skipped']}, pending {outstanding}")
+    detail = ", ".join(f"{name} {c[name]}" for name in CAMPAIGN_COUNTS)
+    # `progress` orders summaries: those from different partitions may be projected out of order.
     return StatusEvent(publication_id=pub.id, version=pub.version, channel=channel, status=status, detail=detail,
-                       at=ctx.clock())
+                       at=ctx.clock(), progress=c["matched"] * 2 - outstanding * 2 + (0 if outstanding else 1))
 
 
 def _push(ctx: StageContext, channel: str) -> Any:
@@ -195,7 +196,7 @@ async def deliver_recipient(task: DeliveryTask, ctx: StageContext) -> list[BaseM
     store: SubscriberStore = push.store
     pub, code = task.publication, task.recipient
     state = await asyncio.to_thread(store.recipient_state, task.delivery_id)
-    if state in ("delivered", "failed", "skipped"):  # a replay after a crash: done already
+    if state in TERMINAL_STATES:  # a replay after a crash, or a receipt that came in meanwhile: done already
         return [await asyncio.to_thread(summary_event, store, pub, task.channel, ctx)]
     deferral = await asyncio.to_thread(push.deferral, task, ctx.clock())
     if deferral is not None:
@@ -212,7 +213,7 @@ async def deliver_recipient(task: DeliveryTask, ctx: StageContext) -> list[BaseM
             continue
         if model.status is DeliveryStatus.dead:
             await asyncio.to_thread(store.record, task.delivery_id, pub.id, pub.version, code, "failed", detail=model.detail)
-        elif model.status in (DeliveryStatus.retrying, DeliveryStatus.delivering):
+        elif model.status is DeliveryStatus.retrying:  # (Pending: the adapter recorded "sent" itself)
             await asyncio.to_thread(store.record, task.delivery_id, pub.id, pub.version, code, "deferred",
                                     detail=model.detail)
         elif model.status is DeliveryStatus.failed:  # rejected before the adapter recorded anything

@@ -126,4 +126,7 @@ class StatusEvent(BaseModel):
     detail: str | None = None
     url: str | None = None
     at: dt.datetime
+    # Fan-out channels (push): how far the campaign had got. Summaries from different partitions may be
+    # projected out of order; one with less progress than the stored one does not overwrite it.
+    progress: int | None = None
     publication: Publication | None = None  # carried when the status store may not know the record yet

@@ -10,18 +10,18 @@ Effects are idempotent by delivery id: the ledger remembers the channel that car
 from __future__ import annotations
 
 import datetime as dt
-import time
 from typing import ClassVar
 from zoneinfo import ZoneInfo
 
 from adapters.base import AdapterServices
 from adapters.push.config import PushConfig
-from adapters.push.email import EmailSender, build_message
+from adapters.push.email import EmailSender
+from adapters.push.message import PushMessage, PushSender, ReceiptSender
 from adapters.push.unsubscribe import make_token
 from adapters.push.webhook import WebhookSender
 from processors.status.subscribers import SubscriberStore
 from processors.target import Directory, why
-from schemas.delivery import Action, Delivered, DeliveryResult, DeliveryTask, Rejected
+from schemas.delivery import Action, Delivered, DeliveryResult, DeliveryTask, Pending, Rejected
 from schemas.subscriber import PushChannel, Subscriber
 
 
@@ -50,8 +50,7 @@ class PushAdapter:
         self.store = SubscriberStore(services.ledger.engine)
         self.directory = Directory(self.store)
         self.tz = ZoneInfo(config.timezone)
-        self.webhook = WebhookSender(config.webhook_timeout)
-        self.email = EmailSender(config) if config.smtp_host else None
+        self.senders: dict[PushChannel, PushSender] = build_senders(config, services)
         self._unsub_secret: str | None = None
 
     @property
@@ -70,8 +69,8 @@ class PushAdapter:
     def deferral(self, task: DeliveryTask, now: dt.datetime) -> tuple[dt.datetime, str] | None:
         """When the push must wait (quiet hours of the channel it will use, or the business's daily cap)."""
         sub = self.store.get(task.recipient or "")
-        if sub is None or task.action is not Action.publish:
-            return None
+        if sub is None or task.action is not Action.publish or task.checks:
+            return None  # a message already with the platform (awaiting its receipt) is not held back
         candidates = self._candidates(sub, task)
         if not candidates:
             return None
@@ -85,6 +84,16 @@ class PushAdapter:
             return midnight.astimezone(dt.UTC), f"daily cap of {sub.daily_cap} reached"
         return None
 
+    def message(self, sub: Subscriber, task: DeliveryTask, channel: PushChannel) -> PushMessage:
+        pub, r = task.publication, task.rendition
+        return PushMessage(
+            delivery_id=task.delivery_id, publication_id=pub.id, version=pub.version, title=pub.title,
+            publisher=pub.publisher, doc_no=pub.doc_no, summary=r.get("summary", ""), reason=why(sub, pub.targeting),
+            url=r.get("url", self.services.public_url), link=f"{self.services.public_url}/go/{pub.id}?c={channel.value}",
+            unsubscribe_url=self.unsubscribe_url(sub.credit_code, channel.value),
+            unsubscribe_all_url=self.unsubscribe_url(sub.credit_code, "all"),
+            sent_at=self.services.clock().timestamp())
+
     def deliver(self, task: DeliveryTask) -> DeliveryResult:
         if task.action is Action.retract:
             return Delivered(detail="pushed messages cannot be recalled")
@@ -97,51 +106,64 @@ class PushAdapter:
         sub = self.store.get(task.recipient)
         if sub is None or not sub.reachable_channels():
             reason = "not in the directory" if sub is None else "no consent, unsubscribed or no reachable channel"
-            self.store.record(task.delivery_id, pub.id, pub.version, task.recipient, "skipped", detail=reason)
-            return Rejected(reason=reason, code="skipped")
+            state = "unsubscribed" if sub is not None and sub.unsubscribed else "skipped"
+            self.store.record(task.delivery_id, pub.id, pub.version, task.recipient, state, detail=reason)
+            return Rejected(reason=reason, code=state)
+        awaiting = facts.get("awaiting")
+        if awaiting:  # the platform accepted it earlier: read its receipt
+            sender = self.senders.get(PushChannel(awaiting))
+            if isinstance(sender, ReceiptSender):
+                done = self._outcome(sender.channel, sub, task,
+                                     sender.check(sub, self.message(sub, task, sender.channel), facts))
+                if done is not None:
+                    return done
         for channel in self._candidates(sub, task):
-            result = self._send(channel, sub, task)
-            if isinstance(result, Delivered):
-                self.ledger.put("push", task.delivery_id, delivered_via=channel.value)
-                day = self.services.clock().astimezone(self.tz).date().isoformat()
-                self.store.record(task.delivery_id, pub.id, pub.version, sub.credit_code, "delivered",
-                                  channel=channel.value, detail=result.detail, day=day)
-                return result.model_copy(update={"detail": f"{channel.value}: {result.detail}"})
-            if isinstance(result, Rejected):  # permanent on this channel: fall back to the next one
-                if channel is PushChannel.webhook and result.code == "gone":
-                    self.store.disable_webhook(sub.credit_code)
-                failed = [*self.ledger.get("push", task.delivery_id).get("failed", []), channel.value]
-                self.ledger.put("push", task.delivery_id, failed=failed, **{f"error_{channel.value}": result.reason})
-                continue
-            return result  # transient: the same channel again later
+            sender = self.senders.get(channel)
+            if sender is None:
+                result: DeliveryResult = Rejected(reason=f"the {channel.value} push channel is not configured",
+                                                  code="not_configured")
+            else:
+                result = sender.send(sub, self.message(sub, task, channel), self.ledger.get("push", task.delivery_id))
+            done = self._outcome(channel, sub, task, result)
+            if done is not None:
+                return done
         reason = "every preferred channel failed permanently"
         self.store.record(task.delivery_id, pub.id, pub.version, sub.credit_code, "failed", detail=reason)
         return Rejected(reason=reason, code="all_channels_failed")
 
-    def _lines(self, sub: Subscriber, task: DeliveryTask) -> list[str]:
-        r, pub = task.rendition, task.publication
-        return [line for line in (f"{sub.name}：", f"{pub.publisher}发布《{pub.title}》。", r.get("summary", ""),
-                                  why(sub, pub.targeting)) if line]
-
-    def _send(self, channel: PushChannel, sub: Subscriber, task: DeliveryTask) -> DeliveryResult:
-        pub, link = task.publication, task.rendition.get("url", self.services.public_url)
-        if channel is PushChannel.webhook and sub.webhook_url and sub.webhook_secret:
-            payload = {"type": "policy.published", "timestamp": self.services.clock().isoformat(), "data": {
-                "publication_id": pub.id, "version": pub.version, "title": pub.title, "publisher": pub.publisher,
-                "doc_no": pub.doc_no, "summary": task.rendition.get("summary", ""), "url": link,
-                "reason": why(sub, pub.targeting), "credit_code": sub.credit_code}}
-            return self.webhook.send(sub.webhook_url, sub.webhook_secret.get_secret_value(), task.delivery_id,
-                                     int(time.time()), payload)
-        if channel is PushChannel.email and sub.email:
-            if self.email is None:
-                return Rejected(reason="no SMTP server configured", code="not_configured")
-            msg = build_message(sender=self.config.mail_from, to=sub.email, subject=f"【政策推送】{pub.title}",
-                                lines=self._lines(sub, task), link=link,
-                                unsubscribe_url=self.unsubscribe_url(sub.credit_code, "email"),
-                                unsubscribe_all_url=self.unsubscribe_url(sub.credit_code, "all"),
-                                message_id=task.delivery_id)
-            return self.email.send(msg)
-        return Rejected(reason=f"the {channel.value} push channel is not available yet", code="not_configured")
+    def _outcome(self, channel: PushChannel, sub: Subscriber, task: DeliveryTask,
+                 result: DeliveryResult) -> DeliveryResult | None:
+        """Record what one channel's attempt means; None: it failed for good, try the next channel."""
+        pub = task.publication
+        if isinstance(result, Delivered):
+            self.ledger.put("push", task.delivery_id, delivered_via=channel.value, awaiting=None)
+            day = self.services.clock().astimezone(self.tz).date().isoformat()
+            self.store.record(task.delivery_id, pub.id, pub.version, sub.credit_code, "delivered",
+                              channel=channel.value, detail=result.detail, day=day)
+            return result.model_copy(update={"detail": f"{channel.value}: {result.detail}"})
+        if isinstance(result, Pending):  # accepted by the platform; its receipt will tell
+            ref = f"{channel.value}:{result.external_id}" if result.external_id else None
+            self.ledger.put("push", task.delivery_id, external_ref=ref, awaiting=channel.value)
+            self.store.record(task.delivery_id, pub.id, pub.version, sub.credit_code, "sent",
+                              channel=channel.value, detail=result.reason)
+            return result
+        if isinstance(result, Rejected):  # permanent on this channel: fall back to the next one
+            if channel is PushChannel.webhook and result.code == "gone":
+                self.store.disable_webhook(sub.credit_code)
+            failed = [*self.ledger.get("push", task.delivery_id).get("failed", []), channel.value]
+            self.ledger.put("push", task.delivery_id, failed=failed, awaiting=None,
+                            **{f"error_{channel.value}": result.reason})
+            return None
+        return result  # transient: the same channel again later
 
     def close(self) -> None:
-        self.webhook.close()
+        for sender in self.senders.values():
+            sender.close()
+
+
+def build_senders(config: PushConfig, services: AdapterServices) -> dict[PushChannel, PushSender]:
+    """The explicit list of push sub-channels this installation can use."""
+    senders: dict[PushChannel, PushSender] = {PushChannel.webhook: WebhookSender(config.webhook_timeout)}
+    if config.smtp_host:
+        senders[PushChannel.email] = EmailSender(config)
+    return senders

@@ -6,9 +6,12 @@ import html
 import smtplib
 from email.message import EmailMessage
 from email.utils import formatdate
+from typing import Any, ClassVar
 
 from adapters.push.config import PushConfig
+from adapters.push.message import PushMessage
 from schemas.delivery import Delivered, DeliveryResult, Rejected, Retryable
+from schemas.subscriber import PushChannel, Subscriber
 
 
 def build_message(*, sender: str, to: str, subject: str, lines: list[str], link: str, unsubscribe_url: str,
@@ -31,10 +34,23 @@ def build_message(*, sender: str, to: str, subject: str, lines: list[str], link:
 
 
 class EmailSender:
+    channel: ClassVar[PushChannel] = PushChannel.email
+
     def __init__(self, config: PushConfig) -> None:
         self.config = config
 
-    def send(self, msg: EmailMessage) -> DeliveryResult:
+    def send(self, sub: Subscriber, msg: PushMessage, facts: dict[str, Any]) -> DeliveryResult:
+        if not sub.email:
+            return Rejected(reason="no email address", code="no_contact")
+        return self.submit(build_message(
+            sender=self.config.mail_from, to=sub.email, subject=f"【政策推送】{msg.title}", lines=msg.lines(sub.name),
+            link=msg.link, unsubscribe_url=msg.unsubscribe_url, unsubscribe_all_url=msg.unsubscribe_all_url,
+            message_id=msg.delivery_id))
+
+    def close(self) -> None:
+        pass
+
+    def submit(self, msg: EmailMessage) -> DeliveryResult:
         c = self.config
         try:
             with smtplib.SMTP(c.smtp_host, c.smtp_port, timeout=c.smtp_timeout) as smtp:

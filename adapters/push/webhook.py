@@ -6,11 +6,13 @@ import base64
 import hashlib
 import hmac
 import json
-from typing import Any
+from typing import Any, ClassVar
 
 import requests
 
+from adapters.push.message import PushMessage
 from schemas.delivery import Delivered, DeliveryResult, Rejected, Retryable
+from schemas.subscriber import PushChannel, Subscriber
 
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 
@@ -29,12 +31,27 @@ def retry_after(response: requests.Response, default: float = 30.0) -> float:
         return default
 
 
+def payload(sub: Subscriber, msg: PushMessage) -> dict[str, Any]:
+    return {"type": "policy.published", "timestamp": int(msg.sent_at), "data": {
+        "publication_id": msg.publication_id, "version": msg.version, "title": msg.title, "publisher": msg.publisher,
+        "doc_no": msg.doc_no, "summary": msg.summary, "url": msg.url, "reason": msg.reason,
+        "credit_code": sub.credit_code}}
+
+
 class WebhookSender:
+    channel: ClassVar[PushChannel] = PushChannel.webhook
+
     def __init__(self, timeout: float) -> None:
         self.timeout = timeout
         self.session = requests.Session()
 
-    def send(self, url: str, secret: str, msg_id: str, timestamp: int, payload: dict[str, Any]) -> DeliveryResult:
+    def send(self, sub: Subscriber, msg: PushMessage, facts: dict[str, Any]) -> DeliveryResult:
+        if not (sub.webhook_url and sub.webhook_secret):
+            return Rejected(reason="no webhook endpoint", code="no_contact")
+        return self.post(sub.webhook_url, sub.webhook_secret.get_secret_value(), msg.delivery_id, int(msg.sent_at),
+                         payload(sub, msg))
+
+    def post(self, url: str, secret: str, msg_id: str, timestamp: int, payload: dict[str, Any]) -> DeliveryResult:
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
         headers = {"content-type": "application/json", "webhook-id": msg_id, "webhook-timestamp": str(timestamp),
                    "webhook-signature": sign(secret, msg_id, timestamp, body)}

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from sqlalchemy import Connection, Engine, MetaData, create_engine, event, func, select
+from sqlalchemy import Connection, Engine, MetaData, create_engine, event, func, inspect, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
@@ -84,6 +84,18 @@ def create_schema(engine: Engine, tables: MetaData = metadata) -> None:
     with engine.begin() as conn:
         advisory_lock(conn, _SCHEMA_LOCK)
         tables.create_all(conn)
+        add_missing_columns(conn, tables)
+
+
+def add_missing_columns(conn: Connection, tables: MetaData) -> None:
+    """The one kind of schema change so far: a new nullable column on an existing table (no migration tool yet)."""
+    inspector = inspect(conn)
+    for table in tables.sorted_tables:
+        have = {c["name"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name not in have and column.nullable:
+                kind = column.type.compile(dialect=conn.dialect)
+                conn.execute(text(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}'))
 
 
 def advisory_lock(conn: Connection, *name: str) -> None:

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, case, func, insert, select, update
+from sqlalchemy import Connection, and_, case, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from processors.status.engine import advisory_lock, create_schema, make_engine, normalize_url
@@ -296,14 +296,16 @@ class StatusStore:
         """The channel's state becomes this event's unless it already belongs to a newer version."""
         stmt = self._insert(deliveries).values(
             publication_id=ev.publication_id, channel=ev.channel, version=ev.version, status=ev.status.value,
-            detail=ev.detail, url=ev.url or None, updated_at=ev.at,
+            detail=ev.detail, url=ev.url or None, progress=ev.progress, updated_at=ev.at,
         )
         new = stmt.excluded
+        older = or_(deliveries.c.version < new.version, and_(deliveries.c.version == new.version, or_(
+            new.progress.is_(None), deliveries.c.progress.is_(None), deliveries.c.progress <= new.progress)))
         conn.execute(stmt.on_conflict_do_update(
             index_elements=[deliveries.c.publication_id, deliveries.c.channel],
-            set_={"version": new.version, "status": new.status, "detail": new.detail,
+            set_={"version": new.version, "status": new.status, "detail": new.detail, "progress": new.progress,
                   "url": func.coalesce(new.url, deliveries.c.url), "updated_at": new.updated_at},
-            where=deliveries.c.version <= new.version,
+            where=older,
         ))
 
     def _refresh_overall(self, conn: Connection, row: Any) -> None:

@@ -67,13 +67,32 @@ recipients = Table(
     Column("publication_id", String(40), nullable=False),
     Column("version", Integer, nullable=False),
     Column("credit_code", String(18), nullable=False),
-    Column("status", String(20), nullable=False),  # queued | deferred | delivered | failed | skipped
+    Column("status", String(20), nullable=False),  # one of RECIPIENT_STATES
     Column("channel", String(20)),  # the push channel that carried (or last tried) it
     Column("detail", Text),
     Column("day", String(10)),  # local date of delivery, for daily caps
     Column("updated_at", UTCDateTime(), nullable=False),
     Index("ix_push_recipients_pub", "publication_id", "version"),
     Index("ix_push_recipients_day", "credit_code", "day"),
+)
+
+# Campaign counters, kept in step with push_recipients in the same transactions: O(1) to read
+# however many businesses a policy reached (summaries are read after every push).
+campaigns = Table(
+    "push_campaigns",
+    metadata,
+    Column("publication_id", String(40), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    *(Column(state, Integer, nullable=False, default=0) for state in
+      ("queued", "deferred", "sent", "delivered", "failed", "skipped", "unsubscribed")),
+)
+
+clicks = Table(  # portal-link clicks per publication and push channel: a count, nothing about who clicked
+    "push_clicks",
+    metadata,
+    Column("publication_id", String(40), primary_key=True),
+    Column("channel", String(20), primary_key=True),
+    Column("clicks", Integer, nullable=False),
 )
 
 push_secrets = Table(
@@ -83,7 +102,8 @@ push_secrets = Table(
     Column("value", String(200), nullable=False),
 )
 
-RECIPIENT_STATES = ("queued", "deferred", "delivered", "failed", "skipped")
+RECIPIENT_STATES = ("queued", "deferred", "sent", "delivered", "failed", "skipped", "unsubscribed")
+FINAL_STATES = frozenset({"delivered", "failed", "skipped", "unsubscribed"})
 BATCH = 1000
 
 
@@ -201,9 +221,19 @@ class SubscriberStore:
                 yield tuple(row)
 
     # -- per-recipient push state ----------------------------------------------
+    def _count(self, conn: Connection, publication_id: str, version: int, changes: dict[str, int]) -> None:
+        changes = {k: v for k, v in changes.items() if v}
+        if not changes:
+            return
+        stmt = self._insert(campaigns).values(publication_id=publication_id, version=version,
+                                              **{s: max(0, changes.get(s, 0)) for s in RECIPIENT_STATES})
+        conn.execute(stmt.on_conflict_do_update(
+            index_elements=[campaigns.c.publication_id, campaigns.c.version],
+            set_={s: campaigns.c[s] + n for s, n in changes.items()}))
+
     def record(self, delivery_id: str, publication_id: str, version: int, credit_code: str, status: str,
                *, channel: str | None = None, detail: str | None = None, day: str | None = None) -> None:
-        """Set one recipient's state (a later terminal state is never overwritten by a replayed earlier one)."""
+        """Set one recipient's state (a later final state is never overwritten by a replayed earlier one)."""
         assert status in RECIPIENT_STATES, status
         now = utcnow()
         with self.engine.begin() as conn:
@@ -213,31 +243,46 @@ class SubscriberStore:
             if old is None:
                 conn.execute(insert(recipients).values(delivery_id=delivery_id, publication_id=publication_id,
                                                        version=version, credit_code=credit_code, **values))
-            elif old not in ("delivered", "failed", "skipped") or status == old:
+                self._count(conn, publication_id, version, {status: 1})
+            elif old not in FINAL_STATES or status == old:
                 conn.execute(update(recipients).where(recipients.c.delivery_id == delivery_id).values(**values))
+                if old != status:
+                    self._count(conn, publication_id, version, {old: -1, status: 1})
 
     def record_queued(self, rows: Iterable[tuple[str, str]], publication_id: str, version: int) -> None:
         """(delivery_id, credit_code) pairs matched by the target stage; existing rows are left alone."""
         now = utcnow()
-        values = [{"delivery_id": d, "publication_id": publication_id, "version": version, "credit_code": c,
-                   "status": "queued", "updated_at": now} for d, c in rows]
+        pairs = list(rows)
         with self.engine.begin() as conn:
-            for start in range(0, len(values), BATCH):
-                conn.execute(self._insert(recipients).on_conflict_do_nothing(
-                    index_elements=[recipients.c.delivery_id]), values[start:start + BATCH])
+            for start in range(0, len(pairs), BATCH):
+                chunk = pairs[start:start + BATCH]
+                known = set(conn.execute(select(recipients.c.delivery_id).where(
+                    recipients.c.delivery_id.in_([d for d, _ in chunk]))).scalars())
+                values = [{"delivery_id": d, "publication_id": publication_id, "version": version, "credit_code": c,
+                           "status": "queued", "updated_at": now} for d, c in chunk if d not in known]
+                if values:
+                    conn.execute(insert(recipients), values)
+                    self._count(conn, publication_id, version, {"queued": len(values)})
 
     def recipient_state(self, delivery_id: str) -> str | None:
         with self.engine.connect() as conn:
             return conn.execute(select(recipients.c.status).where(recipients.c.delivery_id == delivery_id)).scalar()
 
     def summary(self, publication_id: str, version: int) -> dict[str, int]:
+        """Recipients per state for one version, plus `matched` (all of them) and `clicked` (every version)."""
         with self.engine.connect() as conn:
-            rows = conn.execute(select(recipients.c.status, func.count())
-                                .where(recipients.c.publication_id == publication_id, recipients.c.version == version)
-                                .group_by(recipients.c.status)).all()
-        counts = {state: 0 for state in RECIPIENT_STATES}
-        counts.update({str(s): int(n) for s, n in rows})
-        return counts
+            row = conn.execute(select(*(campaigns.c[s] for s in RECIPIENT_STATES)).where(
+                campaigns.c.publication_id == publication_id, campaigns.c.version == version)).first()
+            clicked = conn.execute(select(func.coalesce(func.sum(clicks.c.clicks), 0))
+                                   .where(clicks.c.publication_id == publication_id)).scalar_one()
+        counts = dict(zip(RECIPIENT_STATES, row or (0,) * len(RECIPIENT_STATES), strict=True))
+        return {"matched": sum(counts.values()), **counts, "clicked": int(clicked)}
+
+    def click(self, publication_id: str, channel: str) -> None:
+        stmt = self._insert(clicks).values(publication_id=publication_id, channel=channel, clicks=1)
+        with self.engine.begin() as conn:
+            conn.execute(stmt.on_conflict_do_update(index_elements=[clicks.c.publication_id, clicks.c.channel],
+                                                    set_={"clicks": clicks.c.clicks + 1}))
 
     def pushed_before(self, publication_id: str, version: int) -> set[str]:
         """Businesses an earlier version of the publication reached already (a revision does not re-push them)."""

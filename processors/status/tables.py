@@ -74,6 +74,7 @@ deliveries = Table(
     Column("status", String(20), nullable=False),
     Column("url", Text),
     Column("detail", Text),
+    Column("progress", Integer),  # fan-out channels: summaries only move forward (see StatusEvent.progress)
     Column("updated_at", UTCDateTime(), nullable=False),
 )
 

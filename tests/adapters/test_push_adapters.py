@@ -117,7 +117,7 @@ def test_email_has_text_html_and_rfc8058_headers(push: PushAdapter, receiver: Re
     assert read_token(push.unsubscribe_secret, url.rsplit("/", 1)[1]) == (sub.credit_code, "email")
     text = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     html = msg.get_body(("html",)).get_content()  # type: ignore[union-attr]
-    assert pub.title in text and "推送原因" in text and "/portal/" in text and "<a href=" in html
+    assert pub.title in text and "推送原因" in text and f"/go/{pub.id}?c=email" in text and "<a href=" in html
     assert msg["Message-ID"] == f"<{task.delivery_id}@govcast>"
 
 
@@ -127,8 +127,9 @@ def test_unsubscribed_and_refused_are_not_delivered(push: PushAdapter, receiver:
     push.store.unsubscribe(sub.credit_code, "all")
     task = task_for(pub, sub.credit_code)
     result = push.deliver(task)
-    assert isinstance(result, Rejected) and result.code == "skipped"
-    assert push.store.recipient_state(task.delivery_id) == "skipped"
+    assert isinstance(result, Rejected) and result.code == "unsubscribed"
+    assert push.store.recipient_state(task.delivery_id) == "unsubscribed"
+    assert push.store.summary(pub.id, pub.version)["unsubscribed"] == 1
     other = subscribe(push, receiver, 5, "webhook")
     receiver.answers["/hooks/5"] = 400
     result = push.deliver(task_for(pub, other.credit_code))

@@ -1,0 +1,55 @@
+"""What every push sub-channel (webhook, email, SMS, WeChat template message) gets, and the protocol it implements.
+
+The push adapter picks a business's channel; a `PushSender` carries one `PushMessage` on it.
+Channels with delivery receipts (SMS, WeChat template) answer `send` with `Pending` once the
+platform accepted the message ("sent"); the adapter then calls `check` on each later visit,
+which reads the receipt the callback stored in the ledger facts or polls the platform.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+from schemas.delivery import DeliveryResult
+from schemas.subscriber import PushChannel, Subscriber
+
+
+@dataclass(frozen=True)
+class PushMessage:
+    delivery_id: str  # stable per (publication version, business): OutId, client_msg_id, webhook-id
+    publication_id: str
+    version: int
+    title: str
+    publisher: str
+    doc_no: str
+    summary: str
+    reason: str  # one line on why the policy concerns this business
+    url: str  # the portal page
+    link: str  # the portal page through the click-counting redirect (for people: SMS, email, WeChat)
+    unsubscribe_url: str  # this channel only
+    unsubscribe_all_url: str
+    sent_at: float  # Unix seconds (injected clock)
+
+    def lines(self, name: str) -> list[str]:
+        return [line for line in (f"{name}：", f"{self.publisher}发布《{self.title}》。", self.summary, self.reason) if line]
+
+
+@runtime_checkable
+class PushSender(Protocol):
+    channel: ClassVar[PushChannel]
+
+    def send(self, sub: Subscriber, msg: PushMessage, facts: dict[str, Any]) -> DeliveryResult:
+        """Carry `msg` to `sub` once; `facts` are the ledger facts of this delivery (earlier attempts)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class ReceiptSender(PushSender, Protocol):
+    """A channel whose platform confirms delivery later (receipt callback, or polling as fallback)."""
+
+    def check(self, sub: Subscriber, msg: PushMessage, facts: dict[str, Any]) -> DeliveryResult:
+        """After `send` answered Pending: Delivered / Rejected (fall back) / Pending (ask again later)."""
+        ...
