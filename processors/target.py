@@ -129,6 +129,9 @@ class Directory:
     def match(self, targeting: Targeting | None) -> list[str]:
         return self.index().match(targeting)
 
+    def get(self, credit_code: str) -> Subscriber | None:
+        return self.store.get(credit_code)
+
 
 def slim(pub: Publication) -> Publication:
     """The publication as per-recipient tasks carry it: without the body (the rendition has what a push needs)."""

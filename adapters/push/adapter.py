@@ -68,7 +68,7 @@ class PushAdapter:
 
     def deferral(self, task: DeliveryTask, now: dt.datetime) -> tuple[dt.datetime, str] | None:
         """When the push must wait (quiet hours of the channel it will use, or the business's daily cap)."""
-        sub = self.store.get(task.recipient or "")
+        sub = self.directory.get(task.recipient or "")
         if sub is None or task.action is not Action.publish or task.checks:
             return None  # a message already with the platform (awaiting its receipt) is not held back
         candidates = self._candidates(sub, task)
@@ -103,7 +103,7 @@ class PushAdapter:
         facts = self.ledger.get("push", task.delivery_id)
         if facts.get("delivered_via"):
             return Delivered(detail=f"already delivered via {facts['delivered_via']}")
-        sub = self.store.get(task.recipient)
+        sub = self.directory.get(task.recipient)
         if sub is None or not sub.reachable_channels():
             reason = "not in the directory" if sub is None else "no consent, unsubscribed or no reachable channel"
             state = "unsubscribed" if sub is not None and sub.unsubscribed else "skipped"
