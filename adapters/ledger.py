@@ -13,7 +13,21 @@ import datetime as dt
 import json
 from typing import Any
 
-from sqlalchemy import Column, DateTime, Engine, Index, MetaData, String, Table, Text, insert, select, update
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Engine,
+    Index,
+    MetaData,
+    String,
+    Table,
+    Text,
+    bindparam,
+    func,
+    insert,
+    select,
+    update,
+)
 
 from processors.status.engine import create_schema
 
@@ -62,6 +76,36 @@ class Ledger:
                 conn.execute(update(ledger).where(
                     ledger.c.channel == channel, ledger.c.delivery_id == delivery_id).values(**values))
         return merged
+
+    def get_many(self, channel: str, delivery_ids: list[str]) -> dict[str, dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(ledger.c.delivery_id, ledger.c.facts).where(
+                ledger.c.channel == channel, ledger.c.delivery_id.in_(delivery_ids))).all()
+        return {d: dict(json.loads(f)) for d, f in rows}
+
+    def put_many(self, channel: str, changes: dict[str, tuple[dict[str, Any], str | None]]) -> None:
+        """`put` for many deliveries in one transaction: delivery id -> (facts to merge, external ref or None)."""
+        if not changes:
+            return
+        now = dt.datetime.now(dt.UTC)
+        with self.engine.begin() as conn:
+            olds = dict(conn.execute(select(ledger.c.delivery_id, ledger.c.facts).where(
+                ledger.c.channel == channel, ledger.c.delivery_id.in_(list(changes))).with_for_update()).all())
+            inserts, rewrites = [], []
+            for delivery_id, (facts, ref) in changes.items():
+                merged = {**(json.loads(olds[delivery_id]) if delivery_id in olds else {}), **facts}
+                values: dict[str, Any] = {"facts": json.dumps(merged, ensure_ascii=False, default=str), "updated_at": now}
+                if delivery_id in olds:
+                    rewrites.append({"b_id": delivery_id, "b_ref": ref, "b_facts": values["facts"], "b_at": now})
+                else:
+                    inserts.append({"channel": channel, "delivery_id": delivery_id, "external_ref": ref, **values})
+            if inserts:
+                conn.execute(insert(ledger), inserts)
+            if rewrites:
+                conn.execute(update(ledger).where(ledger.c.channel == channel, ledger.c.delivery_id == bindparam("b_id"))
+                             .values(facts=bindparam("b_facts"), updated_at=bindparam("b_at"),
+                                     external_ref=func.coalesce(bindparam("b_ref"), ledger.c.external_ref)),
+                             rewrites)
 
     def by_external_ref(self, channel: str, external_ref: str) -> tuple[str, dict[str, Any]] | None:
         """The delivery a platform callback is about (callbacks name the platform's id)."""

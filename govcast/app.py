@@ -9,16 +9,22 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Protocol
 
-from fastapi import FastAPI, HTTPException
+from fastapi import APIRouter, FastAPI, HTTPException
 from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field
 from starlette.types import Scope
 
 from adapters.sandboxes import SANDBOXES
+from govcast.clock import PipelineClock
 from govcast.runtime import Runtime
 from producers.api import create_app
 from producers.callbacks import CALLBACK_ROUTERS
 
 log = logging.getLogger("govcast.app")
+
+
+class ClockMove(BaseModel):
+    advance_seconds: float = Field(ge=0, le=366 * 86400)
 
 
 class PublicFiles(StaticFiles):
@@ -34,6 +40,23 @@ class PublicFiles(StaticFiles):
         return path
 
 
+def clock_router(clock: PipelineClock) -> APIRouter:
+    """Sandbox mode: read and move the pipeline clock (quiet hours, daily caps, schedules in demos and tests)."""
+    router = APIRouter()
+
+    @router.get("", summary="The pipeline clock (sandbox mode)")
+    def read() -> dict[str, object]:
+        return clock.describe()
+
+    @router.post("", summary="Move the pipeline clock forward (sandbox mode)")
+    def move(body: ClockMove) -> dict[str, object]:
+        clock.advance(body.advance_seconds)
+        log.warning("pipeline clock moved forward %.0f s (sandbox mode): now %s", body.advance_seconds, clock.now())
+        return clock.describe()
+
+    return router
+
+
 def build_app(runtime: Runtime, *, run_pipeline: bool = True) -> FastAPI:
     settings = runtime.settings
     app = create_app(settings, runtime.store, runtime.bus)
@@ -42,6 +65,7 @@ def build_app(runtime: Runtime, *, run_pipeline: bool = True) -> FastAPI:
     for channel, router in CALLBACK_ROUTERS.items():
         app.include_router(router(settings, runtime.ledger), prefix=f"/callbacks/{channel}", tags=["callbacks"])
     if settings.sandboxes:
+        app.include_router(clock_router(runtime.clock), prefix="/sandbox/_clock", tags=["sandbox"])
         for name, sandbox in SANDBOXES.items():
             app.mount(f"/sandbox/{name}", sandbox(settings), name=f"sandbox-{name}")
 

@@ -48,6 +48,7 @@ def parser() -> argparse.ArgumentParser:
     imp = subs.add_parser("import", help="bulk-load businesses from CSV (progress on stderr; bad rows reported)")
     _common(imp)
     imp.add_argument("file", type=Path, help="CSV with header " + "credit_code,name,region,industry,…,daily_cap")
+    _common(subs.add_parser("publish", help="Kafka mode: reseed the directory topic from the database (needs --broker)"))
     demo = sub.add_parser("demo", help="publish a sample policy and its interpretation into a running instance")
     _common(demo)
     demo.add_argument("--url", default="http://127.0.0.1:8000", help="base URL of the running instance")
@@ -66,6 +67,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd (the sandbox SMTP sink): one line per connection
     if args.command == "schema":
         from schemas.export import export
 

@@ -21,8 +21,28 @@ def _bootstrap_tokens(runtime: Runtime) -> list[tuple[str, str]]:
         return []
     dept = new_token(runtime.store, "department", DEMO_DEPARTMENT["name"], DEMO_DEPARTMENT["publisher_code"])
     oper = new_token(runtime.store, "operator", "政务公开办值班员（演示）")
+    _seed_demo_businesses(runtime)
     return [(f"department token ({DEMO_DEPARTMENT['name']}, {DEMO_DEPARTMENT['publisher_code']})", dept),
             ("operator token", oper)]
+
+
+def _seed_demo_businesses(runtime: Runtime) -> None:
+    """Sandbox mode, first start: four demo businesses (one per push channel) so `govcast demo` shows pushes."""
+    import base64
+    import secrets
+
+    from govcast.samples import demo_businesses
+    from processors.status.subscribers import SubscriberStore
+    from schemas.subscriber import SubscriberIn
+
+    settings = runtime.settings
+    if not settings.sandboxes or "push" not in settings.channels:
+        return
+    store = SubscriberStore(runtime.store.engine)
+    if store.list(1, 0)[0]:
+        return
+    secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+    store.upsert_many([SubscriberIn.model_validate(row) for row in demo_businesses(settings.base_url, secret)])
 
 
 def _banner(settings: Settings, tokens: list[tuple[str, str]], mode: str) -> str:
@@ -48,6 +68,7 @@ def _banner(settings: Settings, tokens: list[tuple[str, str]], mode: str) -> str
 
 def _serve(settings: Settings, *, run_pipeline: bool, mode: str, bootstrap: bool) -> int:
     from govcast.app import build_app
+    from govcast.directory_sync import start_seeder
 
     runtime = Runtime.build(settings, with_adapters=run_pipeline)
     # Demo tokens only for the all-in-one `run`: a production `api` would print secrets into its logs.
@@ -55,10 +76,13 @@ def _serve(settings: Settings, *, run_pipeline: bool, mode: str, bootstrap: bool
     app = build_app(runtime, run_pipeline=run_pipeline)
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning", access_log=False)
     server = uvicorn.Server(config)
+    seeder = start_seeder(runtime)  # Kafka mode: the directory topic in step with the database before serving
     print(_banner(settings, tokens, mode), flush=True)
     try:
         server.run()
     finally:
+        if seeder is not None:
+            seeder.stop()
         runtime.close()
     return 0
 
@@ -146,10 +170,14 @@ def demo(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def subscribers_import(settings: Settings, args: argparse.Namespace) -> int:
+    """`govcast subscribers import|publish`; with --broker (or GOVCAST_BROKER) changes go to the directory topic."""
+    from govcast.directory_sync import change_hook, publish
     from govcast.subscribers_import import import_csv
 
-    runtime = Runtime.build(settings, with_adapters=False, with_bus=False)
+    if getattr(args, "subscribers_command", "import") == "publish":
+        return publish(settings)
+    runtime = Runtime.build(settings, with_adapters=False, with_bus=bool(settings.broker))
     try:
-        return import_csv(runtime.store.engine, args.file)
+        return import_csv(runtime.store.engine, args.file, on_change=change_hook(settings, runtime.bus))
     finally:
         runtime.close()

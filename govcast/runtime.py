@@ -14,6 +14,7 @@ from adapters.push import push_config
 from adapters.registry import build_adapters
 from adapters.wechat import wechat_config
 from adapters.weibo import weibo_config
+from govcast.clock import PipelineClock
 from govcast.settings import Settings
 from processors.bus import Bus, Outbound
 from processors.render.channels import RENDERERS
@@ -97,19 +98,30 @@ class Runtime:
     bus: Bus
     adapters: dict[str, ChannelAdapter]
     ledger: Ledger
+    clock: PipelineClock
 
     @classmethod
     def build(cls, settings: Settings, *, with_adapters: bool = True, with_bus: bool = True) -> Runtime:
         """`with_bus=False` for commands that only touch the store (token create): no bus.db, no broker."""
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        if settings.clock_start is not None and not settings.sandboxes:
+            raise ValueError("GOVCAST_CLOCK_START shifts the pipeline clock: only for sandbox mode (demos, tests)")
         store = StatusStore(settings.store)
         ledger = Ledger(store.engine)
-        services = AdapterServices(ledger=ledger, public_url=settings.base_url)
+        clock = PipelineClock(settings.clock_start)
+        services = AdapterServices(ledger=ledger, public_url=settings.base_url, clock=clock.now)
         adapters = build_adapters(adapter_configs(settings), services) if with_adapters else {}
-        return cls(settings, store, make_bus(settings) if with_bus else NoBus(), adapters, ledger)
+        return cls(settings, store, make_bus(settings) if with_bus else NoBus(), adapters, ledger, clock)
+
+    def __post_init__(self) -> None:
+        if self.settings.broker and "push" in self.adapters:  # Kafka mode: push reads the directory topic
+            from govcast.directory_sync import attach_topic_directory
+
+            attach_topic_directory(self)
 
     def context(self) -> StageContext:
-        return StageContext(settings=self.settings, store=self.store, adapters=self.adapters, renderers=dict(RENDERERS))
+        return StageContext(settings=self.settings, store=self.store, adapters=self.adapters, renderers=dict(RENDERERS),
+                            clock=self.clock.now)
 
     def close(self) -> None:
         for adapter in self.adapters.values():

@@ -80,3 +80,30 @@ def sample_interpretation(policy_id: str, **changes: Any) -> dict[str, Any]:
     payload["related"] = [{"id": policy_id, "relation": "interprets"}]
     payload.update(changes)
     return payload
+
+
+def _with_check_char(body17: str) -> str:
+    from schemas.vocab import _CREDIT_CHARS, _CREDIT_WEIGHTS
+
+    total = sum(_CREDIT_CHARS.index(c) * w for c, w in zip(body17, _CREDIT_WEIGHTS, strict=True))
+    return body17 + _CREDIT_CHARS[(31 - total % 31) % 31]
+
+
+# The policy push of the demo reaches these (fictional) businesses, one per push channel, all at the
+# bundled receivers: the webhook receiver and SMTP sink `govcast run` starts, the SMS and WeChat sandboxes.
+DEMO_TARGETING = {"regions": ["历下区", "高新区"], "industries": ["C39"], "qualifications": ["专精特新中小企业"]}
+
+
+def demo_businesses(base_url: str, webhook_secret: str) -> list[dict[str, Any]]:
+    common = {"region": "历下区", "industry": "C3911", "scale": "小型", "qualifications": ["专精特新中小企业"],
+              "topics": ["科技创新"], "consent": True}
+    rows = [
+        ("演示智能装备有限公司", {"channels": ["webhook", "email"],
+                          "webhook_url": f"{base_url}/sandbox/webhook/hooks/demo-1", "webhook_secret": webhook_secret}),
+        ("演示电子信息有限公司", {"channels": ["email"], "email": "contact@demo-electronics.example"}),
+        ("演示精密仪器有限公司", {"channels": ["sms", "email"], "mobile": "13800000003"}),
+        ("演示新材料科技有限公司", {"channels": ["wechat_template", "sms"], "wechat_openid": "oDemoOpenid000000000000000004",
+                            "mobile": "13800000004"}),
+    ]
+    return [common | {"credit_code": _with_check_char(f"91370100MA3DEMW0{n}"), "name": name,
+                      "email": f"biz{n}@demo.example"} | extra for n, (name, extra) in enumerate(rows, start=1)]

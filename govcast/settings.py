@@ -6,13 +6,14 @@ Nothing is created at import time.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import json
 import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from schemas.vocab import DEFAULT_CATEGORIES
 
@@ -36,7 +37,10 @@ class Settings(BaseModel):
     categories: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_CATEGORIES),
                                        description="组配分类 vocabulary: name -> portal column slug")
     sandboxes: bool = Field(default=True, description="mount the bundled sandbox platforms under /sandbox/ (demo, tests)")
-    channels: list[str] = Field(default_factory=lambda: ["portal", "wechat", "weibo", "disclosure"], description="configured channels")
+    clock_start: dt.datetime | None = Field(
+        default=None, description="sandbox mode only: the pipeline clock starts at this ISO 8601 instant (demos, tests)")
+    channels: list[str] = Field(default_factory=lambda: ["portal", "wechat", "weibo", "disclosure", "push"],
+                                description="configured channels")
     max_attempts: int = Field(default=6, ge=1, description="delivery attempts before dead-lettering")
     max_pending_checks: int = Field(default=720, ge=1, description="times to check a platform-accepted delivery for its result")
     retry_base_seconds: float = Field(default=5.0, gt=0, description="first retry delay; doubles each attempt")
@@ -81,6 +85,38 @@ class Settings(BaseModel):
     push_quiet_channels: list[str] = Field(default_factory=lambda: ["sms", "wechat_template"],
                                            description="push channels that respect quiet hours")
     push_timezone: str = Field(default="Asia/Shanghai", description="time zone of quiet hours and daily caps")
+    # Policy push by SMS (adapters.push.sms, Aliyun dysmsapi); empty endpoint: the sandbox at <public URL>/sandbox/sms/
+    push_sms_endpoint: str = Field(default="", description="Aliyun SMS endpoint (https://dysmsapi.aliyuncs.com/); "
+                                   "empty: the bundled sandbox in sandbox mode, else no SMS channel")
+    push_sms_access_key_id: str = Field(default="", description="AccessKey ID; empty: the sandbox's demo key (sandbox only)")
+    push_sms_access_key_secret: SecretStr = Field(default=SecretStr(""),
+                                                  description="AccessKey secret; empty: the sandbox's (sandbox only)")
+    push_sms_sign_name: str = Field(default="", description="approved SMS signature (签名); empty: the sandbox's")
+    push_sms_template_code: str = Field(default="", description="approved template code (SMS_…); empty: the sandbox's")
+    push_sms_template_text: str = Field(default="", description="the approved template's text with ${title}, ${reason} "
+                                        "and <public URL>/go/${link} (segment counting); empty: the sandbox's")
+    push_sms_rate_per_second: float = Field(default=20.0, gt=0, description="SendSms calls per second at most (token bucket)")
+    push_sms_receipt_check_seconds: float = Field(default=60.0, gt=0,
+                                                  description="without a receipt by then, poll QuerySendDetails")
+    push_sms_callback_token: SecretStr = Field(default=SecretStr(""), description="secret path part of the receipt URL "
+                                               "<public URL>/callbacks/sms/<token>; empty: the sandbox's (sandbox only)")
+    push_sms_timeout_seconds: float = Field(default=10.0, gt=0, description="per-request timeout of Aliyun SMS calls")
+    # Policy push by WeChat template message (adapters.push.wechat_template): the official account of wechat_*
+    push_wechat_template_id: str = Field(default="", description="template id of the policy-push template message; "
+                                         "empty: the sandbox's demo template (sandbox) or no WeChat template channel")
+    push_wechat_template_fields: list[str] = Field(
+        default_factory=lambda: ["thing1", "thing2", "thing3"],
+        description="the template's data keys that carry the policy title, the publisher and the reason, in this order")
+    push_wechat_template_rate_per_second: float = Field(default=50.0, gt=0,
+                                                        description="template messages sent per second at most (token bucket)")
+    push_wechat_template_receipt_wait_seconds: float = Field(
+        default=300.0, ge=0, description="after WeChat accepted a message, seconds to wait for its TEMPLATESENDJOBFINISH "
+        "receipt before counting it delivered (unconfirmed)")
+
+    @field_validator("clock_start", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        return None if value == "" else value
 
     @property
     def base_url(self) -> str:

@@ -3,7 +3,8 @@
 Header: schemas.subscriber.CSV_HEADER (list fields separated by `|`). Every bad row is reported
 on stderr with its line number and reason and does not stop the good ones; a progress bar runs
 on stderr. Exit status: 0 all rows imported, 1 some rows rejected (the good ones are in), 2 the
-file cannot be read at all.
+file cannot be read at all (or, in Kafka mode, the broker stopped taking the changes: the rows
+before are imported, the rest not).
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from typing import TextIO
 from pydantic import ValidationError
 from sqlalchemy import Engine
 
-from processors.status.subscribers import SubscriberStore
+from processors.bus import BusUnavailable
+from processors.status.subscribers import ChangeHook, SubscriberStore
 from schemas.subscriber import CSV_HEADER, SubscriberIn, from_csv_row
 
 BATCH = 2000
@@ -45,14 +47,26 @@ class Progress:
         self.out.flush()
 
 
-def import_csv(engine: Engine, path: Path, err: TextIO = sys.stderr) -> int:
+def _upsert(store: SubscriberStore, batch: list[SubscriberIn], err: TextIO, imported: int) -> bool:
+    try:
+        store.upsert_many(batch)
+        return True
+    except BusUnavailable as exc:  # Kafka mode: the batch is not in the database either; the earlier ones are
+        print(f"\ngovcast subscribers import: the broker did not take the directory changes ({exc}); stopped "
+              f"after {imported:,} rows, which are imported. Run the import again when the broker is back "
+              f"(importing the same rows again changes nothing).", file=err)
+        return False
+
+
+def import_csv(engine: Engine, path: Path, err: TextIO = sys.stderr, on_change: ChangeHook | None = None) -> int:
+    """`on_change`: Kafka mode's directory topic hook (each batch is produced before it commits)."""
     try:
         with path.open(newline="", encoding="utf-8-sig") as fh:
             total = max(sum(1 for _ in fh) - 1, 0)
     except OSError as exc:
         print(f"govcast subscribers import: cannot read {path}: {exc}", file=err)
         return 2
-    store = SubscriberStore(engine)
+    store = SubscriberStore(engine, on_change=on_change)
     started, imported, bad = time.monotonic(), 0, 0
     seen: dict[str, int] = {}
     batch: list[SubscriberIn] = []
@@ -81,11 +95,15 @@ def import_csv(engine: Engine, path: Path, err: TextIO = sys.stderr) -> int:
             seen[sub.credit_code] = line
             batch.append(sub)
             if len(batch) >= BATCH:
-                imported += len(store.upsert_many(batch))
+                if not _upsert(store, batch, err, imported):
+                    return 2
+                imported += len(batch)
                 batch = []
             progress.show(done)
         if batch:
-            imported += len(store.upsert_many(batch))
+            if not _upsert(store, batch, err, imported):
+                return 2
+            imported += len(batch)
         if bad:
             err.write("\n")
         progress.show(done, final=True)

@@ -38,6 +38,7 @@ from kafka.admin import KafkaAdminClient
 from kafka.errors import TopicAlreadyExistsError
 
 from processors.bus import Outbound
+from processors.embedded.host import BATCH_SIZE, close_async_resources
 from processors.kafka_bus import HEADERS, bootstrap_servers
 from processors.stages import StageContext, due_releases
 from processors.topology import SOURCE, Route, all_topics, outbound_for, routes
@@ -176,6 +177,7 @@ class FaustHost:
                 break
             await self._sleep(delay)
             delay = min(delay * 2, RESTART_MAX_SECONDS)
+        await close_async_resources(self.ctx)
 
     async def _run_app(self) -> None:
         creating = asyncio.ensure_future(asyncio.to_thread(_prepare, self.servers, self.topics, self.settings.partitions))
@@ -314,6 +316,9 @@ class FaustHost:
             if not self._current(event, starting=True):
                 self._release(event)
                 continue
+            if route.batch is not None and route.wait_until is None and not queue.empty():
+                await self._lane_batch(route, stream, queue, event)
+                continue
             self._inflight += 1
             try:
                 done = await self._process(route, event)
@@ -323,6 +328,40 @@ class FaustHost:
                     self._release(event)
             finally:
                 self._inflight -= 1
+
+    async def _lane_batch(self, route: Route, stream: StreamT, queue: asyncio.Queue[EventT], first: EventT) -> None:
+        """What is queued in this partition's lane, through the route's batch stage; acked in order.
+
+        A batch that fails (or holds an unreadable message) is handled one by one, with the
+        per-event retry and poison policy.
+        """
+        batch = [first]
+        while len(batch) < BATCH_SIZE and not queue.empty():
+            batch.append(queue.get_nowait())
+        self._inflight += len(batch)
+        try:
+            try:
+                events = [CloudEvent.from_json(e.message.value or b"") for e in batch]
+                outputs: list[Outbound] | None = await route.handle_many(events, self.ctx)
+            except Exception as exc:
+                log.warning("%s: batch of %d failed (%s); processing one by one", route.name, len(batch), exc)
+                outputs = None
+            if outputs is not None and await self._send(outputs, first):
+                for fevent in batch:
+                    if self._current(fevent, starting=False):
+                        await stream.ack(fevent)
+                    else:
+                        self._release(fevent)
+                return
+            for fevent in batch:
+                if not self._current(fevent, starting=True):
+                    self._release(fevent)
+                elif await self._process(route, fevent) and self._current(fevent, starting=False):
+                    await stream.ack(fevent)
+                else:
+                    self._release(fevent)
+        finally:
+            self._inflight -= len(batch)
 
     async def _process(self, route: Route, fevent: EventT) -> bool:
         """Handle one message; True when its outputs are durable and it may be acked."""

@@ -69,6 +69,19 @@ class KafkaBus:
             log.warning("Kafka did not acknowledge %d message(s): %s", len(messages), exc)
             raise BusUnavailable(f"Kafka did not acknowledge the message: {type(exc).__name__}") from exc
 
+    def send_records(self, topic: str, records: list[tuple[str, bytes | None]]) -> None:
+        """Plain keyed records (None: a tombstone), acknowledged like `send` (the compacted directory topic)."""
+        if not records:
+            return
+        producer = self._connect()
+        try:
+            futures = [producer.send(topic, key=key, value=value) for key, value in records]
+            for future in futures:
+                future.get(timeout=self.delivery_timeout_ms / 1000 + 1)
+        except KafkaError as exc:
+            log.warning("Kafka did not acknowledge %d record(s) for %s: %s", len(records), topic, exc)
+            raise BusUnavailable(f"Kafka did not acknowledge the record: {type(exc).__name__}") from exc
+
     def close(self) -> None:
         with self._lock:
             if self._producer is not None:

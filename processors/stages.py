@@ -122,7 +122,6 @@ def retry_delay(attempt: int, hinted: float, settings: Settings) -> float:
 async def deliver(task: DeliveryTask, ctx: StageContext) -> list[BaseModel]:
     """Hand one task to its channel adapter and turn the typed result into status, retry or dead letter."""
     adapter = ctx.adapters.get(task.channel)
-    pub = task.publication
     if adapter is None:
         result: DeliveryResult = Rejected(reason=f"channel {task.channel!r} is not configured on this worker")
     else:
@@ -132,7 +131,12 @@ async def deliver(task: DeliveryTask, ctx: StageContext) -> list[BaseModel]:
         except Exception as exc:  # an adapter bug must not lose the task: retry it like a transient error
             log.exception("adapter %s raised on %s", task.channel, task.delivery_id)
             result = Retryable(reason=f"adapter error: {type(exc).__name__}: {exc}", retry_after=0)
-    now = ctx.clock()
+    return outcome(task, result, ctx)
+
+
+def outcome(task: DeliveryTask, result: DeliveryResult, ctx: StageContext) -> list[BaseModel]:
+    """What one typed delivery result means: a status, and for the unfinished a later task or a dead letter."""
+    pub, now = task.publication, ctx.clock()
 
     def status(state: DeliveryStatus, detail: str | None, url: str | None = None) -> StatusEvent:
         return StatusEvent(publication_id=pub.id, version=pub.version, channel=task.channel, status=state,

@@ -23,7 +23,8 @@ from pydantic import BaseModel
 
 from processors import stages
 from processors.stages import StageContext
-from schemas.delivery import Action, DeliveryStatus, DeliveryTask, StatusEvent, delivery_id
+from processors.status.subscribers import RecipientUpdate
+from schemas.delivery import Action, Deferral, DeliveryStatus, DeliveryTask, StatusEvent, delivery_id
 from schemas.publication import Publication, Targeting
 
 if TYPE_CHECKING:
@@ -132,6 +133,9 @@ class Directory:
     def get(self, credit_code: str) -> Subscriber | None:
         return self.store.get(credit_code)
 
+    def get_many(self, credit_codes: list[str]) -> dict[str, Subscriber]:
+        return self.store.get_many(credit_codes)
+
 
 def slim(pub: Publication) -> Publication:
     """The publication as per-recipient tasks carry it: without the body (the rendition has what a push needs)."""
@@ -192,34 +196,53 @@ async def fan_out(task: DeliveryTask, ctx: StageContext) -> list[BaseModel]:
 
 
 async def deliver_recipient(task: DeliveryTask, ctx: StageContext) -> list[BaseModel]:
-    """Deliver one business's push through the generic deliver stage, then summarise the campaign."""
-    push = _push(ctx, task.channel)
-    if push is None or task.recipient is None:
-        return await stages.deliver(task, ctx)
+    """Deliver one business's push (a batch of one; hosts that batch call `deliver_recipients`)."""
+    return (await deliver_recipients([task], ctx))[0]
+
+
+async def deliver_recipients(tasks: list[DeliveryTask], ctx: StageContext) -> list[list[BaseModel]]:
+    """Per-recipient push tasks -> outputs per task: deferrals (quiet hours, daily caps) without spending
+    attempts, deliveries through the push adapter in one batch, and one campaign summary per publication."""
+    push = _push(ctx, tasks[0].channel) if tasks else None
+    if push is None:
+        return [await stages.deliver(task, ctx) for task in tasks]
     store: SubscriberStore = push.store
-    pub, code = task.publication, task.recipient
-    state = await asyncio.to_thread(store.recipient_state, task.delivery_id)
-    if state in TERMINAL_STATES:  # a replay after a crash, or a receipt that came in meanwhile: done already
-        return [await asyncio.to_thread(summary_event, store, pub, task.channel, ctx)]
-    deferral = await asyncio.to_thread(push.deferral, task, ctx.clock())
-    if deferral is not None:
-        until, reason = deferral
-        await asyncio.to_thread(store.record, task.delivery_id, pub.id, pub.version, code, "deferred",
-                                detail=f"{reason}; until {until.isoformat()}")
-        return [task.model_copy(update={"not_before": until}),
-                await asyncio.to_thread(summary_event, store, pub, task.channel, ctx)]
-    outputs = await stages.deliver(task, ctx)
-    kept: list[BaseModel] = []
-    for model in outputs:
-        if not isinstance(model, StatusEvent):
-            kept.append(model)
+    now = ctx.clock()
+    states = await asyncio.to_thread(store.recipient_states, [t.delivery_id for t in tasks])
+    # A replay after a crash, or a receipt that came in meanwhile: done already.
+    live = [t for t in tasks if t.recipient is not None and states.get(t.delivery_id) not in TERMINAL_STATES]
+    results = await push.deliver_many(live, now) if live else {}
+    updates: list[RecipientUpdate] = []
+    out: list[list[BaseModel]] = []
+    for task in tasks:
+        result = results.get(task.delivery_id)
+        pub, code = task.publication, task.recipient or ""
+        if task.recipient is None:
+            out.append(await stages.deliver(task, ctx))
             continue
-        if model.status is DeliveryStatus.dead:
-            await asyncio.to_thread(store.record, task.delivery_id, pub.id, pub.version, code, "failed", detail=model.detail)
-        elif model.status is DeliveryStatus.retrying:  # (Pending: the adapter recorded "sent" itself)
-            await asyncio.to_thread(store.record, task.delivery_id, pub.id, pub.version, code, "deferred",
-                                    detail=model.detail)
-        elif model.status is DeliveryStatus.failed:  # rejected before the adapter recorded anything
-            await asyncio.to_thread(store.record, task.delivery_id, pub.id, pub.version, code, "failed", detail=model.detail)
-    kept.append(await asyncio.to_thread(summary_event, store, pub, task.channel, ctx))
-    return kept
+        if result is None:
+            out.append([])
+            continue
+        if isinstance(result, Deferral):
+            updates.append(RecipientUpdate(task.delivery_id, pub.id, pub.version, code, "deferred",
+                                           detail=f"{result.reason}; until {result.until.isoformat()}"))
+            out.append([task.model_copy(update={"not_before": result.until})])
+            continue
+        kept: list[BaseModel] = []
+        for model in stages.outcome(task, result, ctx):
+            if not isinstance(model, StatusEvent):
+                kept.append(model)
+            elif model.status in (DeliveryStatus.dead, DeliveryStatus.failed):
+                updates.append(RecipientUpdate(task.delivery_id, pub.id, pub.version, code, "failed", detail=model.detail))
+            elif model.status is DeliveryStatus.retrying:  # (Pending: the adapter recorded "sent" itself)
+                updates.append(RecipientUpdate(task.delivery_id, pub.id, pub.version, code, "deferred",
+                                               detail=model.detail))
+        out.append(kept)
+    await asyncio.to_thread(store.record_many, updates)
+    last: dict[tuple[str, int], int] = {}
+    for n, task in enumerate(tasks):
+        last[(task.publication.id, task.publication.version)] = n
+    for n in sorted(last.values()):
+        pub = tasks[n].publication
+        out[n].append(await asyncio.to_thread(summary_event, store, pub, tasks[n].channel, ctx))
+    return out

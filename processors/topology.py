@@ -24,6 +24,7 @@ from processors.bus import BusUnavailable, Outbound
 from processors.stages import ChangeKind, DeadLetter, PublicationChange, StageContext, StatusUpdate
 from schemas.delivery import DeliveryTask, StatusEvent
 from schemas.events import CloudEvent, EventType, Topics, derived_id, new_event
+from schemas.publication import Publication
 
 SOURCE = "/govcast/processors"
 log = logging.getLogger("govcast.topology")
@@ -42,8 +43,41 @@ def decode_change(event: CloudEvent) -> PublicationChange:
     return PublicationChange(kind=_CHANGE_BY_TYPE[event.type], publication=event.data)
 
 
+class _LastPublication:
+    """The publication of the previous task, dumped or validated once: a push fan-out emits thousands of
+    tasks carrying the same publication, and validating or dumping it each time dominated their cost.
+    (One tuple, replaced whole, so a thread never sees one publication's model with another's dump.)"""
+
+    def __init__(self) -> None:
+        self.last: tuple[Publication, dict[str, Any]] | None = None
+
+    def dumped(self, pub: Publication) -> dict[str, Any]:
+        last = self.last
+        if last is None or last[0] is not pub:
+            last = self.last = (pub, pub.model_dump(mode="json"))
+        return last[1]
+
+    def validated(self, data: dict[str, Any]) -> Publication:
+        last = self.last
+        if last is None or data != last[1]:
+            last = self.last = (Publication.model_validate(data), data)
+        return last[0]
+
+
+_encoding, _decoding = _LastPublication(), _LastPublication()
+
+
 def decode_task(event: CloudEvent) -> DeliveryTask:
-    return DeliveryTask.model_validate(event.data)
+    data = event.data
+    if isinstance(data, dict) and isinstance(data.get("publication"), dict):
+        data = {**data, "publication": _decoding.validated(data["publication"])}
+    return DeliveryTask.model_validate(data)
+
+
+def task_payload(task: DeliveryTask) -> dict[str, Any]:
+    payload = task.model_dump(mode="json", exclude={"publication"})
+    payload["publication"] = _encoding.dumped(task.publication)
+    return payload
 
 
 def decode_status(event: CloudEvent) -> StatusUpdate:
@@ -57,8 +91,8 @@ def outbound_for(model: BaseModel, event_id: str, now: dt.datetime | None = None
         delayed = model.not_before is not None and model.not_before > now
         lane = target.lane(model.channel, model.recipient)
         topic = Topics.retry(lane) if delayed else Topics.deliveries(lane)
-        return Outbound(topic, model.partition_key,
-                        new_event(EventType.delivery_requested, SOURCE, model.publication.id, model, event_id=event_id))
+        return Outbound(topic, model.partition_key, new_event(EventType.delivery_requested, SOURCE, model.publication.id,
+                                                              task_payload(model), event_id=event_id))
     if isinstance(model, StatusEvent):
         return Outbound(Topics.status, model.publication_id,
                         new_event(EventType.status_changed, SOURCE, model.publication_id, model, event_id=event_id))
@@ -79,11 +113,21 @@ class Route:
     decode: Callable[[CloudEvent], Any]
     stage: Callable[[Any, StageContext], Awaitable[list[BaseModel]]]
     wait_until: Callable[[Any], dt.datetime | None] | None = None
+    # Optional: the same stage over many inputs at once (outputs per input). Hosts that fetch in
+    # batches use it (per-recipient push: one read, parallel sends, one write per batch).
+    batch: Callable[[list[Any], StageContext], Awaitable[list[list[BaseModel]]]] | None = None
 
     async def handle(self, event: CloudEvent, ctx: StageContext) -> list[Outbound]:
         outputs = await self.stage(self.decode(event), ctx)
         now = ctx.clock()
         return [outbound_for(model, derived_id(event.id, i), now) for i, model in enumerate(outputs)]
+
+    async def handle_many(self, events: list[CloudEvent], ctx: StageContext) -> list[Outbound]:
+        assert self.batch is not None
+        per_input = await self.batch([self.decode(e) for e in events], ctx)
+        now = ctx.clock()
+        return [outbound_for(model, derived_id(event.id, i), now)
+                for event, outputs in zip(events, per_input, strict=True) for i, model in enumerate(outputs)]
 
 
 POISON_ATTEMPTS = 5  # a stage that fails this often on one input, for a reason other than an outage, parks it
@@ -132,14 +176,15 @@ def routes(settings: Settings) -> list[Route]:
         Route("status", (Topics.status,), decode_status, stages.project_status),
     ]
     for channel in settings.channels:
+        batch = None
         if channel in target.FANOUT_CHANNELS:  # push: match subscribers, then deliver per recipient
             table.append(Route(f"target-{channel}", (Topics.deliveries(channel),), decode_task, target.fan_out))
             channel = target.lane(channel, "*")
-            deliver = target.deliver_recipient
+            deliver, batch = target.deliver_recipient, target.deliver_recipients
         else:
             deliver = stages.deliver
         name = channel.replace(".", "-")
-        table.append(Route(f"deliver-{name}", (Topics.deliveries(channel),), decode_task, deliver))
+        table.append(Route(f"deliver-{name}", (Topics.deliveries(channel),), decode_task, deliver, batch=batch))
         table.append(Route(f"retry-{name}", (Topics.retry(channel),), decode_task, stages.release_retry,
                            wait_until=lambda task: task.not_before))
     return table

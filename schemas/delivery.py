@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -102,6 +103,14 @@ class UnknownOutcome(BaseModel):
 
 
 DeliveryResult = Annotated[Delivered | Retryable | Rejected | Pending | UnknownOutcome, Field(discriminator="kind")]
+
+
+@dataclass(frozen=True)
+class Deferral:
+    """Not now, without spending an attempt (push: quiet hours of the channel it would use, or a daily cap)."""
+
+    until: dt.datetime
+    reason: str
 
 
 class DeliveryReport(BaseModel):

@@ -16,6 +16,7 @@ class Topics:
     publications = "govcast.publications"
     status = "govcast.status"
     deadletter = "govcast.deadletter"
+    subscribers = "govcast.subscribers"  # Kafka mode: the push directory, compacted, key = credit code (not CloudEvents)
 
     @staticmethod
     def deliveries(channel: str) -> str:

@@ -276,6 +276,21 @@ class TimelineEntry(BaseModel):
     detail: str | None = None
 
 
+class CampaignView(BaseModel):
+    """Policy push of the current version: businesses per state, and portal-link clicks (a count only)."""
+
+    version: int
+    matched: int
+    queued: int
+    deferred: int
+    sent: int  # accepted by the platform, awaiting its receipt (SMS, WeChat template)
+    delivered: int
+    failed: int
+    skipped: int
+    unsubscribed: int
+    clicked: int
+
+
 class PublicationOut(PublicationFields):
     """GET /v1/publications/{id}: the flat publication fields plus identity and where every copy stands."""
 
@@ -290,6 +305,7 @@ class PublicationOut(PublicationFields):
     retracted: bool = False
     retract_reason: str | None = None
     deliveries: dict[str, DeliveryView]
+    campaign: CampaignView | None = None  # present when the publication is pushed to businesses
     timeline: list[TimelineEntry]
     links: dict[str, str]
 

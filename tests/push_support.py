@@ -28,8 +28,18 @@ def credit_code(n: int) -> str:
     return body + _CREDIT_CHARS[(31 - total % 31) % 31]
 
 
+CHANNEL_MIXES = [["webhook", "email"], ["email"], ["email", "webhook"], ["webhook"], ["sms", "email"], ["sms"],
+                 ["wechat_template", "sms"], ["wechat_template", "email"]]
+
+
+def openid(n: int) -> str:
+    """A follower's openid as the WeChat sandbox accepts it (28 characters, starting with "o")."""
+    return f"oTest{n:023d}"
+
+
 def business(n: int, rng: random.Random, *, webhook_base: str = "", email_domain: str = "example.test") -> dict[str, Any]:
-    channels = rng.choice([["webhook", "email"], ["email"], ["email", "webhook"], ["webhook"]])
+    """Business number `n` with a random profile; its channels need a webhook receiver only when `webhook_base`."""
+    mixes = CHANNEL_MIXES if webhook_base else [m for m in CHANNEL_MIXES if "webhook" not in m]
     return {
         "credit_code": credit_code(n), "name": f"济南测试企业{n:06d}有限公司", "region": rng.choice(REGIONS),
         "industry": rng.choice(INDUSTRIES), "scale": rng.choice(SCALES),
@@ -38,7 +48,7 @@ def business(n: int, rng: random.Random, *, webhook_base: str = "", email_domain
         "mobile": f"13{rng.randint(100000000, 999999999)}", "email": f"biz{n}@{email_domain}",
         "webhook_url": f"{webhook_base}/hooks/{n}" if webhook_base else "",
         "webhook_secret": SECRET if webhook_base else "",
-        "wechat_openid": "", "channels": "|".join(channels if webhook_base else ["email"]),
+        "wechat_openid": openid(n), "channels": "|".join(rng.choice(mixes)),
         "quiet_hours": "", "daily_cap": "5",
     }
 

@@ -9,20 +9,30 @@ Effects are idempotent by delivery id: the ledger remembers the channel that car
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
-from typing import ClassVar
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 from zoneinfo import ZoneInfo
+
+import aiohttp
 
 from adapters.base import AdapterServices
 from adapters.push.config import PushConfig
 from adapters.push.email import EmailSender
-from adapters.push.message import PushMessage, PushSender, ReceiptSender
+from adapters.push.message import AsyncSender, PushMessage, PushSender, ReceiptSender
+from adapters.push.sms import SmsSender
 from adapters.push.unsubscribe import make_token
 from adapters.push.webhook import WebhookSender
-from processors.status.subscribers import SubscriberStore
+from adapters.push.wechat_template import WechatTemplateSender
+from processors.status.subscribers import RecipientUpdate, SubscriberStore
 from processors.target import Directory, why
-from schemas.delivery import Action, Delivered, DeliveryResult, DeliveryTask, Pending, Rejected
+from schemas.delivery import Action, Deferral, Delivered, DeliveryResult, DeliveryTask, Pending, Rejected
 from schemas.subscriber import PushChannel, Subscriber
+
+if TYPE_CHECKING:
+    from processors.directory_topic import TopicDirectory
 
 
 def parse_window(text: str) -> tuple[dt.time, dt.time]:
@@ -41,6 +51,29 @@ def quiet_until(local: dt.datetime, window: str) -> dt.datetime | None:
     return until if until > local else until + dt.timedelta(days=1)
 
 
+@dataclass
+class Job:
+    """One business's push within a dispatch batch; its ledger and recipient writes are saved together."""
+
+    task: DeliveryTask
+    sub: Subscriber | None
+    facts: dict[str, Any]
+    changes: dict[str, Any] = field(default_factory=dict)
+    ref: str | None = None
+    record: RecipientUpdate | None = None
+
+    def put(self, ref: str | None = None, **facts: Any) -> None:
+        self.facts.update(facts)
+        self.changes.update(facts)
+        self.ref = ref or self.ref
+
+    def set_state(self, status: str, *, channel: str | None = None, detail: str | None = None,
+                  day: str | None = None) -> None:
+        pub = self.task.publication
+        self.record = RecipientUpdate(self.task.delivery_id, pub.id, pub.version, self.task.recipient or "", status,
+                                      channel, detail, day)
+
+
 class PushAdapter:
     channel: ClassVar[str] = "push"
 
@@ -48,10 +81,12 @@ class PushAdapter:
         self.config, self.services = config, services
         self.ledger = services.ledger
         self.store = SubscriberStore(services.ledger.engine)
-        self.directory = Directory(self.store)
+        # Kafka mode: govcast.directory_sync puts the TopicDirectory (the compacted directory topic) here.
+        self.directory: Directory | TopicDirectory = Directory(self.store)
         self.tz = ZoneInfo(config.timezone)
         self.senders: dict[PushChannel, PushSender] = build_senders(config, services)
         self._unsub_secret: str | None = None
+        self._http: tuple[asyncio.AbstractEventLoop, aiohttp.ClientSession] | None = None
 
     @property
     def unsubscribe_secret(self) -> str:
@@ -62,27 +97,10 @@ class PushAdapter:
     def unsubscribe_url(self, credit_code: str, channel: str) -> str:
         return f"{self.services.public_url}/u/{make_token(self.unsubscribe_secret, credit_code, channel)}"
 
-    def _candidates(self, sub: Subscriber, task: DeliveryTask) -> list[PushChannel]:
-        failed = set(self.ledger.get("push", task.delivery_id).get("failed", []))
+    @staticmethod
+    def _candidates(sub: Subscriber, facts: dict[str, Any]) -> list[PushChannel]:
+        failed = set(facts.get("failed", []))
         return [c for c in sub.reachable_channels() if c.value not in failed]
-
-    def deferral(self, task: DeliveryTask, now: dt.datetime) -> tuple[dt.datetime, str] | None:
-        """When the push must wait (quiet hours of the channel it will use, or the business's daily cap)."""
-        sub = self.directory.get(task.recipient or "")
-        if sub is None or task.action is not Action.publish or task.checks:
-            return None  # a message already with the platform (awaiting its receipt) is not held back
-        candidates = self._candidates(sub, task)
-        if not candidates:
-            return None
-        local = now.astimezone(self.tz)
-        if candidates[0].value in self.config.quiet_channels:
-            until = quiet_until(local, sub.quiet_hours or self.config.quiet_hours)
-            if until is not None:
-                return until.astimezone(dt.UTC), f"quiet hours ({candidates[0].value})"
-        if sub.daily_cap and self.store.delivered_on(sub.credit_code, local.date().isoformat()) >= sub.daily_cap:
-            midnight = dt.datetime.combine(local.date() + dt.timedelta(days=1), dt.time(), self.tz)
-            return midnight.astimezone(dt.UTC), f"daily cap of {sub.daily_cap} reached"
-        return None
 
     def message(self, sub: Subscriber, task: DeliveryTask, channel: PushChannel) -> PushMessage:
         pub, r = task.publication, task.rendition
@@ -92,73 +110,159 @@ class PushAdapter:
             url=r.get("url", self.services.public_url), link=f"{self.services.public_url}/go/{pub.id}?c={channel.value}",
             unsubscribe_url=self.unsubscribe_url(sub.credit_code, channel.value),
             unsubscribe_all_url=self.unsubscribe_url(sub.credit_code, "all"),
-            sent_at=self.services.clock().timestamp())
+            sent_at=time.time())  # real time, not the pipeline clock: receivers check signature timestamps
+
+    # -- batches ------------------------------------------------------------------
+    def _load(self, tasks: list[DeliveryTask]) -> list[Job]:
+        facts = self.ledger.get_many("push", [t.delivery_id for t in tasks])
+        subs = self.directory.get_many([t.recipient for t in tasks if t.recipient])
+        return [Job(t, subs.get(t.recipient or ""), facts.get(t.delivery_id, {})) for t in tasks]
+
+    def _deferrals(self, jobs: list[Job], now: dt.datetime) -> dict[str, Deferral]:
+        local = now.astimezone(self.tz)
+        capped = [j.sub.credit_code for j in jobs if j.sub is not None and j.sub.daily_cap]
+        today = self.store.delivered_counts(capped, local.date().isoformat()) if capped else {}
+        out: dict[str, Deferral] = {}
+        for job in jobs:
+            sub, task = job.sub, job.task
+            if sub is None or task.action is not Action.publish or task.checks or job.facts.get("delivered_via"):
+                continue  # nothing to send, or a message already with the platform (awaiting its receipt)
+            candidates = self._candidates(sub, job.facts)
+            if not candidates:
+                continue
+            if candidates[0].value in self.config.quiet_channels:
+                until = quiet_until(local, sub.quiet_hours or self.config.quiet_hours)
+                if until is not None:
+                    out[task.delivery_id] = Deferral(until.astimezone(dt.UTC), f"quiet hours ({candidates[0].value})")
+                    continue
+            if sub.daily_cap:
+                if today.get(sub.credit_code, 0) >= sub.daily_cap:
+                    midnight = dt.datetime.combine(local.date() + dt.timedelta(days=1), dt.time(), self.tz)
+                    out[task.delivery_id] = Deferral(midnight.astimezone(dt.UTC),
+                                                     f"daily cap of {sub.daily_cap} reached")
+                else:  # pushes to the same business later in this batch count too
+                    today[sub.credit_code] = today.get(sub.credit_code, 0) + 1
+        return out
+
+    def deferral(self, task: DeliveryTask, now: dt.datetime) -> tuple[dt.datetime, str] | None:
+        found = self._deferrals(self._load([task]), now).get(task.delivery_id)
+        return (found.until, found.reason) if found else None
+
+    async def deliver_many(self, tasks: list[DeliveryTask], now: dt.datetime | None = None,
+                           http: aiohttp.ClientSession | None = None) -> dict[str, DeliveryResult | Deferral]:
+        """Dispatch a batch: one read of ledger and directory, sends in parallel, one write of the results.
+
+        With `now`, pushes that must wait (quiet hours, daily cap) come back as `Deferral`s instead.
+        """
+        jobs = await asyncio.to_thread(self._load, tasks)
+        deferred = await asyncio.to_thread(self._deferrals, jobs, now) if now is not None else {}
+        todo = [job for job in jobs if job.task.delivery_id not in deferred]
+        gate = asyncio.Semaphore(self.config.concurrency)
+        session = http or self._session()
+        results = await asyncio.gather(*(self._run(job, session, gate) for job in todo))
+        await asyncio.to_thread(self._save, jobs)
+        return {**{j.task.delivery_id: r for j, r in zip(todo, results, strict=True)}, **deferred}
+
+    def _session(self) -> aiohttp.ClientSession:
+        """One keep-alive session per event loop (the host's loop lives as long as the process)."""
+        loop = asyncio.get_running_loop()
+        if self._http is None or self._http[0] is not loop or self._http[1].closed:
+            connector = aiohttp.TCPConnector(limit=self.config.concurrency)
+            self._http = (loop, aiohttp.ClientSession(connector=connector))
+        return self._http[1]
 
     def deliver(self, task: DeliveryTask) -> DeliveryResult:
+        async def once() -> DeliveryResult | Deferral:
+            async with aiohttp.ClientSession() as http:
+                return (await self.deliver_many([task], http=http))[task.delivery_id]
+
+        result = asyncio.run(once())
+        assert not isinstance(result, Deferral)
+        return result
+
+    def _save(self, jobs: list[Job]) -> None:
+        self.ledger.put_many("push", {j.task.delivery_id: (j.changes, j.ref) for j in jobs if j.changes or j.ref})
+        self.store.record_many([j.record for j in jobs if j.record is not None])
+        for job in jobs:
+            if job.sub is not None and job.changes.get("gone"):
+                self.store.disable_webhook(job.sub.credit_code)
+
+    async def _send(self, sender: PushSender, job: Job, msg: PushMessage, http: aiohttp.ClientSession,
+                    gate: asyncio.Semaphore, check: bool = False) -> DeliveryResult:
+        assert job.sub is not None
+        async with gate:  # (hasattr, not isinstance: Protocol checks are slow at thousands per second)
+            if check and hasattr(sender, "check"):
+                return await asyncio.to_thread(cast(ReceiptSender, sender).check, job.sub, msg, dict(job.facts))
+            if hasattr(sender, "send_async"):
+                return await cast(AsyncSender, sender).send_async(job.sub, msg, dict(job.facts), http)
+            return await asyncio.to_thread(sender.send, job.sub, msg, dict(job.facts))
+
+    async def _run(self, job: Job, http: aiohttp.ClientSession, gate: asyncio.Semaphore) -> DeliveryResult:
+        task, sub = job.task, job.sub
         if task.action is Action.retract:
             return Delivered(detail="pushed messages cannot be recalled")
         if task.recipient is None:
             return Rejected(reason="channel-wide push tasks are fanned out by the target stage", code="no_recipient")
-        pub = task.publication
-        facts = self.ledger.get("push", task.delivery_id)
-        if facts.get("delivered_via"):
-            return Delivered(detail=f"already delivered via {facts['delivered_via']}")
-        sub = self.directory.get(task.recipient)
+        if job.facts.get("delivered_via"):
+            return Delivered(detail=f"already delivered via {job.facts['delivered_via']}")
         if sub is None or not sub.reachable_channels():
             reason = "not in the directory" if sub is None else "no consent, unsubscribed or no reachable channel"
             state = "unsubscribed" if sub is not None and sub.unsubscribed else "skipped"
-            self.store.record(task.delivery_id, pub.id, pub.version, task.recipient, state, detail=reason)
+            job.set_state(state, detail=reason)
             return Rejected(reason=reason, code=state)
-        awaiting = facts.get("awaiting")
+        awaiting = job.facts.get("awaiting")
         if awaiting:  # the platform accepted it earlier: read its receipt
             sender = self.senders.get(PushChannel(awaiting))
-            if isinstance(sender, ReceiptSender):
-                done = self._outcome(sender.channel, sub, task,
-                                     sender.check(sub, self.message(sub, task, sender.channel), facts))
+            if sender is not None and hasattr(sender, "check"):
+                msg = self.message(sub, task, sender.channel)
+                done = self._outcome(job, sender.channel, await self._send(sender, job, msg, http, gate, check=True))
                 if done is not None:
                     return done
-        for channel in self._candidates(sub, task):
-            sender = self.senders.get(channel)
-            if sender is None:
+        for channel in self._candidates(sub, job.facts):
+            found = self.senders.get(channel)
+            if found is None:
                 result: DeliveryResult = Rejected(reason=f"the {channel.value} push channel is not configured",
                                                   code="not_configured")
             else:
-                result = sender.send(sub, self.message(sub, task, channel), self.ledger.get("push", task.delivery_id))
-            done = self._outcome(channel, sub, task, result)
+                result = await self._send(found, job, self.message(sub, task, channel), http, gate)
+            done = self._outcome(job, channel, result)
             if done is not None:
                 return done
-        reason = "every preferred channel failed permanently"
-        self.store.record(task.delivery_id, pub.id, pub.version, sub.credit_code, "failed", detail=reason)
-        return Rejected(reason=reason, code="all_channels_failed")
+        job.set_state("failed", detail="every preferred channel failed permanently")
+        return Rejected(reason="every preferred channel failed permanently", code="all_channels_failed")
 
-    def _outcome(self, channel: PushChannel, sub: Subscriber, task: DeliveryTask,
-                 result: DeliveryResult) -> DeliveryResult | None:
+    def _outcome(self, job: Job, channel: PushChannel, result: DeliveryResult) -> DeliveryResult | None:
         """Record what one channel's attempt means; None: it failed for good, try the next channel."""
-        pub = task.publication
         if isinstance(result, Delivered):
-            self.ledger.put("push", task.delivery_id, delivered_via=channel.value, awaiting=None)
+            job.put(delivered_via=channel.value, awaiting=None)
             day = self.services.clock().astimezone(self.tz).date().isoformat()
-            self.store.record(task.delivery_id, pub.id, pub.version, sub.credit_code, "delivered",
-                              channel=channel.value, detail=result.detail, day=day)
+            job.set_state("delivered", channel=channel.value, detail=result.detail, day=day)
             return result.model_copy(update={"detail": f"{channel.value}: {result.detail}"})
         if isinstance(result, Pending):  # accepted by the platform; its receipt will tell
-            ref = f"{channel.value}:{result.external_id}" if result.external_id else None
-            self.ledger.put("push", task.delivery_id, external_ref=ref, awaiting=channel.value)
-            self.store.record(task.delivery_id, pub.id, pub.version, sub.credit_code, "sent",
-                              channel=channel.value, detail=result.reason)
+            job.put(f"{channel.value}:{result.external_id}" if result.external_id else None, awaiting=channel.value)
+            job.set_state("sent", channel=channel.value, detail=result.reason)
             return result
         if isinstance(result, Rejected):  # permanent on this channel: fall back to the next one
-            if channel is PushChannel.webhook and result.code == "gone":
-                self.store.disable_webhook(sub.credit_code)
-            failed = [*self.ledger.get("push", task.delivery_id).get("failed", []), channel.value]
-            self.ledger.put("push", task.delivery_id, failed=failed, awaiting=None,
-                            **{f"error_{channel.value}": result.reason})
+            gone = channel is PushChannel.webhook and result.code == "gone"
+            facts: dict[str, Any] = {"failed": [*job.facts.get("failed", []), channel.value], "awaiting": None,
+                                     f"error_{channel.value}": result.reason}
+            if gone:
+                facts["gone"] = True
+            job.put(**facts)
             return None
         return result  # transient: the same channel again later
+
+    async def aclose(self) -> None:
+        """Called by the host on its own event loop when it stops."""
+        if self._http is not None:
+            await self._http[1].close()
+            self._http = None
 
     def close(self) -> None:
         for sender in self.senders.values():
             sender.close()
+        if not isinstance(self.directory, Directory):  # the TopicDirectory's consumer thread
+            self.directory.close()
 
 
 def build_senders(config: PushConfig, services: AdapterServices) -> dict[PushChannel, PushSender]:
@@ -166,4 +270,8 @@ def build_senders(config: PushConfig, services: AdapterServices) -> dict[PushCha
     senders: dict[PushChannel, PushSender] = {PushChannel.webhook: WebhookSender(config.webhook_timeout)}
     if config.smtp_host:
         senders[PushChannel.email] = EmailSender(config)
+    if config.wechat_template is not None:  # a template id is configured, or the WeChat sandbox's demo template
+        senders[PushChannel.wechat_template] = WechatTemplateSender(config.wechat_template, services)
+    if config.sms is not None:  # Aliyun SMS is configured, or the bundled SMS sandbox
+        senders[PushChannel.sms] = SmsSender(config.sms, services)
     return senders

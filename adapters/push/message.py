@@ -9,10 +9,13 @@ which reads the receipt the callback stored in the ledger facts or polls the pla
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 from schemas.delivery import DeliveryResult
 from schemas.subscriber import PushChannel, Subscriber
+
+if TYPE_CHECKING:
+    import aiohttp
 
 
 @dataclass(frozen=True)
@@ -29,7 +32,7 @@ class PushMessage:
     link: str  # the portal page through the click-counting redirect (for people: SMS, email, WeChat)
     unsubscribe_url: str  # this channel only
     unsubscribe_all_url: str
-    sent_at: float  # Unix seconds (injected clock)
+    sent_at: float  # Unix seconds, real time (webhook-timestamp is checked against the receiver's clock)
 
     def lines(self, name: str) -> list[str]:
         return [line for line in (f"{name}：", f"{self.publisher}发布《{self.title}》。", self.summary, self.reason) if line]
@@ -53,3 +56,11 @@ class ReceiptSender(PushSender, Protocol):
     def check(self, sub: Subscriber, msg: PushMessage, facts: dict[str, Any]) -> DeliveryResult:
         """After `send` answered Pending: Delivered / Rejected (fall back) / Pending (ask again later)."""
         ...
+
+
+@runtime_checkable
+class AsyncSender(PushSender, Protocol):
+    """A high-volume channel (webhooks) sent on the dispatcher's event loop with a shared aiohttp session."""
+
+    async def send_async(self, sub: Subscriber, msg: PushMessage, facts: dict[str, Any],
+                         http: aiohttp.ClientSession) -> DeliveryResult: ...

@@ -8,6 +8,7 @@ import hmac
 import json
 from typing import Any, ClassVar
 
+import aiohttp
 import requests
 
 from adapters.push.message import PushMessage
@@ -24,11 +25,28 @@ def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(mac).decode()
 
 
-def retry_after(response: requests.Response, default: float = 30.0) -> float:
+def retry_after(header: str | None, default: float = 30.0) -> float:
     try:
-        return max(0.0, float(response.headers.get("Retry-After", default)))
+        return max(0.0, float(header)) if header else default
     except ValueError:
         return default
+
+
+def signed(secret: str, msg_id: str, timestamp: int, payload: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
+    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    return body, {"content-type": "application/json", "webhook-id": msg_id, "webhook-timestamp": str(timestamp),
+                  "webhook-signature": sign(secret, msg_id, timestamp, body)}
+
+
+def classify(status: int, retry_after_header: str | None, msg_id: str) -> DeliveryResult:
+    """2xx delivered; 410 disables the endpoint; 408/425/429/5xx retry (honouring Retry-After); else rejected."""
+    if 200 <= status < 300:
+        return Delivered(detail=f"webhook {status}", external_id=msg_id)
+    if status == 410:
+        return Rejected(reason="the endpoint answered 410 Gone: disabled", code="gone")
+    if status in RETRY_STATUSES:
+        return Retryable(reason=f"webhook answered {status}", retry_after=retry_after(retry_after_header))
+    return Rejected(reason=f"webhook answered {status}", code=f"http_{status}")
 
 
 def payload(sub: Subscriber, msg: PushMessage) -> dict[str, Any]:
@@ -51,22 +69,28 @@ class WebhookSender:
         return self.post(sub.webhook_url, sub.webhook_secret.get_secret_value(), msg.delivery_id, int(msg.sent_at),
                          payload(sub, msg))
 
+    async def send_async(self, sub: Subscriber, msg: PushMessage, facts: dict[str, Any],
+                         http: aiohttp.ClientSession) -> DeliveryResult:
+        """The dispatcher's path: same request, same classification, on a shared aiohttp session."""
+        if not (sub.webhook_url and sub.webhook_secret):
+            return Rejected(reason="no webhook endpoint", code="no_contact")
+        body, headers = signed(sub.webhook_secret.get_secret_value(), msg.delivery_id, int(msg.sent_at),
+                               payload(sub, msg))
+        try:
+            async with http.post(sub.webhook_url, data=body, headers=headers, allow_redirects=False,
+                                 timeout=aiohttp.ClientTimeout(total=self.timeout)) as response:
+                await response.read()
+                return classify(response.status, response.headers.get("Retry-After"), msg.delivery_id)
+        except (aiohttp.ClientError, TimeoutError) as exc:  # the receiver dedupes by webhook-id: sending again is safe
+            return Retryable(reason=f"webhook {type(exc).__name__}", retry_after=30.0)
+
     def post(self, url: str, secret: str, msg_id: str, timestamp: int, payload: dict[str, Any]) -> DeliveryResult:
-        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
-        headers = {"content-type": "application/json", "webhook-id": msg_id, "webhook-timestamp": str(timestamp),
-                   "webhook-signature": sign(secret, msg_id, timestamp, body)}
+        body, headers = signed(secret, msg_id, timestamp, payload)
         try:
             response = self.session.post(url, data=body, headers=headers, timeout=self.timeout, allow_redirects=False)
         except requests.RequestException as exc:  # the receiver dedupes by webhook-id, so sending again is safe
             return Retryable(reason=f"webhook {type(exc).__name__}", retry_after=30.0)
-        status = response.status_code
-        if 200 <= status < 300:
-            return Delivered(detail=f"webhook {status}", external_id=msg_id)
-        if status == 410:
-            return Rejected(reason="the endpoint answered 410 Gone: disabled", code="gone")
-        if status in RETRY_STATUSES:
-            return Retryable(reason=f"webhook answered {status}", retry_after=retry_after(response))
-        return Rejected(reason=f"webhook answered {status}", code=f"http_{status}")
+        return classify(response.status_code, response.headers.get("Retry-After"), msg_id)
 
     def close(self) -> None:
         self.session.close()

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from adapters.sandboxes.disclosure import disclosure_sandbox
+from adapters.sandboxes.sms import sms_sandbox
 from adapters.sandboxes.wechat import wechat_sandbox
 from adapters.sandboxes.weibo import weibo_sandbox
 from govcast.sinks import webhook_receiver
@@ -28,5 +29,6 @@ SANDBOXES: dict[str, Callable[[Settings], ASGIApp]] = {
     "disclosure": disclosure_sandbox,
     "wechat": wechat_sandbox,
     "weibo": weibo_sandbox,
+    "sms": sms_sandbox,
     "webhook": webhook_receiver,
 }

@@ -4,7 +4,8 @@ Contract: POST /cgi-bin/stable_token, GET /cgi-bin/token, /cgi-bin/material/add_
 /cgi-bin/draft/add, /cgi-bin/freepublish/{submit,get,batchget,delete}; errcodes as WeChat answers
 them; tokens that expire in sandbox time; a daily submit quota that resets at 00:00 Beijing time
 of the sandbox clock; publish jobs that finish asynchronously and POST a signed PUBLISHJOBFINISH
-event to `{public_url}/callbacks/wechat`. Published articles are pages at /s/<article_id>.
+event to `{public_url}/callbacks/wechat`. Published articles are pages at /s/<article_id>. Template
+messages (/cgi-bin/message/template/send, TEMPLATESENDJOBFINISH receipts): wechat_template.py.
 
 Controls (not part of the contract): GET /_inspect, GET|POST /_faults, GET|POST /_clock, POST /_reset.
 Faults: busy N (-1), minute_quota N (45011), quota (45009 until the quota day rolls over),
@@ -31,6 +32,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from adapters.sandboxes.kit import Faults, SandboxClock, SandboxLabel, StateFile, add_controls, answer
+from adapters.sandboxes.wechat_template import TemplateMessages, add_template_routes
 from adapters.wechat.config import credentials
 
 if TYPE_CHECKING:
@@ -76,7 +78,8 @@ class WechatSandbox:
 
     def _snapshot(self) -> dict[str, Any]:
         with self.lock:
-            return json.loads(json.dumps({"offset": self.clock.offset, **{k: getattr(self, k) for k in self._SAVED}}))
+            return json.loads(json.dumps({"offset": self.clock.offset, "template": self.template.snapshot(),
+                                          **{k: getattr(self, k) for k in self._SAVED}}))
 
     def _restore(self) -> None:
         saved = self.state_file.load()
@@ -86,6 +89,7 @@ class WechatSandbox:
         for key in self._SAVED:
             if key in saved:
                 setattr(self, key, saved[key])
+        self.template.restore(saved.get("template") or {})
         for job in self.jobs.values():  # jobs keep running on the platform while govcast was down
             if job["publish_status"] == 1:
                 threading.Timer(self.faults.values["publish_delay"], self._finish, args=(job["publish_id"], False)).start()
@@ -97,10 +101,12 @@ class WechatSandbox:
     def reset(self) -> None:
         with self.lock:
             self.clock.offset = 0.0
-            self.faults = Faults({"busy", "minute_quota", "check_fail", "timeout_submit", "reject_review"},
-                                 {"quota", "unverified", "drop_callbacks", "expire_token"})
+            self.faults = Faults({"busy", "minute_quota", "check_fail", "timeout_submit", "reject_review",
+                                  *TemplateMessages.COUNTERS},
+                                 {"quota", "unverified", "drop_callbacks", "expire_token", *TemplateMessages.SWITCHES})
             self.faults.values.update(publish_delay=0.2, delay_seconds=self.default_delay,
-                                      submit_daily_limit=SUBMIT_DAILY_LIMIT)
+                                      submit_daily_limit=SUBMIT_DAILY_LIMIT, **TemplateMessages.VALUES)
+            self.template = TemplateMessages(self)  # template messages (policy push), wechat_template.py
             self.tokens: dict[str, dict[str, Any]] = {}
             self.current: str | None = None
             self.forced: list[float] = []
@@ -277,17 +283,21 @@ class WechatSandbox:
         if self.faults.on("drop_callbacks"):
             entry["dropped"] = True
         else:
-            timestamp, nonce = str(int(self.clock.now())), secrets.token_hex(8)
-            sig = hashlib.sha1("".join(sorted([self.callback_token, timestamp, nonce])).encode()).hexdigest()
-            try:
-                response = requests.post(self.callback_url, data=xml, timeout=10, headers={"Content-Type": "text/xml"},
-                                         params={"signature": sig, "timestamp": timestamp, "nonce": nonce})
-                entry.update(http_status=response.status_code, answer=response.text[:100])
-            except requests.RequestException as exc:
-                entry["error"] = f"{type(exc).__name__}: {exc}"
+            entry.update(self.post_event(xml))
         with self.lock:
             self.callbacks.append(entry)
             self.save()
+
+    def post_event(self, xml: bytes) -> dict[str, Any]:
+        """POST an event to govcast's server URL, signed as WeChat signs them; what came back (for _inspect)."""
+        timestamp, nonce = str(int(self.clock.now())), secrets.token_hex(8)
+        sig = hashlib.sha1("".join(sorted([self.callback_token, timestamp, nonce])).encode()).hexdigest()
+        try:
+            response = requests.post(self.callback_url, data=xml, timeout=10, headers={"Content-Type": "text/xml"},
+                                     params={"signature": sig, "timestamp": timestamp, "nonce": nonce})
+        except requests.RequestException as exc:
+            return {"error": f"{type(exc).__name__}: {exc}"}
+        return {"http_status": response.status_code, "answer": response.text[:100]}
 
     def publish_get(self, body: dict[str, Any]) -> JSONResponse:
         job = self.jobs.get(str(body.get("publish_id")))
@@ -357,7 +367,7 @@ class WechatSandbox:
                 "materials": [{"media_id": k, "size": v["size"], "url": v["url"]} for k, v in self.materials.items()],
                 "drafts": [{"media_id": k, "titles": [a.get("title") for a in v["articles"]]} for k, v in self.drafts.items()],
                 "publish_jobs": list(self.jobs.values()), "articles": articles, "deletions": self.deletions,
-                "callbacks": self.callbacks, "submits_per_day": self.submits,
+                "callbacks": self.callbacks, "submits_per_day": self.submits, **self.template.inspect(),
             }
 
 
@@ -412,5 +422,6 @@ def wechat_sandbox(settings: Settings) -> ASGIApp:
         found = sandbox.images.get(media_id)
         return Response(found, media_type="image/jpeg") if found else Response(status_code=404)
 
+    add_template_routes(app, sandbox)
     add_controls(app, "wechat", sandbox)
     return SandboxLabel(app, "wechat")

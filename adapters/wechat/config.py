@@ -17,6 +17,8 @@ PRODUCTION_URL = "https://api.weixin.qq.com"
 SANDBOX_APPID = "wx_sandbox_appid"
 SANDBOX_SECRET = "sandbox-app-secret"  # a public demo value, like a payment provider's test key
 SANDBOX_CALLBACK_TOKEN = "sandbox-callback-token"
+# The sandbox's demo template message (policy push); real template ids come from the MP console (模板消息).
+SANDBOX_TEMPLATE_ID = "sbx_tpl_policy_push_demo_000000000000000000"
 
 
 class WechatConfig(AdapterConfig):

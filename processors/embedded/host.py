@@ -20,8 +20,18 @@ from schemas.events import derived_id
 
 log = logging.getLogger("govcast.embedded")
 
+BATCH_SIZE = 200  # per-recipient push tasks dispatched together
 POLL_SECONDS = 0.5  # fallback wake-up for messages appended by other processes
 PRUNE_SECONDS = 60.0
+
+
+async def close_async_resources(ctx: StageContext) -> None:
+    """Adapters holding resources bound to this event loop (the push adapter's HTTP session) release them here."""
+    for adapter in ctx.adapters.values():
+        aclose = getattr(adapter, "aclose", None)
+        if aclose is not None:
+            with contextlib.suppress(Exception):
+                await aclose()
 
 
 @dataclass
@@ -53,6 +63,7 @@ class EmbeddedHost:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await close_async_resources(self.ctx)
 
     def stop(self) -> None:
         self._stopping.set()
@@ -71,14 +82,27 @@ class EmbeddedHost:
         self._wakeups[topic].append(wakeup)
         while not self._stopping.is_set():
             wakeup.clear()
-            records = await asyncio.to_thread(self.bus.fetch, route.name, topic, part, 50)
+            records = await asyncio.to_thread(self.bus.fetch, route.name, topic, part,
+                                              BATCH_SIZE if route.batch else 50)
             if not records:
                 await self._sleep(POLL_SECONDS, wakeup)
+                continue
+            if route.batch is not None and route.wait_until is None and await self._process_batch(route, records):
                 continue
             for record in records:
                 if self._stopping.is_set():
                     return
                 await self._process(route, record)
+
+    async def _process_batch(self, route: Route, records: list[Record]) -> bool:
+        """All of `records` through the route's batch stage, committed at once; False: do them one by one."""
+        try:
+            outputs = await route.handle_many([r.event for r in records], self.ctx)
+        except Exception as exc:  # the per-record path has the retry and poison-input policy
+            log.warning("%s: batch of %d failed (%s); processing one by one", route.name, len(records), exc)
+            return False
+        await asyncio.to_thread(self.bus.commit, route.name, records[-1], outputs)
+        return True
 
     async def _process(self, route: Route, record: Record) -> None:
         if route.wait_until is not None:

@@ -103,17 +103,21 @@ class SqliteLog:
 
     # -- producing ----------------------------------------------------------
     def _append(self, conn: sqlite3.Connection, messages: Iterable[Outbound]) -> None:
-        now = time.time()
+        """Append in order; one head update per (topic, partition) touched, the rows in one executemany."""
+        now, header = time.time(), f'{{"content-type": "{CONTENT_TYPE}"}}'
+        grouped: dict[tuple[str, int], list[Outbound]] = {}
         for msg in messages:
-            part = partition_for(msg.key, self.ensure_topic(msg.topic))
-            row = conn.execute(
-                "INSERT INTO heads(topic, part, next) VALUES (?, ?, 1) "
-                "ON CONFLICT(topic, part) DO UPDATE SET next = next + 1 RETURNING next - 1",
-                (msg.topic, part),
+            grouped.setdefault((msg.topic, partition_for(msg.key, self.ensure_topic(msg.topic))), []).append(msg)
+        for (topic, part), batch in grouped.items():
+            (end,) = conn.execute(
+                "INSERT INTO heads(topic, part, next) VALUES (?, ?, ?) "
+                "ON CONFLICT(topic, part) DO UPDATE SET next = next + excluded.next RETURNING next",
+                (topic, part, len(batch)),
             ).fetchone()
-            conn.execute(
+            first = end - len(batch)
+            conn.executemany(
                 "INSERT INTO messages(topic, part, offset, key, value, headers, ts) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (msg.topic, part, row[0], msg.key, msg.event.to_json(), f'{{"content-type": "{CONTENT_TYPE}"}}', now),
+                [(topic, part, first + n, m.key, m.event.to_json(), header, now) for n, m in enumerate(batch)],
             )
 
     def send(self, messages: list[Outbound]) -> None:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import secrets
-from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Boolean,
@@ -25,6 +25,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     delete,
     func,
     insert,
@@ -106,14 +107,31 @@ RECIPIENT_STATES = ("queued", "deferred", "sent", "delivered", "failed", "skippe
 FINAL_STATES = frozenset({"delivered", "failed", "skipped", "unsubscribed"})
 BATCH = 1000
 
+# Called with (credit code, stored JSON | None for a removal) for every directory change, inside the change's
+# transaction and last: raising (the broker refused it) rolls the change back. In Kafka mode it produces the change
+# to the compacted directory topic (processors.directory_topic); embedded mode has none.
+ChangeHook = Callable[[list[tuple[str, bytes | None]]], None]
+
+
+class RecipientUpdate(NamedTuple):
+    delivery_id: str
+    publication_id: str
+    version: int
+    credit_code: str
+    status: str
+    channel: str | None = None
+    detail: str | None = None
+    day: str | None = None
+
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
 class SubscriberStore:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, on_change: ChangeHook | None = None) -> None:
         self.engine = engine
+        self.on_change = on_change
         create_schema(engine, metadata)  # under the startup lock: nodes starting together must not race
         self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
 
@@ -126,6 +144,10 @@ class SubscriberStore:
         stmt = self._insert(directory).values(id=1, revision=1)
         conn.execute(stmt.on_conflict_do_update(index_elements=[directory.c.id],
                                                 set_={"revision": directory.c.revision + 1}))
+
+    def _emit(self, changes: list[tuple[str, bytes | None]]) -> None:
+        if self.on_change is not None and changes:
+            self.on_change(changes)
 
     @staticmethod
     def _row(sub: Subscriber) -> dict[str, Any]:
@@ -151,6 +173,7 @@ class SubscriberStore:
 
     def upsert_many(self, subs: Sequence[SubscriberIn]) -> list[tuple[Subscriber, bool]]:
         now, out = utcnow(), []
+        changes: list[tuple[str, bytes | None]] = []
         with self.engine.begin() as conn:
             for start in range(0, len(subs), BATCH):
                 chunk = subs[start:start + BATCH]
@@ -163,14 +186,18 @@ class SubscriberStore:
                 conn.execute(stmt.on_conflict_do_update(
                     index_elements=[subscribers.c.credit_code],
                     set_={c.name: stmt.excluded[c.name] for c in subscribers.columns if c.name != "credit_code"}), rows)
+                changes += [(r["credit_code"], r["doc"].encode()) for r in rows]
                 out += merged
             if subs:
                 self._bump(conn)
+            self._emit(changes)
         return out
 
     def _save(self, conn: Connection, sub: Subscriber) -> None:
-        conn.execute(update(subscribers).where(subscribers.c.credit_code == sub.credit_code).values(**self._row(sub)))
+        row = self._row(sub)
+        conn.execute(update(subscribers).where(subscribers.c.credit_code == sub.credit_code).values(**row))
         self._bump(conn)
+        self._emit([(sub.credit_code, row["doc"].encode())])
 
     def get(self, credit_code: str) -> Subscriber | None:
         with self.engine.connect() as conn:
@@ -189,6 +216,7 @@ class SubscriberStore:
             gone = conn.execute(delete(subscribers).where(subscribers.c.credit_code == credit_code)).rowcount
             if gone:
                 self._bump(conn)
+                self._emit([(credit_code, None)])
         return bool(gone)
 
     def _change(self, credit_code: str, **changes: Any) -> Subscriber | None:
@@ -210,6 +238,24 @@ class SubscriberStore:
 
     def disable_webhook(self, credit_code: str) -> None:
         self._change(credit_code, webhook_disabled=True)
+
+    def docs(self) -> Iterator[tuple[str, str]]:
+        """(credit_code, stored JSON) of every subscriber, streamed (reseeding the directory topic)."""
+        with self.engine.connect() as conn:
+            result = conn.execution_options(yield_per=5000).execute(select(subscribers.c.credit_code, subscribers.c.doc))
+            yield from ((code, doc) for code, doc in result)
+
+    def republish(self, codes: Sequence[str]) -> None:
+        """Send the current record of each code (None when it is gone) through `on_change` (reseeding).
+
+        The transaction first takes the lock every directory change takes (the revision row), so a concurrent
+        change is emitted either before this (and read here) or after it: the topic never ends on a stale value.
+        """
+        with self.engine.begin() as conn:
+            conn.execute(update(directory).where(directory.c.id == 1).values(revision=directory.c.revision))
+            found = {code: doc for code, doc in conn.execute(select(subscribers.c.credit_code, subscribers.c.doc)
+                                                              .where(subscribers.c.credit_code.in_(list(codes))))}
+            self._emit([(code, found[code].encode() if code in found else None) for code in codes])
 
     def index_rows(self) -> Iterator[tuple[str, str, str, str, str, str]]:
         """(credit_code, region, industry, scale, qualifications, topics) of every active subscriber."""
@@ -234,20 +280,45 @@ class SubscriberStore:
     def record(self, delivery_id: str, publication_id: str, version: int, credit_code: str, status: str,
                *, channel: str | None = None, detail: str | None = None, day: str | None = None) -> None:
         """Set one recipient's state (a later final state is never overwritten by a replayed earlier one)."""
-        assert status in RECIPIENT_STATES, status
+        self.record_many([RecipientUpdate(delivery_id, publication_id, version, credit_code, status, channel, detail,
+                                          day)])
+
+    def record_many(self, updates: Sequence[RecipientUpdate]) -> None:
+        """`record` for many recipients in one transaction (the push dispatcher's batches)."""
+        if not updates:
+            return
         now = utcnow()
+        changes: dict[tuple[str, int], dict[str, int]] = {}
         with self.engine.begin() as conn:
-            old = conn.execute(select(recipients.c.status).where(recipients.c.delivery_id == delivery_id)
-                               .with_for_update()).scalar()
-            values = {"status": status, "channel": channel, "detail": detail, "day": day, "updated_at": now}
-            if old is None:
-                conn.execute(insert(recipients).values(delivery_id=delivery_id, publication_id=publication_id,
-                                                       version=version, credit_code=credit_code, **values))
-                self._count(conn, publication_id, version, {status: 1})
-            elif old not in FINAL_STATES or status == old:
-                conn.execute(update(recipients).where(recipients.c.delivery_id == delivery_id).values(**values))
-                if old != status:
-                    self._count(conn, publication_id, version, {old: -1, status: 1})
+            ids = list({u.delivery_id for u in updates})
+            olds: dict[str, str] = {}
+            for start in range(0, len(ids), BATCH):
+                olds.update(conn.execute(select(recipients.c.delivery_id, recipients.c.status).where(
+                    recipients.c.delivery_id.in_(ids[start:start + BATCH])).with_for_update()).all())
+            inserts, rewrites = [], []
+            for u in updates:
+                assert u.status in RECIPIENT_STATES, u.status
+                old = olds.get(u.delivery_id)
+                values = {"status": u.status, "channel": u.channel, "detail": u.detail, "day": u.day, "updated_at": now}
+                if old is None:
+                    inserts.append({"delivery_id": u.delivery_id, "publication_id": u.publication_id,
+                                    "version": u.version, "credit_code": u.credit_code, **values})
+                elif old not in FINAL_STATES or u.status == old:
+                    rewrites.append({"b_id": u.delivery_id, **values})
+                else:
+                    continue
+                counts = changes.setdefault((u.publication_id, u.version), {})
+                if old is not None and old != u.status:
+                    counts[old] = counts.get(old, 0) - 1
+                if old != u.status:
+                    counts[u.status] = counts.get(u.status, 0) + 1
+                olds[u.delivery_id] = u.status
+            if inserts:
+                conn.execute(insert(recipients), inserts)
+            if rewrites:
+                conn.execute(update(recipients).where(recipients.c.delivery_id == bindparam("b_id")), rewrites)
+            for (publication_id, version), counts in changes.items():
+                self._count(conn, publication_id, version, counts)
 
     def record_queued(self, rows: Iterable[tuple[str, str]], publication_id: str, version: int) -> None:
         """(delivery_id, credit_code) pairs matched by the target stage; existing rows are left alone."""
@@ -263,6 +334,25 @@ class SubscriberStore:
                 if values:
                     conn.execute(insert(recipients), values)
                     self._count(conn, publication_id, version, {"queued": len(values)})
+
+    def recipient_states(self, delivery_ids: Sequence[str]) -> dict[str, str]:
+        with self.engine.connect() as conn:
+            return dict(conn.execute(select(recipients.c.delivery_id, recipients.c.status).where(
+                recipients.c.delivery_id.in_(list(delivery_ids)))).all())
+
+    def get_many(self, credit_codes: Sequence[str]) -> dict[str, Subscriber]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(subscribers.c.credit_code, subscribers.c.doc).where(
+                subscribers.c.credit_code.in_(list(set(credit_codes))))).all()
+        return {code: Subscriber.model_validate_json(doc) for code, doc in rows}
+
+    def delivered_counts(self, credit_codes: Sequence[str], day: str) -> dict[str, int]:
+        """Pushes delivered to each business on local day `day` (daily caps)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(recipients.c.credit_code, func.count()).where(
+                recipients.c.credit_code.in_(list(set(credit_codes))), recipients.c.day == day,
+                recipients.c.status == "delivered").group_by(recipients.c.credit_code)).all()
+        return {code: int(n) for code, n in rows}
 
     def recipient_state(self, delivery_id: str) -> str | None:
         with self.engine.connect() as conn:

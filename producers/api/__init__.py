@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from govcast.settings import Settings
 from processors.bus import Bus
 from processors.status.store import StatusStore
-from producers.api import health, metrics, publications, subscribers
+from producers.api import clicks, health, metrics, publications, subscribers
 from producers.api.metrics import ApiMetrics
 from producers.api.middleware import MAX_REQUEST_BYTES, BodyLimit, ServerErrors
 from producers.problems import install_problem_handlers, use_problem_media_type
@@ -39,6 +39,7 @@ def create_app(settings: Settings, store: StatusStore, bus: Bus, *, max_request_
     app.include_router(publications.router)
     app.include_router(subscribers.router)
     app.include_router(subscribers.unsubscribe_router)
+    app.include_router(clicks.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
     use_problem_media_type(app)

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query
+from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from producers.api.deps import MetricsDep, PrincipalDep, PublisherDep, StoreDep
+from producers.api.subscribers import directory
 from producers.problems import problem_docs
 from producers.publishing import MAX_KEY_LENGTH, Outcome
 from producers.views import PublicationPage, list_publications, publication_out
-from schemas.publication import Accepted, Channel, Kind, PublicationIn, PublicationOut, RetractIn
+from schemas.publication import Accepted, CampaignView, Channel, Kind, PublicationIn, PublicationOut, RetractIn
 
 router = APIRouter(prefix="/v1/publications", tags=["publications"], responses=problem_docs(401, 422))
 
@@ -80,9 +81,13 @@ def listing(
 
 @router.get("/{publication_id}", response_model=PublicationOut, summary="One publication with per-channel status",
             responses=problem_docs(404))
-def get_one(publication_id: PublicationId, principal: PrincipalDep, store: StoreDep) -> PublicationOut:
-    """The publication as stored, its overall status, each channel's delivery and the timeline."""
-    return publication_out(store, principal, publication_id)
+def get_one(publication_id: PublicationId, principal: PrincipalDep, store: StoreDep, request: Request) -> PublicationOut:
+    """The publication as stored, its overall status, each channel's delivery, the push campaign and the timeline."""
+    out = publication_out(store, principal, publication_id)
+    if "push" in out.deliveries:
+        counts = directory(request, store).summary(out.id, out.version)
+        out.campaign = CampaignView(version=out.version, **counts)
+    return out
 
 
 @router.put(

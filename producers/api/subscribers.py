@@ -3,21 +3,25 @@ and `/u/{token}`: RFC 8058 one-click unsubscribe (signed token, no cookies, no r
 
 from __future__ import annotations
 
+import contextlib
 import html
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 
 from adapters.push.unsubscribe import read_token
+from govcast.directory_sync import change_hook
+from processors.bus import BusUnavailable
 from processors.status.store import Principal
 from processors.status.subscribers import SubscriberStore
 from producers.api.deps import PrincipalDep, StoreDep
-from producers.errors import Forbidden, Invalid, NotFound
+from producers.errors import Forbidden, Invalid, NotFound, Unavailable
 from producers.problems import problem_docs
 from schemas.subscriber import SubscriberFields, SubscriberIn, credit_code_problem
 
-router = APIRouter(prefix="/v1/subscribers", tags=["subscribers"], responses=problem_docs(401, 403, 422))
+router = APIRouter(prefix="/v1/subscribers", tags=["subscribers"], responses=problem_docs(401, 403, 422, 503))
 unsubscribe_router = APIRouter(tags=["subscribers"])
 CreditCode = Annotated[str, Path(min_length=18, max_length=18, description="unified social credit code")]
 
@@ -29,7 +33,8 @@ def directory(request: Request, store: StoreDep) -> SubscriberStore:
     """One SubscriberStore per app, on the status store's engine (created on first use)."""
     subs: SubscriberStore | None = getattr(request.app.state, "subscribers", None)
     if subs is None:
-        subs = request.app.state.subscribers = SubscriberStore(store.engine)
+        hook = change_hook(request.app.state.settings, request.app.state.bus)  # Kafka mode: the directory topic
+        subs = request.app.state.subscribers = SubscriberStore(store.engine, on_change=hook)
     return subs
 
 
@@ -49,8 +54,18 @@ def _valid_code(credit_code: str) -> str:
     return code
 
 
+@contextlib.contextmanager
+def _bus_up() -> Iterator[None]:
+    """In Kafka mode a directory change is produced to its topic before it commits: no broker, no change (503)."""
+    try:
+        yield
+    except BusUnavailable as exc:
+        raise Unavailable("the message bus is unavailable; nothing was changed, retry later") from exc
+
+
 def _save(subs: SubscriberStore, data: SubscriberIn) -> JSONResponse:
-    sub, created = subs.upsert(data)
+    with _bus_up():
+        sub, created = subs.upsert(data)
     return JSONResponse(sub.public(), status_code=201 if created else 200,
                         headers={"Location": f"/v1/subscribers/{sub.credit_code}"})
 
@@ -94,7 +109,9 @@ def replace(credit_code: CreditCode, data: SubscriberFields, principal: Principa
 def remove(credit_code: CreditCode, principal: PrincipalDep, request: Request, store: StoreDep) -> PlainTextResponse:
     code = _valid_code(credit_code)
     _allowed(principal, code)
-    if not directory(request, store).delete(code):
+    with _bus_up():
+        gone = directory(request, store).delete(code)
+    if not gone:
         raise NotFound(f"no subscriber {code}")
     return PlainTextResponse("", status_code=204)
 
@@ -111,7 +128,8 @@ def _token(request: Request, store: StoreDep, token: str) -> tuple[SubscriberSto
 def unsubscribe(token: Annotated[str, Path(max_length=200)], request: Request, store: StoreDep) -> PlainTextResponse:
     """`List-Unsubscribe=One-Click` POST from the mail client (or the confirmation form): no cookies, no redirect."""
     subs, code, channel = _token(request, store, token)
-    subs.unsubscribe(code, channel)
+    with _bus_up():
+        subs.unsubscribe(code, channel)
     return PlainTextResponse(f"已退订{UNSUBSCRIBE_NAMES[channel]}。unsubscribed from {channel}")
 
 

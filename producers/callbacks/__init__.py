@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from producers.callbacks.sms import sms_callbacks
 from producers.callbacks.wechat import wechat_callbacks
 
 if TYPE_CHECKING:
@@ -20,4 +21,5 @@ if TYPE_CHECKING:
 
 CALLBACK_ROUTERS: dict[str, Callable[[Settings, Ledger], APIRouter]] = {
     "wechat": wechat_callbacks,
+    "sms": sms_callbacks,
 }

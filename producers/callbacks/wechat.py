@@ -1,4 +1,4 @@
-"""WeChat server callbacks (服务器配置 URL): URL verification and the PUBLISHJOBFINISH event.
+"""WeChat server callbacks (服务器配置 URL): URL verification, PUBLISHJOBFINISH and TEMPLATESENDJOBFINISH events.
 
 Every request is signed: `signature = sha1("".join(sorted([Token, timestamp, nonce])))` in the
 query string; unsigned or badly signed requests get 403 and change nothing. Plaintext mode
@@ -25,6 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from adapters.ledger import Ledger
 from adapters.wechat.config import credentials
 from govcast.settings import Settings
+from producers.callbacks.wechat_template import parse_template_event, record_template_receipt
 
 log = logging.getLogger("govcast.callbacks.wechat")
 
@@ -80,7 +81,7 @@ def wechat_callbacks(settings: Settings, ledger: Ledger) -> APIRouter:
         verify(signature, timestamp, nonce)
         return echostr
 
-    @router.post("", response_class=PlainTextResponse, summary="WeChat event push (PUBLISHJOBFINISH)")
+    @router.post("", response_class=PlainTextResponse, summary="WeChat event push (PUBLISHJOBFINISH, TEMPLATESENDJOBFINISH)")
     async def event(request: Request, signature: str = Query(""), timestamp: str = Query(""),
                     nonce: str = Query("")) -> str:
         verify(signature, timestamp, nonce)
@@ -89,8 +90,12 @@ def wechat_callbacks(settings: Settings, ledger: Ledger) -> APIRouter:
             raise HTTPException(status_code=413, detail="body too large")
         try:
             result = parse_publish_event(body)
+            receipt = parse_template_event(body) if result is None else None
         except (ET.ParseError, ValueError) as exc:
             raise HTTPException(status_code=400, detail=f"unreadable event: {exc}") from None
+        if receipt is not None:  # TEMPLATESENDJOBFINISH: a template message's receipt (policy push)
+            await run_in_threadpool(record_template_receipt, ledger, receipt)
+            return "success"
         if result is None or not result["publish_id"]:
             return "success"  # other events are not ours to handle; WeChat expects "success" (or "")
         await run_in_threadpool(record, result)

@@ -82,7 +82,7 @@ def test_directory_refreshes_on_change_and_skips_unsubscribed(tmp_path: Path) ->
     store = SubscriberStore(create_engine(f"sqlite:///{tmp_path / 's.db'}"))
     directory = Directory(store)
     rng = random.Random(1)
-    one = from_csv_row(business(1, rng) | {"region": "历下区", "industry": "C3911"})
+    one = from_csv_row(business(1, rng) | {"region": "历下区", "industry": "C3911", "channels": "email"})
     assert directory.match(Targeting(regions=["历下区"])) == []
     store.upsert(one)
     assert directory.match(Targeting(regions=["历下区"])) == [one.credit_code]
