@@ -31,18 +31,23 @@ def _seed_demo_businesses(runtime: Runtime) -> None:
     import base64
     import secrets
 
+    from govcast.directory_sync import change_hook
     from govcast.samples import demo_businesses
+    from processors.bus import BusUnavailable
     from processors.status.subscribers import SubscriberStore
     from schemas.subscriber import SubscriberIn
 
     settings = runtime.settings
     if not settings.sandboxes or "push" not in settings.channels:
         return
-    store = SubscriberStore(runtime.store.engine)
+    store = SubscriberStore(runtime.store.engine, change_hook(settings, runtime.bus))  # Kafka: the topic too
     if store.list(1, 0)[0]:
         return
     secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
-    store.upsert_many([SubscriberIn.model_validate(row) for row in demo_businesses(settings.base_url, secret)])
+    try:
+        store.upsert_many([SubscriberIn.model_validate(row) for row in demo_businesses(settings.base_url, secret)])
+    except BusUnavailable as exc:  # Kafka down at the first start: the demo simply has no businesses
+        print(f"demo businesses not registered ({exc})", file=sys.stderr)
 
 
 def _banner(settings: Settings, tokens: list[tuple[str, str]], mode: str) -> str:

@@ -27,6 +27,8 @@ from schemas.events import CloudEvent, EventType, Topics, derived_id, new_event
 from schemas.publication import Publication
 
 SOURCE = "/govcast/processors"
+RETRY_SHORT_SECONDS = 300.0  # delays up to this wait in govcast.retry.<lane>; longer ones in <...>.later
+RETRY_TIERS = ("", "later")
 log = logging.getLogger("govcast.topology")
 
 _CHANGE_BY_TYPE = {
@@ -88,9 +90,10 @@ def outbound_for(model: BaseModel, event_id: str, now: dt.datetime | None = None
     """Topic, key and CloudEvent of one stage output."""
     now = now or stages.utcnow()
     if isinstance(model, DeliveryTask):
-        delayed = model.not_before is not None and model.not_before > now
+        delay = (model.not_before - now).total_seconds() if model.not_before is not None else 0.0
         lane = target.lane(model.channel, model.recipient)
-        topic = Topics.retry(lane) if delayed else Topics.deliveries(lane)
+        tier = "later" if delay > RETRY_SHORT_SECONDS else ""
+        topic = Topics.retry(lane, tier) if delay > 0 else Topics.deliveries(lane)
         return Outbound(topic, model.partition_key, new_event(EventType.delivery_requested, SOURCE, model.publication.id,
                                                               task_payload(model), event_id=event_id))
     if isinstance(model, StatusEvent):
@@ -185,8 +188,9 @@ def routes(settings: Settings) -> list[Route]:
             deliver = stages.deliver
         name = channel.replace(".", "-")
         table.append(Route(f"deliver-{name}", (Topics.deliveries(channel),), decode_task, deliver, batch=batch))
-        table.append(Route(f"retry-{name}", (Topics.retry(channel),), decode_task, stages.release_retry,
-                           wait_until=lambda task: task.not_before))
+        for tier in RETRY_TIERS:
+            table.append(Route(f"retry-{name}" + (f"-{tier}" if tier else ""), (Topics.retry(channel, tier),),
+                               decode_task, stages.release_retry, wait_until=lambda task: task.not_before))
     return table
 
 

@@ -23,8 +23,10 @@ class Topics:
         return f"govcast.deliveries.{channel}"
 
     @staticmethod
-    def retry(channel: str) -> str:
-        return f"govcast.retry.{channel}"
+    def retry(channel: str, tier: str = "") -> str:
+        """Delayed tasks wait in their topic in order; tiers keep a task due in seconds from queueing
+        behind one due tomorrow morning (quiet hours, quotas): "" up to RETRY_SHORT_SECONDS, "later" beyond."""
+        return f"govcast.retry.{channel}" + (f".{tier}" if tier else "")
 
 
 class EventType:
