@@ -94,8 +94,8 @@ class PushAdapter:
             self._unsub_secret = self.store.secret("unsubscribe")
         return self._unsub_secret
 
-    def unsubscribe_url(self, credit_code: str, channel: str) -> str:
-        return f"{self.services.public_url}/u/{make_token(self.unsubscribe_secret, credit_code, channel)}"
+    def unsubscribe_url(self, credit_code: str, channel: str, campaign: str = "") -> str:
+        return f"{self.services.public_url}/u/{make_token(self.unsubscribe_secret, credit_code, channel, campaign)}"
 
     @staticmethod
     def _candidates(sub: Subscriber, facts: dict[str, Any]) -> list[PushChannel]:
@@ -108,8 +108,8 @@ class PushAdapter:
             delivery_id=task.delivery_id, publication_id=pub.id, version=pub.version, title=pub.title,
             publisher=pub.publisher, doc_no=pub.doc_no, summary=r.get("summary", ""), reason=why(sub, pub.targeting),
             url=r.get("url", self.services.public_url), link=f"{self.services.public_url}/go/{pub.id}?c={channel.value}",
-            unsubscribe_url=self.unsubscribe_url(sub.credit_code, channel.value),
-            unsubscribe_all_url=self.unsubscribe_url(sub.credit_code, "all"),
+            unsubscribe_url=self.unsubscribe_url(sub.credit_code, channel.value, pub.id),
+            unsubscribe_all_url=self.unsubscribe_url(sub.credit_code, "all", pub.id),
             sent_at=time.time())  # real time, not the pipeline clock: receivers check signature timestamps
 
     # -- batches ------------------------------------------------------------------

@@ -17,20 +17,22 @@ def _mac(secret: str, payload: str) -> str:
     return _b64(hmac.new(secret.encode(), payload.encode(), hashlib.sha256).digest())
 
 
-def make_token(secret: str, credit_code: str, channel: str) -> str:
+def make_token(secret: str, credit_code: str, channel: str, campaign: str = "") -> str:
+    """`campaign`: the publication whose message carried the link (its campaign counts the unsubscribe)."""
     if channel not in CHANNELS:
         raise ValueError(f"unknown unsubscribe list {channel!r}")
-    payload = _b64(f"{credit_code}:{channel}".encode())
+    payload = _b64(":".join([credit_code, channel, campaign] if campaign else [credit_code, channel]).encode())
     return f"{payload}.{_mac(secret, payload)}"
 
 
-def read_token(secret: str, token: str) -> tuple[str, str] | None:
-    """(credit_code, channel) of a valid token, else None."""
+def read_token(secret: str, token: str) -> tuple[str, str, str] | None:
+    """(credit_code, channel, campaign or "") of a valid token, else None."""
     payload, _, mac = token.partition(".")
     if not payload or not hmac.compare_digest(mac, _mac(secret, payload)):
         return None
     try:
-        code, _, channel = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).decode().partition(":")
+        code, _, rest = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).decode().partition(":")
     except (ValueError, UnicodeDecodeError):
         return None
-    return (code, channel) if code and channel in CHANNELS else None
+    channel, _, campaign = rest.partition(":")
+    return (code, channel, campaign) if code and channel in CHANNELS else None

@@ -359,14 +359,17 @@ class SubscriberStore:
             return conn.execute(select(recipients.c.status).where(recipients.c.delivery_id == delivery_id)).scalar()
 
     def summary(self, publication_id: str, version: int) -> dict[str, int]:
-        """Recipients per state for one version, plus `matched` (all of them) and `clicked` (every version)."""
+        """Recipients per state for one version, plus `matched` (all of them), `clicked` (portal links, every
+        version) and in `unsubscribed` also those who unsubscribed through this publication's messages."""
         with self.engine.connect() as conn:
             row = conn.execute(select(*(campaigns.c[s] for s in RECIPIENT_STATES)).where(
                 campaigns.c.publication_id == publication_id, campaigns.c.version == version)).first()
-            clicked = conn.execute(select(func.coalesce(func.sum(clicks.c.clicks), 0))
-                                   .where(clicks.c.publication_id == publication_id)).scalar_one()
+            counts_by_channel = dict(conn.execute(select(clicks.c.channel, clicks.c.clicks)
+                                                  .where(clicks.c.publication_id == publication_id)).all())
         counts = dict(zip(RECIPIENT_STATES, row or (0,) * len(RECIPIENT_STATES), strict=True))
-        return {"matched": sum(counts.values()), **counts, "clicked": int(clicked)}
+        left = int(counts_by_channel.pop("unsubscribe", 0))
+        return {"matched": sum(counts.values()), **counts, "unsubscribed": counts["unsubscribed"] + left,
+                "clicked": int(sum(counts_by_channel.values()))}
 
     def click(self, publication_id: str, channel: str) -> None:
         stmt = self._insert(clicks).values(publication_id=publication_id, channel=channel, clicks=1)

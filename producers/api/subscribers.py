@@ -116,20 +116,23 @@ def remove(credit_code: CreditCode, principal: PrincipalDep, request: Request, s
     return PlainTextResponse("", status_code=204)
 
 
-def _token(request: Request, store: StoreDep, token: str) -> tuple[SubscriberStore, str, str]:
+def _token(request: Request, store: StoreDep, token: str) -> tuple[SubscriberStore, str, str, str]:
     subs = directory(request, store)
     found = read_token(subs.secret("unsubscribe"), token)
     if found is None:
         raise NotFound("this unsubscribe link is not valid")
-    return subs, found[0], found[1]
+    return subs, *found
 
 
 @unsubscribe_router.post("/u/{token}", summary="One-click unsubscribe (RFC 8058)", responses=problem_docs(404))
 def unsubscribe(token: Annotated[str, Path(max_length=200)], request: Request, store: StoreDep) -> PlainTextResponse:
     """`List-Unsubscribe=One-Click` POST from the mail client (or the confirmation form): no cookies, no redirect."""
-    subs, code, channel = _token(request, store, token)
+    subs, code, channel, campaign = _token(request, store, token)
+    before = subs.get(code)
     with _bus_up():
         subs.unsubscribe(code, channel)
+    if campaign and before is not None and not {channel, "all"} & set(before.unsubscribed):
+        subs.click(campaign, "unsubscribe")  # the campaign that lost this business (a count, as for clicks)
     return PlainTextResponse(f"已退订{UNSUBSCRIBE_NAMES[channel]}。unsubscribed from {channel}")
 
 
@@ -137,7 +140,7 @@ def unsubscribe(token: Annotated[str, Path(max_length=200)], request: Request, s
                         responses=problem_docs(404))
 def unsubscribe_page(token: Annotated[str, Path(max_length=200)], request: Request, store: StoreDep) -> HTMLResponse:
     """A GET changes nothing (link scanners follow links); the page's button POSTs the same URL."""
-    _, _, channel = _token(request, store, token)
+    _, _, channel, _ = _token(request, store, token)
     name = html.escape(UNSUBSCRIBE_NAMES[channel])
     return HTMLResponse(f'<!doctype html><html lang="zh-CN"><meta charset="utf-8"><title>退订</title>'
                         f'<body style="font-size:18px"><form method="post"><p>退订{name}？</p>'

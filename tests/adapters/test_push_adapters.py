@@ -114,7 +114,7 @@ def test_email_has_text_html_and_rfc8058_headers(push: PushAdapter, receiver: Re
     assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     url = str(msg["List-Unsubscribe"]).strip("<>")
     assert url.startswith("http://gov.test/u/")
-    assert read_token(push.unsubscribe_secret, url.rsplit("/", 1)[1]) == (sub.credit_code, "email")
+    assert read_token(push.unsubscribe_secret, url.rsplit("/", 1)[1]) == (sub.credit_code, "email", pub.id)
     text = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     html = msg.get_body(("html",)).get_content()  # type: ignore[union-attr]
     assert pub.title in text and "推送原因" in text and f"/go/{pub.id}?c=email" in text and "<a href=" in html

@@ -163,6 +163,10 @@ def test_matching_businesses_receive_it_once_then_unsubscribe_stops_pushes(
     answer = requests.post(unsubscribe, data="List-Unsubscribe=One-Click", allow_redirects=False, timeout=10,
                            headers={"content-type": "application/x-www-form-urlencoded"})
     assert answer.status_code == 200
+    again = requests.post(unsubscribe, data="List-Unsubscribe=One-Click", allow_redirects=False, timeout=10,
+                          headers={"content-type": "application/x-www-form-urlencoded"})
+    assert again.status_code == 200  # idempotent, and counted once: the campaign lost one business
+    assert department.get(pub_id)["campaign"]["unsubscribed"] == 1
 
     second = push_and_wait(department, "关于专精特新中小企业融资支持的补充通知")
     got2 = reached(push_system, receivers, rows, second["id"])

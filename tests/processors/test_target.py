@@ -124,7 +124,8 @@ def test_quiet_hours_window() -> None:
 
 def test_unsubscribe_tokens_cannot_be_forged() -> None:
     token = make_token("s3cret", credit_code(1), "email")
-    assert read_token("s3cret", token) == (credit_code(1), "email")
+    assert read_token("s3cret", token) == (credit_code(1), "email", "")
+    assert read_token("s3cret", make_token("s3cret", credit_code(1), "all", "pub_x")) == (credit_code(1), "all", "pub_x")
     assert read_token("other", token) is None
     _payload, _, mac = token.partition(".")
     forged = make_token("s3cret", credit_code(2), "all").partition(".")[0] + "." + mac
