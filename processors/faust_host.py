@@ -41,7 +41,7 @@ from processors.bus import Outbound
 from processors.embedded.host import BATCH_SIZE, close_async_resources
 from processors.kafka_bus import HEADERS, bootstrap_servers
 from processors.stages import StageContext, due_releases
-from processors.topology import SOURCE, Route, all_topics, outbound_for, routes
+from processors.topology import MAX_BATCH_WEIGHT, SOURCE, Route, all_topics, outbound_for, routes
 from schemas.events import CloudEvent, Topics, derived_id, new_event
 
 if TYPE_CHECKING:
@@ -282,7 +282,7 @@ class FaustHost:
                     tp = event.message.tp
                     lane = lanes.get(tp)
                     if lane is None or lane.task.done():
-                        queue: asyncio.Queue[EventT] = asyncio.Queue(LANE_DEPTH)
+                        queue: asyncio.Queue[EventT] = asyncio.Queue(BATCH_SIZE if route.batch else LANE_DEPTH)
                         task = asyncio.create_task(self._lane(route, manual, queue),
                                                    name=f"{route.name}[{tp.topic}:{tp.partition}]")
                         self._lanes.add(task)
@@ -335,9 +335,16 @@ class FaustHost:
         A batch that fails (or holds an unreadable message) is handled one by one, with the
         per-event retry and poison policy.
         """
-        batch = [first]
-        while len(batch) < BATCH_SIZE and not queue.empty():
+        def weight_of(fevent: EventT) -> int:
+            try:
+                return route.weigh(CloudEvent.from_json(fevent.message.value or b""))
+            except Exception:  # unreadable: the one-by-one path parks it
+                return 1
+
+        batch, weight = [first], weight_of(first)
+        while len(batch) < BATCH_SIZE and weight < MAX_BATCH_WEIGHT and not queue.empty():
             batch.append(queue.get_nowait())
+            weight += weight_of(batch[-1])
         self._inflight += len(batch)
         try:
             try:

@@ -5,11 +5,11 @@ field must match; an empty or absent field does not constrain; `industries` are 
 prefixes (`C` matches all manufacturing, `C39` every 39xx); `credit_codes` names businesses
 explicitly. A targeting with no field at all matches nobody.
 
-`fan_out` consumes the channel-wide push task (no recipient) and emits one task per matched
-business with a stable delivery id (re-running emits the same ids; the adapter and the receivers
-dedupe by it). `deliver_recipient` wraps the generic deliver stage: it defers for quiet hours and
-daily caps without spending attempts, records each recipient's state and replaces the per-recipient
-status by one truthful summary of the publication's push ("matched 3, delivered 2, failed 0, …").
+`fan_out` consumes the channel-wide push task (no recipient) and emits the matched businesses in
+chunks (one bus message per CHUNK businesses); each business has a stable delivery id (re-running
+emits the same ids; the adapter and the receivers dedupe by it). `deliver_recipients` expands the
+chunks and dispatches a batch: it defers for quiet hours and daily caps without spending attempts,
+records each recipient's state, and reports one summary of the publication's push per batch.
 """
 
 from __future__ import annotations
@@ -34,12 +34,13 @@ if TYPE_CHECKING:
 FANOUT_CHANNELS = frozenset({"push"})  # channel-wide task -> one task per recipient on the "<channel>.recipient" lane
 CAMPAIGN_COUNTS = ("matched", "sent", "delivered", "failed", "deferred", "queued", "skipped", "unsubscribed")
 TERMINAL_STATES = frozenset({"delivered", "failed", "skipped", "unsubscribed"})
+CHUNK = 200  # recipients per fan-out task: 100,000 businesses are 500 tasks on the bus, not 100,000
 FIELDS = ("regions", "industries", "scales", "qualifications", "topics")
 
 
-def lane(channel: str, recipient: str | None) -> str:
-    """The topic suffix a delivery task travels on: per-recipient push tasks have their own topic."""
-    return f"{channel}.recipient" if recipient and channel in FANOUT_CHANNELS else channel
+def lane(channel: str, per_recipient: bool) -> str:
+    """The topic suffix a delivery task travels on: per-recipient push tasks (and chunks) have their own topic."""
+    return f"{channel}.recipient" if per_recipient and channel in FANOUT_CHANNELS else channel
 
 
 def industry_prefixes(code: str) -> list[str]:
@@ -163,8 +164,8 @@ def _push(ctx: StageContext, channel: str) -> Any:
 
 
 async def fan_out(task: DeliveryTask, ctx: StageContext) -> list[BaseModel]:
-    """Channel-wide push task -> one task per matched business (+ the channel's summary status)."""
-    if task.recipient is not None:  # a per-recipient task that landed here: deliver it
+    """Channel-wide push task -> the matched businesses in chunks of CHUNK (+ the channel's summary status)."""
+    if task.recipient is not None or task.recipients:  # per-recipient work that landed here: deliver it
         return await deliver_recipient(task, ctx)
     pub, push = task.publication, _push(ctx, task.channel)
     if push is None:
@@ -186,10 +187,12 @@ async def fan_out(task: DeliveryTask, ctx: StageContext) -> list[BaseModel]:
 
     pairs = await asyncio.to_thread(match)
     light = slim(pub)
+    codes = [code for _, code in pairs]
     out: list[BaseModel] = [
-        DeliveryTask(delivery_id=d, channel=task.channel, action=task.action, publication=light, recipient=code,
-                     rendition=task.rendition)
-        for d, code in pairs
+        DeliveryTask(delivery_id=delivery_id(pub.id, pub.version, task.channel, task.action, f"chunk:{n}"),
+                     channel=task.channel, action=task.action, publication=light,
+                     recipients=tuple(codes[start:start + CHUNK]), rendition=task.rendition)
+        for n, start in enumerate(range(0, len(codes), CHUNK))
     ]
     out.append(await asyncio.to_thread(summary_event, store, pub, task.channel, ctx))
     return out
@@ -200,9 +203,22 @@ async def deliver_recipient(task: DeliveryTask, ctx: StageContext) -> list[BaseM
     return (await deliver_recipients([task], ctx))[0]
 
 
-async def deliver_recipients(tasks: list[DeliveryTask], ctx: StageContext) -> list[list[BaseModel]]:
-    """Per-recipient push tasks -> outputs per task: deferrals (quiet hours, daily caps) without spending
-    attempts, deliveries through the push adapter in one batch, and one campaign summary per publication."""
+async def deliver_recipients(inputs: list[DeliveryTask], ctx: StageContext) -> list[list[BaseModel]]:
+    """Per-recipient push tasks (or chunks of them) -> outputs per input: deferrals (quiet hours, daily caps)
+    without spending attempts, deliveries through the push adapter in one batch, and one campaign summary
+    per publication. Retries and deferrals come out per recipient."""
+    expanded = [input_task.per_recipient() for input_task in inputs]
+    tasks = [task for group in expanded for task in group]
+    per_task = await _deliver_each(tasks, ctx)
+    out: list[list[BaseModel]] = []
+    position = 0
+    for group in expanded:
+        out.append([model for outputs in per_task[position:position + len(group)] for model in outputs])
+        position += len(group)
+    return out
+
+
+async def _deliver_each(tasks: list[DeliveryTask], ctx: StageContext) -> list[list[BaseModel]]:
     push = _push(ctx, tasks[0].channel) if tasks else None
     if push is None:
         return [await stages.deliver(task, ctx) for task in tasks]

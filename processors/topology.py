@@ -29,6 +29,12 @@ from schemas.publication import Publication
 SOURCE = "/govcast/processors"
 RETRY_SHORT_SECONDS = 300.0  # delays up to this wait in govcast.retry.<lane>; longer ones in <...>.later
 RETRY_TIERS = ("", "later")
+MAX_BATCH_WEIGHT = 1000  # per-recipient pushes dispatched in one batch (a fan-out chunk weighs its recipients)
+
+
+def recipients_in(event: CloudEvent) -> int:
+    data = event.data if isinstance(event.data, dict) else {}
+    return max(1, len(data.get("recipients") or ()))
 log = logging.getLogger("govcast.topology")
 
 _CHANGE_BY_TYPE = {
@@ -91,7 +97,7 @@ def outbound_for(model: BaseModel, event_id: str, now: dt.datetime | None = None
     now = now or stages.utcnow()
     if isinstance(model, DeliveryTask):
         delay = (model.not_before - now).total_seconds() if model.not_before is not None else 0.0
-        lane = target.lane(model.channel, model.recipient)
+        lane = target.lane(model.channel, bool(model.recipient or model.recipients))
         tier = "later" if delay > RETRY_SHORT_SECONDS else ""
         topic = Topics.retry(lane, tier) if delay > 0 else Topics.deliveries(lane)
         return Outbound(topic, model.partition_key, new_event(EventType.delivery_requested, SOURCE, model.publication.id,
@@ -119,6 +125,16 @@ class Route:
     # Optional: the same stage over many inputs at once (outputs per input). Hosts that fetch in
     # batches use it (per-recipient push: one read, parallel sends, one write per batch).
     batch: Callable[[list[Any], StageContext], Awaitable[list[list[BaseModel]]]] | None = None
+    weigh: Callable[[CloudEvent], int] = lambda event: 1  # batches stop growing at MAX_BATCH_WEIGHT
+
+    def take_batch(self, events: list[Any], event_of: Callable[[Any], CloudEvent]) -> list[Any]:
+        """The leading part of `events` (at least one) whose weight stays within MAX_BATCH_WEIGHT."""
+        total = 0
+        for n, item in enumerate(events):
+            total += self.weigh(event_of(item))
+            if total >= MAX_BATCH_WEIGHT:
+                return events[:n + 1]
+        return events
 
     async def handle(self, event: CloudEvent, ctx: StageContext) -> list[Outbound]:
         outputs = await self.stage(self.decode(event), ctx)
@@ -182,12 +198,13 @@ def routes(settings: Settings) -> list[Route]:
         batch = None
         if channel in target.FANOUT_CHANNELS:  # push: match subscribers, then deliver per recipient
             table.append(Route(f"target-{channel}", (Topics.deliveries(channel),), decode_task, target.fan_out))
-            channel = target.lane(channel, "*")
+            channel = target.lane(channel, True)
             deliver, batch = target.deliver_recipient, target.deliver_recipients
         else:
             deliver = stages.deliver
         name = channel.replace(".", "-")
-        table.append(Route(f"deliver-{name}", (Topics.deliveries(channel),), decode_task, deliver, batch=batch))
+        table.append(Route(f"deliver-{name}", (Topics.deliveries(channel),), decode_task, deliver, batch=batch,
+                           weigh=recipients_in))
         for tier in RETRY_TIERS:
             table.append(Route(f"retry-{name}" + (f"-{tier}" if tier else ""), (Topics.retry(channel, tier),),
                                decode_task, stages.release_retry, wait_until=lambda task: task.not_before))

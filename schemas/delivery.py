@@ -48,6 +48,9 @@ class DeliveryTask(BaseModel):
     action: Action
     publication: Publication
     recipient: str | None = None
+    # A chunk of a push fan-out: up to a few hundred recipients in one task, each its own delivery
+    # (id from `delivery_id(..., recipient)`) once the push dispatcher expands the chunk.
+    recipients: tuple[str, ...] = ()
     rendition: dict[str, Any] = {}  # channel-specific rendered content from processors.render
     attempt: Annotated[int, Field(ge=1)] = 1
     checks: Annotated[int, Field(ge=0)] = 0  # times the host came back for a Pending result
@@ -57,8 +60,17 @@ class DeliveryTask(BaseModel):
     @property
     def partition_key(self) -> str:
         # Channel-wide copies keep per-publication order (revision after publish,
-        # retraction after both); per-recipient pushes spread by delivery id.
-        return self.delivery_id if self.recipient else self.publication.id
+        # retraction after both); per-recipient pushes (and chunks of them) spread by delivery id.
+        return self.delivery_id if self.recipient or self.recipients else self.publication.id
+
+    def per_recipient(self) -> list[DeliveryTask]:
+        """The tasks a chunk stands for (a task for one recipient, or a channel-wide one, stands for itself)."""
+        if not self.recipients:
+            return [self]
+        pub = self.publication
+        return [self.model_copy(update={"recipient": code, "recipients": (),
+                                        "delivery_id": delivery_id(pub.id, pub.version, self.channel, self.action, code)})
+                for code in self.recipients]
 
 
 # Typed adapter results: never a bare bool.

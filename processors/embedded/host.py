@@ -87,8 +87,11 @@ class EmbeddedHost:
             if not records:
                 await self._sleep(POLL_SECONDS, wakeup)
                 continue
-            if route.batch is not None and route.wait_until is None and await self._process_batch(route, records):
-                continue
+            if route.batch is not None and route.wait_until is None:
+                batch = route.take_batch(records, lambda record: record.event)
+                if await self._process_batch(route, batch):
+                    continue  # the rest of this fetch is fetched again
+                records = batch
             for record in records:
                 if self._stopping.is_set():
                     return

@@ -161,6 +161,7 @@ def test_fan_out_emits_one_stable_task_per_match(push: PushAdapter, receiver: Re
     ctx = StageContext(settings=Settings(), store=StatusStore("sqlite://"), adapters={"push": push})
     first = [m for m in asyncio.run(fan_out(channel_task, ctx)) if isinstance(m, DeliveryTask)]
     again = [m for m in asyncio.run(fan_out(channel_task, ctx)) if isinstance(m, DeliveryTask)]
-    assert {t.recipient for t in first} == {credit_code(n) for n in range(10, 15)}
-    assert [t.delivery_id for t in first] == [t.delivery_id for t in again]
+    assert {t.recipient for chunk in first for t in chunk.per_recipient()} == {credit_code(n) for n in range(10, 15)}
+    assert [t.delivery_id for c in first for t in c.per_recipient()] == [t.delivery_id for c in again
+                                                                         for t in c.per_recipient()]
     assert push.store.summary(pub.id, pub.version)["queued"] == 5
