@@ -175,6 +175,12 @@ async def project_status(update: StatusUpdate, ctx: StageContext) -> list[BaseMo
     return []
 
 
+async def project_statuses(updates: list[StatusUpdate], ctx: StageContext) -> list[list[BaseModel]]:
+    """The projection for a batch of status events, in one store transaction."""
+    await asyncio.to_thread(ctx.store.apply_status_many, [(u.event_id, u.event) for u in updates])
+    return [[] for _ in updates]
+
+
 def due_releases(ctx: StageContext) -> list[PublicationChange]:
     """Scheduled publications whose time has come (called by each host's timer)."""
     return [PublicationChange(kind=ChangeKind.released, publication=p) for p in ctx.store.due_for_release(ctx.clock())]

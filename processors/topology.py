@@ -192,7 +192,10 @@ async def process(
 def routes(settings: Settings) -> list[Route]:
     table = [
         Route("plan", (Topics.publications,), decode_change, stages.plan),
-        Route("status", (Topics.status,), decode_status, stages.project_status),
+        # Up to 50 status events per store transaction: one commit for many, and the (SQLite) write lock
+        # the API also needs is held for a short while only.
+        Route("status", (Topics.status,), decode_status, stages.project_status, batch=stages.project_statuses,
+              weigh=lambda event: MAX_BATCH_WEIGHT // 50),
     ]
     for channel in settings.channels:
         batch = None

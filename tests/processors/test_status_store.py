@@ -110,6 +110,28 @@ def in_threads(n: int, work: Callable[[int], Any]) -> list[Any]:
 
 
 # -- the status projection -----------------------------------------------------
+def test_a_batch_applies_like_one_event_at_a_time(store: StatusStore, store_url: str, tmp_path: Path) -> None:
+    p, q = pub(1), pub(2)
+    events = [
+        ("b-1", event(p, "portal", S.delivering)),
+        ("b-2", event(q, "portal", S.delivered, url="https://www.example.gov.cn/q.html")),
+        ("b-3", event(p, "portal", S.delivered, url="https://www.example.gov.cn/p.html")),
+        ("b-1", event(p, "portal", S.failed)),  # a replayed id inside the batch
+        ("b-4", event(p, "wechat", S.failed, detail="invalid media")),
+    ]
+    for x in (p, q):
+        record(store, x)
+    assert store.apply_status_many(events) == [True, True, True, False, True]
+    one_by_one = StatusStore(f"sqlite:///{tmp_path / 'single.db'}")
+    for x in (p, q):
+        record(one_by_one, x)
+    assert [one_by_one.apply_status(i, e) for i, e in events] == [True, True, True, False, True]
+    for x in (p, q):
+        assert snapshot(store, x.id) == snapshot(one_by_one, x.id)
+    assert status_of(store, p.id) == "partially_delivered" and status_of(store, q.id) == "delivered"
+    one_by_one.close()
+
+
 def test_a_replayed_event_id_changes_nothing(store: StatusStore) -> None:
     p = pub()
     record(store, p)
