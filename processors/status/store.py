@@ -267,9 +267,21 @@ class StatusStore:
         holds all of one publication's row locks at a time.
         """
         with self.transaction() as conn:
-            return [self._apply(conn, event_id, ev) for event_id, ev in updates]
+            stale: set[str] = set()  # publications whose overall status waits for the end of the batch
+            applied = [self._apply(conn, event_id, ev, stale) for event_id, ev in updates]
+            self._refresh_stale(conn, stale)
+        return applied
 
-    def _apply(self, conn: Connection, event_id: str, ev: StatusEvent) -> bool:
+    def _refresh_stale(self, conn: Connection, stale: set[str], only: str | None = None) -> None:
+        for publication_id in sorted(stale) if only is None else [only] if only in stale else []:
+            row = self._locked_row(conn, publication_id)
+            if row is not None:
+                self._refresh_overall(conn, row)
+            stale.discard(publication_id)
+
+    def _apply(self, conn: Connection, event_id: str, ev: StatusEvent, stale: set[str] | None = None) -> bool:
+        """One event; with `stale`, the overall status of a publication is refreshed once per batch
+        (before any whole-publication event of it, and at the end), as if after every event."""
         recorded = conn.execute(
             self._insert(timeline).values(
                 event_id=event_id, publication_id=ev.publication_id, version=ev.version,
@@ -289,6 +301,9 @@ class StatusStore:
         if row is None:
             return True  # status of a publication this store never saw: timeline only
         if ev.channel is None:
+            if stale is not None:
+                self._refresh_stale(conn, stale, only=ev.publication_id)
+                row = self._locked_row(conn, ev.publication_id)
             # A whole-publication event of the current version sets its status -- except that a
             # retracted publication only ever shows retracting/retracted (a late `held` is moot).
             if ev.version >= row.version and (not row.retracted or ev.status is DeliveryStatus.retracted):
@@ -297,7 +312,10 @@ class StatusStore:
                     retracted=row.retracted or ev.status is DeliveryStatus.retracted))
             return True
         self._apply_channel(conn, ev)
-        self._refresh_overall(conn, row)
+        if stale is None:
+            self._refresh_overall(conn, row)
+        else:
+            stale.add(ev.publication_id)
         return True
 
     def _locked_row(self, conn: Connection, publication_id: str) -> Any:

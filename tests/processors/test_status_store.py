@@ -118,17 +118,19 @@ def test_a_batch_applies_like_one_event_at_a_time(store: StatusStore, store_url:
         ("b-3", event(p, "portal", S.delivered, url="https://www.example.gov.cn/p.html")),
         ("b-1", event(p, "portal", S.failed)),  # a replayed id inside the batch
         ("b-4", event(p, "wechat", S.failed, detail="invalid media")),
+        ("b-5", event(q, None, S.retracted)),  # a whole-publication event between channel events of q
+        ("b-6", event(q, "portal", S.retracted)),
     ]
     for x in (p, q):
         record(store, x)
-    assert store.apply_status_many(events) == [True, True, True, False, True]
+    assert store.apply_status_many(events) == [True, True, True, False, True, True, True]
     one_by_one = StatusStore(f"sqlite:///{tmp_path / 'single.db'}")
     for x in (p, q):
         record(one_by_one, x)
-    assert [one_by_one.apply_status(i, e) for i, e in events] == [True, True, True, False, True]
+    assert [one_by_one.apply_status(i, e) for i, e in events] == [True, True, True, False, True, True, True]
     for x in (p, q):
         assert snapshot(store, x.id) == snapshot(one_by_one, x.id)
-    assert status_of(store, p.id) == "partially_delivered" and status_of(store, q.id) == "delivered"
+    assert status_of(store, p.id) == "partially_delivered" and status_of(store, q.id) == "retracted"
     one_by_one.close()
 
 
