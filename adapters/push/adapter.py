@@ -104,12 +104,14 @@ class PushAdapter:
 
     def message(self, sub: Subscriber, task: DeliveryTask, channel: PushChannel) -> PushMessage:
         pub, r = task.publication, task.rendition
+        with_links = channel is PushChannel.email
         return PushMessage(
             delivery_id=task.delivery_id, publication_id=pub.id, version=pub.version, title=pub.title,
             publisher=pub.publisher, doc_no=pub.doc_no, summary=r.get("summary", ""), reason=why(sub, pub.targeting),
             url=r.get("url", self.services.public_url), link=f"{self.services.public_url}/go/{pub.id}?c={channel.value}",
-            unsubscribe_url=self.unsubscribe_url(sub.credit_code, channel.value, pub.id),
-            unsubscribe_all_url=self.unsubscribe_url(sub.credit_code, "all", pub.id),
+            # Only emails carry unsubscribe links (SMS and WeChat templates have no room; webhooks are machines).
+            unsubscribe_url=self.unsubscribe_url(sub.credit_code, channel.value, pub.id) if with_links else "",
+            unsubscribe_all_url=self.unsubscribe_url(sub.credit_code, "all", pub.id) if with_links else "",
             sent_at=time.time())  # real time, not the pipeline clock: receivers check signature timestamps
 
     # -- batches ------------------------------------------------------------------
