@@ -192,9 +192,11 @@ async def process(
 def routes(settings: Settings) -> list[Route]:
     table = [
         Route("plan", (Topics.publications,), decode_change, stages.plan),
-        # Up to 50 status events per store transaction: one commit for many, and the (SQLite) write lock
-        # the API also needs is held for a short while only.
-        Route("status", (Topics.status,), decode_status, stages.project_status, batch=stages.project_statuses,
+        # PostgreSQL: up to 50 status events per store transaction (one commit for many; row locks keep the
+        # API's own writes free). SQLite: one at a time, since a transaction there holds the one write lock
+        # every API submission needs too.
+        Route("status", (Topics.status,), decode_status, stages.project_status,
+              batch=None if settings.store.startswith("sqlite") else stages.project_statuses,
               weigh=lambda event: MAX_BATCH_WEIGHT // 50),
     ]
     for channel in settings.channels:
