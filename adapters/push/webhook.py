@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -9,7 +10,6 @@ import json
 from typing import Any, ClassVar
 
 import aiohttp
-import requests
 
 from adapters.push.message import PushMessage
 from schemas.delivery import Delivered, DeliveryResult, Rejected, Retryable
@@ -57,21 +57,23 @@ def payload(sub: Subscriber, msg: PushMessage) -> dict[str, Any]:
 
 
 class WebhookSender:
+    """Sent on the dispatcher's event loop (aiohttp): the high-volume push path (DESIGN.md, performance)."""
+
     channel: ClassVar[PushChannel] = PushChannel.webhook
 
     def __init__(self, timeout: float) -> None:
         self.timeout = timeout
-        self.session = requests.Session()
 
     def send(self, sub: Subscriber, msg: PushMessage, facts: dict[str, Any]) -> DeliveryResult:
-        if not (sub.webhook_url and sub.webhook_secret):
-            return Rejected(reason="no webhook endpoint", code="no_contact")
-        return self.post(sub.webhook_url, sub.webhook_secret.get_secret_value(), msg.delivery_id, int(msg.sent_at),
-                         payload(sub, msg))
+        """The PushSender protocol's blocking form (the dispatcher uses `send_async`)."""
+        async def once() -> DeliveryResult:
+            async with aiohttp.ClientSession() as http:
+                return await self.send_async(sub, msg, facts, http)
+
+        return asyncio.run(once())
 
     async def send_async(self, sub: Subscriber, msg: PushMessage, facts: dict[str, Any],
                          http: aiohttp.ClientSession) -> DeliveryResult:
-        """The dispatcher's path: same request, same classification, on a shared aiohttp session."""
         if not (sub.webhook_url and sub.webhook_secret):
             return Rejected(reason="no webhook endpoint", code="no_contact")
         body, headers = signed(sub.webhook_secret.get_secret_value(), msg.delivery_id, int(msg.sent_at),
@@ -84,13 +86,5 @@ class WebhookSender:
         except (aiohttp.ClientError, TimeoutError) as exc:  # the receiver dedupes by webhook-id: sending again is safe
             return Retryable(reason=f"webhook {type(exc).__name__}", retry_after=30.0)
 
-    def post(self, url: str, secret: str, msg_id: str, timestamp: int, payload: dict[str, Any]) -> DeliveryResult:
-        body, headers = signed(secret, msg_id, timestamp, payload)
-        try:
-            response = self.session.post(url, data=body, headers=headers, timeout=self.timeout, allow_redirects=False)
-        except requests.RequestException as exc:  # the receiver dedupes by webhook-id, so sending again is safe
-            return Retryable(reason=f"webhook {type(exc).__name__}", retry_after=30.0)
-        return classify(response.status_code, response.headers.get("Retry-After"), msg_id)
-
     def close(self) -> None:
-        self.session.close()
+        pass

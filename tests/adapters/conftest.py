@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from adapters.portal import PortalAdapter, PortalConfig
+from govcast.sinks import SmtpSink
+from tests.push_support import Receiver
 
 PORTAL_URL = "http://portal.test/portal"
 WITHDRAWN_AT = dt.datetime(2025, 3, 9, 2, 30, tzinfo=dt.UTC)
@@ -38,3 +40,19 @@ def make_portal(portal_root: Path) -> Callable[..., PortalAdapter]:
 @pytest.fixture
 def portal(make_portal: Callable[..., PortalAdapter]) -> PortalAdapter:
     return make_portal()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A real webhook receiver on loopback (verifies Standard Webhooks signatures)."""
+    r = Receiver().start()
+    yield r
+    r.stop()
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpSink]:
+    """A real SMTP server (aiosmtpd) on loopback."""
+    sink = SmtpSink().start()
+    yield sink
+    sink.stop()

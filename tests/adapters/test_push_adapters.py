@@ -35,20 +35,6 @@ def test_standard_webhooks_test_vector() -> None:
 
 
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver().start()
-    yield r
-    r.stop()
-
-
-@pytest.fixture
-def smtp(tmp_path: Path) -> Iterator[SmtpSink]:
-    sink = SmtpSink().start()
-    yield sink
-    sink.stop()
-
-
-@pytest.fixture
 def push(tmp_path: Path, smtp: SmtpSink) -> Iterator[PushAdapter]:
     engine = create_engine(f"sqlite:///{tmp_path / 'store.db'}")
     config = PushConfig(smtp_host="127.0.0.1", smtp_port=smtp.port, quiet_channels=("webhook",))

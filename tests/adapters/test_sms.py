@@ -43,13 +43,6 @@ def platform(tmp_path: Path) -> Iterator[SmsPlatform]:
     server.stop()
 
 
-@pytest.fixture
-def smtp() -> Iterator[SmtpSink]:
-    sink = SmtpSink().start()
-    yield sink
-    sink.stop()
-
-
 def publication(**changes: Any) -> Any:
     return newmedia_publication(targeting={"regions": ["历下区"]}, channels=["push"], **changes)
 
