@@ -25,6 +25,10 @@ if [ -z "${GOVCAST_TEST_PG_URL:-}" ] && { [ -n "${CI:-}" ] || deploy/dev/postgre
     export GOVCAST_TEST_PG_URL
 fi
 
+# Browser tests: Debian's chromium, a CJK font and axe-core (tests/browser/setup installs them in CI,
+# reports what is missing elsewhere; the browser tests then skip, except in CI where they fail).
+bash tests/browser/setup
+
 echo "== pytest"
 set +e
 pytest "$@"
