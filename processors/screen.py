@@ -1,84 +1,125 @@
 """Machine screening before anything goes out (先审后发, 保密审查, personal data).
 
-Pure functions over a Publication. A finding holds the publication for an
-operator; nothing here edits content (masking is the department's decision,
-and a silently altered official document would be worse than a held one).
+Pure functions over a Publication: every text a channel shows is read as a reader sees it
+(processors.screening.reading), then checked for classification marks and internal wording
+(processors.screening.marks) and for unmasked personal data (processors.screening.personal).
+Findings are typed (schemas.screening.Severity):
+
+- block: held, and an operator cannot approve it; the department revises (or retracts) it.
+  Classification marks and ID numbers.
+- hold: held until an operator who checked it approves it (or the department revises it).
+  Internal-only wording in a sentence, mobile numbers, bank card numbers.
+- warn: goes out; noted in the publication's timeline for operators. Secrecy terms of the law
+  (国家秘密, 机密级, …) and a bare 秘密 in a sentence.
+
+Nothing here edits content: masking is the department's decision (each finding offers the
+masked form), and a silently altered official document would be worse than a held one.
+Findings never repeat the personal data they are about.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import re
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
 
+from processors.screening.marks import find_marks
+from processors.screening.personal import find_numbers, id_number_ok, luhn_ok, mask_card, mask_id, mask_mobile
+from processors.screening.reading import SOFT_BREAK, Piece, fold, html_pieces
 from schemas.publication import Publication
+from schemas.screening import Finding, Severity
 
-# 保密审查 (Regulations on Open Government Information art. 17): marks that must never be published.
-_CLASSIFIED = re.compile(
-    r"(绝密|机密|秘密)\s*[★☆]|[★☆]\s*(绝密|机密|秘密)"  # 密级 with the star mark
-    r"|(?:^|[\s（(【\[])(绝密|机密|内部资料|内部文件|内部使用|不宜公开)(?:[\s）)】\]]|$)"  # bracketed or standalone marks
-)
-_ID_CANDIDATE = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])")
-_MOBILE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
-_CARD_CANDIDATE = re.compile(r"(?<!\d)\d{16,19}(?!\d)")
-_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-_ID_CHECK = "10X98765432"
+__all__ = ["Finding", "Severity", "id_number_ok", "luhn_ok", "mask_card", "mask_id", "mask_mobile", "screen", "screen_text",
+           "stopping", "summary"]
 
-
-@dataclass(frozen=True)
-class Finding:
-    rule: str
-    excerpt: str  # already masked: findings are shown to operators and logged
-
-    def __str__(self) -> str:
-        return f"{self.rule}: {self.excerpt}"
+RULES: dict[str, tuple[Severity, str]] = {
+    "classification-mark": (Severity.block, "密级标志 (classification mark)"),
+    "id-number": (Severity.block, "身份证号 (ID number)"),
+    "internal-wording": (Severity.hold, "内部/涉密字样 (internal-only wording)"),
+    "mobile-number": (Severity.hold, "手机号 (mobile number)"),
+    "bank-card": (Severity.hold, "银行卡号 (bank card number)"),
+    "secrecy-term": (Severity.warn, "保密用语 (secrecy term, not a mark)"),
+}
+_CONTEXT = 12  # characters of context on each side of an excerpt
 
 
-def id_number_ok(candidate: str) -> bool:
-    """GB 11643: a real birth date at positions 7-14 and a matching check digit.
-
-    The date test keeps 18-char unified social credit codes (public, all over
-    disclosure pages) from being mistaken for ID numbers by checksum luck.
-    """
-    try:
-        born = dt.date(int(candidate[6:10]), int(candidate[10:12]), int(candidate[12:14]))
-    except ValueError:
-        return False
-    if not 1900 <= born.year <= dt.date.today().year:
-        return False
-    digits = candidate[:17]
-    total = sum(int(d) * w for d, w in zip(digits, _ID_WEIGHTS, strict=True))
-    return _ID_CHECK[total % 11] == candidate[17].upper()
-
-
-def luhn_ok(number: str) -> bool:
-    total = 0
-    for i, ch in enumerate(reversed(number)):
-        d = int(ch)
-        if i % 2 == 1:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
-
-
-def mask(value: str) -> str:
-    """`138****1234` style: keep the first 3 and last 4 characters."""
-    return value[:3] + "*" * max(len(value) - 7, 4) + value[-4:]
-
-
-def screen_text(text: str) -> list[Finding]:
-    findings: list[Finding] = []
-    for match in _CLASSIFIED.finditer(text):
-        findings.append(Finding("classification mark (保密审查)", match.group(0).strip()))
-    ids = {m.group(0) for m in _ID_CANDIDATE.finditer(text) if id_number_ok(m.group(0))}
-    findings += [Finding("unmasked ID number (身份证号)", mask(v)) for v in sorted(ids)]
-    findings += [Finding("unmasked mobile number (手机号)", mask(v)) for v in sorted({m.group(0) for m in _MOBILE.finditer(text)})]
-    cards = {m.group(0) for m in _CARD_CANDIDATE.finditer(text) if m.group(0) not in ids and luhn_ok(m.group(0))}
-    findings += [Finding("unmasked bank card number (银行卡号)", mask(v)) for v in sorted(cards)]
+def screen_piece(piece: Piece) -> list[Finding]:
+    folded = fold(piece.text)
+    numbers = find_numbers(folded.text)
+    # Personal data in piece-text coordinates, to mask it in every excerpt (its own and its neighbours').
+    personal = [(*folded.span(h.start, h.end), h.masked) for h in numbers]
+    found: list[tuple[str, int, int, str]] = [(h.rule, *folded.span(h.start, h.end), h.masked) for h in numbers]
+    found += [(m.rule, *folded.span(m.start, m.end), "") for m in find_marks(folded.text)]
+    findings = []
+    for rule, start, end, masked in sorted(found, key=lambda f: f[1]):
+        severity, label = RULES[rule]
+        source_start, source_end = piece.source_span(start, end)
+        findings.append(Finding(rule=rule, severity=severity, label=label, field=piece.field,
+                                excerpt=_excerpt(piece.text, start, end, personal), masked=masked,
+                                start=source_start, end=source_end))
     return findings
 
 
+def _excerpt(text: str, start: int, end: int, personal: list[tuple[int, int, str]]) -> str:
+    """The finding with some context, every piece of personal data in it replaced by its masked form."""
+    lo, hi = max(0, start - _CONTEXT), min(len(text), end + _CONTEXT)
+    for s, e, _ in personal:  # never cut a number in half: a half is still personal data
+        if s < lo < e:
+            lo = s
+        if s < hi < e:
+            hi = e
+    out, pos = [], lo
+    for s, e, masked in sorted(personal):
+        if e <= lo or s >= hi:
+            continue
+        out += [text[pos:s], masked]
+        pos = e
+    out.append(text[pos:hi])
+    body = " ".join("".join(out).replace(SOFT_BREAK, " ").split())
+    return ("…" if lo > 0 else "") + body + ("…" if hi < len(text) else "")
+
+
+def screen_text(text: str, field: str = "text") -> list[Finding]:
+    """Screen one plain text (a field's value)."""
+    return screen_piece(Piece(field, text))
+
+
+def pieces(pub: Publication) -> Iterator[Piece]:
+    """Every text a channel shows of `pub`, named by where it is in the record."""
+    for name in ("title", "summary", "publisher", "doc_no", "category", "theme", "disclosure_matter"):
+        value = getattr(pub, name)
+        if value:
+            yield Piece(name, value)
+    for i, keyword in enumerate(pub.keywords):
+        yield Piece(f"keywords[{i}]", keyword)
+    for i, ref in enumerate(pub.related):
+        if ref.title:
+            yield Piece(f"related[{i}].title", ref.title)
+    for i, file in enumerate(pub.attachments):
+        yield Piece(f"attachments[{i}].name", file.name)
+        yield Piece(f"attachments[{i}].url", str(file.url))
+        yield Piece(f"attachments[{i}].media_type", file.media_type)
+    yield from html_pieces(pub.body_html, "body")
+
+
 def screen(pub: Publication) -> list[Finding]:
-    """Everything a reader would see: title, summary, body text, keywords, attachment names."""
-    parts = [pub.title, pub.summary, pub.body_text, " ".join(pub.keywords), " ".join(a.name for a in pub.attachments)]
-    return screen_text("\n".join(parts))
+    """Every finding in what channels show of `pub`: the fields, the sanitized body with its links and
+    images, and numbers that only the plain-text body (Weibo, digests) shows, where it runs table
+    cells together."""
+    findings = [f for piece in pieces(pub) for f in screen_piece(piece)]
+    seen = {(f.rule, f.masked) for f in findings if f.field == "body"}
+    findings += [f for f in screen_piece(Piece("body (plain text)", pub.body_text))
+                 if f.masked and (f.rule, f.masked) not in seen]
+    return findings
+
+
+def stopping(findings: Iterable[Finding], *, approved: bool = False) -> list[Finding]:
+    """The findings that keep a publication from going out (after an operator's approval: only blocks)."""
+    kept = {Severity.block} if approved else {Severity.block, Severity.hold}
+    return [f for f in findings if f.severity in kept]
+
+
+def summary(findings: list[Finding], limit: int = 8) -> str:
+    """One line for the timeline: what was found where, masked."""
+    parts = [f"[{f.severity}] {f.label} in {f.field}: {f.masked or f.excerpt}" for f in findings[:limit]]
+    if len(findings) > limit:
+        parts.append(f"and {len(findings) - limit} more")
+    return "; ".join(parts)

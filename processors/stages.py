@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 from adapters.base import ChannelAdapter
 from govcast.settings import Settings
-from processors.screen import screen
+from processors.screen import screen, stopping, summary
 from processors.status.store import StatusStore
 from schemas.delivery import (
     Action,
@@ -34,6 +34,7 @@ from schemas.delivery import (
     delivery_id,
 )
 from schemas.publication import Publication
+from schemas.screening import Finding, Severity
 
 log = logging.getLogger("govcast.stages")
 
@@ -92,13 +93,18 @@ async def plan(change: PublicationChange, ctx: StageContext) -> list[BaseModel]:
     elif change.kind is not ChangeKind.released and pub.publish_at and pub.publish_at > now:
         return [StatusEvent(publication_id=pub.id, version=pub.version, status=DeliveryStatus.scheduled,
                             detail=f"scheduled for {pub.publish_at.isoformat()}", at=now, publication=pub)]
-    else:
-        action = Action.publish
-        findings = screen(pub) if change.kind is not ChangeKind.approved else []
-        if findings:
-            return [StatusEvent(publication_id=pub.id, version=pub.version, status=DeliveryStatus.held, at=now,
-                                detail="held for operator review: " + "; ".join(map(str, findings)), publication=pub)]
     out: list[BaseModel] = []
+    if not pub.retracted:
+        action = Action.publish
+        findings = screen(pub)
+        approved = change.kind is ChangeKind.approved
+        if held := stopping(findings, approved=approved):
+            return [StatusEvent(publication_id=pub.id, version=pub.version, status=DeliveryStatus.held, at=now,
+                                detail=held_detail(held), publication=pub)]
+        if not approved and (warnings := [f for f in findings if f.severity is Severity.warn]):
+            # It goes out, with a note in the timeline for operators (the status stays what the submission made it).
+            out.append(StatusEvent(publication_id=pub.id, version=pub.version, status=DeliveryStatus.pending, at=now,
+                                   detail="screening notes, published anyway: " + summary(warnings), publication=pub))
     for channel in channels:
         renderer = ctx.renderers.get(channel)
         out.append(DeliveryTask(
@@ -111,6 +117,15 @@ async def plan(change: PublicationChange, ctx: StageContext) -> list[BaseModel]:
                                detail="retracting" if action is Action.retract else f"version {pub.version} queued",
                                publication=pub))
     return out
+
+
+def held_detail(held: list[Finding]) -> str:
+    """Why screening held a publication, and who can release it."""
+    if any(f.severity is Severity.block for f in held):
+        who = "blocked by screening: the department must revise it (an operator cannot approve it)"
+    else:
+        who = "held for operator review"
+    return f"{who}: {summary(held)}"
 
 
 def retry_delay(attempt: int, hinted: float, settings: Settings) -> float:

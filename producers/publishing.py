@@ -27,6 +27,7 @@ from adapters.units import load_units
 from govcast.settings import Settings
 from processors.bus import Bus, BusUnavailable, Outbound
 from processors.normalize import normalize
+from processors.screen import Severity, screen
 from processors.status.engine import retryable, unique_violation
 from processors.status.store import Principal, StatusStore
 from producers.errors import Conflict, FieldError, Forbidden, Invalid, NotFound, Unavailable
@@ -193,6 +194,13 @@ class Publisher:
             if row.status != "held" or row.retracted:
                 raise Conflict(f"publication {publication_id} is {row.status}, not held for review")
             pub = Publication.model_validate_json(row.doc)
+            if blocked := [f for f in screen(pub) if f.severity is Severity.block]:
+                raise Conflict(
+                    "screening blocked this publication (classification mark or ID number): an operator cannot approve it;"
+                    " the department must revise it (PUT) or retract it",
+                    [FieldError(f.field, f"{f.label}: {f.excerpt}" + (f" (publish {f.masked} instead)" if f.masked else ""))
+                     for f in blocked],
+                )
             if not self.store.compare_and_set_publication(conn, pub, "pending", json.loads(row.channels),
                                                           expected_version=row.version):
                 raise Conflict("the publication changed while it was being approved; fetch it and try again")

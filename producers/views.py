@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 
 from pydantic import BaseModel
 
+from processors.screen import screen
 from processors.status.store import ListFilter, Principal, StatusStore
 from producers.errors import FieldError, Forbidden, Invalid, NotFound
 from producers.publishing import COLLECTION, CST, publication_path
@@ -61,6 +62,7 @@ def publication_out(store: StatusStore, principal: Principal, publication_id: st
         id=pub.id, version=pub.version, department=pub.department, index_no=pub.index_no_text, status=row.status,
         submitted_at=pub.submitted_at, retracted=pub.retracted, retract_reason=pub.retract_reason,
         deliveries=deliveries, timeline=store.timeline_of(pub.id), links=links,
+        findings=screen(pub),  # of the current version: what held it, or what an operator approved over
     )
     return PublicationOut.model_validate(data)
 

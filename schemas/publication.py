@@ -15,6 +15,7 @@ from typing import Annotated
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from schemas.screening import Finding
 from schemas.vocab import DOC_NO_RE, INDEX_NO_RE, PUBLISHER_CODE_RE, credit_code_checksum_ok, theme_problem
 
 MAX_BODY_CHARS = 200_000  # ~400 KB of UTF-8 Chinese; real policy documents are far smaller
@@ -308,6 +309,8 @@ class PublicationOut(PublicationFields):
     campaign: CampaignView | None = None  # present when the publication is pushed to businesses
     timeline: list[TimelineEntry]
     links: dict[str, str]
+    # What machine screening (先审后发) finds in the current version, masked, with where it is.
+    findings: list[Finding] = []
 
 
 class Accepted(BaseModel):

@@ -82,7 +82,8 @@ def listing(
 @router.get("/{publication_id}", response_model=PublicationOut, summary="One publication with per-channel status",
             responses=problem_docs(404))
 def get_one(publication_id: PublicationId, principal: PrincipalDep, store: StoreDep, request: Request) -> PublicationOut:
-    """The publication as stored, its overall status, each channel's delivery, the push campaign and the timeline."""
+    """The publication as stored, its overall status, each channel's delivery, the push campaign, the timeline
+    and what screening (先审后发) finds in it (`findings`: rule, severity block/hold/warn, field, masked excerpt)."""
     out = publication_out(store, principal, publication_id)
     if "push" in out.deliveries:
         counts = directory(request, store).summary(out.id, out.version)
@@ -143,6 +144,7 @@ def retract(
     responses=problem_docs(403, 404, 409, 503),
 )
 def approve(publication_id: PublicationId, principal: PrincipalDep, publisher: PublisherDep) -> JSONResponse:
-    """先审后发: screening holds items with classification marks or unmasked personal data; an operator who
-    has checked them releases them here (a department fixes them with a revision instead)."""
+    """先审后发: screening holds items with internal-only wording or unmasked mobile and bank card numbers; an
+    operator who has checked them releases them here (a department fixes them with a revision instead). Items
+    blocked by screening (classification marks, ID numbers) cannot be approved: 409 naming the findings."""
     return _accepted(publisher.approve(principal, publication_id))
