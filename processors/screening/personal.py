@@ -50,8 +50,7 @@ class NumberHit:
     rule: str
     start: int  # span in the folded text, separators and country code included
     end: int
-    digits: str  # the number itself (never shown: only its masked form)
-    masked: str
+    masked: str  # the only form of the number that leaves this module
 
 
 def id_number_ok(candidate: str) -> bool:
@@ -123,18 +122,18 @@ def _mobile(digits: str, shape: tuple[int, ...], plus: bool) -> str | None:
 
 
 def _classify(number: str, shape: tuple[int, ...], *, plus: bool, in_url: bool, whole: bool,
-              labelled_code: bool) -> tuple[str, str, str] | None:
-    """(rule, digits, masked form) of what `number`, written in groups `shape`, is -- or None."""
+              labelled_code: bool) -> tuple[str, str] | None:
+    """(rule, masked form) of what `number`, written in groups `shape`, is -- or None."""
     if not labelled_code and shape in _ID_SHAPES and id_number_ok(number):
-        return "id-number", number, mask_id(number)  # an ID number is one wherever it is, addresses included
+        return "id-number", mask_id(number)  # an ID number is one wherever it is, addresses included
     if not number.isdigit():
         return None
     mobile = _mobile(number, shape, plus)
     if mobile:
-        return "mobile-number", mobile, mask_mobile(mobile)
+        return "mobile-number", mask_mobile(mobile)
     if (16 <= len(number) <= 19 and not in_url and not labelled_code and (len(shape) == 1 or whole) and _card_shape(shape)
             and luhn_ok(number) and len(set(number)) > 1 and not credit_code_checksum_ok(number)):
-        return "bank-card", number, mask_card(number)
+        return "bank-card", mask_card(number)
     return None
 
 
@@ -157,8 +156,8 @@ def _numbers_in_run(text: str, run: re.Match[str], urls: list[tuple[int, int]]) 
             found = _classify_span(text, groups[i:j + 1], plus=plus and i == 0, whole=i == 0 and j == len(groups) - 1,
                                    urls=urls)
             if found:
-                rule, digits, masked = found
-                yield NumberHit(rule, groups[i][0] - (1 if plus and i == 0 else 0), groups[j][1], digits, masked)
+                rule, masked = found
+                yield NumberHit(rule, groups[i][0] - (1 if plus and i == 0 else 0), groups[j][1], masked)
                 i = j + 1
                 break
         else:
@@ -166,7 +165,7 @@ def _numbers_in_run(text: str, run: re.Match[str], urls: list[tuple[int, int]]) 
 
 
 def _classify_span(text: str, groups: list[tuple[int, int]], *, plus: bool, whole: bool,
-                   urls: list[tuple[int, int]]) -> tuple[str, str, str] | None:
+                   urls: list[tuple[int, int]]) -> tuple[str, str] | None:
     number = "".join(text[s:e] for s, e in groups)
     if len(number) < 11 or len(number) > 19:
         return None

@@ -15,6 +15,7 @@ Two steps, each with a map back to the stored value so a finding can point at it
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 import unicodedata
@@ -62,25 +63,18 @@ class Folded:
         return self.origin[start], self.origin[end - 1] + 1
 
 
-_fold_cache: dict[str, str] = {}
-
-
+@functools.cache
 def _fold_char(ch: str) -> str:
-    folded = _fold_cache.get(ch)
-    if folded is None:
-        if ch in _ZERO_WIDTH:
-            folded = ""
-        elif ch in _STARS:
-            folded = "★"
-        else:
-            out = []
-            for c in unicodedata.normalize("NFKC", ch):
-                if c in _ZERO_WIDTH:
-                    continue
-                out.append("-" if c in _DASHES else "★" if c in _STARS else " " if c.isspace() and c not in "\n" + SOFT_BREAK else c)
-            folded = "".join(out)
-        _fold_cache[ch] = folded
-    return folded
+    if ch in _ZERO_WIDTH:
+        return ""
+    if ch in _STARS:
+        return "★"
+    out = []
+    for c in unicodedata.normalize("NFKC", ch):
+        if c in _ZERO_WIDTH:
+            continue
+        out.append("-" if c in _DASHES else "★" if c in _STARS else " " if c.isspace() and c not in "\n" + SOFT_BREAK else c)
+    return "".join(out)
 
 
 def fold(text: str) -> Folded:
