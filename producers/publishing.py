@@ -30,6 +30,7 @@ from processors.normalize import normalize
 from processors.screen import Severity, screen
 from processors.status.engine import retryable, unique_violation
 from processors.status.store import Principal, StatusStore
+from producers.auth import may_see_department
 from producers.errors import Conflict, FieldError, Forbidden, Invalid, NotFound, Unavailable
 from schemas.events import EventType, Topics, new_event
 from schemas.publication import Accepted, Channel, IndexNo, Publication, PublicationIn, RelatedRef, RetractIn, channel_applies
@@ -272,7 +273,7 @@ class Publisher:
 
     def _visible_row(self, conn: Connection, principal: Principal, publication_id: str) -> Any:
         row = self.store.publication_row(publication_id, conn)
-        if row is None or (principal.kind != "operator" and row.department != principal.publisher_code):
+        if row is None or not may_see_department(principal, row.department):
             raise NotFound(f"no publication {publication_id!r}")  # the same answer for others' ids: existence does not leak
         return row
 
