@@ -316,6 +316,8 @@ class Publisher:
         for i, ref in enumerate(refs):
             if ref.id:
                 row = self.store.publication_row(ref.id, conn)
+                if row is not None and not _linkable(row, department):
+                    row = None  # another department's unpublished item: answered exactly like an unknown id
                 if row is None or ref.id == self_id:
                     why = "a publication cannot relate to itself" if row is not None else f"no publication with id {ref.id!r}"
                     errors.append(FieldError(f"body.related.{i}.id", why))
@@ -328,7 +330,7 @@ class Publisher:
                 row = self.store.find_by_index_no(ref.index_no, conn)
                 # 索引号 are sequential, hence guessable: only the department's own or already
                 # public records resolve; anything else stays an external reference as sent.
-                if row is not None and row.id != self_id and (row.department == department or row.status in PUBLIC_STATES):
+                if row is not None and row.id != self_id and _linkable(row, department):
                     resolved.append(ref.model_copy(update={"id": row.id, "title": row.title}))
                 else:
                     resolved.append(ref)
@@ -365,6 +367,11 @@ class Publisher:
     ) -> Publication:
         fields = data.model_copy(update={"channels": [Channel(c) for c in channels], "related": related})
         return normalize(fields, publication_id=pub_id, version=version, department=department, index=index, submitted_at=now)
+
+
+def _linkable(row: Any, department: str) -> bool:
+    """A department may relate to its own items and to items already public (their title is on the portal)."""
+    return bool(row.department == department or (row.status in PUBLIC_STATES and not row.retracted))
 
 
 def _check_key(key: str | None) -> None:

@@ -83,10 +83,12 @@ def parse_bound(text: str | None, field: str, *, upper: bool) -> dt.datetime | N
             start = dt.datetime.combine(day + dt.timedelta(days=1 if upper else 0), dt.time(), CST)
             return start.astimezone(dt.UTC)
         moment = dt.datetime.fromisoformat(text)
+        return (moment if moment.tzinfo else moment.replace(tzinfo=CST)).astimezone(dt.UTC)
     except ValueError:
         message = "must be a date (2025-03-01) or a datetime (2025-03-01T09:00:00+08:00)"
         raise Invalid(f"bad {field}", [FieldError(f"query.{field}", message)]) from None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=CST)).astimezone(dt.UTC)
+    except OverflowError:  # year 1 or 9999 moved across time zones
+        raise Invalid(f"bad {field}", [FieldError(f"query.{field}", "is out of range")]) from None
 
 
 def list_publications(
