@@ -123,3 +123,16 @@ index_sequences = Table(
     Column("year", Integer, primary_key=True),
     Column("last", Integer, nullable=False),
 )
+
+# Transactional outbox: bus messages written in the same transaction as the rows they announce,
+# relayed to the bus afterwards (processors.outbox). AUTOINCREMENT: a sequence number is never reused.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("topic", String(100), nullable=False),
+    Column("key", String(200), nullable=False),
+    Column("event", Text, nullable=False),  # the CloudEvent as JSON
+    Column("created_at", UTCDateTime(), nullable=False),
+    sqlite_autoincrement=True,
+)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
 from fastapi import FastAPI
 
 from govcast.settings import Settings
@@ -28,11 +31,21 @@ Errors are RFC 9457 `application/problem+json` documents whose `errors` name eve
 
 
 def create_app(settings: Settings, store: StatusStore, bus: Bus, *, max_request_bytes: int = MAX_REQUEST_BYTES) -> FastAPI:
-    app = FastAPI(title="govcast", version="0.1.0", description=DESCRIPTION, openapi_tags=TAGS)
+    publisher = Publisher(settings, store, bus)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        publisher.start()  # relays what a crashed predecessor committed but never put on the bus
+        try:
+            yield
+        finally:
+            publisher.close()
+
+    app = FastAPI(title="govcast", version="0.1.0", description=DESCRIPTION, openapi_tags=TAGS, lifespan=lifespan)
     app.state.settings = settings
     app.state.store = store
     app.state.bus = bus
-    app.state.publisher = Publisher(settings, store, bus)
+    app.state.publisher = publisher
     app.state.metrics = ApiMetrics(store)
     install_problem_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=max_request_bytes)
