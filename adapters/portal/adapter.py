@@ -27,6 +27,7 @@ import errno
 import logging
 import re
 import sqlite3
+import threading
 from collections.abc import Callable
 from typing import ClassVar
 
@@ -36,7 +37,7 @@ from adapters.portal.pages import SITE_WIDE, SiteWriter, part_keys
 from adapters.portal.refresher import Refresher
 from adapters.portal.store import PortalStore
 from processors.render.portal import render_withdrawn
-from processors.render.views import OTHER_COLUMN, PortalEntry, SiteView, Tombstone, article_path
+from processors.render.views import OTHER_COLUMN, PortalEntry, Tombstone, article_path
 from schemas.delivery import Action, Delivered, DeliveryResult, DeliveryTask, Rejected, Retryable
 from schemas.publication import Publication
 
@@ -57,15 +58,13 @@ class PortalAdapter:
     def __init__(self, config: PortalConfig, *, clock: Callable[[], dt.datetime] = _utcnow) -> None:
         self.config = config
         self.root = config.root
-        self.site = SiteView.build(
-            name=config.site_name, base_url=config.base_url, categories=config.categories, domain=config.site_domain,
-            id_code=config.site_id_code, sponsor=config.site_sponsor, phone=config.site_phone, icp=config.icp,
-            police_beian=config.police_beian, conac_url=config.conac_url, error_report_url=config.error_report_url,
-            sandbox=config.sandbox,
-        )
+        self.site = config.site_view()
         self.pages = SiteWriter(self.root, self.site, config.page_size)
         self.refresher = Refresher(self.refresh, config.refresh_seconds)
         self._clock = clock
+        self._stores = threading.local()
+        self._open: list[PortalStore] = []
+        self._open_lock = threading.Lock()
 
     def deliver(self, task: DeliveryTask) -> DeliveryResult:
         rejected = _reject(task)
@@ -74,7 +73,7 @@ class PortalAdapter:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             with site_lock(self.root / LOCK_FILE):
-                with self.open_store() as store:
+                with self.open_store().session() as store:
                     store.begin()
                     try:
                         if task.action is Action.retract:
@@ -95,7 +94,7 @@ class PortalAdapter:
     def refresh(self) -> None:
         """Rewrite the site-wide pages marked dirty (the refresher calls this; so can an operator or a test)."""
         self.root.mkdir(parents=True, exist_ok=True)
-        with site_lock(self.root / LOCK_FILE), self.open_store() as store:
+        with site_lock(self.root / LOCK_FILE), self.open_store().session() as store:
             store.begin()
             try:
                 dirty = store.dirty()
@@ -109,10 +108,26 @@ class PortalAdapter:
     def close(self) -> None:
         """Write what the refresher still owes (a clean shutdown leaves the site complete)."""
         self.refresher.close()
+        with self._open_lock:
+            stores, self._open = self._open, []
+        for store in stores:
+            store.close()
+        self._stores = threading.local()
 
     def open_store(self) -> PortalStore:
-        self.root.mkdir(parents=True, exist_ok=True)  # the store lives beside the tree: their parent must exist
-        return PortalStore(self.config.store_path)
+        """This thread's connection to the portal index (kept open: opening one costs a schema check, and
+        closing the last one a WAL checkpoint; both would be paid on every delivery)."""
+        store: PortalStore | None = getattr(self._stores, "store", None)
+        if store is not None and not store.usable():
+            store.close()
+            store = None
+        if store is None:
+            self.root.mkdir(parents=True, exist_ok=True)  # the store lives beside the tree: their parent must exist
+            store = PortalStore(self.config.store_path)
+            self._stores.store = store
+            with self._open_lock:
+                self._open.append(store)
+        return store
 
     # -- actions -------------------------------------------------------------------------------
 

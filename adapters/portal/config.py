@@ -8,6 +8,7 @@ from pathlib import Path
 from pydantic import Field, field_validator
 
 from adapters.base import AdapterConfig
+from processors.render.views import SiteView
 from schemas.vocab import DEFAULT_CATEGORIES
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
@@ -31,6 +32,15 @@ class PortalConfig(AdapterConfig):
     refresh_seconds: float = Field(default=1.0, ge=0, le=300,
                                    description="home, feed, sitemap and JSON index are rewritten at most this often")
     index_path: Path | None = Field(default=None, description="the portal's SQLite index (default: <root>.db beside it)")
+
+    def site_view(self) -> SiteView:
+        """What every page shows about the site (header, meta tags, footer, columns)."""
+        return SiteView.build(
+            name=self.site_name, base_url=self.base_url, categories=self.categories, domain=self.site_domain,
+            id_code=self.site_id_code, sponsor=self.site_sponsor, phone=self.site_phone, icp=self.icp,
+            police_beian=self.police_beian, conac_url=self.conac_url, error_report_url=self.error_report_url,
+            sandbox=self.sandbox,
+        )
 
     @property
     def store_path(self) -> Path:

@@ -23,6 +23,7 @@ from processors.render.portal import (
     render_feed,
     render_home,
     render_list_page,
+    render_not_found,
     render_site_map,
     render_sitemap,
     render_sitemap_index,
@@ -130,6 +131,7 @@ class SiteWriter:
         self.write("index.html", render_home(sections, self.site), durable=False)
         listed = [(c, totals[c.slug]) for c in self.site.columns if totals.get(c.slug)]
         self.write("sitemap.html", render_site_map(listed, self.site), durable=False)
+        self.write("404.html", render_not_found(self.site), durable=False)
 
     def _feed(self, store: PortalStore) -> None:
         latest = store.newest(None, FEED_SIZE)

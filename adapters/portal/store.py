@@ -11,11 +11,13 @@ a delivery is one transaction, committed after its pages are written.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import sqlite3
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from adapters.portal import search
 from adapters.portal.site import SiteIndex
 from processors.render.views import CST, EntryRef, PortalEntry, Tombstone, aware
 from schemas.publication import Publication, Relation
@@ -65,10 +67,13 @@ class PortalStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.db = sqlite3.connect(path, isolation_level=None, timeout=60)
+        self.broken = False
+        self.db = sqlite3.connect(path, isolation_level=None, timeout=60, check_same_thread=False)
+        self.inode = path.stat().st_ino
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")  # WAL: kill -9 safe; the pages are fsynced separately
         self.db.executescript(SCHEMA)
+        search.create(self.db)
 
     def close(self) -> None:
         self.db.close()
@@ -78,6 +83,22 @@ class PortalStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def usable(self) -> bool:
+        """Still the database at `path` (not failed, not replaced by an operator restoring a backup)."""
+        try:
+            return not self.broken and self.path.stat().st_ino == self.inode
+        except FileNotFoundError:
+            return False
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[PortalStore]:
+        """Use a kept-open connection; a broken one (its file replaced or corrupt) is closed, the next reopens."""
+        try:
+            yield self
+        except sqlite3.DatabaseError:
+            self.broken = True
+            raise
 
     def begin(self) -> None:
         self.db.execute("BEGIN IMMEDIATE")
@@ -245,15 +266,17 @@ class PortalStore:
                          entry.model_dump_json(exclude={"interpreted"}), pub.model_dump_json()))
         self._count(entry.column, +1)
         self._set_refs(entry.id, entry.related)
+        search.index(self.db, seq, pub)
 
     def seq_of(self, pub_id: str) -> int | None:
         row = self.db.execute("SELECT seq FROM entries WHERE id = ?", (pub_id,)).fetchone()
         return int(row[0]) if row else None
 
     def withdraw(self, tomb: Tombstone) -> None:
-        current = self.db.execute("SELECT col FROM entries WHERE id = ?", (tomb.id,)).fetchone()
+        current = self.db.execute("SELECT col, seq FROM entries WHERE id = ?", (tomb.id,)).fetchone()
         if current:
             self._count(current[0], -1)
+            search.unindex(self.db, current[1])
             self.db.execute("DELETE FROM entries WHERE id = ?", (tomb.id,))
         self._set_refs(tomb.id, ())
         self.db.execute("INSERT OR REPLACE INTO withdrawn (id, index_no, withdrawn_at, tomb) VALUES (?, ?, ?, ?)",

@@ -147,6 +147,20 @@ def render_home(sections: Sequence[HomeSection], site: SiteView) -> str:
                    doc_title="首页", canonical=site.home_url, current="home", noindex=False)
 
 
+def render_search(results: Any, site: SiteView, *, prev_url: str | None = None, next_url: str | None = None) -> str:
+    """The search page: the form, and the hits of `results` (adapters.portal.search.Results) if any."""
+    title = f"搜索：{results.query}" if results else "站内搜索"
+    return _render("search.html", site, results=results, prev_url=prev_url, next_url=next_url,
+                   meta=site_meta(site, "站内搜索", "站内搜索"), doc_title=title, canonical=site.search_url,
+                   current="", noindex=True)
+
+
+def render_not_found(site: SiteView) -> str:
+    """404 in the site's design: home, site map, search."""
+    return _render("404.html", site, meta=site_meta(site, "页面不存在", "页面不存在"), doc_title="页面不存在",
+                   canonical=site.home_url, current="", noindex=True)
+
+
 def render_site_map(columns: Sequence[tuple[Column, int]], site: SiteView) -> str:
     """网站地图 for people: every column that has items (with its count), search, 政策文件库, feed."""
     return _render("sitemap.html", site, columns=columns, meta=site_meta(site, "网站地图", "网站地图"),

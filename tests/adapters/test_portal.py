@@ -398,7 +398,7 @@ def test_retraction_replaces_the_page_with_a_withdrawal_notice_and_updates_linki
                                  "撤回原因": "解读内容与政策原文不一致", "撤回日期": "2025-03-09"}
     assert meta_tags(doc)["robots"] == "noindex"
     assert not doc.find("main").find_all("div", class_="article-body")
-    with portal.open_store() as store:
+    with portal.open_store().session() as store:
         assert store.record("int-1") is None  # the withdrawn text is not kept
     assert interp_url not in [href for href, _ in page(portal, pol_url).links()]  # the policy's back link is gone
     index = index_json(portal)
@@ -492,6 +492,7 @@ def test_a_failed_write_leaves_the_old_page_and_no_temp_files(portal: PortalAdap
 
 def test_corrupt_index_is_retryable_and_left_for_the_operator(portal: PortalAdapter) -> None:
     publish(portal, policy("pol-1", 1))
+    portal.close()  # the worker stops; the operator finds the index damaged (a bad restore, a disk fault)
     store = portal.config.store_path
     for extra in (store.with_name(store.name + "-wal"), store.with_name(store.name + "-shm")):
         extra.unlink(missing_ok=True)
