@@ -109,6 +109,7 @@ class SelfService:
         create_schema(self.engine, metadata)  # this module's tables (the directory's were made by its store)
 
     def _mac(self, ref: str, secret: str) -> str:
+        """(Never called inside a transaction: the first call reads the key in a write transaction of its own.)"""
         if self._mac_key is None:
             self._mac_key = self.directory.secret("confirmations").encode()
         return hmac.new(self._mac_key, f"{ref}:{secret}".encode(), hashlib.sha256).hexdigest()
@@ -120,15 +121,17 @@ class SelfService:
         now = now or utcnow()
         ref = secrets.token_urlsafe(12)
         secret = f"{secrets.randbelow(10 ** 6):06d}" if channel == "sms" else secrets.token_urlsafe(24)
+        mac = self._mac(ref, secret)
         with self.engine.begin() as conn:
             conn.execute(insert(confirmations).values(
-                id=ref, credit_code=credit_code, purpose=purpose, channel=channel, secret_mac=self._mac(ref, secret),
+                id=ref, credit_code=credit_code, purpose=purpose, channel=channel, secret_mac=mac,
                 doc=doc, created_at=now, expires_at=now + (CODE_TTL if channel == "sms" else LINK_TTL), attempts=0))
         return ref, secret
 
     def redeem(self, ref: str, secret: str, now: dt.datetime | None = None) -> Redeemed:
         """Use a confirmation once; a wrong secret spends one of MAX_ATTEMPTS tries."""
         now = now or utcnow()
+        mac = self._mac(ref, secret.strip())
         with self.engine.begin() as conn:
             row = conn.execute(select(confirmations).where(confirmations.c.id == ref).with_for_update()).first()
             if row is None:
@@ -139,7 +142,7 @@ class SelfService:
                 return Redeemed(Outcome.locked, row.credit_code, row.purpose, row.channel)
             if now >= row.expires_at:
                 return Redeemed(Outcome.expired, row.credit_code, row.purpose, row.channel)
-            if not hmac.compare_digest(row.secret_mac, self._mac(ref, secret.strip())):
+            if not hmac.compare_digest(row.secret_mac, mac):
                 attempts = row.attempts + 1
                 conn.execute(update(confirmations).where(confirmations.c.id == ref).values(attempts=attempts))
                 outcome = Outcome.locked if attempts >= MAX_ATTEMPTS else Outcome.wrong

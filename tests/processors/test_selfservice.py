@@ -9,8 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import select, text
 
+from processors.status.engine import make_engine
 from processors.status.selfservice import MAX_ATTEMPTS, Outcome, RateLimit, SelfService, confirmations
 from processors.status.subscribers import SubscriberStore
 from schemas.subscriber import Subscriber, SubscriberIn
@@ -28,7 +29,7 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture
 def service(url: str) -> SelfService:
-    return SelfService(SubscriberStore(create_engine(url)), RateLimit(per_address=3, per_ip=5))
+    return SelfService(SubscriberStore(make_engine(url)), RateLimit(per_address=3, per_ip=5))
 
 
 def test_a_code_is_stored_only_as_a_mac_and_works_once(service: SelfService) -> None:
@@ -77,7 +78,7 @@ def _sub(n: int, **changes: object) -> SubscriberIn:
 
 
 def test_imports_are_marked_imported_and_self_registered_addresses_need_their_confirmation(url: str) -> None:
-    store = SubscriberStore(create_engine(url))
+    store = SubscriberStore(make_engine(url))
     store.upsert_many([_sub(1)], origin="imported")
     imported = store.get(credit_code(1))
     assert imported is not None and imported.origin == "imported" and imported.public()["verification"] == "imported"
@@ -94,7 +95,7 @@ def test_imports_are_marked_imported_and_self_registered_addresses_need_their_co
 
 
 def test_erasing_keeps_counts_and_nothing_about_the_business(url: str) -> None:
-    store = SubscriberStore(create_engine(url))
+    store = SubscriberStore(make_engine(url))
     service = SelfService(store)
     store.upsert(_sub(5))
     store.record("d1", "p1", 1, credit_code(5), "delivered", channel="email", day="2026-03-02")
