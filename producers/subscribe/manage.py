@@ -147,25 +147,29 @@ def _saved_key(section: str, changes: dict[str, Any], values: dict[str, Any]) ->
 
 @router.post("/{token}/{section}", response_class=HTMLResponse)
 async def change(request: Request, token: Token, section: str) -> Response:
+    form = await request.form()
+    values = form_values(form, form.getlist)
+    return await run_in_threadpool(_apply, request, token, section, values)
+
+
+def _apply(request: Request, token: str, section: str, values: dict[str, Any]) -> Response:
     try:
         center, sub = _load(request, token)
     except LinkProblem as problem:
         return _link_problem(request, problem)
     if section not in SECTIONS:
         return _link_problem(request, LinkProblem(expired=False))
-    form = await request.form()
-    values = form_values(form, form.getlist)
     if section == "delete":
         if values.get("confirm_delete") != "yes":
             return _render(request, token, sub, status=422, errors={"confirm_delete": "请勾选确认后再删除。"})
-        await run_in_threadpool(center.erase, sub.credit_code)
+        center.erase(sub.credit_code)
         return page("outcome", site_of(request), title="订阅登记已删除", ok=True, manage_url="", sent=[],
                     lines=["贵企业的登记信息、联系方式和推送记录已删除，不会再收到推送。", "欢迎随时重新订阅。"],
                     links=[("/subscribe", "重新订阅")])
     changes, what, errors, choices = _changes(section, values, sub)
     if not errors:
         try:
-            sub, sent = await run_in_threadpool(center.change, sub, changes, what, client_ip(request))
+            sub, sent = center.change(sub, changes, what, client_ip(request))
         except ValidationError as exc:
             for err in exc.errors():
                 where = str(err["loc"][0]) if err["loc"] else "channels"

@@ -232,3 +232,48 @@ def test_contacts_are_masked_except_in_the_owners_edit_form(client: TestClient, 
     assert 'value="owner12@example.test"' in page, "the owner's edit form holds the address to edit"
     sent = client.post("/subscribe", data=form(12, email="x@example.test"))
     assert "owner12@example.test" not in sent.text and "13912345678" not in sent.text
+
+
+def test_operators_see_self_registered_businesses_with_their_verification_state(client: TestClient, smtp: SmtpSink) -> None:
+    from producers.auth import new_token
+
+    sign_up(client, smtp, 13)
+    client.app.state.subscribers.upsert_many([SubscriberIn.model_validate(  # type: ignore[attr-defined]
+        {"credit_code": credit_code(14), "name": "导入企业", "email": "i@example.test", "channels": ["email"]})],
+        origin="imported")
+    token = new_token(client.app.state.store, "operator", "值班员")  # type: ignore[attr-defined]
+    items = client.get("/v1/subscribers", headers={"Authorization": f"Bearer {token}"}).json()["items"]
+    assert {i["credit_code"]: i["verification"] for i in items} == {credit_code(13): "self: email verified",
+                                                                    credit_code(14): "imported"}
+
+
+def test_a_new_email_carries_pushes_only_after_its_own_confirmation(client: TestClient, smtp: SmtpSink) -> None:
+    manage = sign_up(client, smtp, 15)
+    answer = client.post(f"{manage}/contacts", data={"channels": ["email"], "email": "new15@example.test"})
+    assert answer.status_code == 200 and "n***@example.test" in answer.text
+    sub = subscriber(client, 15)
+    assert sub.email == "new15@example.test" and sub.verified == [] and sub.reachable_channels() == []
+    link = link_in(mails_to(smtp, "new15@example.test")[0], "confirm")
+    assert "邮件地址已确认" in client.post(link).text
+    assert [c.value for c in subscriber(client, 15).reachable_channels()] == ["email"]
+    history = client.get(manage).text.split('id="h-history"')[1]
+    assert "接收方式与联系方式已更新" in history and "new15@example.test" not in history
+
+
+def test_manage_changes_are_validated_recorded_and_deletion_forgets_the_business(client: TestClient, smtp: SmtpSink) -> None:
+    manage = sign_up(client, smtp, 16)
+    bad = client.post(f"{manage}/pace", data={"quiet_hours": "9pm", "daily_cap": "3"})
+    assert bad.status_code == 422 and "免打扰时段格式如 21:00-08:00。" in field_errors(bad.text)
+    ok = client.post(f"{manage}/pace", data={"quiet_hours": "22:00-07:30", "daily_cap": "3"}, follow_redirects=False)
+    assert ok.status_code == 303 and (subscriber(client, 16).quiet_hours, subscriber(client, 16).daily_cap) == ("22:00-07:30", 3)
+    client.post(f"{manage}/pause", data={"paused": "yes"})
+    assert subscriber(client, 16).paused and subscriber(client, 16).reachable_channels() == []
+    client.post(f"{manage}/unsubscribe", data={"channel": "email", "undo": "no"})
+    assert subscriber(client, 16).unsubscribed == ["email"]
+    history = client.get(manage).text.split('id="h-history"')[1]
+    assert all(t in history for t in ("免打扰时段与每日上限已更新", "暂停全部推送", "退订邮件"))
+    refused = client.post(f"{manage}/delete", data={})
+    assert refused.status_code == 422 and subscriber(client, 16) is not None
+    gone = client.post(f"{manage}/delete", data={"confirm_delete": "yes"})
+    assert "已删除" in gone.text and subscriber(client, 16) is None
+    assert client.get(manage).status_code == 404
