@@ -15,6 +15,7 @@ from producers.api.metrics import ApiMetrics
 from producers.api.middleware import MAX_REQUEST_BYTES, BodyLimit, ServerErrors
 from producers.problems import install_problem_handlers, use_problem_media_type
 from producers.publishing import Publisher
+from producers.subscribe import install as install_subscription_center
 
 TAGS = [
     {"name": "publications", "description": "Submit, revise and retract publications; read where every copy stands."},
@@ -57,6 +58,7 @@ def create_app(settings: Settings, store: StatusStore, bus: Bus, *, max_request_
     app.include_router(clicks.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
+    install_subscription_center(app)  # /subscribe: the businesses' own pages
     use_problem_media_type(app)
     return app
 
