@@ -34,6 +34,7 @@ from processors.screen import Severity, screen
 from processors.status.engine import retryable, unique_violation
 from processors.status.group_commit import GroupCommitter
 from processors.status.store import Principal, StatusStore
+from producers.auth import may_see_department
 from producers.errors import Conflict, FieldError, Forbidden, Invalid, NotFound, Unavailable
 from schemas.events import EventType, Topics, new_event
 from schemas.publication import Accepted, Channel, IndexNo, Publication, PublicationIn, RelatedRef, RetractIn, channel_applies
@@ -303,7 +304,7 @@ class Publisher:
 
     def _visible_row(self, conn: Connection, principal: Principal, publication_id: str) -> Any:
         row = self.store.publication_row(publication_id, conn)
-        if row is None or (principal.kind != "operator" and row.department != principal.publisher_code):
+        if row is None or not may_see_department(principal, row.department):
             raise NotFound(f"no publication {publication_id!r}")  # the same answer for others' ids: existence does not leak
         return row
 
@@ -346,6 +347,8 @@ class Publisher:
         for i, ref in enumerate(refs):
             if ref.id:
                 row = self.store.publication_row(ref.id, conn)
+                if row is not None and not _linkable(row, department):
+                    row = None  # another department's unpublished item: answered exactly like an unknown id
                 if row is None or ref.id == self_id:
                     why = "a publication cannot relate to itself" if row is not None else f"no publication with id {ref.id!r}"
                     errors.append(FieldError(f"body.related.{i}.id", why))
@@ -358,7 +361,7 @@ class Publisher:
                 row = self.store.find_by_index_no(ref.index_no, conn)
                 # 索引号 are sequential, hence guessable: only the department's own or already
                 # public records resolve; anything else stays an external reference as sent.
-                if row is not None and row.id != self_id and (row.department == department or row.status in PUBLIC_STATES):
+                if row is not None and row.id != self_id and _linkable(row, department):
                     resolved.append(ref.model_copy(update={"id": row.id, "title": row.title}))
                 else:
                     resolved.append(ref)
@@ -395,6 +398,11 @@ class Publisher:
     ) -> Publication:
         fields = data.model_copy(update={"channels": [Channel(c) for c in channels], "related": related})
         return normalize(fields, publication_id=pub_id, version=version, department=department, index=index, submitted_at=now)
+
+
+def _linkable(row: Any, department: str) -> bool:
+    """A department may relate to its own items and to items already public (their title is on the portal)."""
+    return bool(row.department == department or (row.status in PUBLIC_STATES and not row.retracted))
 
 
 def _check_key(key: str | None) -> None:

@@ -95,12 +95,14 @@ tokens = Table(
     "tokens",
     metadata,
     Column("id", String(40), primary_key=True),
-    Column("kind", String(20), nullable=False),  # department | operator
+    Column("kind", String(20), nullable=False),  # department | operator | business
     Column("name", String(100), nullable=False),
     Column("publisher_code", String(40)),
     Column("token_hash", String(64), nullable=False, unique=True),  # sha256 of the secret; the secret is never stored
     Column("created_at", UTCDateTime(), nullable=False),
     Column("revoked", Boolean, nullable=False, default=False),
+    Column("expires_at", UTCDateTime()),  # none: valid until revoked
+    Column("revoked_at", UTCDateTime()),
 )
 
 idempotency = Table(
