@@ -50,6 +50,7 @@ CREATE INDEX IF NOT EXISTS refs_source ON refs (source);
 CREATE TABLE IF NOT EXISTS columns (col TEXT PRIMARY KEY, total INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS dirty (page TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS redirects (old_path TEXT PRIMARY KEY, url TEXT NOT NULL);  -- archive's old URLs
 """
 
 
@@ -165,6 +166,17 @@ class PortalStore:
         rows = self.db.execute("SELECT entry FROM entries WHERE seq > ? AND seq <= ? ORDER BY seq",
                                (part * size, (part + 1) * size))
         return self._marked([PortalEntry.model_validate_json(r[0]) for r in rows])
+
+    def by_seq(self, first: int, last: int) -> list[PortalEntry]:
+        rows = self.db.execute("SELECT entry FROM entries WHERE seq BETWEEN ? AND ? ORDER BY seq", (first, last))
+        return [PortalEntry.model_validate_json(r[0]) for r in rows]
+
+    def redirect(self, old_path: str) -> str | None:
+        row = self.db.execute("SELECT url FROM redirects WHERE old_path = ?", (old_path,)).fetchone()
+        return str(row[0]) if row else None
+
+    def add_redirect(self, old_path: str, url: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO redirects (old_path, url) VALUES (?, ?)", (old_path, url))
 
     def last_seq(self) -> int:
         row = self.db.execute("SELECT value FROM counters WHERE name = 'seq'").fetchone()

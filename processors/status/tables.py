@@ -121,3 +121,10 @@ index_sequences = Table(
     Column("year", Integer, primary_key=True),
     Column("last", Integer, nullable=False),
 )
+
+# 索引号 of articles imported from an earlier portal (`govcast portal import`): never allocated again.
+archived_index_nos = Table(
+    "archived_index_nos",
+    metadata,
+    Column("index_no", String(80), primary_key=True),
+)
