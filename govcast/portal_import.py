@@ -192,6 +192,7 @@ class ArchiveImport:
             finally:
                 store.rollback()
         adapter.refresh()
+        adapter.open_store().compact()
         fsync_dir(adapter.root)
 
 

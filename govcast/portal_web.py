@@ -60,7 +60,7 @@ def portal_router(config: PortalConfig) -> APIRouter:
         def link(number: int) -> str:
             return f"{site.search_url}?{urlencode({'q': q, 'page': number})}"
         prev_url = link(page - 1) if results and page > 1 else None
-        next_url = link(page + 1) if results and results.total > page * PER_PAGE and page < MAX_PAGE else None
+        next_url = link(page + 1) if results and results.listed > page * PER_PAGE and page < MAX_PAGE else None
         return HTMLResponse(render_search(results, site, prev_url=prev_url, next_url=next_url))
 
     @router.get("/portal/go", summary="Jump to page N of a column list (the static pages' jump form)")
