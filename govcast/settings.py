@@ -102,6 +102,8 @@ class Settings(BaseModel):
     push_sms_template_code: str = Field(default="", description="approved template code (SMS_…); empty: the sandbox's")
     push_sms_template_text: str = Field(default="", description="the approved template's text with ${title}, ${reason} "
                                         "and <public URL>/go/${link} (segment counting); empty: the sandbox's")
+    push_sms_code_template_code: str = Field(default="", description="approved verification-code template (验证码, "
+                                             "text with ${code}) for the subscription center; empty: the sandbox's")
     push_sms_rate_per_second: float = Field(default=20.0, gt=0, description="SendSms calls per second at most (token bucket)")
     push_sms_receipt_check_seconds: float = Field(default=60.0, gt=0,
                                                   description="without a receipt by then, poll QuerySendDetails")
