@@ -19,10 +19,10 @@ from sqlalchemy import Connection, and_, case, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from processors.status.engine import advisory_lock, create_schema, make_engine, normalize_url, reading
-from processors.status.tables import deliveries, idempotency, index_sequences, publications, timeline
+from processors.status.tables import archived_index_nos, deliveries, idempotency, index_sequences, publications, timeline
 from processors.status.tokens import Principal, TokenRecord, TokenRecords
 from schemas.delivery import DeliveryStatus, StatusEvent
-from schemas.publication import Publication
+from schemas.publication import IndexNo, Publication
 
 __all__ = ["ListFilter", "Principal", "StatusStore", "TokenRecord", "make_engine", "overall_status", "utcnow"]
 
@@ -93,6 +93,27 @@ class StatusStore(TokenRecords):
             .returning(index_sequences.c.last)
         )
         return int(conn.execute(stmt).scalar_one())
+
+    def reserve_archived(self, index_nos: Sequence[IndexNo]) -> None:
+        """Archive import: these 索引号 are taken (the allocator skips past them; a department cannot send one)."""
+        if not index_nos:
+            return
+        highest: dict[tuple[str, int], int] = {}
+        for index in index_nos:
+            key = (index.code, index.year)
+            highest[key] = max(highest.get(key, 0), index.sequence)
+        with self.engine.begin() as conn:
+            conn.execute(self._insert(archived_index_nos).values([{"index_no": str(i)} for i in index_nos])
+                         .on_conflict_do_nothing(index_elements=["index_no"]))
+            for (code, year), last in sorted(highest.items()):
+                conn.execute(self._insert(index_sequences).values(publisher_code=code, year=year, last=last)
+                             .on_conflict_do_update(index_elements=["publisher_code", "year"],
+                                                    set_={"last": func.max(index_sequences.c.last, last)}
+                                                    if self.engine.dialect.name == "sqlite" else
+                                                    {"last": func.greatest(index_sequences.c.last, last)}))
+
+    def index_no_archived(self, conn: Connection, index_no: str) -> bool:
+        return conn.execute(select(archived_index_nos.c.index_no).where(archived_index_nos.c.index_no == index_no)).first() is not None
 
     def upsert_publication(self, conn: Connection, pub: Publication, status: str, channels: Sequence[str]) -> None:
         """Record `pub` unless the store already holds a newer version or has it retracted.
