@@ -8,7 +8,7 @@ every API node sharing the store.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, Engine, func, insert, or_, select, update
@@ -22,6 +22,7 @@ class Principal:
     kind: str  # department | operator | business
     name: str
     publisher_code: str | None
+    client: str | None = field(default=None, compare=False)  # the address a request came from (audit trail)
 
 
 @dataclass(frozen=True)
