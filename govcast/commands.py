@@ -239,3 +239,23 @@ def subscribers_import(settings: Settings, args: argparse.Namespace) -> int:
                           allowed_networks=settings.webhook_allowed_networks)
     finally:
         runtime.close()
+
+
+def portal(settings: Settings, args: argparse.Namespace) -> int:
+    """`govcast portal import FILE` | `govcast portal export --target DIR`."""
+    from adapters.portal import PortalAdapter, PortalConfig
+    from govcast.runtime import portal_config
+
+    config = portal_config(settings)
+    assert isinstance(config, PortalConfig)
+    if args.portal_command == "export":
+        from govcast.portal_export import export_tree
+
+        return export_tree(config, args.target)
+    from govcast.portal_import import import_archive
+
+    runtime = Runtime.build(settings, with_adapters=False, with_bus=False)  # the status store: 索引号 reserved there
+    try:
+        return import_archive(PortalAdapter(config), runtime.store, args.file)
+    finally:
+        runtime.close()

@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, insert, select
 
-from processors.status.engine import advisory_lock
+from processors.status.engine import advisory_lock, reading
 from processors.status.tables import audit_log
 from processors.status.tokens import Principal
 
@@ -140,7 +140,7 @@ def entries(engine: Engine, flt: AuditFilter) -> list[dict[str, Any]]:
         query = query.where(audit_log.c.at < flt.until)
     if flt.before_seq:
         query = query.where(audit_log.c.seq < flt.before_seq)
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         rows = conn.execute(query).all()
     return [{"seq": r.seq, "at": r.at, "actor": {"id": r.actor_id, "name": r.actor_name, "kind": r.actor_kind},
              "action": r.action, "target": r.target, "detail": json.loads(r.detail), "client": r.client, "hash": r.hash}
@@ -172,7 +172,7 @@ def verify(engine: Engine) -> Verdict:
     """Walk the chain: every row's hash must match its content, and its prev_hash the row before it."""
     problems: list[str] = []
     count, prev_hash, prev_seq = 0, GENESIS, None
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         for row in _rows(conn):
             count += 1
             if row.prev_hash != prev_hash:

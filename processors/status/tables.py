@@ -124,6 +124,26 @@ index_sequences = Table(
     Column("last", Integer, nullable=False),
 )
 
+# 索引号 of articles imported from an earlier portal (`govcast portal import`): never allocated again.
+archived_index_nos = Table(
+    "archived_index_nos",
+    metadata,
+    Column("index_no", String(80), primary_key=True),
+)
+
+# Transactional outbox: bus messages written in the same transaction as the rows they announce,
+# relayed to the bus afterwards (processors.outbox). AUTOINCREMENT: a sequence number is never reused.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("topic", String(100), nullable=False),
+    Column("key", String(200), nullable=False),
+    Column("event", Text, nullable=False),  # the CloudEvent as JSON
+    Column("created_at", UTCDateTime(), nullable=False),
+    sqlite_autoincrement=True,
+)
+
 audit_log = Table(
     "audit_log",
     metadata,
@@ -138,4 +158,5 @@ audit_log = Table(
     Column("client", String(64)),  # the caller's address, when it came over HTTP
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
+    sqlite_autoincrement=True,  # a deleted last row's number is never reused
 )

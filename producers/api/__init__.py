@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
 from fastapi import FastAPI
 
 from govcast.settings import Settings
@@ -12,6 +15,7 @@ from producers.api.metrics import ApiMetrics
 from producers.api.middleware import MAX_REQUEST_BYTES, BodyLimit, ServerErrors
 from producers.problems import install_problem_handlers, use_problem_media_type
 from producers.publishing import Publisher
+from producers.subscribe import install as install_subscription_center
 
 TAGS = [
     {"name": "publications", "description": "Submit, revise and retract publications; read where every copy stands."},
@@ -29,11 +33,21 @@ Errors are RFC 9457 `application/problem+json` documents whose `errors` name eve
 
 
 def create_app(settings: Settings, store: StatusStore, bus: Bus, *, max_request_bytes: int = MAX_REQUEST_BYTES) -> FastAPI:
-    app = FastAPI(title="govcast", version="0.1.0", description=DESCRIPTION, openapi_tags=TAGS)
+    publisher = Publisher(settings, store, bus)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        publisher.start()  # relays what a crashed predecessor committed but never put on the bus
+        try:
+            yield
+        finally:
+            publisher.close()
+
+    app = FastAPI(title="govcast", version="0.1.0", description=DESCRIPTION, openapi_tags=TAGS, lifespan=lifespan)
     app.state.settings = settings
     app.state.store = store
     app.state.bus = bus
-    app.state.publisher = Publisher(settings, store, bus)
+    app.state.publisher = publisher
     app.state.metrics = ApiMetrics(store)
     install_problem_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=max_request_bytes)
@@ -46,6 +60,7 @@ def create_app(settings: Settings, store: StatusStore, bus: Bus, *, max_request_
     app.include_router(clicks.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
+    install_subscription_center(app)  # /subscribe: the businesses' own pages
     use_problem_media_type(app)
     return app
 

@@ -79,7 +79,7 @@ def _reachable_webhook(request: Request, data: SubscriberIn) -> None:
 def _save(request: Request, subs: SubscriberStore, data: SubscriberIn, actor: Principal) -> JSONResponse:
     _reachable_webhook(request, data)
     with _bus_up():
-        sub, created = subs.upsert(data, actor)
+        sub, created = subs.upsert(data, actor=actor)
     return JSONResponse(sub.public(), status_code=201 if created else 200,
                         headers={"Location": f"/v1/subscribers/{sub.credit_code}"})
 
