@@ -8,6 +8,7 @@ parts, JSON index parts) are named by a dirty key and written by the coalescing 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from collections.abc import Iterable
@@ -68,6 +69,7 @@ class SiteWriter:
 
     def article(self, store: PortalStore, entry: PortalEntry, pub: Publication) -> None:
         view = store.neighbourhood([entry]).article_view(pub, self.site)
+        view = dataclasses.replace(view, revisions=tuple(store.revisions(pub.id)))
         self.write(entry.path, render_article(view, self.site))
 
     def column(self, store: PortalStore, slug: str, *, old_total: int, shifts: Iterable[int] = (),

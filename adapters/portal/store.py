@@ -17,9 +17,9 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from adapters.portal import search
+from adapters.portal import policies, search
 from adapters.portal.site import SiteIndex
-from processors.render.views import CST, EntryRef, PortalEntry, Tombstone, aware
+from processors.render.views import CST, EntryRef, PortalEntry, Revision, Tombstone, aware
 from schemas.publication import Publication, Relation
 
 SCHEMA = """
@@ -50,6 +50,8 @@ CREATE INDEX IF NOT EXISTS refs_source ON refs (source);
 CREATE TABLE IF NOT EXISTS columns (col TEXT PRIMARY KEY, total INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS dirty (page TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS revisions (id TEXT NOT NULL, version INTEGER NOT NULL, at TEXT NOT NULL, note TEXT NOT NULL,
+                                      PRIMARY KEY (id, version));
 CREATE TABLE IF NOT EXISTS redirects (old_path TEXT PRIMARY KEY, url TEXT NOT NULL);  -- archive's old URLs
 """
 
@@ -77,6 +79,7 @@ class PortalStore:
         self.db.execute("PRAGMA journal_size_limit=67108864")  # the WAL shrinks back after a bulk load
         self.db.executescript(SCHEMA)
         search.create(self.db)
+        policies.create(self.db)
 
     def close(self) -> None:
         self.db.close()
@@ -177,6 +180,11 @@ class PortalStore:
     def by_seq(self, first: int, last: int) -> list[PortalEntry]:
         rows = self.db.execute("SELECT entry FROM entries WHERE seq BETWEEN ? AND ? ORDER BY seq", (first, last))
         return [PortalEntry.model_validate_json(r[0]) for r in rows]
+
+    def revisions(self, pub_id: str) -> list[Revision]:
+        rows = self.db.execute("SELECT version, at, note FROM revisions WHERE id = ? ORDER BY version", (pub_id,))
+        return [Revision(int(v), dt.datetime.strptime(at, "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=dt.UTC), note)
+                for v, at, note in rows]
 
     def redirect(self, old_path: str) -> str | None:
         row = self.db.execute("SELECT url FROM redirects WHERE old_path = ?", (old_path,)).fetchone()
@@ -286,6 +294,9 @@ class PortalStore:
         self._count(entry.column, +1)
         self._set_refs(entry.id, entry.related)
         search.index(self.db, seq, pub)
+        self.db.execute("INSERT OR IGNORE INTO revisions (id, version, at, note) VALUES (?, ?, ?, ?)",
+                        (pub.id, pub.version, _stamp(pub.submitted_at), pub.change_note))
+        policies.put(self.db, seq, entry, pub)
 
     def seq_of(self, pub_id: str) -> int | None:
         row = self.db.execute("SELECT seq FROM entries WHERE id = ?", (pub_id,)).fetchone()
@@ -296,6 +307,7 @@ class PortalStore:
         if current:
             self._count(current[0], -1)
             search.unindex(self.db, current[1])
+            policies.remove(self.db, current[1])
             self.db.execute("DELETE FROM entries WHERE id = ?", (tomb.id,))
         self._set_refs(tomb.id, ())
         self.db.execute("INSERT OR REPLACE INTO withdrawn (id, index_no, withdrawn_at, tomb) VALUES (?, ?, ?, ?)",
