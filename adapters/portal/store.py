@@ -30,12 +30,14 @@ CREATE TABLE IF NOT EXISTS entries (
     publish_date TEXT NOT NULL,
     updated TEXT NOT NULL,
     index_no TEXT NOT NULL,
+    title TEXT NOT NULL,               -- an exact title match ranks first in search
     entry TEXT NOT NULL,               -- PortalEntry JSON
     record TEXT NOT NULL               -- Publication JSON (to re-render the page when a neighbour changes)
 );
 CREATE INDEX IF NOT EXISTS entries_in_column ON entries (col, publish_date, updated, id);
 CREATE INDEX IF NOT EXISTS entries_newest ON entries (publish_date, updated, id);
 CREATE INDEX IF NOT EXISTS entries_index_no ON entries (index_no);
+CREATE INDEX IF NOT EXISTS entries_title ON entries (title);
 CREATE UNIQUE INDEX IF NOT EXISTS entries_seq ON entries (seq);
 CREATE TABLE IF NOT EXISTS withdrawn (
     id TEXT PRIMARY KEY,
@@ -287,9 +289,9 @@ class PortalStore:
             self.db.execute("INSERT INTO counters (name, value) VALUES ('seq', ?) "
                             "ON CONFLICT (name) DO UPDATE SET value = excluded.value", (seq,))
         publish_date, updated, _ = sort_values(entry)
-        self.db.execute("INSERT OR REPLACE INTO entries (id, seq, col, publish_date, updated, index_no, entry, record) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                        (entry.id, seq, entry.column, publish_date, updated, entry.index_no,
+        self.db.execute("INSERT OR REPLACE INTO entries (id, seq, col, publish_date, updated, index_no, title, entry, record) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (entry.id, seq, entry.column, publish_date, updated, entry.index_no, entry.title,
                          entry.model_dump_json(exclude={"interpreted"}), pub.model_dump_json()))
         self._count(entry.column, +1)
         self._set_refs(entry.id, entry.related)
