@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -168,7 +169,7 @@ class ArchiveImport:
                     for entry in store.by_seq(done + 1, upto):
                         record = store.record(entry.id)
                         if record is not None:
-                            adapter.pages.article(store, entry, record)
+                            adapter.pages.article(store, entry, record, durable=False)
                             written += 1
                     _set_counter(store, f"{self.key}:seq", upto)
                     store.commit()
@@ -193,6 +194,7 @@ class ArchiveImport:
                 store.rollback()
         adapter.refresh()
         adapter.open_store().compact()
+        os.sync()  # the pages were written without an fsync each: one sync makes them all durable
         fsync_dir(adapter.root)
 
 

@@ -67,10 +67,11 @@ class SiteWriter:
 
     # -- articles and lists (in the delivery) ----------------------------------------------------
 
-    def article(self, store: PortalStore, entry: PortalEntry, pub: Publication) -> None:
+    def article(self, store: PortalStore, entry: PortalEntry, pub: Publication, *, durable: bool = True) -> None:
+        """`durable=False` for bulk loads, which sync the whole tree once at the end."""
         view = store.neighbourhood([entry]).article_view(pub, self.site)
         view = dataclasses.replace(view, revisions=tuple(store.revisions(pub.id)))
-        self.write(entry.path, render_article(view, self.site))
+        self.write(entry.path, render_article(view, self.site), durable=durable)
 
     def column(self, store: PortalStore, slug: str, *, old_total: int, shifts: Iterable[int] = (),
                in_place: Iterable[int] = ()) -> None:
