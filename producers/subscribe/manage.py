@@ -180,6 +180,8 @@ def _apply(request: Request, token: str, section: str, values: dict[str, Any]) -
             key = _saved_key(section, changes, values)
             return Response(status_code=303, headers={"Location": f"/subscribe/m/{token}?saved={key}#saved", **SECURITY_HEADERS})
     shown = {k: v for k, v in values.items() if k != "webhook_secret"}
+    if "industry" in shown:  # what was typed, not the saved industry's name
+        shown["industry_label"] = industries.label(shown["industry"])
     return _render(request, token, sub, status=422, errors=errors, values=shown, industry_choices=choices)
 
 

@@ -109,5 +109,6 @@ class BusinessViews:
                 continue
             item = self._item(pub, url, sub, explained)
             item.pushed = pub.id in pushed
+            item.reason = item.reason.replace("推送原因", "匹配原因", 1)
             out.append(item)
         return out
