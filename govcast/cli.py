@@ -1,4 +1,4 @@
-"""`govcast` command line: run, api, worker, token create, demo, schema."""
+"""`govcast` command line: run, api, worker, token create|list|revoke, demo, schema."""
 
 from __future__ import annotations
 
@@ -43,12 +43,30 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--name", required=True)
     create.add_argument("--publisher-code", "--credit-code", dest="publisher_code",
                         help="unified social credit code of the department or business (not for operators)")
+    create.add_argument("--expires", help="expiry: 90d, 12h, 30m from now, a date (valid through that day, Beijing) "
+                        "or a datetime; default: valid until revoked")
+    listing = token.add_parser("list", help="list tokens (id, kind, name, code, created, expires, state; never secrets)")
+    _common(listing)
+    listing.add_argument("--active", action="store_true", help="only tokens that are not revoked")
+    revoke = token.add_parser("revoke", help="revoke a token by id: refused from the next request on, on every node")
+    _common(revoke)
+    revoke.add_argument("token_id", metavar="ID", help="the token's id (prn_…), from `govcast token list`")
     subs = sub.add_parser("subscribers", help="the push directory").add_subparsers(dest="subscribers_command",
                                                                                   required=True)
     imp = subs.add_parser("import", help="bulk-load businesses from CSV (progress on stderr; bad rows reported)")
     _common(imp)
     imp.add_argument("file", type=Path, help="CSV with header " + "credit_code,name,region,industry,…,daily_cap")
     _common(subs.add_parser("publish", help="Kafka mode: reseed the directory topic from the database (needs --broker)"))
+    portal = sub.add_parser("portal", help="the portal's archive and copies").add_subparsers(dest="portal_command",
+                                                                                         required=True)
+    archive = portal.add_parser("import", help="load an earlier portal's archive (JSON lines) into the portal only; "
+                                               "resumable; bad lines reported")
+    _common(archive)
+    _public_url(archive)
+    archive.add_argument("file", type=Path, help="one publication per line, with its original index_no and publish_date")
+    export = portal.add_parser("export", help="copy the static tree to a web server's directory (changed files only)")
+    _common(export)
+    export.add_argument("--target", type=Path, required=True, help="directory a web server publishes")
     demo = sub.add_parser("demo", help="publish a sample policy and its interpretation into a running instance")
     _common(demo)
     demo.add_argument("--url", default="http://127.0.0.1:8000", help="base URL of the running instance")
@@ -82,8 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     from govcast import commands
 
     handler = {"run": commands.run, "api": commands.api, "worker": commands.worker,
-               "token": commands.token_create, "demo": commands.demo,
-               "subscribers": commands.subscribers_import}[args.command]
+               "token": commands.token, "demo": commands.demo,
+               "subscribers": commands.subscribers_import, "portal": commands.portal}[args.command]
     try:
         return handler(settings, args)
     except ValueError as exc:  # configuration the command cannot use (bad store URL, unknown channel, …)

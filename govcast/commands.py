@@ -11,6 +11,8 @@ import uvicorn
 from govcast.runtime import Runtime
 from govcast.settings import Settings
 
+SANDBOX_LOOPBACK = ("127.0.0.0/8", "::1/128")
+
 
 def _bootstrap_tokens(runtime: Runtime) -> list[tuple[str, str]]:
     """On an empty store, create a demo department and an operator; their secrets are shown once."""
@@ -64,6 +66,8 @@ def _banner(settings: Settings, tokens: list[tuple[str, str]], mode: str) -> str
 
         lines.append("  SANDBOX platforms (stand-ins, not the real WeChat/Weibo/SMS/disclosure services):")
         lines += [f"    {name:10} {base}/sandbox/{name}/_inspect" for name in SANDBOXES]
+    if settings.webhook_allowed_networks:
+        lines.append(f"  webhooks may also reach {', '.join(settings.webhook_allowed_networks)} (webhook_allowed_networks)")
     if tokens:
         lines.append("First start: these tokens are shown once, keep them (stored hashed only):")
         lines += [f"  {label}: {secret}" for label, secret in tokens]
@@ -96,6 +100,9 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     from govcast.sinks import start_smtp_sink
 
     mode = f"distributed, broker {settings.broker}" if settings.broker else "embedded"
+    if settings.sandboxes and not settings.webhook_allowed_networks:
+        # the demo's webhook business posts to the bundled receiver on this very host
+        settings = settings.model_copy(update={"webhook_allowed_networks": list(SANDBOX_LOOPBACK)})
     sink = start_smtp_sink(settings)  # push emails land in <data dir>/mail/ in sandbox mode
     if sink is not None:
         settings = settings.model_copy(update={"push_smtp_sink_port": sink.port})
@@ -136,22 +143,51 @@ def runtime_has_tokens(settings: Settings) -> bool:
         runtime.close()
 
 
-def token_create(settings: Settings, args: argparse.Namespace) -> int:
-    from producers.auth import new_token
+def token(settings: Settings, args: argparse.Namespace) -> int:
+    """`govcast token create|list|revoke`."""
+    handler = {"create": token_create, "list": token_list, "revoke": token_revoke}[args.token_command]
+    runtime = Runtime.build(settings, with_adapters=False, with_bus=False)
+    try:
+        return handler(runtime, args)
+    finally:
+        runtime.close()
+
+
+def token_create(runtime: Runtime, args: argparse.Namespace) -> int:
+    from producers.auth import new_token, parse_expiry
 
     if args.kind in ("department", "business") and not args.publisher_code:
         print(f"govcast token create: --publisher-code is required for a {args.kind} token", file=sys.stderr)
         return 2
-    runtime = Runtime.build(settings, with_adapters=False, with_bus=False)
     try:
-        code = args.publisher_code if args.kind in ("department", "business") else None
-        try:
-            print(new_token(runtime.store, args.kind, args.name, code))
-        except ValueError as exc:
-            print(f"govcast token create: {exc}", file=sys.stderr)
-            return 2
-    finally:
-        runtime.close()
+        expires_at = parse_expiry(args.expires) if args.expires else None
+        print(new_token(runtime.store, args.kind, args.name, args.publisher_code, expires_at=expires_at))
+    except ValueError as exc:
+        print(f"govcast token create: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def token_list(runtime: Runtime, args: argparse.Namespace) -> int:
+    from producers.auth import list_tokens, utcnow
+
+    now = utcnow()
+    rows = [t.public(now) for t in list_tokens(runtime.store, include_revoked=not args.active)]
+    columns = ("id", "kind", "state", "publisher_code", "expires_at", "created_at", "name")
+    print("\t".join(columns))
+    for row in rows:
+        print("\t".join(str(row[c] or "-") for c in columns))
+    return 0
+
+
+def token_revoke(runtime: Runtime, args: argparse.Namespace) -> int:
+    from producers.auth import revoke_token
+
+    record = revoke_token(runtime.store, args.token_id)
+    if record is None:
+        print(f"govcast token revoke: no token {args.token_id!r} (see `govcast token list`)", file=sys.stderr)
+        return 1
+    print(f"revoked {record.id} ({record.kind}, {record.name}) at {record.revoked_at}")
     return 0
 
 
@@ -183,6 +219,27 @@ def subscribers_import(settings: Settings, args: argparse.Namespace) -> int:
         return publish(settings)
     runtime = Runtime.build(settings, with_adapters=False, with_bus=bool(settings.broker))
     try:
-        return import_csv(runtime.store.engine, args.file, on_change=change_hook(settings, runtime.bus))
+        return import_csv(runtime.store.engine, args.file, on_change=change_hook(settings, runtime.bus),
+                          allowed_networks=settings.webhook_allowed_networks)
+    finally:
+        runtime.close()
+
+
+def portal(settings: Settings, args: argparse.Namespace) -> int:
+    """`govcast portal import FILE` | `govcast portal export --target DIR`."""
+    from adapters.portal import PortalAdapter, PortalConfig
+    from govcast.runtime import portal_config
+
+    config = portal_config(settings)
+    assert isinstance(config, PortalConfig)
+    if args.portal_command == "export":
+        from govcast.portal_export import export_tree
+
+        return export_tree(config, args.target)
+    from govcast.portal_import import import_archive
+
+    runtime = Runtime.build(settings, with_adapters=False, with_bus=False)  # the status store: 索引号 reserved there
+    try:
+        return import_archive(PortalAdapter(config), runtime.store, args.file)
     finally:
         runtime.close()

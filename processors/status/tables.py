@@ -95,12 +95,14 @@ tokens = Table(
     "tokens",
     metadata,
     Column("id", String(40), primary_key=True),
-    Column("kind", String(20), nullable=False),  # department | operator
+    Column("kind", String(20), nullable=False),  # department | operator | business
     Column("name", String(100), nullable=False),
     Column("publisher_code", String(40)),
     Column("token_hash", String(64), nullable=False, unique=True),  # sha256 of the secret; the secret is never stored
     Column("created_at", UTCDateTime(), nullable=False),
     Column("revoked", Boolean, nullable=False, default=False),
+    Column("expires_at", UTCDateTime()),  # none: valid until revoked
+    Column("revoked_at", UTCDateTime()),
 )
 
 idempotency = Table(
@@ -120,4 +122,24 @@ index_sequences = Table(
     Column("publisher_code", String(40), primary_key=True),
     Column("year", Integer, primary_key=True),
     Column("last", Integer, nullable=False),
+)
+
+# 索引号 of articles imported from an earlier portal (`govcast portal import`): never allocated again.
+archived_index_nos = Table(
+    "archived_index_nos",
+    metadata,
+    Column("index_no", String(80), primary_key=True),
+)
+
+# Transactional outbox: bus messages written in the same transaction as the rows they announce,
+# relayed to the bus afterwards (processors.outbox). AUTOINCREMENT: a sequence number is never reused.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("topic", String(100), nullable=False),
+    Column("key", String(200), nullable=False),
+    Column("event", Text, nullable=False),  # the CloudEvent as JSON
+    Column("created_at", UTCDateTime(), nullable=False),
+    sqlite_autoincrement=True,
 )
