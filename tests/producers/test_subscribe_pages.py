@@ -292,3 +292,15 @@ def test_an_sms_code_opens_the_manage_page_once_and_not_after_ten_minutes(client
     clock.now += dt.timedelta(minutes=10)
     late = client.post(f"/subscribe/verify/{late_ref}", data={"code": late_code}, follow_redirects=False)
     assert late.status_code == 410 and "已过期" in late.text
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8080/hook", "http://169.254.169.254/latest/meta-data", "https://user:pw@example.com/h"])
+def test_webhook_addresses_into_the_servers_network_are_refused(client: TestClient, smtp: SmtpSink, url: str) -> None:
+    secret = "whsec_" + "A" * 32
+    refused = client.post("/subscribe", data=form(18, channels=["webhook"], webhook_url=url, webhook_secret=secret))
+    assert refused.status_code == 422 and any("Webhook 地址不能使用" in e for e in field_errors(refused.text))
+    assert mails_to(smtp, "owner18@example.test") == []
+    manage = sign_up(client, smtp, 19)
+    changed = client.post(f"{manage}/contacts", data={"channels": ["webhook", "email"], "email": "owner19@example.test",
+                                                        "webhook_url": url, "webhook_secret": secret})
+    assert changed.status_code == 422 and subscriber(client, 19).webhook_url is None
