@@ -37,6 +37,7 @@ from processors.status.group_commit import GroupCommitter
 from processors.status.store import Principal, StatusStore
 from producers.auth import may_see_department
 from producers.errors import Conflict, FieldError, Forbidden, Invalid, NotFound, Unavailable
+from producers.lifecycle import lapse_errors, lapse_targets
 from schemas.events import EventType, Topics, new_event
 from schemas.publication import Accepted, Channel, IndexNo, Publication, PublicationIn, RelatedRef, RetractIn, channel_applies
 
@@ -144,6 +145,8 @@ class Publisher:
             status = initial_status(data, now)
             self.store.upsert_publication(conn, pub, status, channels)
             audit.record(conn, principal, "publication.submit", pub.id, {"title": pub.title, "index_no": pub.index_no_text})
+            if lapsed := lapse_targets(self.store, conn, principal, pub, now, self._revised_message):
+                enqueue(conn, lapsed)  # the targets' new versions go out with this publication, or not at all
             return self._answer(pub, status), self._message(EventType.submitted, pub)
 
         return self._commit(principal, idempotency_key, request_hash("POST", COLLECTION, data), work, order=code)
@@ -176,6 +179,8 @@ class Publisher:
             if not self.store.compare_and_set_publication(conn, pub, status, channels, expected_version=row.version):
                 raise Conflict("the publication changed while this revision was being saved; fetch it and revise again")
             audit.record(conn, principal, "publication.revise", pub.id, {"version": pub.version, "changes": _changes(current, pub)})
+            if lapsed := lapse_targets(self.store, conn, principal, pub, now, self._revised_message):
+                enqueue(conn, lapsed)  # the targets' new versions go out with this publication, or not at all
             return self._answer(pub, status), self._message(EventType.revised, pub)
 
         return self._commit(principal, idempotency_key, request_hash("PUT", path, data), work)
@@ -294,6 +299,9 @@ class Publisher:
         )
         return Outcome(202, accepted.model_dump(mode="json"), publication=pub)
 
+    def _revised_message(self, pub: Publication) -> Outbound:
+        return self._message(EventType.revised, pub)
+
     def _message(self, event_type: str, pub: Publication) -> Outbound:
         return Outbound(topic=Topics.publications, key=pub.id, event=new_event(event_type, self.source, pub.id, pub))
 
@@ -342,6 +350,7 @@ class Publisher:
                 "body.category", f"unknown 组配分类 {data.category!r}; expected one of {', '.join(self.settings.categories)}"
             ))
         related = self._resolve_related(conn, data.related, department, self_id, errors)
+        errors += lapse_errors(self.store, conn, related, department)
         if errors:
             raise Invalid(f"{len(errors)} field(s) failed validation: " + ", ".join(e.field for e in errors), errors)
         return channels, related
