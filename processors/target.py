@@ -24,8 +24,16 @@ from pydantic import BaseModel
 from processors import stages
 from processors.stages import StageContext
 from processors.status.subscribers import RecipientUpdate
-from schemas.delivery import Action, Deferral, DeliveryStatus, DeliveryTask, StatusEvent, delivery_id
-from schemas.publication import Publication, Targeting
+from schemas.delivery import (
+    Action,
+    Deferral,
+    DeliveryStatus,
+    DeliveryTask,
+    StatusEvent,
+    delivery_id,
+    recipient_delivery_id,
+)
+from schemas.publication import Publication, Targeting, Validity
 
 if TYPE_CHECKING:
     from processors.status.subscribers import SubscriberStore
@@ -179,9 +187,14 @@ async def fan_out(task: DeliveryTask, ctx: StageContext) -> list[BaseModel]:
     store: SubscriberStore = push.store
 
     def match() -> list[tuple[str, str]]:
-        codes = push.directory.match(pub.targeting)
         done = store.pushed_before(pub.id, pub.version)  # earlier versions reached them already
-        pairs = [(delivery_id(pub.id, pub.version, task.channel, task.action, c), c) for c in codes if c not in done]
+        if pub.validity is not Validity.valid:
+            # No longer in force: pushed to nobody new; who received it gets one lapse notice (its
+            # delivery id does not depend on the version, so a later revision sends no second one).
+            codes = sorted(done) if pub.lapsed_by is not None else []
+        else:
+            codes = [c for c in push.directory.match(pub.targeting) if c not in done]
+        pairs = [(recipient_delivery_id(pub, task.channel, task.action, c), c) for c in codes]
         store.record_queued(pairs, pub.id, pub.version)
         return pairs
 

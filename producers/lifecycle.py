@@ -20,7 +20,7 @@ from processors.bus import Outbound
 from processors.status import audit
 from processors.status.store import Principal, StatusStore
 from producers.errors import FieldError
-from schemas.publication import Channel, Publication, RelatedRef, Relation, Validity
+from schemas.publication import Channel, Lapse, Publication, RelatedRef, Relation, Validity
 
 LAPSING: dict[Relation, Validity] = {Relation.repeals: Validity.repealed, Relation.replaces: Validity.expired}
 # Channels whose copy is kept current; the others (WeChat, Weibo) posted once and are not posted again.
@@ -42,14 +42,14 @@ def lapse_errors(store: StatusStore, conn: Connection, related: list[RelatedRef]
     return errors
 
 
-def lapsed_copy(target: Publication, by: Publication, validity: Validity, now: dt.datetime) -> Publication:
+def lapsed_copy(target: Publication, by: Publication, by_url: str, validity: Validity, now: dt.datetime) -> Publication:
     """The target's next version: the new 有效性, why (change note) and which publication did it."""
     name = f"《{by.title}》" + (f"（{by.doc_no}）" if by.doc_no else "")
     return target.model_copy(update={
         "version": target.version + 1,
         "validity": validity,
         "change_note": f"已被{name}{VERB[validity]}"[:200],
-        "lapsed_by": RelatedRef(id=by.id, index_no=by.index_no_text, relation=Relation.related, title=by.title),
+        "lapsed_by": Lapse(by_id=by.id, by_title=by.title, by_doc_no=by.doc_no, by_url=by_url),
         "submitted_at": now,
         "publish_at": None,
     })
@@ -60,6 +60,7 @@ def lapse_targets(
     conn: Connection,
     principal: Principal,
     pub: Publication,
+    pub_url: str,
     now: dt.datetime,
     message: Callable[[Publication], Outbound],
 ) -> list[Outbound]:
@@ -79,7 +80,7 @@ def lapse_targets(
         target = Publication.model_validate_json(row.doc)
         if target.validity is not Validity.valid:
             continue
-        lapsed = lapsed_copy(target, pub, validity, now)
+        lapsed = lapsed_copy(target, pub, pub_url, validity, now)
         channels = [c for c in json.loads(row.channels) if c in CURRENT_COPY_CHANNELS]
         lapsed = lapsed.model_copy(update={"channels": [Channel(c) for c in channels] or None})
         if not channels or not store.compare_and_set_publication(conn, lapsed, "pending", channels,

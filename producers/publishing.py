@@ -30,6 +30,7 @@ from processors.bus import Bus, Outbound
 from processors.faults import kill_point
 from processors.normalize import normalize
 from processors.outbox import OutboxRelay, enqueue
+from processors.render.links import portal_article_url
 from processors.screen import Severity, screen
 from processors.status import audit
 from processors.status.engine import retryable, unique_violation
@@ -145,7 +146,7 @@ class Publisher:
             status = initial_status(data, now)
             self.store.upsert_publication(conn, pub, status, channels)
             audit.record(conn, principal, "publication.submit", pub.id, {"title": pub.title, "index_no": pub.index_no_text})
-            if lapsed := lapse_targets(self.store, conn, principal, pub, now, self._revised_message):
+            if lapsed := lapse_targets(self.store, conn, principal, pub, self._portal_url(pub), now, self._revised_message):
                 enqueue(conn, lapsed)  # the targets' new versions go out with this publication, or not at all
             return self._answer(pub, status), self._message(EventType.submitted, pub)
 
@@ -179,7 +180,7 @@ class Publisher:
             if not self.store.compare_and_set_publication(conn, pub, status, channels, expected_version=row.version):
                 raise Conflict("the publication changed while this revision was being saved; fetch it and revise again")
             audit.record(conn, principal, "publication.revise", pub.id, {"version": pub.version, "changes": _changes(current, pub)})
-            if lapsed := lapse_targets(self.store, conn, principal, pub, now, self._revised_message):
+            if lapsed := lapse_targets(self.store, conn, principal, pub, self._portal_url(pub), now, self._revised_message):
                 enqueue(conn, lapsed)  # the targets' new versions go out with this publication, or not at all
             return self._answer(pub, status), self._message(EventType.revised, pub)
 
@@ -298,6 +299,9 @@ class Publisher:
             id=pub.id, version=pub.version, status=status, index_no=pub.index_no_text, links={"self": path, "status": path}
         )
         return Outcome(202, accepted.model_dump(mode="json"), publication=pub)
+
+    def _portal_url(self, pub: Publication) -> str:
+        return portal_article_url(pub, self.settings.base_url, self.settings.categories)
 
     def _revised_message(self, pub: Publication) -> Outbound:
         return self._message(EventType.revised, pub)

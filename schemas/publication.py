@@ -117,6 +117,17 @@ class RelatedRef(Strict):
         return self
 
 
+class Lapse(BaseModel):
+    """Set by the pipeline on the version of a publication that a later one repealed or replaced."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    by_id: str
+    by_title: str
+    by_doc_no: str = ""
+    by_url: str  # the portal page of the repealing / replacing publication
+
+
 class ReviewStage(StrEnum):
     first = "初审"
     second = "复审"
@@ -283,7 +294,7 @@ class Publication(PublicationFields):
     retract_reason: str | None = None
     # Set by the pipeline when a later publication repealed or replaced this one (producers.lifecycle):
     # the push channel tells the businesses that received it, with this link.
-    lapsed_by: RelatedRef | None = None
+    lapsed_by: Lapse | None = None
 
     @property
     def index_no_text(self) -> str:
