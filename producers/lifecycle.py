@@ -6,6 +6,8 @@ note naming the later publication, and `lapsed_by`. That version travels to the 
 the target that keep a current copy (portal page and feed, disclosure records, the push
 channel which tells the businesses it reached); WeChat and Weibo posts are history and are
 not posted again. `amends` leaves the target in force: its page lists the amending file.
+A publication whose 有效期至 (expiry_date) has passed lapses the same way, by the pipeline clock
+(`expire`, run by the host's timer): 失效, and the same notices, without a replacement.
 """
 
 from __future__ import annotations
@@ -13,15 +15,17 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import Connection
 
 from processors.bus import Outbound
-from processors.status import audit
+from processors.status import audit, expiries
 from processors.status.store import Principal, StatusStore
 from producers.errors import FieldError
 from schemas.publication import Channel, Lapse, Publication, RelatedRef, Relation, Validity
 
+CST = dt.timezone(dt.timedelta(hours=8), "CST")
 LAPSING: dict[Relation, Validity] = {Relation.repeals: Validity.repealed, Relation.replaces: Validity.expired}
 # Channels whose copy is kept current; the others (WeChat, Weibo) posted once and are not posted again.
 CURRENT_COPY_CHANNELS = (Channel.portal.value, Channel.disclosure.value, Channel.push.value)
@@ -80,14 +84,41 @@ def lapse_targets(
         target = Publication.model_validate_json(row.doc)
         if target.validity is not Validity.valid:
             continue
-        lapsed = lapsed_copy(target, pub, pub_url, validity, now)
-        channels = [c for c in json.loads(row.channels) if c in CURRENT_COPY_CHANNELS]
-        lapsed = lapsed.model_copy(update={"channels": [Channel(c) for c in channels] or None})
-        if not channels or not store.compare_and_set_publication(conn, lapsed, "pending", channels,
-                                                                 expected_version=row.version):
-            continue
-        audit.record(conn, principal, "publication.lapse", lapsed.id,
-                     {"version": lapsed.version, "validity": validity.value, "by": pub.id})
-        out.append(message(lapsed))
+        lapsed = _recorded(store, conn, row, lapsed_copy(target, pub, pub_url, validity, now))
+        if lapsed is not None:
+            audit.record(conn, principal, "publication.lapse", lapsed.id,
+                         {"version": lapsed.version, "validity": validity.value, "by": pub.id})
+            out.append(message(lapsed))
     return out
+
+
+def expire(store: StatusStore, conn: Connection, now: dt.datetime, message: Callable[[Publication], Outbound]) -> list[Outbound]:
+    """Publications past their 有效期至 (Beijing date of `now`) get their 失效 version; their bus messages."""
+    today = now.astimezone(CST).date()
+    out: list[Outbound] = []
+    for publication_id in expiries.due(conn, today):
+        expiries.drop(conn, publication_id)
+        row = store.publication_row(publication_id, conn)
+        if row is None or row.retracted:
+            continue
+        target = Publication.model_validate_json(row.doc)
+        if target.validity is not Validity.valid or target.expiry_date is None or target.expiry_date >= today:
+            continue  # revised meanwhile: its current row decides
+        lapsed = _recorded(store, conn, row, target.model_copy(update={
+            "version": target.version + 1, "validity": Validity.expired, "lapsed_by": Lapse(),
+            "change_note": f"有效期至{target.expiry_date.isoformat()}，已到期失效", "submitted_at": now, "publish_at": None}))
+        if lapsed is not None:
+            audit.record(conn, None, "publication.expire", lapsed.id, {"version": lapsed.version, "expired": str(target.expiry_date)})
+            out.append(message(lapsed))
+    return out
+
+
+def _recorded(store: StatusStore, conn: Connection, row: Any, lapsed: Publication) -> Publication | None:
+    """Store the lapsed version for the channels that keep a current copy; None when there are none or it lost a race."""
+    channels = [c for c in json.loads(row.channels) if c in CURRENT_COPY_CHANNELS]
+    lapsed = lapsed.model_copy(update={"channels": [Channel(c) for c in channels] or None})
+    if not channels or not store.compare_and_set_publication(conn, lapsed, "pending", channels, expected_version=row.version):
+        return None
+    expiries.drop(conn, lapsed.id)
+    return lapsed
 

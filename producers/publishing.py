@@ -32,13 +32,13 @@ from processors.normalize import normalize
 from processors.outbox import OutboxRelay, enqueue
 from processors.render.links import portal_article_url
 from processors.screen import Severity, screen
-from processors.status import audit
-from processors.status.engine import retryable, unique_violation
+from processors.status import audit, expiries
+from processors.status.engine import reading, retryable, unique_violation
 from processors.status.group_commit import GroupCommitter
 from processors.status.store import Principal, StatusStore
 from producers.auth import may_see_department
 from producers.errors import Conflict, FieldError, Forbidden, Invalid, NotFound, Unavailable
-from producers.lifecycle import lapse_errors, lapse_targets
+from producers.lifecycle import expire, lapse_errors, lapse_targets
 from schemas.events import EventType, Topics, new_event
 from schemas.publication import Accepted, Channel, IndexNo, Publication, PublicationIn, RelatedRef, RetractIn, channel_applies
 
@@ -145,6 +145,7 @@ class Publisher:
             pub = self._normalize(data, channels, related, pub_id=pub_id, version=1, department=code, index=index, now=now)
             status = initial_status(data, now)
             self.store.upsert_publication(conn, pub, status, channels)
+            expiries.schedule(conn, pub)
             audit.record(conn, principal, "publication.submit", pub.id, {"title": pub.title, "index_no": pub.index_no_text})
             if lapsed := lapse_targets(self.store, conn, principal, pub, self._portal_url(pub), now, self._revised_message):
                 enqueue(conn, lapsed)  # the targets' new versions go out with this publication, or not at all
@@ -179,6 +180,7 @@ class Publisher:
             status = initial_status(data, now)
             if not self.store.compare_and_set_publication(conn, pub, status, channels, expected_version=row.version):
                 raise Conflict("the publication changed while this revision was being saved; fetch it and revise again")
+            expiries.schedule(conn, pub)
             audit.record(conn, principal, "publication.revise", pub.id, {"version": pub.version, "changes": _changes(current, pub)})
             if lapsed := lapse_targets(self.store, conn, principal, pub, self._portal_url(pub), now, self._revised_message):
                 enqueue(conn, lapsed)  # the targets' new versions go out with this publication, or not at all
@@ -236,6 +238,20 @@ class Publisher:
             return self._answer(pub, "pending"), self._message(EventType.approved, pub)
 
         return self._commit(principal, None, request_hash("POST", path, RetractIn(reason="approve")), work)
+
+    def expire_due(self, now: dt.datetime) -> int:
+        """Publications whose 有效期至 passed by `now` (the pipeline clock) become 失效, each in this one
+        transaction with its outbox message. Returns how many; a read first, so idle ticks write nothing."""
+        with reading(self.store.engine) as conn:
+            if not expiries.due(conn, now.astimezone(CST).date()):
+                return 0
+
+        def unit(conn: Connection) -> Outcome:
+            if lapsed := expire(self.store, conn, now, self._revised_message):
+                enqueue(conn, lapsed)
+            return Outcome(200, {"expired": [m.key for m in lapsed]})
+
+        return len(self.transaction(unit).body["expired"])
 
     # -- transaction, idempotency, bus ---------------------------------------
     def _commit(self, principal: Principal, key: str | None, req_hash: str, work: Work, *, order: str = "") -> Outcome:

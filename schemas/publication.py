@@ -122,10 +122,11 @@ class Lapse(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    by_id: str
-    by_title: str
+    # The repealing / replacing publication and its portal page; all empty when it expired (有效期至 passed).
+    by_id: str = ""
+    by_title: str = ""
     by_doc_no: str = ""
-    by_url: str  # the portal page of the repealing / replacing publication
+    by_url: str = ""
 
 
 class ReviewStage(StrEnum):

@@ -50,8 +50,9 @@ class PushMessage:
 
     def lines(self, name: str) -> list[str]:
         if self.is_lapse:
-            return [f"{name}：", f"您此前收到的《{self.title}》已{self.validity}。", self.summary,
-                    f"新文件：《{self.replacement_title}》 {self.replacement_url}"]
+            replacement = f"新文件：《{self.replacement_title}》 {self.replacement_url}" if self.replacement_title else ""
+            return [line for line in (f"{name}：", f"您此前收到的《{self.title}》已{self.validity}。", self.summary,
+                                      replacement) if line]
         return [line for line in (f"{name}：", f"{self.publisher}发布《{self.title}》。", self.summary, self.reason) if line]
 
 

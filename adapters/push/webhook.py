@@ -55,8 +55,8 @@ def payload(sub: Subscriber, msg: PushMessage) -> dict[str, Any]:
     data = {"publication_id": msg.publication_id, "version": msg.version, "title": msg.title, "publisher": msg.publisher,
             "index_no": msg.index_no, "doc_no": msg.doc_no, "publish_date": msg.publish_date, "validity": msg.validity,
             "summary": msg.summary, "url": msg.url, "reason": msg.reason, "credit_code": sub.credit_code}
-    if msg.is_lapse:  # policy.validity_changed: the policy this business received is no longer in force
-        data["replacement"] = {"title": msg.replacement_title, "url": msg.replacement_url}
+    if msg.is_lapse:  # policy.validity_changed: no longer in force; replacement null when it expired
+        data["replacement"] = {"title": msg.replacement_title, "url": msg.replacement_url} if msg.replacement_url else None
     return {"type": msg.event, "timestamp": int(msg.sent_at), "data": data}
 
 

@@ -4,6 +4,7 @@ as part of publishing the decision; nothing else has to be sent."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import xml.etree.ElementTree as ET
 from typing import Any
@@ -89,3 +90,27 @@ def test_a_department_cannot_repeal_another_departments_policy(system: GovcastPr
     assert attempt.status_code == 422, attempt.text
     assert any(e["field"] == "body.related.0.relation" for e in attempt.json()["errors"])
     assert department.get(theirs["id"])["validity"] == "有效"
+
+
+def beijing_today() -> dt.date:
+    return dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date()
+
+
+def test_policy_expires_on_its_own_when_the_pipeline_clock_passes_its_expiry_date(
+        system: GovcastProcess, department: Client) -> None:
+    tomorrow = beijing_today() + dt.timedelta(days=1)
+    policy = publish(department, sample_policy(title="关于2025年度政务公开示范点创建的临时措施",
+                                               expiry_date=tomorrow.isoformat()))
+    url = policy["deliveries"]["portal"]["url"]
+    assert page(url).header["有效期至"] == tomorrow.isoformat() and validity_notice(url) == ""
+    # Still in force through its last day: moving the clock less than that changes nothing.
+    moved = requests.post(f"{system.url}/sandbox/_clock", json={"advance_seconds": 3600}, timeout=10)
+    assert moved.status_code == 200, moved.text
+    assert department.get(policy["id"])["version"] == 1
+
+    moved = requests.post(f"{system.url}/sandbox/_clock", json={"advance_seconds": 2 * 86400}, timeout=10)
+    assert moved.status_code == 200, moved.text
+    lapsed = department.wait_for(policy["id"], "delivered", version=2)
+    assert lapsed["validity"] == "失效" and f"有效期至{tomorrow.isoformat()}" in lapsed["change_note"]
+    assert page(url).header["有效性"] == "失效" and "本文件已失效" in validity_notice(url)
+    assert feed_entry(system, url)["validity"] == ["失效"]

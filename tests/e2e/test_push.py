@@ -274,3 +274,22 @@ def test_repeal_sends_each_business_that_received_the_policy_one_lapse_notice(
     lapse_sms = [m for m in inspect(push_system, "sms")["messages"] if pub_id in str(m["params"])
                  and m["params"].get("reason") == "已废止"]
     assert len(lapse_sms) == sum(channels == ["sms"] for channels in first.values())
+
+
+def test_expiry_by_the_pipeline_clock_sends_the_same_one_notice(
+        push_system: GovcastProcess, receivers: tuple[Receiver, SmtpSink], rows: list[dict[str, Any]]) -> None:
+    department = department_of(push_system)
+    tomorrow = (dt.datetime.now(BEIJING) + dt.timedelta(days=1)).date().isoformat()
+    body = push_and_wait(department, "关于专精特新中小企业首台套产品应用的阶段性奖励办法", expiry_date=tomorrow)
+    first = reached(push_system, receivers, rows, body["id"])
+    assert first
+    moved = requests.post(f"{push_system.url}/sandbox/_clock", json={"advance_seconds": 2 * 86400}, timeout=10)
+    assert moved.status_code == 200, moved.text
+    lapsed = department.wait_for(body["id"], "delivered", version=2, timeout=120)
+    assert lapsed["validity"] == "失效"
+    assert lapsed["campaign"]["delivered"] == len(first), lapsed["campaign"]
+    after = reached(push_system, receivers, rows, body["id"])
+    assert after == {code: channels * 2 for code, channels in first.items()}
+    notices = [d["payload"]["data"] for deliveries in receivers[0].received.values() for d in deliveries
+               if d["payload"]["data"]["publication_id"] == body["id"] and d["payload"]["type"] == "policy.validity_changed"]
+    assert notices and all(n["validity"] == "失效" and n["replacement"] is None for n in notices)
