@@ -24,6 +24,7 @@ from pydantic import BaseModel
 from processors import stages
 from processors.stages import StageContext
 from processors.status.subscribers import RecipientUpdate
+from producers.subscribe import industries  # the GB/T 4754 names (pure data, no imports of the project)
 from schemas.delivery import (
     Action,
     Deferral,
@@ -98,6 +99,12 @@ class TargetIndex:
         return [self.codes[n] for n in sorted(found)]
 
 
+def industry_name(code: str) -> str:
+    """"计算机、通信和其他电子设备制造业" for C39, C391 and C3911 alike (the division's name); the code if unknown."""
+    found = industries.label(code)
+    return found.split(" ", 1)[1] if found else code
+
+
 def why(sub: Subscriber, targeting: Targeting | None) -> str:
     """One line on why a policy concerns this business (shown in every push message)."""
     if targeting is None:
@@ -107,9 +114,8 @@ def why(sub: Subscriber, targeting: Targeting | None) -> str:
         parts.append("贵单位在本政策的适用企业名单内")
     if targeting.regions:
         parts.append(f"注册地在{sub.region}")
-    if targeting.industries:
-        rule = next((p for p in targeting.industries if sub.industry.startswith(p.upper())), "")
-        parts.append(f"所属行业{sub.industry}（{rule}）" if rule and rule != sub.industry else f"所属行业{sub.industry}")
+    if targeting.industries:  # in words (GB/T 4754 names): a business does not know its code
+        parts.append(f"所属行业为{industry_name(sub.industry)}")
     if targeting.scales:
         parts.append(f"企业规模为{sub.scale}")
     if targeting.qualifications:
