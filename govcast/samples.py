@@ -102,7 +102,7 @@ def demo_businesses(base_url: str, webhook_secret: str) -> list[dict[str, Any]]:
                           "webhook_url": f"{base_url}/sandbox/webhook/hooks/demo-1", "webhook_secret": webhook_secret}),
         ("演示电子信息有限公司", {"channels": ["email"], "email": "contact@demo-electronics.example"}),
         ("演示精密仪器有限公司", {"channels": ["sms", "email"], "mobile": "13800000003"}),
-        ("演示新材料科技有限公司", {"channels": ["wechat_template", "sms"], "wechat_openid": "oDemoOpenid000000000000000004",
+        ("演示新材料科技有限公司", {"channels": ["wechat_template", "sms"], "wechat_openid": "oDemoOpenid00000000000000004",
                             "mobile": "13800000004"}),
     ]
     return [common | {"credit_code": _with_check_char(f"91370100MA3DEMW0{n}"), "name": name,
