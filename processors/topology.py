@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from govcast.settings import Settings
 from processors import stages, target
-from processors.bus import BusUnavailable, Outbound
+from processors.bus import Outbound
+from processors.outage import is_outage
 from processors.stages import ChangeKind, DeadLetter, PublicationChange, StageContext, StatusUpdate
 from schemas.delivery import DeliveryTask, StatusEvent
 from schemas.events import CloudEvent, EventType, Topics, derived_id, new_event
@@ -150,17 +150,6 @@ class Route:
 
 
 POISON_ATTEMPTS = 5  # a stage that fails this often on one input, for a reason other than an outage, parks it
-
-
-def is_outage(exc: BaseException) -> bool:
-    """Infrastructure that is down (database, disk, bus) rather than an input the stage cannot handle.
-
-    Outages are retried until they end: parking status updates on the dead-letter topic because
-    PostgreSQL restarted would leave publications stuck at "delivering".
-    """
-    return isinstance(exc, OperationalError | InterfaceError | BusUnavailable | OSError | TimeoutError) or (
-        isinstance(exc, DBAPIError) and exc.connection_invalidated
-    )
 
 
 async def process(

@@ -85,6 +85,9 @@ class Retryable(BaseModel):
     kind: Literal["retryable"] = "retryable"
     reason: str
     retry_after: Annotated[float, Field(ge=0)] = 30.0
+    # Our own infrastructure is down (disk full, database unreachable), not the platform or the input:
+    # retried until it is back without spending an attempt, so an outage never dead-letters work.
+    outage: bool = False
 
 
 class Rejected(BaseModel):
