@@ -9,6 +9,7 @@ event id), so replaying the status topic after a crash changes nothing.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -123,19 +124,26 @@ class StatusStore(TokenRecords):
         then stays as it is); a non-retracted copy never replaces a retracted record.
         """
         now = utcnow()
-        stmt = self._insert(publications).values(
-            id=pub.id, department=pub.department, kind=pub.kind.value, title=pub.title, index_no=pub.index_no_text,
-            category=pub.category, version=pub.version, status=status, channels=json.dumps(list(channels)),
-            publish_at=pub.publish_at, retracted=pub.retracted, doc=pub.model_dump_json(), created_at=now, updated_at=now,
-        )
+        conn.execute(self._upsert_statement, {
+            "id": pub.id, "department": pub.department, "kind": pub.kind.value, "title": pub.title,
+            "index_no": pub.index_no_text, "category": pub.category, "version": pub.version, "status": status,
+            "channels": json.dumps(list(channels)), "publish_at": pub.publish_at, "retracted": pub.retracted,
+            "doc": pub.model_dump_json(), "created_at": now, "updated_at": now,
+        })
+
+    @functools.cached_property
+    def _upsert_statement(self) -> Any:
+        # Built once, run with parameters: building and cache-keying a fresh 14-column upsert per
+        # submission cost more than executing it (a third of the group-commit writer's time).
+        stmt = self._insert(publications)
         new, old = stmt.excluded, publications.c
         fields = ("department", "kind", "title", "index_no", "category", "version", "channels", "publish_at", "retracted",
                   "doc", "updated_at")
-        conn.execute(stmt.on_conflict_do_update(
+        return stmt.on_conflict_do_update(
             index_elements=[publications.c.id],
             set_={**{f: new[f] for f in fields}, "status": case((old.version < new.version, new.status), else_=old.status)},
             where=(old.version <= new.version) & (new.retracted | old.retracted.is_(False)),
-        ))
+        )
 
     def publication_row(self, publication_id: str, conn: Connection | None = None) -> Any:
         if conn is not None:
