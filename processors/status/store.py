@@ -295,8 +295,9 @@ class StatusStore(TokenRecords):
             return False
         row = self._locked_row(conn, ev.publication_id)
         if ev.publication is not None and (row is None or row.version < ev.publication.version):
-            # The API records a submission before answering; this covers a crash between
-            # its bus append and its commit, so no published item is missing from the store.
+            # The API commits a submission's row with its outbox message, so the row is normally
+            # here first; this keeps a store restored from an older backup (or events of another
+            # writer) from showing published items without a record.
             pub = ev.publication
             self.upsert_publication(conn, pub, row.status if row else DeliveryStatus.pending.value,
                                     [c.value for c in pub.channels or []])
