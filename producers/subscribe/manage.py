@@ -162,7 +162,7 @@ def _apply(request: Request, token: str, section: str, values: dict[str, Any]) -
     if section == "delete":
         if values.get("confirm_delete") != "yes":
             return _render(request, token, sub, status=422, errors={"confirm_delete": "请勾选确认后再删除。"})
-        center.erase(sub.credit_code)
+        center.erase(sub, client_ip(request))
         return page("outcome", site_of(request), title="订阅登记已删除", ok=True, manage_url="", sent=[],
                     lines=["贵企业的登记信息、联系方式和推送记录已删除，不会再收到推送。", "欢迎随时重新订阅。"],
                     links=[("/subscribe", "重新订阅")])
