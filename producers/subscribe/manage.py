@@ -13,11 +13,12 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
+from processors.bus import BusUnavailable
 from producers.subscribe import industries
 from producers.subscribe.center import CHANNEL_NAMES, Center, Sent
 from producers.subscribe.forms import MESSAGES, QUALIFICATIONS, REGIONS, TOPICS, form_values
 from producers.subscribe.links import mask_email, mask_mobile, mask_openid, mask_url
-from producers.subscribe.render import SECURITY_HEADERS, page
+from producers.subscribe.render import SECURITY_HEADERS, page, unavailable
 from producers.subscribe.state import center_of, client_ip, site_of, views_of, webhook_problem
 from schemas.subscriber import SCALES, Subscriber
 
@@ -149,7 +150,10 @@ def _saved_key(section: str, changes: dict[str, Any], values: dict[str, Any]) ->
 async def change(request: Request, token: Token, section: str) -> Response:
     form = await request.form()
     values = form_values(form, form.getlist)
-    return await run_in_threadpool(_apply, request, token, section, values)
+    try:
+        return await run_in_threadpool(_apply, request, token, section, values)
+    except BusUnavailable:
+        return unavailable(site_of(request))
 
 
 def _apply(request: Request, token: str, section: str, values: dict[str, Any]) -> Response:

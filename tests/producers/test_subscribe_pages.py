@@ -326,3 +326,20 @@ def test_business_changes_are_on_the_audit_trail_without_contact_details(client:
     trail = " ".join(r.detail for r in rows)
     assert "owner20" not in trail and "13920202020" not in trail, "the trail outlives a deletion: no contacts in it"
     assert audit.verify(engine).intact
+
+
+def test_with_the_broker_down_a_change_is_refused_whole(client: TestClient, smtp: SmtpSink) -> None:
+    """Kafka mode: a directory change is produced to its topic before it commits; no broker, no change."""
+    from processors.bus import BusUnavailable
+
+    manage = sign_up(client, smtp, 21)
+
+    def broker_down(changes: object) -> None:
+        raise BusUnavailable("simulated outage")
+
+    client.app.state.subscribers.on_change = broker_down  # type: ignore[attr-defined]
+    answer = client.post(f"{manage}/topics", data={"topics": ["消费"]})
+    assert answer.status_code == 503 and "没有生效" in answer.text
+    client.app.state.subscribers.on_change = None  # type: ignore[attr-defined]
+    assert subscriber(client, 21).topics == ["人才"]
+    assert "关注主题改为" not in client.get(manage).text.split('id="h-history"')[1]
