@@ -304,3 +304,42 @@ def test_webhook_addresses_into_the_servers_network_are_refused(client: TestClie
     changed = client.post(f"{manage}/contacts", data={"channels": ["webhook", "email"], "email": "owner19@example.test",
                                                         "webhook_url": url, "webhook_secret": secret})
     assert changed.status_code == 422 and subscriber(client, 19).webhook_url is None
+
+
+def test_business_changes_are_on_the_audit_trail_without_contact_details(client: TestClient, smtp: SmtpSink) -> None:
+    from sqlalchemy import select
+
+    from processors.status import audit
+    from processors.status.tables import audit_log
+
+    manage = sign_up(client, smtp, 20, mobile="13920202020")
+    client.post(f"{manage}/topics", data={"topics": ["消费"]})
+    client.post(f"{manage}/delete", data={"confirm_delete": "yes"})
+    engine = client.app.state.store.engine  # type: ignore[attr-defined]
+    with engine.connect() as conn:
+        rows = conn.execute(select(audit_log).where(audit_log.c.target == credit_code(20)).order_by(audit_log.c.seq)).all()
+    assert [(r.action, r.actor_kind, r.actor_id) for r in rows] == [
+        ("subscriber.signup", "business", f"business:{credit_code(20)}"),
+        ("subscriber.self", "business", f"business:{credit_code(20)}"),
+        ("subscriber.delete", "business", f"business:{credit_code(20)}")]
+    assert '"topics"' in rows[1].detail and rows[1].client == "testclient"
+    trail = " ".join(r.detail for r in rows)
+    assert "owner20" not in trail and "13920202020" not in trail, "the trail outlives a deletion: no contacts in it"
+    assert audit.verify(engine).intact
+
+
+def test_with_the_broker_down_a_change_is_refused_whole(client: TestClient, smtp: SmtpSink) -> None:
+    """Kafka mode: a directory change is produced to its topic before it commits; no broker, no change."""
+    from processors.bus import BusUnavailable
+
+    manage = sign_up(client, smtp, 21)
+
+    def broker_down(changes: object) -> None:
+        raise BusUnavailable("simulated outage")
+
+    client.app.state.subscribers.on_change = broker_down  # type: ignore[attr-defined]
+    answer = client.post(f"{manage}/topics", data={"topics": ["消费"]})
+    assert answer.status_code == 503 and "没有生效" in answer.text
+    client.app.state.subscribers.on_change = None  # type: ignore[attr-defined]
+    assert subscriber(client, 21).topics == ["人才"]
+    assert "关注主题改为" not in client.get(manage).text.split('id="h-history"')[1]
