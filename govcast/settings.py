@@ -88,6 +88,9 @@ class Settings(BaseModel):
     push_smtp_sink_port: int = Field(default=0, ge=0, le=65535,
                                      description="port of the local SMTP sink in sandbox mode; 0: any free port")
     push_mail_from: str = Field(default="govcast@localhost", description="From address of push emails")
+    rate_limit_per_second: float = Field(default=20.0, ge=0, description="API requests per second one token may make, "
+                                         "sustained (shared by every API process on the store); 0: no limit")
+    rate_limit_burst: int = Field(default=200, ge=1, description="requests one token may make at once after a quiet spell")
     webhook_allowed_networks: list[str] = Field(
         default_factory=list, description="IP networks webhooks may reach although they are loopback, private or "
         "link-local (on-premises receivers, tests), e.g. 10.20.0.0/16,127.0.0.1/32; empty: public addresses only "

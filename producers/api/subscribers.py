@@ -23,7 +23,7 @@ from producers.errors import FieldError, Forbidden, Invalid, NotFound, Unavailab
 from producers.problems import problem_docs
 from schemas.subscriber import SubscriberFields, SubscriberIn, credit_code_problem
 
-router = APIRouter(prefix="/v1/subscribers", tags=["subscribers"], responses=problem_docs(401, 403, 422, 503))
+router = APIRouter(prefix="/v1/subscribers", tags=["subscribers"], responses=problem_docs(401, 403, 422, 429, 503))
 unsubscribe_router = APIRouter(tags=["subscribers"])
 CreditCode = Annotated[str, Path(min_length=18, max_length=18, description="unified social credit code")]
 
