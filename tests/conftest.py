@@ -50,6 +50,7 @@ class GovcastProcess:
     env: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[str] | None = None
     log_path: Path | None = None
+    _operator: str = ""
 
     @property
     def url(self) -> str:
@@ -93,6 +94,12 @@ class GovcastProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+    def operator_headers(self) -> dict[str, str]:
+        """`Authorization` of an operator token (made once per process): sandbox controls need one."""
+        if not self._operator:
+            self._operator = self.token("operator", "沙箱控制")
+        return {"Authorization": f"Bearer {self._operator}"}
 
     def token(self, kind: str, name: str, publisher_code: str | None = None) -> str:
         args = ["token", "create", "--data-dir", str(self.data_dir), "--kind", kind, "--name", name]

@@ -12,6 +12,7 @@ from processors.bus import Bus
 from processors.status.ratelimit import RateLimiter
 from processors.status.store import StatusStore
 from producers.api import audit, clicks, health, metrics, publications, subscribers, tokens
+from producers.api.headers import SecurityHeaders
 from producers.api.metrics import ApiMetrics
 from producers.api.middleware import MAX_REQUEST_BYTES, BodyLimit, ServerErrors
 from producers.problems import install_problem_handlers, use_problem_media_type
@@ -56,7 +57,8 @@ def create_app(settings: Settings, store: StatusStore, bus: Bus, *, max_request_
                               if settings.rate_limit_per_second > 0 else None)
     install_problem_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=max_request_bytes)
-    app.add_middleware(ServerErrors)  # outermost of ours: also catches errors of BodyLimit
+    app.add_middleware(ServerErrors)  # also catches errors of BodyLimit
+    app.add_middleware(SecurityHeaders)  # outermost: every answer, the 500s and the mounted portal included
     app.include_router(publications.router)
     app.include_router(subscribers.router)
     app.include_router(tokens.router)

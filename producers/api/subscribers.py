@@ -160,5 +160,5 @@ def unsubscribe_page(token: Annotated[str, Path(max_length=200)], request: Reque
     _, _, channel, _ = _token(request, store, token)
     name = html.escape(UNSUBSCRIBE_NAMES[channel])
     return HTMLResponse(f'<!doctype html><html lang="zh-CN"><meta charset="utf-8"><title>退订</title>'
-                        f'<body style="font-size:18px"><form method="post"><p>退订{name}？</p>'
+                        f'<body><form method="post"><p>退订{name}？</p>'
                         f'<button type="submit">确认退订</button></form></body></html>')
