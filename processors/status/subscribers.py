@@ -192,10 +192,16 @@ class SubscriberStore:
         """
         return self.upsert_many([sub], origin, actor)[0]
 
-    def put(self, sub: Subscriber) -> None:
-        """Store exactly this record (the subscription center, which merges and verifies itself)."""
+    def put(self, sub: Subscriber, actor: Principal | Actor | None = None, what: str = "") -> None:
+        """Store exactly this record (the subscription center, which merges and verifies itself).
+        With `actor`, the change is on the audit trail (same transaction), `what` as its reason."""
         row = self._row(sub)
         with self.engine.begin() as conn:
+            if actor is not None:
+                doc = conn.execute(select(subscribers.c.doc).where(subscribers.c.credit_code == sub.credit_code)).scalar()
+                old = Subscriber.model_validate_json(doc) if doc else None
+                audit.record(conn, actor, "subscriber.self_service", sub.credit_code,
+                             {"what": what, "changes": _subscriber_diff(old, sub)})
             stmt = self._insert(subscribers)
             conn.execute(stmt.on_conflict_do_update(
                 index_elements=[subscribers.c.credit_code],

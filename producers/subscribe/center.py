@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from processors.status.audit import Actor
 from processors.status.selfservice import Outcome, SelfService
 from processors.status.subscribers import SubscriberStore, utcnow
 from producers.subscribe.links import make_manage_token, mask_email, mask_mobile, read_manage_token
@@ -197,7 +198,7 @@ class Center:
     # -- changes from the manage page ---------------------------------------------------------------------
     def _save(self, base: Subscriber, changes: dict[str, Any], what: str, actor: str = "business") -> Subscriber:
         sub = Subscriber.model_validate({**base.stored(), **changes, "origin": "self"})
-        self.directory.put(sub)
+        self.directory.put(sub, Actor(id=f"self:{sub.credit_code}", name="subscription center", kind="business-self"), what)
         self.selfservice.record(sub.credit_code, what, actor, self.clock())
         return sub
 
