@@ -27,6 +27,8 @@ STRICT_CSP = f"{_BASE}; img-src 'self' data: https:"
 DOCS_CSP = (f"{_BASE}; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
             "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
             "font-src 'self' https://fonts.gstatic.com; img-src 'self' data: https:; worker-src 'self' blob:")
+# The sandboxes show platform previews (WeChat articles carry inline styles, as WeChat requires): styles only.
+SANDBOX_CSP = f"{STRICT_CSP}; style-src 'self' 'unsafe-inline'"
 _DOCS_PATH = re.compile(r"(^/docs|^/redoc|/_docs)(/|$)")
 _INLINE = re.compile(r"<(script|style)>(.*?)</\1>", re.S)
 
@@ -56,6 +58,8 @@ def csp_for(path: str) -> str:
         return DOCS_CSP
     if path.startswith("/portal"):
         return portal_csp()
+    if path.startswith("/sandbox/"):
+        return SANDBOX_CSP
     return STRICT_CSP
 
 
