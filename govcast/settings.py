@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from schemas.vocab import DEFAULT_CATEGORIES
 
@@ -37,7 +37,13 @@ class Settings(BaseModel):
     icp: str = Field(default="鲁ICP备00000000号（演示）", description="ICP备案号")
     categories: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_CATEGORIES),
                                        description="组配分类 vocabulary: name -> portal column slug")
-    sandboxes: bool = Field(default=True, description="mount the bundled sandbox platforms under /sandbox/ (demo, tests)")
+    sandboxes: bool = Field(default=True, description="sandbox mode: mount the bundled sandbox platforms under /sandbox/ "
+                            "(demo, tests); their controls need an operator token")
+    production: bool = Field(default=False, description="production mode: refuses to start with sandboxes on")
+    metrics_token: SecretStr = Field(default=SecretStr(""), description="when set, /metrics needs "
+                                     "`Authorization: Bearer <this>` (Prometheus `authorization`); empty: open")
+    metrics_allowed_networks: list[str] = Field(default_factory=list, description="when set, /metrics answers only "
+                                                "clients in these IP networks, e.g. 10.0.0.0/8; empty: any")
     clock_start: dt.datetime | None = Field(
         default=None, description="sandbox mode only: the pipeline clock starts at this ISO 8601 instant (demos, tests)")
     channels: list[str] = Field(default_factory=lambda: ["portal", "wechat", "weibo", "disclosure", "push"],
@@ -88,6 +94,9 @@ class Settings(BaseModel):
     push_smtp_sink_port: int = Field(default=0, ge=0, le=65535,
                                      description="port of the local SMTP sink in sandbox mode; 0: any free port")
     push_mail_from: str = Field(default="govcast@localhost", description="From address of push emails")
+    rate_limit_per_second: float = Field(default=20.0, ge=0, description="API requests per second one token may make, "
+                                         "sustained (shared by every API process on the store); 0: no limit")
+    rate_limit_burst: int = Field(default=200, ge=1, description="requests one token may make at once after a quiet spell")
     webhook_allowed_networks: list[str] = Field(
         default_factory=list, description="IP networks webhooks may reach although they are loopback, private or "
         "link-local (on-premises receivers, tests), e.g. 10.20.0.0/16,127.0.0.1/32; empty: public addresses only "
@@ -132,7 +141,14 @@ class Settings(BaseModel):
     def _empty_is_unset(cls, value: Any) -> Any:
         return None if value == "" else value
 
-    @field_validator("webhook_allowed_networks")
+    @model_validator(mode="after")
+    def _production_has_no_sandboxes(self) -> Settings:
+        if self.production and self.sandboxes:
+            raise ValueError("production mode refuses to start with the sandbox platforms: set GOVCAST_SANDBOXES=false "
+                             "(and configure the real platforms)")
+        return self
+
+    @field_validator("webhook_allowed_networks", "metrics_allowed_networks")
     @classmethod
     def _networks(cls, value: list[str]) -> list[str]:
         entries = [v.strip() for v in value if v.strip()]
@@ -140,7 +156,7 @@ class Settings(BaseModel):
             try:
                 ipaddress.ip_network(entry, strict=False)
             except ValueError:
-                raise ValueError(f"webhook_allowed_networks: {entry!r} is not an IP network (e.g. 10.20.0.0/16)") from None
+                raise ValueError(f"{entry!r} is not an IP network (e.g. 10.20.0.0/16)") from None
         return entries
 
     @property

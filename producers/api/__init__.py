@@ -9,8 +9,10 @@ from fastapi import FastAPI
 
 from govcast.settings import Settings
 from processors.bus import Bus
+from processors.status.ratelimit import RateLimiter
 from processors.status.store import StatusStore
 from producers.api import audit, clicks, health, metrics, publications, subscribers, tokens
+from producers.api.headers import SecurityHeaders
 from producers.api.metrics import ApiMetrics
 from producers.api.middleware import MAX_REQUEST_BYTES, BodyLimit, ServerErrors
 from producers.problems import install_problem_handlers, use_problem_media_type
@@ -42,6 +44,8 @@ def create_app(settings: Settings, store: StatusStore, bus: Bus, *, max_request_
             yield
         finally:
             publisher.close()
+            if _app.state.rate_limiter is not None:
+                _app.state.rate_limiter.close()
 
     app = FastAPI(title="govcast", version="0.1.0", description=DESCRIPTION, openapi_tags=TAGS, lifespan=lifespan)
     app.state.settings = settings
@@ -49,9 +53,12 @@ def create_app(settings: Settings, store: StatusStore, bus: Bus, *, max_request_
     app.state.bus = bus
     app.state.publisher = publisher
     app.state.metrics = ApiMetrics(store)
+    app.state.rate_limiter = (RateLimiter.for_store(store.engine, settings.rate_limit_per_second, settings.rate_limit_burst)
+                              if settings.rate_limit_per_second > 0 else None)
     install_problem_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=max_request_bytes)
-    app.add_middleware(ServerErrors)  # outermost of ours: also catches errors of BodyLimit
+    app.add_middleware(ServerErrors)  # also catches errors of BodyLimit
+    app.add_middleware(SecurityHeaders)  # outermost: every answer, the 500s and the mounted portal included
     app.include_router(publications.router)
     app.include_router(subscribers.router)
     app.include_router(tokens.router)

@@ -87,7 +87,8 @@ class Cluster:
         common = ["--data-dir", str(self.data), "--broker", self.broker.url, "--public-url", self.url]
         proc = subprocess.Popen([sys.executable, "-m", "govcast.cli", *args, *common],
                                 stdout=(self.base / f"{name}.log").open("w"), stderr=subprocess.STDOUT, text=True,
-                                cwd=ROOT, env={**os.environ, **self.env, **(env or {})})
+                                cwd=ROOT, env={**os.environ, "GOVCAST_RATE_LIMIT_PER_SECOND": "0", **self.env,
+                                               **(env or {})})
         self.procs[name] = proc
         return proc
 

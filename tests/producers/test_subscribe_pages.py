@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 from govcast.settings import Settings
 from govcast.sinks import SmtpSink
 from processors.embedded.log import SqliteLog
+from processors.status import audit
 from processors.status.selfservice import SelfService
 from processors.status.store import StatusStore
 from processors.status.subscribers import SubscriberStore
@@ -140,6 +141,9 @@ def test_double_opt_in_by_email_link_and_the_link_works_once(client: TestClient,
     assert done.status_code == 200 and "订阅已确认" in done.text
     sub = subscriber(client, 3)
     assert sub.origin == "self" and sub.verified == ["email"] and [c.value for c in sub.reachable_channels()] == ["email"]
+    [entry] = audit.entries(client.app.state.store.engine, audit.AuditFilter(target=sub.credit_code))  # type: ignore[attr-defined]
+    assert (entry["action"], entry["actor"]["kind"]) == ("subscriber.self_service", "business-self")
+    assert "自助订阅" in entry["detail"]["what"] and entry["detail"]["changes"]["email"]["to"] == "owner3@example.test"
     reused = client.post(link)
     assert reused.status_code == 410 and "已经使用过" in reused.text
 
