@@ -46,6 +46,11 @@ def new_token(store: StatusStore, kind: PrincipalKind, name: str, publisher_code
     return token
 
 
+def actor_of(principal: Principal) -> str:
+    """How a person's action is signed on a publication's timeline."""
+    return f"{principal.name} ({'操作员' if principal.kind == 'operator' else '部门'})"
+
+
 def authenticate(store: StatusStore, token: str | None) -> Principal:
     """The principal a bearer token belongs to; Unauthorized when missing, unknown or revoked."""
     if not token:

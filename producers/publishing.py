@@ -29,7 +29,9 @@ from processors.bus import Bus, BusUnavailable, Outbound
 from processors.normalize import normalize
 from processors.screen import Severity, screen
 from processors.status.engine import retryable, unique_violation
+from processors.status.operations import record_action
 from processors.status.store import Principal, StatusStore
+from producers.auth import actor_of
 from producers.errors import Conflict, FieldError, Forbidden, Invalid, NotFound, Unavailable
 from schemas.events import EventType, Topics, new_event
 from schemas.publication import Accepted, Channel, IndexNo, Publication, PublicationIn, RelatedRef, RetractIn, channel_applies
@@ -179,6 +181,7 @@ class Publisher:
             channels = json.loads(row.channels)
             if not self.store.compare_and_set_publication(conn, pub, status, channels, expected_version=row.version):
                 raise Conflict("the publication changed while the retraction was being saved; try again")
+            record_action(conn, pub.id, pub.version, status, f"retraction requested: {data.reason}", actor_of(principal))
             return self._answer(pub, status), self._message(EventType.retracted, pub)
 
         return self._commit(principal, idempotency_key, request_hash("POST", path, data), work)
@@ -204,6 +207,8 @@ class Publisher:
             if not self.store.compare_and_set_publication(conn, pub, "pending", json.loads(row.channels),
                                                           expected_version=row.version):
                 raise Conflict("the publication changed while it was being approved; fetch it and try again")
+            record_action(conn, pub.id, pub.version, "pending", "approved after review of what screening held",
+                          actor_of(principal))
             log.info("operator %s approved held publication %s v%d", principal.name, pub.id, pub.version)
             return self._answer(pub, "pending"), self._message(EventType.approved, pub)
 

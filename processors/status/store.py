@@ -19,6 +19,8 @@ from sqlalchemy import Connection, and_, case, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from processors.status.engine import advisory_lock, create_schema, make_engine, normalize_url
+from processors.status.operations import OUTCOMES, TERMINAL_STATES, Operations, record_outcome
+from processors.status.sessions import Sessions
 from processors.status.tables import deliveries, idempotency, index_sequences, publications, timeline, tokens
 from schemas.delivery import DeliveryStatus, StatusEvent
 from schemas.publication import Publication
@@ -50,7 +52,7 @@ class ListFilter:
     offset: int = 0
 
 
-class StatusStore:
+class StatusStore(Operations, Sessions):
     """The store on SQLite (`sqlite:///path`) or PostgreSQL (`postgresql+psycopg://user:pw@host:port/db`;
     `postgresql://` and `postgres://` mean the same). Times go in and come out timezone-aware (UTC)."""
 
@@ -132,10 +134,11 @@ class StatusStore:
             id=pub.id, department=pub.department, kind=pub.kind.value, title=pub.title, index_no=pub.index_no_text,
             category=pub.category, version=pub.version, status=status, channels=json.dumps(list(channels)),
             publish_at=pub.publish_at, retracted=pub.retracted, doc=pub.model_dump_json(), created_at=now, updated_at=now,
+            **document_columns(pub),
         )
         new, old = stmt.excluded, publications.c
         fields = ("department", "kind", "title", "index_no", "category", "version", "channels", "publish_at", "retracted",
-                  "doc", "updated_at")
+                  "doc", "updated_at", *DOCUMENT_COLUMNS)
         conn.execute(stmt.on_conflict_do_update(
             index_elements=[publications.c.id],
             set_={**{f: new[f] for f in fields}, "status": case((old.version < new.version, new.status), else_=old.status)},
@@ -176,7 +179,7 @@ class StatusStore:
             .values(
                 kind=pub.kind.value, title=pub.title, index_no=pub.index_no_text, category=pub.category,
                 version=pub.version, status=status, channels=json.dumps(list(channels)), publish_at=pub.publish_at,
-                retracted=pub.retracted, doc=pub.model_dump_json(), updated_at=utcnow(),
+                retracted=pub.retracted, doc=pub.model_dump_json(), updated_at=utcnow(), **document_columns(pub),
             )
         )
         return result.rowcount == 1
@@ -224,7 +227,8 @@ class StatusStore:
                 select(timeline).where(timeline.c.publication_id == publication_id).order_by(timeline.c.at, timeline.c.event_id)
             ).all()
         return [
-            {"at": r.at, "channel": r.channel, "status": r.status, "version": r.version, "detail": r.detail}
+            {"at": r.at, "channel": r.channel, "status": r.status, "version": r.version, "detail": r.detail,
+             "actor": r.actor}
             for r in rows
         ]
 
@@ -285,7 +289,7 @@ class StatusStore:
         recorded = conn.execute(
             self._insert(timeline).values(
                 event_id=event_id, publication_id=ev.publication_id, version=ev.version,
-                channel=ev.channel, status=ev.status.value, detail=ev.detail, at=ev.at,
+                channel=ev.channel, status=ev.status.value, detail=ev.detail, at=ev.at, actor=ev.actor,
             ).on_conflict_do_nothing(index_elements=[timeline.c.event_id]).returning(timeline.c.event_id)
         ).first()
         if recorded is None:
@@ -311,7 +315,8 @@ class StatusStore:
                     status=ev.status.value, updated_at=utcnow(),
                     retracted=row.retracted or ev.status is DeliveryStatus.retracted))
             return True
-        self._apply_channel(conn, ev)
+        if self._apply_channel(conn, ev) and ev.status.value in OUTCOMES:
+            record_outcome(conn, self._insert, event_id, ev)
         if stale is None:
             self._refresh_overall(conn, row)
         else:
@@ -322,21 +327,26 @@ class StatusStore:
         # FOR UPDATE on PostgreSQL; SQLite has no row locks and needs none (BEGIN IMMEDIATE).
         return conn.execute(select(publications).where(publications.c.id == publication_id).with_for_update()).first()
 
-    def _apply_channel(self, conn: Connection, ev: StatusEvent) -> None:
-        """The channel's state becomes this event's unless it already belongs to a newer version."""
+    def _apply_channel(self, conn: Connection, ev: StatusEvent) -> bool:
+        """The channel's state becomes this event's unless it already belongs to a newer version (then False)."""
         stmt = self._insert(deliveries).values(
             publication_id=ev.publication_id, channel=ev.channel, version=ev.version, status=ev.status.value,
-            detail=ev.detail, url=ev.url or None, progress=ev.progress, updated_at=ev.at,
+            detail=ev.detail, url=ev.url or None, progress=ev.progress, updated_at=ev.at, queued_at=ev.at,
         )
         new = stmt.excluded
         older = or_(deliveries.c.version < new.version, and_(deliveries.c.version == new.version, or_(
             new.progress.is_(None), deliveries.c.progress.is_(None), deliveries.c.progress <= new.progress)))
-        conn.execute(stmt.on_conflict_do_update(
+        # A new version (or a requeue, which starts over from `delivering`) restarts the latency clock.
+        restart = or_(deliveries.c.version < new.version, and_(new.status == DeliveryStatus.delivering.value,
+                                                                deliveries.c.status.in_(TERMINAL_STATES)))
+        result = conn.execute(stmt.on_conflict_do_update(
             index_elements=[deliveries.c.publication_id, deliveries.c.channel],
             set_={"version": new.version, "status": new.status, "detail": new.detail, "progress": new.progress,
-                  "url": func.coalesce(new.url, deliveries.c.url), "updated_at": new.updated_at},
+                  "url": func.coalesce(new.url, deliveries.c.url), "updated_at": new.updated_at,
+                  "queued_at": case((restart, new.queued_at), else_=func.coalesce(deliveries.c.queued_at, new.queued_at))},
             where=older,
         ))
+        return bool(result.rowcount)
 
     def _refresh_overall(self, conn: Connection, row: Any) -> None:
         if row.status in (DeliveryStatus.held.value, DeliveryStatus.scheduled.value) and not row.retracted:
@@ -345,6 +355,15 @@ class StatusStore:
             deliveries.c.publication_id == row.id, deliveries.c.version >= row.version)).all()]
         conn.execute(update(publications).where(publications.c.id == row.id).values(
             status=overall_status(states, retracted=row.retracted), updated_at=utcnow()))
+
+
+DOCUMENT_COLUMNS = ("doc_no", "publish_date", "validity", "related_ids")
+
+
+def document_columns(pub: Publication) -> dict[str, Any]:
+    interprets = [r.id for r in pub.related if r.id and r.relation == "interprets"]
+    return {"doc_no": pub.doc_no, "publish_date": pub.publish_date, "validity": pub.validity.value,
+            "related_ids": json.dumps(interprets)}
 
 
 def overall_status(channel_states: Sequence[str], *, retracted: bool) -> str:

@@ -7,9 +7,12 @@ from fastapi import FastAPI
 from govcast.settings import Settings
 from processors.bus import Bus
 from processors.status.store import StatusStore
-from producers.api import clicks, health, metrics, publications, subscribers
+from producers.api import clicks, health, metrics, publications, steering, subscribers
 from producers.api.metrics import ApiMetrics
 from producers.api.middleware import MAX_REQUEST_BYTES, BodyLimit, ServerErrors
+from producers.console import install_console
+from producers.console.metrics import ConsoleCollector
+from producers.console.steering import Steering
 from producers.problems import install_problem_handlers, use_problem_media_type
 from producers.publishing import Publisher
 
@@ -33,15 +36,19 @@ def create_app(settings: Settings, store: StatusStore, bus: Bus, *, max_request_
     app.state.bus = bus
     app.state.publisher = Publisher(settings, store, bus)
     app.state.metrics = ApiMetrics(store)
+    app.state.metrics.registry.register(ConsoleCollector(store, settings))
+    app.state.steering = Steering(settings, store, bus)
     install_problem_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=max_request_bytes)
     app.add_middleware(ServerErrors)  # outermost of ours: also catches errors of BodyLimit
     app.include_router(publications.router)
     app.include_router(subscribers.router)
+    app.include_router(steering.router)
     app.include_router(subscribers.unsubscribe_router)
     app.include_router(clicks.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
+    install_console(app)
     use_problem_media_type(app)
     return app
 
