@@ -6,17 +6,15 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Protocol
 
-from fastapi import APIRouter, FastAPI, HTTPException
-from fastapi.staticfiles import StaticFiles
+from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel, Field
-from starlette.types import Scope
 
 from adapters.sandboxes import SANDBOXES
 from govcast.clock import PipelineClock
-from govcast.runtime import Runtime
+from govcast.portal_web import PublicFiles, portal_router
+from govcast.runtime import Runtime, portal_config
 from producers.api import create_app
 from producers.callbacks import CALLBACK_ROUTERS
 
@@ -25,19 +23,6 @@ log = logging.getLogger("govcast.app")
 
 class ClockMove(BaseModel):
     advance_seconds: float = Field(ge=0, le=366 * 86400)
-
-
-class PublicFiles(StaticFiles):
-    """The published site only: the adapter's private state (`_records/`, `.lock`) is not served.
-
-    Stored records carry reviewer names and targeting data that are not for the public.
-    """
-
-    def get_path(self, scope: Scope) -> str:
-        path = super().get_path(scope)
-        if any(part.startswith(("_", ".")) for part in Path(path).parts):
-            raise HTTPException(status_code=404)
-        return path
 
 
 def clock_router(clock: PipelineClock) -> APIRouter:
@@ -61,6 +46,8 @@ def build_app(runtime: Runtime, *, run_pipeline: bool = True) -> FastAPI:
     settings = runtime.settings
     app = create_app(settings, runtime.store, runtime.bus)
     settings.portal_dir.mkdir(parents=True, exist_ok=True)
+    if "portal" in settings.channels:
+        app.include_router(portal_router(portal_config(settings)))  # type: ignore[arg-type]
     app.mount("/portal", PublicFiles(directory=settings.portal_dir, html=True, check_dir=False), name="portal")
     for channel, router in CALLBACK_ROUTERS.items():
         app.include_router(router(settings, runtime.ledger), prefix=f"/callbacks/{channel}", tags=["callbacks"])

@@ -1,4 +1,4 @@
-"""`govcast` command line: run, api, worker, token create, demo, schema."""
+"""`govcast` command line: run, api, worker, token create|list|revoke, demo, schema."""
 
 from __future__ import annotations
 
@@ -43,6 +43,14 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--name", required=True)
     create.add_argument("--publisher-code", "--credit-code", dest="publisher_code",
                         help="unified social credit code of the department or business (not for operators)")
+    create.add_argument("--expires", help="expiry: 90d, 12h, 30m from now, a date (valid through that day, Beijing) "
+                        "or a datetime; default: valid until revoked")
+    listing = token.add_parser("list", help="list tokens (id, kind, name, code, created, expires, state; never secrets)")
+    _common(listing)
+    listing.add_argument("--active", action="store_true", help="only tokens that are not revoked")
+    revoke = token.add_parser("revoke", help="revoke a token by id: refused from the next request on, on every node")
+    _common(revoke)
+    revoke.add_argument("token_id", metavar="ID", help="the token's id (prn_…), from `govcast token list`")
     subs = sub.add_parser("subscribers", help="the push directory").add_subparsers(dest="subscribers_command",
                                                                                   required=True)
     imp = subs.add_parser("import", help="bulk-load businesses from CSV (progress on stderr; bad rows reported)")
@@ -82,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     from govcast import commands
 
     handler = {"run": commands.run, "api": commands.api, "worker": commands.worker,
-               "token": commands.token_create, "demo": commands.demo,
+               "token": commands.token, "demo": commands.demo,
                "subscribers": commands.subscribers_import}[args.command]
     try:
         return handler(settings, args)

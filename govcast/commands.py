@@ -136,22 +136,51 @@ def runtime_has_tokens(settings: Settings) -> bool:
         runtime.close()
 
 
-def token_create(settings: Settings, args: argparse.Namespace) -> int:
-    from producers.auth import new_token
+def token(settings: Settings, args: argparse.Namespace) -> int:
+    """`govcast token create|list|revoke`."""
+    handler = {"create": token_create, "list": token_list, "revoke": token_revoke}[args.token_command]
+    runtime = Runtime.build(settings, with_adapters=False, with_bus=False)
+    try:
+        return handler(runtime, args)
+    finally:
+        runtime.close()
+
+
+def token_create(runtime: Runtime, args: argparse.Namespace) -> int:
+    from producers.auth import new_token, parse_expiry
 
     if args.kind in ("department", "business") and not args.publisher_code:
         print(f"govcast token create: --publisher-code is required for a {args.kind} token", file=sys.stderr)
         return 2
-    runtime = Runtime.build(settings, with_adapters=False, with_bus=False)
     try:
-        code = args.publisher_code if args.kind in ("department", "business") else None
-        try:
-            print(new_token(runtime.store, args.kind, args.name, code))
-        except ValueError as exc:
-            print(f"govcast token create: {exc}", file=sys.stderr)
-            return 2
-    finally:
-        runtime.close()
+        expires_at = parse_expiry(args.expires) if args.expires else None
+        print(new_token(runtime.store, args.kind, args.name, args.publisher_code, expires_at=expires_at))
+    except ValueError as exc:
+        print(f"govcast token create: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def token_list(runtime: Runtime, args: argparse.Namespace) -> int:
+    from producers.auth import list_tokens, utcnow
+
+    now = utcnow()
+    rows = [t.public(now) for t in list_tokens(runtime.store, include_revoked=not args.active)]
+    columns = ("id", "kind", "state", "publisher_code", "expires_at", "created_at", "name")
+    print("\t".join(columns))
+    for row in rows:
+        print("\t".join(str(row[c] or "-") for c in columns))
+    return 0
+
+
+def token_revoke(runtime: Runtime, args: argparse.Namespace) -> int:
+    from producers.auth import revoke_token
+
+    record = revoke_token(runtime.store, args.token_id)
+    if record is None:
+        print(f"govcast token revoke: no token {args.token_id!r} (see `govcast token list`)", file=sys.stderr)
+        return 1
+    print(f"revoked {record.id} ({record.kind}, {record.name}) at {record.revoked_at}")
     return 0
 
 

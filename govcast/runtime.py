@@ -34,6 +34,11 @@ def portal_config(settings: Settings) -> AdapterConfig:
         icp=settings.icp,
         categories=settings.categories,
         page_size=settings.page_size,
+        refresh_seconds=settings.portal_refresh_seconds,
+        police_beian=settings.site_police_beian,
+        conac_url=settings.site_conac_url,
+        error_report_url=settings.site_error_report_url,
+        sandbox=settings.sandboxes,  # the 演示环境 banner and noindex: a demo must not pass for the real site
     )
 
 

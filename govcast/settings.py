@@ -55,6 +55,13 @@ class Settings(BaseModel):
                                                "legitimately rare (not watched for staleness)")
     console_idle_minutes: int = Field(default=30, ge=1, le=24 * 60,
                                       description="operator console: a session ends after this long without a request")
+    portal_refresh_seconds: float = Field(default=1.0, ge=0, le=300,
+                                          description="portal home/feed/sitemap/JSON index rewritten at most this often")
+    site_police_beian: str = Field(default="", description="公安机关备案号 in the portal footer, e.g. 鲁公网安备 37010202000001号")
+    site_conac_url: str = Field(default="", description="党政机关网站标识 link (conac.cn) in the portal footer; empty: not shown")
+    site_error_report_url: str = Field(
+        default="https://zfwzzc.www.gov.cn/check_web/errorInfo_querySiteId.action",
+        description="我为政府网站找错 link in the portal footer (the site's 网站标识码 is appended as siteCode)")
     scheduler_interval: float = Field(default=1.0, gt=0, description="seconds between checks for due scheduled publications")
     # WeChat official account (adapters.wechat); empty base URL: the sandbox when sandboxes are on, else api.weixin.qq.com
     wechat_base_url: str = Field(default="", description="WeChat API base URL")
@@ -104,6 +111,8 @@ class Settings(BaseModel):
     push_sms_template_code: str = Field(default="", description="approved template code (SMS_…); empty: the sandbox's")
     push_sms_template_text: str = Field(default="", description="the approved template's text with ${title}, ${reason} "
                                         "and <public URL>/go/${link} (segment counting); empty: the sandbox's")
+    push_sms_code_template_code: str = Field(default="", description="approved verification-code template (验证码, "
+                                             "text with ${code}) for the subscription center; empty: the sandbox's")
     push_sms_rate_per_second: float = Field(default=20.0, gt=0, description="SendSms calls per second at most (token bucket)")
     push_sms_receipt_check_seconds: float = Field(default=60.0, gt=0,
                                                   description="without a receipt by then, poll QuerySendDetails")

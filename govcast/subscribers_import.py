@@ -49,7 +49,7 @@ class Progress:
 
 def _upsert(store: SubscriberStore, batch: list[SubscriberIn], err: TextIO, imported: int) -> bool:
     try:
-        store.upsert_many(batch)
+        store.upsert_many(batch, origin="imported")
         return True
     except BusUnavailable as exc:  # Kafka mode: the batch is not in the database either; the earlier ones are
         print(f"\ngovcast subscribers import: the broker did not take the directory changes ({exc}); stopped "

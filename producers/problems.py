@@ -172,9 +172,11 @@ def use_problem_media_type(app: FastAPI) -> None:
                 for operation in path.values():
                     for response in operation.get("responses", {}).values():
                         content = response.get("content", {})
-                        plain = content.get("application/json")
-                        if plain and plain.get("schema", {}).get("$ref", "").endswith("/Problem"):
-                            content[PROBLEM_JSON] = content.pop("application/json")
+                        # under whatever media type the route answers on success (JSON, HTML, text)
+                        problem = next((media for media in content.values()
+                                        if media.get("schema", {}).get("$ref", "").endswith("/Problem")), None)
+                        if problem is not None:
+                            response["content"] = {PROBLEM_JSON: problem}
             app.openapi_schema = schema
         return app.openapi_schema
 

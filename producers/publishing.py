@@ -1,11 +1,12 @@
 """Submit, revise and retract: what govcast accepts, and how it keeps nothing half-done.
 
 Independent of FastAPI: the API, the CLI (`govcast demo`) and tests call
-`Publisher` directly. Every accepted change follows one order inside ONE store
-transaction — idempotency lookup, checks, index allocation, the publication
-row, the idempotency answer, and last the bus message. If the bus cannot take
-the message the transaction rolls back: the caller gets `Unavailable` and
-nothing is kept (no row, no index number consumed, no remembered answer).
+`Publisher` directly. Every accepted change is ONE store transaction
+(`Publisher.transaction`): idempotency lookup, checks, index allocation, the
+publication row, the idempotency answer, and the bus message as an outbox row
+(processors.outbox). It commits whole or not at all: a full disk or a crash
+before the commit keeps nothing (no row, no 索引号 consumed, no message); after
+the commit the relay puts the message on the bus, at the latest after a restart.
 """
 
 from __future__ import annotations
@@ -21,17 +22,19 @@ from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import Connection
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from adapters.units import load_units
 from govcast.settings import Settings
-from processors.bus import Bus, BusUnavailable, Outbound
+from processors.bus import Bus, Outbound
+from processors.faults import kill_point
 from processors.normalize import normalize
+from processors.outbox import OutboxRelay, enqueue
 from processors.screen import Severity, screen
 from processors.status.engine import retryable, unique_violation
 from processors.status.operations import record_action
 from processors.status.store import Principal, StatusStore
-from producers.auth import actor_of
+from producers.auth import actor_of, may_see_department
 from producers.errors import Conflict, FieldError, Forbidden, Invalid, NotFound, Unavailable
 from schemas.events import EventType, Topics, new_event
 from schemas.publication import Accepted, Channel, IndexNo, Publication, PublicationIn, RelatedRef, RetractIn, channel_applies
@@ -93,6 +96,7 @@ class Outcome:
 
 
 Work = Callable[[Connection], tuple[Outcome, Outbound]]
+Unit = Callable[[Connection], Outcome]  # everything one request writes, run inside the one transaction
 
 
 class Publisher:
@@ -112,6 +116,14 @@ class Publisher:
         self.bus = bus
         self.source = source
         self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
+        self.relay = OutboxRelay(store, bus)
+
+    def start(self) -> None:
+        """Relay what a previous process committed but did not relay (and keep relaying in the background)."""
+        self.relay.kick()
+
+    def close(self) -> None:
+        self.relay.stop()
 
     # -- the three changes ---------------------------------------------------
     def submit(self, principal: Principal, data: PublicationIn, *, idempotency_key: str | None = None) -> Outcome:
@@ -216,30 +228,48 @@ class Publisher:
 
     # -- transaction, idempotency, bus ---------------------------------------
     def _commit(self, principal: Principal, key: str | None, req_hash: str, work: Work) -> Outcome:
+        def unit(conn: Connection) -> Outcome:
+            if key is not None and (replay := self._replay(conn, principal, key, req_hash)) is not None:
+                return replay
+            outcome, message = work(conn)
+            if key is not None:
+                self.store.remember_answer(conn, principal.id, key, req_hash, outcome.status_code, outcome.body)
+            enqueue(conn, [message])
+            return outcome
+
+        return self.transaction(unit)
+
+    def transaction(self, unit: Unit) -> Outcome:
+        """Run `unit` in one store transaction and commit it: every row it adds (publication, idempotency
+        answer, outbox message -- and whatever else a caller adds through `conn`) is kept, or none is.
+
+        Raises Unavailable when the store cannot commit (disk full, database down): nothing was kept.
+        """
         for attempt in range(1, ATTEMPTS + 1):
+            kill_point("commit:before")
             try:
                 with self.store.transaction() as conn:
-                    if key is not None and (replay := self._replay(conn, principal, key, req_hash)) is not None:
-                        return replay
-                    outcome, message = work(conn)
-                    if key is not None:
-                        self.store.remember_answer(conn, principal.id, key, req_hash, outcome.status_code, outcome.body)
-                    self.bus.send([message])  # last: if the bus refuses, the whole transaction rolls back
-                return outcome
-            except BusUnavailable as exc:
-                log.warning("bus unavailable, request rolled back: %s", exc)
-                raise Unavailable("the message bus is unavailable; nothing was accepted, retry later") from exc
+                    outcome = unit(conn)
+                    kill_point("commit:inside")
             except DBAPIError as exc:
                 # A concurrent request committed first (several API nodes on PostgreSQL): the same
                 # 索引号 sent explicitly, the same Idempotency-Key, or a deadlock. The next pass sees
                 # the winner's committed state and answers from it: a replay, or 409 for a taken 索引号.
                 if not retryable(exc):
+                    if isinstance(exc, OperationalError | InterfaceError):
+                        log.warning("status store unavailable, request rolled back: %s", exc.orig)
+                        raise Unavailable("the status store is unavailable; nothing was accepted, retry later") from exc
                     raise
                 if attempt == ATTEMPTS:
                     if unique_violation(exc):
                         raise Conflict("a concurrent request changed the same record; fetch it and retry") from exc
                     raise
                 log.info("request conflicted with a concurrent one (attempt %d), running it again: %s", attempt, exc.orig)
+                continue
+            if not outcome.replayed:
+                kill_point("commit:after")
+                self.relay.after_commit()
+            return outcome
         raise AssertionError("unreachable")
 
     def _replay(self, conn: Connection, principal: Principal, key: str, req_hash: str) -> Outcome | None:
@@ -277,7 +307,7 @@ class Publisher:
 
     def _visible_row(self, conn: Connection, principal: Principal, publication_id: str) -> Any:
         row = self.store.publication_row(publication_id, conn)
-        if row is None or (principal.kind != "operator" and row.department != principal.publisher_code):
+        if row is None or not may_see_department(principal, row.department):
             raise NotFound(f"no publication {publication_id!r}")  # the same answer for others' ids: existence does not leak
         return row
 
@@ -320,6 +350,8 @@ class Publisher:
         for i, ref in enumerate(refs):
             if ref.id:
                 row = self.store.publication_row(ref.id, conn)
+                if row is not None and not _linkable(row, department):
+                    row = None  # another department's unpublished item: answered exactly like an unknown id
                 if row is None or ref.id == self_id:
                     why = "a publication cannot relate to itself" if row is not None else f"no publication with id {ref.id!r}"
                     errors.append(FieldError(f"body.related.{i}.id", why))
@@ -332,7 +364,7 @@ class Publisher:
                 row = self.store.find_by_index_no(ref.index_no, conn)
                 # 索引号 are sequential, hence guessable: only the department's own or already
                 # public records resolve; anything else stays an external reference as sent.
-                if row is not None and row.id != self_id and (row.department == department or row.status in PUBLIC_STATES):
+                if row is not None and row.id != self_id and _linkable(row, department):
                     resolved.append(ref.model_copy(update={"id": row.id, "title": row.title}))
                 else:
                     resolved.append(ref)
@@ -369,6 +401,11 @@ class Publisher:
     ) -> Publication:
         fields = data.model_copy(update={"channels": [Channel(c) for c in channels], "related": related})
         return normalize(fields, publication_id=pub_id, version=version, department=department, index=index, submitted_at=now)
+
+
+def _linkable(row: Any, department: str) -> bool:
+    """A department may relate to its own items and to items already public (their title is on the portal)."""
+    return bool(row.department == department or (row.status in PUBLIC_STATES and not row.retracted))
 
 
 def _check_key(key: str | None) -> None:

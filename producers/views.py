@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from processors.screen import screen
 from processors.status.store import ListFilter, Principal, StatusStore
+from producers.auth import may_see_department
 from producers.errors import FieldError, Forbidden, Invalid, NotFound
 from producers.publishing import COLLECTION, CST, publication_path
 from schemas.publication import Publication, PublicationFields, PublicationOut
@@ -49,7 +50,7 @@ def _utc(value: dt.datetime) -> dt.datetime:
 
 def publication_out(store: StatusStore, principal: Principal, publication_id: str) -> PublicationOut:
     row = store.publication_row(publication_id)
-    if row is None or (principal.kind != "operator" and row.department != principal.publisher_code):
+    if row is None or not may_see_department(principal, row.department):
         raise NotFound(f"no publication {publication_id!r}")
     pub = Publication.model_validate_json(row.doc)
     deliveries = store.deliveries_of(pub.id)
@@ -82,10 +83,12 @@ def parse_bound(text: str | None, field: str, *, upper: bool) -> dt.datetime | N
             start = dt.datetime.combine(day + dt.timedelta(days=1 if upper else 0), dt.time(), CST)
             return start.astimezone(dt.UTC)
         moment = dt.datetime.fromisoformat(text)
+        return (moment if moment.tzinfo else moment.replace(tzinfo=CST)).astimezone(dt.UTC)
     except ValueError:
         message = "must be a date (2025-03-01) or a datetime (2025-03-01T09:00:00+08:00)"
         raise Invalid(f"bad {field}", [FieldError(f"query.{field}", message)]) from None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=CST)).astimezone(dt.UTC)
+    except OverflowError:  # year 1 or 9999 moved across time zones
+        raise Invalid(f"bad {field}", [FieldError(f"query.{field}", "is out of range")]) from None
 
 
 def list_publications(
@@ -103,8 +106,8 @@ def list_publications(
 ) -> PublicationPage:
     """One page of the publications `principal` may see, newest first."""
     if principal.kind != "operator":
-        if not principal.publisher_code:
-            raise Forbidden("this token belongs to no department")
+        if principal.kind != "department" or not principal.publisher_code:
+            raise Forbidden("only department and operator tokens list publications")
         if department and department != principal.publisher_code:
             raise Forbidden(
                 "a department lists only its own publications",

@@ -19,6 +19,15 @@ from schemas.screening import Finding
 from schemas.vocab import DOC_NO_RE, INDEX_NO_RE, PUBLISHER_CODE_RE, credit_code_checksum_ok, theme_problem
 
 MAX_BODY_CHARS = 200_000  # ~400 KB of UTF-8 Chinese; real policy documents are far smaller
+# Dates a government document can carry. Outside, time-zone arithmetic overflows (year 1 or 9999)
+# and a 索引号 year of 9999 would be allocated; such values are typing mistakes, refused as 422.
+MIN_YEAR, MAX_YEAR = 1900, 2100
+
+
+def plausible_date(value: dt.date | dt.datetime | None) -> dt.date | dt.datetime | None:
+    if value is not None and not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise ValueError(f"the year must be between {MIN_YEAR} and {MAX_YEAR}")
+    return value
 
 
 class Kind(StrEnum):
@@ -118,6 +127,8 @@ class ReviewStep(Strict):
     reviewer: Annotated[str, Field(min_length=1, max_length=50)]
     at: dt.datetime
 
+    _plausible_at = field_validator("at")(plausible_date)
+
 
 class Targeting(Strict):
     """Who a policy push concerns (used by the push channel; empty = nobody specific)."""
@@ -157,6 +168,8 @@ class PublicationFields(Strict):
     # disclosure channel files one record per unit. Empty: the channel does not apply.
     units: list[str] = Field(default_factory=list, max_length=50)
     disclosure_matter: Annotated[str, Field(min_length=1, max_length=50)] | None = None  # 公开事项; default: category
+
+    _plausible_dates = field_validator("written_date", "publish_date", "publish_at")(plausible_date)
 
     @field_validator("units")
     @classmethod

@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
@@ -141,12 +141,20 @@ class SubscriberIn(SubscriberFields):
         return v
 
 
+# A self-registered business's email and SMS carry pushes only once their address was confirmed (double opt-in).
+SELF_VERIFIED = ("email", "sms")
+
+
 class Subscriber(SubscriberIn):
     """The stored record: what was given, plus consent time and unsubscribes."""
 
     consent_at: dt.datetime | None = None
     unsubscribed: list[str] = Field(default_factory=list)  # channel names, or "all"
     webhook_disabled: bool = False  # the endpoint answered 410 Gone
+    # Who created the record: an operator (API), a CSV import, or the business itself (/subscribe, double opt-in).
+    origin: Literal["operator", "imported", "self"] = "operator"
+    verified: list[str] = Field(default_factory=list)  # contact channels the business confirmed ("email", "sms")
+    paused: bool = False  # the business paused every push (its subscription page)
 
     def stored(self) -> dict[str, Any]:
         data = self.model_dump(mode="json")
@@ -157,13 +165,21 @@ class Subscriber(SubscriberIn):
         """As the API shows it: the webhook secret is never echoed."""
         data = self.model_dump(mode="json")
         data["webhook_secret"] = "whsec_…" if self.webhook_secret else None
+        data["verification"] = self.verification_state()
         return data
 
     def reachable_channels(self) -> list[PushChannel]:
-        if not self.consent or "all" in self.unsubscribed:
+        if not self.consent or self.paused or "all" in self.unsubscribed:
             return []
         return [c for c in self.channels if c.value not in self.unsubscribed
-                and not (c is PushChannel.webhook and self.webhook_disabled)]
+                and not (c is PushChannel.webhook and self.webhook_disabled)
+                and not (self.origin == "self" and c.value in SELF_VERIFIED and c.value not in self.verified)]
+
+    def verification_state(self) -> str:
+        """As operators see it: imported, entered by an operator, or confirmed by the business (and on what)."""
+        if self.origin != "self":
+            return self.origin
+        return "self: " + (", ".join(self.verified) + " verified" if self.verified else "unverified")
 
 
 def split_list(value: str) -> list[str]:

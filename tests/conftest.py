@@ -33,6 +33,11 @@ def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> s
                           timeout=timeout, cwd=ROOT, env={**os.environ, **(env or {})}, check=False)
 
 
+# Site-wide portal pages written at once, since e2e tests read them right away; the coalescing refresher
+# is tested in tests/adapters/test_portal.py and, after kill -9, in tests/e2e/test_crash_recovery.py.
+PROCESS_DEFAULTS = {"GOVCAST_PORTAL_REFRESH_SECONDS": "0"}
+
+
 @dataclass
 class GovcastProcess:
     """`govcast run` as a user starts it, in its own data dir, on its own port."""
@@ -55,7 +60,7 @@ class GovcastProcess:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "govcast.cli", "run", "--data-dir", str(self.data_dir), "--port", str(self.port),
              *self.extra_args],
-            stdout=log, stderr=subprocess.STDOUT, text=True, cwd=ROOT, env={**os.environ, **self.env},
+            stdout=log, stderr=subprocess.STDOUT, text=True, cwd=ROOT, env={**os.environ, **PROCESS_DEFAULTS, **self.env},
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

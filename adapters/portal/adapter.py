@@ -2,18 +2,22 @@
 
 Layout under `config.root` (URL = base_url + "/" + path):
 
-    index.html                      home: latest items of every column
-    <slug>/index.html, index_2.html column lists, newest first, page_size per page
+    index.html                      home: latest items of every column that has any
+    <slug>/index.html               column front page: the newest items
+    <slug>/index_<n>.html           anchored archive pages (1 = oldest; never rewritten by a new article)
     <slug>/<id>.html                article page; after retraction, the withdrawal notice
-    feed.xml, sitemap.xml           Atom 1.0 feed (latest 50), sitemaps.org urlset
-    index.json                      public JSON index: live entries and the withdrawn list
-    _records/<id>.json              stored Publication of every live article (to re-render pages)
-    .lock                           flock()ed around every delivery
+    feed.xml                        Atom 1.0 feed (latest 50)
+    sitemap.xml, sitemap-<n>.xml    sitemaps.org index and its parts (home and columns; then 5,000 articles each)
+    index.json, index-<n>.json      public JSON index: its parts of live entries, and the withdrawn list
+    .lock                           flock()ed around every delivery and every refresh
 
-Every delivery is one read-modify-write of the site under an exclusive file lock, so
-deliveries from several threads or worker processes sharing the directory serialize.
-Pages are rendered from the stored state only (no wall clock except the date of a
-withdrawal, recorded once), so delivering a task again rewrites nothing.
+The portal's own index is the SQLite database `config.store_path` next to the tree (never served).
+A delivery, under the site lock, updates the index, writes its article, the pages linking to it and
+the list pages that change, and commits. Site-wide pages (home, feed, sitemap, JSON index) are marked
+dirty in the same transaction and rewritten by a coalescing refresher, at most once per
+`refresh_seconds` (0 = at once): a burst of deliveries rewrites them a few times, not once each.
+Pages are rendered from the stored state only (no wall clock except the date of a withdrawal,
+recorded once), so delivering a task again rewrites nothing.
 """
 
 from __future__ import annotations
@@ -22,36 +26,25 @@ import datetime as dt
 import errno
 import logging
 import re
-from collections.abc import Callable, Iterable
-from pathlib import Path
+import sqlite3
+import threading
+from collections.abc import Callable
 from typing import ClassVar
 
-from pydantic import ValidationError
-
 from adapters.portal.config import PortalConfig
-from adapters.portal.files import fsync_dir, remove, site_lock, write_atomic
-from adapters.portal.site import CorruptIndex, SiteIndex
-from processors.render.portal import (
-    feed_updated,
-    home_sections,
-    render_article,
-    render_column,
-    render_feed,
-    render_home,
-    render_sitemap,
-    render_withdrawn,
-)
-from processors.render.views import OTHER_COLUMN, PortalEntry, SiteView, Tombstone, article_path, list_page_path
+from adapters.portal.files import fsync_dir, site_lock
+from adapters.portal.pages import SITE_WIDE, SiteWriter, part_keys
+from adapters.portal.refresher import Refresher
+from adapters.portal.store import PortalStore
+from processors.render.portal import render_withdrawn
+from processors.render.views import OTHER_COLUMN, PortalEntry, Tombstone, article_path
 from schemas.delivery import Action, Delivered, DeliveryResult, DeliveryTask, Rejected, Retryable
 from schemas.publication import Publication
 
 log = logging.getLogger("govcast.adapters.portal")
 
-INDEX_FILE = "index.json"
-RECORDS_DIR = "_records"
 LOCK_FILE = ".lock"
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")  # becomes a file name: no '/', no leading dot
-_LIST_PAGE = re.compile(r"^index_(\d+)\.html$")
 _LIST_PAGE_NAME = re.compile(r"^index(?:_\d+)?$")  # an article named like a list page would overwrite it
 
 
@@ -65,12 +58,13 @@ class PortalAdapter:
     def __init__(self, config: PortalConfig, *, clock: Callable[[], dt.datetime] = _utcnow) -> None:
         self.config = config
         self.root = config.root
-        self.site = SiteView.build(
-            name=config.site_name, base_url=config.base_url, categories=config.categories, domain=config.site_domain,
-            id_code=config.site_id_code, sponsor=config.site_sponsor, phone=config.site_phone, icp=config.icp,
-            sandbox=config.sandbox,
-        )
+        self.site = config.site_view()
+        self.pages = SiteWriter(self.root, self.site, config.page_size)
+        self.refresher = Refresher(self.refresh, config.refresh_seconds)
         self._clock = clock
+        self._stores = threading.local()
+        self._open: list[PortalStore] = []
+        self._open_lock = threading.Lock()
 
     def deliver(self, task: DeliveryTask) -> DeliveryResult:
         rejected = _reject(task)
@@ -79,57 +73,122 @@ class PortalAdapter:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             with site_lock(self.root / LOCK_FILE):
-                if task.action is Action.retract:
-                    return self._retract(task.publication)
-                return self._publish(task.publication)
+                with self.open_store().session() as store:
+                    store.begin()
+                    try:
+                        if task.action is Action.retract:
+                            result = self._retract(store, task.publication)
+                        else:
+                            result = self._publish(store, task.publication)
+                        store.commit()
+                    finally:
+                        store.rollback()
+                fsync_dir(self.root)
         except OSError as exc:  # disk full, permissions, read-only mount: an operator can fix it, so retry
-            reason = f"portal files not writable: {_describe(exc)}"
-            log.warning("%s: %s", task.delivery_id, reason)
-            return Retryable(reason=reason, retry_after=60)
-        except CorruptIndex as exc:
-            log.error("%s: %s", task.delivery_id, exc)
-            return Retryable(reason=f"{exc} (restore {self.root / INDEX_FILE} from backup)", retry_after=300)
+            return self._retry(task, f"portal files not writable: {_describe(exc)}", 60)
+        except sqlite3.Error as exc:
+            return self._retry(task, f"portal index {self.config.store_path} unusable: {exc}", 60)
+        self.refresher.request()
+        return result
+
+    def refresh(self) -> None:
+        """Rewrite the site-wide pages marked dirty (the refresher calls this; so can an operator or a test)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with site_lock(self.root / LOCK_FILE), self.open_store().session() as store:
+            store.begin()
+            try:
+                dirty = store.dirty()
+                if dirty:
+                    self.pages.site_wide(store, dirty)
+                    store.clear_dirty(dirty)
+                store.commit()
+            finally:
+                store.rollback()
 
     def close(self) -> None:
-        """Nothing is held between deliveries: the lock is taken per delivery."""
+        """Write what the refresher still owes (a clean shutdown leaves the site complete)."""
+        self.refresher.close()
+        with self._open_lock:
+            stores, self._open = self._open, []
+        for store in stores:
+            store.close()
+        self._stores = threading.local()
+
+    def open_store(self) -> PortalStore:
+        """This thread's connection to the portal index (kept open: opening one costs a schema check, and
+        closing the last one a WAL checkpoint; both would be paid on every delivery)."""
+        store: PortalStore | None = getattr(self._stores, "store", None)
+        if store is not None and not store.usable():
+            store.close()
+            store = None
+        if store is None:
+            self.root.mkdir(parents=True, exist_ok=True)  # the store lives beside the tree: their parent must exist
+            store = PortalStore(self.config.store_path)
+            self._stores.store = store
+            with self._open_lock:
+                self._open.append(store)
+        return store
 
     # -- actions -------------------------------------------------------------------------------
 
-    def _publish(self, pub: Publication) -> DeliveryResult:
-        index = self._load()
-        tomb = index.withdrawn.get(pub.id)
+    def _publish(self, store: PortalStore, pub: Publication) -> DeliveryResult:
+        tomb = store.tombstone(pub.id)
         if tomb is not None:
             return Delivered(url=tomb.url, detail=f"withdrawn earlier; retraction wins, version {pub.version} not shown")
-        current = index.entries.get(pub.id)
+        current = store.entry(pub.id)
         if current is not None and current.version > pub.version:
             return Delivered(url=current.url, detail=f"version {pub.version} is older than the published "
                                                      f"version {current.version}; kept the newer one")
         entry = self._entry(pub, current)
-        touched = index.neighbours(current) if current else set()
-        index.put(entry)
-        touched |= index.neighbours(entry)
-        write_atomic(self._record_path(pub.id), pub.model_dump_json(indent=1).encode())
-        self._write(entry.path, render_article(index.article_view(pub, self.site), self.site))
-        self._refresh(index, touched, columns={entry.column} | ({current.column} if current else set()))
+        touched = store.neighbourhood([current]).neighbours(current) if current else set()
+        old = (current.column, store.rank(current), store.total(current.column)) if current else None
+        before = store.total(entry.column)
+        store.put(entry, pub)
+        touched |= store.neighbourhood([entry]).neighbours(entry)
+        self.pages.article(store, entry, pub)
+        if old and old[0] == entry.column and _same_place(current, entry):  # a revision that stays where it was
+            self.pages.column(store, entry.column, old_total=before, in_place=[old[1]])
+        else:
+            moved_within = [old[1]] if old and old[0] == entry.column else []
+            if old and old[0] != entry.column:
+                self.pages.column(store, old[0], old_total=old[2], shifts=[old[1]])
+            self.pages.column(store, entry.column, old_total=before, shifts=[store.rank(entry), *moved_within])
+        self._after_change(store, touched, store.seq_of(entry.id) or 0)
         return Delivered(url=entry.url, detail=f"version {pub.version} published")
 
-    def _retract(self, pub: Publication) -> DeliveryResult:
-        index = self._load()
-        current = index.entries.get(pub.id)
-        touched = index.neighbours(current) if current else set()
-        tomb = index.withdrawn.get(pub.id)
+    def _retract(self, store: PortalStore, pub: Publication) -> DeliveryResult:
+        current = store.entry(pub.id)
+        touched = store.neighbourhood([current]).neighbours(current) if current else set()
+        old = (current.column, store.rank(current), store.total(current.column), store.seq_of(current.id)) if current else None
+        tomb = store.tombstone(pub.id)
         if tomb is None:  # the first retraction fixes the notice (and its date) for good
             shown = current or self._entry(pub, None)
             tomb = Tombstone(id=pub.id, version=max(pub.version, shown.version), title=shown.title,
                              index_no=shown.index_no, path=shown.path, url=shown.url, column=shown.column,
                              reason=pub.retract_reason or "", withdrawn_at=self._clock())
-        index.withdraw(tomb)
-        self._write(tomb.path, render_withdrawn(tomb, self.site))
-        remove(self._record_path(pub.id))
-        self._refresh(index, touched, columns={current.column} if current else set())
+        store.withdraw(tomb)
+        self.pages.write(tomb.path, render_withdrawn(tomb, self.site))
+        if old:
+            self.pages.column(store, old[0], old_total=old[2], shifts=[old[1]])
+        self._after_change(store, touched, old[3] if old and old[3] else 0)
         return Delivered(url=tomb.url, detail="withdrawn: the page shows the withdrawal notice")
 
     # -- helpers -------------------------------------------------------------------------------
+
+    def _after_change(self, store: PortalStore, touched: set[str], seq: int) -> None:
+        """Re-render pages linking to the changed article (and their list items: [解读]); mark site-wide pages dirty."""
+        dirty = set(SITE_WIDE) | (set(part_keys(seq)) if seq else set())
+        for pub_id in sorted(touched):
+            neighbour, record = store.entry(pub_id), store.record(pub_id)
+            if neighbour is None or record is None:
+                continue
+            self.pages.article(store, neighbour, record)
+            self.pages.column(store, neighbour.column, old_total=store.total(neighbour.column),
+                              in_place=[store.rank(neighbour)])
+            dirty.update(part_keys(store.seq_of(pub_id) or 0))
+        for slug in self.pages.missing_fronts():
+            self.pages.column(store, slug, old_total=0)
+        store.mark_dirty(dirty)
 
     def _entry(self, pub: Publication, current: PortalEntry | None) -> PortalEntry:
         """The index entry of `pub`; an article keeps its first URL even if a revision moves it to another column."""
@@ -137,58 +196,13 @@ class PortalAdapter:
         path = current.path if current else article_path(slug, pub.id)
         return PortalEntry.of(pub, column=slug, path=path, url=self.site.url(path))
 
-    def _refresh(self, index: SiteIndex, articles: Iterable[str], columns: set[str]) -> None:
-        """Re-render pages that show links to a changed article, its column lists, home, feed, sitemap; then commit the index."""
-        for pub_id in sorted(articles):
-            pub = self._read_record(pub_id) if pub_id in index.entries else None
-            if pub is not None:
-                self._write(index.entries[pub_id].path, render_article(index.article_view(pub, self.site), self.site))
-        missing = {c.slug for c in self.site.columns if not (self.root / list_page_path(c.slug, 1)).exists()}
-        for slug in sorted(columns | missing):
-            column = self.site.column(slug)
-            pages = render_column(column, index.in_column(slug), self.config.page_size, self.site)
-            for path, html in pages.items():
-                self._write(path, html, durable=False)
-            self._drop_pages_after(slug, len(pages))
-        ordered = index.ordered()
-        self._write_derived("index.html", render_home(home_sections(ordered, self.site), self.site))
-        self._write_derived("feed.xml", render_feed(ordered, self.site, updated=feed_updated(ordered, list(index.withdrawn.values()))))
-        self._write_derived("sitemap.xml", render_sitemap(ordered, self.site))
-        write_atomic(self.root / INDEX_FILE, index.dumps(self.site))  # the commit point: written last
-        fsync_dir(self.root)
+    def _retry(self, task: DeliveryTask, reason: str, after: int) -> Retryable:
+        log.warning("%s: %s", task.delivery_id, reason)
+        return Retryable(reason=reason, retry_after=after)
 
-    def _drop_pages_after(self, slug: str, count: int) -> None:
-        """A column that shrank (retraction) must not keep serving its old last pages."""
-        folder = self.root / slug
-        for page in folder.glob("index_*.html"):
-            match = _LIST_PAGE.match(page.name)
-            if match and int(match[1]) > count:
-                remove(page)
 
-    def _load(self) -> SiteIndex:
-        try:
-            return SiteIndex.loads((self.root / INDEX_FILE).read_bytes())
-        except FileNotFoundError:
-            return SiteIndex()
-
-    def _record_path(self, pub_id: str) -> Path:
-        return self.root / RECORDS_DIR / f"{pub_id}.json"
-
-    def _read_record(self, pub_id: str) -> Publication | None:
-        try:
-            return Publication.model_validate_json(self._record_path(pub_id).read_bytes())
-        except FileNotFoundError:
-            log.warning("no stored record of %s; its page keeps its old links until it is delivered again", pub_id)
-        except ValidationError as exc:
-            log.warning("stored record of %s is unreadable (%s); its page keeps its old links", pub_id, exc)
-        return None
-
-    def _write(self, path: str, text: str, *, durable: bool = True) -> None:
-        write_atomic(self.root / path, text.encode(), durable=durable)
-
-    def _write_derived(self, path: str, text: str) -> None:
-        """Lists, home, feed, sitemap: regenerated from the index on every refresh, so no fsync of their own."""
-        self._write(path, text, durable=False)
+def _same_place(before: PortalEntry | None, after: PortalEntry) -> bool:
+    return before is not None and before.sort_key == after.sort_key
 
 
 def _reject(task: DeliveryTask) -> Rejected | None:

@@ -1,16 +1,15 @@
 """The portal's site index: live entries, tombstones of withdrawn ones, and the links between them.
 
-Pure data and pure queries; adapters.portal.adapter loads and saves it as index.json under the site lock.
+Pure data and pure queries over the entries it holds; adapters.portal.store fills one with the
+neighbourhood of the entries a delivery changes (never the whole site).
 Links are two-way: a page shows what it references (`related`) and every live page that references it,
 by `id` or by `index_no`, so a policy lists every interpretation of it whatever order they arrived in.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
-from processors.render.portal import feed_updated, rfc3339
 from processors.render.views import (
     ArticleView,
     EntryRef,
@@ -19,11 +18,8 @@ from processors.render.views import (
     RelationGroup,
     SiteView,
     Tombstone,
-    aware,
 )
 from schemas.publication import Publication, Relation, Validity
-
-FORMAT = 1
 
 # A reference seen from the page it points at.
 INVERSE: dict[Relation, str] = {
@@ -47,41 +43,11 @@ GROUP_LABELS: dict[str, str] = {
 Target = PortalEntry | Tombstone | EntryRef  # live page, withdrawn page, or not (yet) on the portal
 
 
-class CorruptIndex(ValueError):
-    """index.json exists but cannot be read: an operator must look (never silently start an empty site)."""
-
-
 @dataclass
 class SiteIndex:
     entries: dict[str, PortalEntry] = field(default_factory=dict)
     withdrawn: dict[str, Tombstone] = field(default_factory=dict)
     _cache: dict[str, object] = field(default_factory=dict, repr=False, compare=False)
-
-    # -- persistence -------------------------------------------------------------------------
-
-    @classmethod
-    def loads(cls, data: bytes) -> SiteIndex:
-        try:
-            raw = json.loads(data)
-            entries = [PortalEntry.model_validate(item) for item in raw["entries"]]
-            withdrawn = [Tombstone.model_validate(item) for item in raw["withdrawn"]]
-        except (ValueError, KeyError, TypeError) as exc:  # pydantic's ValidationError is a ValueError
-            raise CorruptIndex(f"index.json is unreadable: {exc}") from exc
-        return cls({e.id: e for e in entries}, {t.id: t for t in withdrawn})
-
-    def dumps(self, site: SiteView) -> bytes:
-        """The public JSON index: every live entry (newest first, with its interpretations) and the withdrawn list."""
-        ordered = self.ordered()
-        tombs = sorted(self.withdrawn.values(), key=lambda t: (aware(t.withdrawn_at), t.id), reverse=True)
-        doc = {
-            "format": FORMAT,
-            "site": {"name": site.name, "url": site.home_url, "feed": site.feed_url, "sitemap": site.sitemap_url},
-            "updated": rfc3339(feed_updated(ordered, tombs)),
-            "entries": [{**e.model_dump(mode="json"), "interpreted_by": self.interpreted_by(e)} for e in ordered],
-            "withdrawn": [t.model_dump(mode="json") for t in tombs],
-        }
-        # No indent: with one, json falls back to its pure-Python encoder (10x slower on a large site).
-        return (json.dumps(doc, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
 
     # -- changes -----------------------------------------------------------------------------
 

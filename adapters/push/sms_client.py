@@ -41,6 +41,8 @@ SANDBOX_ACCESS_KEY_ID = "LTAI5tGovcastSmsSandbox"
 SANDBOX_ACCESS_KEY_SECRET = "sandbox-sms-access-key-secret"
 SANDBOX_SIGN_NAME = "政策推送沙箱"
 SANDBOX_TEMPLATE_CODE = "SMS_900000001"
+SANDBOX_CODE_TEMPLATE_CODE = "SMS_900000002"  # a verification-code template (验证码类), for the subscription center
+CODE_TEMPLATE_TEXT = "您的验证码为${code}，10分钟内有效。如非本人操作，请忽略本短信。"
 SANDBOX_CALLBACK_TOKEN = "sandbox-sms-receipt-token"
 MAX_CHARS = 500
 ONE_SEGMENT = 70
@@ -125,6 +127,8 @@ class SmsConfig(AdapterConfig):
     template_code: str = Field(min_length=1, max_length=40)
     template_text: str = Field(min_length=1, max_length=MAX_CHARS,
                                description="the approved template's text with ${title} ${reason} ${link} (segments)")
+    code_template_code: str = Field(default="", max_length=40,
+                                    description="approved verification-code template with ${code}; empty: no SMS codes")
     region_id: str = "cn-hangzhou"
     timeout_seconds: float = Field(default=10.0, gt=0)
     rate_per_second: float = Field(default=20.0, gt=0)
@@ -173,6 +177,7 @@ def sms_config(settings: Settings) -> SmsConfig | None:
         endpoint=settings.push_sms_endpoint or f"{settings.base_url}/sandbox/sms/", template_text=text,
         access_key_id=values["access_key_id"], access_key_secret=SecretStr(values["access_key_secret"]),
         sign_name=values["sign_name"], template_code=values["template_code"], sandbox=sandbox,
+        code_template_code=settings.push_sms_code_template_code or (SANDBOX_CODE_TEMPLATE_CODE if sandbox else ""),
         timeout_seconds=settings.push_sms_timeout_seconds, rate_per_second=settings.push_sms_rate_per_second,
         receipt_check_seconds=settings.push_sms_receipt_check_seconds)
 

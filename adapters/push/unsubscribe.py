@@ -27,6 +27,8 @@ def make_token(secret: str, credit_code: str, channel: str, campaign: str = "") 
 
 def read_token(secret: str, token: str) -> tuple[str, str, str] | None:
     """(credit_code, channel, campaign or "") of a valid token, else None."""
+    if not token.isascii():  # signed tokens are base64url; compare_digest refuses non-ASCII str
+        return None
     payload, _, mac = token.partition(".")
     if not payload or not hmac.compare_digest(mac, _mac(secret, payload)):
         return None

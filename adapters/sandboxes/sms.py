@@ -88,7 +88,10 @@ class SmsSandbox:
             self.keys[settings.push_sms_access_key_id] = settings.push_sms_access_key_secret.get_secret_value()
         self.signs = {aliyun.SANDBOX_SIGN_NAME, settings.push_sms_sign_name} - {""}
         text = settings.push_sms_template_text or aliyun.default_template_text(settings.base_url)
-        self.templates = {aliyun.SANDBOX_TEMPLATE_CODE: aliyun.default_template_text(settings.base_url)}
+        self.templates = {aliyun.SANDBOX_TEMPLATE_CODE: aliyun.default_template_text(settings.base_url),
+                          aliyun.SANDBOX_CODE_TEMPLATE_CODE: aliyun.CODE_TEMPLATE_TEXT}
+        if settings.push_sms_code_template_code:
+            self.templates[settings.push_sms_code_template_code] = aliyun.CODE_TEMPLATE_TEXT
         if settings.push_sms_template_code:
             self.templates[settings.push_sms_template_code] = text
         self.receipt_url = f"{settings.base_url}/callbacks/sms/{aliyun.sms_callback_token(settings).get_secret_value()}"

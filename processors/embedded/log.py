@@ -31,7 +31,9 @@ CREATE TABLE IF NOT EXISTS heads (topic TEXT NOT NULL, part INTEGER NOT NULL, ne
     PRIMARY KEY (topic, part)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS offsets (grp TEXT NOT NULL, topic TEXT NOT NULL, part INTEGER NOT NULL, next INTEGER NOT NULL,
     PRIMARY KEY (grp, topic, part)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS relayed (event_id TEXT PRIMARY KEY, ts REAL NOT NULL) WITHOUT ROWID;
 """
+RELAYED_KEEP_SECONDS = 7 * 86400  # how long an outbox relay's event ids are remembered (dedup after a crash)
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,29 @@ class SqliteLog:
         self._write(lambda conn: self._append(conn, messages))
         self._notify(m.topic for m in messages)
 
+    def send_once(self, messages: list[Outbound]) -> int:
+        """Append the messages whose event id this log has not taken from a relay before; how many were new.
+
+        The outbox relay (processors.outbox) uses it: a relay killed after appending and before
+        deleting its outbox rows sends them again, and this makes the second send a no-op.
+        """
+        if not messages:
+            return 0
+        for msg in messages:
+            self.ensure_topic(msg.topic)
+        fresh: list[Outbound] = []
+
+        def txn(conn: sqlite3.Connection) -> None:
+            now = time.time()
+            for msg in messages:
+                if conn.execute("INSERT OR IGNORE INTO relayed(event_id, ts) VALUES (?, ?)", (msg.event.id, now)).rowcount:
+                    fresh.append(msg)
+            self._append(conn, fresh)
+
+        self._write(txn)
+        self._notify(m.topic for m in fresh)
+        return len(fresh)
+
     # -- consuming ----------------------------------------------------------
     def committed(self, group: str, topic: str, partition: int) -> int:
         row = self._conn().execute(
@@ -182,6 +207,7 @@ class SqliteLog:
                     floor = min(self.committed(g, topic, part) for g in groups)
                     cur = conn.execute("DELETE FROM messages WHERE topic = ? AND part = ? AND offset < ?", (topic, part, floor))
                     deleted += cur.rowcount
+            conn.execute("DELETE FROM relayed WHERE ts < ?", (time.time() - RELAYED_KEEP_SECONDS,))
 
         self._write(txn)
         return deleted

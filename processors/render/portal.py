@@ -121,29 +121,50 @@ def render_article(view: ArticleView, site: SiteView) -> str:
 
 def render_list_page(page: ListPage, site: SiteView) -> str:
     column = page.column
-    doc_title = column.name if page.number == 1 else f"{column.name}（第{page.number}页）"
+    doc_title = column.name if page.is_front else f"{column.name}（第{page.number}页）"
     return _render("list.html", site, page=page, meta=site_meta(site, column.name, column.name),
                    doc_title=doc_title, canonical=page.url, current=column.slug, noindex=False)
 
 
 def render_column(column: Column, entries: Sequence[PortalEntry], page_size: int, site: SiteView) -> dict[str, str]:
-    """Every list page of a column (entries newest first): {path relative to the portal root: HTML}."""
+    """Every list page of a column (entries newest first): {path relative to the portal root: HTML}, front page first."""
     return {list_page_path(column.slug, page.number): render_list_page(page, site)
             for page in paginate(column, entries, page_size, site)}
 
 
 def home_sections(entries: Sequence[PortalEntry], site: SiteView, per_column: int = HOME_ITEMS) -> list[HomeSection]:
-    """The latest items of every column (entries newest first)."""
+    """The latest items of every column that has any (entries newest first): no empty column is published."""
     sections = []
     for column in site.columns:
         listed = [e for e in entries if site.column(e.column) == column]
-        sections.append(HomeSection(column, tuple(listed[:per_column]), len(listed)))
+        if listed:
+            sections.append(HomeSection(column, tuple(listed[:per_column]), len(listed)))
     return sections
 
 
 def render_home(sections: Sequence[HomeSection], site: SiteView) -> str:
     return _render("home.html", site, sections=sections, meta=site_meta(site, "首页", "首页"),
                    doc_title="首页", canonical=site.home_url, current="home", noindex=False)
+
+
+def render_search(results: Any, site: SiteView, *, prev_url: str | None = None, next_url: str | None = None) -> str:
+    """The search page: the form, and the hits of `results` (adapters.portal.search.Results) if any."""
+    title = f"搜索：{results.query}" if results else "站内搜索"
+    return _render("search.html", site, results=results, prev_url=prev_url, next_url=next_url,
+                   meta=site_meta(site, "站内搜索", "站内搜索"), doc_title=title, canonical=site.search_url,
+                   current="", noindex=True)
+
+
+def render_not_found(site: SiteView) -> str:
+    """404 in the site's design: home, site map, search."""
+    return _render("404.html", site, meta=site_meta(site, "页面不存在", "页面不存在"), doc_title="页面不存在",
+                   canonical=site.home_url, current="", noindex=True)
+
+
+def render_site_map(columns: Sequence[tuple[Column, int]], site: SiteView) -> str:
+    """网站地图 for people: every column that has items (with its count), search, 政策文件库, feed."""
+    return _render("sitemap.html", site, columns=columns, meta=site_meta(site, "网站地图", "网站地图"),
+                   doc_title="网站地图", canonical=site.site_map_url, current="", noindex=False)
 
 
 def render_withdrawn(tomb: Tombstone, site: SiteView) -> str:
@@ -165,6 +186,11 @@ def render_feed(entries: Sequence[PortalEntry], site: SiteView, *, updated: dt.d
     return _render("feed.xml", site, entries=latest, updated=updated or feed_updated(latest))
 
 
-def render_sitemap(entries: Sequence[PortalEntry], site: SiteView) -> str:
-    """sitemaps.org urlset: home, the first page of every column, every live article (absolute URLs)."""
-    return _render("sitemap.xml", site, entries=entries)
+def render_sitemap(entries: Sequence[PortalEntry], site: SiteView, *, with_pages: bool = True) -> str:
+    """sitemaps.org urlset: (with_pages) home and the first page of every column, then `entries` (absolute URLs)."""
+    return _render("sitemap.xml", site, entries=entries, with_pages=with_pages)
+
+
+def render_sitemap_index(parts: Sequence[tuple[str, dt.datetime | None]], site: SiteView) -> str:
+    """sitemaps.org sitemapindex: (URL of a urlset file, its newest lastmod)."""
+    return _render("sitemap_index.xml", site, parts=parts)

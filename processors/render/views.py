@@ -29,8 +29,8 @@ COLUMN_TYPES: dict[Kind, str] = {
 
 
 def list_page_path(slug: str, number: int) -> str:
-    """Path of page `number` (1-based) of a column's list, relative to the portal root."""
-    return f"{slug}/index.html" if number == 1 else f"{slug}/index_{number}.html"
+    """Path of a column list page relative to the portal root: 0 = the front page, else anchored archive page."""
+    return f"{slug}/index.html" if number == 0 else f"{slug}/index_{number}.html"
 
 
 def article_path(slug: str, publication_id: str) -> str:
@@ -68,6 +68,9 @@ class SiteView:
     sponsor: str = ""
     phone: str = ""
     icp: str = ""
+    police_beian: str = ""  # 公安机关备案号
+    conac_url: str = ""  # 党政机关网站标识 (conac.cn)
+    error_report_url: str = ""  # 我为政府网站找错
     sandbox: bool = False
     columns: tuple[Column, ...] = ()
 
@@ -79,7 +82,7 @@ class SiteView:
         for category, slug in categories.items():
             names.setdefault(slug, category)
         names.setdefault(*OTHER_COLUMN)
-        columns = tuple(Column(slug, title, f"{base}/{list_page_path(slug, 1)}") for slug, title in names.items())
+        columns = tuple(Column(slug, title, f"{base}/{list_page_path(slug, 0)}") for slug, title in names.items())
         return cls(name=name, base_url=base, columns=columns, **facts)  # type: ignore[arg-type]
 
     def url(self, path: str) -> str:
@@ -97,13 +100,34 @@ class SiteView:
     def sitemap_url(self) -> str:
         return self.url("sitemap.xml")
 
+    @property
+    def site_map_url(self) -> str:
+        """网站地图: the HTML site map people read (sitemap.xml is for crawlers)."""
+        return self.url("sitemap.html")
+
+    @property
+    def search_url(self) -> str:
+        return self.url("search")
+
+    @property
+    def error_report_link(self) -> str:
+        if not self.error_report_url:
+            return ""
+        joiner = "&" if "?" in self.error_report_url else "?"
+        return f"{self.error_report_url}{joiner}siteCode={self.id_code}" if self.id_code else self.error_report_url
+
+    @property
+    def jump_url(self) -> str:
+        """The search service's redirect to a column's list page by number (static pages cannot)."""
+        return self.url("go")
+
     def column(self, slug: str) -> Column:
         """The column listing `slug`; an unknown slug is listed under 其他."""
         by_slug = {column.slug: column for column in self.columns}
         if slug in by_slug:
             return by_slug[slug]
         other, name = OTHER_COLUMN
-        return by_slug.get(other) or Column(other, name, self.url(list_page_path(other, 1)))
+        return by_slug.get(other) or Column(other, name, self.url(list_page_path(other, 0)))
 
 
 class EntryRef(BaseModel):
@@ -141,6 +165,7 @@ class PortalEntry(BaseModel):
     description: str = ""
     keywords: tuple[str, ...] = ()
     related: tuple[EntryRef, ...] = ()
+    interpreted: bool = False  # a live interpretation links to it: lists show [解读]
 
     @classmethod
     def of(cls, pub: Publication, *, column: str, path: str, url: str) -> PortalEntry:
@@ -212,40 +237,71 @@ class ArticleView:
 
 @dataclass(frozen=True)
 class ListPage:
-    """Page `number` of a column list (newest first)."""
+    """One page of a column list, items newest first.
+
+    Pagination is anchored at the oldest item so that a new article never rewrites old pages:
+    archive page `number` (1 = oldest) always holds the items ranked [(number-1)*size, number*size)
+    counted from the oldest. The front page (`number` 0, index.html) holds the rest, the newest
+    `size` to `2*size - 1` items. An archive page therefore only knows its neighbours, not the total.
+    """
 
     column: Column
     items: tuple[PortalEntry, ...]
-    number: int
-    urls: tuple[str, ...]  # absolute URL of every page of this column, page 1 first
-    total: int
+    number: int  # 0 = the front page (newest); else the anchored archive number, 1 = oldest
+    newest_archive: int  # the highest archive number when rendered (0 = no archive pages)
+    total: int  # items in the column (printed on the front page only: archive pages must not change)
+    base_url: str
 
     @property
-    def count(self) -> int:
-        return len(self.urls)
+    def is_front(self) -> bool:
+        return self.number == 0
+
+    def page_url(self, number: int) -> str:
+        return f"{self.base_url}/{list_page_path(self.column.slug, number)}"
 
     @property
     def url(self) -> str:
-        return self.urls[self.number - 1]
+        return self.page_url(self.number)
 
     @property
-    def prev_url(self) -> str | None:
-        return self.urls[self.number - 2] if self.number > 1 else None
+    def newer_url(self) -> str | None:
+        if self.is_front:
+            return None
+        return self.column.url if self.number >= self.newest_archive else self.page_url(self.number + 1)
 
     @property
-    def next_url(self) -> str | None:
-        return self.urls[self.number] if self.number < self.count else None
+    def older_url(self) -> str | None:
+        if self.is_front:
+            return self.page_url(self.newest_archive) if self.newest_archive else None
+        return self.page_url(self.number - 1) if self.number > 1 else None
 
     @property
-    def window(self) -> list[int | None]:
-        """Page numbers to link: first, last and two around the current one; None marks a gap."""
-        shown = sorted({1, self.count, *range(max(1, self.number - 2), min(self.count, self.number + 2) + 1)})
-        out: list[int | None] = []
-        for number in shown:
-            if out and number - (out[-1] or 0) > 1:
-                out.append(None)
-            out.append(number)
-        return out
+    def oldest_url(self) -> str | None:
+        """最早一页 (archive page 1), unless this is it."""
+        return self.page_url(1) if self.newest_archive and self.number != 1 else None
+
+    @property
+    def window(self) -> list[int]:
+        """Archive pages the front page links by number: the newest three and the oldest."""
+        if not self.is_front:
+            return []
+        return sorted({*range(self.newest_archive, max(0, self.newest_archive - 3), -1), *([1] if self.newest_archive else [])},
+                      reverse=True)
+
+
+def archive_count(total: int, page_size: int) -> int:
+    """Archive pages of a column of `total` items: every full chunk of `page_size` but the newest one."""
+    return max(0, total // page_size - 1)
+
+
+def front_size(total: int, page_size: int) -> int:
+    return total - archive_count(total, page_size) * page_size
+
+
+def archive_of(rank: int, page_size: int, archives: int) -> int:
+    """The page showing the item ranked `rank` from the oldest (0 = front page)."""
+    number = rank // page_size + 1
+    return number if number <= archives else 0
 
 
 @dataclass(frozen=True)
@@ -256,7 +312,12 @@ class HomeSection:
 
 
 def paginate(column: Column, entries: Sequence[PortalEntry], page_size: int, site: SiteView) -> tuple[ListPage, ...]:
-    """Split a column's entries (already newest first) into pages; an empty column still has page 1."""
-    chunks = [tuple(entries[i:i + page_size]) for i in range(0, len(entries), page_size)] or [()]
-    urls = tuple(site.url(list_page_path(column.slug, n)) for n in range(1, len(chunks) + 1))
-    return tuple(ListPage(column, chunk, n, urls, len(entries)) for n, chunk in enumerate(chunks, start=1))
+    """Every page of a column (entries newest first): the front page, then archive pages newest first."""
+    total = len(entries)
+    archives = archive_count(total, page_size)
+    front = ListPage(column, tuple(entries[:front_size(total, page_size)]), 0, archives, total, site.base_url)
+    pages = [front]
+    for number in range(archives, 0, -1):
+        stop = total - (number - 1) * page_size
+        pages.append(ListPage(column, tuple(entries[stop - page_size:stop]), number, archives, total, site.base_url))
+    return tuple(pages)

@@ -1,7 +1,7 @@
 """Server-side sessions of the operator console: the cookie holds a random id, the store its hash.
 
-A session belongs to a token's principal and dies with it: a revoked token ends its sessions at their
-next request. It also ends after `idle` without a request, and at logout.
+A session belongs to a token's principal and dies with it: a revoked or expired token ends its sessions at
+their next request. It also ends after `idle` without a request, and at logout.
 """
 
 from __future__ import annotations
@@ -50,17 +50,18 @@ class Sessions:
 
     def session(self, session_id: str, now: dt.datetime, idle: dt.timedelta) -> Session | None:
         """The live session of this cookie value (its idle clock restarted), or None: unknown, idle too long,
-        or its token revoked."""
+        or its token revoked or expired."""
         key = _hash(session_id)
         with self.engine.connect() as conn:
             row: Any = conn.execute(
                 select(console_sessions.c.last_seen, console_sessions.c.csrf, tokens.c.id, tokens.c.kind, tokens.c.name,
-                       tokens.c.publisher_code, tokens.c.revoked)
+                       tokens.c.publisher_code, tokens.c.revoked, tokens.c.expires_at)
                 .join(tokens, tokens.c.id == console_sessions.c.principal_id)
                 .where(console_sessions.c.id_hash == key)).first()
         if row is None:
             return None
-        if row.revoked or now - row.last_seen > idle:
+        expired = row.expires_at is not None and row.expires_at <= now
+        if row.revoked or expired or now - row.last_seen > idle:
             self.close_session(session_id)
             return None
         if now - row.last_seen > TOUCH_EVERY:

@@ -21,23 +21,16 @@ from sqlalchemy.dialects import postgresql, sqlite
 from processors.status.engine import advisory_lock, create_schema, make_engine, normalize_url
 from processors.status.operations import OUTCOMES, TERMINAL_STATES, Operations, record_outcome
 from processors.status.sessions import Sessions
-from processors.status.tables import deliveries, idempotency, index_sequences, publications, timeline, tokens
+from processors.status.tables import deliveries, idempotency, index_sequences, publications, timeline
+from processors.status.tokens import Principal, TokenRecord, TokenRecords
 from schemas.delivery import DeliveryStatus, StatusEvent
 from schemas.publication import Publication
 
-__all__ = ["ListFilter", "Principal", "StatusStore", "make_engine", "overall_status", "utcnow"]
+__all__ = ["ListFilter", "Principal", "StatusStore", "TokenRecord", "make_engine", "overall_status", "utcnow"]
 
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-@dataclass(frozen=True)
-class Principal:
-    id: str
-    kind: str  # department | operator
-    name: str
-    publisher_code: str | None
 
 
 @dataclass(frozen=True)
@@ -52,7 +45,7 @@ class ListFilter:
     offset: int = 0
 
 
-class StatusStore(Operations, Sessions):
+class StatusStore(TokenRecords, Operations, Sessions):
     """The store on SQLite (`sqlite:///path`) or PostgreSQL (`postgresql+psycopg://user:pw@host:port/db`;
     `postgresql://` and `postgres://` mean the same). Times go in and come out timezone-aware (UTC)."""
 
@@ -69,25 +62,6 @@ class StatusStore(Operations, Sessions):
     def transaction(self) -> Iterator[Connection]:
         with self.engine.begin() as conn:
             yield conn
-
-    # -- tokens -------------------------------------------------------------
-    def add_token(self, principal: Principal, token_hash: str) -> None:
-        with self.transaction() as conn:
-            conn.execute(
-                insert(tokens).values(
-                    id=principal.id, kind=principal.kind, name=principal.name,
-                    publisher_code=principal.publisher_code, token_hash=token_hash, created_at=utcnow(), revoked=False,
-                )
-            )
-
-    def principal_for(self, token_hash: str) -> Principal | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(select(tokens).where(tokens.c.token_hash == token_hash, tokens.c.revoked.is_(False))).first()
-        return Principal(row.id, row.kind, row.name, row.publisher_code) if row else None
-
-    def count_tokens(self) -> int:
-        with self.engine.connect() as conn:
-            return int(conn.execute(select(func.count()).select_from(tokens)).scalar_one())
 
     # -- idempotency --------------------------------------------------------
     def idempotent_answer(self, conn: Connection, principal: str, key: str) -> tuple[str, int, dict[str, Any]] | None:

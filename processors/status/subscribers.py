@@ -12,7 +12,7 @@ import datetime as dt
 import json
 import secrets
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from sqlalchemy import (
     Boolean,
@@ -113,6 +113,9 @@ BATCH = 1000
 ChangeHook = Callable[[list[tuple[str, bytes | None]]], None]
 
 
+Origin = Literal["operator", "imported", "self"]
+
+
 class RecipientUpdate(NamedTuple):
     delivery_id: str
     publication_id: str
@@ -156,22 +159,37 @@ class SubscriberStore:
                 "active": bool(sub.reachable_channels()),
                 "doc": json.dumps(sub.stored(), ensure_ascii=False), "updated_at": utcnow()}
 
-    def _merge(self, new: SubscriberIn, old: Subscriber | None, now: dt.datetime) -> Subscriber:
-        keep: dict[str, Any] = {}
+    def _merge(self, new: SubscriberIn, old: Subscriber | None, now: dt.datetime, origin: Origin) -> Subscriber:
+        keep: dict[str, Any] = {"origin": origin}
         if old is not None:
             keep["unsubscribed"] = old.unsubscribed
             keep["webhook_disabled"] = old.webhook_disabled and old.webhook_url == new.webhook_url
             keep["consent_at"] = old.consent_at if old.consent else None
+            keep["paused"] = old.paused
         data = {**new.model_dump(), **keep}
         if new.consent and not data.get("consent_at"):
             data["consent_at"] = now
         return Subscriber.model_validate(data)
 
-    def upsert(self, sub: SubscriberIn) -> tuple[Subscriber, bool]:
-        """Create or replace one record (unsubscribes and consent time survive); returns it and whether it is new."""
-        return self.upsert_many([sub])[0]
+    def upsert(self, sub: SubscriberIn, origin: Origin = "operator") -> tuple[Subscriber, bool]:
+        """Create or replace one record (unsubscribes and consent time survive); returns it and whether it is new.
 
-    def upsert_many(self, subs: Sequence[SubscriberIn]) -> list[tuple[Subscriber, bool]]:
+        `origin` says who vouches for the contacts: an operator or an import (not the business's own confirmation).
+        """
+        return self.upsert_many([sub], origin)[0]
+
+    def put(self, sub: Subscriber) -> None:
+        """Store exactly this record (the subscription center, which merges and verifies itself)."""
+        row = self._row(sub)
+        with self.engine.begin() as conn:
+            stmt = self._insert(subscribers)
+            conn.execute(stmt.on_conflict_do_update(
+                index_elements=[subscribers.c.credit_code],
+                set_={c.name: stmt.excluded[c.name] for c in subscribers.columns if c.name != "credit_code"}), [row])
+            self._bump(conn)
+            self._emit([(sub.credit_code, row["doc"].encode())])
+
+    def upsert_many(self, subs: Sequence[SubscriberIn], origin: Origin = "operator") -> list[tuple[Subscriber, bool]]:
         now, out = utcnow(), []
         changes: list[tuple[str, bytes | None]] = []
         with self.engine.begin() as conn:
@@ -180,7 +198,7 @@ class SubscriberStore:
                 olds = {r.credit_code: Subscriber.model_validate_json(r.doc) for r in conn.execute(
                     select(subscribers.c.credit_code, subscribers.c.doc)
                     .where(subscribers.c.credit_code.in_([s.credit_code for s in chunk])))}
-                merged = [(self._merge(s, olds.get(s.credit_code), now), s.credit_code not in olds) for s in chunk]
+                merged = [(self._merge(s, olds.get(s.credit_code), now, origin), s.credit_code not in olds) for s in chunk]
                 rows = list({sub.credit_code: self._row(sub) for sub, _ in merged}.values())
                 stmt = self._insert(subscribers)
                 conn.execute(stmt.on_conflict_do_update(

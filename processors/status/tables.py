@@ -108,12 +108,14 @@ tokens = Table(
     "tokens",
     metadata,
     Column("id", String(40), primary_key=True),
-    Column("kind", String(20), nullable=False),  # department | operator
+    Column("kind", String(20), nullable=False),  # department | operator | business
     Column("name", String(100), nullable=False),
     Column("publisher_code", String(40)),
     Column("token_hash", String(64), nullable=False, unique=True),  # sha256 of the secret; the secret is never stored
     Column("created_at", UTCDateTime(), nullable=False),
     Column("revoked", Boolean, nullable=False, default=False),
+    Column("expires_at", UTCDateTime()),  # none: valid until revoked
+    Column("revoked_at", UTCDateTime()),
 )
 
 idempotency = Table(
@@ -183,4 +185,17 @@ console_sessions = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("last_seen", UTCDateTime(), nullable=False),
     Index("ix_console_sessions_last_seen", "last_seen"),
+)
+
+# Transactional outbox: bus messages written in the same transaction as the rows they announce,
+# relayed to the bus afterwards (processors.outbox). AUTOINCREMENT: a sequence number is never reused.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("topic", String(100), nullable=False),
+    Column("key", String(200), nullable=False),
+    Column("event", Text, nullable=False),  # the CloudEvent as JSON
+    Column("created_at", UTCDateTime(), nullable=False),
+    sqlite_autoincrement=True,
 )

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
 from fastapi import FastAPI
 
 from govcast.settings import Settings
 from processors.bus import Bus
 from processors.status.store import StatusStore
-from producers.api import clicks, health, metrics, publications, steering, subscribers
+from producers.api import clicks, health, metrics, publications, steering, subscribers, tokens
 from producers.api.metrics import ApiMetrics
 from producers.api.middleware import MAX_REQUEST_BYTES, BodyLimit, ServerErrors
 from producers.console import install_console
@@ -15,40 +18,54 @@ from producers.console.metrics import ConsoleCollector
 from producers.console.steering import Steering
 from producers.problems import install_problem_handlers, use_problem_media_type
 from producers.publishing import Publisher
+from producers.subscribe import install as install_subscription_center
 
 TAGS = [
     {"name": "publications", "description": "Submit, revise and retract publications; read where every copy stands."},
     {"name": "subscribers", "description": "The policy-push directory of businesses, and one-click unsubscribe."},
+    {"name": "tokens", "description": "API tokens (operators): create, list, revoke; secrets are shown once."},
     {"name": "operations", "description": "Health, readiness and Prometheus metrics."},
 ]
 
 DESCRIPTION = """Publish once, reach every channel.
 
-Authenticate with `Authorization: Bearer <token>` (department or operator token).
+Authenticate with `Authorization: Bearer <token>` (department, operator or business token).
 Errors are RFC 9457 `application/problem+json` documents whose `errors` name every failing field.
 """
 
 
 def create_app(settings: Settings, store: StatusStore, bus: Bus, *, max_request_bytes: int = MAX_REQUEST_BYTES) -> FastAPI:
-    app = FastAPI(title="govcast", version="0.1.0", description=DESCRIPTION, openapi_tags=TAGS)
+    publisher = Publisher(settings, store, bus)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        publisher.start()  # relays what a crashed predecessor committed but never put on the bus
+        try:
+            yield
+        finally:
+            publisher.close()
+
+    app = FastAPI(title="govcast", version="0.1.0", description=DESCRIPTION, openapi_tags=TAGS, lifespan=lifespan)
     app.state.settings = settings
     app.state.store = store
     app.state.bus = bus
-    app.state.publisher = Publisher(settings, store, bus)
+    app.state.publisher = publisher
     app.state.metrics = ApiMetrics(store)
     app.state.metrics.registry.register(ConsoleCollector(store, settings))
-    app.state.steering = Steering(settings, store, bus)
+    app.state.steering = Steering(settings, store, publisher.relay)
     install_problem_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=max_request_bytes)
     app.add_middleware(ServerErrors)  # outermost of ours: also catches errors of BodyLimit
     app.include_router(publications.router)
     app.include_router(subscribers.router)
     app.include_router(steering.router)
+    app.include_router(tokens.router)
     app.include_router(subscribers.unsubscribe_router)
     app.include_router(clicks.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
     install_console(app)
+    install_subscription_center(app)  # /subscribe: the businesses' own pages
     use_problem_media_type(app)
     return app
 

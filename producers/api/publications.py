@@ -24,6 +24,7 @@ IdempotencyKey = Annotated[
         "same key + a different request → 409. Keys are scoped to the token's principal.",
     ),
 ]
+MAX_PAGE = 1_000_000  # beyond, the row offset overflows the databases' 64-bit integers (a 422, not a 500)
 PublicationId = Annotated[str, Path(min_length=1, max_length=40, description="publication id (`pub_…`)")]
 
 
@@ -69,7 +70,7 @@ def listing(
     department: Annotated[str | None, Query(max_length=40, description="publisher code (operators only)")] = None,
     since: Annotated[str | None, Query(description="created at or after: date (Beijing day) or datetime")] = None,
     until: Annotated[str | None, Query(description="created before: a date includes that whole day")] = None,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     per_page: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> PublicationPage:
     """Newest first. Departments see only their own publications; operators see all."""

@@ -25,6 +25,8 @@ router = APIRouter(prefix="/v1/subscribers", tags=["subscribers"], responses=pro
 unsubscribe_router = APIRouter(tags=["subscribers"])
 CreditCode = Annotated[str, Path(min_length=18, max_length=18, description="unified social credit code")]
 
+MAX_OFFSET = 100_000_000  # far beyond any directory; larger values overflow the database's integers
+
 UNSUBSCRIBE_NAMES = {"all": "全部推送", "sms": "短信推送", "email": "邮件推送", "webhook": "Webhook 推送",
                      "wechat_template": "微信模板消息推送"}
 
@@ -79,7 +81,7 @@ def create(data: SubscriberIn, principal: PrincipalDep, request: Request, store:
 @router.get("", summary="List subscribers (operators)")
 def list_subscribers(principal: PrincipalDep, request: Request, store: StoreDep,
                      limit: Annotated[int, Query(ge=1, le=500)] = 50,
-                     offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
+                     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0) -> dict[str, Any]:
     if principal.kind != "operator":
         raise Forbidden("only operators list the directory; a business reads /v1/subscribers/{its credit code}")
     total, items = directory(request, store).list(limit, offset)

@@ -1,7 +1,7 @@
 """Operator actions on deliveries: retry one now, requeue dead letters, pause and resume a channel.
 
-Like `producers.publishing`, each action writes the store and sends its bus messages in one store
-transaction (the bus last: if it refuses, nothing is kept). Every action names its actor, which the
+Like `producers.publishing`, each action writes its store rows and its bus messages (into the transactional
+outbox) in one store transaction; the outbox relay then puts the messages on the bus. Every action names its actor, which the
 status projection writes on the publication's timeline.
 """
 
@@ -13,14 +13,17 @@ import logging
 import secrets
 from dataclasses import dataclass
 
+from sqlalchemy import Connection
+
 from govcast.settings import Settings
-from processors.bus import Bus, BusUnavailable, Outbound
+from processors.bus import Outbound
+from processors.outbox import OutboxRelay, enqueue
 from processors.render.channels import RENDERERS
 from processors.status.operations import DeadLetterRow
 from processors.status.store import Principal, StatusStore
 from processors.topology import outbound_for
 from producers.auth import actor_of
-from producers.errors import Conflict, Forbidden, NotFound, Unavailable
+from producers.errors import Conflict, Forbidden, NotFound
 from schemas.delivery import Action, DeliveryStatus, DeliveryTask, StatusEvent, delivery_id
 from schemas.events import EventType, Topics
 from schemas.publication import Publication
@@ -45,13 +48,16 @@ def _event_id(prefix: str) -> str:
 class Steering:
     settings: Settings
     store: StatusStore
-    bus: Bus
+    relay: OutboxRelay
 
-    def _send(self, messages: list[Outbound]) -> None:
-        try:
-            self.bus.send(messages)
-        except BusUnavailable as exc:
-            raise Unavailable("the message bus is unavailable; nothing was done, retry later") from exc
+    def _send(self, messages: list[Outbound], conn: Connection | None = None) -> None:
+        """Into the outbox, in `conn`'s transaction (or one of its own), then relayed to the bus."""
+        if conn is not None:
+            enqueue(conn, messages)
+            return
+        with self.store.transaction() as own:
+            enqueue(own, messages)
+        self.relay.after_commit()
 
     def retry_now(self, principal: Principal, publication_id: str, channel: str) -> str:
         """Deliver one channel of a publication again now (failed, retrying or dead); returns what was done."""
@@ -93,7 +99,8 @@ class Steering:
                 raise Conflict("this dead letter was requeued already (or does not exist)")
             messages = [m for letter in letters for m in self._requeued(letter, actor)]
             if messages:
-                self._send(messages)
+                self._send(messages, conn)
+        self.relay.after_commit()
         log.info("%s requeued %d dead letter(s)%s", principal.name, len(letters), f" of {channel}" if channel else "")
         return len(letters)
 

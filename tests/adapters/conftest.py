@@ -30,7 +30,7 @@ def make_portal(portal_root: Path) -> Callable[..., PortalAdapter]:
         config = PortalConfig(**{
             "root": portal_root, "base_url": PORTAL_URL, "site_name": "济南市人民政府（测试）",
             "site_domain": "www.jinan.gov.cn", "site_id_code": "3701000001", "site_sponsor": "济南市人民政府办公厅",
-            "site_phone": "0531-12345", "icp": "鲁ICP备00000000号", **changes,
+            "site_phone": "0531-12345", "icp": "鲁ICP备00000000号", "refresh_seconds": 0, **changes,
         })
         return PortalAdapter(config, clock=lambda: WITHDRAWN_AT)
 

@@ -59,8 +59,17 @@ def listed(portal: PortalAdapter, path: str) -> list[str]:
     return [href for ul in doc.find_all("ul", class_="item-list") for href, _ in ul.links()]
 
 
+def local(portal: PortalAdapter, url: str) -> Path:
+    return portal.config.root / url.removeprefix(portal.config.base_url + "/")
+
+
 def index_json(portal: PortalAdapter) -> dict[str, Any]:
-    return json.loads((portal.config.root / "index.json").read_text())  # type: ignore[no-any-return]
+    """index.json with the entries of all its parts gathered under "entries", newest first (as a client reads it)."""
+    doc: dict[str, Any] = json.loads((portal.config.root / "index.json").read_text())
+    entries = [e for part in doc["parts"] for e in json.loads(local(portal, part["url"]).read_text())["entries"]]
+    assert [len(json.loads(local(portal, p["url"]).read_text())["entries"]) for p in doc["parts"]] == [
+        p["entries"] for p in doc["parts"]]
+    return {**doc, "entries": sorted(entries, key=lambda e: (e["publish_date"], e["updated"], e["id"]), reverse=True)}
 
 
 def feed_links(portal: PortalAdapter) -> list[str]:
@@ -69,8 +78,14 @@ def feed_links(portal: PortalAdapter) -> list[str]:
 
 
 def sitemap_locs(portal: PortalAdapter) -> list[str]:
-    urlset = ET.parse(portal.config.root / "sitemap.xml").getroot()
-    return [u.findtext(f"{SITEMAP}loc") or "" for u in urlset.findall(f"{SITEMAP}url")]
+    """Every URL of the sitemap: sitemap.xml is an index, its parts list the pages."""
+    index = ET.parse(portal.config.root / "sitemap.xml").getroot()
+    assert index.tag == f"{SITEMAP}sitemapindex"
+    locs: list[str] = []
+    for part in index.findall(f"{SITEMAP}sitemap"):
+        urlset = ET.parse(local(portal, part.findtext(f"{SITEMAP}loc") or "")).getroot()
+        locs += [u.findtext(f"{SITEMAP}loc") or "" for u in urlset.findall(f"{SITEMAP}url")]
+    return locs
 
 
 def snapshot(root: Path) -> dict[str, bytes]:
@@ -118,7 +133,19 @@ def test_article_page_shows_the_disclosure_header_and_government_meta_tags(porta
     footer = doc.find("footer")
     for fact in ("主办单位：济南市人民政府办公厅", "联系电话：0531-12345", "网站标识码：3701000001", "鲁ICP备00000000号"):
         assert fact in footer.text
-    assert ("http://portal.test/portal/sitemap.xml", "网站地图") in footer.links()
+    assert ("http://portal.test/portal/sitemap.html", "网站地图") in footer.links()
+
+
+def test_footer_carries_the_filing_numbers_and_the_error_report_link(make_portal: Callable[..., PortalAdapter]) -> None:
+    portal = make_portal(police_beian="鲁公网安备 37010202000001号", conac_url="https://bszs.conac.cn/sitename?id=1",
+                         error_report_url="https://zfwzzc.www.gov.cn/check_web/errorInfo_querySiteId.action")
+    footer = page(portal, publish(portal, policy("pol-1", 1))).find("footer")
+    assert "公安机关备案号：鲁公网安备 37010202000001号" in footer.text
+    links = dict((text, href) for href, text in footer.links())
+    assert links["我为政府网站找错"] == "https://zfwzzc.www.gov.cn/check_web/errorInfo_querySiteId.action?siteCode=3701000001"
+    assert links["党政机关网站标识"] == "https://bszs.conac.cn/sitename?id=1"
+    site_map = parse_html((portal.config.root / "sitemap.html").read_text())
+    assert ("http://portal.test/portal/zcwj/index.html", "政策文件") in site_map.find("main").links()
 
 
 def test_attachments_are_listed_with_type_and_size(portal: PortalAdapter) -> None:
@@ -175,29 +202,74 @@ def test_reference_by_index_no_resolves_and_an_unpublished_one_is_plain_text(por
 
 # -- lists, home, feed, sitemap ----------------------------------------------------------------
 
-def test_column_lists_paginate_newest_first_with_labelled_navigation(make_portal: Callable[..., PortalAdapter]) -> None:
+def test_column_lists_are_anchored_at_the_oldest_page_and_link_newer_older_first_last(
+        make_portal: Callable[..., PortalAdapter]) -> None:
     portal = make_portal(page_size=2)
-    urls = [publish(portal, policy(f"p{n}", n, publish_date=f"2025-03-1{n}")) for n in range(5)]
+    urls = [publish(portal, policy(f"p{n}", n, publish_date=f"2025-03-1{n}")) for n in range(7)]
     newest_first = urls[::-1]
 
-    pages = [listed(portal, f"zcwj/{name}") for name in ("index.html", "index_2.html", "index_3.html")]
-    assert pages == [newest_first[0:2], newest_first[2:4], newest_first[4:5]]
-    assert not (portal.config.root / "zcwj/index_4.html").exists()
+    # 7 items, 2 a page: archive pages hold full pairs counted from the oldest, the front page the newest 3
+    pages = [listed(portal, f"zcwj/{name}") for name in ("index.html", "index_2.html", "index_1.html")]
+    assert pages == [newest_first[0:3], newest_first[3:5], newest_first[5:7]]
+    assert not (portal.config.root / "zcwj/index_3.html").exists()
 
-    middle = parse_html((portal.config.root / "zcwj/index_2.html").read_text())
-    pager = middle.find("nav", aria_label="分页")
-    prev, nxt = pager.find("a", rel="prev"), pager.find("a", rel="next")
-    assert (prev.attrs["href"], prev.attrs["aria-label"]) == ("http://portal.test/portal/zcwj/index.html", "上一页（第1页）")
-    assert (nxt.attrs["href"], nxt.attrs["aria-label"]) == ("http://portal.test/portal/zcwj/index_3.html", "下一页（第3页）")
-    assert pager.find("a", aria_current="page").text == "2"
-    first = parse_html((portal.config.root / "zcwj/index.html").read_text()).find("nav", aria_label="分页")
-    assert not first.find_all("a", rel="prev")
+    archive = parse_html((portal.config.root / "zcwj/index_2.html").read_text())
+    pager = archive.find("nav", aria_label="分页")
+    assert dict((text, href) for href, text in pager.links()) == {
+        "最新": "http://portal.test/portal/zcwj/index.html", "较新": "http://portal.test/portal/zcwj/index.html",
+        "较早": "http://portal.test/portal/zcwj/index_1.html", "最早": "http://portal.test/portal/zcwj/index_1.html"}
+    jump = archive.find("form", class_="jump")
+    assert (jump.attrs["action"], jump.attrs["method"]) == ("http://portal.test/portal/go", "get")
+    front = parse_html((portal.config.root / "zcwj/index.html").read_text()).find("nav", aria_label="分页")
+    assert "共 7 条" in front.text
+    assert not front.find_all("a", rel="prev")
 
+    retract(portal, policy("p6", 6))
+    retract(portal, policy("p5", 5))
     retract(portal, policy("p4", 4))
-    retract(portal, policy("p3", 3))
-    assert listed(portal, "zcwj/index.html") == newest_first[2:4]
-    assert listed(portal, "zcwj/index_2.html") == newest_first[4:5]
-    assert not (portal.config.root / "zcwj/index_3.html").exists()  # a shrunk column serves no stale page
+    assert listed(portal, "zcwj/index.html") == newest_first[3:5]
+    assert listed(portal, "zcwj/index_1.html") == newest_first[5:7]
+    assert not (portal.config.root / "zcwj/index_2.html").exists()  # a shrunk column serves no stale page
+
+
+def test_a_new_article_rewrites_no_archive_page(make_portal: Callable[..., PortalAdapter]) -> None:
+    portal = make_portal(page_size=2)
+    for n in range(9):
+        publish(portal, policy(f"p{n}", n + 1, minutes=n))
+    archives = {p.name: p.read_bytes() for p in (portal.config.root / "zcwj").glob("index_*.html")}
+    assert sorted(archives) == ["index_1.html", "index_2.html", "index_3.html"]
+
+    publish(portal, policy("p9", 10, minutes=9))  # 10 items: page 4 is archived, pages 1-2 stay as they were
+
+    after = {p.name: p.read_bytes() for p in (portal.config.root / "zcwj").glob("index_*.html")}
+    assert {name: after[name] for name in ("index_1.html", "index_2.html")} == {
+        name: archives[name] for name in ("index_1.html", "index_2.html")}
+    assert after["index_3.html"] != archives["index_3.html"]  # its "较新" link now names page 4
+    assert "index_4.html" in after
+
+
+def test_site_wide_pages_are_coalesced_across_a_burst(make_portal: Callable[..., PortalAdapter]) -> None:
+    portal = make_portal(refresh_seconds=30)
+    urls = [publish(portal, policy(f"p{n}", n + 1, minutes=n)) for n in range(5)]
+    assert not (portal.config.root / "feed.xml").exists()  # owed, not yet written
+    assert (portal.config.root / "zcwj/p4.html").exists() and listed(portal, "zcwj/index.html") == urls[::-1]
+    portal.close()  # a clean shutdown writes what is owed
+    assert feed_links(portal) == urls[::-1]
+    assert listed(portal, "index.html") == urls[::-1]
+
+
+def test_sitemap_is_an_index_of_parts_within_the_protocol_limit(portal: PortalAdapter,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("adapters.portal.pages.PART_SIZE", 2)
+    urls = [publish(portal, policy(f"p{n}", n + 1, minutes=n)) for n in range(5)]
+    index = ET.parse(portal.config.root / "sitemap.xml").getroot()
+    parts = [s.findtext(f"{SITEMAP}loc") for s in index.findall(f"{SITEMAP}sitemap")]
+    assert parts == [f"http://portal.test/portal/sitemap-{n}.xml" for n in range(4)]
+    assert set(urls) <= set(sitemap_locs(portal))
+    retract(portal, policy("p4", 5))
+    assert not (portal.config.root / "sitemap-3.xml").exists()
+    assert len(sitemap_locs(portal)) == len(set(sitemap_locs(portal)))
+    assert urls[4] not in sitemap_locs(portal)
 
 
 def test_home_shows_latest_items_per_column_and_links_every_column(portal: PortalAdapter) -> None:
@@ -326,7 +398,8 @@ def test_retraction_replaces_the_page_with_a_withdrawal_notice_and_updates_linki
                                  "撤回原因": "解读内容与政策原文不一致", "撤回日期": "2025-03-09"}
     assert meta_tags(doc)["robots"] == "noindex"
     assert not doc.find("main").find_all("div", class_="article-body")
-    assert not (portal.config.root / "_records/int-1.json").exists()  # the withdrawn text is not kept in the site
+    with portal.open_store().session() as store:
+        assert store.record("int-1") is None  # the withdrawn text is not kept
     assert interp_url not in [href for href, _ in page(portal, pol_url).links()]  # the policy's back link is gone
     index = index_json(portal)
     assert [e["id"] for e in index["entries"]] == ["pol-1"]
@@ -419,10 +492,14 @@ def test_a_failed_write_leaves_the_old_page_and_no_temp_files(portal: PortalAdap
 
 def test_corrupt_index_is_retryable_and_left_for_the_operator(portal: PortalAdapter) -> None:
     publish(portal, policy("pol-1", 1))
-    (portal.config.root / "index.json").write_text("{not json")
+    portal.close()  # the worker stops; the operator finds the index damaged (a bad restore, a disk fault)
+    store = portal.config.store_path
+    for extra in (store.with_name(store.name + "-wal"), store.with_name(store.name + "-shm")):
+        extra.unlink(missing_ok=True)
+    store.write_bytes(b"not a database" * 100)
     result = portal.deliver(task_for(policy("pol-2", 2)))
-    assert isinstance(result, Retryable) and "index.json" in result.reason
-    assert (portal.config.root / "index.json").read_text() == "{not json"
+    assert isinstance(result, Retryable) and str(store) in result.reason
+    assert store.read_bytes() == b"not a database" * 100
 
 
 def test_concurrent_deliveries_from_threads_and_workers_lose_nothing(make_portal: Callable[..., PortalAdapter]) -> None:

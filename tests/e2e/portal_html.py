@@ -71,10 +71,14 @@ def feed_links(url: str) -> list[str]:
 
 
 def sitemap_urls(url: str) -> list[str]:
+    """Every page URL of a sitemap, following a sitemap index to its parts."""
     root = ET.fromstring(requests.get(url, timeout=10).content)
+    if root.tag == f"{SITEMAP}sitemapindex":
+        return [page for loc in root.iter(f"{SITEMAP}loc") for page in sitemap_urls(loc.text or "")]
     return [loc.text or "" for loc in root.iter(f"{SITEMAP}loc")]
 
 
 def index_entries(url: str) -> list[dict[str, Any]]:
+    """Every live entry of the portal's JSON index (index.json names its parts)."""
     body = requests.get(url, timeout=10).json()
-    return body["entries"] if isinstance(body, dict) else body  # type: ignore[no-any-return]
+    return [e for part in body["parts"] for e in requests.get(part["url"], timeout=10).json()["entries"]]

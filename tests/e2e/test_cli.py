@@ -64,3 +64,37 @@ def test_a_store_url_govcast_cannot_use_is_a_clear_error(tmp_path: Path) -> None
                "--store", "mysql://db/govcast")
     assert done.returncode == 2
     assert "SQLite or PostgreSQL" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_token_list_and_revoke(tmp_path: Path) -> None:
+    data = ["--data-dir", str(tmp_path)]
+    made = cli("token", "create", *data, "--kind", "operator", "--name", "夜班值班员", "--expires", "12h")
+    assert made.returncode == 0, made.stderr
+    listed = cli("token", "list", *data)
+    assert listed.returncode == 0, listed.stderr
+    header, row = listed.stdout.splitlines()
+    assert header.split("\t")[:3] == ["id", "kind", "state"]
+    token_id, kind, state, code, expires, *_ = row.split("\t")
+    assert (kind, state, code) == ("operator", "active", "-") and expires != "-"
+    assert made.stdout.strip() not in listed.stdout  # the secret is never shown again
+    revoked = cli("token", "revoke", *data, token_id)
+    assert revoked.returncode == 0 and token_id in revoked.stdout
+    assert "\trevoked\t" in cli("token", "list", *data).stdout
+    assert cli("token", "list", *data, "--active").stdout.splitlines()[1:] == []
+    unknown = cli("token", "revoke", *data, "prn_nobody")
+    assert unknown.returncode == 1 and "no token" in unknown.stderr
+
+
+def test_token_create_refuses_nonsense_combinations(tmp_path: Path) -> None:
+    data = ["--data-dir", str(tmp_path)]
+    for args, says in [
+        (["--kind", "operator", "--name", "x", "--publisher-code", "11370100004188591X"], "no publisher code"),
+        (["--kind", "operator", "--name", "x", "--expires", "2020-01-01"], "not in the future"),
+        (["--kind", "operator", "--name", "x", "--expires", "soon"], "duration"),
+    ]:
+        done = cli("token", "create", *data, *args)
+        assert done.returncode == 2 and says in done.stderr and done.stdout == "", (args, done.stderr)
+    assert cli("token", "create", *data, "--kind", "department", "--name", "部门",
+               "--publisher-code", "11370100004188591X").returncode == 0
+    clash = cli("token", "create", *data, "--kind", "business", "--name", "公司", "--publisher-code", "11370100004188591X")
+    assert clash.returncode == 2 and "department token" in clash.stderr

@@ -129,7 +129,7 @@ def test_every_page_is_accessible_without_javascript(kind: str) -> None:
     assert feed.attrs == {"rel": "alternate", "type": "application/atom+xml", "title": "济南市人民政府",
                           "href": "https://www.jinan.gov.cn/portal/feed.xml"}
     footer = doc.find("footer")
-    assert ("https://www.jinan.gov.cn/portal/sitemap.xml", "网站地图") in footer.links()
+    assert ("https://www.jinan.gov.cn/portal/sitemap.html", "网站地图") in footer.links()
     assert "网站标识码：3701000001" in footer.text
 
 
@@ -151,23 +151,27 @@ def test_lost_validity_is_announced_above_the_header(validity: str, notice: str)
 
 # -- lists -------------------------------------------------------------------------------------
 
-def test_pages_split_a_column_without_overlap() -> None:
+def test_pages_split_a_column_without_overlap_anchored_at_the_oldest() -> None:
     s = site()
-    listed = entries(5, s)
+    listed = entries(7, s)
     rendered = render_column(s.column("zcwj"), listed, 2, s)
-    assert list(rendered) == ["zcwj/index.html", "zcwj/index_2.html", "zcwj/index_3.html"]
+    assert list(rendered) == ["zcwj/index.html", "zcwj/index_2.html", "zcwj/index_1.html"]
     shown = [[href for href, _ in parse_html(text).find("ul", class_="item-list").links()] for text in rendered.values()]
-    assert shown == [[e.url for e in listed[0:2]], [e.url for e in listed[2:4]], [e.url for e in listed[4:]]]
+    assert shown == [[e.url for e in listed[0:3]], [e.url for e in listed[3:5]], [e.url for e in listed[5:]]]
     assert render_column(s.column("wzjd"), [], 2, s).keys() == {"wzjd/index.html"}
     assert "本栏目暂无信息" in render_column(s.column("wzjd"), [], 2, s)["wzjd/index.html"]
 
 
-def test_long_columns_link_first_last_and_nearby_pages() -> None:
+def test_long_columns_link_newest_pages_and_the_oldest_from_the_front_page() -> None:
     s = site()
     pages = paginate(s.column("zcwj"), entries(40, s), 2, s)
-    assert pages[9].window == [1, None, 8, 9, 10, 11, 12, None, 20]
-    assert pages[0].window == [1, 2, 3, None, 20]
-    assert (pages[0].prev_url, pages[19].next_url) == (None, None)
+    front, newest_archive, oldest = pages[0], pages[1], pages[-1]
+    assert (front.number, newest_archive.number, oldest.number) == (0, 19, 1)
+    assert front.window == [19, 18, 17, 1]
+    assert (front.newer_url, front.older_url) == (None, "https://www.jinan.gov.cn/portal/zcwj/index_19.html")
+    assert newest_archive.newer_url == "https://www.jinan.gov.cn/portal/zcwj/index.html"
+    assert (oldest.older_url, oldest.oldest_url) == (None, None)
+    assert pages[5].newer_url == "https://www.jinan.gov.cn/portal/zcwj/index_16.html"
 
 
 # -- feed and sitemap --------------------------------------------------------------------------

@@ -92,3 +92,33 @@ def test_list_filters_and_pages(client, dept, operator):
     assert set(summary) == {
         "id", "version", "title", "kind", "status", "index_no", "category", "department", "created_at", "links",
     }
+
+
+def test_related_ids_of_another_departments_unpublished_items_are_answered_like_unknown_ids(client, dept, other, store,
+                                                                                            problem):
+    """Defect 4: B could link A's scheduled item by id and show its title and 索引号 on B's public page."""
+    from sqlalchemy import update
+
+    from processors.status.tables import publications
+
+    scheduled = post(client, dept, sample_policy(publish_at="2099-01-01T09:00:00+08:00", title="尚未公开的通知"))
+    mine = post(client, other, sample_policy(publisher_code=THEIRS, title="数据局自己的通知"))
+
+    def link(target: str) -> dict:
+        payload = sample_policy(publisher_code=THEIRS, title="数据局的解读", related=[{"id": target, "relation": "related"}])
+        return client.post("/v1/publications", json=payload, headers=other)
+
+    foreign = problem(link(scheduled["id"]), 422, "body.related.0.id")
+    unknown = problem(link("pub_00000000000000000000"), 422, "body.related.0.id")
+    assert foreign["errors"][0]["message"].replace(scheduled["id"], "ID") == \
+        unknown["errors"][0]["message"].replace("pub_00000000000000000000", "ID")
+    assert "尚未公开" not in str(foreign) and scheduled["index_no"] not in str(foreign)
+
+    own = link(mine["id"])
+    assert own.status_code == 202, own.text
+    with store.transaction() as conn:  # A's item goes live on the portal: its title is public now
+        conn.execute(update(publications).where(publications.c.id == scheduled["id"]).values(status="delivered"))
+    public = link(scheduled["id"])
+    assert public.status_code == 202, public.text
+    related = client.get(f"/v1/publications/{public.json()['id']}", headers=other).json()["related"]
+    assert related[0]["title"] == "尚未公开的通知"

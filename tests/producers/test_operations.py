@@ -4,49 +4,65 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 
 from fastapi.testclient import TestClient
 
 from govcast.samples import DEMO_DEPARTMENT, sample_policy
+from processors.outbox import pending
 from producers.api import create_app
+from schemas.events import EventType
 
 CODE = DEMO_DEPARTMENT["publisher_code"]
 
 
-def test_bus_outage_answers_503_and_keeps_nothing(client, dept, bus, store, problem):
+def wait_until(condition, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_bus_outage_still_accepts_durably_and_relays_once_the_bus_is_back(client, dept, bus, store):
     bus.down = True
     response = client.post("/v1/publications", json=sample_policy(), headers={**dept, "Idempotency-Key": "k-1"})
-    body = problem(response, 503)
-    assert "nothing was accepted" in body["detail"] and int(response.headers["retry-after"]) > 0
-    assert client.get("/v1/publications", headers=dept).json()["total"] == 0
-    assert store.counts_by_status() == {}
-
-    bus.down = False  # the retry with the same key is a fresh request, and no 索引号 was used up
-    again = client.post("/v1/publications", json=sample_policy(), headers={**dept, "Idempotency-Key": "k-1"})
-    assert again.status_code == 202 and "idempotent-replayed" not in again.headers
+    assert response.status_code == 202, response.text  # durable in the store's outbox, not yet on the bus
     year = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).year
-    assert again.json()["index_no"] == f"{CODE}/{year}-00001"
-    assert len(bus.events()) == 1
+    assert response.json()["index_no"] == f"{CODE}/{year}-00001"
+    assert pending(store) == 1 and bus.events() == []
+    replay = client.post("/v1/publications", json=sample_policy(), headers={**dept, "Idempotency-Key": "k-1"})
+    assert replay.json()["id"] == response.json()["id"]
+
+    bus.down = False  # the background relay retries with backoff and gets it through, once
+    wait_until(lambda: pending(store) == 0)
+    assert [e.subject for e in bus.events()] == [response.json()["id"]]
 
 
-def test_bus_outage_during_revision_and_retraction_changes_nothing(client, dept, bus, problem):
+def test_changes_during_a_bus_outage_reach_the_bus_in_order(client, dept, bus, store):
     first = client.post("/v1/publications", json=sample_policy(), headers=dept).json()
     bus.down = True
-    problem(client.put(first["links"]["self"], json=sample_policy(title="改"), headers=dept), 503)
-    problem(client.post(f"{first['links']['self']}/retract", json={"reason": "撤回"}, headers=dept), 503)
+    assert client.put(first["links"]["self"], json=sample_policy(title="改"), headers=dept).status_code == 202
+    assert client.post(f"{first['links']['self']}/retract", json={"reason": "撤回"}, headers=dept).status_code == 202
     now = client.get(first["links"]["self"], headers=dept).json()
-    assert (now["version"], now["title"], now["retracted"]) == (1, sample_policy()["title"], False)
+    assert (now["version"], now["title"], now["retracted"]) == (2, "改", True)
+    bus.down = False
+    wait_until(lambda: pending(store) == 0)
+    assert bus.types() == [EventType.submitted, EventType.revised, EventType.retracted]
 
 
-def test_unexpected_errors_are_a_generic_500_logged_without_secrets(client, dept, bus, problem, caplog):
-    bus.error = RuntimeError("disk on fire: /secret/path")
+def test_unexpected_errors_are_a_generic_500_logged_without_secrets(client, dept, store, problem, caplog, monkeypatch):
+    def on_fire(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("disk on fire: /secret/path")
+
+    monkeypatch.setattr(store, "upsert_publication", on_fire)
     with caplog.at_level(logging.DEBUG):
         body = problem(client.post("/v1/publications", json=sample_policy(), headers=dept), 500)
     assert "fire" not in body["detail"] and "Traceback" not in str(body)
     assert "disk on fire" in caplog.text  # the traceback is in the log ...
     assert dept["Authorization"].split()[1] not in caplog.text  # ... the token is not
-    bus.error = None
+    monkeypatch.undo()
     assert client.get("/v1/publications", headers=dept).json()["total"] == 0
+    assert pending(store) == 0
 
 
 def test_health_and_readiness(client, store, monkeypatch, problem):
@@ -94,4 +110,4 @@ def test_openapi_documents_bearer_auth_and_problems(client):
         assert set(submit["responses"][status]["content"]) == {"application/problem+json"}, status
     get_one = spec["paths"]["/v1/publications/{publication_id}"]["get"]
     assert get_one["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/PublicationOut")
-    assert {t["name"] for t in spec["tags"]} == {"publications", "subscribers", "operations"}
+    assert {t["name"] for t in spec["tags"]} == {"publications", "subscribers", "tokens", "operations"}

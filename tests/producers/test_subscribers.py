@@ -77,4 +77,6 @@ def test_csv_import_reports_bad_rows_and_keeps_good_ones(tmp_path: Path) -> None
     assert "500/500 rows" in done.stderr or "501/501 rows" in done.stderr
     assert "imported 498 subscribers, rejected 3 rows" in done.stderr
     store = StatusStore(f"sqlite:///{data / 'status.db'}")
-    assert SubscriberStore(store.engine).list(1, 0)[0] == 498
+    total, first = SubscriberStore(store.engine).list(1, 0)
+    assert total == 498
+    assert first[0].origin == "imported" and first[0].public()["verification"] == "imported", "not self-verified"

@@ -31,6 +31,13 @@ PAYLOAD_CASES = [
      "body.index_no", "publisher_code"),
     ("publish_at without zone", sample_policy(publish_at="2030-01-02T09:00:00"), 422, "body.publish_at", "timezone"),
     ("publish_date before written_date", sample_policy(publish_date="2020-01-01"), 422, "body.publish_date", "成文日期"),
+    ("publish_at in year 9999 (was a 500)", sample_policy(publish_at="9999-12-31T23:00:00-08:00"), 422, "body.publish_at",
+     "2100"),
+    ("publish_at in year 9999 east of UTC", sample_policy(publish_at="9999-12-31T23:00:00+08:00"), 422, "body.publish_at",
+     "2100"),
+    ("written_date in year 1", sample_policy(written_date="0001-01-01"), 422, "body.written_date", "1900"),
+    ("review time in year 9999", sample_policy(review=[{**step, "at": "9999-12-31T23:59:59-12:00"} for step in
+                                                       sample_policy()["review"]]), 422, "body.review.0.at", "2100"),
     ("unknown field", sample_policy(colour="red"), 422, "body.colour", "not permitted"),
     ("wrong publisher_code", sample_policy(publisher_code=OTHER_DEPARTMENT["publisher_code"]), 403, "body.publisher_code",
      "11370100004188591X"),
@@ -90,10 +97,25 @@ def test_a_large_but_allowed_body_is_accepted(client, dept):
     ("query", "field"),
     [("per_page=101", "query.per_page"), ("per_page=0", "query.per_page"), ("page=0", "query.page"),
      ("since=yesterday", "query.since"), ("until=2025-13-01", "query.until"), ("kind=memo", "query.kind"),
-     ("channel=fax", "query.channel")],
+     ("channel=fax", "query.channel"),
+     # overflows that were 500s: offsets beyond 64-bit integers, dates that leave datetime's range in UTC
+     ("page=99999999999999999999", "query.page"), ("page=999999999999999999", "query.page"),
+     ("since=0001-01-01", "query.since"), ("until=9999-12-31", "query.until"),
+     ("until=9999-12-31T23:00:00-05:00", "query.until"), ("since=0001-01-01T00:00:00%2B01:00", "query.since")],
 )
 def test_bad_list_queries(client, dept, problem, query, field):
     problem(client.get(f"/v1/publications?{query}", headers=dept), 422, field)
+
+
+@pytest.mark.parametrize("offset", ["99999999999999999999999", "-1"])
+def test_bad_directory_offsets(client, operator, problem, offset):
+    problem(client.get(f"/v1/subscribers?offset={offset}", headers=operator), 422, "query.offset")
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+@pytest.mark.parametrize("token", ["abc.é", "é", "abc.%00", "x" * 200])
+def test_unsubscribe_links_that_are_not_ours_are_404(client, problem, method, token):
+    problem(client.request(method, f"/u/{token}"), 404)
 
 
 def test_unknown_routes_and_methods_are_problems(client, dept, problem):

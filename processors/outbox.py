@@ -1,0 +1,168 @@
+"""Transactional outbox: a bus message commits with the store rows it announces, then a relay moves it to the bus.
+
+The API never writes to the bus inside a request's transaction (two writes, two decisions: a
+crash or a full disk between them published what the client was told was refused). It adds
+the message to the `outbox` table in the same store transaction as the publication row, so
+both are kept or neither. `OutboxRelay` then appends outbox rows to the bus in sequence order
+and deletes them:
+
+- right after each commit, in the committing thread (the message is on the bus before the
+  202 leaves, when the bus is up);
+- and from a background thread, which retries with backoff while the bus is down and picks
+  up rows a crashed process left behind.
+
+A relay killed between the bus append and the delete sends those rows again. The embedded
+log drops the repeats (`SqliteLog.send_once`, keyed by event id); Kafka consumers are
+idempotent per event id. On PostgreSQL, several API processes share one outbox: a relay
+drains it only while holding a transaction-scoped advisory lock, so rows of one publication
+leave in the order they were committed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+
+from sqlalchemy import Connection, delete, func, insert, select
+from tenacity import Retrying, retry_if_exception_type, stop_never, wait_exponential
+
+from processors.bus import Bus, Outbound
+from processors.faults import kill_point
+from processors.status.store import StatusStore, utcnow
+from processors.status.tables import outbox
+from schemas.events import CloudEvent
+
+log = logging.getLogger("govcast.outbox")
+
+BATCH = 500  # rows per bus send
+POLL_SECONDS = 1.0  # background check for rows other processes (or a crash) left
+_RELAY_LOCK = 0x676F76636173745F  # "govcast_": the advisory lock of the PostgreSQL outbox drain
+
+
+def enqueue(conn: Connection, messages: Sequence[Outbound]) -> None:
+    """Add `messages` to the outbox inside the caller's transaction (kept only if it commits)."""
+    now = utcnow()
+    conn.execute(insert(outbox), [
+        {"topic": m.topic, "key": m.key, "event": m.event.to_json().decode(), "created_at": now} for m in messages
+    ])
+
+
+def pending(store: StatusStore) -> int:
+    """Messages committed but not yet on the bus (readiness, metrics, tests)."""
+    with store.engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(outbox)).scalar_one())
+
+
+class OutboxRelay:
+    """Moves committed outbox rows to `bus`; thread-safe, restartable at any point."""
+
+    def __init__(self, store: StatusStore, bus: Bus, *, batch: int = BATCH, poll_seconds: float = POLL_SECONDS) -> None:
+        self.store = store
+        self.bus = bus
+        self.batch = batch
+        self.poll_seconds = poll_seconds
+        self._drain_lock = threading.Lock()  # one drain per process at a time: order is kept
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.bus_down = False  # the last send failed: the committing threads leave relaying to the background
+
+    # -- relaying -------------------------------------------------------------
+    def drain(self) -> int:
+        """Relay every committed row (in batches); the number relayed. Bus errors propagate, rows stay."""
+        total = 0
+        with self._drain_lock:
+            while True:
+                moved = self._relay_batch()
+                total += moved
+                if moved < self.batch:
+                    return total
+
+    def after_commit(self) -> None:
+        """Called by a writer after its commit: relay now unless the bus is known to be down."""
+        if self.bus_down:
+            self.kick()
+            return
+        try:
+            self.drain()
+        except Exception as exc:  # the message is durable in the outbox: the background relay retries
+            self.bus_down = True
+            log.warning("outbox relay: the bus did not take the messages (%s); retrying in the background", exc)
+            self.kick()
+
+    def _relay_batch(self) -> int:
+        if self.store.engine.dialect.name == "postgresql":
+            with self.store.transaction() as conn:
+                if not conn.execute(select(func.pg_try_advisory_xact_lock(_RELAY_LOCK))).scalar_one():
+                    return 0  # another process is draining; it loops until the outbox is empty
+                rows = self._oldest(conn)
+                self._send(rows)
+                self._delete(conn, rows)
+            return len(rows)
+        with self.store.engine.connect() as conn:  # SQLite: never hold the store's write lock across a bus send
+            rows = self._oldest(conn)
+        if rows:
+            self._send(rows)
+            with self.store.transaction() as conn:
+                self._delete(conn, rows)
+        return len(rows)
+
+    def _oldest(self, conn: Connection) -> list[tuple[int, Outbound]]:
+        rows = conn.execute(select(outbox).order_by(outbox.c.seq).limit(self.batch)).all()
+        return [(r.seq, Outbound(r.topic, r.key, CloudEvent.from_json(r.event))) for r in rows]
+
+    def _send(self, rows: list[tuple[int, Outbound]]) -> None:
+        if not rows:
+            return
+        kill_point("relay:before-send")
+        messages = [m for _, m in rows]
+        send_once = getattr(self.bus, "send_once", None)
+        if send_once is not None:
+            send_once(messages)
+        else:
+            self.bus.send(messages)
+        kill_point("relay:after-send")
+
+    @staticmethod
+    def _delete(conn: Connection, rows: list[tuple[int, Outbound]]) -> None:
+        if rows:
+            conn.execute(delete(outbox).where(outbox.c.seq.in_([seq for seq, _ in rows])))
+
+    # -- background -----------------------------------------------------------
+    def kick(self) -> None:
+        self.start()
+        self._wake.set()
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="outbox-relay", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+
+    def _pause(self, seconds: float) -> None:
+        self._stopping.wait(seconds)
+
+    def _run(self) -> None:
+        retrying = Retrying(
+            retry=retry_if_exception_type(Exception), stop=stop_never, wait=wait_exponential(multiplier=0.2, max=10),
+            sleep=self._pause, reraise=True,
+            before_sleep=lambda state: log.warning("outbox relay: %s; trying again", state.outcome and state.outcome.exception()),
+        )
+        while not self._stopping.is_set():
+            self._wake.wait(self.poll_seconds)
+            self._wake.clear()
+            if self._stopping.is_set():
+                return
+            for attempt in retrying:
+                with attempt:
+                    if self._stopping.is_set():
+                        return
+                    self.drain()
+            self.bus_down = False

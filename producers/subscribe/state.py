@@ -1,0 +1,40 @@
+"""The subscription center's objects, made on first use and kept on the app (nothing at import time)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+
+from processors.status.selfservice import SelfService
+from producers.api.subscribers import directory
+from producers.subscribe.center import Center
+from producers.subscribe.notify import Notifier
+from producers.subscribe.views import BusinessViews
+
+
+def center_of(request: Request) -> Center:
+    center: Center | None = getattr(request.app.state, "subscribe_center", None)
+    if center is None:
+        settings = request.app.state.settings
+        subs = directory(request, request.app.state.store)  # the API's store: Kafka mode's change hook included
+        center = request.app.state.subscribe_center = Center(subs, SelfService(subs), Notifier.from_settings(settings),
+                                                             settings.base_url)
+    return center
+
+
+def views_of(request: Request) -> BusinessViews:
+    views: BusinessViews | None = getattr(request.app.state, "subscribe_views", None)
+    if views is None:
+        views = request.app.state.subscribe_views = BusinessViews(request.app.state.store.engine)
+    return views
+
+
+def site_of(request: Request) -> dict[str, Any]:
+    s = request.app.state.settings
+    return {"name": s.site_name, "sponsor": s.site_sponsor, "phone": s.site_phone, "sandbox": s.sandboxes}
+
+
+def client_ip(request: Request) -> str:
+    """The peer address (a reverse proxy in front should pass the client's through uvicorn's --proxy-headers)."""
+    return request.client.host if request.client else "unknown"

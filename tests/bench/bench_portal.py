@@ -1,0 +1,165 @@
+"""Benchmark: the portal at city scale. Not a test (pytest does not collect it). Run:
+
+    .venv/bin/python -m tests.bench.bench_portal [--existing 100000] [--deliveries 200] [--burst 1000]
+
+1. Delivery cost against site size: the median time of PortalAdapter.deliver on an empty site, then on a
+   site seeded with `--existing` articles (written straight into the portal index, all in the same column
+   as the measured deliveries: the worst case for its lists), and the ratio. Target: ≤ 1.5.
+   The site-wide refresh (home, feed, sitemap and JSON index parts) is timed on its own: the
+   coalescing refresher runs it at most once a second, whatever the delivery rate.
+2. Search at that size: median time of site search queries (title, body, 文号) over the seeded site.
+3. Burst: `--burst` submissions over HTTP to a real embedded `govcast run` (portal channel only), rate
+   from the first submission to the last portal delivery. Target: ≥ 50 per second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import statistics
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from adapters.portal import PortalAdapter, PortalConfig
+from govcast.samples import DEMO_DEPARTMENT, sample_policy
+from processors.normalize import normalize
+from processors.render.views import PortalEntry
+from schemas import Action, DeliveryTask, IndexNo, Publication, PublicationIn, delivery_id
+from tests.conftest import Client, GovcastProcess
+
+CODE = DEMO_DEPARTMENT["publisher_code"]
+T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+
+
+def template() -> Publication:
+    fields = PublicationIn.model_validate(sample_policy())
+    return normalize(fields, publication_id="pub_template", version=1, department=CODE,
+                     index=IndexNo(code=CODE, year=2026, sequence=1), submitted_at=T0)
+
+
+def variant(base: Publication, n: int, *, year: int, when: dt.datetime) -> Publication:
+    return base.model_copy(update={
+        "id": f"pub_{year}_{n:06d}", "title": f"关于做好第{n}批政务公开工作的通知", "publish_date": when.date(),
+        "index": IndexNo(code=CODE, year=year, sequence=n + 1, width=6), "submitted_at": when,
+        "doc_no": f"济政办字〔{year}〕{n + 1}号",
+    })
+
+
+def portal(root: Path) -> PortalAdapter:
+    return PortalAdapter(PortalConfig(root=root, base_url="http://127.0.0.1:8000/portal", site_name="济南市人民政府",
+                                      refresh_seconds=300))  # refresh timed on its own, not inside deliveries
+
+
+def seed(adapter: PortalAdapter, count: int, base: Publication) -> float:
+    """`count` articles straight into the portal index (no pages: old pages are not what a delivery touches)."""
+    started = time.perf_counter()
+    with adapter.open_store().session() as store:
+        store.begin()
+        for n in range(count):
+            pub = variant(base, n, year=2026, when=T0 + dt.timedelta(minutes=n))
+            path = f"zcwj/{pub.id}.html"
+            store.put(PortalEntry.of(pub, column="zcwj", path=path, url=adapter.site.url(path)), pub)
+        store.commit()
+    return time.perf_counter() - started
+
+
+def deliveries(adapter: PortalAdapter, count: int, base: Publication) -> list[float]:
+    timings = []
+    for n in range(count):
+        pub = variant(base, n, year=2027, when=dt.datetime(2027, 1, 1, tzinfo=dt.UTC) + dt.timedelta(minutes=n))
+        task = DeliveryTask(delivery_id=delivery_id(pub.id, 1, "portal", Action.publish), channel="portal",
+                            action=Action.publish, publication=pub)
+        started = time.perf_counter()
+        adapter.deliver(task)
+        timings.append((time.perf_counter() - started) * 1000)
+    return timings
+
+
+def timed_refresh(adapter: PortalAdapter, *, everything: bool) -> float:
+    with adapter.open_store().session() as store:
+        if everything:
+            store.mark_dirty(["home", "feed", "sitemap", "index"])
+            store.mark_dirty(f"{kind}:{n}" for kind in ("sitemap", "index") for n in range(1, store.last_seq() // 5000 + 2))
+    started = time.perf_counter()
+    adapter.refresh()
+    return (time.perf_counter() - started) * 1000
+
+
+def burst(count: int, workdir: Path) -> tuple[float, float]:
+    process = GovcastProcess(workdir / "data", env={"GOVCAST_PORTAL_REFRESH_SECONDS": "1"}).start()
+    try:
+        client = Client(process.url, process.token("department", DEMO_DEPARTMENT["name"], CODE))
+        started = time.monotonic()
+
+        def submit(i: int) -> str:
+            response = client.submit(sample_policy(title=f"批量发布测试通知第{i + 1}号", channels=["portal"]))
+            assert response.status_code == 202, response.text
+            return str(response.json()["id"])
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            ids = list(pool.map(submit, range(count)))
+        submitted = time.monotonic() - started
+        for pub_id in ids:
+            client.wait_for(pub_id, "delivered", timeout=600)
+        return count / (time.monotonic() - started), count / submitted
+    finally:
+        process.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--existing", type=int, default=100_000)
+    parser.add_argument("--deliveries", type=int, default=200)
+    parser.add_argument("--burst", type=int, default=1000)
+    parser.add_argument("--skip-burst", action="store_true")
+    args = parser.parse_args()
+    base = template()
+    print(f"machine: {platform.machine()} {os.cpu_count()} cores, {platform.python_implementation()} "
+          f"{platform.python_version()}, load average {os.getloadavg()[0]:.1f}", flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        empty = portal(Path(tmp) / "empty" / "portal")
+        small = deliveries(empty, args.deliveries, base)
+        small_refresh = timed_refresh(empty, everything=False)
+
+        large = portal(Path(tmp) / "large" / "portal")
+        seconds = seed(large, args.existing, base)
+        print(f"seeded {args.existing} articles into the portal index in {seconds:.1f} s", flush=True)
+        full_refresh = timed_refresh(large, everything=True)
+        big = deliveries(large, args.deliveries, base)
+        big_refresh = timed_refresh(large, everything=False)
+
+        print(f"{'':44}{'p50 ms':>10}{'p90 ms':>10}")
+        for label, values in (("delivery, empty site", small), (f"delivery, {args.existing} existing", big)):
+            print(f"{label:44}{statistics.median(values):10.1f}{statistics.quantiles(values, n=10)[-1]:10.1f}")
+        print(f"ratio of medians ({args.existing} / empty): {statistics.median(big) / statistics.median(small):.2f}"
+              "  (target ≤ 1.5)")
+        print(f"site-wide refresh after {args.deliveries} deliveries: empty site {small_refresh:.0f} ms, "
+              f"{args.existing} existing {big_refresh:.0f} ms; full rebuild of every part {full_refresh:.0f} ms")
+        search_report(large)
+        if not args.skip_burst:
+            rate, submit_rate = burst(args.burst, Path(tmp) / "burst")
+            print(f"burst: {args.burst} submissions delivered to the portal at {rate:.1f}/s "
+                  f"(submitted at {submit_rate:.1f}/s)  (target ≥ 50/s)")
+
+
+def search_report(adapter: PortalAdapter) -> None:
+    """Median time of search queries at this size: a title, common words, a 文号, a two-character word, no hit."""
+    from adapters.portal.search import search
+
+    queries = ["关于做好第9999批政务公开工作的通知", "政务公开", "济政办字〔2026〕5000号", "公开", "不存在的词语组合"]
+    with adapter.open_store().session() as store:
+        for q in queries:
+            timings = []
+            for _ in range(7):
+                started = time.perf_counter()
+                found = search(store, q, limit=10)
+                timings.append((time.perf_counter() - started) * 1000)
+            print(f"search {q!r:28} {statistics.median(timings):7.1f} ms median, {found.total} hits")
+
+
+if __name__ == "__main__":
+    main()

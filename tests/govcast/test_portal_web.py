@@ -1,0 +1,137 @@
+"""The portal's dynamic part as a browser and a program meet it: search, jump-to-page, 404, feed type."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from adapters.portal import PortalAdapter
+from govcast.portal_web import PublicFiles, portal_router
+from govcast.samples import sample_policy
+from schemas import Delivered
+from tests.portal_support import build_publication, parse_html, task_for
+
+
+@pytest.fixture
+def make_portal(tmp_path: Any) -> Callable[..., PortalAdapter]:
+    from adapters.portal import PortalConfig
+
+    def make(**changes: Any) -> PortalAdapter:
+        return PortalAdapter(PortalConfig(root=tmp_path / "portal", base_url="http://testserver/portal",
+                                          site_name="济南市人民政府（测试）", site_id_code="3701000001",
+                                          refresh_seconds=0, **changes))
+    return make
+
+
+def client_for(portal: PortalAdapter) -> TestClient:
+    app = FastAPI()
+    app.include_router(portal_router(portal.config))
+    app.mount("/portal", PublicFiles(directory=portal.config.root, html=True, check_dir=False), name="portal")
+    return TestClient(app)
+
+
+def publish(portal: PortalAdapter, pub_id: str, seq: int, **changes: Any) -> str:
+    result = portal.deliver(task_for(build_publication(pub_id, sample_policy(**changes), seq=seq, minutes=seq)))
+    assert isinstance(result, Delivered) and result.url
+    return result.url
+
+
+@pytest.fixture
+def site(make_portal: Callable[..., PortalAdapter]) -> tuple[PortalAdapter, dict[str, str]]:
+    portal = make_portal()
+    urls = {
+        "exact": publish(portal, "p-exact", 1, title="关于加强城市供水安全管理的通知", body="<p>供水企业应当建立水质检测制度。</p>"),
+        "body": publish(portal, "p-body", 2, title="市政府办公厅关于公共服务的意见",
+                        body="<p>各区县要保障城市供水安全，完善应急预案。</p>",
+                        attachments=[{"name": "二次供水设施清单.xlsx", "url": "https://files.example.gov.cn/list.xlsx"}]),
+        "other": publish(portal, "p-other", 3, title="关于开展春季植树活动的通知", body="<p>全市组织义务植树。</p>",
+                         doc_no="济政办字〔2025〕15号"),
+    }
+    return portal, urls
+
+
+def hits(client: TestClient, q: str) -> list[str]:
+    response = client.get("/portal/search", params={"q": q, "format": "json"})
+    assert response.status_code == 200
+    return [hit["url"] for hit in response.json()["hits"]]
+
+
+@pytest.mark.parametrize(("query", "expected"), [
+    ("关于加强城市供水安全管理的通知", ["exact", "body"]),  # the exact title first, the body match after it
+    ("完善应急预案", ["body"]),  # a phrase in the body only
+    ("济政办字〔2025〕15号", ["other"]),  # 文号
+    ("11370100004188591X/2025-00003", ["other"]),  # 索引号
+    ("二次供水设施", ["body"]),  # an attachment's name
+    ("植树", ["other"]),  # two characters: no trigram, the LIKE fallback
+    ("城市供水 预案", ["body"]),  # every term must appear
+    ("不存在的内容", []),
+])
+def test_search_finds_title_body_doc_no_index_no_and_attachment_names(
+        site: tuple[PortalAdapter, dict[str, str]], query: str, expected: list[str]) -> None:
+    portal, urls = site
+    found = hits(client_for(portal), query)
+    if query == "关于加强城市供水安全管理的通知":
+        assert found[0] == urls["exact"]
+    else:
+        assert found == [urls[name] for name in expected]
+
+
+def test_search_page_highlights_matches_and_escapes_the_query(site: tuple[PortalAdapter, dict[str, str]]) -> None:
+    portal, urls = site
+    client = client_for(portal)
+    page = client.get("/portal/search", params={"q": "城市供水"})
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    doc = parse_html(page.text)
+    results = doc.find("ol", class_="search-results")
+    assert [href for href, _ in results.links()] == [urls["body"], urls["exact"]] or \
+        [href for href, _ in results.links()] == [urls["exact"], urls["body"]]
+    marks = [m.text for m in results.iter("mark")]
+    assert marks and set(marks) == {"城市供水"}
+    assert doc.find("input", id="q").attrs["value"] == "城市供水"
+    evil = client.get("/portal/search", params={"q": '<script>alert(1)</script>"'}).text
+    assert "<script>alert(1)" not in evil and "&lt;script&gt;" in evil
+    assert parse_html(client.get("/portal/search").text).find("form", role="search")
+
+
+def test_retracted_and_revised_articles_leave_the_index(site: tuple[PortalAdapter, dict[str, str]]) -> None:
+    from schemas import Action
+
+    portal, urls = site
+    pub = build_publication("p-other", sample_policy(title="关于开展春季植树活动的通知", doc_no="济政办字〔2025〕15号"), seq=3)
+    portal.deliver(task_for(pub.model_copy(update={"retracted": True, "retract_reason": "误发"}), Action.retract))
+    client = client_for(portal)
+    assert hits(client, "春季植树") == []
+    revised = build_publication("p-body", sample_policy(title="市政府办公厅关于公共服务的意见", body="<p>改为燃气安全。</p>"),
+                                seq=2, version=2, minutes=30)
+    assert isinstance(portal.deliver(task_for(revised)), Delivered)
+    assert hits(client, "完善应急预案") == []
+    assert hits(client, "燃气安全") == [urls["body"]]
+
+
+def test_missing_and_private_pages_answer_with_the_site_404_page(site: tuple[PortalAdapter, dict[str, str]]) -> None:
+    portal, _ = site
+    client = client_for(portal)
+    for path in ("/portal/zcwj/nothing-here.html", "/portal/.lock", "/portal/_private/x.json"):
+        response = client.get(path)
+        assert response.status_code == 404, path
+        doc = parse_html(response.text)
+        assert doc.find("h1").text == "您访问的页面不存在"
+        assert doc.find("form", role="search").attrs["action"] == "http://testserver/portal/search"
+        assert ("http://testserver/portal/index.html", "返回网站首页") in doc.find("main").links()
+
+
+def test_feed_is_served_as_atom_and_jump_goes_to_the_page(make_portal: Callable[..., PortalAdapter]) -> None:
+    portal = make_portal(page_size=2)
+    for n in range(7):
+        publish(portal, f"p{n}", n + 1)
+    client = client_for(portal)
+    assert client.get("/portal/feed.xml").headers["content-type"] == "application/atom+xml; charset=utf-8"
+    jump = client.get("/portal/go", params={"column": "zcwj", "page": 2}, follow_redirects=False)
+    assert (jump.status_code, jump.headers["location"]) == (303, "http://testserver/portal/zcwj/index_2.html")
+    past = client.get("/portal/go", params={"column": "zcwj", "page": 99}, follow_redirects=False)
+    assert past.headers["location"] == "http://testserver/portal/zcwj/index.html"
+    assert client.get("/portal/go", params={"column": "../etc", "page": 1}).status_code == 422
