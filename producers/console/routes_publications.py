@@ -12,7 +12,6 @@ from fastapi.responses import HTMLResponse
 from processors.screen import screen
 from processors.status.listing import Cursor, PageFilter, publications_page
 from processors.status.store import StatusStore
-from producers.api.subscribers import directory
 from producers.console.renditions import renditions
 from producers.console.web import CHANNEL_LABELS, CST, KIND_LABELS, STATUS_LABELS, SessionDep, page, settings_of
 from producers.errors import NotFound
@@ -59,7 +58,11 @@ def detail(request: Request, publication_id: str, session: SessionDep) -> HTMLRe
     pub = Publication.model_validate_json(row.doc)
     channels = json.loads(row.channels)
     deliveries = store.deliveries_of(pub.id)
-    campaign = directory(request, store).summary(pub.id, pub.version) if "push" in deliveries else None
+    campaign = None
+    if "push" in deliveries:
+        from producers.api.subscribers import directory  # the API package installs the console: import at use
+
+        campaign = directory(request, store).summary(pub.id, pub.version)
     letters = store.dead_letters(publication_id=pub.id) if session.kind == "operator" else []
     return page(request, "detail.html", row=row, pub=pub, channels=channels, deliveries=deliveries,
                 timeline=list(reversed(store.timeline_of(pub.id))), findings=screen(pub) if row.status == "held" else [],
