@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 
 from adapters.sandboxes import SANDBOXES
 from govcast.clock import PipelineClock
-from govcast.portal_web import PublicFiles, portal_router
+from govcast.portal_web import PublicFiles, portal_router, redirect_router
 from govcast.runtime import Runtime, portal_config
 from producers.api import create_app
 from producers.callbacks import CALLBACK_ROUTERS
@@ -71,6 +71,8 @@ def build_app(runtime: Runtime, *, run_pipeline: bool = True) -> FastAPI:
                 await task
 
         app.router.lifespan_context = lifespan
+    if "portal" in settings.channels:  # last: it answers every path nothing else claimed
+        app.include_router(redirect_router(portal_config(settings)))  # type: ignore[arg-type]
     return app
 
 

@@ -57,6 +57,16 @@ def parser() -> argparse.ArgumentParser:
     _common(imp)
     imp.add_argument("file", type=Path, help="CSV with header " + "credit_code,name,region,industry,…,daily_cap")
     _common(subs.add_parser("publish", help="Kafka mode: reseed the directory topic from the database (needs --broker)"))
+    portal = sub.add_parser("portal", help="the portal's archive and copies").add_subparsers(dest="portal_command",
+                                                                                         required=True)
+    archive = portal.add_parser("import", help="load an earlier portal's archive (JSON lines) into the portal only; "
+                                               "resumable; bad lines reported")
+    _common(archive)
+    _public_url(archive)
+    archive.add_argument("file", type=Path, help="one publication per line, with its original index_no and publish_date")
+    export = portal.add_parser("export", help="copy the static tree to a web server's directory (changed files only)")
+    _common(export)
+    export.add_argument("--target", type=Path, required=True, help="directory a web server publishes")
     demo = sub.add_parser("demo", help="publish a sample policy and its interpretation into a running instance")
     _common(demo)
     demo.add_argument("--url", default="http://127.0.0.1:8000", help="base URL of the running instance")
@@ -91,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
 
     handler = {"run": commands.run, "api": commands.api, "worker": commands.worker,
                "token": commands.token, "demo": commands.demo,
-               "subscribers": commands.subscribers_import}[args.command]
+               "subscribers": commands.subscribers_import, "portal": commands.portal}[args.command]
     try:
         return handler(settings, args)
     except ValueError as exc:  # configuration the command cannot use (bad store URL, unknown channel, …)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.types import Scope
@@ -60,7 +60,7 @@ def portal_router(config: PortalConfig) -> APIRouter:
         def link(number: int) -> str:
             return f"{site.search_url}?{urlencode({'q': q, 'page': number})}"
         prev_url = link(page - 1) if results and page > 1 else None
-        next_url = link(page + 1) if results and results.total > page * PER_PAGE and page < MAX_PAGE else None
+        next_url = link(page + 1) if results and results.listed > page * PER_PAGE and page < MAX_PAGE else None
         return HTMLResponse(render_search(results, site, prev_url=prev_url, next_url=next_url))
 
     @router.get("/portal/go", summary="Jump to page N of a column list (the static pages' jump form)")
@@ -70,6 +70,27 @@ def portal_router(config: PortalConfig) -> APIRouter:
         if page == 0 or not target.exists():  # past the oldest page or no such column: its front page
             target = config.root / list_page_path(site.column(column).slug, 0)
         return RedirectResponse(site.url(str(target.relative_to(config.root))), status_code=303)
+
+    return router
+
+
+def redirect_router(config: PortalConfig) -> APIRouter:
+    """Old URLs of an imported archive (`original_url`) answer 301 with the new page; anything else 404."""
+    router = APIRouter(include_in_schema=False)
+
+    # Every method, so an unknown path still answers 404 (a GET-only route would turn other methods into 405).
+    @router.api_route("/{old_path:path}", methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"])
+    def moved(old_path: str, request: Request) -> RedirectResponse:
+        target = None
+        if request.method in ("GET", "HEAD") and config.store_path.exists():
+            store = PortalStore(config.store_path)
+            try:
+                target = store.redirect("/" + old_path)
+            finally:
+                store.close()
+        if target is None:
+            raise HTTPException(status_code=404)
+        return RedirectResponse(target, status_code=301)
 
     return router
 

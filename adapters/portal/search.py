@@ -3,7 +3,7 @@
 Indexed per live article: title, 文号, 索引号, body text and attachment names (rowid = the entry's `seq`).
 A query is split on spaces; every term must appear. Terms of three characters or more use the
 trigram index (MATCH); the newest CANDIDATES matches are ranked by bm25 with the title weighted
-highest, after an exact title match. A shorter term (many Chinese words are two characters) cannot
+highest, after an exact title match and titles containing the query. A shorter term (many Chinese words are two characters) cannot
 form a trigram, so it filters with LIKE: alone, over the newest MAX_SCAN articles (the page says so).
 """
 
@@ -26,7 +26,8 @@ WEIGHTS = (10.0, 6.0, 6.0, 1.0, 3.0)  # bm25 weights of title, doc_no, index_no,
 MAX_TERMS = 8
 MAX_QUERY_CHARS = 100
 MAX_SCAN = 5_000  # newest rows a query of short terms only examines (LIKE cannot use the trigram index)
-CANDIDATES = 2_000  # newest matches ranked by bm25 (ranking every match of a common word would take seconds)
+CANDIDATES = 200  # newest matches ranked by bm25 (scoring every match of a common word would take seconds)
+COUNT_LIMIT = 1_000  # matches counted at most ("more than 1,000")
 COLUMNS = ("title", "doc_no", "index_no", "attachments", "body")
 SNIPPET_CHARS = 60
 _OPEN, _CLOSE = "\ue000", "\ue001"  # private-use markers: the text is escaped first, then they become <mark>
@@ -48,10 +49,16 @@ class Results:
     capped: bool = False  # total counted up to a limit only
     offset: int = 0
     notes: tuple[str, ...] = field(default=())
+    listed: int = 0  # hits that can be paged through (the ranked ones)
 
 
 def create(db: sqlite3.Connection) -> None:
     db.executescript(SCHEMA)
+
+
+def optimize(db: sqlite3.Connection) -> None:
+    """Merge the index into one segment: after a bulk load, so later deliveries do not pay for merging it."""
+    db.execute("INSERT INTO search (search) VALUES ('optimize')")
 
 
 def index(db: sqlite3.Connection, seq: int, pub: Publication) -> None:
@@ -78,17 +85,25 @@ def search(store: object, query: str, *, limit: int = 10, offset: int = 0) -> Re
     long_terms = [t for t in terms if len(t) >= 3]
     likes, params = _likes([t for t in terms if len(t) < 3])
     weights = ", ".join(map(str, WEIGHTS))
+    total_limit = COUNT_LIMIT + 1
     if long_terms:
         match = " AND ".join(_phrase(t) for t in long_terms)
-        sql = (f"SELECT rowid, title, bm25(search, {weights}) FROM search WHERE search MATCH ?"
-               f"{' AND ' + likes if likes else ''} ORDER BY rowid DESC LIMIT {CANDIDATES}")
-        candidates = db.execute(sql, (match, *params)).fetchall()
+        extra = f" AND {likes}" if likes else ""
+        # Rows come lazily in rowid order (cheap even for a word in every article); bm25 is the costly part,
+        # so only the newest CANDIDATES matches are scored, plus the newest title matches unscored.
+        candidates = db.execute(f"SELECT rowid, title, bm25(search, {weights}) FROM search WHERE search MATCH ?{extra} "
+                                f"ORDER BY rowid DESC LIMIT {CANDIDATES}", (match, *params)).fetchall()
+        candidates += db.execute(f"SELECT rowid, title, 0 FROM search WHERE search MATCH ?{extra} "
+                                 f"ORDER BY rowid DESC LIMIT {CANDIDATES}", ("title : (" + match + ")", *params)).fetchall()
+        total = db.execute(f"SELECT count(*) FROM (SELECT 1 FROM search WHERE search MATCH ?{extra} LIMIT ?)",
+                           (match, *params, total_limit)).fetchone()[0]
     else:
         sql = (f"SELECT rowid, title, 0 FROM (SELECT rowid, * FROM search ORDER BY rowid DESC LIMIT {MAX_SCAN}) "
                f"WHERE {likes}")
         candidates = db.execute(sql, params).fetchall()
+        total = len(candidates)
     exact = " ".join(terms)
-    ranked = sorted(candidates, key=lambda row: (row[1] != exact, exact not in row[1], row[2], -row[0]))
+    ranked = sorted(candidates, key=lambda row: (row[1] != exact, not all(t in row[1] for t in terms), row[2], -row[0]))
     ranked = _exact_titles(db, exact, ranked) + ranked
     seen: set[int] = set()
     unique = [row for row in ranked if not (row[0] in seen or seen.add(row[0]))]  # type: ignore[func-returns-value]
@@ -96,13 +111,13 @@ def search(store: object, query: str, *, limit: int = 10, offset: int = 0) -> Re
     entries, bodies = _entries(db, [row[0] for row in page])
     hits = tuple(Hit(entries[seq], highlight(title, terms), highlight(excerpt(bodies[seq], terms), terms))
                  for seq, title, _ in page if seq in entries)
-    capped = bool(long_terms) and len(candidates) == CANDIDATES
+    capped = total > COUNT_LIMIT
     notes: tuple[str, ...] = ()
     if not long_terms and (db.execute("SELECT coalesce(sum(total), 0) FROM columns").fetchone()[0] > MAX_SCAN):
         notes = (f"检索词少于三个字时只检索最新的{MAX_SCAN}条信息；输入三个字以上的词语可检索全部信息。",)
-    elif capped:
-        notes = (f"命中信息较多，只列出最新的{CANDIDATES}条中的排序结果；请增加检索词缩小范围。",)
-    return Results(query, terms, len(unique), hits, capped, offset, notes)
+    elif len(unique) < min(total, COUNT_LIMIT):
+        notes = (f"命中信息较多，列出其中最相关的{len(unique)}条；请增加检索词缩小范围。",)
+    return Results(query, terms, min(total, COUNT_LIMIT), hits, capped, offset, notes, len(unique))
 
 
 def _phrase(term: str) -> str:

@@ -50,6 +50,7 @@ CREATE INDEX IF NOT EXISTS refs_source ON refs (source);
 CREATE TABLE IF NOT EXISTS columns (col TEXT PRIMARY KEY, total INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS dirty (page TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS redirects (old_path TEXT PRIMARY KEY, url TEXT NOT NULL);  -- archive's old URLs
 """
 
 
@@ -72,6 +73,8 @@ class PortalStore:
         self.inode = path.stat().st_ino
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")  # WAL: kill -9 safe; the pages are fsynced separately
+        self.db.execute("PRAGMA cache_size=-32000")  # 32 MB: list and search queries at 100,000 articles stay in memory
+        self.db.execute("PRAGMA journal_size_limit=67108864")  # the WAL shrinks back after a bulk load
         self.db.executescript(SCHEMA)
         search.create(self.db)
 
@@ -99,6 +102,11 @@ class PortalStore:
         except sqlite3.DatabaseError:
             self.broken = True
             raise
+
+    def compact(self) -> None:
+        """After a bulk load: merge the search index and fold the write-ahead log into the database."""
+        search.optimize(self.db)
+        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def begin(self) -> None:
         self.db.execute("BEGIN IMMEDIATE")
@@ -165,6 +173,17 @@ class PortalStore:
         rows = self.db.execute("SELECT entry FROM entries WHERE seq > ? AND seq <= ? ORDER BY seq",
                                (part * size, (part + 1) * size))
         return self._marked([PortalEntry.model_validate_json(r[0]) for r in rows])
+
+    def by_seq(self, first: int, last: int) -> list[PortalEntry]:
+        rows = self.db.execute("SELECT entry FROM entries WHERE seq BETWEEN ? AND ? ORDER BY seq", (first, last))
+        return [PortalEntry.model_validate_json(r[0]) for r in rows]
+
+    def redirect(self, old_path: str) -> str | None:
+        row = self.db.execute("SELECT url FROM redirects WHERE old_path = ?", (old_path,)).fetchone()
+        return str(row[0]) if row else None
+
+    def add_redirect(self, old_path: str, url: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO redirects (old_path, url) VALUES (?, ?)", (old_path, url))
 
     def last_seq(self) -> int:
         row = self.db.execute("SELECT value FROM counters WHERE name = 'seq'").fetchone()

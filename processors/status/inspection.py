@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
+from processors.status.engine import reading
 from processors.status.tables import delivery_outcomes, publications
 
 CST = dt.timezone(dt.timedelta(hours=8), "CST")
@@ -88,7 +89,7 @@ def working_days_between(start: dt.date, end: dt.date) -> int:
 def inspect(engine: Engine, columns: list[str], channels: list[str], watch: Watch, now: dt.datetime) -> Report:
     today = now.astimezone(CST).date()
     p = publications.c
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         latest = dict(conn.execute(select(p.category, func.max(p.publish_date)).where(p.retracted.is_(False))
                                    .group_by(p.category)).all())
         heard = dict(conn.execute(select(delivery_outcomes.c.channel, func.max(delivery_outcomes.c.at)).where(

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Engine, and_, exists, or_, select
 
+from processors.status.engine import reading
 from processors.status.tables import deliveries, publications
 
 
@@ -82,7 +83,7 @@ def publications_page(engine: Engine, flt: PageFilter, cursor: Cursor | None, li
     if cursor is not None:
         conds.append(or_(p.created_at < cursor.created_at, and_(p.created_at == cursor.created_at, p.id < cursor.id)))
     query = query.where(*conds).order_by(p.created_at.desc(), p.id.desc()).limit(limit + 1)
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         found: list[Any] = list(conn.execute(query).all())
         more = len(found) > limit
         rows = found[:limit]

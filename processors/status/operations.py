@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, update
 
+from processors.status.engine import reading
 from processors.status.tables import channel_pauses, dead_letters, deliveries, delivery_outcomes, timeline
 from schemas.delivery import StatusEvent
 from schemas.events import CloudEvent, EventType
@@ -151,13 +152,13 @@ class Operations:
             query = query.where(dead_letters.c.publication_id == publication_id)
         if open_only:
             query = query.where(dead_letters.c.requeued_at.is_(None))
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             rows = conn.execute(query.order_by(dead_letters.c.at.desc()).limit(limit)).all()
         return [_dead_row(r) for r in rows]
 
     def open_dead_letter_counts(self) -> dict[str | None, int]:
         """Dead letters not requeued yet, per channel (None: messages of no channel)."""
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             rows = conn.execute(select(dead_letters.c.channel, func.count()).where(
                 dead_letters.c.requeued_at.is_(None)).group_by(dead_letters.c.channel)).all()
         return {r[0]: int(r[1]) for r in rows}
@@ -194,7 +195,7 @@ class Operations:
             return bool(conn.execute(delete(channel_pauses).where(channel_pauses.c.channel == channel)).rowcount)
 
     def pauses(self) -> dict[str, Pause]:
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             rows = conn.execute(select(channel_pauses)).all()
         return {r.channel: Pause(r.channel, r.paused_by, r.reason, r.paused_at) for r in rows}
 
@@ -203,7 +204,7 @@ class Operations:
         now = now or _utcnow()
         hour, day = now - dt.timedelta(hours=1), now - dt.timedelta(days=1)
         out = delivery_outcomes.c
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             counts = {(r.channel, r.outcome): (int(r.hour), int(r.day)) for r in conn.execute(
                 select(out.channel, out.outcome, func.count().label("day"),
                        func.count().filter(out.at >= hour).label("hour"))
@@ -242,7 +243,7 @@ class Operations:
 
     def outcome_totals(self) -> dict[tuple[str, str], int]:
         """All delivery outcomes ever recorded, per (channel, outcome): the /metrics counters."""
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             rows = conn.execute(select(delivery_outcomes.c.channel, delivery_outcomes.c.outcome, func.count())
                                 .group_by(delivery_outcomes.c.channel, delivery_outcomes.c.outcome)).all()
         return {(r[0], r[1]): int(r[2]) for r in rows}
@@ -251,7 +252,7 @@ class Operations:
         """Per channel: cumulative counts of successful deliveries at or under each bound, the count and the sum (ms)."""
         out = delivery_outcomes.c
         cols = [func.count().filter(out.latency_ms <= b) for b in bounds_ms]
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             rows = conn.execute(select(out.channel, func.count(), func.coalesce(func.sum(out.latency_ms), 0), *cols)
                                 .where(out.outcome == "delivered", out.latency_ms.is_not(None))
                                 .group_by(out.channel)).all()
@@ -259,7 +260,7 @@ class Operations:
 
     def delivery_states(self) -> dict[tuple[str, str], int]:
         """Current channel deliveries per (channel, status)."""
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             rows = conn.execute(select(deliveries.c.channel, deliveries.c.status, func.count())
                                 .group_by(deliveries.c.channel, deliveries.c.status)).all()
         return {(r[0], r[1]): int(r[2]) for r in rows}

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, insert, select, update
 
+from processors.status.engine import reading
 from processors.status.tables import console_sessions, tokens
 
 TOUCH_EVERY = dt.timedelta(seconds=60)  # last_seen is written at most once a minute per session
@@ -52,7 +53,7 @@ class Sessions:
         """The live session of this cookie value (its idle clock restarted), or None: unknown, idle too long,
         or its token revoked or expired."""
         key = _hash(session_id)
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             row: Any = conn.execute(
                 select(console_sessions.c.last_seen, console_sessions.c.csrf, tokens.c.id, tokens.c.kind, tokens.c.name,
                        tokens.c.publisher_code, tokens.c.revoked, tokens.c.expires_at)

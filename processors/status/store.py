@@ -18,13 +18,13 @@ from typing import Any
 from sqlalchemy import Connection, and_, case, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from processors.status.engine import advisory_lock, create_schema, make_engine, normalize_url
+from processors.status.engine import advisory_lock, create_schema, make_engine, normalize_url, reading
 from processors.status.operations import OUTCOMES, TERMINAL_STATES, Operations, record_outcome
 from processors.status.sessions import Sessions
-from processors.status.tables import deliveries, idempotency, index_sequences, publications, timeline
+from processors.status.tables import archived_index_nos, deliveries, idempotency, index_sequences, publications, timeline
 from processors.status.tokens import Principal, TokenRecord, TokenRecords
 from schemas.delivery import DeliveryStatus, StatusEvent
-from schemas.publication import Publication
+from schemas.publication import IndexNo, Publication
 
 __all__ = ["ListFilter", "Principal", "StatusStore", "TokenRecord", "make_engine", "overall_status", "utcnow"]
 
@@ -96,6 +96,27 @@ class StatusStore(TokenRecords, Operations, Sessions):
         )
         return int(conn.execute(stmt).scalar_one())
 
+    def reserve_archived(self, index_nos: Sequence[IndexNo]) -> None:
+        """Archive import: these 索引号 are taken (the allocator skips past them; a department cannot send one)."""
+        if not index_nos:
+            return
+        highest: dict[tuple[str, int], int] = {}
+        for index in index_nos:
+            key = (index.code, index.year)
+            highest[key] = max(highest.get(key, 0), index.sequence)
+        with self.engine.begin() as conn:
+            conn.execute(self._insert(archived_index_nos).values([{"index_no": str(i)} for i in index_nos])
+                         .on_conflict_do_nothing(index_elements=["index_no"]))
+            for (code, year), last in sorted(highest.items()):
+                conn.execute(self._insert(index_sequences).values(publisher_code=code, year=year, last=last)
+                             .on_conflict_do_update(index_elements=["publisher_code", "year"],
+                                                    set_={"last": func.max(index_sequences.c.last, last)}
+                                                    if self.engine.dialect.name == "sqlite" else
+                                                    {"last": func.greatest(index_sequences.c.last, last)}))
+
+    def index_no_archived(self, conn: Connection, index_no: str) -> bool:
+        return conn.execute(select(archived_index_nos.c.index_no).where(archived_index_nos.c.index_no == index_no)).first() is not None
+
     def upsert_publication(self, conn: Connection, pub: Publication, status: str, channels: Sequence[str]) -> None:
         """Record `pub` unless the store already holds a newer version or has it retracted.
 
@@ -122,7 +143,7 @@ class StatusStore(TokenRecords, Operations, Sessions):
     def publication_row(self, publication_id: str, conn: Connection | None = None) -> Any:
         if conn is not None:
             return conn.execute(select(publications).where(publications.c.id == publication_id)).first()
-        with self.engine.connect() as c:
+        with reading(self.engine) as c:
             return c.execute(select(publications).where(publications.c.id == publication_id)).first()
 
     def publication(self, publication_id: str) -> Publication | None:
@@ -132,7 +153,7 @@ class StatusStore(TokenRecords, Operations, Sessions):
     def find_by_index_no(self, index_no: str, conn: Connection | None = None) -> Any:
         if conn is not None:
             return conn.execute(select(publications).where(publications.c.index_no == index_no)).first()
-        with self.engine.connect() as c:
+        with reading(self.engine) as c:
             return c.execute(select(publications).where(publications.c.index_no == index_no)).first()
 
     def compare_and_set_publication(
@@ -160,7 +181,7 @@ class StatusStore(TokenRecords, Operations, Sessions):
 
     def counts_by_status(self) -> dict[str, int]:
         """Number of publications per overall status (for the metrics gauge)."""
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             rows = conn.execute(
                 select(publications.c.status, func.count()).group_by(publications.c.status)
             ).all()
@@ -180,7 +201,7 @@ class StatusStore(TokenRecords, Operations, Sessions):
             query = query.where(publications.c.created_at >= flt.since)
         if flt.until:
             query = query.where(publications.c.created_at < flt.until)
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             total = conn.execute(select(func.count()).select_from(query.subquery())).scalar_one()
             rows = conn.execute(
                 query.order_by(publications.c.created_at.desc(), publications.c.id).limit(flt.limit).offset(flt.offset)
@@ -188,7 +209,7 @@ class StatusStore(TokenRecords, Operations, Sessions):
         return int(total), list(rows)
 
     def deliveries_of(self, publication_id: str) -> dict[str, dict[str, Any]]:
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             rows = conn.execute(select(deliveries).where(deliveries.c.publication_id == publication_id)).all()
         return {
             r.channel: {"status": r.status, "version": r.version, "url": r.url, "detail": r.detail, "updated_at": r.updated_at}
@@ -196,7 +217,7 @@ class StatusStore(TokenRecords, Operations, Sessions):
         }
 
     def timeline_of(self, publication_id: str) -> list[dict[str, Any]]:
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             rows = conn.execute(
                 select(timeline).where(timeline.c.publication_id == publication_id).order_by(timeline.c.at, timeline.c.event_id)
             ).all()
@@ -208,7 +229,7 @@ class StatusStore(TokenRecords, Operations, Sessions):
 
     def due_for_release(self, now: dt.datetime) -> list[Publication]:
         """Scheduled publications whose time has come and whose current version is not yet released."""
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             rows = conn.execute(
                 select(publications.c.doc).where(
                     publications.c.status == DeliveryStatus.scheduled.value,

@@ -187,6 +187,13 @@ console_sessions = Table(
     Index("ix_console_sessions_last_seen", "last_seen"),
 )
 
+# 索引号 of articles imported from an earlier portal (`govcast portal import`): never allocated again.
+archived_index_nos = Table(
+    "archived_index_nos",
+    metadata,
+    Column("index_no", String(80), primary_key=True),
+)
+
 # Transactional outbox: bus messages written in the same transaction as the rows they announce,
 # relayed to the bus afterwards (processors.outbox). AUTOINCREMENT: a sequence number is never reused.
 outbox = Table(

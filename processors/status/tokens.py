@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, func, insert, or_, select, update
 
+from processors.status.engine import reading
 from processors.status.tables import tokens
 
 
@@ -82,7 +83,7 @@ class TokenRecords:
     def principal_for(self, token_hash: str, now: dt.datetime | None = None) -> Principal | None:
         """The principal of a live token: not revoked, not expired at `now`."""
         now = now or dt.datetime.now(dt.UTC)
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             row = conn.execute(select(tokens).where(
                 tokens.c.token_hash == token_hash, tokens.c.revoked.is_(False),
                 or_(tokens.c.expires_at.is_(None), tokens.c.expires_at > now),
@@ -90,7 +91,7 @@ class TokenRecords:
         return Principal(row.id, row.kind, row.name, row.publisher_code) if row else None
 
     def count_tokens(self) -> int:
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return int(conn.execute(select(func.count()).select_from(tokens)).scalar_one())
 
     def list_tokens(self, *, include_revoked: bool = True) -> list[TokenRecord]:

@@ -11,13 +11,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 
+from adapters.egress import networks, url_problem
 from adapters.push.unsubscribe import read_token
 from govcast.directory_sync import change_hook
 from processors.bus import BusUnavailable
 from processors.status.store import Principal
 from processors.status.subscribers import SubscriberStore
 from producers.api.deps import PrincipalDep, StoreDep
-from producers.errors import Forbidden, Invalid, NotFound, Unavailable
+from producers.errors import FieldError, Forbidden, Invalid, NotFound, Unavailable
 from producers.problems import problem_docs
 from schemas.subscriber import SubscriberFields, SubscriberIn, credit_code_problem
 
@@ -65,7 +66,17 @@ def _bus_up() -> Iterator[None]:
         raise Unavailable("the message bus is unavailable; nothing was changed, retry later") from exc
 
 
-def _save(subs: SubscriberStore, data: SubscriberIn) -> JSONResponse:
+def _reachable_webhook(request: Request, data: SubscriberIn) -> None:
+    """SSRF guard at save time (adapters.egress): no inward, numeric-form or credential-carrying webhook URLs."""
+    if data.webhook_url:
+        allowed = networks(request.app.state.settings.webhook_allowed_networks)
+        if why := url_problem(data.webhook_url, allowed):
+            raise Invalid(f"webhook_url {why}", [FieldError("body.webhook_url", f"{why}; webhooks go to public addresses "
+                                                            "(an operator can allow on-premises networks)")])
+
+
+def _save(request: Request, subs: SubscriberStore, data: SubscriberIn) -> JSONResponse:
+    _reachable_webhook(request, data)
     with _bus_up():
         sub, created = subs.upsert(data)
     return JSONResponse(sub.public(), status_code=201 if created else 200,
@@ -75,7 +86,7 @@ def _save(subs: SubscriberStore, data: SubscriberIn) -> JSONResponse:
 @router.post("", status_code=201, summary="Create or replace a subscriber", responses=problem_docs(400))
 def create(data: SubscriberIn, principal: PrincipalDep, request: Request, store: StoreDep) -> JSONResponse:
     _allowed(principal, data.credit_code)
-    return _save(directory(request, store), data)
+    return _save(request, directory(request, store), data)
 
 
 @router.get("", summary="List subscribers (operators)")
@@ -103,7 +114,7 @@ def replace(credit_code: CreditCode, data: SubscriberFields, principal: Principa
             store: StoreDep) -> JSONResponse:
     code = _valid_code(credit_code)
     _allowed(principal, code)
-    return _save(directory(request, store), SubscriberIn.model_validate({**data.model_dump(), "credit_code": code}))
+    return _save(request, directory(request, store), SubscriberIn.model_validate({**data.model_dump(), "credit_code": code}))
 
 
 @router.delete("/{credit_code}", status_code=204, summary="Remove a subscriber (no further pushes)",

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 
+from processors.status.engine import reading
 from processors.status.sessions import Session
 from processors.status.store import StatusStore
 from processors.status.tables import deliveries, publications
@@ -37,7 +38,7 @@ def changes(store: StatusStore, session: Session, since: dt.datetime) -> tuple[l
     if session.kind == "department":
         query = query.join(publications, p.id == d.publication_id).where(p.department == session.publisher_code)
         overall = overall.where(p.department == session.publisher_code)
-    with store.engine.connect() as conn:
+    with reading(store.engine) as conn:
         rows = conn.execute(query.order_by(d.updated_at).limit(500)).all()
         pubs = conn.execute(overall.order_by(p.updated_at).limit(500)).all()
     out = [{"pub": r.publication_id, "channel": r.channel, "status": r.status,

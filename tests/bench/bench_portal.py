@@ -64,6 +64,7 @@ def seed(adapter: PortalAdapter, count: int, base: Publication) -> float:
             path = f"zcwj/{pub.id}.html"
             store.put(PortalEntry.of(pub, column="zcwj", path=path, url=adapter.site.url(path)), pub)
         store.commit()
+        store.compact()  # as `govcast portal import` ends
     return time.perf_counter() - started
 
 
@@ -156,7 +157,7 @@ def search_report(adapter: PortalAdapter) -> None:
             timings = []
             for _ in range(7):
                 started = time.perf_counter()
-                found = search(store, q, limit=10)
+                found = search(store, q, limit=10)  # what /portal/search runs for a page of results
                 timings.append((time.perf_counter() - started) * 1000)
             print(f"search {q!r:28} {statistics.median(timings):7.1f} ms median, {found.total} hits")
 

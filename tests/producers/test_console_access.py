@@ -24,12 +24,14 @@ BUSINESS_CODE = "91370100MA3C8W1A0N"
 
 GET_ROUTES = ["/console/", "/console/publications", "/console/publications/pub_x", "/console/channels",
               "/console/deadletters", "/console/events", "/console/actions/retry?pub=pub_x&channel=weibo",
-              "/console/actions/pause?channel=weibo", "/console/actions/retract?pub=pub_x"]
-POST_ROUTES = ["/console/logout", *(f"/console/actions/{a}" for a in ("retry", "requeue", "requeue-channel", "retract",
-                                                                      "approve", "reject", "pause", "resume"))]
+              "/console/actions/pause?channel=weibo", "/console/actions/retract?pub=pub_x", "/console/tokens",
+              "/console/tokens/prn_x/revoke"]
+ACTIONS = ("retry", "requeue", "requeue-channel", "retract", "approve", "reject", "pause", "resume")
+POST_ROUTES = ["/console/logout", "/console/tokens", "/console/tokens/prn_x/revoke",
+               *(f"/console/actions/{a}" for a in ACTIONS)]
 OPERATOR_ONLY = ["/console/channels", "/console/deadletters", "/console/actions/retry?pub={pub}&channel=weibo",
                  "/console/actions/approve?pub={pub}", "/console/actions/pause?channel=weibo",
-                 "/console/actions/requeue-channel?channel=weibo"]
+                 "/console/actions/requeue-channel?channel=weibo", "/console/tokens"]
 
 
 def csrf_in(html: str) -> str:
@@ -180,3 +182,34 @@ def test_a_department_sees_only_its_own_items_and_no_operator_action(app: Any, t
         assert done.status_code == 303
         detail = client.get(f"/console/publications/{mine}").text
         assert "内容有误" in detail and f"{DEMO_DEPARTMENT['name']} (部门)" in detail
+
+
+EXPIRES = dt.date.today() + dt.timedelta(days=365)
+
+
+def test_operators_issue_a_token_once_and_revoking_it_ends_its_sessions(app: Any, tokens: dict[str, str],
+                                                                         store: StatusStore) -> None:
+    with login(TestClient(app), tokens["operator"]) as client:
+        page = client.get("/console/tokens")
+        assert DEMO_DEPARTMENT["name"] in page.text and DEPT in page.text  # departments and their codes
+        forged = client.post("/console/tokens", data={"csrf": "forged", "kind": "operator", "name": "夜班"})
+        assert forged.status_code == 403
+        created = client.post("/console/tokens", data={"csrf": csrf_in(page.text), "kind": "department",
+                                                       "name": "市教育局", "publisher_code": OTHER_DEPARTMENT["publisher_code"],
+                                                       "expires": EXPIRES.isoformat()})
+        assert created.status_code == 200 and created.headers["cache-control"] == "no-store"
+        secret = re.search(r'id="new-token">(gct_[^<]+)<', created.text)
+        assert secret is not None
+        assert secret.group(1) not in client.get("/console/tokens").text  # shown once, never again
+        [record] = [r for r in store.list_tokens() if r.name == "市教育局"]
+        assert record.expires_at is not None and record.expires_at.date() == EXPIRES  # the end of that day, Beijing time
+
+        with login(TestClient(app), secret.group(1)) as education:
+            assert education.get("/console/publications").status_code == 200
+            confirm = client.get(f"/console/tokens/{record.id}/revoke")
+            assert "市教育局" in confirm.text
+            done = client.post(f"/console/tokens/{record.id}/revoke", data={"csrf": csrf_in(confirm.text)},
+                               follow_redirects=False)
+            assert done.status_code == 303
+            assert education.get("/console/publications", follow_redirects=False).status_code == 303
+        assert "已吊销" in client.get("/console/tokens").text

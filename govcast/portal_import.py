@@ -1,0 +1,218 @@
+"""`govcast portal import FILE.jsonl`: load an earlier portal's archive into the portal, and only the portal.
+
+One publication per line: the public fields of a submission (title, body, kind, category, theme,
+publisher, publisher_code, written_date, doc_no, validity, keywords, related, attachments, summary)
+plus the original `index_no` and `publish_date` (both required) and an optional `original_url`
+(its path then answers with a 301 to the new page). The archive predates govcast's 三审 record, so
+each item is recorded as reviewed by the earlier site ("原网站已发布（存档导入）").
+
+Two passes, both resumable: (1) every line is validated like a submission and written to the portal
+index in batches, one transaction each, with the line reached stored in the same transaction;
+(2) article pages are rendered from the index, in batches, the last one done stored likewise; then
+every list page and the site-wide pages. After kill -9, running the same command again continues
+where the last committed batch ended; a line loaded twice is the same row (its id comes from its
+索引号), so nothing is duplicated and nothing is skipped. Other channels never see these items: they
+do not pass through the pipeline. Their 索引号 are reserved in the status store.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import sys
+import time
+from pathlib import Path
+from typing import TextIO
+from urllib.parse import urlsplit
+
+from pydantic import ValidationError
+
+from adapters.portal import PortalAdapter
+from adapters.portal.files import fsync_dir, site_lock
+from adapters.portal.pages import PART_SIZE, SITE_WIDE
+from adapters.portal.store import PortalStore
+from govcast.subscribers_import import Progress, reason_of
+from processors.normalize import normalize
+from processors.render.views import CST, OTHER_COLUMN, PortalEntry, article_path
+from processors.status.store import StatusStore
+from schemas.publication import IndexNo, Publication, PublicationIn
+
+BATCH = 500
+ARCHIVE_REVIEWER = "原网站已发布（存档导入）"
+_NOT_ACCEPTED = ("review", "channels", "targeting", "publish_at", "units", "disclosure_matter")
+
+
+class BadLine(ValueError):
+    pass
+
+
+def archive_id(index_no: str) -> str:
+    """A stable id from the 索引号, so the same line always lands on the same row and page."""
+    return "arc_" + index_no.replace("/", "_")
+
+
+def parse_line(text: str) -> tuple[PublicationIn, str | None]:
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BadLine(f"not JSON: {exc.msg} at column {exc.colno}") from exc
+    if not isinstance(raw, dict):
+        raise BadLine("expected a JSON object")
+    for name in ("index_no", "publish_date"):
+        if not raw.get(name):
+            raise BadLine(f"{name}: required for an archived item (the original value is kept)")
+    if given := [name for name in _NOT_ACCEPTED if name in raw]:
+        raise BadLine(f"{', '.join(given)}: not part of an archive line")
+    original = raw.pop("original_url", None)
+    raw.pop("id", None)
+    if original is not None and (not isinstance(original, str) or not urlsplit(original).path.startswith("/")):
+        raise BadLine("original_url: must be an absolute URL or a path starting with '/'")
+    day = str(raw["publish_date"])
+    raw["review"] = [{"stage": stage, "reviewer": ARCHIVE_REVIEWER, "at": f"{day}T00:00:00+08:00"}
+                     for stage in ("初审", "复审", "终审")]
+    try:
+        return PublicationIn.model_validate(raw), original
+    except ValidationError as exc:
+        raise BadLine(reason_of(exc)) from exc
+
+
+def to_publication(fields: PublicationIn) -> Publication:
+    index = IndexNo.parse(fields.index_no or "")
+    assert fields.publish_date is not None
+    moment = dt.datetime.combine(fields.publish_date, dt.time(), CST)  # no submission time: the day it appeared
+    return normalize(fields, publication_id=archive_id(str(index)), version=1, department=fields.publisher_code,
+                     index=index, submitted_at=moment)
+
+
+class ArchiveImport:
+    def __init__(self, adapter: PortalAdapter, status: StatusStore | None, path: Path, err: TextIO) -> None:
+        self.adapter, self.status, self.path, self.err = adapter, status, path, err
+        stat = path.stat()
+        self.key = "import:" + hashlib.sha256(f"{path.resolve()}:{stat.st_size}".encode()).hexdigest()[:16]
+
+    def run(self) -> int:
+        started = time.monotonic()
+        total = sum(1 for _ in self.path.open("rb"))
+        loaded, bad = self._load(total)
+        rendered = self._render()
+        self._finish()
+        self.err.write(f"imported {loaded:,} archived items ({rendered:,} pages written), rejected {bad:,} lines "
+                       f"in {time.monotonic() - started:.1f} s\n")
+        return 1 if bad else 0
+
+    # -- pass 1: lines into the portal index -----------------------------------------------------
+
+    def _load(self, total: int) -> tuple[int, int]:
+        store = self.adapter.open_store()
+        done = _counter(store, f"{self.key}:line")
+        if done:
+            self.err.write(f"resuming after line {done:,} (an earlier run was interrupted)\n")
+        progress = Progress(total, self.err)
+        loaded = bad = 0
+        batch: list[tuple[Publication, str | None]] = []
+        with self.path.open(encoding="utf-8-sig") as lines:
+            for number, text in enumerate(lines, start=1):
+                if number <= done or not text.strip():
+                    continue
+                try:
+                    fields, original = parse_line(text)
+                    batch.append((to_publication(fields), original))
+                except (BadLine, ValueError) as exc:
+                    bad += 1
+                    self.err.write(f"\nline {number}: {exc}\n")
+                if len(batch) >= BATCH:
+                    loaded += self._commit(batch, number)
+                    batch = []
+                progress.show(number)
+            loaded += self._commit(batch, total)
+        progress.show(total, final=True)
+        return loaded, bad
+
+    def _commit(self, batch: list[tuple[Publication, str | None]], line: int) -> int:
+        adapter = self.adapter
+        with site_lock(adapter.root / ".lock"), adapter.open_store().session() as store:
+            store.begin()
+            try:
+                for pub, original in batch:
+                    if store.tombstone(pub.id) is None:
+                        slug = adapter.config.categories.get(pub.category, OTHER_COLUMN[0])
+                        current = store.entry(pub.id)
+                        path = current.path if current else article_path(slug, pub.id)
+                        entry = PortalEntry.of(pub, column=slug, path=path, url=adapter.site.url(path))
+                        store.put(entry, pub)
+                        if original:
+                            store.add_redirect(urlsplit(original).path, entry.url)
+                _set_counter(store, f"{self.key}:line", line)
+                store.commit()
+            finally:
+                store.rollback()
+        if self.status is not None:  # reserved after the portal commit: a rerun reserves them again, harmlessly
+            self.status.reserve_archived([pub.index for pub, _ in batch])
+        return len(batch)
+
+    # -- pass 2: pages ---------------------------------------------------------------------------
+
+    def _render(self) -> int:
+        adapter = self.adapter
+        store = adapter.open_store()
+        last = store.last_seq()
+        done = _counter(store, f"{self.key}:seq")
+        progress = Progress(last, self.err)
+        written = 0
+        while done < last:
+            upto = min(last, done + BATCH)
+            with site_lock(adapter.root / ".lock"), store.session():
+                store.begin()
+                try:
+                    for entry in store.by_seq(done + 1, upto):
+                        record = store.record(entry.id)
+                        if record is not None:
+                            adapter.pages.article(store, entry, record)
+                            written += 1
+                    _set_counter(store, f"{self.key}:seq", upto)
+                    store.commit()
+                finally:
+                    store.rollback()
+            done = upto
+            progress.show(done)
+        progress.show(last, final=True)
+        return written
+
+    def _finish(self) -> None:
+        """Every list page, then every site-wide page and part."""
+        adapter = self.adapter
+        with site_lock(adapter.root / ".lock"), adapter.open_store().session() as store:
+            store.begin()
+            try:
+                adapter.pages.all_columns(store)
+                parts = store.last_seq() // PART_SIZE + 1
+                store.mark_dirty([*SITE_WIDE, *(f"{kind}:{n}" for kind in ("sitemap", "index") for n in range(1, parts + 1))])
+                store.commit()
+            finally:
+                store.rollback()
+        adapter.refresh()
+        adapter.open_store().compact()
+        fsync_dir(adapter.root)
+
+
+def _counter(store: PortalStore, name: str) -> int:
+    row = store.db.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _set_counter(store: PortalStore, name: str, value: int) -> None:
+    store.db.execute("INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = "
+                     "excluded.value", (name, value))
+
+
+def import_archive(adapter: PortalAdapter, status: StatusStore | None, path: Path, err: TextIO = sys.stderr) -> int:
+    try:
+        job = ArchiveImport(adapter, status, path, err)
+    except OSError as exc:
+        print(f"govcast portal import: cannot read {path}: {exc}", file=err)
+        return 2
+    try:
+        return job.run()
+    finally:
+        adapter.close()
