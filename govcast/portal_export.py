@@ -64,7 +64,8 @@ def _copy(src: Path, dst: Path) -> None:
         raise
 
 
-def export_tree(config: PortalConfig, target: Path, err: TextIO = sys.stderr) -> int:
+def export_tree(config: PortalConfig, target: Path, err: TextIO | None = None) -> int:
+    err = err or sys.stderr
     started = time.monotonic()
     source = config.root
     if not source.is_dir():

@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -111,13 +112,17 @@ class ArchiveImport:
         progress = Progress(total, self.err)
         loaded = bad = 0
         batch: list[tuple[Publication, str | None]] = []
+        seen: dict[str, int] = {}  # 索引号 -> line (this run): a second line with one would overwrite the first
         with self.path.open(encoding="utf-8-sig") as lines:
             for number, text in enumerate(lines, start=1):
                 if number <= done or not text.strip():
                     continue
                 try:
                     fields, original = parse_line(text)
-                    batch.append((to_publication(fields), original))
+                    pub = to_publication(fields)
+                    if (first := seen.setdefault(pub.index_no_text, number)) != number:
+                        raise BadLine(f"index_no {pub.index_no_text} already given on line {first}")
+                    batch.append((pub, original))
                 except (BadLine, ValueError) as exc:
                     bad += 1
                     self.err.write(f"\nline {number}: {exc}\n")
@@ -168,7 +173,7 @@ class ArchiveImport:
                     for entry in store.by_seq(done + 1, upto):
                         record = store.record(entry.id)
                         if record is not None:
-                            adapter.pages.article(store, entry, record)
+                            adapter.pages.article(store, entry, record, durable=False)
                             written += 1
                     _set_counter(store, f"{self.key}:seq", upto)
                     store.commit()
@@ -193,6 +198,7 @@ class ArchiveImport:
                 store.rollback()
         adapter.refresh()
         adapter.open_store().compact()
+        os.sync()  # the pages were written without an fsync each: one sync makes them all durable
         fsync_dir(adapter.root)
 
 

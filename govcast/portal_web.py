@@ -7,8 +7,9 @@ paths are proxied to a govcast process that can read the portal index.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, HTTPException, Query, Request
@@ -17,12 +18,14 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from adapters.portal import PortalConfig
+from adapters.portal.policies import FACET_LABELS, Filters, Listing, listing
 from adapters.portal.search import Results, search
 from adapters.portal.store import PortalStore
-from processors.render.portal import render_search
+from processors.render.portal import render_policy_library, render_search
 from processors.render.views import list_page_path
 
 PER_PAGE = 10
+T = TypeVar("T")
 MAX_PAGE = 50
 
 
@@ -71,7 +74,45 @@ def portal_router(config: PortalConfig) -> APIRouter:
             target = config.root / list_page_path(site.column(column).slug, 0)
         return RedirectResponse(site.url(str(target.relative_to(config.root))), status_code=303)
 
+    @router.get("/portal/zcwjk", include_in_schema=False)
+    def library_slash() -> RedirectResponse:
+        return RedirectResponse(site.url("zcwjk/"), status_code=301)
+
+    @router.get("/portal/zcwjk/", summary="政策文件库: policies filtered by 发文机关, year, 文号, 主题分类, 有效性, 规范性文件")
+    def library(issuer: Annotated[str, Query(max_length=100)] = "",
+                year: Annotated[int | None, Query(ge=1949, le=2999)] = None,
+                doc_no: Annotated[str, Query(max_length=60)] = "",
+                theme: Annotated[str, Query(max_length=60)] = "",
+                validity: Annotated[str, Query(pattern="^(|有效|失效|废止)$")] = "",
+                normative: Annotated[str, Query(pattern="^(|0|1)$")] = "",
+                page: Annotated[int, Query(ge=1, le=10_000)] = 1) -> HTMLResponse:
+        filters = Filters(issuer=issuer.strip(), year=year, doc_no=doc_no.strip(), theme=theme.strip(), validity=validity,
+                          normative=None if normative == "" else normative == "1")
+        found = _with_store(config, lambda store: listing(store, filters, page))
+        if found is None:
+            found = Listing(filters, 0, (), {})
+        active = filters.active()
+
+        def link(name: str, value: str | None) -> str:
+            chosen = {k: v for k, v in active.items() if k != name} | ({name: value} if value else {})
+            return site.url("zcwjk/") + (f"?{urlencode(chosen)}" if chosen else "")
+
+        def page_link(number: int) -> str:
+            return site.url("zcwjk/") + "?" + urlencode(active | {"page": str(number)})
+
+        return HTMLResponse(render_policy_library(found, site, labels=FACET_LABELS, link=link, page_link=page_link))
+
     return router
+
+
+def _with_store(config: PortalConfig, use: Callable[[PortalStore], T]) -> T | None:
+    if not config.store_path.exists():
+        return None
+    store = PortalStore(config.store_path)
+    try:
+        return use(store)
+    finally:
+        store.close()
 
 
 def redirect_router(config: PortalConfig) -> APIRouter:
@@ -96,13 +137,8 @@ def redirect_router(config: PortalConfig) -> APIRouter:
 
 
 def _search(config: PortalConfig, query: str, page: int) -> Results:
-    if not config.store_path.exists():
-        return Results(query, (), 0)
-    store = PortalStore(config.store_path)
-    try:
-        return search(store, query, limit=PER_PAGE, offset=(page - 1) * PER_PAGE)
-    finally:
-        store.close()
+    found = _with_store(config, lambda store: search(store, query, limit=PER_PAGE, offset=(page - 1) * PER_PAGE))
+    return found or Results(query, (), 0)
 
 
 def _as_json(results: Results | None, query: str) -> dict[str, Any]:

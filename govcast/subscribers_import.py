@@ -21,6 +21,7 @@ from sqlalchemy import Engine
 
 from adapters.egress import networks, url_problem
 from processors.bus import BusUnavailable
+from processors.status import audit
 from processors.status.subscribers import ChangeHook, SubscriberStore
 from schemas.subscriber import CSV_HEADER, SubscriberIn, from_csv_row
 
@@ -116,5 +117,7 @@ def import_csv(engine: Engine, path: Path, err: TextIO = sys.stderr, on_change: 
         if bad:
             err.write("\n")
         progress.show(done, final=True)
+    # one audit entry per import (not one per row: imports run to 100,000 businesses)
+    audit.record_now(engine, None, "subscriber.import", path.name[:60], {"imported": imported, "rejected": bad})
     print(f"imported {imported:,} subscribers, rejected {bad:,} rows in {time.monotonic() - started:.1f} s", file=err)
     return 1 if bad else 0

@@ -31,6 +31,7 @@ from processors.faults import kill_point
 from processors.normalize import normalize
 from processors.outbox import OutboxRelay, enqueue
 from processors.screen import Severity, screen
+from processors.status import audit
 from processors.status.engine import retryable, unique_violation
 from processors.status.group_commit import GroupCommitter
 from processors.status.operations import record_action
@@ -50,6 +51,7 @@ MAX_KEY_LENGTH = 200
 ATTEMPTS = 3  # runs of one request's transaction when a concurrent request got in the way
 PUBLIC_STATES = frozenset({"delivered", "partially_delivered"})
 _KNOWN_CHANNELS = frozenset(c.value for c in Channel)
+_SENT_FIELDS = set(PublicationIn.model_fields)  # what a department sends: the audit diff of a revision
 
 
 def publication_path(publication_id: str) -> str:
@@ -142,6 +144,7 @@ class Publisher:
             pub = self._normalize(data, channels, related, pub_id=pub_id, version=1, department=code, index=index, now=now)
             status = initial_status(data, now)
             self.store.upsert_publication(conn, pub, status, channels)
+            audit.record(conn, principal, "publication.submit", pub.id, {"title": pub.title, "index_no": pub.index_no_text})
             return self._answer(pub, status), self._message(EventType.submitted, pub)
 
         return self._commit(principal, idempotency_key, request_hash("POST", COLLECTION, data), work, order=code)
@@ -173,6 +176,7 @@ class Publisher:
             status = initial_status(data, now)
             if not self.store.compare_and_set_publication(conn, pub, status, channels, expected_version=row.version):
                 raise Conflict("the publication changed while this revision was being saved; fetch it and revise again")
+            audit.record(conn, principal, "publication.revise", pub.id, {"version": pub.version, "changes": _changes(current, pub)})
             return self._answer(pub, status), self._message(EventType.revised, pub)
 
         return self._commit(principal, idempotency_key, request_hash("PUT", path, data), work)
@@ -197,6 +201,7 @@ class Publisher:
             if not self.store.compare_and_set_publication(conn, pub, status, channels, expected_version=row.version):
                 raise Conflict("the publication changed while the retraction was being saved; try again")
             record_action(conn, pub.id, pub.version, status, f"retraction requested: {data.reason}", actor_of(principal))
+            audit.record(conn, principal, "publication.retract", pub.id, {"version": pub.version, "reason": data.reason})
             return self._answer(pub, status), self._message(EventType.retracted, pub)
 
         return self._commit(principal, idempotency_key, request_hash("POST", path, data), work)
@@ -225,6 +230,7 @@ class Publisher:
             record_action(conn, pub.id, pub.version, "pending", "approved after review of what screening held",
                           actor_of(principal))
             log.info("operator %s approved held publication %s v%d", principal.name, pub.id, pub.version)
+            audit.record(conn, principal, "publication.approve", pub.id, {"version": pub.version})
             return self._answer(pub, "pending"), self._message(EventType.approved, pub)
 
         return self._commit(principal, None, request_hash("POST", path, RetractIn(reason="approve")), work)
@@ -402,6 +408,11 @@ class Publisher:
     ) -> Publication:
         fields = data.model_copy(update={"channels": [Channel(c) for c in channels], "related": related})
         return normalize(fields, publication_id=pub_id, version=version, department=department, index=index, submitted_at=now)
+
+
+def _changes(old: Publication, new: Publication) -> dict[str, Any]:
+    """The revision's diff for the audit trail: department-sent fields only."""
+    return audit.diff(old.model_dump(mode="json", include=_SENT_FIELDS), new.model_dump(mode="json", include=_SENT_FIELDS))
 
 
 def _linkable(row: Any, department: str) -> bool:

@@ -168,6 +168,14 @@ class PublicationFields(Strict):
     # disclosure channel files one record per unit. Empty: the channel does not apply.
     units: list[str] = Field(default_factory=list, max_length=50)
     disclosure_matter: Annotated[str, Field(min_length=1, max_length=50)] | None = None  # 公开事项; default: category
+    # Shown in the portal's header and 政策文件库 (all optional): 发文机关 (several for joint issuing; empty:
+    # the publisher), 规范性文件 with its 登记编号, 实施日期, 有效期至, and what this version changed.
+    issuers: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(default_factory=list, max_length=10)
+    normative: bool = False
+    normative_no: Annotated[str, Field(max_length=60)] = ""
+    effective_date: dt.date | None = None
+    expiry_date: dt.date | None = None
+    change_note: Annotated[str, Field(max_length=200)] = ""
 
     _plausible_dates = field_validator("written_date", "publish_date", "publish_at")(plausible_date)
 
@@ -234,6 +242,10 @@ class PublicationFields(Strict):
             raise ValueError("publish_date (发布日期) cannot be before written_date (成文日期)")
         if self.publish_at is not None and self.publish_at.tzinfo is None:
             raise ValueError("publish_at needs a timezone, e.g. 2025-01-02T09:00:00+08:00")
+        if self.normative_no and not self.normative:
+            raise ValueError("normative_no (规范性文件登记编号) is given only for a 规范性文件 (normative: true)")
+        if self.effective_date and self.expiry_date and self.expiry_date < self.effective_date:
+            raise ValueError("expiry_date (有效期至) cannot be before effective_date (实施日期)")
         if self.kind is Kind.interpretation and not any(r.relation is Relation.interprets for r in self.related):
             raise ValueError('an interpretation needs a related entry with relation "interprets" naming its policy')
         return self

@@ -8,6 +8,7 @@ parts, JSON index parts) are named by a dirty key and written by the coalescing 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from collections.abc import Iterable
@@ -66,9 +67,11 @@ class SiteWriter:
 
     # -- articles and lists (in the delivery) ----------------------------------------------------
 
-    def article(self, store: PortalStore, entry: PortalEntry, pub: Publication) -> None:
+    def article(self, store: PortalStore, entry: PortalEntry, pub: Publication, *, durable: bool = True) -> None:
+        """`durable=False` for bulk loads, which sync the whole tree once at the end."""
         view = store.neighbourhood([entry]).article_view(pub, self.site)
-        self.write(entry.path, render_article(view, self.site))
+        view = dataclasses.replace(view, revisions=tuple(store.revisions(pub.id)))
+        self.write(entry.path, render_article(view, self.site), durable=durable)
 
     def column(self, store: PortalStore, slug: str, *, old_total: int, shifts: Iterable[int] = (),
                in_place: Iterable[int] = ()) -> None:

@@ -2,9 +2,11 @@
 
 Indexed per live article: title, 文号, 索引号, body text and attachment names (rowid = the entry's `seq`).
 A query is split on spaces; every term must appear. Terms of three characters or more use the
-trigram index (MATCH); the newest CANDIDATES matches are ranked by bm25 with the title weighted
-highest, after an exact title match and titles containing the query. A shorter term (many Chinese words are two characters) cannot
-form a trigram, so it filters with LIKE: alone, over the newest MAX_SCAN articles (the page says so).
+trigram index (MATCH), ranked by FTS5's bm25 with the title weighted highest, after an exact title
+match and titles containing the query. bm25 reads every match first, so past COUNT_LIMIT matches
+(a common word) the newest CANDIDATES matches are ranked by field-weighted term counts instead.
+A shorter term (many Chinese words are two characters) cannot form a trigram, so it filters with
+LIKE: alone, over the newest MAX_SCAN articles (the page says so).
 """
 
 from __future__ import annotations
@@ -23,9 +25,10 @@ SCHEMA = """
 CREATE VIRTUAL TABLE IF NOT EXISTS search USING fts5(title, doc_no, index_no, body, attachments, tokenize = 'trigram');
 """
 WEIGHTS = (10.0, 6.0, 6.0, 1.0, 3.0)  # bm25 weights of title, doc_no, index_no, body, attachments
+BODY = 3
 MAX_TERMS = 8
 MAX_QUERY_CHARS = 100
-MAX_SCAN = 5_000  # newest rows a query of short terms only examines (LIKE cannot use the trigram index)
+MAX_SCAN = 2_000  # newest rows a query of short terms only examines (LIKE cannot use the trigram index)
 CANDIDATES = 200  # newest matches ranked by bm25 (scoring every match of a common word would take seconds)
 COUNT_LIMIT = 1_000  # matches counted at most ("more than 1,000")
 COLUMNS = ("title", "doc_no", "index_no", "attachments", "body")
@@ -89,14 +92,21 @@ def search(store: object, query: str, *, limit: int = 10, offset: int = 0) -> Re
     if long_terms:
         match = " AND ".join(_phrase(t) for t in long_terms)
         extra = f" AND {likes}" if likes else ""
-        # Rows come lazily in rowid order (cheap even for a word in every article); bm25 is the costly part,
-        # so only the newest CANDIDATES matches are scored, plus the newest title matches unscored.
-        candidates = db.execute(f"SELECT rowid, title, bm25(search, {weights}) FROM search WHERE search MATCH ?{extra} "
-                                f"ORDER BY rowid DESC LIMIT {CANDIDATES}", (match, *params)).fetchall()
-        candidates += db.execute(f"SELECT rowid, title, 0 FROM search WHERE search MATCH ?{extra} "
-                                 f"ORDER BY rowid DESC LIMIT {CANDIDATES}", ("title : (" + match + ")", *params)).fetchall()
+        # Rows come lazily in rowid order, so counting up to a limit is cheap even for a word in every article.
+        # bm25 is not: it first scans every match of each phrase. Up to COUNT_LIMIT matches it ranks them all;
+        # past that, the newest CANDIDATES matches are ranked by field-weighted term counts (see _weighted).
         total = db.execute(f"SELECT count(*) FROM (SELECT 1 FROM search WHERE search MATCH ?{extra} LIMIT ?)",
                            (match, *params, total_limit)).fetchone()[0]
+        if total <= COUNT_LIMIT:
+            candidates = db.execute(f"SELECT rowid, title, bm25(search, {weights}) FROM search WHERE search MATCH ?{extra}",
+                                    (match, *params)).fetchall()
+        else:
+            rows = db.execute(f"SELECT rowid, title, doc_no, index_no, body, attachments FROM search WHERE search MATCH "
+                              f"?{extra} ORDER BY rowid DESC LIMIT {CANDIDATES}", (match, *params)).fetchall()
+            rows += db.execute(f"SELECT rowid, title, doc_no, index_no, body, attachments FROM search WHERE search MATCH "
+                               f"?{extra} ORDER BY rowid DESC LIMIT {CANDIDATES}",
+                               ("title : (" + match + ")", *params)).fetchall()
+            candidates = [(row[0], row[1], _weighted(row[1:], terms)) for row in rows]
     else:
         sql = (f"SELECT rowid, title, 0 FROM (SELECT rowid, * FROM search ORDER BY rowid DESC LIMIT {MAX_SCAN}) "
                f"WHERE {likes}")
@@ -120,6 +130,19 @@ def search(store: object, query: str, *, limit: int = 10, offset: int = 0) -> Re
     return Results(query, terms, min(total, COUNT_LIMIT), hits, capped, offset, notes, len(unique))
 
 
+def _weighted(fields: tuple[str, ...], terms: tuple[str, ...]) -> float:
+    """A bm25-like score without corpus statistics (lower is better, as bm25() returns): occurrences of
+    each term per field, weighted as WEIGHTS, the body's count damped by its length."""
+    score = 0.0
+    for position, (text, weight) in enumerate(zip(fields, WEIGHTS, strict=True)):
+        hits = sum(text.count(t) for t in terms)
+        if position == BODY:  # saturating, and lower in a long body (bm25's k1 = 1.2, b = 0.75, 1,000 chars average)
+            score += weight * hits / (hits + 1.2 * (0.25 + 0.75 * len(text) / 1000))
+        else:
+            score += weight * min(hits, 3)
+    return -score
+
+
 def _phrase(term: str) -> str:
     return '"' + term.replace('"', '""') + '"'
 
@@ -137,8 +160,7 @@ def _exact_titles(db: sqlite3.Connection, title: str, ranked: list[tuple[int, st
     """An article whose title is the query, even if older than every candidate."""
     if len(title) < 3 or (ranked and ranked[0][1] == title):
         return []
-    rows = db.execute("SELECT rowid, title, 0 FROM search WHERE search MATCH ? AND title = ? LIMIT 5",
-                      ("title : " + _phrase(title), title)).fetchall()
+    rows = db.execute("SELECT seq, ?, 0 FROM entries WHERE title = ? ORDER BY seq DESC LIMIT 5", (title, title)).fetchall()
     return [(int(seq), str(text), 0.0) for seq, text, _ in rows]
 
 

@@ -17,9 +17,9 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from adapters.portal import search
+from adapters.portal import policies, search
 from adapters.portal.site import SiteIndex
-from processors.render.views import CST, EntryRef, PortalEntry, Tombstone, aware
+from processors.render.views import CST, EntryRef, PortalEntry, Revision, Tombstone, aware
 from schemas.publication import Publication, Relation
 
 SCHEMA = """
@@ -30,12 +30,14 @@ CREATE TABLE IF NOT EXISTS entries (
     publish_date TEXT NOT NULL,
     updated TEXT NOT NULL,
     index_no TEXT NOT NULL,
+    title TEXT NOT NULL,               -- an exact title match ranks first in search
     entry TEXT NOT NULL,               -- PortalEntry JSON
     record TEXT NOT NULL               -- Publication JSON (to re-render the page when a neighbour changes)
 );
 CREATE INDEX IF NOT EXISTS entries_in_column ON entries (col, publish_date, updated, id);
 CREATE INDEX IF NOT EXISTS entries_newest ON entries (publish_date, updated, id);
 CREATE INDEX IF NOT EXISTS entries_index_no ON entries (index_no);
+CREATE INDEX IF NOT EXISTS entries_title ON entries (title);
 CREATE UNIQUE INDEX IF NOT EXISTS entries_seq ON entries (seq);
 CREATE TABLE IF NOT EXISTS withdrawn (
     id TEXT PRIMARY KEY,
@@ -50,6 +52,8 @@ CREATE INDEX IF NOT EXISTS refs_source ON refs (source);
 CREATE TABLE IF NOT EXISTS columns (col TEXT PRIMARY KEY, total INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS dirty (page TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS revisions (id TEXT NOT NULL, version INTEGER NOT NULL, at TEXT NOT NULL, note TEXT NOT NULL,
+                                      PRIMARY KEY (id, version));
 CREATE TABLE IF NOT EXISTS redirects (old_path TEXT PRIMARY KEY, url TEXT NOT NULL);  -- archive's old URLs
 """
 
@@ -77,6 +81,7 @@ class PortalStore:
         self.db.execute("PRAGMA journal_size_limit=67108864")  # the WAL shrinks back after a bulk load
         self.db.executescript(SCHEMA)
         search.create(self.db)
+        policies.create(self.db)
 
     def close(self) -> None:
         self.db.close()
@@ -177,6 +182,11 @@ class PortalStore:
     def by_seq(self, first: int, last: int) -> list[PortalEntry]:
         rows = self.db.execute("SELECT entry FROM entries WHERE seq BETWEEN ? AND ? ORDER BY seq", (first, last))
         return [PortalEntry.model_validate_json(r[0]) for r in rows]
+
+    def revisions(self, pub_id: str) -> list[Revision]:
+        rows = self.db.execute("SELECT version, at, note FROM revisions WHERE id = ? ORDER BY version", (pub_id,))
+        return [Revision(int(v), dt.datetime.strptime(at, "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=dt.UTC), note)
+                for v, at, note in rows]
 
     def redirect(self, old_path: str) -> str | None:
         row = self.db.execute("SELECT url FROM redirects WHERE old_path = ?", (old_path,)).fetchone()
@@ -279,13 +289,16 @@ class PortalStore:
             self.db.execute("INSERT INTO counters (name, value) VALUES ('seq', ?) "
                             "ON CONFLICT (name) DO UPDATE SET value = excluded.value", (seq,))
         publish_date, updated, _ = sort_values(entry)
-        self.db.execute("INSERT OR REPLACE INTO entries (id, seq, col, publish_date, updated, index_no, entry, record) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                        (entry.id, seq, entry.column, publish_date, updated, entry.index_no,
+        self.db.execute("INSERT OR REPLACE INTO entries (id, seq, col, publish_date, updated, index_no, title, entry, record) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (entry.id, seq, entry.column, publish_date, updated, entry.index_no, entry.title,
                          entry.model_dump_json(exclude={"interpreted"}), pub.model_dump_json()))
         self._count(entry.column, +1)
         self._set_refs(entry.id, entry.related)
         search.index(self.db, seq, pub)
+        self.db.execute("INSERT OR IGNORE INTO revisions (id, version, at, note) VALUES (?, ?, ?, ?)",
+                        (pub.id, pub.version, _stamp(pub.submitted_at), pub.change_note))
+        policies.put(self.db, seq, entry, pub)
 
     def seq_of(self, pub_id: str) -> int | None:
         row = self.db.execute("SELECT seq FROM entries WHERE id = ?", (pub_id,)).fetchone()
@@ -296,6 +309,7 @@ class PortalStore:
         if current:
             self._count(current[0], -1)
             search.unindex(self.db, current[1])
+            policies.remove(self.db, current[1])
             self.db.execute("DELETE FROM entries WHERE id = ?", (tomb.id,))
         self._set_refs(tomb.id, ())
         self.db.execute("INSERT OR REPLACE INTO withdrawn (id, index_no, withdrawn_at, tomb) VALUES (?, ?, ?, ?)",

@@ -161,6 +161,15 @@ def render_not_found(site: SiteView) -> str:
                    canonical=site.home_url, current="", noindex=True)
 
 
+def render_policy_library(listing: Any, site: SiteView, *, labels: dict[str, str],
+                          link: Any, page_link: Any) -> str:
+    """政策文件库: facet links with counts, the 文号 form, the matching policies with their interpretations."""
+    base = site.url("zcwjk/")
+    return _render("zcwjk.html", site, listing=listing, labels=labels, link=link, page_link=page_link, base=base,
+                   meta=site_meta(site, "政策文件库", "政策文件"), doc_title="政策文件库", canonical=base,
+                   current="zcwjk", noindex=bool(listing.filters.active()))
+
+
 def render_site_map(columns: Sequence[tuple[Column, int]], site: SiteView) -> str:
     """网站地图 for people: every column that has items (with its count), search, 政策文件库, feed."""
     return _render("sitemap.html", site, columns=columns, meta=site_meta(site, "网站地图", "网站地图"),

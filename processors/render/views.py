@@ -166,6 +166,9 @@ class PortalEntry(BaseModel):
     keywords: tuple[str, ...] = ()
     related: tuple[EntryRef, ...] = ()
     interpreted: bool = False  # a live interpretation links to it: lists show [解读]
+    issuers: tuple[str, ...] = ()  # 发文机关 (empty: the publisher)
+    normative: bool = False
+    normative_no: str = ""
 
     @classmethod
     def of(cls, pub: Publication, *, column: str, path: str, url: str) -> PortalEntry:
@@ -176,7 +179,12 @@ class PortalEntry(BaseModel):
             publish_date=publish_day(pub),
             updated=pub.submitted_at, description=describe(pub), keywords=tuple(pub.keywords),
             related=tuple(EntryRef(id=r.id, index_no=r.index_no, relation=r.relation, title=r.title) for r in pub.related),
+            issuers=tuple(pub.issuers), normative=pub.normative, normative_no=pub.normative_no,
         )
+
+    @property
+    def issuing_organs(self) -> tuple[str, ...]:
+        return self.issuers or (self.publisher,)
 
     @property
     def sort_key(self) -> tuple[dt.date, dt.datetime, str]:
@@ -228,11 +236,21 @@ class RelationGroup:
 
 
 @dataclass(frozen=True)
+class Revision:
+    """One published version of an article: the revision history shows these when there is more than one."""
+
+    version: int
+    at: dt.datetime
+    note: str
+
+
+@dataclass(frozen=True)
 class ArticleView:
     publication: Publication
     url: str
     column: Column
     relations: tuple[RelationGroup, ...] = ()
+    revisions: tuple[Revision, ...] = ()
 
 
 @dataclass(frozen=True)

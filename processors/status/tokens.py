@@ -8,7 +8,7 @@ every API node sharing the store.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, Engine, func, insert, or_, select, update
@@ -23,6 +23,7 @@ class Principal:
     kind: str  # department | operator | business
     name: str
     publisher_code: str | None
+    client: str | None = field(default=None, compare=False)  # the address a request came from (audit trail)
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,7 @@ class TokenRecords:
         query = select(tokens).order_by(tokens.c.created_at.desc(), tokens.c.id)
         if not include_revoked:
             query = query.where(tokens.c.revoked.is_(False))
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return [_record(r) for r in conn.execute(query).all()]
 
     def token_record(self, token_id: str, conn: Connection | None = None) -> TokenRecord | None:
@@ -107,7 +108,7 @@ class TokenRecords:
         if conn is not None:
             row = conn.execute(query).first()
         else:
-            with self.engine.connect() as c:
+            with reading(self.engine) as c:
                 row = c.execute(query).first()
         return _record(row) if row else None
 
@@ -116,7 +117,7 @@ class TokenRecords:
         query = select(tokens.c.kind).where(tokens.c.publisher_code == publisher_code, tokens.c.revoked.is_(False)).distinct()
         if conn is not None:
             return {str(k) for k in conn.execute(query).scalars()}
-        with self.engine.connect() as c:
+        with reading(self.engine) as c:
             return {str(k) for k in c.execute(query).scalars()}
 
     def revoke_token(self, token_id: str, conn: Connection | None = None) -> TokenRecord | None:

@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, Response
 from processors.status.sessions import Session
 from processors.status.store import StatusStore
 from producers.auth import issue_token, list_tokens, revoke_token
-from producers.console.web import CST, SessionDep, check_csrf, page, redirect
+from producers.console.web import CST, SessionDep, check_csrf, page, principal_of, redirect
 from producers.errors import Forbidden, Invalid, NotFound
 
 log = logging.getLogger("govcast.console")
@@ -61,7 +61,8 @@ def create(request: Request, session: SessionDep, csrf: Annotated[str, Form(max_
         except ValueError:
             raise Invalid("有效期须为日期（YYYY-MM-DD）") from None
     try:
-        record, secret = issue_token(store, kind, name, publisher_code.strip() or None, expires_at=expires_at)
+        record, secret = issue_token(store, kind, name, publisher_code.strip() or None, expires_at=expires_at,
+                                     actor=principal_of(session))
     except ValueError as exc:
         raise Invalid(str(exc)) from None
     log.info("console: %s created a %s token for %s", session.name, record.kind, record.name)
@@ -85,7 +86,7 @@ def revoke(request: Request, token_id: str, session: SessionDep,
            csrf: Annotated[str, Form(max_length=100)] = "") -> Response:
     check_csrf(session, csrf)
     _operator(session)
-    if revoke_token(request.app.state.store, token_id[:40]) is None:
+    if revoke_token(request.app.state.store, token_id[:40], actor=principal_of(session)) is None:
         raise NotFound(f"no token {token_id!r}")
     log.info("console: %s revoked token %s", session.name, token_id)
     return redirect("/console/tokens", done="revoked")

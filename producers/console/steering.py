@@ -19,6 +19,7 @@ from govcast.settings import Settings
 from processors.bus import Outbound
 from processors.outbox import OutboxRelay, enqueue
 from processors.render.channels import RENDERERS
+from processors.status import audit
 from processors.status.operations import DeadLetterRow
 from processors.status.store import Principal, StatusStore
 from processors.topology import outbound_for
@@ -50,13 +51,16 @@ class Steering:
     store: StatusStore
     relay: OutboxRelay
 
-    def _send(self, messages: list[Outbound], conn: Connection | None = None) -> None:
-        """Into the outbox, in `conn`'s transaction (or one of its own), then relayed to the bus."""
+    def _send(self, messages: list[Outbound], conn: Connection | None = None,
+              audited: tuple[Principal, str, str, dict[str, object]] | None = None) -> None:
+        """Into the outbox (and the audit trail), in `conn`'s transaction or one of its own, then relayed to the bus."""
         if conn is not None:
             enqueue(conn, messages)
             return
         with self.store.transaction() as own:
             enqueue(own, messages)
+            if audited is not None:
+                audit.record(own, *audited)
         self.relay.after_commit()
 
     def retry_now(self, principal: Principal, publication_id: str, channel: str) -> str:
@@ -83,7 +87,8 @@ class Steering:
         now = dt.datetime.now(dt.UTC)
         note = StatusEvent(publication_id=pub.id, version=pub.version, channel=channel, status=DeliveryStatus.delivering,
                            detail="retry now requested", at=now, actor=actor_of(principal))
-        self._send([outbound_for(task, _event_id("retry"), now), outbound_for(note, _event_id("act"), now)])
+        self._send([outbound_for(task, _event_id("retry"), now), outbound_for(note, _event_id("act"), now)],
+                   audited=(principal, "delivery.retry", pub.id, {"channel": channel, "version": pub.version}))
         log.info("%s asked to retry %s on %s now", principal.name, publication_id, channel)
         return "retried"
 
@@ -100,6 +105,10 @@ class Steering:
             messages = [m for letter in letters for m in self._requeued(letter, actor)]
             if messages:
                 self._send(messages, conn)
+            if letters:
+                audit.record(conn, principal, "deadletter.requeue", event_id or f"channel:{channel}",
+                             {"count": len(letters), "channel": channel,
+                              "publications": sorted({d.publication_id or "" for d in letters})[:50]})
         self.relay.after_commit()
         log.info("%s requeued %d dead letter(s)%s", principal.name, len(letters), f" of {channel}" if channel else "")
         return len(letters)
@@ -130,6 +139,8 @@ class Steering:
         _require_operator(principal)
         self._known(channel)
         done = self.store.pause_channel(channel, actor_of(principal), reason)
+        if done:
+            audit.record_now(self.store.engine, principal, "channel.pause", channel, {"reason": reason})
         log.warning("%s paused channel %s: %s", principal.name, channel, json.dumps(reason, ensure_ascii=False))
         return done
 
@@ -137,6 +148,8 @@ class Steering:
         _require_operator(principal)
         self._known(channel)
         done = self.store.resume_channel(channel)
+        if done:
+            audit.record_now(self.store.engine, principal, "channel.resume", channel)
         log.warning("%s resumed channel %s", principal.name, channel)
         return done
 

@@ -115,8 +115,9 @@ def test_article_page_shows_the_disclosure_header_and_government_meta_tags(porta
     doc = page(portal, url)
     assert header_table(doc) == {
         "索引号": "11370100004188591X/2025-00697", "组配分类": "政策文件", "主题分类": "综合政务\\政务公开",
-        "发布机构": "济南市人民政府办公厅（演示）", "成文日期": "2025-03-04", "发布日期": "2025-03-05",
-        "发文字号": "济政办字〔2025〕8号", "有效性": "有效", "标题": pub.title, "主题词": "政务公开、工作要点",
+        "发文机关": "济南市人民政府办公厅（演示）", "发布机构": "济南市人民政府办公厅（演示）", "成文日期": "2025-03-04",
+        "发布日期": "2025-03-05", "发文字号": "济政办字〔2025〕8号", "有效性": "有效", "信息名称": pub.title,
+        "主题词": "政务公开、工作要点",
     }
     assert [h.text for h in doc.iter("h1")] == [pub.title]
     assert meta_tags(doc) == {
@@ -146,6 +147,31 @@ def test_footer_carries_the_filing_numbers_and_the_error_report_link(make_portal
     assert links["党政机关网站标识"] == "https://bszs.conac.cn/sitename?id=1"
     site_map = parse_html((portal.config.root / "sitemap.html").read_text())
     assert ("http://portal.test/portal/zcwj/index.html", "政策文件") in site_map.find("main").links()
+
+
+def test_header_names_issuing_organs_normative_number_dates_and_revision_history(portal: PortalAdapter) -> None:
+    url = publish(portal, policy("pol-1", 1, issuers=["济南市人民政府", "济南市财政局"], normative=True,
+                                 normative_no="JNCR-2025-00101", effective_date="2025-04-01", expiry_date="2027-03-31"))
+    header = header_table(page(portal, url))
+    assert header["发文机关"] == "济南市人民政府、济南市财政局"
+    assert header["发布机构"] == "济南市人民政府办公厅（演示）"
+    assert (header["规范性文件"], header["实施日期"], header["有效期至"]) == ("是（登记编号：JNCR-2025-00101）", "2025-04-01",
+                                                                  "2027-03-31")
+    assert not page(portal, url).find_all("section", class_="revisions")  # one version: no history
+
+    publish(portal, policy("pol-1", 1, version=2, minutes=90, change_note="延长有效期至2028年", issuers=["济南市人民政府"]))
+    history = page(portal, url).find("section", class_="revisions")
+    rows = [[td.text for td in tr.iter("td")] for tr in history.find("tbody").iter("tr")]
+    assert rows == [["第1版", "2025-03-05", "首次发布"], ["第2版", "2025-03-05", "延长有效期至2028年"]]
+
+
+def test_list_items_show_doc_no_and_an_interpretation_marker(portal: PortalAdapter) -> None:
+    pol_url = publish(portal, policy("pol-1", 1))
+    assert "[解读]" not in parse_html((portal.config.root / "zcwj/index.html").read_text()).find("ul", class_="item-list").text
+    publish(portal, interpretation("int-1", "pol-1", 2, minutes=1))
+    item = parse_html((portal.config.root / "zcwj/index.html").read_text()).find("ul", class_="item-list")
+    assert "济政办字〔2025〕8号" in item.text
+    assert (pol_url + "#relations-heading", "[解读]") in item.links()
 
 
 def test_attachments_are_listed_with_type_and_size(portal: PortalAdapter) -> None:
@@ -280,9 +306,11 @@ def test_home_shows_latest_items_per_column_and_links_every_column(portal: Porta
                 for s in doc.find("main").iter("section") if s.find_all("ul", class_="item-list")}
     assert sections == {"政策文件": [pol_url], "文字解读": [int_url]}
     nav = {href for href, _ in doc.find("nav", aria_label="栏目导航").links()}
-    for slug in ("zcwj", "wzjd", "tpjd", "spjd", "ssfa", "tzgg", "gzdt", "other"):
+    for slug in ("zcwj", "wzjd", "tpjd", "spjd", "ssfa", "tzgg", "gzdt"):
         assert f"http://portal.test/portal/{slug}/index.html" in nav
         assert (portal.config.root / slug / "index.html").exists()
+    assert "http://portal.test/portal/other/index.html" not in nav  # 其他 is listed only when it has items
+    assert {"http://portal.test/portal/zcwjk/", "http://portal.test/portal/search"} <= nav
 
 
 def test_feed_and_sitemap_list_live_items_and_drop_retracted_ones(portal: PortalAdapter) -> None:

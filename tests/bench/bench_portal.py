@@ -8,7 +8,9 @@
    The site-wide refresh (home, feed, sitemap and JSON index parts) is timed on its own: the
    coalescing refresher runs it at most once a second, whatever the delivery rate.
 2. Search at that size: median time of site search queries (title, body, 文号) over the seeded site.
-3. Burst: `--burst` submissions over HTTP to a real embedded `govcast run` (portal channel only), rate
+3. Archive import: `govcast portal import` of `--import-count` generated lines (a subprocess, as an
+   operator runs it), lines per second. Target: 100,000 in ≤ 10 minutes.
+4. Burst: `--burst` submissions over HTTP to a real embedded `govcast run` (portal channel only), rate
    from the first submission to the last portal delivery. Target: ≥ 50 per second.
 """
 
@@ -111,17 +113,56 @@ def burst(count: int, workdir: Path) -> tuple[float, float]:
         process.stop()
 
 
+def archive_lines(count: int) -> list[str]:
+    """`count` archive lines as an earlier portal would export them (index_no and publish_date kept)."""
+    import json
+
+    item = {k: v for k, v in sample_policy().items() if k not in ("review", "channels", "targeting", "publish_at")}
+    lines = []
+    for n in range(count):
+        year = 2015 + n % 10
+        item.update(title=f"关于{year}年第{n}批政务公开事项的通知", index_no=f"{CODE}/{year}-{n + 1:06d}",
+                    written_date=f"{year}-03-01", publish_date=f"{year}-03-02", doc_no=f"济政办字〔{year}〕{n + 1}号",
+                    original_url=f"/art/{year}/3/2/art_{n}.html")
+        lines.append(json.dumps(item, ensure_ascii=False))
+    return lines
+
+
+def import_rate(count: int, workdir: Path) -> tuple[float, float]:
+    """`govcast portal import` of `count` lines, as an operator runs it (a subprocess); seconds and lines/s."""
+    import subprocess
+    import sys
+
+    source = workdir / "archive.jsonl"
+    source.write_text("\n".join(archive_lines(count)) + "\n", encoding="utf-8")
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "govcast.cli", "portal", "import", "--data-dir", str(workdir / "data"),
+                           str(source)], capture_output=True, text=True, check=False)
+    seconds = time.monotonic() - started
+    assert done.returncode == 0, done.stderr[-2000:]
+    return seconds, count / seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--existing", type=int, default=100_000)
     parser.add_argument("--deliveries", type=int, default=200)
     parser.add_argument("--burst", type=int, default=1000)
     parser.add_argument("--skip-burst", action="store_true")
+    parser.add_argument("--import-count", type=int, default=100_000, help="archive lines imported (0: skip)")
+    parser.add_argument("--only-import", action="store_true", help="measure the archive import alone")
     args = parser.parse_args()
     base = template()
     print(f"machine: {platform.machine()} {os.cpu_count()} cores, {platform.python_implementation()} "
           f"{platform.python_version()}, load average {os.getloadavg()[0]:.1f}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
+        if args.import_count:
+            (Path(tmp) / "import").mkdir()
+            seconds, rate = import_rate(args.import_count, Path(tmp) / "import")
+            print(f"archive import: {args.import_count} lines in {seconds:.0f} s ({rate:.0f} lines/s; "
+                  f"target: 100,000 in ≤ 600 s)", flush=True)
+        if args.only_import:
+            return
         empty = portal(Path(tmp) / "empty" / "portal")
         small = deliveries(empty, args.deliveries, base)
         small_refresh = timed_refresh(empty, everything=False)

@@ -31,6 +31,22 @@ class Portal:
     def url(self, name: str) -> str:
         return str(getattr(self, name))
 
+    @property
+    def search(self) -> str:
+        return f"{self.home}search?q=政务公开"
+
+    @property
+    def library(self) -> str:
+        return f"{self.home}zcwjk/"
+
+    @property
+    def site_map(self) -> str:
+        return f"{self.home}sitemap.html"
+
+    @property
+    def not_found(self) -> str:
+        return f"{self.home}no-such-page.html"
+
 
 @pytest.fixture(scope="module")
 def portal(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portal]:
@@ -52,7 +68,18 @@ def portal(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         system.stop()
 
 
-PAGES = ["home", "column", "policy", "interpretation"]
+PAGES = ["home", "column", "policy", "interpretation", "search", "library", "site_map", "not_found"]
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_page_is_valid_html5(portal: Portal, name: str) -> None:
+    """html5lib in strict mode raises on the first parse error of the WHATWG algorithm."""
+    import html5lib  # type: ignore[import-untyped]
+
+    response = requests.get(portal.url(name), timeout=10)
+    assert response.status_code == (404 if name == "not_found" else 200)
+    assert response.headers["content-type"].startswith("text/html")
+    html5lib.HTMLParser(strict=True, namespaceHTMLElements=False).parse(response.content.decode("utf-8"))
 
 
 @pytest.mark.parametrize("name", PAGES)

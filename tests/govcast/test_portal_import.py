@@ -52,6 +52,7 @@ def test_bad_lines_are_reported_by_number_and_the_rest_loaded(tmp_path: Path, ca
         json.dumps(archived(3, doc_no="济政字〔2019〕007号"), ensure_ascii=False),
         json.dumps(archived(4, channels=["wechat"]), ensure_ascii=False),
         json.dumps(archived(5), ensure_ascii=False),
+        json.dumps(archived(5, title="重复的索引号"), ensure_ascii=False),
     ]
     status = main(["portal", "import", "--data-dir", str(data), str(write_lines(tmp_path / "a.jsonl", lines))])
 
@@ -61,7 +62,8 @@ def test_bad_lines_are_reported_by_number_and_the_rest_loaded(tmp_path: Path, ca
     assert "line 3: index_no: required" in err
     assert "line 4: doc_no" in err
     assert "line 5: channels: not part of an archive line" in err
-    assert "imported 2 archived items" in err and "rejected 4 lines" in err
+    assert "line 7: index_no 11370100004188591X/2019-00006 already given on line 6" in err
+    assert "imported 2 archived items" in err and "rejected 5 lines" in err
 
     page = parse_html((data / "portal/zcwj/arc_11370100004188591X_2019-00001.html").read_text())
     header = header_table(page)

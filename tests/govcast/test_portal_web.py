@@ -135,3 +135,50 @@ def test_feed_is_served_as_atom_and_jump_goes_to_the_page(make_portal: Callable[
     past = client.get("/portal/go", params={"column": "zcwj", "page": 99}, follow_redirects=False)
     assert past.headers["location"] == "http://testserver/portal/zcwj/index.html"
     assert client.get("/portal/go", params={"column": "../etc", "page": 1}).status_code == 422
+
+
+def test_policy_library_filters_combine_with_counts_and_link_interpretations(
+        make_portal: Callable[..., PortalAdapter]) -> None:
+    from govcast.samples import sample_interpretation
+
+    portal = make_portal()
+    publish(portal, "p1", 1, title="关于印发财政资金管理办法的通知", issuers=["济南市人民政府", "济南市财政局"], normative=True,
+            written_date="2024-05-06", publish_date="2024-05-08", doc_no="济政发〔2024〕3号", theme="财政、金融、审计\\财政")
+    publish(portal, "p2", 2, title="关于废止部分规章的决定", issuers=["济南市人民政府"], written_date="2024-09-01",
+            publish_date="2024-09-02", doc_no="济政发〔2024〕9号", validity="废止")
+    publish(portal, "p3", 3, title="2025年政务公开工作要点", written_date="2025-03-04", publish_date="2025-03-05")
+    result = portal.deliver(task_for(build_publication("i1", sample_interpretation("p1"), seq=4, minutes=4)))
+    assert isinstance(result, Delivered)
+    client = client_for(portal)
+
+    def library(**params: str) -> Any:
+        response = client.get("/portal/zcwjk/", params=params)
+        assert response.status_code == 200
+        return parse_html(response.text)
+
+    def titles(doc: Any) -> list[str]:
+        found = doc.find_all("ul", class_="item-list policy-list")
+        return [li.find("a").text for li in found[0].iter("li")] if found else []
+
+    def counts(doc: Any, facet: str) -> dict[str, int]:
+        section = doc.find("section", aria_labelledby=f"facet-{facet}")
+        return {li.find("a").text: int(li.find("span").text) for li in section.iter("li") if li.find_all("a")}
+
+    everything = library()
+    assert titles(everything) == ["2025年政务公开工作要点", "关于废止部分规章的决定", "关于印发财政资金管理办法的通知"]  # no interpretation
+    assert counts(everything, "issuer") == {"济南市人民政府": 2, "济南市人民政府办公厅（演示）": 1, "济南市财政局": 1}
+    assert counts(everything, "year") == {"2025年": 1, "2024年": 2}
+
+    doc = library(issuer="济南市人民政府", year="2024", validity="有效")  # filters combine
+    assert titles(doc) == ["关于印发财政资金管理办法的通知"]
+    assert counts(doc, "validity") == {"有效": 1, "废止": 1}  # each facet counted under the other filters
+    policy_item = doc.find("ul", class_="item-list policy-list")
+    assert (result.url, f"[{sample_interpretation('p1')['title']}]") in policy_item.links()
+
+    assert titles(library(doc_no="〔2024〕9")) == ["关于废止部分规章的决定"]
+    assert titles(library(normative="1")) == ["关于印发财政资金管理办法的通知"]
+    assert titles(library(theme="财政、金融、审计")) == ["关于印发财政资金管理办法的通知"]
+    assert titles(library(issuer="济南市财政局", validity="废止")) == []
+    selected = library(year="2025").find("section", aria_labelledby="facet-year").find("a", aria_current="true")
+    assert selected.attrs["href"] == "http://testserver/portal/zcwjk/"  # the chosen value links to its removal
+    assert client.get("/portal/zcwjk/", params={"validity": "<x>"}).status_code == 422
