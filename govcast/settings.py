@@ -53,6 +53,15 @@ class Settings(BaseModel):
     retry_base_seconds: float = Field(default=5.0, gt=0, description="first retry delay; doubles each attempt")
     retry_max_seconds: float = Field(default=3600.0, gt=0, description="cap of the retry delay")
     page_size: int = Field(default=20, ge=1, le=200, description="items per portal list page")
+    inspection_warn_days: int = Field(default=10, ge=1, description="inspection watch: a column without a new item "
+                                      "for this many days is a warning (new-media accounts too)")
+    inspection_alarm_days: int = Field(default=14, ge=1, description="... and an alarm after this many days")
+    inspection_column_days: dict[str, int] = Field(default_factory=dict, description="inspection watch: alarm days "
+                                                   "per column (组配分类 name), overriding the default")
+    inspection_rare_columns: list[str] = Field(default_factory=list, description="inspection watch: columns that are "
+                                               "legitimately rare (not watched for staleness)")
+    console_idle_minutes: int = Field(default=30, ge=1, le=24 * 60,
+                                      description="operator console: a session ends after this long without a request")
     portal_refresh_seconds: float = Field(default=1.0, ge=0, le=300,
                                           description="portal home/feed/sitemap/JSON index rewritten at most this often")
     site_police_beian: str = Field(default="", description="公安机关备案号 in the portal footer, e.g. 鲁公网安备 37010202000001号")

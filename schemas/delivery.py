@@ -29,6 +29,7 @@ class DeliveryStatus(StrEnum):
     failed = "failed"
     dead = "dead"
     retracted = "retracted"
+    paused = "paused"  # the channel is paused by an operator: the delivery waits, nothing is lost
 
 
 TERMINAL = frozenset({DeliveryStatus.delivered, DeliveryStatus.failed, DeliveryStatus.dead, DeliveryStatus.retracted})
@@ -56,6 +57,7 @@ class DeliveryTask(BaseModel):
     checks: Annotated[int, Field(ge=0)] = 0  # times the host came back for a Pending result
     not_before: dt.datetime | None = None  # set on retries: do not attempt before this time
     last_error: str | None = None
+    paused_since: dt.datetime | None = None  # waiting for an operator to resume its channel (status shown once)
 
     @property
     def partition_key(self) -> str:
@@ -154,3 +156,4 @@ class StatusEvent(BaseModel):
     # projected out of order; one with less progress than the stored one does not overwrite it.
     progress: int | None = None
     publication: Publication | None = None  # carried when the status store may not know the record yet
+    actor: str | None = None  # who asked for this step when a person did (operator console, department); else None
