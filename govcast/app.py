@@ -62,6 +62,7 @@ def build_app(runtime: Runtime, *, run_pipeline: bool = True) -> FastAPI:
         @contextlib.asynccontextmanager
         async def lifespan(a: FastAPI) -> AsyncIterator[None]:
             host = start_pipeline(runtime)
+            a.state.pipeline = host  # /readyz asks it which tasks are down
             task = asyncio.create_task(host.run(), name="pipeline")
             try:
                 async with inner(a):

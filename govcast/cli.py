@@ -1,4 +1,4 @@
-"""`govcast` command line: run, api, worker, token create|list|revoke, demo, schema."""
+"""`govcast` command line: run, api, worker, token create|list|revoke, audit verify, demo, schema."""
 
 from __future__ import annotations
 
@@ -51,6 +51,8 @@ def parser() -> argparse.ArgumentParser:
     revoke = token.add_parser("revoke", help="revoke a token by id: refused from the next request on, on every node")
     _common(revoke)
     revoke.add_argument("token_id", metavar="ID", help="the token's id (prn_…), from `govcast token list`")
+    audit = sub.add_parser("audit", help="the audit trail").add_subparsers(dest="audit_command", required=True)
+    _common(audit.add_parser("verify", help="check the hash chain; names every edited row and every broken link"))
     subs = sub.add_parser("subscribers", help="the push directory").add_subparsers(dest="subscribers_command",
                                                                                   required=True)
     imp = subs.add_parser("import", help="bulk-load businesses from CSV (progress on stderr; bad rows reported)")
@@ -100,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     from govcast import commands
 
     handler = {"run": commands.run, "api": commands.api, "worker": commands.worker,
-               "token": commands.token, "demo": commands.demo,
+               "token": commands.token, "audit": commands.audit_verify, "demo": commands.demo,
                "subscribers": commands.subscribers_import, "portal": commands.portal}[args.command]
     try:
         return handler(settings, args)

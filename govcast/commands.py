@@ -11,6 +11,8 @@ import uvicorn
 from govcast.runtime import Runtime
 from govcast.settings import Settings
 
+SANDBOX_LOOPBACK = ("127.0.0.0/8", "::1/128")
+
 
 def _bootstrap_tokens(runtime: Runtime) -> list[tuple[str, str]]:
     """On an empty store, create a demo department and an operator; their secrets are shown once."""
@@ -64,6 +66,8 @@ def _banner(settings: Settings, tokens: list[tuple[str, str]], mode: str) -> str
 
         lines.append("  SANDBOX platforms (stand-ins, not the real WeChat/Weibo/SMS/disclosure services):")
         lines += [f"    {name:10} {base}/sandbox/{name}/_inspect" for name in SANDBOXES]
+    if settings.webhook_allowed_networks:
+        lines.append(f"  webhooks may also reach {', '.join(settings.webhook_allowed_networks)} (webhook_allowed_networks)")
     if tokens:
         lines.append("First start: these tokens are shown once, keep them (stored hashed only):")
         lines += [f"  {label}: {secret}" for label, secret in tokens]
@@ -96,6 +100,9 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     from govcast.sinks import start_smtp_sink
 
     mode = f"distributed, broker {settings.broker}" if settings.broker else "embedded"
+    if settings.sandboxes and not settings.webhook_allowed_networks:
+        # the demo's webhook business posts to the bundled receiver on this very host
+        settings = settings.model_copy(update={"webhook_allowed_networks": list(SANDBOX_LOOPBACK)})
     sink = start_smtp_sink(settings)  # push emails land in <data dir>/mail/ in sandbox mode
     if sink is not None:
         settings = settings.model_copy(update={"push_smtp_sink_port": sink.port})
@@ -176,12 +183,28 @@ def token_list(runtime: Runtime, args: argparse.Namespace) -> int:
 def token_revoke(runtime: Runtime, args: argparse.Namespace) -> int:
     from producers.auth import revoke_token
 
-    record = revoke_token(runtime.store, args.token_id)
+    record = revoke_token(runtime.store, args.token_id)  # the audit trail names the local user (cli:<user>)
     if record is None:
         print(f"govcast token revoke: no token {args.token_id!r} (see `govcast token list`)", file=sys.stderr)
         return 1
     print(f"revoked {record.id} ({record.kind}, {record.name}) at {record.revoked_at}")
     return 0
+
+
+def audit_verify(settings: Settings, args: argparse.Namespace) -> int:
+    """`govcast audit verify`: 0 when the chain is intact (prints its head hash to keep elsewhere), 1 naming the rows."""
+    from processors.status.audit import verify
+
+    runtime = Runtime.build(settings, with_adapters=False, with_bus=False)
+    try:
+        verdict = verify(runtime.store.engine)
+    finally:
+        runtime.close()
+    for problem in verdict.problems:
+        print(f"govcast audit verify: {problem}", file=sys.stderr)
+    state = "intact" if verdict.intact else f"BROKEN ({len(verdict.problems)} problem(s))"
+    print(f"{verdict.entries} entries, chain {state}; head {verdict.head}")
+    return 0 if verdict.intact else 1
 
 
 def demo(settings: Settings, args: argparse.Namespace) -> int:
@@ -212,7 +235,8 @@ def subscribers_import(settings: Settings, args: argparse.Namespace) -> int:
         return publish(settings)
     runtime = Runtime.build(settings, with_adapters=False, with_bus=bool(settings.broker))
     try:
-        return import_csv(runtime.store.engine, args.file, on_change=change_hook(settings, runtime.bus))
+        return import_csv(runtime.store.engine, args.file, on_change=change_hook(settings, runtime.bus),
+                          allowed_networks=settings.webhook_allowed_networks)
     finally:
         runtime.close()
 

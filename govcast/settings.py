@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import ipaddress
 import json
 import os
 from pathlib import Path
@@ -87,6 +88,10 @@ class Settings(BaseModel):
     push_smtp_sink_port: int = Field(default=0, ge=0, le=65535,
                                      description="port of the local SMTP sink in sandbox mode; 0: any free port")
     push_mail_from: str = Field(default="govcast@localhost", description="From address of push emails")
+    webhook_allowed_networks: list[str] = Field(
+        default_factory=list, description="IP networks webhooks may reach although they are loopback, private or "
+        "link-local (on-premises receivers, tests), e.g. 10.20.0.0/16,127.0.0.1/32; empty: public addresses only "
+        "(`govcast run` in sandbox mode allows loopback, for the bundled receiver)")
     push_webhook_timeout_seconds: float = Field(default=15.0, gt=0, description="timeout of one webhook call")
     push_quiet_hours: str = Field(default="21:00-08:00", description="default quiet hours (local time) of SMS/WeChat pushes")
     push_quiet_channels: list[str] = Field(default_factory=lambda: ["sms", "wechat_template"],
@@ -126,6 +131,17 @@ class Settings(BaseModel):
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         return None if value == "" else value
+
+    @field_validator("webhook_allowed_networks")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        entries = [v.strip() for v in value if v.strip()]
+        for entry in entries:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"webhook_allowed_networks: {entry!r} is not an IP network (e.g. 10.20.0.0/16)") from None
+        return entries
 
     @property
     def base_url(self) -> str:

@@ -29,6 +29,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_never, wait_exponen
 
 from processors.bus import Bus, Outbound
 from processors.faults import kill_point
+from processors.status.engine import reading
 from processors.status.store import StatusStore, utcnow
 from processors.status.tables import outbox
 from schemas.events import CloudEvent
@@ -50,7 +51,7 @@ def enqueue(conn: Connection, messages: Sequence[Outbound]) -> None:
 
 def pending(store: StatusStore) -> int:
     """Messages committed but not yet on the bus (readiness, metrics, tests)."""
-    with store.engine.connect() as conn:
+    with reading(store.engine) as conn:
         return int(conn.execute(select(func.count()).select_from(outbox)).scalar_one())
 
 
@@ -100,7 +101,7 @@ class OutboxRelay:
                 self._send(rows)
                 self._delete(conn, rows)
             return len(rows)
-        with self.store.engine.connect() as conn:  # SQLite: never hold the store's write lock across a bus send
+        with reading(self.store.engine) as conn:  # SQLite: never hold the store's write lock across a bus send
             rows = self._oldest(conn)
         if rows:
             self._send(rows)

@@ -18,6 +18,7 @@ import re
 import secrets
 from typing import Literal
 
+from processors.status import audit
 from processors.status.store import Principal, StatusStore, TokenRecord
 from producers.errors import Unauthorized
 from schemas.vocab import PUBLISHER_CODE_RE, credit_code_checksum_ok
@@ -95,13 +96,15 @@ def check_token_request(store: StatusStore, kind: str, name: str, publisher_code
 
 
 def new_token(store: StatusStore, kind: PrincipalKind | str, name: str, publisher_code: str | None = None,
-              *, expires_at: dt.datetime | None = None) -> str:
-    """Create a principal with a fresh token; returns the secret (the only time it exists in clear)."""
-    return issue_token(store, kind, name, publisher_code, expires_at=expires_at)[1]
+              *, expires_at: dt.datetime | None = None, actor: Principal | None = None) -> str:
+    """Create a principal with a fresh token; returns the secret (the only time it exists in clear).
+
+    `actor`: the operator creating it (None: the local command line); the audit trail names it."""
+    return issue_token(store, kind, name, publisher_code, expires_at=expires_at, actor=actor)[1]
 
 
 def issue_token(store: StatusStore, kind: PrincipalKind | str, name: str, publisher_code: str | None = None,
-                *, expires_at: dt.datetime | None = None) -> tuple[TokenRecord, str]:
+                *, expires_at: dt.datetime | None = None, actor: Principal | None = None) -> tuple[TokenRecord, str]:
     """`new_token` that also answers the stored record (id, expiry) for listings and API answers."""
     name, code = check_token_request(store, kind, name, publisher_code)
     if expires_at is not None:
@@ -111,6 +114,8 @@ def issue_token(store: StatusStore, kind: PrincipalKind | str, name: str, publis
     with store.transaction() as conn:
         store.add_token(principal, hash_token(token), expires_at=expires_at, conn=conn)
         record = store.token_record(principal.id, conn)
+        audit.record(conn, actor, "token.create", principal.id, {"kind": kind, "name": name, "publisher_code": code,
+                                                                 "expires_at": expires_at})
     assert record is not None
     return record, token
 
@@ -119,10 +124,16 @@ def list_tokens(store: StatusStore, *, include_revoked: bool = True) -> list[Tok
     return store.list_tokens(include_revoked=include_revoked)
 
 
-def revoke_token(store: StatusStore, token_id: str) -> TokenRecord | None:
-    """Revoke a token by id (from `list_tokens`); None when there is no such token. Takes effect on the next request."""
+def revoke_token(store: StatusStore, token_id: str, *, actor: Principal | None = None) -> TokenRecord | None:
+    """Revoke a token by id (from `list_tokens`); None when there is no such token. Takes effect on the next request.
+
+    `actor`: the operator revoking it (None: the local command line)."""
     with store.transaction() as conn:
-        return store.revoke_token(token_id, conn)
+        before = store.token_record(token_id, conn)
+        record = store.revoke_token(token_id, conn)
+        if before is not None and before.revoked_at is None:
+            audit.record(conn, actor, "token.revoke", token_id, {"kind": before.kind, "name": before.name})
+        return record
 
 
 def authenticate(store: StatusStore, token: str | None) -> Principal:

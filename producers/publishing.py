@@ -31,7 +31,9 @@ from processors.faults import kill_point
 from processors.normalize import normalize
 from processors.outbox import OutboxRelay, enqueue
 from processors.screen import Severity, screen
+from processors.status import audit
 from processors.status.engine import retryable, unique_violation
+from processors.status.group_commit import GroupCommitter
 from processors.status.store import Principal, StatusStore
 from producers.auth import may_see_department
 from producers.errors import Conflict, FieldError, Forbidden, Invalid, NotFound, Unavailable
@@ -48,6 +50,7 @@ MAX_KEY_LENGTH = 200
 ATTEMPTS = 3  # runs of one request's transaction when a concurrent request got in the way
 PUBLIC_STATES = frozenset({"delivered", "partially_delivered"})
 _KNOWN_CHANNELS = frozenset(c.value for c in Channel)
+_SENT_FIELDS = set(PublicationIn.model_fields)  # what a department sends: the audit diff of a revision
 
 
 def publication_path(publication_id: str) -> str:
@@ -116,12 +119,14 @@ class Publisher:
         self.source = source
         self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self.relay = OutboxRelay(store, bus)
+        self.writer = GroupCommitter(store, after_commit=self.relay.after_commit)  # the relay runs once per batch
 
     def start(self) -> None:
         """Relay what a previous process committed but did not relay (and keep relaying in the background)."""
         self.relay.kick()
 
     def close(self) -> None:
+        self.writer.close()
         self.relay.stop()
 
     # -- the three changes ---------------------------------------------------
@@ -138,9 +143,10 @@ class Publisher:
             pub = self._normalize(data, channels, related, pub_id=pub_id, version=1, department=code, index=index, now=now)
             status = initial_status(data, now)
             self.store.upsert_publication(conn, pub, status, channels)
+            audit.record(conn, principal, "publication.submit", pub.id, {"title": pub.title, "index_no": pub.index_no_text})
             return self._answer(pub, status), self._message(EventType.submitted, pub)
 
-        return self._commit(principal, idempotency_key, request_hash("POST", COLLECTION, data), work)
+        return self._commit(principal, idempotency_key, request_hash("POST", COLLECTION, data), work, order=code)
 
     def revise(
         self, principal: Principal, publication_id: str, data: PublicationIn, *, idempotency_key: str | None = None
@@ -169,6 +175,7 @@ class Publisher:
             status = initial_status(data, now)
             if not self.store.compare_and_set_publication(conn, pub, status, channels, expected_version=row.version):
                 raise Conflict("the publication changed while this revision was being saved; fetch it and revise again")
+            audit.record(conn, principal, "publication.revise", pub.id, {"version": pub.version, "changes": _changes(current, pub)})
             return self._answer(pub, status), self._message(EventType.revised, pub)
 
         return self._commit(principal, idempotency_key, request_hash("PUT", path, data), work)
@@ -192,6 +199,7 @@ class Publisher:
             channels = json.loads(row.channels)
             if not self.store.compare_and_set_publication(conn, pub, status, channels, expected_version=row.version):
                 raise Conflict("the publication changed while the retraction was being saved; try again")
+            audit.record(conn, principal, "publication.retract", pub.id, {"version": pub.version, "reason": data.reason})
             return self._answer(pub, status), self._message(EventType.retracted, pub)
 
         return self._commit(principal, idempotency_key, request_hash("POST", path, data), work)
@@ -218,12 +226,13 @@ class Publisher:
                                                           expected_version=row.version):
                 raise Conflict("the publication changed while it was being approved; fetch it and try again")
             log.info("operator %s approved held publication %s v%d", principal.name, pub.id, pub.version)
+            audit.record(conn, principal, "publication.approve", pub.id, {"version": pub.version})
             return self._answer(pub, "pending"), self._message(EventType.approved, pub)
 
         return self._commit(principal, None, request_hash("POST", path, RetractIn(reason="approve")), work)
 
     # -- transaction, idempotency, bus ---------------------------------------
-    def _commit(self, principal: Principal, key: str | None, req_hash: str, work: Work) -> Outcome:
+    def _commit(self, principal: Principal, key: str | None, req_hash: str, work: Work, *, order: str = "") -> Outcome:
         def unit(conn: Connection) -> Outcome:
             if key is not None and (replay := self._replay(conn, principal, key, req_hash)) is not None:
                 return replay
@@ -233,20 +242,21 @@ class Publisher:
             enqueue(conn, [message])
             return outcome
 
-        return self.transaction(unit)
+        return self.transaction(unit, order=order)
 
-    def transaction(self, unit: Unit) -> Outcome:
+    def transaction(self, unit: Unit, *, order: str = "") -> Outcome:
         """Run `unit` in one store transaction and commit it: every row it adds (publication, idempotency
         answer, outbox message -- and whatever else a caller adds through `conn`) is kept, or none is.
 
-        Raises Unavailable when the store cannot commit (disk full, database down): nothing was kept.
+        Concurrent calls share a transaction (group commit, one flush for many), each in its own
+        savepoint; `order` sorts units inside a batch (the department: its 索引号 counter row).
+        Returns once committed and relayed to the bus (when the bus is up). Raises Unavailable when
+        the store cannot commit (disk full, database down): nothing was kept.
         """
         for attempt in range(1, ATTEMPTS + 1):
             kill_point("commit:before")
             try:
-                with self.store.transaction() as conn:
-                    outcome = unit(conn)
-                    kill_point("commit:inside")
+                outcome = self.writer.run(unit, order=order)
             except DBAPIError as exc:
                 # A concurrent request committed first (several API nodes on PostgreSQL): the same
                 # 索引号 sent explicitly, the same Idempotency-Key, or a deadlock. The next pass sees
@@ -262,9 +272,6 @@ class Publisher:
                     raise
                 log.info("request conflicted with a concurrent one (attempt %d), running it again: %s", attempt, exc.orig)
                 continue
-            if not outcome.replayed:
-                kill_point("commit:after")
-                self.relay.after_commit()
             return outcome
         raise AssertionError("unreachable")
 
@@ -397,6 +404,11 @@ class Publisher:
     ) -> Publication:
         fields = data.model_copy(update={"channels": [Channel(c) for c in channels], "related": related})
         return normalize(fields, publication_id=pub_id, version=version, department=department, index=index, submitted_at=now)
+
+
+def _changes(old: Publication, new: Publication) -> dict[str, Any]:
+    """The revision's diff for the audit trail: department-sent fields only."""
+    return audit.diff(old.model_dump(mode="json", include=_SENT_FIELDS), new.model_dump(mode="json", include=_SENT_FIELDS))
 
 
 def _linkable(row: Any, department: str) -> bool:

@@ -24,7 +24,7 @@ from adapters.push.email import EmailSender
 from adapters.push.message import AsyncSender, PushMessage, PushSender, ReceiptSender
 from adapters.push.sms import SmsSender
 from adapters.push.unsubscribe import make_token
-from adapters.push.webhook import WebhookSender
+from adapters.push.webhook import WebhookSender, guarded_connector
 from adapters.push.wechat_template import WechatTemplateSender
 from processors.status.subscribers import RecipientUpdate, SubscriberStore
 from processors.target import Directory, why
@@ -169,13 +169,13 @@ class PushAdapter:
         """One keep-alive session per event loop (the host's loop lives as long as the process)."""
         loop = asyncio.get_running_loop()
         if self._http is None or self._http[0] is not loop or self._http[1].closed:
-            connector = aiohttp.TCPConnector(limit=self.config.concurrency)
+            connector = guarded_connector(self.config.webhook_allowed_networks, limit=self.config.concurrency)
             self._http = (loop, aiohttp.ClientSession(connector=connector))
         return self._http[1]
 
     def deliver(self, task: DeliveryTask) -> DeliveryResult:
         async def once() -> DeliveryResult | Deferral:
-            async with aiohttp.ClientSession() as http:
+            async with aiohttp.ClientSession(connector=guarded_connector(self.config.webhook_allowed_networks)) as http:
                 return (await self.deliver_many([task], http=http))[task.delivery_id]
 
         result = asyncio.run(once())
@@ -269,7 +269,8 @@ class PushAdapter:
 
 def build_senders(config: PushConfig, services: AdapterServices) -> dict[PushChannel, PushSender]:
     """The explicit list of push sub-channels this installation can use."""
-    senders: dict[PushChannel, PushSender] = {PushChannel.webhook: WebhookSender(config.webhook_timeout)}
+    senders: dict[PushChannel, PushSender] = {PushChannel.webhook: WebhookSender(config.webhook_timeout,
+                                                                                      config.webhook_allowed_networks)}
     if config.smtp_host:
         senders[PushChannel.email] = EmailSender(config)
     if config.wechat_template is not None:  # a template id is configured, or the WeChat sandbox's demo template

@@ -28,6 +28,7 @@ class WechatTemplateConfig(AdapterConfig):
 
 class PushConfig(AdapterConfig):
     webhook_timeout: float = Field(default=15.0, gt=0)
+    webhook_allowed_networks: tuple[str, ...] = ()  # adapters.egress: inward networks webhooks may reach anyway
     concurrency: int = Field(default=64, ge=1, le=1024)  # sends in flight per dispatch batch
     smtp_host: str = ""  # empty: no email channel
     smtp_port: int = Field(default=25, ge=1, le=65535)
@@ -51,6 +52,7 @@ def push_config(settings: Settings) -> AdapterConfig:
         wechat_template=wechat_template_config(settings),
         sms=sms_config(settings),
         webhook_timeout=settings.push_webhook_timeout_seconds,
+        webhook_allowed_networks=tuple(settings.webhook_allowed_networks),
         smtp_host=host,
         smtp_port=settings.push_smtp_port if settings.push_smtp_host else (settings.push_smtp_sink_port or 25),
         smtp_user=settings.push_smtp_user, smtp_password=settings.push_smtp_password,

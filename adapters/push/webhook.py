@@ -7,10 +7,12 @@ import base64
 import hashlib
 import hmac
 import json
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import aiohttp
 
+from adapters.egress import ForbiddenAddress, GuardedResolver, networks, url_problem
 from adapters.push.message import PushMessage
 from schemas.delivery import Delivered, DeliveryResult, Rejected, Retryable
 from schemas.subscriber import PushChannel, Subscriber
@@ -56,18 +58,25 @@ def payload(sub: Subscriber, msg: PushMessage) -> dict[str, Any]:
         "credit_code": sub.credit_code}}
 
 
+def guarded_connector(allowed_networks: Sequence[str] = (), **options: Any) -> aiohttp.TCPConnector:
+    """A connector whose name lookups refuse inward addresses (adapters.egress) -- for sessions that send webhooks."""
+    return aiohttp.TCPConnector(resolver=GuardedResolver(networks(allowed_networks)), **options)
+
+
 class WebhookSender:
     """Sent on the dispatcher's event loop (aiohttp): the high-volume push path (DESIGN.md, performance)."""
 
     channel: ClassVar[PushChannel] = PushChannel.webhook
 
-    def __init__(self, timeout: float) -> None:
+    def __init__(self, timeout: float, allowed_networks: Sequence[str] = ()) -> None:
         self.timeout = timeout
+        self.allowed_networks = tuple(allowed_networks)
+        self.allowed = networks(allowed_networks)
 
     def send(self, sub: Subscriber, msg: PushMessage, facts: dict[str, Any]) -> DeliveryResult:
         """The PushSender protocol's blocking form (the dispatcher uses `send_async`)."""
         async def once() -> DeliveryResult:
-            async with aiohttp.ClientSession() as http:
+            async with aiohttp.ClientSession(connector=guarded_connector(self.allowed_networks)) as http:
                 return await self.send_async(sub, msg, facts, http)
 
         return asyncio.run(once())
@@ -76,6 +85,10 @@ class WebhookSender:
                          http: aiohttp.ClientSession) -> DeliveryResult:
         if not (sub.webhook_url and sub.webhook_secret):
             return Rejected(reason="no webhook endpoint", code="no_contact")
+        # Checked again at send time (records saved before the guard, changed settings); literal addresses
+        # here, names by the session's GuardedResolver on the addresses the connection will use.
+        if why := url_problem(sub.webhook_url, self.allowed, resolve=False):
+            return Rejected(reason=f"webhook URL refused: it {why}", code="forbidden_target")
         body, headers = signed(sub.webhook_secret.get_secret_value(), msg.delivery_id, int(msg.sent_at),
                                payload(sub, msg))
         try:
@@ -83,6 +96,10 @@ class WebhookSender:
                                  timeout=aiohttp.ClientTimeout(total=self.timeout)) as response:
                 await response.read()
                 return classify(response.status, response.headers.get("Retry-After"), msg.delivery_id)
+        except aiohttp.ClientConnectorError as exc:
+            if isinstance(exc.os_error, ForbiddenAddress):
+                return Rejected(reason=f"webhook URL refused: {exc.os_error}", code="forbidden_target")
+            return Retryable(reason=f"webhook {type(exc).__name__}", retry_after=30.0)
         except (aiohttp.ClientError, TimeoutError) as exc:  # the receiver dedupes by webhook-id: sending again is safe
             return Retryable(reason=f"webhook {type(exc).__name__}", retry_after=30.0)
 

@@ -3,15 +3,23 @@
 One consumer task per (route, partition): per-key order is kept, partitions
 and channels progress independently (one channel's outage never blocks
 another), and every input is committed only together with its outputs.
+
+Every task runs supervised: one that dies (the log cannot be written: disk full)
+is restarted with exponential backoff, and until it has fetched again it is
+listed by `problems()`, which makes /readyz answer 503.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_never, wait_exponential
 
 from processors.embedded.log import Record, SqliteLog
 from processors.stages import StageContext, due_releases
@@ -23,6 +31,7 @@ log = logging.getLogger("govcast.embedded")
 BATCH_SIZE = 200  # per-recipient push tasks dispatched together
 POLL_SECONDS = 0.5  # fallback wake-up for messages appended by other processes
 PRUNE_SECONDS = 60.0
+RESTART_MAX_SECONDS = 30.0  # longest wait before restarting a task that died
 
 
 async def close_async_resources(ctx: StageContext) -> None:
@@ -41,6 +50,7 @@ class EmbeddedHost:
     table: list[Route] = field(default_factory=list)
     _wakeups: dict[str, list[asyncio.Event]] = field(default_factory=lambda: defaultdict(list))
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    _down: dict[str, str] = field(default_factory=dict)  # task name -> why it died (until it runs again)
 
     def __post_init__(self) -> None:
         self.table = self.table or routes(self.ctx.settings)
@@ -53,10 +63,13 @@ class EmbeddedHost:
                 loop.call_soon_threadsafe(ev.set)
 
         self.bus.add_listener(wake)
-        tasks = [asyncio.create_task(self._consume(route, topic, part), name=f"{route.name}[{topic}:{part}]")
-                 for route in self.table for topic in route.sources for part in range(self.bus.ensure_topic(topic))]
-        tasks.append(asyncio.create_task(self._scheduler(), name="scheduler"))
-        tasks.append(asyncio.create_task(self._pruner(), name="pruner"))
+        jobs: dict[str, Callable[[], Awaitable[None]]] = {
+            f"{route.name}[{topic}:{part}]": functools.partial(self._consume, route, topic, part, f"{route.name}[{topic}:{part}]")
+            for route in self.table for topic in route.sources for part in range(self.bus.ensure_topic(topic))
+        }
+        jobs["scheduler"] = self._scheduler
+        jobs["pruner"] = self._pruner
+        tasks = [asyncio.create_task(self._supervise(name, job), name=name) for name, job in jobs.items()]
         try:
             await self._stopping.wait()
         finally:
@@ -68,6 +81,26 @@ class EmbeddedHost:
     def stop(self) -> None:
         self._stopping.set()
 
+    def problems(self) -> list[str]:
+        """Tasks that died and have not run again yet (readiness)."""
+        return [f"{name}: {why}" for name, why in sorted(self._down.items())]
+
+    async def _supervise(self, name: str, job: Callable[[], Awaitable[None]]) -> None:
+        """Run `job` until the host stops; when it raises, mark it down and restart it with backoff."""
+
+        def died(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            self._down[name] = f"{type(exc).__name__}: {exc}"
+            log.error("pipeline task %s died (%s); restarting it in %.1f s", name, self._down[name],
+                      state.next_action.sleep if state.next_action else 0)
+
+        async for attempt in AsyncRetrying(retry=retry_if_exception_type(Exception), stop=stop_never,
+                                           wait=wait_exponential(multiplier=0.5, max=RESTART_MAX_SECONDS),
+                                           sleep=self._sleep, before_sleep=died):
+            with attempt:
+                if not self._stopping.is_set():
+                    await job()
+
     async def _sleep(self, seconds: float, wakeup: asyncio.Event | None = None) -> None:
         waiter = wakeup or self._stopping
         with contextlib.suppress(TimeoutError):
@@ -77,10 +110,20 @@ class EmbeddedHost:
         await self._sleep(seconds)
         return not self._stopping.is_set()
 
-    async def _consume(self, route: Route, topic: str, part: int) -> None:
+    async def _consume(self, route: Route, topic: str, part: int, name: str) -> None:
         wakeup = asyncio.Event()
         self._wakeups[topic].append(wakeup)
+        try:
+            await self._consume_from(route, topic, part, name, wakeup)
+        finally:
+            self._wakeups[topic].remove(wakeup)
+
+    async def _consume_from(self, route: Route, topic: str, part: int, name: str, wakeup: asyncio.Event) -> None:
+        first = True
         while not self._stopping.is_set():
+            if not first:
+                self._down.pop(name, None)  # a whole round (fetch, process, commit) went through: running again
+            first = False
             wakeup.clear()
             records = await asyncio.to_thread(self.bus.fetch, route.name, topic, part,
                                               BATCH_SIZE if route.batch else 50)

@@ -11,6 +11,8 @@ advisory locks (`advisory_lock`), and callers retry what `retryable` names.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, Engine, MetaData, create_engine, event, func, inspect, select, text
@@ -24,6 +26,14 @@ _PG_ALIASES = ("postgres://", "postgresql://")  # libpq-style URLs as hosting pr
 _SCHEMA_LOCK = "govcast/status-store/schema"
 # SQLSTATEs worth one more attempt of the whole transaction: serialization failure, deadlock.
 _TRANSIENT_SQLSTATES = frozenset({"40001", "40P01"})
+READ_ONLY = "govcast_read_only"  # execution option of connections that never write (see `reading`)
+
+
+@contextmanager
+def reading(engine: Engine) -> Iterator[Connection]:
+    """A connection for reads only: on SQLite it does not take the write lock (WAL readers see the last commit)."""
+    with engine.connect() as conn:
+        yield conn.execution_options(**{READ_ONLY: True})
 
 
 def normalize_url(url: str) -> str:
@@ -74,7 +84,9 @@ def _sqlite_engine(url: str) -> Engine:
     def _begin_immediate(conn: Connection) -> None:
         # Take the write lock up front: read-then-write transactions in WAL mode
         # would otherwise fail with SQLITE_BUSY instead of waiting their turn.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Connections marked READ_ONLY (`reading()`) only read: in WAL mode they neither
+        # wait for nor block the writer, so they start a plain deferred transaction.
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
 
     return engine
 

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, case, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from processors.status.engine import advisory_lock, create_schema, make_engine, normalize_url
+from processors.status.engine import advisory_lock, create_schema, make_engine, normalize_url, reading
 from processors.status.tables import archived_index_nos, deliveries, idempotency, index_sequences, publications, timeline
 from processors.status.tokens import Principal, TokenRecord, TokenRecords
 from schemas.delivery import DeliveryStatus, StatusEvent
@@ -140,7 +140,7 @@ class StatusStore(TokenRecords):
     def publication_row(self, publication_id: str, conn: Connection | None = None) -> Any:
         if conn is not None:
             return conn.execute(select(publications).where(publications.c.id == publication_id)).first()
-        with self.engine.connect() as c:
+        with reading(self.engine) as c:
             return c.execute(select(publications).where(publications.c.id == publication_id)).first()
 
     def publication(self, publication_id: str) -> Publication | None:
@@ -150,7 +150,7 @@ class StatusStore(TokenRecords):
     def find_by_index_no(self, index_no: str, conn: Connection | None = None) -> Any:
         if conn is not None:
             return conn.execute(select(publications).where(publications.c.index_no == index_no)).first()
-        with self.engine.connect() as c:
+        with reading(self.engine) as c:
             return c.execute(select(publications).where(publications.c.index_no == index_no)).first()
 
     def compare_and_set_publication(
@@ -178,7 +178,7 @@ class StatusStore(TokenRecords):
 
     def counts_by_status(self) -> dict[str, int]:
         """Number of publications per overall status (for the metrics gauge)."""
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             rows = conn.execute(
                 select(publications.c.status, func.count()).group_by(publications.c.status)
             ).all()
@@ -198,7 +198,7 @@ class StatusStore(TokenRecords):
             query = query.where(publications.c.created_at >= flt.since)
         if flt.until:
             query = query.where(publications.c.created_at < flt.until)
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             total = conn.execute(select(func.count()).select_from(query.subquery())).scalar_one()
             rows = conn.execute(
                 query.order_by(publications.c.created_at.desc(), publications.c.id).limit(flt.limit).offset(flt.offset)
@@ -206,7 +206,7 @@ class StatusStore(TokenRecords):
         return int(total), list(rows)
 
     def deliveries_of(self, publication_id: str) -> dict[str, dict[str, Any]]:
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             rows = conn.execute(select(deliveries).where(deliveries.c.publication_id == publication_id)).all()
         return {
             r.channel: {"status": r.status, "version": r.version, "url": r.url, "detail": r.detail, "updated_at": r.updated_at}
@@ -214,7 +214,7 @@ class StatusStore(TokenRecords):
         }
 
     def timeline_of(self, publication_id: str) -> list[dict[str, Any]]:
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             rows = conn.execute(
                 select(timeline).where(timeline.c.publication_id == publication_id).order_by(timeline.c.at, timeline.c.event_id)
             ).all()
@@ -225,7 +225,7 @@ class StatusStore(TokenRecords):
 
     def due_for_release(self, now: dt.datetime) -> list[Publication]:
         """Scheduled publications whose time has come and whose current version is not yet released."""
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             rows = conn.execute(
                 select(publications.c.doc).where(
                     publications.c.status == DeliveryStatus.scheduled.value,

@@ -34,8 +34,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
+from processors.status import audit
+from processors.status.audit import Actor
 from processors.status.engine import create_schema
 from processors.status.tables import UTCDateTime
+from processors.status.tokens import Principal
 from schemas.subscriber import Subscriber, SubscriberIn
 
 metadata = MetaData()
@@ -131,6 +134,15 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def _subscriber_diff(old: Subscriber | None, new: Subscriber) -> dict[str, Any]:
+    """For the audit trail: what changed, the webhook secret only as changed or not (never its value)."""
+    changes = audit.diff(old.public() if old else {}, new.public())
+    old_secret = old.webhook_secret.get_secret_value() if old and old.webhook_secret else None
+    if old is not None and old_secret != (new.webhook_secret.get_secret_value() if new.webhook_secret else None):
+        changes["webhook_secret"] = "changed"
+    return changes
+
+
 class SubscriberStore:
     def __init__(self, engine: Engine, on_change: ChangeHook | None = None) -> None:
         self.engine = engine
@@ -171,12 +183,14 @@ class SubscriberStore:
             data["consent_at"] = now
         return Subscriber.model_validate(data)
 
-    def upsert(self, sub: SubscriberIn, origin: Origin = "operator") -> tuple[Subscriber, bool]:
+    def upsert(self, sub: SubscriberIn, origin: Origin = "operator",
+               actor: Principal | Actor | None = None) -> tuple[Subscriber, bool]:
         """Create or replace one record (unsubscribes and consent time survive); returns it and whether it is new.
 
         `origin` says who vouches for the contacts: an operator or an import (not the business's own confirmation).
+        With `actor`, the change is on the audit trail (same transaction).
         """
-        return self.upsert_many([sub], origin)[0]
+        return self.upsert_many([sub], origin, actor)[0]
 
     def put(self, sub: Subscriber) -> None:
         """Store exactly this record (the subscription center, which merges and verifies itself)."""
@@ -189,7 +203,8 @@ class SubscriberStore:
             self._bump(conn)
             self._emit([(sub.credit_code, row["doc"].encode())])
 
-    def upsert_many(self, subs: Sequence[SubscriberIn], origin: Origin = "operator") -> list[tuple[Subscriber, bool]]:
+    def upsert_many(self, subs: Sequence[SubscriberIn], origin: Origin = "operator",
+                    actor: Principal | Actor | None = None) -> list[tuple[Subscriber, bool]]:
         now, out = utcnow(), []
         changes: list[tuple[str, bytes | None]] = []
         with self.engine.begin() as conn:
@@ -206,6 +221,11 @@ class SubscriberStore:
                     set_={c.name: stmt.excluded[c.name] for c in subscribers.columns if c.name != "credit_code"}), rows)
                 changes += [(r["credit_code"], r["doc"].encode()) for r in rows]
                 out += merged
+                if actor is not None:
+                    for sub, created in merged:
+                        old = olds.get(sub.credit_code)
+                        audit.record(conn, actor, "subscriber.create" if created else "subscriber.replace", sub.credit_code,
+                                     _subscriber_diff(old, sub))
             if subs:
                 self._bump(conn)
             self._emit(changes)
@@ -229,30 +249,37 @@ class SubscriberStore:
                                 .limit(limit).offset(offset)).scalars().all()
         return total, [Subscriber.model_validate_json(d) for d in docs]
 
-    def delete(self, credit_code: str) -> bool:
+    def delete(self, credit_code: str, actor: Principal | Actor | None = None) -> bool:
         with self.engine.begin() as conn:
             gone = conn.execute(delete(subscribers).where(subscribers.c.credit_code == credit_code)).rowcount
             if gone:
+                if actor is not None:
+                    audit.record(conn, actor, "subscriber.delete", credit_code)
                 self._bump(conn)
                 self._emit([(credit_code, None)])
         return bool(gone)
 
-    def _change(self, credit_code: str, **changes: Any) -> Subscriber | None:
+    def _change(self, credit_code: str, audited: tuple[Principal | Actor, str] | None = None,
+                **changes: Any) -> Subscriber | None:
         with self.engine.begin() as conn:
             doc = conn.execute(select(subscribers.c.doc).where(subscribers.c.credit_code == credit_code)
                                .with_for_update()).scalar()
             if doc is None:
                 return None
-            sub = Subscriber.model_validate_json(doc).model_copy(update=changes)
+            old = Subscriber.model_validate_json(doc)
+            sub = old.model_copy(update=changes)
             self._save(conn, sub)
+            if audited is not None:
+                audit.record(conn, audited[0], audited[1], credit_code, _subscriber_diff(old, sub))
         return sub
 
-    def unsubscribe(self, credit_code: str, channel: str) -> Subscriber | None:
+    def unsubscribe(self, credit_code: str, channel: str, actor: Principal | Actor | None = None) -> Subscriber | None:
         """Stop pushes on `channel` ("all" for every channel); idempotent."""
         sub = self.get(credit_code)
         if sub is None or channel in sub.unsubscribed:
             return sub
-        return self._change(credit_code, unsubscribed=sorted({*sub.unsubscribed, channel}))
+        return self._change(credit_code, (actor, "subscriber.unsubscribe") if actor is not None else None,
+                            unsubscribed=sorted({*sub.unsubscribed, channel}))
 
     def disable_webhook(self, credit_code: str) -> None:
         self._change(credit_code, webhook_disabled=True)

@@ -143,3 +143,20 @@ outbox = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     sqlite_autoincrement=True,
 )
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),  # append order = chain order (appended under a lock)
+    Column("at", UTCDateTime(), nullable=False, index=True),
+    Column("actor_id", String(40), nullable=False, index=True),  # token id (prn_…), or cli:<user> for the command line
+    Column("actor_name", String(100), nullable=False),
+    Column("actor_kind", String(20), nullable=False),  # department | operator | business | cli | link | system
+    Column("action", String(40), nullable=False, index=True),  # publication.submit, token.revoke, subscriber.delete, …
+    Column("target", String(60), nullable=False, index=True),  # publication id, token id, credit code, channel
+    Column("detail", Text, nullable=False),  # JSON: the diff, the reason, counts
+    Column("client", String(64)),  # the caller's address, when it came over HTTP
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    sqlite_autoincrement=True,  # a deleted last row's number is never reused
+)

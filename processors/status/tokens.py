@@ -8,11 +8,12 @@ every API node sharing the store.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, Engine, func, insert, or_, select, update
 
+from processors.status.engine import reading
 from processors.status.tables import tokens
 
 
@@ -22,6 +23,7 @@ class Principal:
     kind: str  # department | operator | business
     name: str
     publisher_code: str | None
+    client: str | None = field(default=None, compare=False)  # the address a request came from (audit trail)
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,7 @@ class TokenRecords:
     def principal_for(self, token_hash: str, now: dt.datetime | None = None) -> Principal | None:
         """The principal of a live token: not revoked, not expired at `now`."""
         now = now or dt.datetime.now(dt.UTC)
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             row = conn.execute(select(tokens).where(
                 tokens.c.token_hash == token_hash, tokens.c.revoked.is_(False),
                 or_(tokens.c.expires_at.is_(None), tokens.c.expires_at > now),
@@ -90,7 +92,7 @@ class TokenRecords:
         return Principal(row.id, row.kind, row.name, row.publisher_code) if row else None
 
     def count_tokens(self) -> int:
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return int(conn.execute(select(func.count()).select_from(tokens)).scalar_one())
 
     def list_tokens(self, *, include_revoked: bool = True) -> list[TokenRecord]:
@@ -98,7 +100,7 @@ class TokenRecords:
         query = select(tokens).order_by(tokens.c.created_at.desc(), tokens.c.id)
         if not include_revoked:
             query = query.where(tokens.c.revoked.is_(False))
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return [_record(r) for r in conn.execute(query).all()]
 
     def token_record(self, token_id: str, conn: Connection | None = None) -> TokenRecord | None:
@@ -106,7 +108,7 @@ class TokenRecords:
         if conn is not None:
             row = conn.execute(query).first()
         else:
-            with self.engine.connect() as c:
+            with reading(self.engine) as c:
                 row = c.execute(query).first()
         return _record(row) if row else None
 
@@ -115,7 +117,7 @@ class TokenRecords:
         query = select(tokens.c.kind).where(tokens.c.publisher_code == publisher_code, tokens.c.revoked.is_(False)).distinct()
         if conn is not None:
             return {str(k) for k in conn.execute(query).scalars()}
-        with self.engine.connect() as c:
+        with reading(self.engine) as c:
             return {str(k) for k in c.execute(query).scalars()}
 
     def revoke_token(self, token_id: str, conn: Connection | None = None) -> TokenRecord | None:

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from govcast.settings import Settings
 from processors.bus import Bus
 from processors.status.store import StatusStore
-from producers.api import clicks, health, metrics, publications, subscribers, tokens
+from producers.api import audit, clicks, health, metrics, publications, subscribers, tokens
 from producers.api.metrics import ApiMetrics
 from producers.api.middleware import MAX_REQUEST_BYTES, BodyLimit, ServerErrors
 from producers.problems import install_problem_handlers, use_problem_media_type
@@ -21,6 +21,7 @@ TAGS = [
     {"name": "publications", "description": "Submit, revise and retract publications; read where every copy stands."},
     {"name": "subscribers", "description": "The policy-push directory of businesses, and one-click unsubscribe."},
     {"name": "tokens", "description": "API tokens (operators): create, list, revoke; secrets are shown once."},
+    {"name": "audit", "description": "The tamper-evident audit trail of human actions (operators)."},
     {"name": "operations", "description": "Health, readiness and Prometheus metrics."},
 ]
 
@@ -54,6 +55,7 @@ def create_app(settings: Settings, store: StatusStore, bus: Bus, *, max_request_
     app.include_router(publications.router)
     app.include_router(subscribers.router)
     app.include_router(tokens.router)
+    app.include_router(audit.router)
     app.include_router(subscribers.unsubscribe_router)
     app.include_router(clicks.router)
     app.include_router(health.router)

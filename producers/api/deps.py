@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -48,10 +49,12 @@ PublisherDep = Annotated[Publisher, Depends(get_publisher)]
 
 
 def get_principal(
-    store: StoreDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+    request: Request, store: StoreDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 ) -> Principal:
-    """The authenticated caller (a sync dependency: the store lookup runs in the threadpool)."""
-    return authenticate(store, credentials.credentials if credentials else None)
+    """The authenticated caller, with the address it called from (for the audit trail). A sync dependency:
+    the store lookup runs in the threadpool, on every request (no cache: revocation takes effect at once)."""
+    principal = authenticate(store, credentials.credentials if credentials else None)
+    return dataclasses.replace(principal, client=request.client.host if request.client else None)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

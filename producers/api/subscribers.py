@@ -11,13 +11,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 
+from adapters.egress import networks, url_problem
 from adapters.push.unsubscribe import read_token
 from govcast.directory_sync import change_hook
 from processors.bus import BusUnavailable
+from processors.status.audit import Actor
 from processors.status.store import Principal
 from processors.status.subscribers import SubscriberStore
 from producers.api.deps import PrincipalDep, StoreDep
-from producers.errors import Forbidden, Invalid, NotFound, Unavailable
+from producers.errors import FieldError, Forbidden, Invalid, NotFound, Unavailable
 from producers.problems import problem_docs
 from schemas.subscriber import SubscriberFields, SubscriberIn, credit_code_problem
 
@@ -65,9 +67,19 @@ def _bus_up() -> Iterator[None]:
         raise Unavailable("the message bus is unavailable; nothing was changed, retry later") from exc
 
 
-def _save(subs: SubscriberStore, data: SubscriberIn) -> JSONResponse:
+def _reachable_webhook(request: Request, data: SubscriberIn) -> None:
+    """SSRF guard at save time (adapters.egress): no inward, numeric-form or credential-carrying webhook URLs."""
+    if data.webhook_url:
+        allowed = networks(request.app.state.settings.webhook_allowed_networks)
+        if why := url_problem(data.webhook_url, allowed):
+            raise Invalid(f"webhook_url {why}", [FieldError("body.webhook_url", f"{why}; webhooks go to public addresses "
+                                                            "(an operator can allow on-premises networks)")])
+
+
+def _save(request: Request, subs: SubscriberStore, data: SubscriberIn, actor: Principal) -> JSONResponse:
+    _reachable_webhook(request, data)
     with _bus_up():
-        sub, created = subs.upsert(data)
+        sub, created = subs.upsert(data, actor=actor)
     return JSONResponse(sub.public(), status_code=201 if created else 200,
                         headers={"Location": f"/v1/subscribers/{sub.credit_code}"})
 
@@ -75,7 +87,7 @@ def _save(subs: SubscriberStore, data: SubscriberIn) -> JSONResponse:
 @router.post("", status_code=201, summary="Create or replace a subscriber", responses=problem_docs(400))
 def create(data: SubscriberIn, principal: PrincipalDep, request: Request, store: StoreDep) -> JSONResponse:
     _allowed(principal, data.credit_code)
-    return _save(directory(request, store), data)
+    return _save(request, directory(request, store), data, principal)
 
 
 @router.get("", summary="List subscribers (operators)")
@@ -103,7 +115,8 @@ def replace(credit_code: CreditCode, data: SubscriberFields, principal: Principa
             store: StoreDep) -> JSONResponse:
     code = _valid_code(credit_code)
     _allowed(principal, code)
-    return _save(directory(request, store), SubscriberIn.model_validate({**data.model_dump(), "credit_code": code}))
+    return _save(request, directory(request, store), SubscriberIn.model_validate({**data.model_dump(), "credit_code": code}),
+                 principal)
 
 
 @router.delete("/{credit_code}", status_code=204, summary="Remove a subscriber (no further pushes)",
@@ -112,7 +125,7 @@ def remove(credit_code: CreditCode, principal: PrincipalDep, request: Request, s
     code = _valid_code(credit_code)
     _allowed(principal, code)
     with _bus_up():
-        gone = directory(request, store).delete(code)
+        gone = directory(request, store).delete(code, principal)
     if not gone:
         raise NotFound(f"no subscriber {code}")
     return PlainTextResponse("", status_code=204)
@@ -131,8 +144,10 @@ def unsubscribe(token: Annotated[str, Path(max_length=200)], request: Request, s
     """`List-Unsubscribe=One-Click` POST from the mail client (or the confirmation form): no cookies, no redirect."""
     subs, code, channel, campaign = _token(request, store, token)
     before = subs.get(code)
+    link = Actor(id=f"link:{code}", name="one-click unsubscribe link", kind="link",
+                 client=request.client.host if request.client else None)
     with _bus_up():
-        subs.unsubscribe(code, channel)
+        subs.unsubscribe(code, channel, link)
     if campaign and before is not None and not {channel, "all"} & set(before.unsubscribed):
         subs.click(campaign, "unsubscribe")  # the campaign that lost this business (a count, as for clicks)
     return PlainTextResponse(f"已退订{UNSUBSCRIBE_NAMES[channel]}。unsubscribed from {channel}")

@@ -67,7 +67,8 @@ def create(data: TokenIn, principal: PrincipalDep, store: StoreDep) -> JSONRespo
     if data.expires_at is not None and data.expires_at.tzinfo is None:
         raise Invalid("bad expires_at", [FieldError("body.expires_at", "give a time zone, e.g. 2026-12-31T18:00:00+08:00")])
     try:
-        record, secret = issue_token(store, data.kind, data.name, data.publisher_code, expires_at=data.expires_at)
+        record, secret = issue_token(store, data.kind, data.name, data.publisher_code, expires_at=data.expires_at,
+                                     actor=principal)
     except ValueError as exc:
         field = "body.expires_at" if "expiry" in str(exc) else "body.publisher_code" if "code" in str(exc) else "body"
         raise Invalid(str(exc), [FieldError(field, str(exc))]) from None
@@ -79,6 +80,6 @@ def create(data: TokenIn, principal: PrincipalDep, store: StoreDep) -> JSONRespo
                responses=problem_docs(404))
 def revoke(token_id: TokenId, principal: PrincipalDep, store: StoreDep) -> Response:
     _operator(principal)
-    if revoke_token(store, token_id) is None:
+    if revoke_token(store, token_id, actor=principal) is None:
         raise NotFound(f"no token {token_id!r}")
     return Response(status_code=204)

@@ -146,9 +146,11 @@ class Center:
         or not the business is registered (no one learns which codes are)."""
         sub = self.directory.get(credit_code)
         address = dict(contacts_on_file(sub)).get(channel) if sub is not None else None
-        if address is None:
+        if address is None:  # limited like a real send (rows cost space), then a code form that never succeeds
+            if not self.selfservice.allow_send(f"{channel}:{credit_code}", ip, self.clock()):
+                return Sent(channel, "", ok=False, limited=True)
             ref = self.selfservice.begin(credit_code, "manage", channel, None, self.clock())[0] if channel == "sms" else None
-            return Sent(channel, "", ref)  # a code form that never succeeds, like a real one
+            return Sent(channel, "", ref)
         if channel == "sms":
             return self._send(credit_code, "manage", channel, address, None, ip)
         if not self.selfservice.allow_send(address, ip, self.clock()):

@@ -80,6 +80,8 @@ def parse_signup(values: dict[str, Any]) -> FormResult:
         result.industry_choices = choices
     elif not code:
         errors["industry"] = "请选择所属行业。"
+    else:
+        values["industry_label"] = industries.label(code) or code  # shown again by name if the form comes back
     if values.get("region") not in REGIONS:
         errors["region"] = MESSAGES["region"]
     if values.get("scale") not in SCALES:

@@ -18,7 +18,7 @@ from producers.subscribe.center import CHANNEL_NAMES, Center, Sent
 from producers.subscribe.forms import MESSAGES, QUALIFICATIONS, REGIONS, TOPICS, form_values
 from producers.subscribe.links import mask_email, mask_mobile, mask_openid, mask_url
 from producers.subscribe.render import SECURITY_HEADERS, page
-from producers.subscribe.state import center_of, client_ip, site_of, views_of
+from producers.subscribe.state import center_of, client_ip, site_of, views_of, webhook_problem
 from schemas.subscriber import SCALES, Subscriber
 
 router = APIRouter(prefix="/subscribe/m", tags=["subscription center"], include_in_schema=False)
@@ -167,6 +167,8 @@ def _apply(request: Request, token: str, section: str, values: dict[str, Any]) -
                     lines=["贵企业的登记信息、联系方式和推送记录已删除，不会再收到推送。", "欢迎随时重新订阅。"],
                     links=[("/subscribe", "重新订阅")])
     changes, what, errors, choices = _changes(section, values, sub)
+    if section == "contacts" and (why := webhook_problem(request, changes.get("webhook_url"))):
+        errors["webhook_url"] = why
     if not errors:
         try:
             sub, sent = center.change(sub, changes, what, client_ip(request))
@@ -180,6 +182,8 @@ def _apply(request: Request, token: str, section: str, values: dict[str, Any]) -
             key = _saved_key(section, changes, values)
             return Response(status_code=303, headers={"Location": f"/subscribe/m/{token}?saved={key}#saved", **SECURITY_HEADERS})
     shown = {k: v for k, v in values.items() if k != "webhook_secret"}
+    if "industry" in shown:  # what was typed, not the saved industry's name
+        shown["industry_label"] = industries.label(shown["industry"])
     return _render(request, token, sub, status=422, errors=errors, values=shown, industry_choices=choices)
 
 

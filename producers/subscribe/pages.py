@@ -15,7 +15,7 @@ from producers.subscribe import industries
 from producers.subscribe.center import CHANNEL_NAMES, Center, ConfirmResult
 from producers.subscribe.forms import credit_code_message, form_values, parse_signup
 from producers.subscribe.render import SECURITY_HEADERS, own_asset, page, portal_asset
-from producers.subscribe.state import center_of, client_ip, site_of
+from producers.subscribe.state import center_of, client_ip, site_of, webhook_problem
 
 router = APIRouter(prefix="/subscribe", tags=["subscription center"], include_in_schema=False)
 Ref = Annotated[str, Path(max_length=100)]
@@ -58,6 +58,8 @@ async def signup(request: Request) -> HTMLResponse:
         return page("signup", site, title="订阅惠企政策推送", current="signup", values=values, industry_choices=found,
                     errors=errors)
     parsed = parse_signup(values)
+    if parsed.record is not None and (why := await run_in_threadpool(webhook_problem, request, parsed.record.webhook_url)):
+        parsed.errors["webhook_url"], parsed.record = why, None
     if parsed.record is None:
         return page("signup", site, 422, title="订阅惠企政策推送：请修改", current="signup", values=values,
                     errors=parsed.errors, industry_choices=parsed.industry_choices)

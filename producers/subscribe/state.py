@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import Request
 
+from adapters.egress import networks, url_problem
 from processors.status.selfservice import SelfService
 from producers.api.subscribers import directory
 from producers.subscribe.center import Center
@@ -38,3 +39,11 @@ def site_of(request: Request) -> dict[str, Any]:
 def client_ip(request: Request) -> str:
     """The peer address (a reverse proxy in front should pass the client's through uvicorn's --proxy-headers)."""
     return request.client.host if request.client else "unknown"
+
+
+def webhook_problem(request: Request, url: str | None) -> str | None:
+    """The SSRF guard of every directory write (adapters.egress), worded for the form; None when the URL may be used."""
+    if not url:
+        return None
+    why = url_problem(url, networks(request.app.state.settings.webhook_allowed_networks))
+    return f"此 Webhook 地址不能使用（{why}）：请填写可从公网访问的 https 地址。" if why else None

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine, and_, select
 
+from processors.status.engine import create_schema
+from processors.status.subscribers import metadata as push_tables
 from processors.status.subscribers import recipients
 from processors.status.tables import deliveries, publications
 from processors.target import TargetIndex, why
@@ -46,6 +48,7 @@ def _validity(pub: Publication) -> tuple[bool, str]:
 class BusinessViews:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        create_schema(engine, push_tables)  # the push tables, also where nothing was pushed yet
 
     def _published(self, kind: Kind) -> list[tuple[Publication, str]]:
         """(publication, portal URL) of every item of `kind` on the portal now."""
@@ -109,5 +112,6 @@ class BusinessViews:
                 continue
             item = self._item(pub, url, sub, explained)
             item.pushed = pub.id in pushed
+            item.reason = item.reason.replace("推送原因", "匹配原因", 1)
             out.append(item)
         return out

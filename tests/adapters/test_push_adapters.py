@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import socket
 from collections.abc import Iterator
 from email import message_from_bytes, policy
 from pathlib import Path
@@ -37,6 +38,18 @@ def test_standard_webhooks_test_vector() -> None:
 @pytest.fixture
 def push(tmp_path: Path, smtp: SmtpSink) -> Iterator[PushAdapter]:
     engine = create_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    # the test receiver listens on loopback: allowed explicitly, as an on-premises receiver would be
+    config = PushConfig(smtp_host="127.0.0.1", smtp_port=smtp.port, quiet_channels=("webhook",),
+                        webhook_allowed_networks=("127.0.0.1/32",))
+    adapter = PushAdapter(config, AdapterServices(ledger=Ledger(engine), public_url="http://gov.test"))
+    yield adapter
+    adapter.close()
+
+
+@pytest.fixture
+def guarded_push(tmp_path: Path, smtp: SmtpSink) -> Iterator[PushAdapter]:
+    """The push adapter as production runs it: no allow-list, webhooks reach public addresses only."""
+    engine = create_engine(f"sqlite:///{tmp_path / 'guarded.db'}")
     config = PushConfig(smtp_host="127.0.0.1", smtp_port=smtp.port, quiet_channels=("webhook",))
     adapter = PushAdapter(config, AdapterServices(ledger=Ledger(engine), public_url="http://gov.test"))
     yield adapter
@@ -88,6 +101,22 @@ def test_webhook_429_and_5xx_retry_410_disables_and_falls_back_to_email(
     assert push.store.get(sub.credit_code).webhook_disabled  # type: ignore[union-attr]
     assert len(smtp.store.messages) == 1
     assert push.store.recipient_state(task.delivery_id) == "delivered"
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "hostname"])
+def test_webhooks_to_inward_addresses_are_refused_at_send_time_and_fall_back(
+        guarded_push: PushAdapter, receiver: Receiver, smtp: SmtpSink, host: str) -> None:
+    """A record saved before the guard (or a name rebound to loopback after the save) is refused when sent."""
+    name = socket.gethostname() if host == "hostname" else host  # resolves to loopback/private on test machines
+    base = receiver.url.replace("127.0.0.1", name)
+    pub = publication()
+    sub = SubscriberIn.model_validate(business(7, random.Random(7), webhook_base=base)
+                                      | {"region": "历下区", "channels": ["webhook", "email"], "qualifications": [],
+                                         "topics": [], "daily_cap": 5})
+    guarded_push.store.upsert(sub)
+    result = guarded_push.deliver(task_for(pub, sub.credit_code))
+    assert isinstance(result, Delivered) and result.detail and result.detail.startswith("email"), result
+    assert receiver.received == {} and len(smtp.store.messages) == 1
 
 
 def test_email_has_text_html_and_rfc8058_headers(push: PushAdapter, receiver: Receiver, smtp: SmtpSink) -> None:

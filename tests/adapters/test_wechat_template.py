@@ -68,7 +68,7 @@ def make_push(platforms: Platforms, smtp: SmtpSink, clock: Clock) -> Iterator[An
         if timeout is not None:
             changes["account"] = template.account.model_copy(update={"timeout_seconds": timeout})
         config = PushConfig(smtp_host="127.0.0.1", smtp_port=smtp.port, quiet_channels=(),
-                            wechat_template=template.model_copy(update=changes))
+                            wechat_template=template.model_copy(update=changes), webhook_allowed_networks=("127.0.0.1/32",))
         adapter = PushAdapter(config, AdapterServices(ledger=platforms.ledger, public_url=platforms.url, clock=clock))
         made.append(adapter)
         return adapter

@@ -22,7 +22,7 @@ import requests
 
 from govcast.samples import DEMO_DEPARTMENT, sample_interpretation, sample_policy
 from govcast.sinks import SmtpSink
-from tests.browser_support import PHONE, axe, horizontal_overflow, screenshot
+from tests.browser_support import FOCUSABLE, PHONE, assert_keyboard_reaches_all, axe, horizontal_overflow, screenshot
 from tests.conftest import Client, GovcastProcess, launch
 from tests.push_support import credit_code
 
@@ -208,3 +208,18 @@ def test_sign_up_confirm_receive_read_change_and_unsubscribe(page: Page, center:
     for path, name in (("/subscribe/manage", "manage-request"), ("/subscribe/privacy", "privacy")):
         page.goto(url + path)
         check(page, name)
+
+
+@pytest.mark.parametrize("path", ["/subscribe", "/subscribe/manage"])
+def test_forms_work_by_keyboard_alone_with_a_visible_focus_ring(page: Page, center: Center, path: str) -> None:
+    """Tab reaches every control (a radio group is one stop: arrow keys choose within it, as browsers do)."""
+    page.goto(center.system.url + path)
+    page.evaluate("document.querySelectorAll('details').forEach(d => { d.open = true; })")  # optional fields shown
+    stops = assert_keyboard_reaches_all(page, FOCUSABLE.replace("input:not([disabled])", "input:not([disabled]):not([type=radio])"))
+    assert stops[0].text == "跳到主要内容"
+    radios = page.locator("input[type=radio]")
+    if radios.count():
+        first = radios.first
+        first.focus()
+        page.keyboard.press("ArrowRight")
+        assert radios.nth(1).is_checked(), "arrow keys move within the radio group"

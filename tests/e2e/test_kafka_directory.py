@@ -23,6 +23,7 @@ pytestmark = pytest.mark.kafka
 def test_business_registered_after_the_worker_started_gets_the_next_policy(
         kafka_broker: KafkaBroker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GOVCAST_CHANNELS", "portal,push")  # for the API and the worker alike
+    monkeypatch.setenv("GOVCAST_WEBHOOK_ALLOWED_NETWORKS", "127.0.0.1/32")  # the test receiver is on loopback
     receiver = Receiver().start()
     kafka_broker.skip_to_end()  # a fresh system: not what earlier tests left on the topics
     cluster = Cluster(kafka_broker, tmp_path)

@@ -26,6 +26,7 @@ from tests.push_support import Receiver, business, expected, write_csv
 
 TARGET = {"regions": ["历下区", "高新区"], "industries": ["C39"], "qualifications": ["专精特新中小企业"]}
 BEIJING = dt.timezone(dt.timedelta(hours=8))
+LOOPBACK_HOOKS = {"GOVCAST_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.1/32"}  # the test receiver is on loopback
 
 
 def beijing_today(hour: int) -> str:
@@ -57,9 +58,9 @@ def push_system(request: pytest.FixtureRequest, host: str, tmp_path_factory: pyt
                 receivers: tuple[Receiver, SmtpSink], rows: list[dict[str, Any]]) -> Iterator[GovcastProcess]:
     base = tmp_path_factory.mktemp(f"push-{host}")
     data = base / "data"
-    done = cli("subscribers", "import", str(write_csv(base / "subs.csv", rows)), "--data-dir", str(data))
+    done = cli("subscribers", "import", str(write_csv(base / "subs.csv", rows)), "--data-dir", str(data), env=LOOPBACK_HOOKS)
     assert done.returncode == 0, done.stderr
-    env = {"GOVCAST_CHANNELS": "portal,push", "GOVCAST_PUSH_SMTP_HOST": "127.0.0.1",
+    env = {**LOOPBACK_HOOKS, "GOVCAST_CHANNELS": "portal,push", "GOVCAST_PUSH_SMTP_HOST": "127.0.0.1",
            "GOVCAST_PUSH_SMTP_PORT": str(receivers[1].port),
            "GOVCAST_CLOCK_START": beijing_today(10),  # office hours, whenever CI runs: no quiet-hours deferrals
            "GOVCAST_PUSH_SMS_RECEIPT_CHECK_SECONDS": "1"}

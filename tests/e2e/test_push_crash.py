@@ -50,9 +50,10 @@ def test_sigkill_during_a_10000_business_push_delivers_each_exactly_once(tmp_pat
         rows.append(row)
     number = {r["credit_code"]: n for n, r in enumerate(rows, start=1)}
     data = tmp_path / "data"
-    done = cli("subscribers", "import", str(write_csv(tmp_path / "subs.csv", rows)), "--data-dir", str(data), timeout=300)
+    done = cli("subscribers", "import", str(write_csv(tmp_path / "subs.csv", rows)), "--data-dir", str(data), timeout=300,
+               env={"GOVCAST_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.1/32"})  # the test receiver is on loopback
     assert done.returncode == 0, done.stderr
-    env = {"GOVCAST_CHANNELS": "portal,push", "GOVCAST_PUSH_SMTP_HOST": "127.0.0.1",
+    env = {"GOVCAST_CHANNELS": "portal,push", "GOVCAST_PUSH_SMTP_HOST": "127.0.0.1", "GOVCAST_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.1/32",
            "GOVCAST_PUSH_SMTP_PORT": str(smtp.port)}
     process = GovcastProcess(data, env=env).start()
     try:

@@ -110,4 +110,4 @@ def test_openapi_documents_bearer_auth_and_problems(client):
         assert set(submit["responses"][status]["content"]) == {"application/problem+json"}, status
     get_one = spec["paths"]["/v1/publications/{publication_id}"]["get"]
     assert get_one["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/PublicationOut")
-    assert {t["name"] for t in spec["tags"]} == {"publications", "subscribers", "tokens", "operations"}
+    assert {t["name"] for t in spec["tags"]} == {"publications", "subscribers", "tokens", "audit", "operations"}

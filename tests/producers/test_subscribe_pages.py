@@ -277,3 +277,30 @@ def test_manage_changes_are_validated_recorded_and_deletion_forgets_the_business
     gone = client.post(f"{manage}/delete", data={"confirm_delete": "yes"})
     assert "已删除" in gone.text and subscriber(client, 16) is None
     assert client.get(manage).status_code == 404
+
+
+def test_an_sms_code_opens_the_manage_page_once_and_not_after_ten_minutes(client: TestClient, clock: Clock) -> None:
+    center: Center = center_of(client)  # type: ignore[arg-type]
+    client.app.state.subscribers.upsert(SubscriberIn.model_validate({  # type: ignore[attr-defined]
+        "credit_code": credit_code(17), "name": "企业17", "mobile": "13900000017", "channels": ["sms"]}))
+    ref, code = center.selfservice.begin(credit_code(17), "manage", "sms", now=clock())
+    opened = client.post(f"/subscribe/verify/{ref}", data={"code": code}, follow_redirects=False)
+    assert opened.status_code == 303 and opened.headers["location"].startswith("http://gov.test/subscribe/m/")
+    again = client.post(f"/subscribe/verify/{ref}", data={"code": code}, follow_redirects=False)
+    assert again.status_code == 410 and "已经使用过" in again.text
+    late_ref, late_code = center.selfservice.begin(credit_code(17), "manage", "sms", now=clock())
+    clock.now += dt.timedelta(minutes=10)
+    late = client.post(f"/subscribe/verify/{late_ref}", data={"code": late_code}, follow_redirects=False)
+    assert late.status_code == 410 and "已过期" in late.text
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8080/hook", "http://169.254.169.254/latest/meta-data", "https://user:pw@example.com/h"])
+def test_webhook_addresses_into_the_servers_network_are_refused(client: TestClient, smtp: SmtpSink, url: str) -> None:
+    secret = "whsec_" + "A" * 32
+    refused = client.post("/subscribe", data=form(18, channels=["webhook"], webhook_url=url, webhook_secret=secret))
+    assert refused.status_code == 422 and any("Webhook 地址不能使用" in e for e in field_errors(refused.text))
+    assert mails_to(smtp, "owner18@example.test") == []
+    manage = sign_up(client, smtp, 19)
+    changed = client.post(f"{manage}/contacts", data={"channels": ["webhook", "email"], "email": "owner19@example.test",
+                                                        "webhook_url": url, "webhook_secret": secret})
+    assert changed.status_code == 422 and subscriber(client, 19).webhook_url is None

@@ -80,3 +80,38 @@ def test_csv_import_reports_bad_rows_and_keeps_good_ones(tmp_path: Path) -> None
     total, first = SubscriberStore(store.engine).list(1, 0)
     assert total == 498
     assert first[0].origin == "imported" and first[0].public()["verification"] == "imported", "not self-verified"
+
+
+SSRF_URLS = ["http://169.254.169.254/latest/meta-data/", "http://127.0.0.1:8000/sandbox/_clock", "http://[::1]/x",
+             "http://2130706433/x", "https://user:pw@hooks.example.test/x", "http://localhost/x", "http://10.0.0.8/x"]
+
+
+def test_webhook_urls_into_the_citys_network_are_refused_when_saved(client: TestClient, store: StatusStore,
+                                                                    settings) -> None:
+    """Defect 7 (SSRF): loopback, link-local, private, numeric forms and credentials are 422 naming the field."""
+    oper = bearer(new_token(store, "operator", "值班员"))
+    mine = bearer(new_token(store, "business", "企业21", credit_code(21)))
+    for n, url in enumerate(SSRF_URLS, start=30):
+        refused = client.post("/v1/subscribers", json=body(n) | {"webhook_url": url}, headers=oper)
+        assert refused.status_code == 422, (url, refused.text)
+        assert [e["field"] for e in refused.json()["errors"]] == ["body.webhook_url"]
+    changed = client.put(f"/v1/subscribers/{credit_code(21)}", headers=mine,
+                         json={k: v for k, v in body(21).items() if k != "credit_code"} | {"webhook_url": SSRF_URLS[0]})
+    assert changed.status_code == 422
+    assert SubscriberStore(store.engine).list(1, 0)[0] == 0  # nothing was kept
+    settings.webhook_allowed_networks = ["10.0.0.0/24"]  # an on-premises receiver, allowed by the operator
+    assert client.post("/v1/subscribers", json=body(40) | {"webhook_url": "http://10.0.0.8/x"}, headers=oper).status_code == 201
+    assert client.post("/v1/subscribers", json=body(41) | {"webhook_url": "http://10.0.1.8/x"}, headers=oper).status_code == 422
+
+
+def test_csv_import_refuses_inward_webhook_urls(tmp_path: Path) -> None:
+    rng = random.Random(5)
+    rows = [business(n, rng) | {"webhook_url": "https://hooks.example.test/x", "webhook_secret": SECRET} for n in range(1, 5)]
+    rows[1]["webhook_url"] = "http://169.254.169.254/latest/"
+    rows[2]["webhook_url"] = "http://0x7f.1/hook"
+    data = tmp_path / "data"
+    done = cli("subscribers", "import", str(write_csv(tmp_path / "subs.csv", rows)), "--data-dir", str(data))
+    assert done.returncode == 1, done.stderr
+    assert "line 3: webhook_url" in done.stderr and "link-local" in done.stderr
+    assert "line 4: webhook_url" in done.stderr and "numeric form" in done.stderr
+    assert "imported 2 subscribers, rejected 2 rows" in done.stderr

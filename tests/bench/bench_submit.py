@@ -1,0 +1,212 @@
+"""Benchmark: durable submissions/s at 1, 16 and 64 concurrent clients, against a bare FastAPI endpoint in the same run.
+
+Not a test (pytest does not collect it). Run:
+
+    .venv/bin/python -m tests.bench.bench_submit [--seconds 8] [--skip kafka] [--deliver]
+
+Every client is an aiohttp session in this process posting the same JSON body (a
+`sample_policy`, 2.6 kB) one request after the other over keep-alive; a run lasts
+`--seconds` per concurrency level. Targets compared:
+
+1. bare: a FastAPI app with one POST route that parses the JSON body and answers 202
+   (uvicorn, one process, the server settings `govcast` uses);
+2. embedded: `govcast run` (SQLite store and log, fsync per commit);
+3. kafka+pg: two `govcast api --broker` processes on one PostgreSQL store and a private
+   Kafka broker (deploy/kafka/kafka-local, deploy/dev/postgres-local), the clients split
+   evenly between the two.
+
+By default every submission is scheduled for next year, so the pipeline plans and parks
+it but delivers nothing during the run (the submit path is what is measured); `--deliver`
+makes them publish now to the portal, so the pipeline competes for the same 2 cores.
+Prints submissions/s, p50/p99 latency per level, the ratios against bare, the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import aiohttp
+import requests
+
+from govcast.samples import DEMO_DEPARTMENT, sample_policy
+from tests.bench.bench_kafka import ROOT, Broker, machine, percentile
+from tests.conftest import GovcastProcess, cli, free_port
+
+LEVELS = (1, 16, 64)
+BARE_APP = """
+import sys
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+
+app = FastAPI()
+
+
+@app.post("/v1/publications", status_code=202)
+def submit(body: dict[str, Any]) -> dict[str, Any]:
+    return {"id": "pub_bare", "status": "pending", "title": body.get("title")}
+
+
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False)
+"""
+
+
+def body(deliver: bool) -> dict:  # type: ignore[type-arg]
+    payload = sample_policy(title="基准测试：提交吞吐量", channels=["portal"])
+    if not deliver:
+        payload["publish_at"] = (dt.datetime.now(dt.UTC) + dt.timedelta(days=365)).isoformat()
+    return payload
+
+
+async def load(urls: list[str], token: str, clients: int, seconds: float, payload: dict) -> tuple[int, list[float]]:  # type: ignore[type-arg]
+    """`clients` sequential posters for `seconds`; (202 answers, latencies in ms)."""
+    latencies: list[float] = []
+    headers = {"Authorization": f"Bearer {token}"}
+    connector = aiohttp.TCPConnector(limit=clients)
+    async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
+        deadline = time.perf_counter() + seconds
+
+        async def client(n: int) -> None:
+            url = f"{urls[n % len(urls)]}/v1/publications"
+            while time.perf_counter() < deadline:
+                started = time.perf_counter()
+                async with session.post(url, json=payload) as response:
+                    await response.read()
+                    if response.status != 202:
+                        raise SystemExit(f"{url} answered {response.status}: {await response.text()}")
+                latencies.append((time.perf_counter() - started) * 1000)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(client(n) for n in range(clients)))
+        elapsed = time.perf_counter() - started
+    return int(len(latencies) / elapsed), latencies
+
+
+def measure(name: str, urls: list[str], token: str, seconds: float, payload: dict) -> dict[int, tuple[int, float, float]]:  # type: ignore[type-arg]
+    results = {}
+    asyncio.run(load(urls, token, 4, 1.0, payload))  # warm-up: connections, caches, first batches
+    for clients in LEVELS:
+        rate, latencies = asyncio.run(load(urls, token, clients, seconds, payload))
+        results[clients] = (rate, statistics.median(latencies), percentile(latencies, 0.99))
+        print(f"  {name:10} {clients:3} clients: {rate:6d}/s  p50 {results[clients][1]:6.1f} ms  "
+              f"p99 {results[clients][2]:6.1f} ms", flush=True)
+    return results
+
+
+def wait_ready(url: str, path: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url + path, timeout=2).status_code < 500:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"{url} did not come up")
+
+
+@contextmanager
+def process(args: list[str], log: Path, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, *args], stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
+                                env={**os.environ, **(env or {})})
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def bare(tmp: Path, seconds: float, payload: dict) -> dict[int, tuple[int, float, float]]:  # type: ignore[type-arg]
+    port = free_port()
+    with process(["-c", BARE_APP, str(port)], tmp / "bare.log"):
+        url = f"http://127.0.0.1:{port}"
+        wait_ready(url, "/docs")
+        return measure("bare", [url], "-", seconds, payload)
+
+
+def embedded(tmp: Path, seconds: float, payload: dict) -> dict[int, tuple[int, float, float]]:  # type: ignore[type-arg]
+    govcast = GovcastProcess(tmp / "embedded").start()
+    try:
+        token = govcast.token("department", DEMO_DEPARTMENT["name"], DEMO_DEPARTMENT["publisher_code"])
+        return measure("embedded", [govcast.url], token, seconds, payload)
+    finally:
+        govcast.stop()
+
+
+@contextmanager
+def postgres(tmp: Path) -> Iterator[str]:
+    script = str(ROOT / "deploy" / "dev" / "postgres-local")
+    env = {**os.environ, "GOVCAST_PG_DIR": str(tmp / "pg")}
+    subprocess.run([script, "start"], env=env, check=True, capture_output=True, timeout=180)
+    try:
+        yield subprocess.run([script, "url"], env=env, check=True, capture_output=True, text=True).stdout.strip()
+    finally:
+        subprocess.run([script, "stop"], env=env, check=False, capture_output=True, timeout=120)
+
+
+def kafka_pg(tmp: Path, seconds: float, payload: dict) -> dict[int, tuple[int, float, float]]:  # type: ignore[type-arg]
+    broker = Broker(tmp, partitions=4)
+    kafka = broker.start()
+    try:
+        with postgres(tmp) as store_url:
+            env = {"GOVCAST_STORE_URL": store_url, "GOVCAST_BROKER": kafka.url, "GOVCAST_CHANNELS": "portal"}
+            data = tmp / "kafka-data"
+            done = cli("token", "create", "--data-dir", str(data), "--kind", "department", "--name", DEMO_DEPARTMENT["name"],
+                       "--publisher-code", DEMO_DEPARTMENT["publisher_code"], env=env)
+            assert done.returncode == 0, done.stderr
+            token = done.stdout.strip()
+            ports = [free_port(), free_port()]
+            with process(["-m", "govcast.cli", "api", "--data-dir", str(data), "--port", str(ports[0])], tmp / "api0.log", env), \
+                    process(["-m", "govcast.cli", "api", "--data-dir", str(data), "--port", str(ports[1])], tmp / "api1.log", env):
+                urls = [f"http://127.0.0.1:{port}" for port in ports]
+                for url in urls:
+                    wait_ready(url, "/readyz")
+                return measure("kafka+pg", urls, token, seconds, payload)
+    finally:
+        broker.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=8.0, help="seconds per concurrency level")
+    parser.add_argument("--skip", action="append", default=[], choices=["embedded", "kafka"], help="leave a target out")
+    parser.add_argument("--deliver", action="store_true", help="publish now (the pipeline delivers during the run)")
+    args = parser.parse_args()
+    print(f"machine: {machine()}", flush=True)
+    payload = body(args.deliver)
+    results: dict[str, dict[int, tuple[int, float, float]]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        results["bare"] = bare(Path(tmp), args.seconds, payload)
+        if "embedded" not in args.skip:
+            results["embedded"] = embedded(Path(tmp), args.seconds, payload)
+        if "kafka" not in args.skip:
+            results["kafka+pg"] = kafka_pg(Path(tmp), args.seconds, payload)
+    print(f"\n{'':12}" + "".join(f"{f'{c} client(s)':>16}" for c in LEVELS) + f"{'p50 @1 ms':>12}")
+    for name, by_level in results.items():
+        print(f"{name:12}" + "".join(f"{by_level[c][0]:>14}/s" for c in LEVELS) + f"{by_level[1][1]:12.1f}")
+    for name in results.keys() - {"bare"}:
+        ratios = "  ".join(f"{c}: {results[name][c][0] / results['bare'][c][0]:.2f}" for c in LEVELS)
+        print(f"ratio {name} / bare: {ratios}")
+    print("targets (issue 17): embedded ≥ 1,000/s at 16 clients and ≥ 0.2 × bare; kafka+pg ≥ 500/s at 16 clients "
+          "(two API processes); p50 at 1 client not worse than before")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+"""Group commit: requests queued while a transaction runs share the next one; a failing request rolls back alone."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Connection, event, func, select
+
+from processors.bus import Outbound
+from processors.outbox import enqueue
+from processors.status.group_commit import GroupCommitter
+from processors.status.store import StatusStore
+from processors.status.tables import outbox
+from schemas.events import new_event
+from tests.store_backends import BACKENDS, backend_url
+
+
+@pytest.fixture(params=BACKENDS)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StatusStore]:
+    with backend_url(request.param, tmp_path) as url:
+        s = StatusStore(url)
+        yield s
+        s.close()
+
+
+def row(n: int) -> Outbound:
+    return Outbound("t", f"k{n}", new_event("test.event", "/test", f"k{n}", {"n": n}))
+
+
+def kept(store: StatusStore) -> set[str]:
+    with store.engine.connect() as conn:
+        return {r.key for r in conn.execute(select(outbox.c.key))}
+
+
+def test_requests_queued_during_a_commit_share_the_next_one_and_failures_stay_alone(store: StatusStore) -> None:
+    commits = []
+    event.listen(store.engine, "commit", lambda conn: commits.append(1))
+    writer = GroupCommitter(store)
+    first_running, release = threading.Event(), threading.Event()
+
+    def slow_first(conn: Connection) -> int:
+        first_running.set()
+        release.wait(10)
+        enqueue(conn, [row(0)])
+        return 0
+
+    def unit(n: int):  # type: ignore[no-untyped-def]
+        def work(conn: Connection) -> int:
+            enqueue(conn, [row(n)])
+            if n % 5 == 0:
+                raise ValueError(f"request {n} is invalid")  # e.g. a 409: its own row must not be kept
+            return n
+        return work
+
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        first = pool.submit(writer.run, slow_first)
+        assert first_running.wait(10)
+        commits.clear()
+        futures = {n: pool.submit(writer.run, unit(n)) for n in range(1, 31)}
+        while writer._queue.qsize() < 30:  # all 30 wait behind the running transaction
+            threading.Event().wait(0.01)
+        release.set()
+        assert first.result() == 0
+        for n, future in futures.items():
+            if n % 5 == 0:
+                with pytest.raises(ValueError, match=f"request {n} is invalid"):
+                    future.result()
+            else:
+                assert future.result() == n
+    writer.close()
+    assert len(commits) == 2  # the first transaction, then ONE for the 30 that queued behind it
+    assert kept(store) == {f"k{n}" for n in range(31) if n == 0 or n % 5}
+
+
+def test_a_failed_commit_fails_every_request_of_the_batch_and_keeps_nothing(store: StatusStore) -> None:
+    writer = GroupCommitter(store)
+
+    def broken_commit(conn: Connection) -> None:
+        raise OSError("database or disk is full")
+
+    event.listen(store.engine, "commit", broken_commit)
+    with pytest.raises(OSError, match="disk is full"):
+        writer.run(lambda conn: enqueue(conn, [row(1)]))
+    event.remove(store.engine, "commit", broken_commit)
+    writer.run(lambda conn: enqueue(conn, [row(2)]))
+    writer.close()
+    assert kept(store) == {"k2"}
+    with store.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(outbox)).scalar_one() == 1
