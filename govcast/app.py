@@ -20,6 +20,7 @@ from govcast.sandbox_guard import SandboxControls
 from producers.api import create_app
 from producers.api.headers import SecurityHeaders
 from producers.callbacks import CALLBACK_ROUTERS
+from producers.publishing import Publisher
 
 log = logging.getLogger("govcast.app")
 
@@ -70,10 +71,12 @@ def build_app(runtime: Runtime, *, run_pipeline: bool = True) -> FastAPI:
             host = start_pipeline(runtime)
             a.state.pipeline = host  # /readyz asks it which tasks are down
             task = asyncio.create_task(host.run(), name="pipeline")
+            expiry = asyncio.create_task(expire_on_schedule(a.state.publisher, runtime), name="expiry")
             try:
                 async with inner(a):
                     yield
             finally:
+                expiry.cancel()
                 host.stop()
                 await task
 
@@ -81,6 +84,16 @@ def build_app(runtime: Runtime, *, run_pipeline: bool = True) -> FastAPI:
     if "portal" in settings.channels:  # last: it answers every path nothing else claimed
         app.include_router(redirect_router(portal_config(settings)))  # type: ignore[arg-type]
     return app
+
+
+async def expire_on_schedule(publisher: Publisher, runtime: Runtime) -> None:
+    """有效期至 by the pipeline clock: publications past it become 失效 (producers.lifecycle)."""
+    while True:
+        try:
+            await asyncio.to_thread(publisher.expire_due, runtime.clock.now())
+        except Exception:  # the store may be down for a while: the next tick tries again
+            log.exception("expiry check failed")
+        await asyncio.sleep(runtime.settings.scheduler_interval)
 
 
 class PipelineHost(Protocol):

@@ -125,6 +125,9 @@ class Settings(BaseModel):
     push_sms_template_code: str = Field(default="", description="approved template code (SMS_…); empty: the sandbox's")
     push_sms_template_text: str = Field(default="", description="the approved template's text with ${title}, ${reason} "
                                         "and <public URL>/go/${link} (segment counting); empty: the sandbox's")
+    push_sms_lapse_template_code: str = Field(default="", description="approved template for lapse notices (政策变更, "
+                                              "${title} ${reason} ${link}); empty: the sandbox's, else none by SMS")
+    push_sms_lapse_template_text: str = Field(default="", description="that template's text (segment counting)")
     push_sms_code_template_code: str = Field(default="", description="approved verification-code template (验证码, "
                                              "text with ${code}) for the subscription center; empty: the sandbox's")
     push_sms_rate_per_second: float = Field(default=20.0, gt=0, description="SendSms calls per second at most (token bucket)")

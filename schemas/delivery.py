@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.publication import Publication
+from schemas.publication import Publication, Validity
 
 
 class Action(StrEnum):
@@ -39,6 +39,14 @@ def delivery_id(publication_id: str, version: int, channel: str, action: Action,
     """Stable id of one effect: the same inputs always name the same delivery (idempotency key)."""
     raw = f"{publication_id}|{version}|{channel}|{action}|{recipient or ''}"
     return "dlv_" + hashlib.sha256(raw.encode()).hexdigest()[:24]
+
+
+def recipient_delivery_id(pub: Publication, channel: str, action: Action, recipient: str) -> str:
+    """One business's push of `pub`. A lapse notice (the policy was repealed or replaced) has an id that does
+    not depend on the version: each business that received the policy gets exactly one."""
+    if pub.lapsed_by is not None and pub.validity is not Validity.valid:
+        return delivery_id(pub.id, 0, channel, action, f"lapse:{recipient}")
+    return delivery_id(pub.id, pub.version, channel, action, recipient)
 
 
 class DeliveryTask(BaseModel):
@@ -71,7 +79,7 @@ class DeliveryTask(BaseModel):
             return [self]
         pub = self.publication
         return [self.model_copy(update={"recipient": code, "recipients": (),
-                                        "delivery_id": delivery_id(pub.id, pub.version, self.channel, self.action, code)})
+                                        "delivery_id": recipient_delivery_id(pub, self.channel, self.action, code)})
                 for code in self.recipients]
 
 

@@ -46,6 +46,14 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
 
 metadata = MetaData()
 
+# 有效期至 of publications in force: the expiry timer reads the due ones (producers.lifecycle).
+expiries = Table(
+    "expiries",
+    metadata,
+    Column("publication_id", String(40), primary_key=True),
+    Column("expires_on", Date, nullable=False, index=True),  # the last day in force (Beijing time)
+)
+
 publications = Table(
     "publications",
     metadata,
