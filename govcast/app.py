@@ -10,12 +10,15 @@ from typing import Protocol
 
 from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel, Field
+from starlette.middleware import Middleware
 
 from adapters.sandboxes import SANDBOXES
 from govcast.clock import PipelineClock
 from govcast.portal_web import PublicFiles, portal_router, redirect_router
 from govcast.runtime import Runtime, portal_config
+from govcast.sandbox_guard import SandboxControls
 from producers.api import create_app
+from producers.api.headers import SecurityHeaders
 from producers.callbacks import CALLBACK_ROUTERS
 from producers.publishing import Publisher
 
@@ -53,6 +56,9 @@ def build_app(runtime: Runtime, *, run_pipeline: bool = True) -> FastAPI:
     for channel, router in CALLBACK_ROUTERS.items():
         app.include_router(router(settings, runtime.ledger), prefix=f"/callbacks/{channel}", tags=["callbacks"])
     if settings.sandboxes:
+        # faults, resets, clock moves: operators only; just inside SecurityHeaders, so refusals carry its headers too
+        assert app.user_middleware[0].cls is SecurityHeaders
+        app.user_middleware.insert(1, Middleware(SandboxControls, store=runtime.store))
         app.include_router(clock_router(runtime.clock), prefix="/sandbox/_clock", tags=["sandbox"])
         for name, sandbox in SANDBOXES.items():
             app.mount(f"/sandbox/{name}", sandbox(settings), name=f"sandbox-{name}")

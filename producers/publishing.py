@@ -35,8 +35,9 @@ from processors.screen import Severity, screen
 from processors.status import audit, expiries
 from processors.status.engine import reading, retryable, unique_violation
 from processors.status.group_commit import GroupCommitter
+from processors.status.operations import record_action
 from processors.status.store import Principal, StatusStore
-from producers.auth import may_see_department
+from producers.auth import actor_of, may_see_department
 from producers.errors import Conflict, FieldError, Forbidden, Invalid, NotFound, Unavailable
 from producers.lifecycle import expire, lapse_errors, lapse_targets
 from schemas.events import EventType, Topics, new_event
@@ -207,6 +208,7 @@ class Publisher:
             channels = json.loads(row.channels)
             if not self.store.compare_and_set_publication(conn, pub, status, channels, expected_version=row.version):
                 raise Conflict("the publication changed while the retraction was being saved; try again")
+            record_action(conn, pub.id, pub.version, status, f"retraction requested: {data.reason}", actor_of(principal))
             audit.record(conn, principal, "publication.retract", pub.id, {"version": pub.version, "reason": data.reason})
             return self._answer(pub, status), self._message(EventType.retracted, pub)
 
@@ -233,6 +235,8 @@ class Publisher:
             if not self.store.compare_and_set_publication(conn, pub, "pending", json.loads(row.channels),
                                                           expected_version=row.version):
                 raise Conflict("the publication changed while it was being approved; fetch it and try again")
+            record_action(conn, pub.id, pub.version, "pending", "approved after review of what screening held",
+                          actor_of(principal))
             log.info("operator %s approved held publication %s v%d", principal.name, pub.id, pub.version)
             audit.record(conn, principal, "publication.approve", pub.id, {"version": pub.version})
             return self._answer(pub, "pending"), self._message(EventType.approved, pub)

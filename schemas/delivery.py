@@ -29,6 +29,7 @@ class DeliveryStatus(StrEnum):
     failed = "failed"
     dead = "dead"
     retracted = "retracted"
+    paused = "paused"  # the channel is paused by an operator: the delivery waits, nothing is lost
 
 
 TERMINAL = frozenset({DeliveryStatus.delivered, DeliveryStatus.failed, DeliveryStatus.dead, DeliveryStatus.retracted})
@@ -64,6 +65,7 @@ class DeliveryTask(BaseModel):
     checks: Annotated[int, Field(ge=0)] = 0  # times the host came back for a Pending result
     not_before: dt.datetime | None = None  # set on retries: do not attempt before this time
     last_error: str | None = None
+    paused_since: dt.datetime | None = None  # waiting for an operator to resume its channel (status shown once)
 
     @property
     def partition_key(self) -> str:
@@ -93,6 +95,9 @@ class Retryable(BaseModel):
     kind: Literal["retryable"] = "retryable"
     reason: str
     retry_after: Annotated[float, Field(ge=0)] = 30.0
+    # Our own infrastructure is down (disk full, database unreachable), not the platform or the input:
+    # retried until it is back without spending an attempt, so an outage never dead-letters work.
+    outage: bool = False
 
 
 class Rejected(BaseModel):
@@ -159,3 +164,4 @@ class StatusEvent(BaseModel):
     # projected out of order; one with less progress than the stored one does not overwrite it.
     progress: int | None = None
     publication: Publication | None = None  # carried when the status store may not know the record yet
+    actor: str | None = None  # who asked for this step when a person did (operator console, department); else None

@@ -316,6 +316,7 @@ class TimelineEntry(BaseModel):
     status: str
     version: int
     detail: str | None = None
+    actor: str | None = None  # who did it when a person did (operator or department); None: the pipeline
 
 
 class CampaignView(BaseModel):

@@ -34,8 +34,9 @@ def create(db: sqlite3.Connection) -> None:
     db.executescript(SCHEMA)
 
 
-def put(db: sqlite3.Connection, seq: int, entry: PortalEntry, pub: Publication) -> None:
-    remove(db, seq)
+def put(db: sqlite3.Connection, seq: int, entry: PortalEntry, pub: Publication, *, fresh: bool = False) -> None:
+    if not fresh:  # a revision replaces its row (and may no longer be a policy)
+        remove(db, seq)
     if pub.kind is not Kind.policy:
         return
     sort = f"{entry.publish_date.isoformat()}|{entry.updated.isoformat()}|{entry.id}"

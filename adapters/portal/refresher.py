@@ -18,11 +18,13 @@ class Refresher:
         self._refresh = refresh
         self.interval = interval
         self._guard = threading.Lock()
+        self._busy = threading.Lock()  # held while a refresh runs: close() waits for it
         self._timer: threading.Timer | None = None
+        self._closed = False
 
     def request(self) -> None:
         """A site-wide page is dirty: refresh now (interval 0) or once the interval has passed."""
-        if self.interval <= 0:
+        if self.interval <= 0 or self._closed:
             self._run()
             return
         with self._guard:
@@ -38,14 +40,19 @@ class Refresher:
         self._run()
 
     def _run(self) -> None:
-        try:
-            self._refresh()
-        except Exception:  # a failed refresh leaves its marks: the next delivery requests another
-            log.exception("portal refresh failed; retried after the next delivery")
+        with self._busy:
+            try:
+                self._refresh()
+            except Exception:  # a failed refresh leaves its marks: the next delivery requests another
+                log.exception("portal refresh failed; retried after the next delivery")
 
     def close(self) -> None:
+        """Cancel the timer, wait for a refresh in flight, then write what is still owed (in this thread)."""
         with self._guard:
-            timer, self._timer = self._timer, None
+            timer, self._timer, self._closed = self._timer, None, True
         if timer is not None:
             timer.cancel()
             self._run()
+        else:
+            with self._busy:  # a refresh the timer already started finishes before the caller closes the store
+                pass

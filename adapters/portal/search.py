@@ -64,8 +64,9 @@ def optimize(db: sqlite3.Connection) -> None:
     db.execute("INSERT INTO search (search) VALUES ('optimize')")
 
 
-def index(db: sqlite3.Connection, seq: int, pub: Publication) -> None:
-    db.execute("DELETE FROM search WHERE rowid = ?", (seq,))
+def index(db: sqlite3.Connection, seq: int, pub: Publication, *, fresh: bool = False) -> None:
+    if not fresh:  # a revision replaces its row
+        db.execute("DELETE FROM search WHERE rowid = ?", (seq,))
     db.execute("INSERT INTO search (rowid, title, doc_no, index_no, body, attachments) VALUES (?, ?, ?, ?, ?, ?)",
                (seq, pub.title, pub.doc_no, pub.index_no_text, pub.body_text, " ".join(a.name for a in pub.attachments)))
 

@@ -294,11 +294,11 @@ class PortalStore:
                         (entry.id, seq, entry.column, publish_date, updated, entry.index_no, entry.title,
                          entry.model_dump_json(exclude={"interpreted"}), pub.model_dump_json()))
         self._count(entry.column, +1)
-        self._set_refs(entry.id, entry.related)
-        search.index(self.db, seq, pub)
+        self._set_refs(entry.id, entry.related, fresh=not current)
+        search.index(self.db, seq, pub, fresh=not current)
         self.db.execute("INSERT OR IGNORE INTO revisions (id, version, at, note) VALUES (?, ?, ?, ?)",
                         (pub.id, pub.version, _stamp(pub.submitted_at), pub.change_note))
-        policies.put(self.db, seq, entry, pub)
+        policies.put(self.db, seq, entry, pub, fresh=not current)
 
     def seq_of(self, pub_id: str) -> int | None:
         row = self.db.execute("SELECT seq FROM entries WHERE id = ?", (pub_id,)).fetchone()
@@ -328,8 +328,10 @@ class PortalStore:
         self.db.execute("INSERT INTO columns (col, total) VALUES (?, ?) "
                         "ON CONFLICT (col) DO UPDATE SET total = total + excluded.total", (column, delta))
 
-    def _set_refs(self, source: str, related: Iterable[EntryRef]) -> None:
-        self.db.execute("DELETE FROM refs WHERE source = ?", (source,))
+    def _set_refs(self, source: str, related: Iterable[EntryRef], *, fresh: bool = False) -> None:
+        """`fresh`: a new entry, nothing to delete first (bulk loads skip the lookups)."""
+        if not fresh:
+            self.db.execute("DELETE FROM refs WHERE source = ?", (source,))
         rows = {(source, key, ref.relation.value) for ref in related for key in (ref.id, ref.index_no) if key}
         self.db.executemany("INSERT INTO refs (source, key, relation) VALUES (?, ?, ?)", sorted(rows))
 

@@ -284,6 +284,27 @@ def test_site_wide_pages_are_coalesced_across_a_burst(make_portal: Callable[...,
     assert listed(portal, "index.html") == urls[::-1]
 
 
+def test_a_burst_rewrites_site_wide_pages_a_few_times_not_once_per_delivery(
+        make_portal: Callable[..., PortalAdapter], monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    portal = make_portal(refresh_seconds=0.3)
+    rewrites: list[int] = []
+    site_wide = portal.pages.site_wide
+    monkeypatch.setattr(portal.pages, "site_wide", lambda store, dirty: (rewrites.append(1), site_wide(store, dirty)))
+    started = time.monotonic()
+    urls = [publish(portal, policy(f"p{n:02d}", n + 1, minutes=n)) for n in range(30)]
+    elapsed = time.monotonic() - started
+    deadline = time.monotonic() + 10
+    while (not (portal.config.root / "feed.xml").exists() or feed_links(portal) != urls[::-1]) and time.monotonic() < deadline:
+        time.sleep(0.05)  # the refresher's timer, not a delivery, writes them
+    assert feed_links(portal) == urls[::-1]
+    assert listed(portal, "index.html") == urls[::-1][:8]
+    assert 1 <= len(rewrites) <= elapsed / 0.3 + 2  # at most once per interval, however many deliveries
+    assert len(rewrites) < 30
+    portal.close()
+
+
 def test_sitemap_is_an_index_of_parts_within_the_protocol_limit(portal: PortalAdapter,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("adapters.portal.pages.PART_SIZE", 2)

@@ -69,7 +69,7 @@ def test_revision_and_validity_change_update_the_page(department: Client) -> Non
     reread = page(done["deliveries"]["portal"]["url"])
     assert reread.header["有效性"] == "失效"
     assert "（修订）" in reread.meta["ArticleTitle"]
-    assert "失效" in reread.text.split(reread.header["标题"])[0] or "已失效" in reread.text
+    assert "失效" in reread.text.split(reread.header["信息名称"])[0] or "已失效" in reread.text
 
 
 def test_retraction_withdraws_the_page_everywhere(system: GovcastProcess, department: Client) -> None:

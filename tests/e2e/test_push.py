@@ -223,10 +223,12 @@ def test_quiet_hours_defer_an_sms_at_2300_to_0800(request: pytest.FixtureRequest
         assert now.hour == 23
         morning = (now + dt.timedelta(days=1)).replace(hour=8, minute=0, second=0, microsecond=0)
         almost = (morning - now).total_seconds() - 30
-        requests.post(f"{system.url}/sandbox/_clock", json={"advance_seconds": almost}, timeout=10).raise_for_status()
+        requests.post(f"{system.url}/sandbox/_clock", json={"advance_seconds": almost},
+                      headers=system.operator_headers(), timeout=10).raise_for_status()
         time.sleep(6)  # 07:59:30 still quiet: the host re-checks its wait at least every 5 s
         assert not [m for m in inspect(system, "sms")["messages"] if m["phone"] == row["mobile"]]
-        requests.post(f"{system.url}/sandbox/_clock", json={"advance_seconds": 31}, timeout=10).raise_for_status()
+        requests.post(f"{system.url}/sandbox/_clock", json={"advance_seconds": 31},
+                      headers=system.operator_headers(), timeout=10).raise_for_status()
         deadline = time.monotonic() + 60
         while (department.get(pub_id).get("campaign") or {}).get("delivered") != 1:
             assert time.monotonic() < deadline, department.get(pub_id)

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -96,6 +97,7 @@ def test_bad_lines_are_reported_by_number_and_the_rest_loaded(tmp_path: Path, ca
         store.close()
 
 
+@pytest.mark.slow
 def test_kill_9_mid_import_then_rerun_loads_each_line_once(tmp_path: Path) -> None:
     data, count = tmp_path / "data", 3000
     source = write_lines(tmp_path / "big.jsonl", [json.dumps(archived(n), ensure_ascii=False) for n in range(count)])

@@ -9,7 +9,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from adapters.portal import PortalAdapter
+from adapters.portal import PortalAdapter, PortalConfig
 from govcast.portal_web import PublicFiles, portal_router
 from govcast.samples import sample_policy
 from schemas import Delivered
@@ -18,8 +18,6 @@ from tests.portal_support import build_publication, parse_html, task_for
 
 @pytest.fixture
 def make_portal(tmp_path: Any) -> Callable[..., PortalAdapter]:
-    from adapters.portal import PortalConfig
-
     def make(**changes: Any) -> PortalAdapter:
         return PortalAdapter(PortalConfig(root=tmp_path / "portal", base_url="http://testserver/portal",
                                           site_name="济南市人民政府（测试）", site_id_code="3701000001",
@@ -182,3 +180,18 @@ def test_policy_library_filters_combine_with_counts_and_link_interpretations(
     selected = library(year="2025").find("section", aria_labelledby="facet-year").find("a", aria_current="true")
     assert selected.attrs["href"] == "http://testserver/portal/zcwjk/"  # the chosen value links to its removal
     assert client.get("/portal/zcwjk/", params={"validity": "<x>"}).status_code == 422
+
+
+@pytest.mark.parametrize("sandboxes", [True, False])
+def test_runtime_passes_sandbox_mode_to_the_portal(tmp_path: Any, sandboxes: bool) -> None:
+    """Sandbox mode shows the 演示环境 banner and keeps search engines out; a production site does neither."""
+    from govcast.runtime import portal_config
+    from govcast.settings import Settings
+
+    config = portal_config(Settings(data_dir=tmp_path, sandboxes=sandboxes))
+    assert isinstance(config, PortalConfig) and config.sandbox is sandboxes
+    portal = PortalAdapter(config.model_copy(update={"refresh_seconds": 0}))
+    url = publish(portal, "p1", 1)
+    doc = parse_html((config.root / url.removeprefix(config.base_url + "/")).read_text())
+    assert bool(doc.find_all("p", class_="sandbox-banner")) is sandboxes
+    assert ("robots" in {m.attrs.get("name") for m in doc.iter("meta")}) is sandboxes
