@@ -10,13 +10,17 @@ from typing import Protocol
 
 from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel, Field
+from starlette.middleware import Middleware
 
 from adapters.sandboxes import SANDBOXES
 from govcast.clock import PipelineClock
 from govcast.portal_web import PublicFiles, portal_router, redirect_router
 from govcast.runtime import Runtime, portal_config
+from govcast.sandbox_guard import SandboxControls
 from producers.api import create_app
+from producers.api.headers import SecurityHeaders
 from producers.callbacks import CALLBACK_ROUTERS
+from producers.publishing import Publisher
 
 log = logging.getLogger("govcast.app")
 
@@ -52,6 +56,9 @@ def build_app(runtime: Runtime, *, run_pipeline: bool = True) -> FastAPI:
     for channel, router in CALLBACK_ROUTERS.items():
         app.include_router(router(settings, runtime.ledger), prefix=f"/callbacks/{channel}", tags=["callbacks"])
     if settings.sandboxes:
+        # faults, resets, clock moves: operators only; just inside SecurityHeaders, so refusals carry its headers too
+        assert app.user_middleware[0].cls is SecurityHeaders
+        app.user_middleware.insert(1, Middleware(SandboxControls, store=runtime.store))
         app.include_router(clock_router(runtime.clock), prefix="/sandbox/_clock", tags=["sandbox"])
         for name, sandbox in SANDBOXES.items():
             app.mount(f"/sandbox/{name}", sandbox(settings), name=f"sandbox-{name}")
@@ -64,10 +71,12 @@ def build_app(runtime: Runtime, *, run_pipeline: bool = True) -> FastAPI:
             host = start_pipeline(runtime)
             a.state.pipeline = host  # /readyz asks it which tasks are down
             task = asyncio.create_task(host.run(), name="pipeline")
+            expiry = asyncio.create_task(expire_on_schedule(a.state.publisher, runtime), name="expiry")
             try:
                 async with inner(a):
                     yield
             finally:
+                expiry.cancel()
                 host.stop()
                 await task
 
@@ -75,6 +84,16 @@ def build_app(runtime: Runtime, *, run_pipeline: bool = True) -> FastAPI:
     if "portal" in settings.channels:  # last: it answers every path nothing else claimed
         app.include_router(redirect_router(portal_config(settings)))  # type: ignore[arg-type]
     return app
+
+
+async def expire_on_schedule(publisher: Publisher, runtime: Runtime) -> None:
+    """有效期至 by the pipeline clock: publications past it become 失效 (producers.lifecycle)."""
+    while True:
+        try:
+            await asyncio.to_thread(publisher.expire_due, runtime.clock.now())
+        except Exception:  # the store may be down for a while: the next tick tries again
+            log.exception("expiry check failed")
+        await asyncio.sleep(runtime.settings.scheduler_interval)
 
 
 class PipelineHost(Protocol):

@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from schemas.vocab import DEFAULT_CATEGORIES
 
@@ -37,7 +37,13 @@ class Settings(BaseModel):
     icp: str = Field(default="鲁ICP备00000000号（演示）", description="ICP备案号")
     categories: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_CATEGORIES),
                                        description="组配分类 vocabulary: name -> portal column slug")
-    sandboxes: bool = Field(default=True, description="mount the bundled sandbox platforms under /sandbox/ (demo, tests)")
+    sandboxes: bool = Field(default=True, description="sandbox mode: mount the bundled sandbox platforms under /sandbox/ "
+                            "(demo, tests); their controls need an operator token")
+    production: bool = Field(default=False, description="production mode: refuses to start with sandboxes on")
+    metrics_token: SecretStr = Field(default=SecretStr(""), description="when set, /metrics needs "
+                                     "`Authorization: Bearer <this>` (Prometheus `authorization`); empty: open")
+    metrics_allowed_networks: list[str] = Field(default_factory=list, description="when set, /metrics answers only "
+                                                "clients in these IP networks, e.g. 10.0.0.0/8; empty: any")
     clock_start: dt.datetime | None = Field(
         default=None, description="sandbox mode only: the pipeline clock starts at this ISO 8601 instant (demos, tests)")
     channels: list[str] = Field(default_factory=lambda: ["portal", "wechat", "weibo", "disclosure", "push"],
@@ -47,6 +53,15 @@ class Settings(BaseModel):
     retry_base_seconds: float = Field(default=5.0, gt=0, description="first retry delay; doubles each attempt")
     retry_max_seconds: float = Field(default=3600.0, gt=0, description="cap of the retry delay")
     page_size: int = Field(default=20, ge=1, le=200, description="items per portal list page")
+    inspection_warn_days: int = Field(default=10, ge=1, description="inspection watch: a column without a new item "
+                                      "for this many days is a warning (new-media accounts too)")
+    inspection_alarm_days: int = Field(default=14, ge=1, description="... and an alarm after this many days")
+    inspection_column_days: dict[str, int] = Field(default_factory=dict, description="inspection watch: alarm days "
+                                                   "per column (组配分类 name), overriding the default")
+    inspection_rare_columns: list[str] = Field(default_factory=list, description="inspection watch: columns that are "
+                                               "legitimately rare (not watched for staleness)")
+    console_idle_minutes: int = Field(default=30, ge=1, le=24 * 60,
+                                      description="operator console: a session ends after this long without a request")
     portal_refresh_seconds: float = Field(default=1.0, ge=0, le=300,
                                           description="portal home/feed/sitemap/JSON index rewritten at most this often")
     site_police_beian: str = Field(default="", description="公安机关备案号 in the portal footer, e.g. 鲁公网安备 37010202000001号")
@@ -88,6 +103,9 @@ class Settings(BaseModel):
     push_smtp_sink_port: int = Field(default=0, ge=0, le=65535,
                                      description="port of the local SMTP sink in sandbox mode; 0: any free port")
     push_mail_from: str = Field(default="govcast@localhost", description="From address of push emails")
+    rate_limit_per_second: float = Field(default=20.0, ge=0, description="API requests per second one token may make, "
+                                         "sustained (shared by every API process on the store); 0: no limit")
+    rate_limit_burst: int = Field(default=200, ge=1, description="requests one token may make at once after a quiet spell")
     webhook_allowed_networks: list[str] = Field(
         default_factory=list, description="IP networks webhooks may reach although they are loopback, private or "
         "link-local (on-premises receivers, tests), e.g. 10.20.0.0/16,127.0.0.1/32; empty: public addresses only "
@@ -107,6 +125,9 @@ class Settings(BaseModel):
     push_sms_template_code: str = Field(default="", description="approved template code (SMS_…); empty: the sandbox's")
     push_sms_template_text: str = Field(default="", description="the approved template's text with ${title}, ${reason} "
                                         "and <public URL>/go/${link} (segment counting); empty: the sandbox's")
+    push_sms_lapse_template_code: str = Field(default="", description="approved template for lapse notices (政策变更, "
+                                              "${title} ${reason} ${link}); empty: the sandbox's, else none by SMS")
+    push_sms_lapse_template_text: str = Field(default="", description="that template's text (segment counting)")
     push_sms_code_template_code: str = Field(default="", description="approved verification-code template (验证码, "
                                              "text with ${code}) for the subscription center; empty: the sandbox's")
     push_sms_rate_per_second: float = Field(default=20.0, gt=0, description="SendSms calls per second at most (token bucket)")
@@ -132,7 +153,14 @@ class Settings(BaseModel):
     def _empty_is_unset(cls, value: Any) -> Any:
         return None if value == "" else value
 
-    @field_validator("webhook_allowed_networks")
+    @model_validator(mode="after")
+    def _production_has_no_sandboxes(self) -> Settings:
+        if self.production and self.sandboxes:
+            raise ValueError("production mode refuses to start with the sandbox platforms: set GOVCAST_SANDBOXES=false "
+                             "(and configure the real platforms)")
+        return self
+
+    @field_validator("webhook_allowed_networks", "metrics_allowed_networks")
     @classmethod
     def _networks(cls, value: list[str]) -> list[str]:
         entries = [v.strip() for v in value if v.strip()]
@@ -140,7 +168,7 @@ class Settings(BaseModel):
             try:
                 ipaddress.ip_network(entry, strict=False)
             except ValueError:
-                raise ValueError(f"webhook_allowed_networks: {entry!r} is not an IP network (e.g. 10.20.0.0/16)") from None
+                raise ValueError(f"{entry!r} is not an IP network (e.g. 10.20.0.0/16)") from None
         return entries
 
     @property

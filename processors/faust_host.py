@@ -41,7 +41,7 @@ from processors.bus import Outbound
 from processors.embedded.host import BATCH_SIZE, close_async_resources
 from processors.kafka_bus import HEADERS, bootstrap_servers
 from processors.stages import StageContext, due_releases
-from processors.topology import MAX_BATCH_WEIGHT, SOURCE, Route, all_topics, outbound_for, routes
+from processors.topology import MAX_BATCH_WEIGHT, SOURCE, Route, all_topics, outbound_for, process, routes
 from schemas.events import CloudEvent, Topics, derived_id, new_event
 
 if TYPE_CHECKING:
@@ -52,7 +52,6 @@ log = logging.getLogger("govcast.faust")
 
 GROUP_ID = "govcast"
 MALFORMED = "gov.govcast.message.malformed"  # a message that is not a CloudEvent this route can read
-POISON_ATTEMPTS = 5  # as the embedded host: then the input is parked on the dead-letter topic
 LANE_DEPTH = 32  # events buffered per partition before the agent waits for that partition
 SHUTDOWN_GRACE = 10.0  # seconds in-flight handling may take to finish (and be acked) on stop
 CHECK_SECONDS = 1.0  # how often long waits look at stop / rebalance
@@ -389,21 +388,11 @@ class FaustHost:
                 if not await self._pause(min(remaining, CHECK_SECONDS), fevent):
                     return False
         key = message.key.decode("utf-8", "replace") if message.key else (event.subject or event.id)
-        attempt = 0
-        while True:
-            try:
-                outputs = await route.handle(event, self.ctx)
-                break
-            except Exception:
-                attempt += 1
-                log.exception("%s failed on %s (attempt %d)", route.name, event.id, attempt)
-                if attempt >= POISON_ATTEMPTS:
-                    # A stage that keeps failing on one input must not stall its partition forever:
-                    # park the input on the dead-letter topic, where operators can see and requeue it.
-                    outputs = [Outbound(Topics.deadletter, key, event)]
-                    break
-                if not await self._pause(min(2.0**attempt, self.backoff_cap), fevent):
-                    return False
+        # The failure policy both hosts share: outages (database, disk, bus) are waited out,
+        # anything else parks the input on the dead-letter topic after a few attempts.
+        outputs = await process(route, event, key, self.ctx, lambda seconds: self._pause(min(seconds, self.backoff_cap), fevent))
+        if outputs is None:
+            return False  # stopping, or the partition moved to another worker: the input stays uncommitted
         return await self._send(outputs, fevent)
 
     async def _pause(self, seconds: float, fevent: EventT | None) -> bool:

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from adapters.base import ChannelAdapter
 from govcast.settings import Settings
+from processors.outage import is_outage
 from processors.screen import screen, stopping, summary
 from processors.status.store import StatusStore
 from schemas.delivery import (
@@ -144,8 +145,10 @@ async def deliver(task: DeliveryTask, ctx: StageContext) -> list[BaseModel]:
             # Adapters do blocking I/O (requests, files); keep the event loop free for other channels.
             result = await asyncio.to_thread(adapter.deliver, task)
         except Exception as exc:  # an adapter bug must not lose the task: retry it like a transient error
-            log.exception("adapter %s raised on %s", task.channel, task.delivery_id)
-            result = Retryable(reason=f"adapter error: {type(exc).__name__}: {exc}", retry_after=0)
+            outage = is_outage(exc)
+            log.log(logging.WARNING if outage else logging.ERROR, "adapter %s raised on %s", task.channel,
+                    task.delivery_id, exc_info=not outage)
+            result = Retryable(reason=f"adapter error: {type(exc).__name__}: {exc}", retry_after=0, outage=outage)
     return outcome(task, result, ctx)
 
 
@@ -169,6 +172,12 @@ def outcome(task: DeliveryTask, result: DeliveryResult, ctx: StageContext) -> li
         due = now + dt.timedelta(seconds=min(result.check_after, ctx.settings.retry_max_seconds))
         later = task.model_copy(update={"checks": task.checks + 1, "not_before": due})
         return [later, status(DeliveryStatus.delivering, f"accepted by the platform, awaiting its result: {result.reason}")]
+    if isinstance(result, Retryable) and result.outage:  # waited out: no attempt spent, never dead
+        due = now + dt.timedelta(seconds=min(max(result.retry_after, ctx.settings.retry_base_seconds),
+                                             ctx.settings.retry_max_seconds))
+        later = task.model_copy(update={"not_before": due, "last_error": result.reason})
+        return [later, status(DeliveryStatus.retrying,
+                              f"infrastructure outage, waiting (attempt not counted): {result.reason}; next at {due.isoformat()}")]
     hinted = result.retry_after if isinstance(result, Retryable) else result.reconcile_after
     reason = result.reason if isinstance(result, Retryable) else f"outcome unknown, will reconcile: {result.reason}"
     if task.attempt >= ctx.settings.max_attempts:

@@ -24,8 +24,17 @@ from pydantic import BaseModel
 from processors import stages
 from processors.stages import StageContext
 from processors.status.subscribers import RecipientUpdate
-from schemas.delivery import Action, Deferral, DeliveryStatus, DeliveryTask, StatusEvent, delivery_id
-from schemas.publication import Publication, Targeting
+from producers.subscribe import industries  # the GB/T 4754 names (pure data, no imports of the project)
+from schemas.delivery import (
+    Action,
+    Deferral,
+    DeliveryStatus,
+    DeliveryTask,
+    StatusEvent,
+    delivery_id,
+    recipient_delivery_id,
+)
+from schemas.publication import Publication, Targeting, Validity
 
 if TYPE_CHECKING:
     from processors.status.subscribers import SubscriberStore
@@ -90,6 +99,12 @@ class TargetIndex:
         return [self.codes[n] for n in sorted(found)]
 
 
+def industry_name(code: str) -> str:
+    """"计算机、通信和其他电子设备制造业" for C39, C391 and C3911 alike (the division's name); the code if unknown."""
+    found = industries.label(code)
+    return found.split(" ", 1)[1] if found else code
+
+
 def why(sub: Subscriber, targeting: Targeting | None) -> str:
     """One line on why a policy concerns this business (shown in every push message)."""
     if targeting is None:
@@ -99,9 +114,8 @@ def why(sub: Subscriber, targeting: Targeting | None) -> str:
         parts.append("贵单位在本政策的适用企业名单内")
     if targeting.regions:
         parts.append(f"注册地在{sub.region}")
-    if targeting.industries:
-        rule = next((p for p in targeting.industries if sub.industry.startswith(p.upper())), "")
-        parts.append(f"所属行业{sub.industry}（{rule}）" if rule and rule != sub.industry else f"所属行业{sub.industry}")
+    if targeting.industries:  # in words (GB/T 4754 names): a business does not know its code
+        parts.append(f"所属行业为{industry_name(sub.industry)}")
     if targeting.scales:
         parts.append(f"企业规模为{sub.scale}")
     if targeting.qualifications:
@@ -179,9 +193,14 @@ async def fan_out(task: DeliveryTask, ctx: StageContext) -> list[BaseModel]:
     store: SubscriberStore = push.store
 
     def match() -> list[tuple[str, str]]:
-        codes = push.directory.match(pub.targeting)
         done = store.pushed_before(pub.id, pub.version)  # earlier versions reached them already
-        pairs = [(delivery_id(pub.id, pub.version, task.channel, task.action, c), c) for c in codes if c not in done]
+        if pub.validity is not Validity.valid:
+            # No longer in force: pushed to nobody new; who received it gets one lapse notice (its
+            # delivery id does not depend on the version, so a later revision sends no second one).
+            codes = sorted(done) if pub.lapsed_by is not None else []
+        else:
+            codes = [c for c in push.directory.match(pub.targeting) if c not in done]
+        pairs = [(recipient_delivery_id(pub, task.channel, task.action, c), c) for c in codes]
         store.record_queued(pairs, pub.id, pub.version)
         return pairs
 

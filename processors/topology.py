@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from govcast.settings import Settings
-from processors import stages, target
-from processors.bus import BusUnavailable, Outbound
+from processors import stages, steering, target
+from processors.bus import Outbound
+from processors.outage import is_outage
 from processors.stages import ChangeKind, DeadLetter, PublicationChange, StageContext, StatusUpdate
 from schemas.delivery import DeliveryTask, StatusEvent
 from schemas.events import CloudEvent, EventType, Topics, derived_id, new_event
@@ -152,17 +152,6 @@ class Route:
 POISON_ATTEMPTS = 5  # a stage that fails this often on one input, for a reason other than an outage, parks it
 
 
-def is_outage(exc: BaseException) -> bool:
-    """Infrastructure that is down (database, disk, bus) rather than an input the stage cannot handle.
-
-    Outages are retried until they end: parking status updates on the dead-letter topic because
-    PostgreSQL restarted would leave publications stuck at "delivering".
-    """
-    return isinstance(exc, OperationalError | InterfaceError | BusUnavailable | OSError | TimeoutError) or (
-        isinstance(exc, DBAPIError) and exc.connection_invalidated
-    )
-
-
 async def process(
     route: Route, event: CloudEvent, key: str, ctx: StageContext, sleep: Callable[[float], Awaitable[bool]]
 ) -> list[Outbound] | None:
@@ -198,15 +187,17 @@ def routes(settings: Settings) -> list[Route]:
         Route("status", (Topics.status,), decode_status, stages.project_status,
               batch=None if settings.store.startswith("sqlite") else stages.project_statuses,
               weigh=lambda event: MAX_BATCH_WEIGHT // 50),
+        Route("deadletters", (Topics.deadletter,), steering.decode_dead_letter, steering.record_dead_letter),
     ]
     for channel in settings.channels:
         batch = None
         if channel in target.FANOUT_CHANNELS:  # push: match subscribers, then deliver per recipient
             table.append(Route(f"target-{channel}", (Topics.deliveries(channel),), decode_task, target.fan_out))
+            deliver = steering.pausable(channel, target.deliver_recipient)
+            batch = steering.pausable_batch(channel, target.deliver_recipients)
             channel = target.lane(channel, True)
-            deliver, batch = target.deliver_recipient, target.deliver_recipients
         else:
-            deliver = stages.deliver
+            deliver = steering.pausable(channel, stages.deliver)
         name = channel.replace(".", "-")
         table.append(Route(f"deliver-{name}", (Topics.deliveries(channel),), decode_task, deliver, batch=batch,
                            weigh=recipients_in))

@@ -136,6 +136,11 @@ def revoke_token(store: StatusStore, token_id: str, *, actor: Principal | None =
         return record
 
 
+def actor_of(principal: Principal) -> str:
+    """How a person's action is signed on a publication's timeline."""
+    return f"{principal.name} ({'操作员' if principal.kind == 'operator' else '部门'})"
+
+
 def authenticate(store: StatusStore, token: str | None) -> Principal:
     """The principal a bearer token belongs to; Unauthorized when missing, unknown, revoked or expired."""
     if not token:

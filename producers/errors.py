@@ -66,3 +66,10 @@ class Unavailable(PublishError):
 
     def __init__(self, detail: str, retry_after: int = 5) -> None:
         super().__init__(detail, headers={"Retry-After": str(retry_after)})
+
+
+class TooManyRequests(PublishError):
+    status, slug, title = 429, "rate-limited", "Too many requests"
+
+    def __init__(self, detail: str, retry_after: str) -> None:
+        super().__init__(detail, headers={"Retry-After": retry_after})

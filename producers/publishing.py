@@ -30,13 +30,16 @@ from processors.bus import Bus, Outbound
 from processors.faults import kill_point
 from processors.normalize import normalize
 from processors.outbox import OutboxRelay, enqueue
+from processors.render.links import portal_article_url
 from processors.screen import Severity, screen
-from processors.status import audit
-from processors.status.engine import retryable, unique_violation
+from processors.status import audit, expiries
+from processors.status.engine import reading, retryable, unique_violation
 from processors.status.group_commit import GroupCommitter
+from processors.status.operations import record_action
 from processors.status.store import Principal, StatusStore
-from producers.auth import may_see_department
+from producers.auth import actor_of, may_see_department
 from producers.errors import Conflict, FieldError, Forbidden, Invalid, NotFound, Unavailable
+from producers.lifecycle import expire, lapse_errors, lapse_targets
 from schemas.events import EventType, Topics, new_event
 from schemas.publication import Accepted, Channel, IndexNo, Publication, PublicationIn, RelatedRef, RetractIn, channel_applies
 
@@ -143,7 +146,10 @@ class Publisher:
             pub = self._normalize(data, channels, related, pub_id=pub_id, version=1, department=code, index=index, now=now)
             status = initial_status(data, now)
             self.store.upsert_publication(conn, pub, status, channels)
+            expiries.schedule(conn, pub)
             audit.record(conn, principal, "publication.submit", pub.id, {"title": pub.title, "index_no": pub.index_no_text})
+            if lapsed := lapse_targets(self.store, conn, principal, pub, self._portal_url(pub), now, self._revised_message):
+                enqueue(conn, lapsed)  # the targets' new versions go out with this publication, or not at all
             return self._answer(pub, status), self._message(EventType.submitted, pub)
 
         return self._commit(principal, idempotency_key, request_hash("POST", COLLECTION, data), work, order=code)
@@ -175,7 +181,10 @@ class Publisher:
             status = initial_status(data, now)
             if not self.store.compare_and_set_publication(conn, pub, status, channels, expected_version=row.version):
                 raise Conflict("the publication changed while this revision was being saved; fetch it and revise again")
+            expiries.schedule(conn, pub)
             audit.record(conn, principal, "publication.revise", pub.id, {"version": pub.version, "changes": _changes(current, pub)})
+            if lapsed := lapse_targets(self.store, conn, principal, pub, self._portal_url(pub), now, self._revised_message):
+                enqueue(conn, lapsed)  # the targets' new versions go out with this publication, or not at all
             return self._answer(pub, status), self._message(EventType.revised, pub)
 
         return self._commit(principal, idempotency_key, request_hash("PUT", path, data), work)
@@ -199,6 +208,7 @@ class Publisher:
             channels = json.loads(row.channels)
             if not self.store.compare_and_set_publication(conn, pub, status, channels, expected_version=row.version):
                 raise Conflict("the publication changed while the retraction was being saved; try again")
+            record_action(conn, pub.id, pub.version, status, f"retraction requested: {data.reason}", actor_of(principal))
             audit.record(conn, principal, "publication.retract", pub.id, {"version": pub.version, "reason": data.reason})
             return self._answer(pub, status), self._message(EventType.retracted, pub)
 
@@ -225,11 +235,27 @@ class Publisher:
             if not self.store.compare_and_set_publication(conn, pub, "pending", json.loads(row.channels),
                                                           expected_version=row.version):
                 raise Conflict("the publication changed while it was being approved; fetch it and try again")
+            record_action(conn, pub.id, pub.version, "pending", "approved after review of what screening held",
+                          actor_of(principal))
             log.info("operator %s approved held publication %s v%d", principal.name, pub.id, pub.version)
             audit.record(conn, principal, "publication.approve", pub.id, {"version": pub.version})
             return self._answer(pub, "pending"), self._message(EventType.approved, pub)
 
         return self._commit(principal, None, request_hash("POST", path, RetractIn(reason="approve")), work)
+
+    def expire_due(self, now: dt.datetime) -> int:
+        """Publications whose 有效期至 passed by `now` (the pipeline clock) become 失效, each in this one
+        transaction with its outbox message. Returns how many; a read first, so idle ticks write nothing."""
+        with reading(self.store.engine) as conn:
+            if not expiries.due(conn, now.astimezone(CST).date()):
+                return 0
+
+        def unit(conn: Connection) -> Outcome:
+            if lapsed := expire(self.store, conn, now, self._revised_message):
+                enqueue(conn, lapsed)
+            return Outcome(200, {"expired": [m.key for m in lapsed]})
+
+        return len(self.transaction(unit).body["expired"])
 
     # -- transaction, idempotency, bus ---------------------------------------
     def _commit(self, principal: Principal, key: str | None, req_hash: str, work: Work, *, order: str = "") -> Outcome:
@@ -294,6 +320,12 @@ class Publisher:
         )
         return Outcome(202, accepted.model_dump(mode="json"), publication=pub)
 
+    def _portal_url(self, pub: Publication) -> str:
+        return portal_article_url(pub, self.settings.base_url, self.settings.categories)
+
+    def _revised_message(self, pub: Publication) -> Outbound:
+        return self._message(EventType.revised, pub)
+
     def _message(self, event_type: str, pub: Publication) -> Outbound:
         return Outbound(topic=Topics.publications, key=pub.id, event=new_event(event_type, self.source, pub.id, pub))
 
@@ -342,6 +374,7 @@ class Publisher:
                 "body.category", f"unknown 组配分类 {data.category!r}; expected one of {', '.join(self.settings.categories)}"
             ))
         related = self._resolve_related(conn, data.related, department, self_id, errors)
+        errors += lapse_errors(self.store, conn, related, department)
         if errors:
             raise Invalid(f"{len(errors)} field(s) failed validation: " + ", ".join(e.field for e in errors), errors)
         return channels, related

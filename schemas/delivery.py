@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.publication import Publication
+from schemas.publication import Publication, Validity
 
 
 class Action(StrEnum):
@@ -29,6 +29,7 @@ class DeliveryStatus(StrEnum):
     failed = "failed"
     dead = "dead"
     retracted = "retracted"
+    paused = "paused"  # the channel is paused by an operator: the delivery waits, nothing is lost
 
 
 TERMINAL = frozenset({DeliveryStatus.delivered, DeliveryStatus.failed, DeliveryStatus.dead, DeliveryStatus.retracted})
@@ -38,6 +39,14 @@ def delivery_id(publication_id: str, version: int, channel: str, action: Action,
     """Stable id of one effect: the same inputs always name the same delivery (idempotency key)."""
     raw = f"{publication_id}|{version}|{channel}|{action}|{recipient or ''}"
     return "dlv_" + hashlib.sha256(raw.encode()).hexdigest()[:24]
+
+
+def recipient_delivery_id(pub: Publication, channel: str, action: Action, recipient: str) -> str:
+    """One business's push of `pub`. A lapse notice (the policy was repealed or replaced) has an id that does
+    not depend on the version: each business that received the policy gets exactly one."""
+    if pub.lapsed_by is not None and pub.validity is not Validity.valid:
+        return delivery_id(pub.id, 0, channel, action, f"lapse:{recipient}")
+    return delivery_id(pub.id, pub.version, channel, action, recipient)
 
 
 class DeliveryTask(BaseModel):
@@ -56,6 +65,7 @@ class DeliveryTask(BaseModel):
     checks: Annotated[int, Field(ge=0)] = 0  # times the host came back for a Pending result
     not_before: dt.datetime | None = None  # set on retries: do not attempt before this time
     last_error: str | None = None
+    paused_since: dt.datetime | None = None  # waiting for an operator to resume its channel (status shown once)
 
     @property
     def partition_key(self) -> str:
@@ -69,7 +79,7 @@ class DeliveryTask(BaseModel):
             return [self]
         pub = self.publication
         return [self.model_copy(update={"recipient": code, "recipients": (),
-                                        "delivery_id": delivery_id(pub.id, pub.version, self.channel, self.action, code)})
+                                        "delivery_id": recipient_delivery_id(pub, self.channel, self.action, code)})
                 for code in self.recipients]
 
 
@@ -85,6 +95,9 @@ class Retryable(BaseModel):
     kind: Literal["retryable"] = "retryable"
     reason: str
     retry_after: Annotated[float, Field(ge=0)] = 30.0
+    # Our own infrastructure is down (disk full, database unreachable), not the platform or the input:
+    # retried until it is back without spending an attempt, so an outage never dead-letters work.
+    outage: bool = False
 
 
 class Rejected(BaseModel):
@@ -151,3 +164,4 @@ class StatusEvent(BaseModel):
     # projected out of order; one with less progress than the stored one does not overwrite it.
     progress: int | None = None
     publication: Publication | None = None  # carried when the status store may not know the record yet
+    actor: str | None = None  # who asked for this step when a person did (operator console, department); else None

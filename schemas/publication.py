@@ -54,8 +54,9 @@ class Channel(StrEnum):
 class Relation(StrEnum):
     interprets = "interprets"  # this item interprets the referenced policy
     interpreted_by = "interpreted_by"  # derived on the policy's side; accepted on input too
-    amends = "amends"
-    repeals = "repeals"
+    amends = "amends"  # the target stays in force in its amended form (its page lists the amending file)
+    repeals = "repeals"  # the target becomes 废止 with this publication
+    replaces = "replaces"  # the target becomes 失效 with this publication (superseded by this one)
     related = "related"
 
 
@@ -114,6 +115,18 @@ class RelatedRef(Strict):
         if not self.id and not self.index_no:
             raise ValueError("a related entry needs `id` or `index_no`")
         return self
+
+
+class Lapse(BaseModel):
+    """Set by the pipeline on the version of a publication that a later one repealed or replaced."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # The repealing / replacing publication and its portal page; all empty when it expired (有效期至 passed).
+    by_id: str = ""
+    by_title: str = ""
+    by_doc_no: str = ""
+    by_url: str = ""
 
 
 class ReviewStage(StrEnum):
@@ -280,6 +293,9 @@ class Publication(PublicationFields):
     submitted_at: dt.datetime
     retracted: bool = False
     retract_reason: str | None = None
+    # Set by the pipeline when a later publication repealed or replaced this one (producers.lifecycle):
+    # the push channel tells the businesses that received it, with this link.
+    lapsed_by: Lapse | None = None
 
     @property
     def index_no_text(self) -> str:
@@ -300,6 +316,7 @@ class TimelineEntry(BaseModel):
     status: str
     version: int
     detail: str | None = None
+    actor: str | None = None  # who did it when a person did (operator or department); None: the pipeline
 
 
 class CampaignView(BaseModel):

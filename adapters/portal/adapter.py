@@ -44,6 +44,7 @@ from schemas.publication import Publication
 log = logging.getLogger("govcast.adapters.portal")
 
 LOCK_FILE = ".lock"
+OUTAGE_RETRY_SECONDS = 15  # a full or read-only disk: check again this often (attempts are not spent)
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")  # becomes a file name: no '/', no leading dot
 _LIST_PAGE_NAME = re.compile(r"^index(?:_\d+)?$")  # an article named like a list page would overwrite it
 
@@ -84,8 +85,11 @@ class PortalAdapter:
                     finally:
                         store.rollback()
                 fsync_dir(self.root)
-        except OSError as exc:  # disk full, permissions, read-only mount: an operator can fix it, so retry
-            return self._retry(task, f"portal files not writable: {_describe(exc)}", 60)
+        except OSError as exc:  # disk full, permissions, read-only mount: an outage an operator fixes, waited out
+            return self._retry(task, f"portal files not writable: {_describe(exc)}", OUTAGE_RETRY_SECONDS, outage=True)
+        except sqlite3.OperationalError as exc:  # the index's disk is full or its file locked: also an outage
+            return self._retry(task, f"portal index {self.config.store_path} not writable: {exc}", OUTAGE_RETRY_SECONDS,
+                               outage=True)
         except sqlite3.Error as exc:
             return self._retry(task, f"portal index {self.config.store_path} unusable: {exc}", 60)
         self.refresher.request()
@@ -196,9 +200,9 @@ class PortalAdapter:
         path = current.path if current else article_path(slug, pub.id)
         return PortalEntry.of(pub, column=slug, path=path, url=self.site.url(path))
 
-    def _retry(self, task: DeliveryTask, reason: str, after: int) -> Retryable:
+    def _retry(self, task: DeliveryTask, reason: str, after: int, *, outage: bool = False) -> Retryable:
         log.warning("%s: %s", task.delivery_id, reason)
-        return Retryable(reason=reason, retry_after=after)
+        return Retryable(reason=reason, retry_after=after, outage=outage)
 
 
 def _same_place(before: PortalEntry | None, after: PortalEntry) -> bool:

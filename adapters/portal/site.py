@@ -27,6 +27,7 @@ INVERSE: dict[Relation, str] = {
     Relation.interpreted_by: Relation.interprets.value,
     Relation.amends: "amended_by",
     Relation.repeals: "repealed_by",
+    Relation.replaces: "replaced_by",
     Relation.related: Relation.related.value,
 }
 # Sections of 关联文件 / 关联解读, in page order.
@@ -37,6 +38,8 @@ GROUP_LABELS: dict[str, str] = {
     "amended_by": "修改本文件的文件",
     "repeals": "本文件废止的文件",
     "repealed_by": "废止本文件的文件",
+    "replaces": "本文件替代的文件",
+    "replaced_by": "替代本文件的文件",
     "related": "关联文件",
 }
 

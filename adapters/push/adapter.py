@@ -112,7 +112,10 @@ class PushAdapter:
             # Only emails carry unsubscribe links (SMS and WeChat templates have no room; webhooks are machines).
             unsubscribe_url=self.unsubscribe_url(sub.credit_code, channel.value, pub.id) if with_links else "",
             unsubscribe_all_url=self.unsubscribe_url(sub.credit_code, "all", pub.id) if with_links else "",
-            sent_at=time.time())  # real time, not the pipeline clock: receivers check signature timestamps
+            sent_at=time.time(),  # real time, not the pipeline clock: receivers check signature timestamps
+            event=r.get("event", "policy.published"), validity=pub.validity.value, index_no=pub.index_no_text,
+            publish_date=pub.publish_date.isoformat() if pub.publish_date else "",
+            replacement_title=r.get("replacement_title", ""), replacement_url=r.get("replacement_url", ""))
 
     # -- batches ------------------------------------------------------------------
     def _load(self, tasks: list[DeliveryTask]) -> list[Job]:

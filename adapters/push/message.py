@@ -18,6 +18,9 @@ if TYPE_CHECKING:
     import aiohttp
 
 
+LAPSE_EVENT = "policy.validity_changed"
+
+
 @dataclass(frozen=True)
 class PushMessage:
     delivery_id: str  # stable per (publication version, business): OutId, client_msg_id, webhook-id
@@ -33,8 +36,23 @@ class PushMessage:
     unsubscribe_url: str  # this channel only
     unsubscribe_all_url: str
     sent_at: float  # Unix seconds, real time (webhook-timestamp is checked against the receiver's clock)
+    # A lapse notice (policy.validity_changed): the policy the business received was repealed or replaced.
+    event: str = "policy.published"
+    index_no: str = ""
+    publish_date: str = ""  # 发布日期, ISO
+    validity: str = "有效"
+    replacement_title: str = ""
+    replacement_url: str = ""
+
+    @property
+    def is_lapse(self) -> bool:
+        return self.event == LAPSE_EVENT
 
     def lines(self, name: str) -> list[str]:
+        if self.is_lapse:
+            replacement = f"新文件：《{self.replacement_title}》 {self.replacement_url}" if self.replacement_title else ""
+            return [line for line in (f"{name}：", f"您此前收到的《{self.title}》已{self.validity}。", self.summary,
+                                      replacement) if line]
         return [line for line in (f"{name}：", f"{self.publisher}发布《{self.title}》。", self.summary, self.reason) if line]
 
 

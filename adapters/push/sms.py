@@ -91,7 +91,8 @@ def short_reason(reason: str) -> str:
 
 def template_params(msg: PushMessage) -> dict[str, str]:
     link = msg.link.split("/go/", 1)[1] if "/go/" in msg.link else msg.link
-    return {"title": clip(msg.title), "reason": clip(short_reason(msg.reason)), "link": link}
+    reason = f"已{msg.validity}" if msg.is_lapse else short_reason(msg.reason)
+    return {"title": clip(msg.title), "reason": clip(reason), "link": link}
 
 
 def _time(value: Any) -> dt.datetime | None:
@@ -115,9 +116,15 @@ class SmsSender:
     def close(self) -> None:
         self.client.close()
 
+    def template(self, msg: PushMessage) -> tuple[str, str]:
+        """(template code, its text): lapse notices have their own approved template."""
+        if msg.is_lapse:
+            return self.config.lapse_template_code, self.config.lapse_template_text
+        return self.config.template_code, self.config.template_text
+
     def text(self, msg: PushMessage) -> tuple[dict[str, str], str]:
         params = template_params(msg)
-        return params, render(self.config.template_text, params)
+        return params, render(self.template(msg)[1], params)
 
     def send(self, sub: Subscriber, msg: PushMessage, facts: dict[str, Any]) -> DeliveryResult:
         if not sub.mobile:
@@ -130,6 +137,8 @@ class SmsSender:
             found = self._reconcile(sub.mobile, msg, facts)
             if found is not None:
                 return found
+        if not self.template(msg)[0]:
+            return Rejected(reason="no approved SMS template for lapse notices is configured", code="not_configured")
         params, text = self.text(msg)
         length = sms_length(self.config.sign_name, text)
         if length > MAX_CHARS:
@@ -140,7 +149,7 @@ class SmsSender:
         attempt = int(facts.get("sms_attempt") or 0) + 1
         self.ledger.put(LEDGER, msg.delivery_id, sms_attempt=attempt, sms_sent_at=self.wall().isoformat(),
                         sms_state="sending", sms_segments=segments(length), sms_chars=length)
-        query = {"PhoneNumbers": sub.mobile, "SignName": self.config.sign_name, "TemplateCode": self.config.template_code,
+        query = {"PhoneNumbers": sub.mobile, "SignName": self.config.sign_name, "TemplateCode": self.template(msg)[0],
                  "TemplateParam": json.dumps(params, ensure_ascii=False, separators=(",", ":")),
                  "OutId": msg.delivery_id}
         try:

@@ -42,6 +42,7 @@ SANDBOX_ACCESS_KEY_SECRET = "sandbox-sms-access-key-secret"
 SANDBOX_SIGN_NAME = "政策推送沙箱"
 SANDBOX_TEMPLATE_CODE = "SMS_900000001"
 SANDBOX_CODE_TEMPLATE_CODE = "SMS_900000002"  # a verification-code template (验证码类), for the subscription center
+SANDBOX_LAPSE_TEMPLATE_CODE = "SMS_900000003"  # 政策变更通知: a policy the business received was repealed or replaced
 CODE_TEMPLATE_TEXT = "您的验证码为${code}，10分钟内有效。如非本人操作，请忽略本短信。"
 SANDBOX_CALLBACK_TOKEN = "sandbox-sms-receipt-token"
 MAX_CHARS = 500
@@ -114,6 +115,11 @@ def clip(text: str, limit: int = PARAM_CHARS) -> str:
 
 # -- configuration ------------------------------------------------------------------------------
 
+def default_lapse_template_text(base_url: str) -> str:
+    """The sandbox's approved template for lapse notices (${reason}: 已废止 / 已失效)."""
+    return f"您收到的政策《${{title}}》${{reason}}，请以新文件为准。详见 {base_url}/go/${{link}}"
+
+
 def default_template_text(base_url: str) -> str:
     """The sandbox's approved template (a real installation registers its own and configures its text)."""
     return f"您关注的惠企政策《${{title}}》已发布，推送原因：${{reason}}。详见 {base_url}/go/${{link}}"
@@ -127,6 +133,10 @@ class SmsConfig(AdapterConfig):
     template_code: str = Field(min_length=1, max_length=40)
     template_text: str = Field(min_length=1, max_length=MAX_CHARS,
                                description="the approved template's text with ${title} ${reason} ${link} (segments)")
+    lapse_template_code: str = Field(default="", max_length=40,
+                                     description="approved template for lapse notices; empty: none are sent by SMS")
+    lapse_template_text: str = Field(default="", max_length=MAX_CHARS,
+                                     description="its text with ${title} ${reason} (已废止/已失效) ${link}")
     code_template_code: str = Field(default="", max_length=40,
                                     description="approved verification-code template with ${code}; empty: no SMS codes")
     region_id: str = "cn-hangzhou"
@@ -178,6 +188,9 @@ def sms_config(settings: Settings) -> SmsConfig | None:
         access_key_id=values["access_key_id"], access_key_secret=SecretStr(values["access_key_secret"]),
         sign_name=values["sign_name"], template_code=values["template_code"], sandbox=sandbox,
         code_template_code=settings.push_sms_code_template_code or (SANDBOX_CODE_TEMPLATE_CODE if sandbox else ""),
+        lapse_template_code=settings.push_sms_lapse_template_code or (SANDBOX_LAPSE_TEMPLATE_CODE if sandbox else ""),
+        lapse_template_text=settings.push_sms_lapse_template_text
+        or (default_lapse_template_text(settings.base_url) if sandbox else ""),
         timeout_seconds=settings.push_sms_timeout_seconds, rate_per_second=settings.push_sms_rate_per_second,
         receipt_check_seconds=settings.push_sms_receipt_check_seconds)
 

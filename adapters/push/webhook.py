@@ -52,10 +52,12 @@ def classify(status: int, retry_after_header: str | None, msg_id: str) -> Delive
 
 
 def payload(sub: Subscriber, msg: PushMessage) -> dict[str, Any]:
-    return {"type": "policy.published", "timestamp": int(msg.sent_at), "data": {
-        "publication_id": msg.publication_id, "version": msg.version, "title": msg.title, "publisher": msg.publisher,
-        "doc_no": msg.doc_no, "summary": msg.summary, "url": msg.url, "reason": msg.reason,
-        "credit_code": sub.credit_code}}
+    data = {"publication_id": msg.publication_id, "version": msg.version, "title": msg.title, "publisher": msg.publisher,
+            "index_no": msg.index_no, "doc_no": msg.doc_no, "publish_date": msg.publish_date, "validity": msg.validity,
+            "summary": msg.summary, "url": msg.url, "reason": msg.reason, "credit_code": sub.credit_code}
+    if msg.is_lapse:  # policy.validity_changed: no longer in force; replacement null when it expired
+        data["replacement"] = {"title": msg.replacement_title, "url": msg.replacement_url} if msg.replacement_url else None
+    return {"type": msg.event, "timestamp": int(msg.sent_at), "data": data}
 
 
 def guarded_connector(allowed_networks: Sequence[str] = (), **options: Any) -> aiohttp.TCPConnector:

@@ -65,6 +65,8 @@ def template_data(msg: PushMessage, fields: tuple[str, ...]) -> dict[str, dict[s
     """Title, publisher and the why-line into the template's keys (the template's labels name them)."""
     reason = msg.reason.removeprefix("推送原因：").rstrip("。") or "符合贵单位订阅的政策推送条件"
     values = [msg.title, msg.publisher or "政府信息公开", reason]
+    if msg.is_lapse:  # the same template, saying what changed: 标题（已废止）, the notice instead of the why-line
+        values = [f"{msg.title}（已{msg.validity}）", msg.publisher or "政府信息公开", msg.summary]
     return {key: {"value": clip(value, limit_of(key))} for key, value in zip(fields, values, strict=False)}
 
 

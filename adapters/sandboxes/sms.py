@@ -90,6 +90,10 @@ class SmsSandbox:
         text = settings.push_sms_template_text or aliyun.default_template_text(settings.base_url)
         self.templates = {aliyun.SANDBOX_TEMPLATE_CODE: aliyun.default_template_text(settings.base_url),
                           aliyun.SANDBOX_CODE_TEMPLATE_CODE: aliyun.CODE_TEMPLATE_TEXT}
+        self.templates[aliyun.SANDBOX_LAPSE_TEMPLATE_CODE] = aliyun.default_lapse_template_text(settings.base_url)
+        if settings.push_sms_lapse_template_code:
+            self.templates[settings.push_sms_lapse_template_code] = (settings.push_sms_lapse_template_text
+                                                                     or aliyun.default_lapse_template_text(settings.base_url))
         if settings.push_sms_code_template_code:
             self.templates[settings.push_sms_code_template_code] = aliyun.CODE_TEMPLATE_TEXT
         if settings.push_sms_template_code:

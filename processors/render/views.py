@@ -218,6 +218,9 @@ def aware(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
+LAPSED_NOTES = frozenset({f"已{Validity.repealed.value}", f"已{Validity.expired.value}"})
+
+
 @dataclass(frozen=True)
 class RefLink:
     """One line of the 关联文件 / 关联解读 section; `url` None = shown as plain text."""
@@ -251,6 +254,19 @@ class ArticleView:
     column: Column
     relations: tuple[RelationGroup, ...] = ()
     revisions: tuple[Revision, ...] = ()
+
+    def _links(self, *keys: str) -> tuple[RefLink, ...]:
+        return tuple(link for group in self.relations if group.key in keys for link in group.links)
+
+    @property
+    def lapsed_by(self) -> tuple[RefLink, ...]:
+        """The files that repealed or replaced this one (linked from its validity notice)."""
+        return self._links("repealed_by", "replaced_by")
+
+    @property
+    def lapsed_policies(self) -> tuple[RefLink, ...]:
+        """For an interpretation: the interpreted policies no longer in force (its banner follows them)."""
+        return tuple(link for link in self._links("interprets") if link.note in LAPSED_NOTES)
 
 
 @dataclass(frozen=True)

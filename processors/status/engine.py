@@ -97,6 +97,9 @@ def create_schema(engine: Engine, tables: MetaData = metadata) -> None:
         advisory_lock(conn, _SCHEMA_LOCK)
         tables.create_all(conn)
         add_missing_columns(conn, tables)
+        for table in tables.sorted_tables:  # indexes added to tables that existed before them
+            for index in table.indexes:
+                index.create(conn, checkfirst=True)
 
 
 def add_missing_columns(conn: Connection, tables: MetaData) -> None:

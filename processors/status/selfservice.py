@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import Column, Index, Integer, String, Table, Text, delete, func, insert, select, update
 
+from processors.status.audit import Actor
 from processors.status.engine import create_schema
 from processors.status.subscribers import SubscriberStore, metadata, recipients, subscribers, utcnow
 from processors.status.tables import UTCDateTime
@@ -183,10 +184,10 @@ class SelfService:
         return [(r.at, r.actor, r.change) for r in rows]
 
     # -- deletion ------------------------------------------------------------------------------
-    def erase(self, credit_code: str) -> bool:
+    def erase(self, credit_code: str, actor: Actor | None = None) -> bool:
         """Delete a business's subscription with its contacts, pushes and history; only counts remain
         (campaign totals, and the number of deleted subscriptions)."""
-        gone = self.directory.delete(credit_code)
+        gone = self.directory.delete(credit_code, actor)
         with self.engine.begin() as conn:
             for table in (recipients, confirmations, history):
                 conn.execute(delete(table).where(table.c.credit_code == credit_code))

@@ -192,14 +192,21 @@ class SubscriberStore:
         """
         return self.upsert_many([sub], origin, actor)[0]
 
-    def put(self, sub: Subscriber) -> None:
-        """Store exactly this record (the subscription center, which merges and verifies itself)."""
+    def put(self, sub: Subscriber, audited: tuple[Principal | Actor, str] | None = None) -> None:
+        """Store exactly this record (the subscription center, which merges and verifies itself). With `audited`
+        (actor, action) the change is on the audit trail by field names only: a business may delete its record,
+        and the append-only trail must not keep its contact details."""
         row = self._row(sub)
         with self.engine.begin() as conn:
+            old_doc = conn.execute(select(subscribers.c.doc).where(subscribers.c.credit_code == sub.credit_code)
+                                   .with_for_update()).scalar()
             stmt = self._insert(subscribers)
             conn.execute(stmt.on_conflict_do_update(
                 index_elements=[subscribers.c.credit_code],
                 set_={c.name: stmt.excluded[c.name] for c in subscribers.columns if c.name != "credit_code"}), [row])
+            if audited is not None:
+                old = Subscriber.model_validate_json(old_doc) if old_doc else None
+                audit.record(conn, audited[0], audited[1], sub.credit_code, {"fields": sorted(_subscriber_diff(old, sub))})
             self._bump(conn)
             self._emit([(sub.credit_code, row["doc"].encode())])
 

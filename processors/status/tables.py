@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import (
     Boolean,
     Column,
+    Date,
     DateTime,
     Dialect,
     Index,
@@ -45,6 +46,14 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
 
 metadata = MetaData()
 
+# 有效期至 of publications in force: the expiry timer reads the due ones (producers.lifecycle).
+expiries = Table(
+    "expiries",
+    metadata,
+    Column("publication_id", String(40), primary_key=True),
+    Column("expires_on", Date, nullable=False, index=True),  # the last day in force (Beijing time)
+)
+
 publications = Table(
     "publications",
     metadata,
@@ -63,6 +72,14 @@ publications = Table(
     Column("doc", Text, nullable=False),  # JSON of the current schemas.Publication
     Column("created_at", UTCDateTime(), nullable=False, index=True),
     Column("updated_at", UTCDateTime(), nullable=False),
+    # Copies of document fields the console filters on and the inspection watch reads (from `doc`).
+    Column("doc_no", String(100)),
+    Column("publish_date", Date),
+    Column("validity", String(10)),
+    Column("related_ids", Text),  # JSON list of the ids this publication interprets (kind interpretation)
+    Index("ix_publications_created_id", "created_at", "id"),  # console keyset paging, newest first
+    Index("ix_publications_department_created", "department", "created_at", "id"),
+    Index("ix_publications_category_date", "category", "publish_date"),
 )
 
 deliveries = Table(
@@ -76,6 +93,9 @@ deliveries = Table(
     Column("detail", Text),
     Column("progress", Integer),  # fan-out channels: summaries only move forward (see StatusEvent.progress)
     Column("updated_at", UTCDateTime(), nullable=False),
+    Column("queued_at", UTCDateTime()),  # when this version was first queued for the channel (delivery latency)
+    Index("ix_deliveries_channel_status", "channel", "status"),
+    Index("ix_deliveries_updated", "updated_at"),  # the console's live updates: what changed since
 )
 
 timeline = Table(
@@ -88,6 +108,7 @@ timeline = Table(
     Column("status", String(20), nullable=False),
     Column("detail", Text),
     Column("at", UTCDateTime(), nullable=False),
+    Column("actor", String(120)),  # who did it, for human actions (operator or department name); None: the pipeline
     Index("ix_timeline_publication", "publication_id", "at"),
 )
 
@@ -122,6 +143,56 @@ index_sequences = Table(
     Column("publisher_code", String(40), primary_key=True),
     Column("year", Integer, primary_key=True),
     Column("last", Integer, nullable=False),
+)
+
+dead_letters = Table(
+    "dead_letters",
+    metadata,
+    Column("event_id", String(64), primary_key=True),  # id of the dead-letter event: replays are recognised
+    Column("kind", String(20), nullable=False),  # delivery (gave up) | parked (a stage failed on it) | malformed
+    Column("publication_id", String(40)),
+    Column("version", Integer),
+    Column("channel", String(30)),
+    Column("recipient", String(40)),
+    Column("reason", Text, nullable=False),
+    Column("event", Text, nullable=False),  # the CloudEvent JSON: what a requeue sends again
+    Column("at", UTCDateTime(), nullable=False),
+    Column("requeued_at", UTCDateTime()),
+    Column("requeued_by", String(120)),
+    Index("ix_dead_letters_open", "channel", "requeued_at", "at"),
+    Index("ix_dead_letters_publication", "publication_id"),
+)
+
+channel_pauses = Table(
+    "channel_pauses",
+    metadata,
+    Column("channel", String(30), primary_key=True),  # a row means paused; resume deletes it
+    Column("paused_by", String(120), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("paused_at", UTCDateTime(), nullable=False),
+)
+
+delivery_outcomes = Table(
+    "delivery_outcomes",
+    metadata,
+    Column("event_id", String(64), primary_key=True),  # the status event that reported it (replay-safe)
+    Column("channel", String(30), nullable=False),
+    Column("outcome", String(20), nullable=False),  # delivered | retracted | retrying | failed | dead
+    Column("latency_ms", Integer),  # queued -> this outcome, for delivered and retracted
+    Column("detail", Text),
+    Column("at", UTCDateTime(), nullable=False),
+    Index("ix_delivery_outcomes_channel_at", "channel", "at"),
+)
+
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),  # sha256 of the cookie value; the value itself is never stored
+    Column("principal_id", String(40), nullable=False),
+    Column("csrf", String(64), nullable=False),  # the session's CSRF token, in every state-changing form
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("last_seen", UTCDateTime(), nullable=False),
+    Index("ix_console_sessions_last_seen", "last_seen"),
 )
 
 # 索引号 of articles imported from an earlier portal (`govcast portal import`): never allocated again.

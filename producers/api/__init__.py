@@ -9,10 +9,15 @@ from fastapi import FastAPI
 
 from govcast.settings import Settings
 from processors.bus import Bus
+from processors.status.ratelimit import RateLimiter
 from processors.status.store import StatusStore
-from producers.api import audit, clicks, health, metrics, publications, subscribers, tokens
+from producers.api import audit, clicks, health, metrics, publications, steering, subscribers, tokens
+from producers.api.headers import SecurityHeaders
 from producers.api.metrics import ApiMetrics
 from producers.api.middleware import MAX_REQUEST_BYTES, BodyLimit, ServerErrors
+from producers.console import install_console
+from producers.console.metrics import ConsoleCollector
+from producers.console.steering import Steering
 from producers.problems import install_problem_handlers, use_problem_media_type
 from producers.publishing import Publisher
 from producers.subscribe import install as install_subscription_center
@@ -42,6 +47,8 @@ def create_app(settings: Settings, store: StatusStore, bus: Bus, *, max_request_
             yield
         finally:
             publisher.close()
+            if _app.state.rate_limiter is not None:
+                _app.state.rate_limiter.close()
 
     app = FastAPI(title="govcast", version="0.1.0", description=DESCRIPTION, openapi_tags=TAGS, lifespan=lifespan)
     app.state.settings = settings
@@ -49,17 +56,24 @@ def create_app(settings: Settings, store: StatusStore, bus: Bus, *, max_request_
     app.state.bus = bus
     app.state.publisher = publisher
     app.state.metrics = ApiMetrics(store)
+    app.state.rate_limiter = (RateLimiter.for_store(store.engine, settings.rate_limit_per_second, settings.rate_limit_burst)
+                              if settings.rate_limit_per_second > 0 else None)
+    app.state.metrics.registry.register(ConsoleCollector(store, settings))
+    app.state.steering = Steering(settings, store, publisher.relay)
     install_problem_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=max_request_bytes)
-    app.add_middleware(ServerErrors)  # outermost of ours: also catches errors of BodyLimit
+    app.add_middleware(ServerErrors)  # also catches errors of BodyLimit
+    app.add_middleware(SecurityHeaders)  # outermost: every answer, the 500s and the mounted portal included
     app.include_router(publications.router)
     app.include_router(subscribers.router)
+    app.include_router(steering.router)
     app.include_router(tokens.router)
     app.include_router(audit.router)
     app.include_router(subscribers.unsubscribe_router)
     app.include_router(clicks.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
+    install_console(app)
     install_subscription_center(app)  # /subscribe: the businesses' own pages
     use_problem_media_type(app)
     return app

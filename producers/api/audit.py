@@ -15,7 +15,7 @@ from producers.errors import Forbidden
 from producers.problems import problem_docs
 from producers.views import parse_bound
 
-router = APIRouter(prefix="/v1/audit", tags=["audit"], responses=problem_docs(401, 403, 422))
+router = APIRouter(prefix="/v1/audit", tags=["audit"], responses=problem_docs(401, 403, 422, 429))
 
 
 class AuditActor(BaseModel):

@@ -10,9 +10,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from govcast.settings import Settings
 from processors.bus import Bus
+from processors.status.ratelimit import RateLimiter, retry_after_header
 from processors.status.store import Principal, StatusStore
 from producers.api.metrics import ApiMetrics, MetricsDep, get_metrics
 from producers.auth import authenticate
+from producers.errors import TooManyRequests
 from producers.publishing import Publisher
 
 bearer = HTTPBearer(
@@ -54,6 +56,14 @@ def get_principal(
     """The authenticated caller, with the address it called from (for the audit trail). A sync dependency:
     the store lookup runs in the threadpool, on every request (no cache: revocation takes effect at once)."""
     principal = authenticate(store, credentials.credentials if credentials else None)
+    limiter: RateLimiter | None = request.app.state.rate_limiter
+    if limiter is not None and not (decision := limiter.check(principal.id)).allowed:
+        settings: Settings = request.app.state.settings
+        raise TooManyRequests(
+            f"this token may make {settings.rate_limit_per_second:g} requests a second (bursts of "
+            f"{settings.rate_limit_burst}); retry after {decision.retry_after:.1f} s",
+            retry_after_header(decision.retry_after),
+        )
     return dataclasses.replace(principal, client=request.client.host if request.client else None)
 
 

@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 import logging
 import re
 from collections.abc import Callable, Iterator
@@ -20,7 +22,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from processors.status.store import StatusStore
-from producers.errors import PublishError, Unavailable
+from producers.errors import Forbidden, PublishError, Unauthorized, Unavailable
+from producers.problems import problem_docs
 from producers.publishing import COLLECTION, Outcome
 from schemas.publication import Kind
 
@@ -117,7 +120,24 @@ router = APIRouter(tags=["operations"])
     "/metrics",
     summary="Prometheus metrics",
     response_class=Response,
-    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text exposition format"}},
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text exposition format"},
+               **problem_docs(401, 403)},
 )
-def metrics(api_metrics: MetricsDep) -> Response:
+def metrics(api_metrics: MetricsDep, request: Request) -> Response:
+    """Open unless restricted: settings `metrics_token` (bearer) and/or `metrics_allowed_networks` (client address)."""
+    settings = request.app.state.settings
+    allowed = [ipaddress.ip_network(n, strict=False) for n in settings.metrics_allowed_networks]
+    if allowed:
+        client = request.client.host if request.client else ""
+        try:
+            address = ipaddress.ip_address(client)
+        except ValueError:
+            address = None
+        if address is None or not any(address in net for net in allowed):
+            raise Forbidden("/metrics answers only the monitoring network (metrics_allowed_networks)")
+    expected = settings.metrics_token.get_secret_value()
+    if expected:
+        given = request.headers.get("authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {expected}".encode()):
+            raise Unauthorized("/metrics needs `Authorization: Bearer <metrics token>` (setting metrics_token)")
     return Response(api_metrics.render(), media_type=CONTENT_TYPE_LATEST)

@@ -14,7 +14,7 @@ from producers.publishing import MAX_KEY_LENGTH, Outcome
 from producers.views import PublicationPage, list_publications, publication_out
 from schemas.publication import Accepted, CampaignView, Channel, Kind, PublicationIn, PublicationOut, RetractIn
 
-router = APIRouter(prefix="/v1/publications", tags=["publications"], responses=problem_docs(401, 422))
+router = APIRouter(prefix="/v1/publications", tags=["publications"], responses=problem_docs(401, 422, 429))
 
 IdempotencyKey = Annotated[
     str | None,

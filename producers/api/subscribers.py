@@ -23,7 +23,7 @@ from producers.errors import FieldError, Forbidden, Invalid, NotFound, Unavailab
 from producers.problems import problem_docs
 from schemas.subscriber import SubscriberFields, SubscriberIn, credit_code_problem
 
-router = APIRouter(prefix="/v1/subscribers", tags=["subscribers"], responses=problem_docs(401, 403, 422, 503))
+router = APIRouter(prefix="/v1/subscribers", tags=["subscribers"], responses=problem_docs(401, 403, 422, 429, 503))
 unsubscribe_router = APIRouter(tags=["subscribers"])
 CreditCode = Annotated[str, Path(min_length=18, max_length=18, description="unified social credit code")]
 
@@ -160,5 +160,5 @@ def unsubscribe_page(token: Annotated[str, Path(max_length=200)], request: Reque
     _, _, channel, _ = _token(request, store, token)
     name = html.escape(UNSUBSCRIBE_NAMES[channel])
     return HTMLResponse(f'<!doctype html><html lang="zh-CN"><meta charset="utf-8"><title>退订</title>'
-                        f'<body style="font-size:18px"><form method="post"><p>退订{name}？</p>'
+                        f'<body><form method="post"><p>退订{name}？</p>'
                         f'<button type="submit">确认退订</button></form></body></html>')

@@ -15,7 +15,7 @@ from producers.auth import issue_token, revoke_token, utcnow
 from producers.errors import FieldError, Forbidden, Invalid, NotFound
 from producers.problems import problem_docs
 
-router = APIRouter(prefix="/v1/tokens", tags=["tokens"], responses=problem_docs(401, 403))
+router = APIRouter(prefix="/v1/tokens", tags=["tokens"], responses=problem_docs(401, 403, 429))
 TokenId = Annotated[str, Path(min_length=1, max_length=40, description="token id (`prn_…`)")]
 
 

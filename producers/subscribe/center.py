@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from processors.status.audit import Actor
 from processors.status.selfservice import Outcome, SelfService
 from processors.status.subscribers import SubscriberStore, utcnow
 from producers.subscribe.links import make_manage_token, mask_email, mask_mobile, read_manage_token
@@ -45,6 +46,11 @@ def contacts_on_file(sub: Subscriber) -> list[tuple[str, str]]:
         if address and (sub.origin != "self" or channel in sub.verified):
             found.append((channel, address))
     return found
+
+
+def business_actor(sub: Subscriber, ip: str) -> Actor:
+    """The business as the audit trail names it (its manage link or confirmation proved it)."""
+    return Actor(id=f"business:{sub.credit_code}", name=sub.name, kind="business", client=ip)
 
 
 @dataclass(frozen=True)
@@ -173,16 +179,18 @@ class Center:
         if r.purpose == "verify":
             if existing is None or address_of(existing, channel) != payload.get("address"):
                 return ConfirmResult("gone", r.purpose, channel, code)  # deleted, or the address changed again
-            self._save(existing, {"verified": sorted({*existing.verified, channel})}, f"{CHANNEL_NAMES[channel]}地址已确认")
+            self._save(existing, {"verified": sorted({*existing.verified, channel})}, f"{CHANNEL_NAMES[channel]}地址已确认", ip,
+                       "subscriber.verify")
             return done
         requested = Subscriber.model_validate(payload)
         if r.purpose == "signup":
             if existing is None:
                 self._save(requested, {"verified": [channel], "consent_at": self.clock()},
-                           f"自助订阅，经{CHANNEL_NAMES[channel]}确认")
+                           f"自助订阅，经{CHANNEL_NAMES[channel]}确认", ip, "subscriber.signup")
                 return done
             if existing.origin == "self" and address_of(existing, channel) == address_of(requested, channel):
-                self._save(existing, {"verified": sorted({*existing.verified, channel})}, f"{CHANNEL_NAMES[channel]}地址已确认")
+                self._save(existing, {"verified": sorted({*existing.verified, channel})}, f"{CHANNEL_NAMES[channel]}地址已确认",
+                           ip, "subscriber.verify")
                 return done
             return ConfirmResult("taken", r.purpose, channel, code)
         if existing is None:  # purpose "change": the record was deleted meanwhile
@@ -191,14 +199,15 @@ class Center:
                 and (c in existing.verified or existing.origin != "self")]
         sub = self._save(requested, {"verified": kept, "unsubscribed": [], "paused": False,
                                      "consent_at": existing.consent_at or self.clock()},
-                         f"重新登记，经已登记的{CHANNEL_NAMES[channel]}确认")
+                         f"重新登记，经已登记的{CHANNEL_NAMES[channel]}确认", ip, "subscriber.change")
         return ConfirmResult("confirmed", r.purpose, channel, code, self.manage_url(code), sent=self._verify_new(sub, ip))
 
     # -- changes from the manage page ---------------------------------------------------------------------
-    def _save(self, base: Subscriber, changes: dict[str, Any], what: str, actor: str = "business") -> Subscriber:
+    def _save(self, base: Subscriber, changes: dict[str, Any], what: str, ip: str, action: str = "subscriber.self") -> Subscriber:
+        """Store the business's change: on the audit trail (the business as actor) and in its own history."""
         sub = Subscriber.model_validate({**base.stored(), **changes, "origin": "self"})
-        self.directory.put(sub)
-        self.selfservice.record(sub.credit_code, what, actor, self.clock())
+        self.directory.put(sub, (business_actor(sub, ip), action))
+        self.selfservice.record(sub.credit_code, what, "business", self.clock())
         return sub
 
     def change(self, sub: Subscriber, changes: dict[str, Any], what: str, ip: str) -> tuple[Subscriber, list[Sent]]:
@@ -207,8 +216,8 @@ class Center:
         verified = [c for c in sub.verified if merged.get(ADDRESS_FIELD[c]) == address_of(sub, c)]
         if sub.origin != "self":  # the business takes over its record: what the operator gave counts as confirmed
             verified = [c for c in SELF_VERIFIED if merged.get(ADDRESS_FIELD[c]) and merged.get(ADDRESS_FIELD[c]) == address_of(sub, c)]
-        saved = self._save(sub, {**changes, "verified": verified}, what)
+        saved = self._save(sub, {**changes, "verified": verified}, what, ip)
         return saved, self._verify_new(saved, ip)
 
-    def erase(self, credit_code: str) -> bool:
-        return self.selfservice.erase(credit_code)
+    def erase(self, sub: Subscriber, ip: str) -> bool:
+        return self.selfservice.erase(sub.credit_code, business_actor(sub, ip))

@@ -13,11 +13,12 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
+from processors.bus import BusUnavailable
 from producers.subscribe import industries
 from producers.subscribe.center import CHANNEL_NAMES, Center, Sent
 from producers.subscribe.forms import MESSAGES, QUALIFICATIONS, REGIONS, TOPICS, form_values
 from producers.subscribe.links import mask_email, mask_mobile, mask_openid, mask_url
-from producers.subscribe.render import SECURITY_HEADERS, page
+from producers.subscribe.render import SECURITY_HEADERS, page, unavailable
 from producers.subscribe.state import center_of, client_ip, site_of, views_of, webhook_problem
 from schemas.subscriber import SCALES, Subscriber
 
@@ -149,7 +150,10 @@ def _saved_key(section: str, changes: dict[str, Any], values: dict[str, Any]) ->
 async def change(request: Request, token: Token, section: str) -> Response:
     form = await request.form()
     values = form_values(form, form.getlist)
-    return await run_in_threadpool(_apply, request, token, section, values)
+    try:
+        return await run_in_threadpool(_apply, request, token, section, values)
+    except BusUnavailable:
+        return unavailable(site_of(request))
 
 
 def _apply(request: Request, token: str, section: str, values: dict[str, Any]) -> Response:
@@ -162,7 +166,7 @@ def _apply(request: Request, token: str, section: str, values: dict[str, Any]) -
     if section == "delete":
         if values.get("confirm_delete") != "yes":
             return _render(request, token, sub, status=422, errors={"confirm_delete": "请勾选确认后再删除。"})
-        center.erase(sub.credit_code)
+        center.erase(sub, client_ip(request))
         return page("outcome", site_of(request), title="订阅登记已删除", ok=True, manage_url="", sent=[],
                     lines=["贵企业的登记信息、联系方式和推送记录已删除，不会再收到推送。", "欢迎随时重新订阅。"],
                     links=[("/subscribe", "重新订阅")])

@@ -11,10 +11,11 @@ from fastapi import APIRouter, Path, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
+from processors.bus import BusUnavailable
 from producers.subscribe import industries
 from producers.subscribe.center import CHANNEL_NAMES, Center, ConfirmResult
 from producers.subscribe.forms import credit_code_message, form_values, parse_signup
-from producers.subscribe.render import SECURITY_HEADERS, own_asset, page, portal_asset
+from producers.subscribe.render import SECURITY_HEADERS, own_asset, page, portal_asset, unavailable
 from producers.subscribe.state import center_of, client_ip, site_of, webhook_problem
 
 router = APIRouter(prefix="/subscribe", tags=["subscription center"], include_in_schema=False)
@@ -101,7 +102,10 @@ def confirm_page(request: Request, token: Ref) -> HTMLResponse:
 async def confirm(request: Request, token: Ref) -> HTMLResponse:
     ref, _, secret = token.partition(".")
     center = center_of(request)
-    result = await run_in_threadpool(center.confirm, ref, secret, client_ip(request))
+    try:
+        result = await run_in_threadpool(center.confirm, ref, secret, client_ip(request))
+    except BusUnavailable:
+        return unavailable(site_of(request))
     return _outcome_page(request, result)
 
 
@@ -118,7 +122,10 @@ async def verify(request: Request, ref: Ref) -> Response:
     if not (len(code) == 6 and code.isdigit()):
         return page("code", site_of(request), 422, title="输入短信验证码", ref=ref, problem="请输入短信中的6位数字验证码。",
                     masked="")
-    result = await run_in_threadpool(center.confirm, ref, code, client_ip(request))
+    try:
+        result = await run_in_threadpool(center.confirm, ref, code, client_ip(request))
+    except BusUnavailable:
+        return unavailable(site_of(request))
     if result.outcome == "wrong":
         return page("code", site_of(request), 422, title="输入短信验证码", ref=ref, masked="",
                     problem=f"验证码不正确，还可以再试{result.attempts_left}次。")

@@ -64,3 +64,9 @@ def own_asset(name: str) -> str:
     env = environment()
     assert env.loader is not None
     return env.loader.get_source(env, f"subscribe/{name}")[0]
+
+
+def unavailable(site: dict[str, Any]) -> HTMLResponse:
+    """Kafka mode with the broker down: the directory change was not made (nothing half-saved)."""
+    return page("outcome", site, 503, title="暂时无法保存", ok=False, manage_url="", sent=[],
+                lines=["系统暂时繁忙，本次操作没有生效。请稍后再试。"], links=[("/subscribe", "返回订阅页")])

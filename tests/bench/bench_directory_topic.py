@@ -111,7 +111,7 @@ def real_worker(url: str, tmp: Path) -> None:
     from tests.conftest import cli, free_port
 
     data, port = tmp / "data", free_port()
-    env = {**os.environ, "GOVCAST_CHANNELS": "portal,push"}
+    env = {**os.environ, "GOVCAST_CHANNELS": "portal,push", "GOVCAST_RATE_LIMIT_PER_SECOND": "0"}
     common = ["--data-dir", str(data), "--broker", url, "--public-url", f"http://127.0.0.1:{port}"]
     token = cli("token", "create", "--data-dir", str(data), "--kind", "department", "--name", DEMO_DEPARTMENT["name"],
                 "--publisher-code", DEMO_DEPARTMENT["publisher_code"]).stdout.strip()

@@ -166,7 +166,8 @@ def kafka_pg(tmp: Path, seconds: float, payload: dict) -> dict[int, tuple[int, f
     kafka = broker.start()
     try:
         with postgres(tmp) as store_url:
-            env = {"GOVCAST_STORE_URL": store_url, "GOVCAST_BROKER": kafka.url, "GOVCAST_CHANNELS": "portal"}
+            env = {"GOVCAST_STORE_URL": store_url, "GOVCAST_BROKER": kafka.url, "GOVCAST_CHANNELS": "portal",
+                   "GOVCAST_RATE_LIMIT_PER_SECOND": "0"}  # the bench measures throughput, not the per-token limit
             data = tmp / "kafka-data"
             done = cli("token", "create", "--data-dir", str(data), "--kind", "department", "--name", DEMO_DEPARTMENT["name"],
                        "--publisher-code", DEMO_DEPARTMENT["publisher_code"], env=env)

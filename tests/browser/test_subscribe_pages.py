@@ -83,12 +83,15 @@ def center(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 
 
 def check(page: Page, name: str) -> None:
-    """Every page: no serious or critical axe violations, no sideways scrolling on a phone, screenshots."""
+    """Every page: no serious or critical axe violations, no sideways scrolling on a phone (also in 大字模式), screenshots."""
     assert not axe(page), name
     screenshot(page, f"subscribe-{name}")
     size = page.viewport_size
     page.set_viewport_size(PHONE)
     assert horizontal_overflow(page) == [], name
+    page.evaluate("document.documentElement.classList.add('a11y-large')")  # 大字模式 on a phone too
+    assert horizontal_overflow(page) == [], f"{name} (大字模式)"
+    page.evaluate("document.documentElement.classList.remove('a11y-large')")
     if size:
         page.set_viewport_size(size)
 

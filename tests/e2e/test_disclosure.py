@@ -41,7 +41,7 @@ def platform(govcast: GovcastProcess) -> Iterator[str]:
     """The sandbox platform's URL; after each test, no request of govcast's may have been refused."""
     url = f"{govcast.url}/sandbox/disclosure"
     yield url
-    requests.post(f"{url}/_faults", json={"clear": True}, timeout=10).raise_for_status()
+    requests.post(f"{url}/_faults", json={"clear": True}, headers=govcast.operator_headers(), timeout=10).raise_for_status()
     assert inspect(url)["refused"] == []
 
 
@@ -95,8 +95,10 @@ def test_a_water_notice_reaches_the_platform_for_both_companies_and_follows_its_
     assert {(r["status"], r["revoke_reason"]) for r in revoked.values()} == {("revoked", "检测数据有误，另行发布")}
 
 
-def test_maintenance_holds_only_the_disclosure_deliveries_until_it_ends(editor: Client, platform: str) -> None:
-    requests.post(f"{platform}/_faults", json={"maintenance_seconds": 120}, timeout=10).raise_for_status()
+def test_maintenance_holds_only_the_disclosure_deliveries_until_it_ends(editor: Client, platform: str,
+                                                                        govcast: GovcastProcess) -> None:
+    operator = govcast.operator_headers()  # sandbox controls need an operator token
+    requests.post(f"{platform}/_faults", json={"maintenance_seconds": 120}, headers=operator, timeout=10).raise_for_status()
     started = time.monotonic()
     pub_id = editor.submit(water_notice(title="关于城区部分区域计划停水的通知")).json()["id"]
     # the portal copy is not delayed by the platform's outage
@@ -117,7 +119,7 @@ def test_maintenance_holds_only_the_disclosure_deliveries_until_it_ends(editor: 
     assert records_of(platform, pub_id) == {}
     assert sum(r["status"] == 503 for r in inspect(platform)["requests"]) >= 2
     # two minutes of sandbox time pass: the window is over and the retries complete
-    requests.post(f"{platform}/_clock", json={"advance_seconds": 121}, timeout=10).raise_for_status()
+    requests.post(f"{platform}/_clock", json={"advance_seconds": 121}, headers=operator, timeout=10).raise_for_status()
     done = editor.wait_for(pub_id, "delivered", timeout=30)
     assert done["deliveries"]["disclosure"]["status"] == "delivered"
     assert set(records_of(platform, pub_id)) == {WATER_A, WATER_B}

@@ -24,7 +24,8 @@ def inspect(system: GovcastProcess, platform: str) -> dict[str, Any]:
 
 
 def control(system: GovcastProcess, platform: str, path: str, body: dict[str, Any]) -> None:
-    assert requests.post(f"{system.url}/sandbox/{platform}/{path}", json=body, timeout=10).status_code == 200
+    assert requests.post(f"{system.url}/sandbox/{platform}/{path}", json=body, headers=system.operator_headers(),
+                         timeout=10).status_code == 200
 
 
 def submit(client: Client, **changes: Any) -> str:

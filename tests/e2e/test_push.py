@@ -223,10 +223,12 @@ def test_quiet_hours_defer_an_sms_at_2300_to_0800(request: pytest.FixtureRequest
         assert now.hour == 23
         morning = (now + dt.timedelta(days=1)).replace(hour=8, minute=0, second=0, microsecond=0)
         almost = (morning - now).total_seconds() - 30
-        requests.post(f"{system.url}/sandbox/_clock", json={"advance_seconds": almost}, timeout=10).raise_for_status()
+        requests.post(f"{system.url}/sandbox/_clock", json={"advance_seconds": almost},
+                      headers=system.operator_headers(), timeout=10).raise_for_status()
         time.sleep(6)  # 07:59:30 still quiet: the host re-checks its wait at least every 5 s
         assert not [m for m in inspect(system, "sms")["messages"] if m["phone"] == row["mobile"]]
-        requests.post(f"{system.url}/sandbox/_clock", json={"advance_seconds": 31}, timeout=10).raise_for_status()
+        requests.post(f"{system.url}/sandbox/_clock", json={"advance_seconds": 31},
+                      headers=system.operator_headers(), timeout=10).raise_for_status()
         deadline = time.monotonic() + 60
         while (department.get(pub_id).get("campaign") or {}).get("delivered") != 1:
             assert time.monotonic() < deadline, department.get(pub_id)
@@ -235,3 +237,61 @@ def test_quiet_hours_defer_an_sms_at_2300_to_0800(request: pytest.FixtureRequest
         assert sent["status"] == "delivered"
     finally:
         system.stop()
+
+
+def test_repeal_sends_each_business_that_received_the_policy_one_lapse_notice(
+        push_system: GovcastProcess, receivers: tuple[Receiver, SmtpSink], rows: list[dict[str, Any]]) -> None:
+    receiver = receivers[0]
+    department = department_of(push_system)
+    policy_body = push_and_wait(department, "关于促进专精特新中小企业数字化转型的若干措施")
+    pub_id = policy_body["id"]
+    first = reached(push_system, receivers, rows, pub_id)
+    assert first and all(len(channels) == 1 for channels in first.values())
+
+    decision = department.submit(sample_policy(
+        title="关于废止《关于促进专精特新中小企业数字化转型的若干措施》的决定", doc_no="济政办字〔2025〕21号",
+        channels=["portal"], related=[{"id": pub_id, "relation": "repeals"}]))
+    assert decision.status_code == 202, decision.text
+    decision_url = department.wait_for(decision.json()["id"], "delivered")["deliveries"]["portal"]["url"]
+    lapsed = department.wait_for(pub_id, "delivered", version=2, timeout=120)
+    assert lapsed["validity"] == "废止"
+    assert lapsed["campaign"]["matched"] == lapsed["campaign"]["delivered"] == len(first), lapsed["campaign"]
+    # Revising the decision repeals nothing again: no second notice.
+    again = department.revise(decision.json()["id"], sample_policy(
+        title="关于废止《关于促进专精特新中小企业数字化转型的若干措施》的决定", doc_no="济政办字〔2025〕21号",
+        channels=["portal"], related=[{"id": pub_id, "relation": "repeals"}], change_note="更正错别字"))
+    assert again.status_code == 202, again.text
+    department.wait_for(decision.json()["id"], "delivered", version=2)
+    assert department.get(pub_id)["version"] == 2
+
+    after = reached(push_system, receivers, rows, pub_id)
+    assert after == {code: channels * 2 for code, channels in first.items()}  # one notice each, on the same channel
+    notices = [d["payload"] for deliveries in receiver.received.values() for d in deliveries
+               if d["payload"]["data"]["publication_id"] == pub_id and d["payload"]["type"] == "policy.validity_changed"]
+    assert len(notices) == sum(channels == ["webhook"] for channels in first.values())
+    for notice in notices:
+        data = notice["data"]
+        assert data["validity"] == "废止" and data["index_no"] == policy_body["index_no"]
+        assert data["replacement"]["url"] == decision_url and "的决定" in data["replacement"]["title"]
+    lapse_sms = [m for m in inspect(push_system, "sms")["messages"] if pub_id in str(m["params"])
+                 and m["params"].get("reason") == "已废止"]
+    assert len(lapse_sms) == sum(channels == ["sms"] for channels in first.values())
+
+
+def test_expiry_by_the_pipeline_clock_sends_the_same_one_notice(
+        push_system: GovcastProcess, receivers: tuple[Receiver, SmtpSink], rows: list[dict[str, Any]]) -> None:
+    department = department_of(push_system)
+    tomorrow = (dt.datetime.now(BEIJING) + dt.timedelta(days=1)).date().isoformat()
+    body = push_and_wait(department, "关于专精特新中小企业首台套产品应用的阶段性奖励办法", expiry_date=tomorrow)
+    first = reached(push_system, receivers, rows, body["id"])
+    assert first
+    moved = requests.post(f"{push_system.url}/sandbox/_clock", json={"advance_seconds": 2 * 86400}, timeout=10)
+    assert moved.status_code == 200, moved.text
+    lapsed = department.wait_for(body["id"], "delivered", version=2, timeout=120)
+    assert lapsed["validity"] == "失效"
+    assert lapsed["campaign"]["delivered"] == len(first), lapsed["campaign"]
+    after = reached(push_system, receivers, rows, body["id"])
+    assert after == {code: channels * 2 for code, channels in first.items()}
+    notices = [d["payload"]["data"] for deliveries in receivers[0].received.values() for d in deliveries
+               if d["payload"]["data"]["publication_id"] == body["id"] and d["payload"]["type"] == "policy.validity_changed"]
+    assert notices and all(n["validity"] == "失效" and n["replacement"] is None for n in notices)

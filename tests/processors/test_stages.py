@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import errno
 from pathlib import Path
 from typing import ClassVar
 
@@ -126,14 +127,30 @@ def test_retry_ladder_grows_then_dead_letters(ctx: StageContext) -> None:
     assert [m.status for m in final if isinstance(m, StatusEvent)] == [DeliveryStatus.dead]
 
 
-def test_adapter_exception_is_retried_not_lost(ctx: StageContext) -> None:
+@pytest.mark.parametrize(("error", "attempt_after"), [
+    (ValueError("adapter bug"), 2),  # counts as an attempt (the ladder ends in a dead letter)
+    (OSError(errno.ENOSPC, "No space left on device"), 1),  # an outage of our own disk: waited out, not counted
+])
+def test_adapter_exception_is_retried_not_lost(ctx: StageContext, error: Exception, attempt_after: int) -> None:
     class Broken(ScriptedAdapter):
         def deliver(self, task: DeliveryTask) -> DeliveryResult:
-            raise OSError("disk on fire")
+            raise error
 
     ctx.adapters["portal"] = Broken()  # type: ignore[assignment]
     out = run(deliver(task(), ctx))
-    assert any(isinstance(m, DeliveryTask) and m.attempt == 2 for m in out)
+    assert [m.attempt for m in out if isinstance(m, DeliveryTask)] == [attempt_after]
+
+
+def test_an_outage_never_dead_letters_however_long_it_lasts(ctx: StageContext) -> None:
+    full = Retryable(reason="portal files not writable: ENOSPC", retry_after=15, outage=True)
+    ctx.adapters["portal"] = ScriptedAdapter(*[full] * (ctx.settings.max_attempts * 3))  # type: ignore[assignment]
+    current = task()
+    for _ in range(ctx.settings.max_attempts * 3):
+        out = run(deliver(current, ctx))
+        assert not any(isinstance(m, DeadLetter) for m in out)
+        assert [m.status for m in out if isinstance(m, StatusEvent)] == [DeliveryStatus.retrying]
+        current = next(m for m in out if isinstance(m, DeliveryTask))
+        assert current.attempt == 1 and current.not_before == NOW + dt.timedelta(seconds=15)
 
 
 def test_plan_holds_sensitive_content_until_an_operator_approves(ctx: StageContext) -> None:

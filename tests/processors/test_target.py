@@ -13,7 +13,7 @@ from sqlalchemy import create_engine
 from adapters.push.adapter import quiet_until
 from adapters.push.unsubscribe import make_token, read_token
 from processors.status.subscribers import SubscriberStore
-from processors.target import Directory, TargetIndex, why
+from processors.target import Directory, TargetIndex, industry_name, why
 from schemas.publication import Targeting
 from schemas.subscriber import SubscriberIn, from_csv_row
 from tests.push_support import REGIONS, business, credit_code
@@ -94,7 +94,14 @@ def test_why_line_names_the_matching_facts() -> None:
     sub = SubscriberIn(credit_code=credit_code(5), name="测试", region="历下区", industry="C3911",
                        qualifications=["专精特新中小企业"])
     line = why(sub, Targeting(regions=["历下区"], industries=["C39"], qualifications=["专精特新中小企业"]))  # type: ignore[arg-type]
-    assert "历下区" in line and "C3911（C39）" in line and "专精特新中小企业" in line
+    assert "历下区" in line and "专精特新中小企业" in line
+    assert "所属行业为计算机、通信和其他电子设备制造业" in line and "C39" not in line  # names, not codes
+
+
+@pytest.mark.parametrize(("code", "name"), [("C3911", "计算机、通信和其他电子设备制造业"), ("I65", "软件和信息技术服务业"),
+                                            ("C", "制造业"), ("Z99", "Z99")])
+def test_industry_names_from_gbt_4754(code: str, name: str) -> None:
+    assert industry_name(code) == name
 
 
 def test_subscriber_validation() -> None:

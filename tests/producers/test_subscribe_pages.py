@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 from govcast.settings import Settings
 from govcast.sinks import SmtpSink
 from processors.embedded.log import SqliteLog
+from processors.status import audit
 from processors.status.selfservice import SelfService
 from processors.status.store import StatusStore
 from processors.status.subscribers import SubscriberStore
@@ -140,6 +141,10 @@ def test_double_opt_in_by_email_link_and_the_link_works_once(client: TestClient,
     assert done.status_code == 200 and "订阅已确认" in done.text
     sub = subscriber(client, 3)
     assert sub.origin == "self" and sub.verified == ["email"] and [c.value for c in sub.reachable_channels()] == ["email"]
+    [entry] = audit.entries(client.app.state.store.engine, audit.AuditFilter(target=sub.credit_code))  # type: ignore[attr-defined]
+    assert (entry["action"], entry["actor"]["kind"]) == ("subscriber.signup", "business")
+    assert "email" in entry["detail"]["fields"], "the trail names what changed"
+    assert "owner3@example.test" not in str(entry), "but keeps no contact details (a deleted record must leave none)"
     reused = client.post(link)
     assert reused.status_code == 410 and "已经使用过" in reused.text
 
@@ -304,3 +309,42 @@ def test_webhook_addresses_into_the_servers_network_are_refused(client: TestClie
     changed = client.post(f"{manage}/contacts", data={"channels": ["webhook", "email"], "email": "owner19@example.test",
                                                         "webhook_url": url, "webhook_secret": secret})
     assert changed.status_code == 422 and subscriber(client, 19).webhook_url is None
+
+
+def test_business_changes_are_on_the_audit_trail_without_contact_details(client: TestClient, smtp: SmtpSink) -> None:
+    from sqlalchemy import select
+
+    from processors.status import audit
+    from processors.status.tables import audit_log
+
+    manage = sign_up(client, smtp, 20, mobile="13920202020")
+    client.post(f"{manage}/topics", data={"topics": ["消费"]})
+    client.post(f"{manage}/delete", data={"confirm_delete": "yes"})
+    engine = client.app.state.store.engine  # type: ignore[attr-defined]
+    with engine.connect() as conn:
+        rows = conn.execute(select(audit_log).where(audit_log.c.target == credit_code(20)).order_by(audit_log.c.seq)).all()
+    assert [(r.action, r.actor_kind, r.actor_id) for r in rows] == [
+        ("subscriber.signup", "business", f"business:{credit_code(20)}"),
+        ("subscriber.self", "business", f"business:{credit_code(20)}"),
+        ("subscriber.delete", "business", f"business:{credit_code(20)}")]
+    assert '"topics"' in rows[1].detail and rows[1].client == "testclient"
+    trail = " ".join(r.detail for r in rows)
+    assert "owner20" not in trail and "13920202020" not in trail, "the trail outlives a deletion: no contacts in it"
+    assert audit.verify(engine).intact
+
+
+def test_with_the_broker_down_a_change_is_refused_whole(client: TestClient, smtp: SmtpSink) -> None:
+    """Kafka mode: a directory change is produced to its topic before it commits; no broker, no change."""
+    from processors.bus import BusUnavailable
+
+    manage = sign_up(client, smtp, 21)
+
+    def broker_down(changes: object) -> None:
+        raise BusUnavailable("simulated outage")
+
+    client.app.state.subscribers.on_change = broker_down  # type: ignore[attr-defined]
+    answer = client.post(f"{manage}/topics", data={"topics": ["消费"]})
+    assert answer.status_code == 503 and "没有生效" in answer.text
+    client.app.state.subscribers.on_change = None  # type: ignore[attr-defined]
+    assert subscriber(client, 21).topics == ["人才"]
+    assert "关注主题改为" not in client.get(manage).text.split('id="h-history"')[1]

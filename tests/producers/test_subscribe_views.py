@@ -65,5 +65,5 @@ def test_policies_for_me_match_by_the_push_rules_and_only_in_force(store: Status
     found = BusinessViews(store.engine).policies_for(business(1))
     assert sorted(p.title for p in found) == ["匹配的政策", "点名的政策"]
     reason = next(p.reason for p in found if p.id == match)
-    assert reason.startswith("匹配原因：") and "C3911（C39）" in reason and "关注人才" in reason
+    assert reason.startswith("匹配原因：") and "计算机、通信和其他电子设备制造业" in reason and "关注人才" in reason
     assert [p.title for p in BusinessViews(store.engine).policies_for(business(2, industry="I6510"))] == []

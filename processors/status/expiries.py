@@ -1,0 +1,27 @@
+"""Which publications reach their 有效期至 when: one row per publication in force that has one."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Connection, delete, insert, select
+
+from processors.status.tables import expiries
+from schemas.publication import Publication, Validity
+
+
+def schedule(conn: Connection, pub: Publication) -> None:
+    """Keep the row of `pub` in step with its current version (in the transaction that records it)."""
+    conn.execute(delete(expiries).where(expiries.c.publication_id == pub.id))
+    if pub.expiry_date is not None and pub.validity is Validity.valid and not pub.retracted:
+        conn.execute(insert(expiries).values(publication_id=pub.id, expires_on=pub.expiry_date))
+
+
+def due(conn: Connection, today: dt.date) -> list[str]:
+    """Publications whose last day in force is before `today`."""
+    return list(conn.execute(select(expiries.c.publication_id).where(expiries.c.expires_on < today)
+                             .order_by(expiries.c.expires_on, expiries.c.publication_id)).scalars())
+
+
+def drop(conn: Connection, publication_id: str) -> None:
+    conn.execute(delete(expiries).where(expiries.c.publication_id == publication_id))

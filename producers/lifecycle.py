@@ -1,0 +1,124 @@
+"""Validity lifecycle: a publication that repeals or replaces another changes the other's 有效性.
+
+The change is part of the same accepted submission (the same store transaction, outbox rows
+beside the new publication's): the target gets its next version with the new 有效性, a change
+note naming the later publication, and `lapsed_by`. That version travels to the channels of
+the target that keep a current copy (portal page and feed, disclosure records, the push
+channel which tells the businesses it reached); WeChat and Weibo posts are history and are
+not posted again. `amends` leaves the target in force: its page lists the amending file.
+A publication whose 有效期至 (expiry_date) has passed lapses the same way, by the pipeline clock
+(`expire`, run by the host's timer): 失效, and the same notices, without a replacement.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Connection
+
+from processors.bus import Outbound
+from processors.status import audit, expiries
+from processors.status.store import Principal, StatusStore
+from producers.errors import FieldError
+from schemas.publication import Channel, Lapse, Publication, RelatedRef, Relation, Validity
+
+CST = dt.timezone(dt.timedelta(hours=8), "CST")
+LAPSING: dict[Relation, Validity] = {Relation.repeals: Validity.repealed, Relation.replaces: Validity.expired}
+# Channels whose copy is kept current; the others (WeChat, Weibo) posted once and are not posted again.
+CURRENT_COPY_CHANNELS = (Channel.portal.value, Channel.disclosure.value, Channel.push.value)
+VERB = {Validity.repealed: "废止", Validity.expired: "替代"}
+
+
+def lapse_errors(store: StatusStore, conn: Connection, related: list[RelatedRef], department: str) -> list[FieldError]:
+    """A department repeals or replaces only its own publications (the owner revises its own record)."""
+    errors = []
+    for i, ref in enumerate(related):
+        if ref.relation in LAPSING and ref.id:
+            row = store.publication_row(ref.id, conn)
+            if row is not None and row.department != department:
+                errors.append(FieldError(
+                    f"body.related.{i}.relation",
+                    f"{ref.relation.value} changes the 有效性 of {ref.id}, a publication of another department; "
+                    "that department revises its own record (validity) — relate to it with \"related\" instead"))
+    return errors
+
+
+def lapsed_copy(target: Publication, by: Publication, by_url: str, validity: Validity, now: dt.datetime) -> Publication:
+    """The target's next version: the new 有效性, why (change note) and which publication did it."""
+    name = f"《{by.title}》" + (f"（{by.doc_no}）" if by.doc_no else "")
+    return target.model_copy(update={
+        "version": target.version + 1,
+        "validity": validity,
+        "change_note": f"已被{name}{VERB[validity]}"[:200],
+        "lapsed_by": Lapse(by_id=by.id, by_title=by.title, by_doc_no=by.doc_no, by_url=by_url),
+        "submitted_at": now,
+        "publish_at": None,
+    })
+
+
+def lapse_targets(
+    store: StatusStore,
+    conn: Connection,
+    principal: Principal,
+    pub: Publication,
+    pub_url: str,
+    now: dt.datetime,
+    message: Callable[[Publication], Outbound],
+) -> list[Outbound]:
+    """Record the next version of every publication `pub` repeals or replaces; their bus messages.
+
+    Runs inside the caller's transaction. A target already lapsed, retracted or not (yet) in the
+    store (an external reference) is left alone.
+    """
+    out: list[Outbound] = []
+    for ref in pub.related:
+        validity = LAPSING.get(ref.relation)
+        if validity is None or not ref.id:
+            continue
+        row = store.publication_row(ref.id, conn)
+        if row is None or row.retracted or row.department != pub.department:
+            continue
+        target = Publication.model_validate_json(row.doc)
+        if target.validity is not Validity.valid:
+            continue
+        lapsed = _recorded(store, conn, row, lapsed_copy(target, pub, pub_url, validity, now))
+        if lapsed is not None:
+            audit.record(conn, principal, "publication.lapse", lapsed.id,
+                         {"version": lapsed.version, "validity": validity.value, "by": pub.id})
+            out.append(message(lapsed))
+    return out
+
+
+def expire(store: StatusStore, conn: Connection, now: dt.datetime, message: Callable[[Publication], Outbound]) -> list[Outbound]:
+    """Publications past their 有效期至 (Beijing date of `now`) get their 失效 version; their bus messages."""
+    today = now.astimezone(CST).date()
+    out: list[Outbound] = []
+    for publication_id in expiries.due(conn, today):
+        expiries.drop(conn, publication_id)
+        row = store.publication_row(publication_id, conn)
+        if row is None or row.retracted:
+            continue
+        target = Publication.model_validate_json(row.doc)
+        if target.validity is not Validity.valid or target.expiry_date is None or target.expiry_date >= today:
+            continue  # revised meanwhile: its current row decides
+        lapsed = _recorded(store, conn, row, target.model_copy(update={
+            "version": target.version + 1, "validity": Validity.expired, "lapsed_by": Lapse(),
+            "change_note": f"有效期至{target.expiry_date.isoformat()}，已到期失效", "submitted_at": now, "publish_at": None}))
+        if lapsed is not None:
+            audit.record(conn, None, "publication.expire", lapsed.id, {"version": lapsed.version, "expired": str(target.expiry_date)})
+            out.append(message(lapsed))
+    return out
+
+
+def _recorded(store: StatusStore, conn: Connection, row: Any, lapsed: Publication) -> Publication | None:
+    """Store the lapsed version for the channels that keep a current copy; None when there are none or it lost a race."""
+    channels = [c for c in json.loads(row.channels) if c in CURRENT_COPY_CHANNELS]
+    lapsed = lapsed.model_copy(update={"channels": [Channel(c) for c in channels] or None})
+    if not channels or not store.compare_and_set_publication(conn, lapsed, "pending", channels, expected_version=row.version):
+        return None
+    expiries.drop(conn, lapsed.id)
+    return lapsed
+
