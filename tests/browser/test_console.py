@@ -36,7 +36,8 @@ class Console:
         return f"{self.system.url}/console"
 
     def weibo_faults(self, **faults: Any) -> None:
-        response = requests.post(f"{self.system.url}/sandbox/weibo/_faults", json=faults, timeout=10)
+        response = requests.post(f"{self.system.url}/sandbox/weibo/_faults", json=faults, timeout=10,
+                                 headers={"Authorization": f"Bearer {self.operator_token}"})  # sandbox controls: operators
         assert response.status_code == 200, response.text
 
     def submit(self, title: str, **fields: Any) -> str:

@@ -104,13 +104,13 @@ def test_policy_expires_on_its_own_when_the_pipeline_clock_passes_its_expiry_dat
     url = policy["deliveries"]["portal"]["url"]
     assert page(url).header["有效期至"] == tomorrow.isoformat() and validity_notice(url) == ""
     # Still in force through its last day: moving the clock less than that changes nothing.
-    moved = requests.post(f"{system.url}/sandbox/_clock", json={"advance_seconds": 3600}, timeout=10,
-                          headers=system.operator_headers())
+    moved = requests.post(f"{system.url}/sandbox/_clock", json={"advance_seconds": 3600},
+                          headers=system.operator_headers(), timeout=10)
     assert moved.status_code == 200, moved.text
     assert department.get(policy["id"])["version"] == 1
 
-    moved = requests.post(f"{system.url}/sandbox/_clock", json={"advance_seconds": 2 * 86400}, timeout=10,
-                          headers=system.operator_headers())
+    moved = requests.post(f"{system.url}/sandbox/_clock", json={"advance_seconds": 2 * 86400},
+                          headers=system.operator_headers(), timeout=10)
     assert moved.status_code == 200, moved.text
     lapsed = department.wait_for(policy["id"], "delivered", version=2)
     assert lapsed["validity"] == "失效" and f"有效期至{tomorrow.isoformat()}" in lapsed["change_note"]

@@ -285,8 +285,8 @@ def test_expiry_by_the_pipeline_clock_sends_the_same_one_notice(
     body = push_and_wait(department, "关于专精特新中小企业首台套产品应用的阶段性奖励办法", expiry_date=tomorrow)
     first = reached(push_system, receivers, rows, body["id"])
     assert first
-    moved = requests.post(f"{push_system.url}/sandbox/_clock", json={"advance_seconds": 2 * 86400}, timeout=10,
-                          headers=push_system.operator_headers())
+    moved = requests.post(f"{push_system.url}/sandbox/_clock", json={"advance_seconds": 2 * 86400},
+                          headers=push_system.operator_headers(), timeout=10)
     assert moved.status_code == 200, moved.text
     lapsed = department.wait_for(body["id"], "delivered", version=2, timeout=120)
     assert lapsed["validity"] == "失效"
