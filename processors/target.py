@@ -24,7 +24,7 @@ from pydantic import BaseModel
 from processors import stages
 from processors.stages import StageContext
 from processors.status.subscribers import RecipientUpdate
-from producers.subscribe import industries  # the GB/T 4754 names (pure data, no imports of the project)
+from schemas import industries  # the GB/T 4754 names (pure data)
 from schemas.delivery import (
     Action,
     Deferral,

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from producers.subscribe import industries
+from schemas import industries
 from schemas.subscriber import SCALES, SubscriberIn
 from schemas.vocab import _CREDIT_CHARS, _CREDIT_WEIGHTS
 

@@ -14,12 +14,12 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
 from processors.bus import BusUnavailable
-from producers.subscribe import industries
 from producers.subscribe.center import CHANNEL_NAMES, Center, Sent
 from producers.subscribe.forms import MESSAGES, QUALIFICATIONS, REGIONS, TOPICS, form_values
 from producers.subscribe.links import mask_email, mask_mobile, mask_openid, mask_url
 from producers.subscribe.render import SECURITY_HEADERS, page, unavailable
 from producers.subscribe.state import center_of, client_ip, site_of, views_of, webhook_problem
+from schemas import industries
 from schemas.subscriber import SCALES, Subscriber
 
 router = APIRouter(prefix="/subscribe/m", tags=["subscription center"], include_in_schema=False)

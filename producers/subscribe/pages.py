@@ -12,11 +12,11 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
 from processors.bus import BusUnavailable
-from producers.subscribe import industries
 from producers.subscribe.center import CHANNEL_NAMES, Center, ConfirmResult
 from producers.subscribe.forms import credit_code_message, form_values, parse_signup
 from producers.subscribe.render import SECURITY_HEADERS, own_asset, page, portal_asset, unavailable
 from producers.subscribe.state import center_of, client_ip, site_of, webhook_problem
+from schemas import industries
 
 router = APIRouter(prefix="/subscribe", tags=["subscription center"], include_in_schema=False)
 Ref = Annotated[str, Path(max_length=100)]

@@ -12,7 +12,8 @@ from jinja2.runtime import Context
 from markupsafe import Markup
 
 from processors.render.portal import environment as portal_environment
-from producers.subscribe import forms, industries
+from producers.subscribe import forms
+from schemas import industries
 
 CST = dt.timezone(dt.timedelta(hours=8))
 SECURITY_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY",
