@@ -1,5 +1,22 @@
-"""Fixtures of the processor tests: the real Kafka broker for the faust host (see tests/kafka_fixtures.py)."""
+"""Fixtures of the processor tests: a status store on each backend (SQLite file, PostgreSQL schema) and
+the real Kafka broker for the faust host (see tests/kafka_fixtures.py)."""
 
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from processors.status.store import StatusStore
 from tests.kafka_fixtures import kafka_broker, kafka_url
+from tests.store_backends import BACKENDS, backend_url
 
 __all__ = ["kafka_broker", "kafka_url"]
+
+
+@pytest.fixture(params=BACKENDS)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StatusStore]:
+    """An empty status store, once on each backend (a module may define its own `store` instead)."""
+    with backend_url(request.param, tmp_path) as url:
+        s = StatusStore(url)
+        yield s
+        s.close()

@@ -3,27 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
-import pytest
 from sqlalchemy import delete, func, select, update
 
 from processors.status import audit
 from processors.status.store import Principal, StatusStore
 from processors.status.tables import audit_log
-from tests.store_backends import BACKENDS, backend_url
 
 OPER = Principal("prn_oper", "operator", "值班员", None, client="10.0.0.5")
-
-
-@pytest.fixture(params=BACKENDS)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StatusStore]:
-    with backend_url(request.param, tmp_path) as url:
-        s = StatusStore(url)
-        yield s
-        s.close()
 
 
 def seqs(store: StatusStore) -> list[int]:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Connection, event, func, select
@@ -16,15 +14,6 @@ from processors.status.group_commit import GroupCommitter
 from processors.status.store import StatusStore
 from processors.status.tables import outbox
 from schemas.events import new_event
-from tests.store_backends import BACKENDS, backend_url
-
-
-@pytest.fixture(params=BACKENDS)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StatusStore]:
-    with backend_url(request.param, tmp_path) as url:
-        s = StatusStore(url)
-        yield s
-        s.close()
 
 
 def row(n: int) -> Outbound:

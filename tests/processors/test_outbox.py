@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,19 +13,10 @@ from processors.outbox import OutboxRelay, enqueue, pending
 from processors.status.store import StatusStore
 from schemas.events import new_event
 from tests.processors.test_embedded_log import read_all
-from tests.store_backends import BACKENDS, backend_url
 
 
 def msg(key: str, n: int) -> Outbound:
     return Outbound("t", key, new_event("test.event", "/test", key, {"n": n}))
-
-
-@pytest.fixture(params=BACKENDS)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StatusStore]:
-    with backend_url(request.param, tmp_path) as url:
-        s = StatusStore(url)
-        yield s
-        s.close()
 
 
 def test_rows_of_a_rolled_back_transaction_never_reach_the_bus(store: StatusStore, tmp_path: Path) -> None:

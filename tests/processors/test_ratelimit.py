@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 
 from processors.status.ratelimit import RateLimiter
 from processors.status.store import StatusStore
-from tests.store_backends import BACKENDS, backend_url
 
 
 class Clock:
@@ -19,14 +16,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture(params=BACKENDS)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StatusStore]:
-    with backend_url(request.param, tmp_path) as url:
-        s = StatusStore(url)
-        yield s
-        s.close()
 
 
 def limiter(store: StatusStore, clock: Clock, rate: float = 10.0, burst: int = 5) -> RateLimiter:

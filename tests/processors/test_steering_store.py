@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from govcast.settings import Settings
 from processors import steering
@@ -17,17 +14,8 @@ from processors.topology import outbound_for
 from schemas.delivery import Action, DeliveryStatus, DeliveryTask, StatusEvent, delivery_id
 from schemas.events import new_event
 from tests.processors.test_status_store import event, pub, record
-from tests.store_backends import BACKENDS, backend_url
 
 S = DeliveryStatus
-
-
-@pytest.fixture(params=BACKENDS)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StatusStore]:
-    with backend_url(str(request.param), tmp_path) as url:
-        s = StatusStore(url)
-        yield s
-        s.close()
 
 
 def task_for(n: int, channel: str = "weibo") -> DeliveryTask:

@@ -3,25 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 
 from processors.status.store import Principal, StatusStore
-from tests.store_backends import BACKENDS, backend_url
 
 NOW = dt.datetime(2026, 5, 1, 9, 0, tzinfo=dt.UTC)
 DEPT = Principal("prn_dept", "department", "市政府办公厅", "11370100004188591X")
 OPER = Principal("prn_oper", "operator", "值班员", None)
-
-
-@pytest.fixture(params=BACKENDS)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StatusStore]:
-    with backend_url(request.param, tmp_path) as url:
-        s = StatusStore(url)
-        yield s
-        s.close()
 
 
 def test_an_expiring_token_works_until_its_expiry_and_not_a_moment_after(store: StatusStore) -> None:
