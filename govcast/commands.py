@@ -57,7 +57,9 @@ def _banner(settings: Settings, tokens: list[tuple[str, str]], mode: str) -> str
     lines = [
         f"govcast is running ({mode}); data in {settings.data_dir.resolve()}",
         f"  submit API   {base}/v1/publications   (OpenAPI docs: {base}/docs)",
-        f"  portal       {base}/portal/",
+        f"  portal       {base}/portal/   (search {base}/portal/search, 政策文件库 {base}/portal/zcwjk/)",
+        f"  console      {base}/console/   (operators and departments log in with their token)",
+        f"  subscribe    {base}/subscribe   (businesses sign up for policy push themselves)",
         f"  health       {base}/healthz   metrics {base}/metrics",
         f"  channels     {', '.join(settings.channels)}",
     ]
