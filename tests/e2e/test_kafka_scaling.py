@@ -30,7 +30,7 @@ import pytest
 import requests
 
 from govcast.samples import DEMO_DEPARTMENT, sample_policy
-from tests.conftest import ROOT, Client, cli, free_port
+from tests.conftest import PROCESS_DEFAULTS, ROOT, Client, cli, free_port
 from tests.e2e.portal_html import index_entries
 from tests.kafka_fixtures import SCRIPT, KafkaBroker
 
@@ -87,8 +87,7 @@ class Cluster:
         common = ["--data-dir", str(self.data), "--broker", self.broker.url, "--public-url", self.url]
         proc = subprocess.Popen([sys.executable, "-m", "govcast.cli", *args, *common],
                                 stdout=(self.base / f"{name}.log").open("w"), stderr=subprocess.STDOUT, text=True,
-                                cwd=ROOT, env={**os.environ, "GOVCAST_RATE_LIMIT_PER_SECOND": "0", **self.env,
-                                               **(env or {})})
+                                cwd=ROOT, env={**os.environ, **PROCESS_DEFAULTS, **self.env, **(env or {})})
         self.procs[name] = proc
         return proc
 

@@ -4,7 +4,9 @@ out, nothing is dead-lettered, and every publication ends delivered exactly once
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,8 +29,11 @@ OUTAGE_SECONDS = 45  # before the fix, five failed attempts (2+4+8+16 s of backo
 
 
 @contextmanager
-def private_postgres(base: Path) -> Iterator[tuple[str, Path]]:
-    """A PostgreSQL of this test's own (it is stopped and started again): (URL, data dir)."""
+def private_postgres() -> Iterator[tuple[str, Path]]:
+    """A PostgreSQL of this test's own (it is stopped and started again): (URL, data dir). Its directory is
+    made under the system temp dir, not pytest's tmp_path: as root the server runs as user postgres, which
+    cannot enter pytest's private (0700) base directory."""
+    base = Path(tempfile.mkdtemp(prefix="govcast-pg-outage-"))
     env = {**os.environ, "GOVCAST_PG_DIR": str(base)}
     if subprocess.run([POSTGRES_LOCAL, "installed"], env=env, check=False).returncode != 0:
         if os.environ.get("CI"):
@@ -40,6 +45,7 @@ def private_postgres(base: Path) -> Iterator[tuple[str, Path]]:
         yield url, base / "data"
     finally:
         subprocess.run([POSTGRES_LOCAL, "stop"], env=env, check=False, capture_output=True, timeout=120)
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def pg_ctl(data: Path, *args: str) -> None:
@@ -53,7 +59,7 @@ def pg_ctl(data: Path, *args: str) -> None:
 @pytest.mark.postgres
 def test_worker_waits_out_a_stopped_postgresql_and_delivers_everything_once(kafka_broker: KafkaBroker, tmp_path: Path) -> None:
     kafka_broker.skip_to_end()
-    with private_postgres(tmp_path / "pg") as (url, data):
+    with private_postgres() as (url, data):
         cluster = Cluster(kafka_broker, tmp_path, env={"GOVCAST_STORE_URL": url})
         try:
             client = cluster.start_api()
