@@ -37,7 +37,7 @@ def call(client: Client, method: str, path: str, body: dict[str, Any] | None = N
 
 def weibo(system: GovcastProcess, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
     response = requests.request("POST" if body is not None else "GET", f"{system.url}/sandbox/weibo/{path}",
-                                json=body, timeout=10)
+                                json=body, headers=system.operator_headers(), timeout=10)  # sandbox controls: operators only
     assert response.status_code == 200, response.text
     return response.json()  # type: ignore[no-any-return]
 
