@@ -13,7 +13,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -81,27 +82,24 @@ class ConsoleCollector(Collector):
 
     def _inspection(self) -> Iterator[Metric]:
         report = inspection(self.store, self.settings)
-        days = GaugeMetricFamily("govcast_inspection_column_days", "Days since the column's last item (-1: never)",
-                                 labels=["column"])
-        level = GaugeMetricFamily("govcast_inspection_column_level", "Column staleness: 0 ok, 1 warn, 2 alarm",
-                                  labels=["column"])
-        for s in report.columns:
-            days.add_metric([s.name], -1 if s.days is None else s.days)
-            level.add_metric([s.name], LEVELS[s.level])
-        yield days
-        yield level
-        account_days = GaugeMetricFamily("govcast_inspection_account_days",
-                                         "Days since the new-media account last published (-1: never)", labels=["channel"])
-        account_level = GaugeMetricFamily("govcast_inspection_account_level", "New-media silence: 0 ok, 1 warn, 2 alarm",
-                                          labels=["channel"])
-        for s in report.accounts:
-            account_days.add_metric([s.name], -1 if s.days is None else s.days)
-            account_level.add_metric([s.name], LEVELS[s.level])
-        yield account_days
-        yield account_level
+        yield from _staleness("column", "Days since the column's last item (-1: never)",
+                              "Column staleness: 0 ok, 1 warn, 2 alarm", "column", report.columns)
+        yield from _staleness("account", "Days since the new-media account last published (-1: never)",
+                              "New-media silence: 0 ok, 1 warn, 2 alarm", "channel", report.accounts)
         findings = GaugeMetricFamily("govcast_inspection_findings", "Items an inspection would fault, per check",
                                      labels=["check"])
         findings.add_metric(["missing_interpretation"], len(report.missing_interpretations))
         findings.add_metric(["backdated"], len(report.backdated))
         findings.add_metric(["interpretation_of_invalid_policy"], len(report.invalid_policy_interpretations))
         yield findings
+
+
+def _staleness(what: str, days_help: str, level_help: str, label: str, rows: Iterable[Any]) -> Iterator[Metric]:
+    """The days and level gauges of one inspection-watch check (columns, accounts), one series per row."""
+    days = GaugeMetricFamily(f"govcast_inspection_{what}_days", days_help, labels=[label])
+    level = GaugeMetricFamily(f"govcast_inspection_{what}_level", level_help, labels=[label])
+    for row in rows:
+        days.add_metric([row.name], -1 if row.days is None else row.days)
+        level.add_metric([row.name], LEVELS[row.level])
+    yield days
+    yield level

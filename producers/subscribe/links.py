@@ -12,6 +12,8 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 
+from processors.screening.personal import mask_mobile as mask_digits
+
 MANAGE_TTL = dt.timedelta(hours=24)
 
 
@@ -55,7 +57,7 @@ def mask_email(email: str | None) -> str:
 
 
 def mask_mobile(mobile: str | None) -> str:
-    return f"{mobile[:3]}****{mobile[-4:]}" if mobile else ""
+    return mask_digits(mobile) if mobile else ""  # the same 138****5678 form screening shows
 
 
 def mask_url(url: str | None) -> str:
