@@ -131,6 +131,7 @@ def test_a_morning_at_the_console(page: Page, console: Console) -> None:
 
     held = console.submit("关于企业服务专员联系方式的通知",
                           body="<p>各企业：</p><p>服务专员联系电话：13912345678，工作日均可咨询。</p>")
+    console.department.wait_for(held, "held")  # screening runs after acceptance: the list shows it once held
     page.goto(f"{console.url}/publications?status=held")
     page.click(f'a[href="/console/publications/{held}"]')
     assert page.locator("#h-findings ~ ul mark").count() >= 1  # what screening found is highlighted
