@@ -24,8 +24,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from govcast.samples import DEMO_DEPARTMENT, sample_policy
+from persistence.store import StatusStore
 from processors.normalize import normalize
-from processors.status.store import StatusStore
 from schemas.delivery import DeliveryStatus, StatusEvent
 from schemas.publication import IndexNo, Publication, PublicationIn
 from tests.bench.results import record

@@ -11,9 +11,9 @@ import pytest
 
 from govcast.samples import DEMO_DEPARTMENT, sample_policy
 from govcast.settings import Settings
+from persistence.store import StatusStore
 from processors.normalize import normalize
 from processors.stages import StageContext
-from processors.status.store import StatusStore
 from processors.topology import decode_status, decode_task, outbound_for, process, routes
 from schemas.delivery import Action, DeliveryStatus, DeliveryTask, StatusEvent, delivery_id
 from schemas.events import CloudEvent, Topics

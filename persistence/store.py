@@ -19,12 +19,12 @@ from typing import Any
 from sqlalchemy import Connection, case, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from processors.status.engine import advisory_lock, create_schema, make_engine, normalize_url, reading
-from processors.status.operations import Operations
-from processors.status.projection import Projection, overall_status
-from processors.status.sessions import Sessions
-from processors.status.tables import archived_index_nos, deliveries, idempotency, index_sequences, publications, timeline
-from processors.status.tokens import Principal, TokenRecord, TokenRecords
+from persistence.engine import advisory_lock, create_schema, make_engine, normalize_url, reading
+from persistence.operations import Operations
+from persistence.projection import Projection, overall_status
+from persistence.sessions import Sessions
+from persistence.tables import archived_index_nos, deliveries, idempotency, index_sequences, publications, timeline
+from persistence.tokens import Principal, TokenRecord, TokenRecords
 from schemas.delivery import DeliveryStatus, StatusEvent
 from schemas.publication import IndexNo, Publication
 
@@ -271,7 +271,7 @@ class StatusStore(TokenRecords, Operations, Sessions):
         return self.apply_status_many([(event_id, ev)])[0]
 
     def apply_status_many(self, updates: Sequence[tuple[str, StatusEvent]]) -> list[bool]:
-        """`apply_status` for a batch, in one short transaction (processors/status/projection.py).
+        """`apply_status` for a batch, in one short transaction (persistence/projection.py).
 
         Safe with several workers: a publication's status events share a partition, so one worker
         holds all of one publication's row locks at a time.

@@ -23,8 +23,8 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, select, update
 
-from processors.status.operations import OUTCOMES, SUCCESS, TERMINAL_STATES
-from processors.status.tables import deliveries, delivery_outcomes, publications, timeline
+from persistence.operations import OUTCOMES, SUCCESS, TERMINAL_STATES
+from persistence.tables import deliveries, delivery_outcomes, publications, timeline
 from schemas.delivery import DeliveryStatus, StatusEvent
 
 WHOLE_PUBLICATION_STILL = (DeliveryStatus.held.value, DeliveryStatus.scheduled.value)
