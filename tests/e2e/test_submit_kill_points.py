@@ -1,4 +1,4 @@
-"""kill -9 at every step of the submit path (processors.faults kill points, a real SIGKILL of a real process).
+"""kill -9 at every step of the submit path (persistence.faults kill points, a real SIGKILL of a real process).
 
 Before, inside and after the store commit, before and after the outbox relay's bus append:
 after a restart and the clients' retries (same Idempotency-Key), every 202-answered
