@@ -26,13 +26,13 @@ class Row:
     fault: str = ""
 
     def line(self) -> str:
-        return (f"| {self.scenario:<26} | {self.submitted:>9} | {self.delivered:>9} | {self.duplicates:>10} | "
+        return (f"| {self.scenario:<28} | {self.submitted:>9} | {self.delivered:>9} | {self.duplicates:>10} | "
                 f"{self.losses:>6} | {self.recover_seconds:>11.1f} | {self.fault}")
 
 
 ROWS: list[Row] = []
-HEADER = ("| scenario                   | submitted | delivered | duplicates | losses | recover (s) | fault\n"
-          "|----------------------------|-----------|-----------|------------|--------|-------------|------")
+HEADER = ("| scenario                     | submitted | delivered | duplicates | losses | recover (s) | fault\n"
+          "|------------------------------|-----------|-----------|------------|--------|-------------|------")
 
 
 def count(scenario: str, accepted: Iterable[str], held: Counter[str], recover_seconds: float, fault: str) -> Row:
