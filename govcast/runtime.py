@@ -16,10 +16,10 @@ from adapters.wechat import wechat_config
 from adapters.weibo import weibo_config
 from govcast.clock import PipelineClock
 from govcast.settings import Settings
+from persistence.store import StatusStore
 from processors.bus import Bus, Outbound
 from processors.render.channels import RENDERERS
 from processors.stages import StageContext
-from processors.status.store import StatusStore
 
 
 def portal_config(settings: Settings) -> AdapterConfig:

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from sqlalchemy import Connection
 
 from govcast.settings import Settings
+from persistence import audit
+from persistence.operations import DeadLetterRow
+from persistence.store import Principal, StatusStore
 from processors.bus import Outbound
 from processors.outbox import OutboxRelay, enqueue
 from processors.render.channels import RENDERERS
-from processors.status import audit
-from processors.status.operations import DeadLetterRow
-from processors.status.store import Principal, StatusStore
 from processors.topology import outbound_for
 from producers.auth import actor_of
 from producers.errors import Conflict, Forbidden, NotFound

@@ -24,9 +24,9 @@ from adapters.sandboxes.disclosure import Platform, create_sandbox
 from adapters.units import load_units
 from govcast.samples import sample_policy
 from govcast.settings import Settings
+from persistence.store import StatusStore
 from processors.normalize import normalize
 from processors.render.disclosure import render_disclosure
-from processors.status.store import StatusStore
 from schemas.delivery import Action, DeliveryTask, delivery_id
 from schemas.publication import IndexNo, Publication, PublicationIn
 from tests.conftest import free_port

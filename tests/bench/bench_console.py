@@ -31,10 +31,10 @@ from sqlalchemy import insert
 
 from govcast.samples import DEMO_DEPARTMENT, sample_policy
 from govcast.settings import Settings
+from persistence.listing import Cursor
+from persistence.store import StatusStore, document_columns
+from persistence.tables import deliveries, publications
 from processors.normalize import normalize
-from processors.status.listing import Cursor
-from processors.status.store import StatusStore, document_columns
-from processors.status.tables import deliveries, publications
 from producers.api import create_app
 from producers.auth import new_token
 from schemas.publication import IndexNo, PublicationIn

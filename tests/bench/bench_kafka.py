@@ -298,8 +298,8 @@ def window(db: Path) -> tuple[dt.datetime, Spans, collections.Counter[str]]:
     """First plan output (timeline 'delivering'), when each stage finished its last publication, statuses."""
     from sqlalchemy import func, select
 
-    from processors.status.store import StatusStore
-    from processors.status.tables import publications, timeline
+    from persistence.store import StatusStore
+    from persistence.tables import publications, timeline
 
     store = StatusStore(f"sqlite:///{db}")
     try:

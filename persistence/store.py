@@ -19,11 +19,11 @@ from typing import Any
 from sqlalchemy import Connection, and_, case, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from processors.status.engine import advisory_lock, create_schema, make_engine, normalize_url, reading
-from processors.status.operations import OUTCOMES, TERMINAL_STATES, Operations, record_outcome
-from processors.status.sessions import Sessions
-from processors.status.tables import archived_index_nos, deliveries, idempotency, index_sequences, publications, timeline
-from processors.status.tokens import Principal, TokenRecord, TokenRecords
+from persistence.engine import advisory_lock, create_schema, make_engine, normalize_url, reading
+from persistence.operations import OUTCOMES, TERMINAL_STATES, Operations, record_outcome
+from persistence.sessions import Sessions
+from persistence.tables import archived_index_nos, deliveries, idempotency, index_sequences, publications, timeline
+from persistence.tokens import Principal, TokenRecord, TokenRecords
 from schemas.delivery import DeliveryStatus, StatusEvent
 from schemas.publication import IndexNo, Publication
 
