@@ -34,7 +34,7 @@ def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> s
 
 
 # Site-wide portal pages written at once, since e2e tests read them right away; the coalescing refresher
-# is tested in tests/adapters/test_portal.py and, after kill -9, in tests/e2e/test_crash_recovery.py.
+# is tested in tests/adapters/test_portal.py and, after kill -9, in tests/chaos/test_embedded_kills.py.
 # Rate limits off: e2e and load tests drive one token far beyond a department CMS's pace; the limits
 # themselves are tested in tests/producers/test_rate_limits.py and tests/processors/test_ratelimit.py.
 PROCESS_DEFAULTS = {"GOVCAST_PORTAL_REFRESH_SECONDS": "0", "GOVCAST_RATE_LIMIT_PER_SECOND": "0"}
