@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from pydantic import SecretStr
 
 from adapters.base import AdapterConfig, AdapterServices, ChannelAdapter
-from adapters.ledger import Ledger
 from adapters.portal import PortalConfig
 from adapters.push import push_config
 from adapters.registry import build_adapters
@@ -17,6 +16,7 @@ from adapters.wechat import wechat_config
 from adapters.weibo import weibo_config
 from govcast.clock import PipelineClock
 from govcast.settings import Settings
+from persistence.ledger import Ledger
 from persistence.store import StatusStore
 from processors.bus import Bus, Outbound
 from processors.channel_threads import ChannelThreads
@@ -113,7 +113,7 @@ class Runtime:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         if settings.clock_start is not None and not settings.sandboxes:
             raise ValueError("GOVCAST_CLOCK_START shifts the pipeline clock: only for sandbox mode (demos, tests)")
-        store = StatusStore(settings.store)
+        store = StatusStore(settings.store, auto_upgrade=settings.db_auto_upgrade)
         ledger = Ledger(store.engine)
         clock = PipelineClock(settings.clock_start)
         services = AdapterServices(ledger=ledger, public_url=settings.base_url, clock=clock.now)
