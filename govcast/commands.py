@@ -209,6 +209,24 @@ def audit_verify(settings: Settings, args: argparse.Namespace) -> int:
     return 0 if verdict.intact else 1
 
 
+def config_check(settings: Settings, args: argparse.Namespace) -> int:
+    """`govcast config check`: the settings (secrets masked) and, per configured channel, what it still lacks."""
+    from govcast.config_check import report
+    from govcast.runtime import CONFIG_BUILDERS
+
+    problems: dict[str, str | None] = {}
+    for channel in settings.channels:
+        builder = CONFIG_BUILDERS.get(channel)
+        try:
+            if builder is None:
+                raise ValueError(f"unknown channel; known: {', '.join(CONFIG_BUILDERS)}")
+            builder(settings)
+            problems[channel] = None
+        except ValueError as exc:  # what the channel's config refuses names the variables to set
+            problems[channel] = " ".join(str(exc).split())
+    return report(settings, problems, sys.stdout)
+
+
 def db(settings: Settings, args: argparse.Namespace) -> int:
     """`govcast db upgrade`: migrate the store, say from which revision to which. `govcast db status`: 1 when behind."""
     from sqlalchemy.engine import make_url
