@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from pydantic import SecretStr
 
 from adapters.base import AdapterConfig, AdapterServices, ChannelAdapter
-from adapters.ledger import Ledger
 from adapters.portal import PortalConfig
 from adapters.push import push_config
 from adapters.registry import build_adapters
@@ -16,8 +16,10 @@ from adapters.wechat import wechat_config
 from adapters.weibo import weibo_config
 from govcast.clock import PipelineClock
 from govcast.settings import Settings
+from persistence.ledger import Ledger
 from persistence.store import StatusStore
 from processors.bus import Bus, Outbound
+from processors.channel_threads import ChannelThreads
 from processors.render.channels import RENDERERS
 from processors.stages import StageContext
 
@@ -111,7 +113,7 @@ class Runtime:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         if settings.clock_start is not None and not settings.sandboxes:
             raise ValueError("GOVCAST_CLOCK_START shifts the pipeline clock: only for sandbox mode (demos, tests)")
-        store = StatusStore(settings.store)
+        store = StatusStore(settings.store, auto_upgrade=settings.db_auto_upgrade)
         ledger = Ledger(store.engine)
         clock = PipelineClock(settings.clock_start)
         services = AdapterServices(ledger=ledger, public_url=settings.base_url, clock=clock.now)
@@ -124,11 +126,16 @@ class Runtime:
 
             attach_topic_directory(self)
 
+    @functools.cached_property
+    def threads(self) -> ChannelThreads:
+        return ChannelThreads(self.settings.channel_concurrency)
+
     def context(self) -> StageContext:
         return StageContext(settings=self.settings, store=self.store, adapters=self.adapters, renderers=dict(RENDERERS),
-                            clock=self.clock.now)
+                            clock=self.clock.now, threads=self.threads)
 
     def close(self) -> None:
+        self.threads.close()
         for adapter in self.adapters.values():
             adapter.close()
         self.bus.close()
