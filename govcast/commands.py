@@ -303,6 +303,6 @@ def portal(settings: Settings, args: argparse.Namespace) -> int:
 
     runtime = Runtime.build(settings, with_adapters=False, with_bus=False)  # the status store: 索引号 reserved there
     try:
-        return import_archive(PortalAdapter(config), runtime.store, args.file)
+        return import_archive(PortalAdapter(config), runtime.store, args.file, workers=args.workers)
     finally:
         runtime.close()
