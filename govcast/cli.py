@@ -1,4 +1,4 @@
-"""`govcast` command line: run, api, worker, token create|list|revoke, audit verify, demo, schema."""
+"""`govcast` command line: run, api, worker, token, audit verify, config check, db upgrade|status, demo, schema, bench."""
 
 from __future__ import annotations
 
@@ -51,6 +51,13 @@ def parser() -> argparse.ArgumentParser:
     revoke = token.add_parser("revoke", help="revoke a token by id: refused from the next request on, on every node")
     _common(revoke)
     revoke.add_argument("token_id", metavar="ID", help="the token's id (prn_…), from `govcast token list`")
+    config = sub.add_parser("config", help="the configuration").add_subparsers(dest="config_command", required=True)
+    _server(config.add_parser("check", help="print every setting (set or default; secrets masked) and what a "
+                                            "configured channel still lacks; exit 1 when one lacks something"))
+    db = sub.add_parser("db", help="the status store's schema").add_subparsers(dest="db_command", required=True)
+    _common(db.add_parser("upgrade", help="migrate the store to this release's schema (also done at start unless "
+                                          "GOVCAST_DB_AUTO_UPGRADE=false)"))
+    _common(db.add_parser("status", help="the store's schema revision and this release's; exit 1 when it is behind"))
     audit = sub.add_parser("audit", help="the audit trail").add_subparsers(dest="audit_command", required=True)
     _common(audit.add_parser("verify", help="check the hash chain; names every edited row and every broken link"))
     subs = sub.add_parser("subscribers", help="the push directory").add_subparsers(dest="subscribers_command",
@@ -66,6 +73,8 @@ def parser() -> argparse.ArgumentParser:
     _common(archive)
     _public_url(archive)
     archive.add_argument("file", type=Path, help="one publication per line, with its original index_no and publish_date")
+    archive.add_argument("--workers", type=int, default=0,
+                         help="processes parsing lines and rendering pages (default: one per available core)")
     export = portal.add_parser("export", help="copy the static tree to a web server's directory (changed files only)")
     _common(export)
     export.add_argument("--target", type=Path, required=True, help="directory a web server publishes")
@@ -75,6 +84,13 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--token", help="department token (default: create one in --data-dir)")
     schema = sub.add_parser("schema", help="export JSON Schema of the shared models")
     schema.add_argument("out_dir", type=Path)
+    bench = sub.add_parser("bench", help="run every tests/bench scenario against its baseline; write docs/benchmarks.md "
+                                         "and a JSON file (source checkout only)")
+    bench.add_argument("--quick", action="store_true", help="small sizes, a few minutes (default: full sizes)")
+    bench.add_argument("--only", action="append", default=[], metavar="NAME",
+                       help="run only scenarios whose name starts with NAME (repeatable)")
+    bench.add_argument("--markdown", type=Path, help="where the tables go (default docs/benchmarks.md)")
+    bench.add_argument("--json", type=Path, help="where every figure goes (default docs/benchmarks[-quick].json)")
     return root
 
 
@@ -88,24 +104,34 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd (the sandbox SMTP sink): one line per connection
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # persistence.migrate logs what an upgrade changed, once
     if args.command == "schema":
         from schemas.export import export
 
         for path in export(args.out_dir):
             print(path)
         return 0
+    if args.command == "bench":
+        from govcast import bench
+
+        return bench.main(args.quick, args.only, args.markdown, args.json)
     try:
         settings = settings_from(args)
     except ValueError as exc:
         print(f"govcast: bad setting: {exc}", file=sys.stderr)
         return 2
     from govcast import commands
+    from persistence.migrate import SchemaBehind
 
     handler = {"run": commands.run, "api": commands.api, "worker": commands.worker,
-               "token": commands.token, "audit": commands.audit_verify, "demo": commands.demo,
+               "token": commands.token, "audit": commands.audit_verify, "db": commands.db,
+               "config": commands.config_check, "demo": commands.demo,
                "subscribers": commands.subscribers_import, "portal": commands.portal}[args.command]
     try:
         return handler(settings, args)
+    except SchemaBehind as exc:
+        print(f"govcast {args.command}: {exc}", file=sys.stderr)
+        return 2
     except ValueError as exc:  # configuration the command cannot use (bad store URL, unknown channel, …)
         if type(exc) is not ValueError:  # subclasses (pydantic's ValidationError) are bugs here: show them
             raise

@@ -33,10 +33,10 @@ def _seed_demo_businesses(runtime: Runtime) -> None:
     import base64
     import secrets
 
-    from govcast.directory_sync import change_hook
     from govcast.samples import demo_businesses
     from persistence.subscribers import SubscriberStore
     from processors.bus import BusUnavailable
+    from processors.directory_hook import change_hook
     from schemas.subscriber import SubscriberIn
 
     settings = runtime.settings
@@ -132,7 +132,7 @@ def worker(settings: Settings, args: argparse.Namespace) -> int:
         print("govcast worker needs --broker kafka://HOST:PORT (embedded mode runs its pipeline inside `govcast run`)",
               file=sys.stderr)
         return 2
-    from processors.faust_host import run_worker
+    from govcast.worker import run_worker
 
     return run_worker(settings)
 
@@ -209,6 +209,50 @@ def audit_verify(settings: Settings, args: argparse.Namespace) -> int:
     return 0 if verdict.intact else 1
 
 
+def config_check(settings: Settings, args: argparse.Namespace) -> int:
+    """`govcast config check`: the settings (secrets masked) and, per configured channel, what it still lacks."""
+    from govcast.config_check import report
+    from govcast.runtime import CONFIG_BUILDERS
+
+    problems: dict[str, str | None] = {}
+    for channel in settings.channels:
+        builder = CONFIG_BUILDERS.get(channel)
+        try:
+            if builder is None:
+                raise ValueError(f"unknown channel; known: {', '.join(CONFIG_BUILDERS)}")
+            builder(settings)
+            problems[channel] = None
+        except ValueError as exc:  # what the channel's config refuses names the variables to set
+            problems[channel] = " ".join(str(exc).split())
+    return report(settings, problems, sys.stdout)
+
+
+def db(settings: Settings, args: argparse.Namespace) -> int:
+    """`govcast db upgrade`: migrate the store, say from which revision to which. `govcast db status`: 1 when behind."""
+    from sqlalchemy.engine import make_url
+
+    from persistence.engine import make_engine, normalize_url
+    from persistence.migrate import revisions, upgrade
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)  # the default SQLite store lives there
+    where = make_url(normalize_url(settings.store)).render_as_string(hide_password=True)
+    engine = make_engine(settings.store)
+    try:
+        state = upgrade(engine) if args.db_command == "upgrade" else revisions(engine)
+    finally:
+        engine.dispose()
+    current = state.current or "none (empty, or made by a release before migrations)"
+    if args.db_command == "status":
+        print(f"status store {where}: revision {current}; this release needs {state.head}"
+              + ("" if state.up_to_date else " (run `govcast db upgrade`)"))
+        return 0 if state.up_to_date else 1
+    if state.up_to_date:
+        print(f"status store {where}: already at revision {state.head}")
+    else:
+        print(f"status store {where}: upgraded from revision {current} to {state.head}")
+    return 0
+
+
 def demo(settings: Settings, args: argparse.Namespace) -> int:
     from govcast.demo import publish_demo
 
@@ -230,8 +274,9 @@ def demo(settings: Settings, args: argparse.Namespace) -> int:
 
 def subscribers_import(settings: Settings, args: argparse.Namespace) -> int:
     """`govcast subscribers import|publish`; with --broker (or GOVCAST_BROKER) changes go to the directory topic."""
-    from govcast.directory_sync import change_hook, publish
+    from govcast.directory_sync import publish
     from govcast.subscribers_import import import_csv
+    from processors.directory_hook import change_hook
 
     if getattr(args, "subscribers_command", "import") == "publish":
         return publish(settings)
@@ -258,6 +303,6 @@ def portal(settings: Settings, args: argparse.Namespace) -> int:
 
     runtime = Runtime.build(settings, with_adapters=False, with_bus=False)  # the status store: 索引号 reserved there
     try:
-        return import_archive(PortalAdapter(config), runtime.store, args.file)
+        return import_archive(PortalAdapter(config), runtime.store, args.file, workers=args.workers)
     finally:
         runtime.close()

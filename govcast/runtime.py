@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from pydantic import SecretStr
 
 from adapters.base import AdapterConfig, AdapterServices, ChannelAdapter
-from adapters.ledger import Ledger
 from adapters.portal import PortalConfig
 from adapters.push import push_config
 from adapters.registry import build_adapters
@@ -16,8 +16,11 @@ from adapters.wechat import wechat_config
 from adapters.weibo import weibo_config
 from govcast.clock import PipelineClock
 from govcast.settings import Settings
+from persistence.ledger import Ledger
 from persistence.store import StatusStore
 from processors.bus import Bus, Outbound
+from processors.channel_threads import ChannelThreads
+from processors.directory_hook import change_hook
 from processors.render.channels import RENDERERS
 from processors.stages import StageContext
 
@@ -111,7 +114,7 @@ class Runtime:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         if settings.clock_start is not None and not settings.sandboxes:
             raise ValueError("GOVCAST_CLOCK_START shifts the pipeline clock: only for sandbox mode (demos, tests)")
-        store = StatusStore(settings.store)
+        store = StatusStore(settings.store, auto_upgrade=settings.db_auto_upgrade)
         ledger = Ledger(store.engine)
         clock = PipelineClock(settings.clock_start)
         services = AdapterServices(ledger=ledger, public_url=settings.base_url, clock=clock.now)
@@ -120,16 +123,34 @@ class Runtime:
 
     def __post_init__(self) -> None:
         if self.settings.broker and "push" in self.adapters:  # Kafka mode: push reads the directory topic
-            from govcast.directory_sync import attach_topic_directory
-
             attach_topic_directory(self)
+
+    @functools.cached_property
+    def threads(self) -> ChannelThreads:
+        return ChannelThreads(self.settings.channel_concurrency)
 
     def context(self) -> StageContext:
         return StageContext(settings=self.settings, store=self.store, adapters=self.adapters, renderers=dict(RENDERERS),
-                            clock=self.clock.now)
+                            clock=self.clock.now, threads=self.threads)
 
     def close(self) -> None:
+        self.threads.close()
         for adapter in self.adapters.values():
             adapter.close()
         self.bus.close()
         self.store.close()
+
+
+def attach_topic_directory(runtime: Runtime) -> None:
+    """In Kafka mode the push adapter reads the directory from its topic (idempotent; no-op without push)."""
+    from adapters.push.adapter import PushAdapter
+    from processors.directory_topic import TopicDirectory
+    from processors.kafka_bus import KafkaBus
+
+    push = runtime.adapters.get("push")
+    if not runtime.settings.broker or not isinstance(push, PushAdapter) or not isinstance(runtime.bus, KafkaBus):
+        return
+    if isinstance(push.directory, TopicDirectory):
+        return
+    push.store.on_change = change_hook(runtime.settings, runtime.bus)
+    push.directory = TopicDirectory(runtime.bus.servers).start()

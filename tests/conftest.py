@@ -204,3 +204,17 @@ def other_department(system: GovcastProcess) -> Client:
 @pytest.fixture(scope="module")
 def operator(system: GovcastProcess) -> Client:
     return Client(system.url, system.token("operator", "值班员"))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failed test that drove a govcast process shows the end of that process's log (CI shows nothing else)."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if not report.failed or call.when != "call":
+        return
+    for name, value in getattr(item, "funcargs", {}).items():
+        process = value if isinstance(value, GovcastProcess) else getattr(value, "system", None)
+        if isinstance(process, GovcastProcess):
+            lines = process.output().splitlines()[-60:]
+            report.sections.append((f"govcast log of fixture {name!r} (last {len(lines)} lines)", "\n".join(lines)))

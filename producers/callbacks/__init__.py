@@ -16,8 +16,8 @@ from producers.callbacks.wechat import wechat_callbacks
 if TYPE_CHECKING:
     from fastapi import APIRouter
 
-    from adapters.ledger import Ledger
     from govcast.settings import Settings
+    from persistence.ledger import Ledger
 
 CALLBACK_ROUTERS: dict[str, Callable[[Settings, Ledger], APIRouter]] = {
     "wechat": wechat_callbacks,

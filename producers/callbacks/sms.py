@@ -21,9 +21,9 @@ from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from adapters.ledger import Ledger
 from adapters.push.sms_client import sms_callback_token
 from govcast.settings import Settings
+from persistence.ledger import Ledger
 
 log = logging.getLogger("govcast.callbacks.sms")
 

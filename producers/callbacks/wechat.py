@@ -22,9 +22,9 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
-from adapters.ledger import Ledger
 from adapters.wechat.config import credentials
 from govcast.settings import Settings
+from persistence.ledger import Ledger
 from producers.callbacks.wechat_template import parse_template_event, record_template_receipt
 
 log = logging.getLogger("govcast.callbacks.wechat")

@@ -19,11 +19,11 @@ from starlette.routing import Mount
 
 from adapters.base import AdapterServices
 from adapters.disclosure import SANDBOX_SECRET, DisclosureAdapter, DisclosureConfig
-from adapters.ledger import Ledger
 from adapters.sandboxes.disclosure import Platform, create_sandbox
 from adapters.units import load_units
 from govcast.samples import sample_policy
 from govcast.settings import Settings
+from persistence.ledger import Ledger
 from persistence.store import StatusStore
 from processors.normalize import normalize
 from processors.render.disclosure import render_disclosure

@@ -21,11 +21,11 @@ from fastapi import FastAPI
 from sqlalchemy import create_engine
 
 from adapters.base import AdapterServices
-from adapters.ledger import Ledger
 from adapters.sandboxes import SANDBOXES
 from adapters.wechat import WechatAdapter, wechat_config
 from adapters.weibo import WeiboAdapter, weibo_config
 from govcast.settings import Settings
+from persistence.ledger import Ledger
 from processors.render.wechat import render_wechat
 from processors.render.weibo import render_weibo
 from producers.callbacks import CALLBACK_ROUTERS

@@ -25,12 +25,12 @@ from sqlalchemy import create_engine
 from starlette.types import ASGIApp
 
 from adapters.base import AdapterServices
-from adapters.ledger import Ledger
 from adapters.push import PushAdapter, PushConfig
 from adapters.push.sms_client import SANDBOX_ACCESS_KEY_ID, SANDBOX_ACCESS_KEY_SECRET, SmsConfig, sms_config
 from adapters.sandboxes import SANDBOXES
 from govcast.settings import Settings
 from govcast.sinks import SmtpSink
+from persistence.ledger import Ledger
 from processors.render.push import render_push
 from producers.callbacks import CALLBACK_ROUTERS
 from schemas.delivery import Action, DeliveryTask, delivery_id

@@ -13,9 +13,9 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy import create_engine
 
-from adapters.ledger import Ledger
 from adapters.push.sms_client import SANDBOX_CALLBACK_TOKEN
 from govcast.settings import Settings
+from persistence.ledger import Ledger
 from producers.callbacks import CALLBACK_ROUTERS
 
 TOKEN = "k7Qp2w9ZrX4mVb8nT1yLc6Hd"
