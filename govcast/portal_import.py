@@ -29,13 +29,13 @@ from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
+from adapters.common.views import CST, OTHER_COLUMN, PortalEntry, article_path
 from adapters.portal import PortalAdapter
 from adapters.portal.files import fsync_dir, site_lock
 from adapters.portal.pages import PART_SIZE, SITE_WIDE
 from adapters.portal.store import PortalStore
 from govcast.subscribers_import import Progress, reason_of
 from processors.normalize import normalize
-from processors.render.views import CST, OTHER_COLUMN, PortalEntry, article_path
 from processors.status.store import StatusStore
 from schemas.publication import IndexNo, Publication, PublicationIn
 

@@ -13,11 +13,11 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
 
 from pydantic import BaseModel
 
 from adapters.base import ChannelAdapter
+from adapters.spec import Renderer
 from govcast.settings import Settings
 from processors.outage import is_outage
 from processors.screen import screen, stopping, summary
@@ -52,7 +52,7 @@ class StageContext:
     store: StatusStore
     adapters: dict[str, ChannelAdapter]
     clock: Callable[[], dt.datetime] = utcnow
-    renderers: dict[str, Callable[[Publication, Settings], dict[str, Any]]] = field(default_factory=dict)
+    renderers: dict[str, Renderer] = field(default_factory=dict)
 
 
 class ChangeKind(StrEnum):
@@ -82,7 +82,7 @@ class StatusUpdate(BaseModel):
 
 
 def target_channels(pub: Publication, settings: Settings) -> list[str]:
-    return [c.value for c in pub.channels] if pub.channels else list(settings.channels)
+    return list(pub.channels) if pub.channels else list(settings.channels)
 
 
 async def plan(change: PublicationChange, ctx: StageContext) -> list[BaseModel]:

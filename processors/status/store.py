@@ -303,7 +303,7 @@ class StatusStore(TokenRecords, Operations, Sessions):
             # writer) from showing published items without a record.
             pub = ev.publication
             self.upsert_publication(conn, pub, row.status if row else DeliveryStatus.pending.value,
-                                    [c.value for c in pub.channels or []])
+                                    list(pub.channels or []))
             row = self._locked_row(conn, ev.publication_id)
         if row is None:
             return True  # status of a publication this store never saw: timeline only

@@ -19,13 +19,13 @@ from starlette.routing import Mount
 
 from adapters.base import AdapterServices
 from adapters.disclosure import SANDBOX_SECRET, DisclosureAdapter, DisclosureConfig
+from adapters.disclosure.render import render_disclosure
+from adapters.disclosure.sandbox import Platform, create_sandbox
+from adapters.disclosure.units import load_units
 from adapters.ledger import Ledger
-from adapters.sandboxes.disclosure import Platform, create_sandbox
-from adapters.units import load_units
 from govcast.samples import sample_policy
 from govcast.settings import Settings
 from processors.normalize import normalize
-from processors.render.disclosure import render_disclosure
 from processors.status.store import StatusStore
 from schemas.delivery import Action, DeliveryTask, delivery_id
 from schemas.publication import IndexNo, Publication, PublicationIn

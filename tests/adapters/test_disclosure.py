@@ -16,10 +16,10 @@ from pydantic import SecretStr
 
 from adapters.base import AdapterServices
 from adapters.disclosure import SANDBOX_SECRET, DisclosureAdapter, DisclosureConfig
+from adapters.disclosure.render import render_disclosure
 from adapters.disclosure.signing import APP_ID, NONCE, SIGNATURE, TIMESTAMP, new_nonce, sign
 from adapters.ledger import Ledger
 from govcast.settings import Settings
-from processors.render.disclosure import render_disclosure
 from processors.status.store import StatusStore
 from schemas.delivery import Action, Delivered, DeliveryTask, Rejected, Retryable, delivery_id
 from schemas.publication import Publication
