@@ -29,7 +29,7 @@ from sqlalchemy import (
     update,
 )
 
-from processors.status.engine import create_schema
+from persistence.engine import create_schema
 
 metadata = MetaData()
 

@@ -1,4 +1,4 @@
-"""`govcast` command line: run, api, worker, token create|list|revoke, audit verify, demo, schema."""
+"""`govcast` command line: run, api, worker, token create|list|revoke, audit verify, demo, schema, bench."""
 
 from __future__ import annotations
 
@@ -75,6 +75,13 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--token", help="department token (default: create one in --data-dir)")
     schema = sub.add_parser("schema", help="export JSON Schema of the shared models")
     schema.add_argument("out_dir", type=Path)
+    bench = sub.add_parser("bench", help="run every tests/bench scenario against its baseline; write docs/benchmarks.md "
+                                         "and a JSON file (source checkout only)")
+    bench.add_argument("--quick", action="store_true", help="small sizes, a few minutes (default: full sizes)")
+    bench.add_argument("--only", action="append", default=[], metavar="NAME",
+                       help="run only scenarios whose name starts with NAME (repeatable)")
+    bench.add_argument("--markdown", type=Path, help="where the tables go (default docs/benchmarks.md)")
+    bench.add_argument("--json", type=Path, help="where every figure goes (default docs/benchmarks[-quick].json)")
     return root
 
 
@@ -94,6 +101,10 @@ def main(argv: list[str] | None = None) -> int:
         for path in export(args.out_dir):
             print(path)
         return 0
+    if args.command == "bench":
+        from govcast import bench
+
+        return bench.main(args.quick, args.only, args.markdown, args.json)
     try:
         settings = settings_from(args)
     except ValueError as exc:

@@ -35,8 +35,8 @@ def _seed_demo_businesses(runtime: Runtime) -> None:
 
     from govcast.directory_sync import change_hook
     from govcast.samples import demo_businesses
+    from persistence.subscribers import SubscriberStore
     from processors.bus import BusUnavailable
-    from processors.status.subscribers import SubscriberStore
     from schemas.subscriber import SubscriberIn
 
     settings = runtime.settings
@@ -196,7 +196,7 @@ def token_revoke(runtime: Runtime, args: argparse.Namespace) -> int:
 
 def audit_verify(settings: Settings, args: argparse.Namespace) -> int:
     """`govcast audit verify`: 0 when the chain is intact (prints its head hash to keep elsewhere), 1 naming the rows."""
-    from processors.status.audit import verify
+    from persistence.audit import verify
 
     runtime = Runtime.build(settings, with_adapters=False, with_bus=False)
     try:

@@ -19,8 +19,8 @@ import threading
 from typing import TYPE_CHECKING
 
 from govcast.settings import Settings
+from persistence.subscribers import ChangeHook, SubscriberStore
 from processors.bus import Bus
-from processors.status.subscribers import ChangeHook, SubscriberStore
 
 if TYPE_CHECKING:
     from govcast.runtime import Runtime

@@ -35,8 +35,8 @@ from adapters.portal.files import fsync_dir, site_lock
 from adapters.portal.pages import PART_SIZE, SITE_WIDE
 from adapters.portal.store import PortalStore
 from govcast.subscribers_import import Progress, reason_of
+from persistence.store import StatusStore
 from processors.normalize import normalize
-from processors.status.store import StatusStore
 from schemas.publication import IndexNo, Publication, PublicationIn
 
 BATCH = 500

@@ -10,9 +10,9 @@ from adapters.ledger import Ledger
 from adapters.portal.config import portal_config
 from govcast.clock import PipelineClock
 from govcast.settings import Settings
+from persistence.store import StatusStore
 from processors.bus import Bus, Outbound
 from processors.stages import StageContext
-from processors.status.store import StatusStore
 
 __all__ = ["NoBus", "Runtime", "adapter_configs", "make_bus", "portal_config"]
 

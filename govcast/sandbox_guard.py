@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from processors.status.store import StatusStore
+from persistence.store import StatusStore
 from producers.auth import authenticate
 from producers.errors import Unauthorized
 from producers.problems import problem_response

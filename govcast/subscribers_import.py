@@ -20,9 +20,9 @@ from pydantic import ValidationError
 from sqlalchemy import Engine
 
 from adapters.egress import networks, url_problem
+from persistence import audit
+from persistence.subscribers import ChangeHook, SubscriberStore
 from processors.bus import BusUnavailable
-from processors.status import audit
-from processors.status.subscribers import ChangeHook, SubscriberStore
 from schemas.subscriber import CSV_HEADER, SubscriberIn, from_csv_row
 
 BATCH = 2000

@@ -42,8 +42,8 @@ from schemas.publication import Targeting
 from schemas.subscriber import Subscriber
 
 if TYPE_CHECKING:
+    from persistence.subscribers import SubscriberStore
     from processors.kafka_bus import KafkaBus
-    from processors.status.subscribers import SubscriberStore
 
 log = logging.getLogger("govcast.directory")
 

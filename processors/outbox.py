@@ -27,11 +27,11 @@ from collections.abc import Sequence
 from sqlalchemy import Connection, delete, func, insert, select
 from tenacity import Retrying, retry_if_exception_type, stop_never, wait_exponential
 
+from persistence.engine import reading
+from persistence.store import StatusStore, utcnow
+from persistence.tables import outbox
 from processors.bus import Bus, Outbound
 from processors.faults import kill_point
-from processors.status.engine import reading
-from processors.status.store import StatusStore, utcnow
-from processors.status.tables import outbox
 from schemas.events import CloudEvent
 
 log = logging.getLogger("govcast.outbox")

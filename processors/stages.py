@@ -19,9 +19,9 @@ from pydantic import BaseModel
 from adapters.base import ChannelAdapter
 from adapters.spec import Renderer
 from govcast.settings import Settings
+from persistence.store import StatusStore
 from processors.outage import is_outage
 from processors.screen import screen, stopping, summary
-from processors.status.store import StatusStore
 from schemas.delivery import (
     Action,
     Delivered,

@@ -14,8 +14,8 @@ from collections.abc import Awaitable, Callable
 
 from pydantic import BaseModel
 
+from persistence.operations import Pause
 from processors.stages import StageContext
-from processors.status.operations import Pause
 from schemas.delivery import DeliveryStatus, DeliveryTask, StatusEvent
 from schemas.events import CloudEvent
 

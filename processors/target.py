@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
+from persistence.subscribers import RecipientUpdate
 from processors import stages
 from processors.stages import StageContext
-from processors.status.subscribers import RecipientUpdate
 from schemas import industries  # the GB/T 4754 names (pure data)
 from schemas.delivery import (
     Action,
@@ -37,7 +37,7 @@ from schemas.delivery import (
 from schemas.publication import Publication, Targeting, Validity
 
 if TYPE_CHECKING:
-    from processors.status.subscribers import SubscriberStore
+    from persistence.subscribers import SubscriberStore
     from schemas.subscriber import Subscriber
 
 FANOUT_CHANNELS = frozenset({"push"})  # channel-wide task -> one task per recipient on the "<channel>.recipient" lane

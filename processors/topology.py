@@ -181,11 +181,10 @@ async def process(
 def routes(settings: Settings) -> list[Route]:
     table = [
         Route("plan", (Topics.publications,), decode_change, stages.plan),
-        # PostgreSQL: up to 50 status events per store transaction (one commit for many; row locks keep the
-        # API's own writes free). SQLite: one at a time, since a transaction there holds the one write lock
-        # every API submission needs too.
-        Route("status", (Topics.status,), decode_status, stages.project_status,
-              batch=None if settings.store.startswith("sqlite") else stages.project_statuses,
+        # Up to 50 status events per store transaction, on both backends: the projection applies a batch
+        # with a fixed handful of prepared statements (about 0.15 ms of CPU per event), so even on SQLite,
+        # where the transaction holds the one write lock API submissions need too, it is held only briefly.
+        Route("status", (Topics.status,), decode_status, stages.project_status, batch=stages.project_statuses,
               weigh=lambda event: MAX_BATCH_WEIGHT // 50),
         Route("deadletters", (Topics.deadletter,), steering.decode_dead_letter, steering.record_dead_letter),
     ]

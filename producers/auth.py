@@ -18,8 +18,8 @@ import re
 import secrets
 from typing import Literal
 
-from processors.status import audit
-from processors.status.store import Principal, StatusStore, TokenRecord
+from persistence import audit
+from persistence.store import Principal, StatusStore, TokenRecord
 from producers.errors import Unauthorized
 from schemas.vocab import PUBLISHER_CODE_RE, credit_code_checksum_ok
 

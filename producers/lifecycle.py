@@ -20,9 +20,9 @@ from typing import Any
 from sqlalchemy import Connection
 
 from adapters import channels as channels_registry
+from persistence import audit, expiries
+from persistence.store import Principal, StatusStore
 from processors.bus import Outbound
-from processors.status import audit, expiries
-from processors.status.store import Principal, StatusStore
 from producers.errors import FieldError
 from schemas.publication import Lapse, Publication, RelatedRef, Relation, Validity
 

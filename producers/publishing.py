@@ -27,16 +27,16 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from adapters import channels as channels_registry
 from adapters.common.links import portal_article_url
 from govcast.settings import Settings
+from persistence import audit, expiries
+from persistence.engine import reading, retryable, unique_violation
+from persistence.group_commit import GroupCommitter
+from persistence.operations import record_action
+from persistence.store import Principal, StatusStore
 from processors.bus import Bus, Outbound
 from processors.faults import kill_point
 from processors.normalize import normalize
 from processors.outbox import OutboxRelay, enqueue
 from processors.screen import Severity, screen
-from processors.status import audit, expiries
-from processors.status.engine import reading, retryable, unique_violation
-from processors.status.group_commit import GroupCommitter
-from processors.status.operations import record_action
-from processors.status.store import Principal, StatusStore
 from producers.auth import actor_of, may_see_department
 from producers.errors import Conflict, FieldError, Forbidden, Invalid, NotFound, Unavailable
 from producers.lifecycle import expire, lapse_errors, lapse_targets

@@ -13,8 +13,8 @@ from urllib.parse import urlencode
 
 from pydantic import BaseModel
 
+from persistence.store import ListFilter, Principal, StatusStore
 from processors.screen import screen
-from processors.status.store import ListFilter, Principal, StatusStore
 from producers.auth import may_see_department
 from producers.errors import FieldError, Forbidden, Invalid, NotFound
 from producers.publishing import COLLECTION, CST, publication_path

@@ -34,7 +34,7 @@ def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> s
 
 
 # Site-wide portal pages written at once, since e2e tests read them right away; the coalescing refresher
-# is tested in tests/adapters/test_portal.py and, after kill -9, in tests/e2e/test_crash_recovery.py.
+# is tested in tests/adapters/test_portal.py and, after kill -9, in tests/chaos/test_embedded_kills.py.
 # Rate limits off: e2e and load tests drive one token far beyond a department CMS's pace; the limits
 # themselves are tested in tests/producers/test_rate_limits.py and tests/processors/test_ratelimit.py.
 PROCESS_DEFAULTS = {"GOVCAST_PORTAL_REFRESH_SECONDS": "0", "GOVCAST_RATE_LIMIT_PER_SECOND": "0"}
@@ -204,3 +204,17 @@ def other_department(system: GovcastProcess) -> Client:
 @pytest.fixture(scope="module")
 def operator(system: GovcastProcess) -> Client:
     return Client(system.url, system.token("operator", "值班员"))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failed test that drove a govcast process shows the end of that process's log (CI shows nothing else)."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if not report.failed or call.when != "call":
+        return
+    for name, value in getattr(item, "funcargs", {}).items():
+        process = value if isinstance(value, GovcastProcess) else getattr(value, "system", None)
+        if isinstance(process, GovcastProcess):
+            lines = process.output().splitlines()[-60:]
+            report.sections.append((f"govcast log of fixture {name!r} (last {len(lines)} lines)", "\n".join(lines)))

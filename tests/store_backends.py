@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
-from processors.status.engine import normalize_url
+from persistence.engine import normalize_url
 
 PG_ENV = "GOVCAST_TEST_PG_URL"
 BACKENDS = [pytest.param("sqlite", id="sqlite"), pytest.param("postgres", id="postgres", marks=pytest.mark.postgres)]

@@ -26,7 +26,7 @@ from adapters.push.sms import SmsSender
 from adapters.push.unsubscribe import make_token
 from adapters.push.webhook import WebhookSender, guarded_connector
 from adapters.push.wechat_template import WechatTemplateSender
-from processors.status.subscribers import RecipientUpdate, SubscriberStore
+from persistence.subscribers import RecipientUpdate, SubscriberStore
 from processors.target import Directory, why
 from schemas.delivery import Action, Deferral, Delivered, DeliveryResult, DeliveryTask, Pending, Rejected
 from schemas.subscriber import PushChannel, Subscriber

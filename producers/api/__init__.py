@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from govcast.settings import Settings
+from persistence.ratelimit import RateLimiter
+from persistence.store import StatusStore
 from processors.bus import Bus
-from processors.status.ratelimit import RateLimiter
-from processors.status.store import StatusStore
 from producers.api import audit, clicks, health, metrics, publications, steering, subscribers, tokens
 from producers.api.headers import SecurityHeaders
 from producers.api.metrics import ApiMetrics

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from processors.status import audit
+from persistence import audit
 from producers.api.deps import PrincipalDep, StoreDep
 from producers.errors import Forbidden
 from producers.problems import problem_docs

@@ -9,9 +9,9 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from govcast.settings import Settings
+from persistence.ratelimit import RateLimiter, retry_after_header
+from persistence.store import Principal, StatusStore
 from processors.bus import Bus
-from processors.status.ratelimit import RateLimiter, retry_after_header
-from processors.status.store import Principal, StatusStore
 from producers.api.metrics import ApiMetrics, MetricsDep, get_metrics
 from producers.auth import authenticate
 from producers.errors import TooManyRequests

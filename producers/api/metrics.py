@@ -21,7 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, g
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from processors.status.store import StatusStore
+from persistence.store import StatusStore
 from producers.errors import Forbidden, PublishError, Unauthorized, Unavailable
 from producers.problems import problem_docs
 from producers.publishing import COLLECTION, Outcome

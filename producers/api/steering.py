@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 
-from processors.status.store import Principal
+from persistence.store import Principal
 from producers.api.deps import PrincipalDep, StoreDep
 from producers.console.steering import Steering
 from producers.errors import Forbidden

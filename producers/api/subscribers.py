@@ -14,10 +14,10 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from adapters.egress import networks, url_problem
 from adapters.push.unsubscribe import read_token
 from govcast.directory_sync import change_hook
+from persistence.audit import Actor
+from persistence.store import Principal
+from persistence.subscribers import SubscriberStore
 from processors.bus import BusUnavailable
-from processors.status.audit import Actor
-from processors.status.store import Principal
-from processors.status.subscribers import SubscriberStore
 from producers.api.deps import PrincipalDep, StoreDep
 from producers.errors import FieldError, Forbidden, Invalid, NotFound, Unavailable
 from producers.problems import problem_docs

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from processors.status.store import Principal
+from persistence.store import Principal
 from producers.api.deps import PrincipalDep, StoreDep
 from producers.auth import issue_token, revoke_token, utcnow
 from producers.errors import FieldError, Forbidden, Invalid, NotFound

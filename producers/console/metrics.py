@@ -20,8 +20,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from govcast.settings import Settings
-from processors.status.operations import BACKLOG_STATES
-from processors.status.store import StatusStore
+from persistence.operations import BACKLOG_STATES
+from persistence.store import StatusStore
 from producers.console.routes_home import inspection
 
 log = logging.getLogger("govcast.api")

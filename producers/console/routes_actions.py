@@ -13,9 +13,9 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
+from persistence.sessions import Session
+from persistence.store import StatusStore
 from processors.screen import screen
-from processors.status.sessions import Session
-from processors.status.store import StatusStore
 from producers.console.steering import Steering
 from producers.console.web import SessionDep, check_csrf, page, principal_of, redirect
 from producers.errors import Forbidden, Invalid, NotFound

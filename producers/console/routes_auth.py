@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from processors.status.store import StatusStore
+from persistence.store import StatusStore
 from producers.auth import hash_token
 from producers.console.web import COOKIE, SessionDep, check_csrf, page, redirect, set_session_cookie
 

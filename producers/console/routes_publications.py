@@ -9,9 +9,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
+from persistence.listing import Cursor, PageFilter, publications_page
+from persistence.store import StatusStore
 from processors.screen import screen
-from processors.status.listing import Cursor, PageFilter, publications_page
-from processors.status.store import StatusStore
 from producers.console.renditions import renditions
 from producers.console.web import CHANNEL_LABELS, CST, KIND_LABELS, STATUS_LABELS, SessionDep, page, settings_of
 from producers.errors import NotFound

@@ -13,8 +13,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
-from processors.status.sessions import Session
-from processors.status.store import StatusStore
+from persistence.sessions import Session
+from persistence.store import StatusStore
 from producers.auth import issue_token, list_tokens, revoke_token
 from producers.console.web import CST, SessionDep, check_csrf, page, principal_of, redirect
 from producers.errors import Forbidden, Invalid, NotFound

@@ -18,10 +18,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 
-from processors.status.engine import reading
-from processors.status.sessions import Session
-from processors.status.store import StatusStore
-from processors.status.tables import deliveries, publications
+from persistence.engine import reading
+from persistence.sessions import Session
+from persistence.store import StatusStore
+from persistence.tables import deliveries, publications
 from producers.console.web import STATUS_LABELS, LoginRequired, SessionDep, current_session
 
 router = APIRouter()

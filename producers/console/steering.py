@@ -17,11 +17,11 @@ from sqlalchemy import Connection
 
 from adapters import channels
 from govcast.settings import Settings
+from persistence import audit
+from persistence.operations import DeadLetterRow
+from persistence.store import Principal, StatusStore
 from processors.bus import Outbound
 from processors.outbox import OutboxRelay, enqueue
-from processors.status import audit
-from processors.status.operations import DeadLetterRow
-from processors.status.store import Principal, StatusStore
 from processors.topology import outbound_for
 from producers.auth import actor_of
 from producers.errors import Conflict, Forbidden, NotFound

@@ -1,7 +1,7 @@
 """Plumbing of the console pages: templates (autoescaped), the session of a request, CSRF, labels.
 
 The session cookie is HttpOnly, SameSite=Strict, Secure when the page was served over https, and
-names a server-side session (processors.status.sessions). Every state-changing form carries the
+names a server-side session (persistence.sessions). Every state-changing form carries the
 session's CSRF token; a POST without the right one is refused (403) and changes nothing.
 """
 
@@ -20,8 +20,8 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from adapters import channels
 from govcast.settings import Settings
-from processors.status.sessions import Session
-from processors.status.store import Principal, StatusStore
+from persistence.sessions import Session
+from persistence.store import Principal, StatusStore
 
 HERE = Path(__file__).resolve().parent
 COOKIE = "govcast_console"

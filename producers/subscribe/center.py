@@ -18,9 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from processors.status.audit import Actor
-from processors.status.selfservice import Outcome, SelfService
-from processors.status.subscribers import SubscriberStore, utcnow
+from persistence.audit import Actor
+from persistence.selfservice import Outcome, SelfService
+from persistence.subscribers import SubscriberStore, utcnow
 from producers.subscribe.links import make_manage_token, mask_email, mask_mobile, read_manage_token
 from producers.subscribe.notify import Notifier
 from schemas.subscriber import SELF_VERIFIED, Subscriber, SubscriberIn

@@ -8,7 +8,7 @@ from fastapi import Request
 
 from adapters.egress import networks, url_problem
 from adapters.portal.config import portal_env
-from processors.status.selfservice import SelfService
+from persistence.selfservice import SelfService
 from producers.api.subscribers import directory
 from producers.subscribe.center import Center
 from producers.subscribe.notify import Notifier

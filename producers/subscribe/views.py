@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine, and_, select
 
-from processors.status.engine import create_schema
-from processors.status.subscribers import metadata as push_tables
-from processors.status.subscribers import recipients
-from processors.status.tables import deliveries, publications
+from persistence.engine import create_schema
+from persistence.subscribers import metadata as push_tables
+from persistence.subscribers import recipients
+from persistence.tables import deliveries, publications
 from processors.target import TargetIndex, why
 from producers.subscribe.center import CHANNEL_NAMES
 from schemas.publication import Kind, Publication, Relation, Validity

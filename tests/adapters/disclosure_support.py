@@ -25,8 +25,8 @@ from adapters.disclosure.units import load_units
 from adapters.ledger import Ledger
 from govcast.samples import sample_policy
 from govcast.settings import Settings
+from persistence.store import StatusStore
 from processors.normalize import normalize
-from processors.status.store import StatusStore
 from schemas.delivery import Action, DeliveryTask, delivery_id
 from schemas.publication import IndexNo, Publication, PublicationIn
 from tests.conftest import free_port

@@ -20,7 +20,7 @@ from adapters.disclosure.render import render_disclosure
 from adapters.disclosure.signing import APP_ID, NONCE, SIGNATURE, TIMESTAMP, new_nonce, sign
 from adapters.ledger import Ledger
 from govcast.settings import Settings
-from processors.status.store import StatusStore
+from persistence.store import StatusStore
 from schemas.delivery import Action, Delivered, DeliveryTask, Rejected, Retryable, delivery_id
 from schemas.publication import Publication
 from tests.adapters.disclosure_support import APP_ID as TEST_APP

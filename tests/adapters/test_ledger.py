@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from adapters.ledger import Ledger
-from processors.status.store import StatusStore
+from persistence.store import StatusStore
 
 
 def test_facts_merge_and_callbacks_find_their_delivery(tmp_path: Path) -> None:

@@ -165,8 +165,8 @@ def test_quiet_hours_defer_until_the_window_ends(push: PushAdapter, receiver: Re
 def test_fan_out_emits_one_stable_task_per_match(push: PushAdapter, receiver: Receiver) -> None:
     import asyncio
 
+    from persistence.store import StatusStore
     from processors.stages import StageContext
-    from processors.status.store import StatusStore
 
     for n in range(10, 15):
         subscribe(push, receiver, n, "webhook")

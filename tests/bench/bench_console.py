@@ -31,13 +31,14 @@ from sqlalchemy import insert
 
 from govcast.samples import DEMO_DEPARTMENT, sample_policy
 from govcast.settings import Settings
+from persistence.listing import Cursor
+from persistence.store import StatusStore, document_columns
+from persistence.tables import deliveries, publications
 from processors.normalize import normalize
-from processors.status.listing import Cursor
-from processors.status.store import StatusStore, document_columns
-from processors.status.tables import deliveries, publications
 from producers.api import create_app
 from producers.auth import new_token
 from schemas.publication import IndexNo, PublicationIn
+from tests.bench.results import record
 from tests.producers.conftest import OutageSwitch
 from tests.store_backends import pg_schema
 
@@ -156,6 +157,11 @@ def postgres(url: str | None) -> Iterator[str]:
 
 
 def report(name: str, results: list[tuple[str, float]]) -> None:
+    baseline = dict(results).get("baseline JSON list: first page")
+    for page, ms in results:
+        if page.startswith("console"):
+            record("console", f"{name}: {page}", ms, "ms", baseline=baseline, baseline_name="JSON list, first page",
+                   target="< 300 ms", met=ms < 300)
     print(f"\n{name}")
     print(f"  {'page':<40} {'median ms':>10}")
     for page, ms in results:

@@ -84,10 +84,10 @@ def worker_main(servers: str, n: int) -> None:
 
 def write(url: str, n: int, tmp: Path) -> None:
     import govcast.runtime  # noqa: F401  (import order of the app)
+    from persistence.store import StatusStore
+    from persistence.subscribers import SubscriberStore
     from processors.directory_topic import DirectoryFeed
     from processors.kafka_bus import KafkaBus
-    from processors.status.store import StatusStore
-    from processors.status.subscribers import SubscriberStore
     from schemas.subscriber import from_csv_row
     from tests.push_support import business
 

@@ -65,6 +65,7 @@ from processors.topology import all_topics
 from schemas import DeliveryTask, IndexNo, PublicationIn
 from schemas.delivery import Delivered, DeliveryResult
 from schemas.events import EventType, Topics, new_event
+from tests.bench.results import record
 from tests.conftest import Client, GovcastProcess
 from tests.kafka_fixtures import (
     BROKER_WATCHDOG,  # stops the broker if this script dies
@@ -298,8 +299,8 @@ def window(db: Path) -> tuple[dt.datetime, Spans, collections.Counter[str]]:
     """First plan output (timeline 'delivering'), when each stage finished its last publication, statuses."""
     from sqlalchemy import func, select
 
-    from processors.status.store import StatusStore
-    from processors.status.tables import publications, timeline
+    from persistence.store import StatusStore
+    from persistence.tables import publications, timeline
 
     store = StatusStore(f"sqlite:///{db}")
     try:
@@ -347,46 +348,56 @@ def stop_process(proc: subprocess.Popen[Any]) -> None:
             proc.wait()
 
 
-def govcast_throughput(broker: Broker, count: int, workdir: Path, *, null: bool, profile: bool = False) -> Rate:
+def govcast_throughput(broker: Broker, count: int, workdir: Path, *, null: bool, profile: bool = False,
+                       workers: int = 1) -> Rate:
+    """`workers` worker processes (one consumer group, one data dir and status store) on the same backlog."""
     kafka = broker.kafka
     assert kafka is not None
     skip_to_end(kafka)
-    data_dir = workdir / ("null" if null else "portal")
+    data_dir = workdir / (("null" if null else "portal") + f"-{workers}w")
     data_dir.mkdir(parents=True)
-    items = payloads(count, "null" if null else "portal")
+    items = payloads(count, data_dir.name)
     asyncio.run(produce(kafka.bootstrap, Topics.publications, items))
+    procs: list[tuple[subprocess.Popen[Any], Path]] = []
     stats = workdir / f"worker-{data_dir.name}.pstats" if profile else None
-    if null or stats:
-        args = ["-m", "tests.bench.bench_kafka", "--worker-helper", str(data_dir), kafka.url,
-                "null" if null else "real", str(stats or "")]
-    else:  # the worker exactly as deployed
-        args = ["-m", "govcast.cli", "worker", "--broker", kafka.url, "--data-dir", str(data_dir)]
-    log_path = workdir / f"worker-{data_dir.name}.log"
-    with log_path.open("w") as log:
-        proc = subprocess.Popen([sys.executable, *args], stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
-                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
     db = data_dir / "status.db"
     try:
+        for n in range(workers):
+            if null or stats:
+                args = ["-m", "tests.bench.bench_kafka", "--worker-helper", str(data_dir), kafka.url,
+                        "null" if null else "real", str(stats or "") if n == 0 else ""]
+            else:  # the worker exactly as deployed
+                args = ["-m", "govcast.cli", "worker", "--broker", kafka.url, "--data-dir", str(data_dir)]
+            log_path = workdir / f"worker-{data_dir.name}-{n}.log"
+            with log_path.open("w") as log:
+                procs.append((subprocess.Popen([sys.executable, *args], stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
+                                               env={**os.environ, "PYTHONUNBUFFERED": "1"}), log_path))
         deadline = time.monotonic() + 120
-        while "Kafka pipeline ready" not in log_path.read_text():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"the worker did not start:\n{log_path.read_text()[-4000:]}")
-            time.sleep(0.05)
+        for proc, log_path in procs:
+            while "Kafka pipeline ready" not in log_path.read_text():
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit(f"the worker did not start:\n{log_path.read_text()[-4000:]}")
+                time.sleep(0.05)
         # The backlog is consumed from the moment partitions are assigned, i.e. about now.
-        worker_cpu, broker_cpu = cpu_seconds(proc.pid), cpu_seconds(broker.pid)
+        worker_cpu, broker_cpu = sum(cpu_seconds(p.pid) for p, _ in procs), cpu_seconds(broker.pid)
         deadline = time.monotonic() + THROUGHPUT_TIMEOUT
         last_report = time.monotonic()
-        while (done := delivered_count(db)) < count and time.monotonic() < deadline and proc.poll() is None:
+        while ((done := delivered_count(db)) < count and time.monotonic() < deadline
+               and all(p.poll() is None for p, _ in procs)):
             if time.monotonic() - last_report > 15:
                 print(f"  … {done}/{count} delivered", file=sys.stderr, flush=True)
                 last_report = time.monotonic()
             time.sleep(0.2)
-        cpu = {"worker": cpu_seconds(proc.pid) - worker_cpu, "broker": cpu_seconds(broker.pid) - broker_cpu}
+        cpu = {"worker": sum(cpu_seconds(p.pid) for p, _ in procs) - worker_cpu,
+               "broker": cpu_seconds(broker.pid) - broker_cpu}
     finally:
-        stop_process(proc)
+        for proc, _ in procs:
+            stop_process(proc)
     _, spans, statuses = window(db)
     note = "" if statuses.get("delivered", 0) == count else f"INCOMPLETE: {dict(statuses)}"
     name = "govcast worker, null channel" if null else "govcast worker, portal channel"
+    if workers > 1:
+        name = name.replace("worker,", f"{workers} workers,")
     return Rate(name, statuses.get("delivered", 0), spans.projected, cpu, note, spans, stats)
 
 
@@ -462,6 +473,10 @@ def report(partitions: int, payload_bytes: float, rates: list[Rate], lat: Latenc
         print(f"ratio govcast (portal) / bare loop with lanes: {portal.per_second / lanes.per_second:.2f}")
     if lanes and null:
         print(f"ratio govcast (null channel) / bare loop with lanes: {null.per_second / lanes.per_second:.2f}")
+    for r in rates:
+        if r.name.startswith("govcast") and " workers," in r.name and null:
+            print(f"ratio {r.name} / 1 worker: {r.per_second / null.per_second:.2f}")
+    record_rates(rates, seq, null)
     if lat and lat.total:
         print(f"\nlatency, `govcast run --broker`, {len(lat.total)} sequential submissions over HTTP (ms)")
         print(f"{'':36}{'p50':>8}{'p90':>8}{'p99':>8}{'max':>8}")
@@ -471,6 +486,25 @@ def report(partitions: int, payload_bytes: float, rates: list[Rate], lat: Latenc
                   f"{percentile(values, 0.99):8.1f}{max(values):8.1f}")
         p50 = statistics.median(lat.total)
         print(f"target (DESIGN.md): Kafka submit → delivered p50 ≤ 200 ms: {'met' if p50 <= 200 else 'MISSED'} ({p50:.0f} ms)")
+        record("kafka", "submit → portal delivered p50 (`govcast run --broker`)", p50, "ms", target="≤ 200 ms",
+               met=p50 <= 200)
+
+
+def record_rates(rates: list[Rate], seq: Rate | None, null: Rate | None) -> None:
+    """The figures `govcast bench` tabulates: each govcast run against the bare sequential loop of this run."""
+    for r in rates:
+        if not r.name.startswith("govcast"):
+            continue
+        workers = r.name.split(",")[0].removeprefix("govcast ")
+        workers = "1 worker" if workers == "worker" else workers
+        is_null = "null" in r.name
+        record("kafka", r.name.split(", ")[1] + (f" ({r.note})" if r.note else ""), r.per_second, "publications/s",
+               baseline=seq.per_second if seq else None, baseline_name="bare aiokafka loop, sequential",
+               target="≥ 0.50 × bare" if is_null else "", group=workers if is_null else "",
+               met=(r.per_second / seq.per_second >= 0.5) if seq and is_null and workers == "1 worker" else None)
+        if is_null and null and r is not null:
+            record("kafka", f"null channel, {workers} / 1 worker", r.per_second / null.per_second, "×",
+                   group=workers, note=f"{r.per_second:.1f}/s against {null.per_second:.1f}/s with one worker")
 
 
 def main() -> None:
@@ -483,6 +517,8 @@ def main() -> None:
     parser.add_argument("--partitions", type=int, default=4, help="partitions per topic (govcast's default: 4)")
     parser.add_argument("--skip", action="append", default=[], choices=["baseline", "portal", "null", "latency"],
                         help="leave out a measurement (repeatable)")
+    parser.add_argument("--workers", default="1", help="null-channel runs with these numbers of worker processes, "
+                        "comma-separated (e.g. 1,2)")
     parser.add_argument("--profile", action="store_true",
                         help="run the govcast workers under cProfile and print their hottest functions")
     parser.add_argument("--worker-helper", nargs=4, help=argparse.SUPPRESS)  # DATA_DIR BROKER_URL real|null PROFILE
@@ -508,11 +544,14 @@ def main() -> None:
                 for lanes in (False, True):
                     print(f"measuring the bare loop (lanes={lanes}) …", file=sys.stderr, flush=True)
                     rates.append(baseline(broker, args.count, lanes=lanes))
-            for null in (False, True):
-                if ("null" if null else "portal") not in args.skip:
-                    print(f"measuring govcast (null channel={null}) …", file=sys.stderr, flush=True)
-                    n = args.count if null else args.portal_count
-                    rates.append(govcast_throughput(broker, n, workdir, null=null, profile=args.profile))
+            if "portal" not in args.skip:
+                print("measuring govcast (portal channel) …", file=sys.stderr, flush=True)
+                rates.append(govcast_throughput(broker, args.portal_count, workdir, null=False, profile=args.profile))
+            if "null" not in args.skip:
+                for workers in (int(w) for w in args.workers.split(",")):
+                    print(f"measuring govcast (null channel, {workers} worker(s)) …", file=sys.stderr, flush=True)
+                    rates.append(govcast_throughput(broker, args.count, workdir, null=True, profile=args.profile,
+                                                    workers=workers))
             if "latency" not in args.skip:
                 print("measuring latency …", file=sys.stderr, flush=True)
                 lat = govcast_latencies(broker, args.latency_count, workdir)

@@ -32,6 +32,7 @@ from adapters.portal import PortalAdapter, PortalConfig
 from govcast.samples import DEMO_DEPARTMENT, sample_policy
 from processors.normalize import normalize
 from schemas import Action, DeliveryTask, IndexNo, Publication, PublicationIn, delivery_id
+from tests.bench.results import record
 from tests.conftest import Client, GovcastProcess
 
 CODE = DEMO_DEPARTMENT["publisher_code"]
@@ -191,14 +192,18 @@ def main() -> None:
               "  (target ≤ 1.5)")
         print(f"site-wide refresh after {args.deliveries} deliveries: empty site {small_refresh:.0f} ms, "
               f"{args.existing} existing {big_refresh:.0f} ms; full rebuild of every part {full_refresh:.0f} ms")
-        search_report(large)
+        size = f"{args.existing:,} articles"
+        record("portal", "delivery p50", statistics.median(big), "ms", baseline=statistics.median(small),
+               baseline_name="empty site", target="≤ 1.5 × empty", met=statistics.median(big) <= 1.5 * statistics.median(small),
+               group=size)
+        search_report(large, size)
         if not args.skip_burst:
             rate, submit_rate = burst(args.burst, Path(tmp) / "burst")
             print(f"burst: {args.burst} submissions delivered to the portal at {rate:.1f}/s "
                   f"(submitted at {submit_rate:.1f}/s)  (target ≥ 50/s)")
 
 
-def search_report(adapter: PortalAdapter) -> None:
+def search_report(adapter: PortalAdapter, size: str) -> None:
     """Median time of search queries at this size: a title, common words, a 文号, a two-character word, no hit."""
     from adapters.portal.search import search
 
@@ -211,6 +216,8 @@ def search_report(adapter: PortalAdapter) -> None:
                 found = search(store, q, limit=10)  # what /portal/search runs for a page of results
                 timings.append((time.perf_counter() - started) * 1000)
             print(f"search {q!r:28} {statistics.median(timings):7.1f} ms median, {found.total} hits")
+            record("portal", f"search {q}", statistics.median(timings), "ms", target="< 100 ms",
+                   met=statistics.median(timings) < 100, group=size)
 
 
 if __name__ == "__main__":

@@ -41,6 +41,7 @@ import requests
 
 from govcast.samples import DEMO_DEPARTMENT, sample_policy
 from tests.bench.bench_kafka import ROOT, Broker, machine, percentile
+from tests.bench.results import record
 from tests.conftest import GovcastProcess, cli, free_port
 
 LEVELS = (1, 16, 64)
@@ -205,6 +206,19 @@ def main() -> None:
     for name in results.keys() - {"bare"}:
         ratios = "  ".join(f"{c}: {results[name][c][0] / results['bare'][c][0]:.2f}" for c in LEVELS)
         print(f"ratio {name} / bare: {ratios}")
+    for name, by_level in results.items():
+        if name == "bare":
+            continue
+        for c in LEVELS:
+            target, met = ("", None)
+            if c == 16:
+                goal = 1000 if name == "embedded" else 500
+                target = f"≥ {goal:,}/s" + (" and ≥ 0.2 × bare" if name == "embedded" else "")
+                met = by_level[c][0] >= goal and (name != "embedded" or by_level[c][0] >= 0.2 * results["bare"][c][0])
+            record("submit", f"{name}, {c} client(s)", by_level[c][0], "submissions/s", baseline=results["bare"][c][0],
+                   baseline_name="bare FastAPI endpoint", target=target, met=met)
+        record("submit", f"{name}, p50 at 1 client", by_level[1][1], "ms", baseline=results["bare"][1][1],
+               baseline_name="bare FastAPI endpoint")
     print("targets (issue 17): embedded ≥ 1,000/s at 16 clients and ≥ 0.2 × bare; kafka+pg ≥ 500/s at 16 clients "
           "(two API processes); p50 at 1 client not worse than before")
 

@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from processors.target import TargetIndex
 from schemas.publication import Targeting
+from tests.bench.results import record
 from tests.push_support import business
 
 QUERIES = {
@@ -47,6 +48,8 @@ def main(n: int = 100_000) -> None:
             matched = len(index.match(targeting))
             times.append((time.perf_counter() - start) * 1000)
         print(f"  {name:40s} matched {matched:6,}  median {statistics.median(times):6.2f} ms  max {max(times):6.2f} ms")
+        record("targeting", f"matching: {name}", statistics.median(times), "ms", target="≤ 100 ms",
+               met=statistics.median(times) <= 100, group=f"{n:,} subscribers")
     print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 
 

@@ -86,7 +86,7 @@ def test_bad_lines_are_reported_by_number_and_the_rest_loaded(tmp_path: Path, ca
         301, "http://127.0.0.1:8000/portal/zcwj/arc_11370100004188591X_2019-00001.html")
     assert client.get("/art/2019/6/1/unknown.html").status_code == 404
 
-    from processors.status.store import StatusStore
+    from persistence.store import StatusStore
 
     store = StatusStore(settings.store)
     try:

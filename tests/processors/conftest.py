@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from processors.status.store import StatusStore
+from persistence.store import StatusStore
 from tests.kafka_fixtures import kafka_broker, kafka_url
 from tests.store_backends import BACKENDS, backend_url
 

@@ -7,9 +7,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import delete, func, select, update
 
-from processors.status import audit
-from processors.status.store import Principal, StatusStore
-from processors.status.tables import audit_log
+from persistence import audit
+from persistence.store import Principal, StatusStore
+from persistence.tables import audit_log
 
 OPER = Principal("prn_oper", "operator", "值班员", None, client="10.0.0.5")
 

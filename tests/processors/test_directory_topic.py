@@ -23,10 +23,10 @@ from adapters.push.unsubscribe import make_token
 from govcast.directory_sync import DirectorySeeder
 from govcast.runtime import Runtime
 from govcast.settings import Settings
+from persistence.store import StatusStore
+from persistence.subscribers import SubscriberStore
 from processors.directory_topic import TOPIC, DirectoryFeed, TopicDirectory, ensure_directory_topic, reseed
 from processors.kafka_bus import KafkaBus
-from processors.status.store import StatusStore
-from processors.status.subscribers import SubscriberStore
 from producers.api import create_app
 from producers.auth import new_token
 from schemas.publication import Targeting

@@ -10,8 +10,8 @@ from pydantic import BaseModel
 from sqlalchemy.exc import OperationalError
 
 from govcast.settings import Settings
+from persistence.store import StatusStore
 from processors.stages import StageContext
-from processors.status.store import StatusStore
 from processors.topology import POISON_ATTEMPTS, Route, process
 from schemas.delivery import DeliveryStatus, StatusEvent
 from schemas.events import Topics, new_event

@@ -8,11 +8,11 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy import Connection, event, func, select
 
+from persistence.group_commit import GroupCommitter
+from persistence.store import StatusStore
+from persistence.tables import outbox
 from processors.bus import Outbound
 from processors.outbox import enqueue
-from processors.status.group_commit import GroupCommitter
-from processors.status.store import StatusStore
-from processors.status.tables import outbox
 from schemas.events import new_event
 
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from persistence.store import StatusStore
 from processors.bus import Outbound
 from processors.embedded.log import SqliteLog
 from processors.outbox import OutboxRelay, enqueue, pending
-from processors.status.store import StatusStore
 from schemas.events import new_event
 from tests.processors.test_embedded_log import read_all
 

@@ -10,9 +10,9 @@ import pytest
 
 from govcast.samples import DEMO_DEPARTMENT, sample_policy
 from govcast.settings import Settings
+from persistence.store import StatusStore
 from processors.normalize import normalize
 from processors.stages import ChangeKind, PublicationChange, StageContext, plan
-from processors.status.store import StatusStore
 from schemas import DeliveryStatus, DeliveryTask, IndexNo, PublicationIn, StatusEvent
 
 NOW = dt.datetime(2025, 3, 5, 2, 0, tzinfo=dt.UTC)

@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import create_engine
 
 from adapters.ledger import Ledger
-from processors.status.store import StatusStore
-from processors.status.subscribers import RecipientUpdate, SubscriberStore
+from persistence.store import StatusStore
+from persistence.subscribers import RecipientUpdate, SubscriberStore
 from schemas.delivery import DeliveryStatus, StatusEvent
 from tests.processors.test_status_store import pub as sample_pub
 from tests.processors.test_status_store import record

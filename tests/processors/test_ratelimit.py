@@ -6,8 +6,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from processors.status.ratelimit import RateLimiter
-from processors.status.store import StatusStore
+from persistence.ratelimit import RateLimiter
+from persistence.store import StatusStore
 
 
 class Clock:

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import ClassVar
 
 from govcast.settings import Settings
+from persistence.store import StatusStore
 from processors.embedded.host import EmbeddedHost
 from processors.embedded.log import SqliteLog
 from processors.stages import StageContext
-from processors.status.store import StatusStore
 from processors.topology import RETRY_SHORT_SECONDS, outbound_for
 from schemas.delivery import Action, Delivered, DeliveryResult, DeliveryTask, delivery_id
 from schemas.events import Topics

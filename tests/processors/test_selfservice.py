@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, text
 
-from processors.status.engine import make_engine
-from processors.status.selfservice import MAX_ATTEMPTS, Outcome, RateLimit, SelfService, confirmations
-from processors.status.subscribers import SubscriberStore
+from persistence.engine import make_engine
+from persistence.selfservice import MAX_ATTEMPTS, Outcome, RateLimit, SelfService, confirmations
+from persistence.subscribers import SubscriberStore
 from schemas.subscriber import Subscriber, SubscriberIn
 from tests.push_support import credit_code
 from tests.store_backends import BACKENDS, backend_url

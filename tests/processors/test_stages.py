@@ -12,9 +12,9 @@ import pytest
 
 from govcast.samples import DEMO_DEPARTMENT, sample_policy
 from govcast.settings import Settings
+from persistence.store import StatusStore
 from processors.normalize import normalize
 from processors.stages import ChangeKind, DeadLetter, PublicationChange, StageContext, deliver, plan
-from processors.status.store import StatusStore
 from schemas import (
     Action,
     Delivered,

@@ -20,11 +20,11 @@ from sqlalchemy.exc import IntegrityError
 
 from govcast.samples import DEMO_DEPARTMENT, OTHER_DEPARTMENT, sample_policy
 from govcast.settings import Settings
+from persistence.engine import normalize_url, unique_violation
+from persistence.store import ListFilter, Principal, StatusStore
+from persistence.tables import tokens
 from processors.bus import Outbound
 from processors.normalize import normalize
-from processors.status.engine import normalize_url, unique_violation
-from processors.status.store import ListFilter, Principal, StatusStore
-from processors.status.tables import tokens
 from producers.errors import Conflict
 from producers.publishing import Outcome, Publisher
 from schemas.delivery import DeliveryStatus, StatusEvent

@@ -7,9 +7,9 @@ import datetime as dt
 from pathlib import Path
 
 from govcast.settings import Settings
+from persistence.store import StatusStore
 from processors import steering
 from processors.stages import DeadLetter, StageContext
-from processors.status.store import StatusStore
 from processors.topology import outbound_for
 from schemas.delivery import Action, DeliveryStatus, DeliveryTask, StatusEvent, delivery_id
 from schemas.events import new_event

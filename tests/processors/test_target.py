@@ -12,7 +12,7 @@ from sqlalchemy import create_engine
 
 from adapters.push.adapter import quiet_until
 from adapters.push.unsubscribe import make_token, read_token
-from processors.status.subscribers import SubscriberStore
+from persistence.subscribers import SubscriberStore
 from processors.target import Directory, TargetIndex, industry_name, why
 from schemas.publication import Targeting
 from schemas.subscriber import SubscriberIn, from_csv_row

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from processors.status.store import Principal, StatusStore
+from persistence.store import Principal, StatusStore
 
 NOW = dt.datetime(2026, 5, 1, 9, 0, tzinfo=dt.UTC)
 DEPT = Principal("prn_dept", "department", "市政府办公厅", "11370100004188591X")

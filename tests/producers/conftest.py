@@ -11,9 +11,9 @@ from fastapi.testclient import TestClient
 
 from govcast.samples import DEMO_DEPARTMENT, OTHER_DEPARTMENT
 from govcast.settings import Settings
+from persistence.store import StatusStore
 from processors.bus import BusUnavailable, Outbound
 from processors.embedded.log import SqliteLog
-from processors.status.store import StatusStore
 from producers.api import create_app
 from producers.auth import new_token
 from schemas.events import CloudEvent, Topics

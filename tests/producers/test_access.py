@@ -99,7 +99,7 @@ def test_related_ids_of_another_departments_unpublished_items_are_answered_like_
     """Defect 4: B could link A's scheduled item by id and show its title and 索引号 on B's public page."""
     from sqlalchemy import update
 
-    from processors.status.tables import publications
+    from persistence.tables import publications
 
     scheduled = post(client, dept, sample_policy(publish_at="2099-01-01T09:00:00+08:00", title="尚未公开的通知"))
     mine = post(client, other, sample_policy(publisher_code=THEIRS, title="数据局自己的通知"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import update
 
 from govcast.samples import sample_policy
-from processors.status.tables import audit_log
+from persistence.tables import audit_log
 from producers.auth import new_token
 from tests.conftest import cli
 from tests.producers.test_screening_review import run_plan

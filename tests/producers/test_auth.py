@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from govcast.samples import DEMO_DEPARTMENT
-from processors.status.tables import tokens
+from persistence.tables import tokens
 from producers.auth import authenticate, new_token
 from producers.errors import Unauthorized
 

@@ -13,8 +13,8 @@ from sqlalchemy import update
 
 from govcast.samples import DEMO_DEPARTMENT, OTHER_DEPARTMENT, sample_policy
 from govcast.settings import Settings
-from processors.status.store import StatusStore
-from processors.status.tables import console_sessions
+from persistence.store import StatusStore
+from persistence.tables import console_sessions
 from producers.api import create_app
 from producers.auth import new_token
 from producers.console.web import COOKIE

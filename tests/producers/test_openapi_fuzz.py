@@ -19,8 +19,8 @@ from schemathesis.checks import content_type_conformance, not_a_server_error
 
 from govcast.samples import DEMO_DEPARTMENT
 from govcast.settings import Settings
+from persistence.store import StatusStore
 from processors.embedded.log import SqliteLog
-from processors.status.store import StatusStore
 from producers.api import create_app
 from producers.auth import new_token
 

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from fastapi.testclient import TestClient
 
 from govcast.samples import OTHER_DEPARTMENT
-from processors.status.store import StatusStore
+from persistence.store import StatusStore
 from producers.api import create_app
 from producers.auth import new_token
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from govcast.samples import DEMO_DEPARTMENT, OTHER_DEPARTMENT, sample_interpretation, sample_policy
-from processors.status.store import Principal
+from persistence.store import Principal
 from producers.publishing import Publisher
 from schemas.events import EventType, Topics
 from schemas.publication import PublicationIn

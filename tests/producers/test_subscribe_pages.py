@@ -17,11 +17,11 @@ from fastapi.testclient import TestClient
 
 from govcast.settings import Settings
 from govcast.sinks import SmtpSink
+from persistence import audit
+from persistence.selfservice import SelfService
+from persistence.store import StatusStore
+from persistence.subscribers import SubscriberStore
 from processors.embedded.log import SqliteLog
-from processors.status import audit
-from processors.status.selfservice import SelfService
-from processors.status.store import StatusStore
-from processors.status.subscribers import SubscriberStore
 from producers.api import create_app
 from producers.subscribe.center import Center
 from producers.subscribe.notify import Notifier
@@ -314,8 +314,8 @@ def test_webhook_addresses_into_the_servers_network_are_refused(client: TestClie
 def test_business_changes_are_on_the_audit_trail_without_contact_details(client: TestClient, smtp: SmtpSink) -> None:
     from sqlalchemy import select
 
-    from processors.status import audit
-    from processors.status.tables import audit_log
+    from persistence import audit
+    from persistence.tables import audit_log
 
     manage = sign_up(client, smtp, 20, mobile="13920202020")
     client.post(f"{manage}/topics", data={"topics": ["消费"]})

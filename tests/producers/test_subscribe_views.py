@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from processors.status.store import StatusStore
-from processors.status.subscribers import SubscriberStore
+from persistence.store import StatusStore
+from persistence.subscribers import SubscriberStore
 from producers.subscribe.views import BusinessViews
 from schemas.delivery import DeliveryStatus
 from schemas.subscriber import Subscriber

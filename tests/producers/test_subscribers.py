@@ -8,8 +8,8 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from adapters.push.unsubscribe import make_token
-from processors.status.store import StatusStore
-from processors.status.subscribers import SubscriberStore
+from persistence.store import StatusStore
+from persistence.subscribers import SubscriberStore
 from producers.auth import new_token
 from tests.conftest import cli
 from tests.push_support import SECRET, business, credit_code, write_csv

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from govcast.samples import DEMO_DEPARTMENT, OTHER_DEPARTMENT, sample_policy
-from processors.status.store import Principal, StatusStore
+from persistence.store import Principal, StatusStore
 from producers.api import create_app
 from producers.auth import hash_token, new_token, parse_expiry
 

@@ -13,8 +13,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, func, insert, or_, select, update
 
-from processors.status.engine import reading
-from processors.status.tables import tokens
+from persistence.engine import reading
+from persistence.tables import tokens
 
 
 @dataclass(frozen=True)

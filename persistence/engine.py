@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Engine, MetaData, create_engine, event, func,
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from processors.status.tables import metadata
+from persistence.tables import metadata
 
 PG_DRIVER = "postgresql+psycopg"
 _PG_ALIASES = ("postgres://", "postgresql://")  # libpq-style URLs as hosting providers hand them out

@@ -16,14 +16,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, func, insert, or_, select, update
+from sqlalchemy import Connection, case, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from processors.status.engine import advisory_lock, create_schema, make_engine, normalize_url, reading
-from processors.status.operations import OUTCOMES, TERMINAL_STATES, Operations, record_outcome
-from processors.status.sessions import Sessions
-from processors.status.tables import archived_index_nos, deliveries, idempotency, index_sequences, publications, timeline
-from processors.status.tokens import Principal, TokenRecord, TokenRecords
+from persistence.engine import advisory_lock, create_schema, make_engine, normalize_url, reading
+from persistence.operations import Operations
+from persistence.projection import Projection, overall_status
+from persistence.sessions import Sessions
+from persistence.tables import archived_index_nos, deliveries, idempotency, index_sequences, publications, timeline
+from persistence.tokens import Principal, TokenRecord, TokenRecords
 from schemas.delivery import DeliveryStatus, StatusEvent
 from schemas.publication import IndexNo, Publication
 
@@ -255,6 +256,10 @@ class StatusStore(TokenRecords, Operations, Sessions):
             )
 
     # -- status projection --------------------------------------------------
+    @functools.cached_property
+    def _projection(self) -> Projection:
+        return Projection(self._insert, self.engine.dialect.name == "postgresql", self.upsert_publication, utcnow)
+
     def apply_status(self, event_id: str, ev: StatusEvent) -> bool:
         """Apply one StatusEvent; False when this event id was applied before (replay).
 
@@ -263,101 +268,16 @@ class StatusStore(TokenRecords, Operations, Sessions):
         stays locked (SELECT … FOR UPDATE) until commit, so events of one publication are applied
         one after the other and the overall status always reflects every channel's committed state.
         """
-        with self.transaction() as conn:
-            return self._apply(conn, event_id, ev)
+        return self.apply_status_many([(event_id, ev)])[0]
 
     def apply_status_many(self, updates: Sequence[tuple[str, StatusEvent]]) -> list[bool]:
-        """`apply_status` for a batch, in one transaction (one commit instead of one per event).
+        """`apply_status` for a batch, in one short transaction (persistence/projection.py).
 
         Safe with several workers: a publication's status events share a partition, so one worker
         holds all of one publication's row locks at a time.
         """
         with self.transaction() as conn:
-            stale: set[str] = set()  # publications whose overall status waits for the end of the batch
-            applied = [self._apply(conn, event_id, ev, stale) for event_id, ev in updates]
-            self._refresh_stale(conn, stale)
-        return applied
-
-    def _refresh_stale(self, conn: Connection, stale: set[str], only: str | None = None) -> None:
-        for publication_id in sorted(stale) if only is None else [only] if only in stale else []:
-            row = self._locked_row(conn, publication_id)
-            if row is not None:
-                self._refresh_overall(conn, row)
-            stale.discard(publication_id)
-
-    def _apply(self, conn: Connection, event_id: str, ev: StatusEvent, stale: set[str] | None = None) -> bool:
-        """One event; with `stale`, the overall status of a publication is refreshed once per batch
-        (before any whole-publication event of it, and at the end), as if after every event."""
-        recorded = conn.execute(
-            self._insert(timeline).values(
-                event_id=event_id, publication_id=ev.publication_id, version=ev.version,
-                channel=ev.channel, status=ev.status.value, detail=ev.detail, at=ev.at, actor=ev.actor,
-            ).on_conflict_do_nothing(index_elements=[timeline.c.event_id]).returning(timeline.c.event_id)
-        ).first()
-        if recorded is None:
-            return False
-        row = self._locked_row(conn, ev.publication_id)
-        if ev.publication is not None and (row is None or row.version < ev.publication.version):
-            # The API commits a submission's row with its outbox message, so the row is normally
-            # here first; this keeps a store restored from an older backup (or events of another
-            # writer) from showing published items without a record.
-            pub = ev.publication
-            self.upsert_publication(conn, pub, row.status if row else DeliveryStatus.pending.value,
-                                    list(pub.channels or []))
-            row = self._locked_row(conn, ev.publication_id)
-        if row is None:
-            return True  # status of a publication this store never saw: timeline only
-        if ev.channel is None:
-            if stale is not None:
-                self._refresh_stale(conn, stale, only=ev.publication_id)
-                row = self._locked_row(conn, ev.publication_id)
-            # A whole-publication event of the current version sets its status -- except that a
-            # retracted publication only ever shows retracting/retracted (a late `held` is moot).
-            if ev.version >= row.version and (not row.retracted or ev.status is DeliveryStatus.retracted):
-                conn.execute(update(publications).where(publications.c.id == ev.publication_id).values(
-                    status=ev.status.value, updated_at=utcnow(),
-                    retracted=row.retracted or ev.status is DeliveryStatus.retracted))
-            return True
-        if self._apply_channel(conn, ev) and ev.status.value in OUTCOMES:
-            record_outcome(conn, self._insert, event_id, ev)
-        if stale is None:
-            self._refresh_overall(conn, row)
-        else:
-            stale.add(ev.publication_id)
-        return True
-
-    def _locked_row(self, conn: Connection, publication_id: str) -> Any:
-        # FOR UPDATE on PostgreSQL; SQLite has no row locks and needs none (BEGIN IMMEDIATE).
-        return conn.execute(select(publications).where(publications.c.id == publication_id).with_for_update()).first()
-
-    def _apply_channel(self, conn: Connection, ev: StatusEvent) -> bool:
-        """The channel's state becomes this event's unless it already belongs to a newer version (then False)."""
-        stmt = self._insert(deliveries).values(
-            publication_id=ev.publication_id, channel=ev.channel, version=ev.version, status=ev.status.value,
-            detail=ev.detail, url=ev.url or None, progress=ev.progress, updated_at=ev.at, queued_at=ev.at,
-        )
-        new = stmt.excluded
-        older = or_(deliveries.c.version < new.version, and_(deliveries.c.version == new.version, or_(
-            new.progress.is_(None), deliveries.c.progress.is_(None), deliveries.c.progress <= new.progress)))
-        # A new version (or a requeue, which starts over from `delivering`) restarts the latency clock.
-        restart = or_(deliveries.c.version < new.version, and_(new.status == DeliveryStatus.delivering.value,
-                                                                deliveries.c.status.in_(TERMINAL_STATES)))
-        result = conn.execute(stmt.on_conflict_do_update(
-            index_elements=[deliveries.c.publication_id, deliveries.c.channel],
-            set_={"version": new.version, "status": new.status, "detail": new.detail, "progress": new.progress,
-                  "url": func.coalesce(new.url, deliveries.c.url), "updated_at": new.updated_at,
-                  "queued_at": case((restart, new.queued_at), else_=func.coalesce(deliveries.c.queued_at, new.queued_at))},
-            where=older,
-        ))
-        return bool(result.rowcount)
-
-    def _refresh_overall(self, conn: Connection, row: Any) -> None:
-        if row.status in (DeliveryStatus.held.value, DeliveryStatus.scheduled.value) and not row.retracted:
-            return  # an operator decision or the clock moves these, not channel events
-        states = [r.status for r in conn.execute(select(deliveries.c.status).where(
-            deliveries.c.publication_id == row.id, deliveries.c.version >= row.version)).all()]
-        conn.execute(update(publications).where(publications.c.id == row.id).values(
-            status=overall_status(states, retracted=row.retracted), updated_at=utcnow()))
+            return self._projection.apply(conn, updates)
 
 
 DOCUMENT_COLUMNS = ("doc_no", "publish_date", "validity", "related_ids")
@@ -367,18 +287,3 @@ def document_columns(pub: Publication) -> dict[str, Any]:
     interprets = [r.id for r in pub.related if r.id and r.relation == "interprets"]
     return {"doc_no": pub.doc_no, "publish_date": pub.publish_date, "validity": pub.validity.value,
             "related_ids": json.dumps(interprets)}
-
-
-def overall_status(channel_states: Sequence[str], *, retracted: bool) -> str:
-    states = set(channel_states)
-    if retracted:
-        return "retracted" if states <= {"retracted", "failed", "dead"} else "retracting"
-    if not states:
-        return DeliveryStatus.pending.value
-    if states == {"delivered"}:
-        return "delivered"
-    if states <= {"delivered", "failed", "dead"}:
-        return "partially_delivered" if "delivered" in states else "failed"
-    if "retrying" in states:
-        return "retrying"
-    return "delivering"

@@ -16,8 +16,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, update
 
-from processors.status.engine import reading
-from processors.status.tables import channel_pauses, dead_letters, deliveries, delivery_outcomes, timeline
+from persistence.engine import reading
+from persistence.tables import channel_pauses, dead_letters, deliveries, delivery_outcomes, timeline
 from schemas.delivery import StatusEvent
 from schemas.events import CloudEvent, EventType
 

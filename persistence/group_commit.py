@@ -23,8 +23,8 @@ from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Connection
 
+from persistence.store import StatusStore
 from processors.faults import kill_point
-from processors.status.store import StatusStore
 
 log = logging.getLogger("govcast.store")
 

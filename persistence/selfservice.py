@@ -20,10 +20,10 @@ from typing import Any
 
 from sqlalchemy import Column, Index, Integer, String, Table, Text, delete, func, insert, select, update
 
-from processors.status.audit import Actor
-from processors.status.engine import create_schema
-from processors.status.subscribers import SubscriberStore, metadata, recipients, subscribers, utcnow
-from processors.status.tables import UTCDateTime
+from persistence.audit import Actor
+from persistence.engine import create_schema
+from persistence.subscribers import SubscriberStore, metadata, recipients, subscribers, utcnow
+from persistence.tables import UTCDateTime
 
 confirmations = Table(
     "push_confirmations",

@@ -6,7 +6,7 @@ import datetime as dt
 
 from sqlalchemy import Connection, delete, insert, select
 
-from processors.status.tables import expiries
+from persistence.tables import expiries
 from schemas.publication import Publication, Validity
 
 

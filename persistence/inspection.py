@@ -22,8 +22,8 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
-from processors.status.engine import reading
-from processors.status.tables import delivery_outcomes, publications
+from persistence.engine import reading
+from persistence.tables import delivery_outcomes, publications
 
 CST = dt.timezone(dt.timedelta(hours=8), "CST")
 RECENT_DAYS = 90

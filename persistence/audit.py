@@ -25,9 +25,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, insert, select
 
-from processors.status.engine import advisory_lock, reading
-from processors.status.tables import audit_log
-from processors.status.tokens import Principal
+from persistence.engine import advisory_lock, reading
+from persistence.tables import audit_log
+from persistence.tokens import Principal
 
 GENESIS = "0" * 64
 _LOCK = "govcast/audit-chain"

@@ -13,8 +13,8 @@ from typing import Any
 
 from sqlalchemy import Engine, and_, exists, or_, select
 
-from processors.status.engine import reading
-from processors.status.tables import deliveries, publications
+from persistence.engine import reading
+from persistence.tables import deliveries, publications
 
 
 @dataclass(frozen=True)

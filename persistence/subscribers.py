@@ -34,11 +34,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from processors.status import audit
-from processors.status.audit import Actor
-from processors.status.engine import create_schema
-from processors.status.tables import UTCDateTime
-from processors.status.tokens import Principal
+from persistence import audit
+from persistence.audit import Actor
+from persistence.engine import create_schema
+from persistence.tables import UTCDateTime
+from persistence.tokens import Principal
 from schemas.subscriber import Subscriber, SubscriberIn
 
 metadata = MetaData()

@@ -16,8 +16,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, insert, select, update
 
-from processors.status.engine import reading
-from processors.status.tables import console_sessions, tokens
+from persistence.engine import reading
+from persistence.tables import console_sessions, tokens
 
 TOUCH_EVERY = dt.timedelta(seconds=60)  # last_seen is written at most once a minute per session
 
