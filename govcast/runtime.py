@@ -8,6 +8,8 @@ from adapters import channels
 from adapters.base import AdapterConfig, AdapterServices, ChannelAdapter
 from adapters.ledger import Ledger
 from adapters.portal.config import portal_config
+from adapters.push.adapter import PushAdapter
+from adapters.push.service import PushService
 from govcast.clock import PipelineClock
 from govcast.settings import Settings
 from persistence.store import StatusStore
@@ -71,7 +73,12 @@ class Runtime:
 
     def context(self) -> StageContext:
         return StageContext(settings=self.settings, store=self.store, adapters=self.adapters, renderers=channels.renderers(),
-                            clock=self.clock.now)
+                            push=self.push_service(), clock=self.clock.now)
+
+    def push_service(self) -> PushService | None:
+        """The push feature for the push stages, when this process delivers push."""
+        push = self.adapters.get("push")
+        return push if isinstance(push, PushAdapter) else None
 
     def close(self) -> None:
         for adapter in self.adapters.values():

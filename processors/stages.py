@@ -17,6 +17,7 @@ from enum import StrEnum
 from pydantic import BaseModel
 
 from adapters.base import ChannelAdapter
+from adapters.push.service import PushService
 from adapters.spec import Renderer
 from govcast.settings import Settings
 from persistence.store import StatusStore
@@ -53,6 +54,7 @@ class StageContext:
     adapters: dict[str, ChannelAdapter]
     clock: Callable[[], dt.datetime] = utcnow
     renderers: dict[str, Renderer] = field(default_factory=dict)
+    push: PushService | None = None  # the push feature (processors/target.py's stages), when push is configured
 
 
 class ChangeKind(StrEnum):

@@ -173,7 +173,7 @@ def test_fan_out_emits_one_stable_task_per_match(push: PushAdapter, receiver: Re
     pub = publication()
     channel_task = DeliveryTask(delivery_id="dlv_x", channel="push", action=Action.publish, publication=pub,
                                 rendition=render_push(pub, Settings()))
-    ctx = StageContext(settings=Settings(), store=StatusStore("sqlite://"), adapters={"push": push})
+    ctx = StageContext(settings=Settings(), store=StatusStore("sqlite://"), adapters={"push": push}, push=push)
     first = [m for m in asyncio.run(fan_out(channel_task, ctx)) if isinstance(m, DeliveryTask)]
     again = [m for m in asyncio.run(fan_out(channel_task, ctx)) if isinstance(m, DeliveryTask)]
     assert {t.recipient for chunk in first for t in chunk.per_recipient()} == {credit_code(n) for n in range(10, 15)}
