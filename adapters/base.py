@@ -9,7 +9,7 @@ from typing import ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
-from adapters.ledger import Ledger
+from persistence.ledger import Ledger
 from schemas.delivery import DeliveryResult, DeliveryTask
 
 

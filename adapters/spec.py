@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from fastapi import APIRouter
     from starlette.types import ASGIApp
 
-    from adapters.ledger import Ledger
+    from persistence.ledger import Ledger
 
 Renderer = Callable[[Publication, Installation], dict[str, Any]]
 SandboxFactory = Callable[[Installation], "ASGIApp"]

@@ -1,4 +1,4 @@
-"""`govcast` command line: run, api, worker, token create|list|revoke, audit verify, demo, schema, bench."""
+"""`govcast` command line: run, api, worker, token create|list|revoke, audit verify, db upgrade|status, demo, schema, bench."""
 
 from __future__ import annotations
 
@@ -51,6 +51,10 @@ def parser() -> argparse.ArgumentParser:
     revoke = token.add_parser("revoke", help="revoke a token by id: refused from the next request on, on every node")
     _common(revoke)
     revoke.add_argument("token_id", metavar="ID", help="the token's id (prn_…), from `govcast token list`")
+    db = sub.add_parser("db", help="the status store's schema").add_subparsers(dest="db_command", required=True)
+    _common(db.add_parser("upgrade", help="migrate the store to this release's schema (also done at start unless "
+                                          "GOVCAST_DB_AUTO_UPGRADE=false)"))
+    _common(db.add_parser("status", help="the store's schema revision and this release's; exit 1 when it is behind"))
     audit = sub.add_parser("audit", help="the audit trail").add_subparsers(dest="audit_command", required=True)
     _common(audit.add_parser("verify", help="check the hash chain; names every edited row and every broken link"))
     subs = sub.add_parser("subscribers", help="the push directory").add_subparsers(dest="subscribers_command",
@@ -111,12 +115,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"govcast: bad setting: {exc}", file=sys.stderr)
         return 2
     from govcast import commands
+    from persistence.migrate import SchemaBehind
 
     handler = {"run": commands.run, "api": commands.api, "worker": commands.worker,
-               "token": commands.token, "audit": commands.audit_verify, "demo": commands.demo,
+               "token": commands.token, "audit": commands.audit_verify, "db": commands.db, "demo": commands.demo,
                "subscribers": commands.subscribers_import, "portal": commands.portal}[args.command]
     try:
         return handler(settings, args)
+    except SchemaBehind as exc:
+        print(f"govcast {args.command}: {exc}", file=sys.stderr)
+        return 2
     except ValueError as exc:  # configuration the command cannot use (bad store URL, unknown channel, …)
         if type(exc) is not ValueError:  # subclasses (pydantic's ValidationError) are bugs here: show them
             raise

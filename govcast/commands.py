@@ -210,6 +210,32 @@ def audit_verify(settings: Settings, args: argparse.Namespace) -> int:
     return 0 if verdict.intact else 1
 
 
+def db(settings: Settings, args: argparse.Namespace) -> int:
+    """`govcast db upgrade`: migrate the store, say from which revision to which. `govcast db status`: 1 when behind."""
+    from sqlalchemy.engine import make_url
+
+    from persistence.engine import make_engine, normalize_url
+    from persistence.migrate import revisions, upgrade
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)  # the default SQLite store lives there
+    where = make_url(normalize_url(settings.store)).render_as_string(hide_password=True)
+    engine = make_engine(settings.store)
+    try:
+        state = upgrade(engine) if args.db_command == "upgrade" else revisions(engine)
+    finally:
+        engine.dispose()
+    current = state.current or "none (empty, or made by a release before migrations)"
+    if args.db_command == "status":
+        print(f"status store {where}: revision {current}; this release needs {state.head}"
+              + ("" if state.up_to_date else " (run `govcast db upgrade`)"))
+        return 0 if state.up_to_date else 1
+    if state.up_to_date:
+        print(f"status store {where}: already at revision {state.head}")
+    else:
+        print(f"status store {where}: upgraded from revision {current} to {state.head}")
+    return 0
+
+
 def demo(settings: Settings, args: argparse.Namespace) -> int:
     from govcast.demo import publish_demo
 

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from adapters import channels
 from adapters.base import AdapterConfig, AdapterServices, ChannelAdapter
-from adapters.ledger import Ledger
 from adapters.portal.config import portal_config
 from adapters.push.adapter import PushAdapter
 from adapters.push.service import PushService
 from govcast.clock import PipelineClock
 from govcast.settings import Settings
+from persistence.ledger import Ledger
 from persistence.store import StatusStore
 from processors.bus import Bus, Outbound
+from processors.channel_threads import ChannelThreads
 from processors.stages import StageContext
 
 __all__ = ["NoBus", "Runtime", "adapter_configs", "make_bus", "portal_config"]
@@ -58,7 +60,7 @@ class Runtime:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         if settings.clock_start is not None and not settings.sandboxes:
             raise ValueError("GOVCAST_CLOCK_START shifts the pipeline clock: only for sandbox mode (demos, tests)")
-        store = StatusStore(settings.store)
+        store = StatusStore(settings.store, auto_upgrade=settings.db_auto_upgrade)
         ledger = Ledger(store.engine)
         clock = PipelineClock(settings.clock_start)
         services = AdapterServices(ledger=ledger, public_url=settings.base_url, clock=clock.now)
@@ -71,9 +73,13 @@ class Runtime:
 
             attach_topic_directory(self)
 
+    @functools.cached_property
+    def threads(self) -> ChannelThreads:
+        return ChannelThreads(self.settings.channel_concurrency)
+
     def context(self) -> StageContext:
         return StageContext(settings=self.settings, store=self.store, adapters=self.adapters, renderers=channels.renderers(),
-                            push=self.push_service(), clock=self.clock.now)
+                            push=self.push_service(), clock=self.clock.now, threads=self.threads)
 
     def push_service(self) -> PushService | None:
         """The push feature for the push stages, when this process delivers push."""
@@ -81,6 +87,7 @@ class Runtime:
         return push if isinstance(push, PushAdapter) else None
 
     def close(self) -> None:
+        self.threads.close()
         for adapter in self.adapters.values():
             adapter.close()
         self.bus.close()

@@ -29,6 +29,8 @@ class Settings(BaseModel):
     port: int = Field(default=8000, description="HTTP port")
     public_url: str | None = Field(default=None, description="external base URL (default http://host:port)")
     store_url: str | None = Field(default=None, description="SQLAlchemy URL of the status store (default SQLite in data_dir)")
+    db_auto_upgrade: bool = Field(default=True, description="migrate the store's schema when a process opens it; "
+                                  "false: refuse a database behind the code until `govcast db upgrade`")
     broker: str | None = Field(default=None, description="kafka://HOST:PORT for distributed mode; empty = embedded SQLite log")
     partitions: int = Field(default=4, ge=1, le=256, description="partitions per topic (embedded log; topics a Kafka worker creates)")
     categories: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_CATEGORIES),
@@ -49,6 +51,8 @@ class Settings(BaseModel):
         description="per channel name, values of its settings model that win over its GOVCAST_<CHANNEL>_* variables "
         "(tests, CLI flags)")
     max_attempts: int = Field(default=6, ge=1, description="delivery attempts before dead-lettering")
+    channel_concurrency: int = Field(default=4, ge=1, le=64, description="deliveries of one channel in flight at once "
+                                     "in one process, each in a thread of the channel's own pool (adapters block)")
     max_pending_checks: int = Field(default=720, ge=1, description="times to check a platform-accepted delivery for its result")
     retry_base_seconds: float = Field(default=5.0, gt=0, description="first retry delay; doubles each attempt")
     retry_max_seconds: float = Field(default=3600.0, gt=0, description="cap of the retry delay")

@@ -1,4 +1,4 @@
-"""Database plumbing of the status store: URL forms, engines, schema creation, locks, retryable errors.
+"""Database plumbing of the status store: URL forms, engines, locks, retryable errors (the schema: persistence.migrate).
 
 Two backends: SQLite for one node (the default, a file in the data dir) and
 PostgreSQL for many nodes sharing one view. On SQLite every write transaction
@@ -15,15 +15,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, MetaData, create_engine, event, func, inspect, select, text
+from sqlalchemy import Connection, Engine, create_engine, event, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from persistence.tables import metadata
-
 PG_DRIVER = "postgresql+psycopg"
 _PG_ALIASES = ("postgres://", "postgresql://")  # libpq-style URLs as hosting providers hand them out
-_SCHEMA_LOCK = "govcast/status-store/schema"
 # SQLSTATEs worth one more attempt of the whole transaction: serialization failure, deadlock.
 _TRANSIENT_SQLSTATES = frozenset({"40001", "40P01"})
 READ_ONLY = "govcast_read_only"  # execution option of connections that never write (see `reading`)
@@ -89,28 +86,6 @@ def _sqlite_engine(url: str) -> Engine:
         conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
 
     return engine
-
-
-def create_schema(engine: Engine, tables: MetaData = metadata) -> None:
-    """Create missing tables; on PostgreSQL under a lock, so nodes starting together do not race."""
-    with engine.begin() as conn:
-        advisory_lock(conn, _SCHEMA_LOCK)
-        tables.create_all(conn)
-        add_missing_columns(conn, tables)
-        for table in tables.sorted_tables:  # indexes added to tables that existed before them
-            for index in table.indexes:
-                index.create(conn, checkfirst=True)
-
-
-def add_missing_columns(conn: Connection, tables: MetaData) -> None:
-    """The one kind of schema change so far: a new nullable column on an existing table (no migration tool yet)."""
-    inspector = inspect(conn)
-    for table in tables.sorted_tables:
-        have = {c["name"] for c in inspector.get_columns(table.name)}
-        for column in table.columns:
-            if column.name not in have and column.nullable:
-                kind = column.type.compile(dialect=conn.dialect)
-                conn.execute(text(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}'))
 
 
 def advisory_lock(conn: Connection, *name: str) -> None:

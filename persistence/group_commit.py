@@ -23,8 +23,8 @@ from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Connection
 
+from persistence.faults import kill_point
 from persistence.store import StatusStore
-from processors.faults import kill_point
 
 log = logging.getLogger("govcast.store")
 

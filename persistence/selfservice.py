@@ -21,9 +21,8 @@ from typing import Any
 from sqlalchemy import Column, Index, Integer, String, Table, Text, delete, func, insert, select, update
 
 from persistence.audit import Actor
-from persistence.engine import create_schema
-from persistence.subscribers import SubscriberStore, metadata, recipients, subscribers, utcnow
-from persistence.tables import UTCDateTime
+from persistence.subscribers import SubscriberStore, recipients, subscribers, utcnow
+from persistence.tables import UTCDateTime, metadata
 
 confirmations = Table(
     "push_confirmations",
@@ -107,7 +106,6 @@ class SelfService:
         self.engine = directory.engine
         self.limits = limits
         self._mac_key: bytes | None = None
-        create_schema(self.engine, metadata)  # this module's tables (the directory's were made by its store)
 
     def _mac(self, ref: str, secret: str) -> str:
         """(Never called inside a transaction: the first call reads the key in a write transaction of its own.)"""

@@ -19,7 +19,8 @@ from typing import Any
 from sqlalchemy import Connection, case, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from persistence.engine import advisory_lock, create_schema, make_engine, normalize_url, reading
+from persistence.engine import advisory_lock, make_engine, normalize_url, reading
+from persistence.migrate import open_schema
 from persistence.operations import Operations
 from persistence.projection import Projection, overall_status
 from persistence.sessions import Sessions
@@ -49,12 +50,19 @@ class ListFilter:
 
 class StatusStore(TokenRecords, Operations, Sessions):
     """The store on SQLite (`sqlite:///path`) or PostgreSQL (`postgresql+psycopg://user:pw@host:port/db`;
-    `postgresql://` and `postgres://` mean the same). Times go in and come out timezone-aware (UTC)."""
+    `postgresql://` and `postgres://` mean the same). Times go in and come out timezone-aware (UTC).
 
-    def __init__(self, url: str) -> None:
+    Opening it migrates the database to this code's schema; with `auto_upgrade=False` a database behind it is
+    refused instead (persistence.migrate.SchemaBehind) until `govcast db upgrade` has run."""
+
+    def __init__(self, url: str, *, auto_upgrade: bool = True) -> None:
         self.url = normalize_url(url)
         self.engine = make_engine(self.url)
-        create_schema(self.engine)
+        try:
+            open_schema(self.engine, auto_upgrade=auto_upgrade)
+        except BaseException:
+            self.engine.dispose()
+            raise
         self._insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
 
     def close(self) -> None:

@@ -1,4 +1,4 @@
-"""The push directory and per-recipient push state, in the status store's database (own MetaData).
+"""The push directory and per-recipient push state, in the status store's database.
 
 `push_subscribers` keeps each business's record (the full JSON plus the columns the targeting
 index loads); `push_directory` holds a revision counter bumped by every change so workers know
@@ -21,7 +21,6 @@ from sqlalchemy import (
     Engine,
     Index,
     Integer,
-    MetaData,
     String,
     Table,
     Text,
@@ -36,12 +35,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from persistence import audit
 from persistence.audit import Actor
-from persistence.engine import create_schema
-from persistence.tables import UTCDateTime
+from persistence.migrate import ensure_schema
+from persistence.tables import UTCDateTime, metadata
 from persistence.tokens import Principal
 from schemas.subscriber import Subscriber, SubscriberIn
-
-metadata = MetaData()
 
 subscribers = Table(
     "push_subscribers",
@@ -147,7 +144,7 @@ class SubscriberStore:
     def __init__(self, engine: Engine, on_change: ChangeHook | None = None) -> None:
         self.engine = engine
         self.on_change = on_change
-        create_schema(engine, metadata)  # under the startup lock: nodes starting together must not race
+        ensure_schema(engine)
         self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
 
     # -- directory ------------------------------------------------------------

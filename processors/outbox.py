@@ -28,10 +28,10 @@ from sqlalchemy import Connection, delete, func, insert, select
 from tenacity import Retrying, retry_if_exception_type, stop_never, wait_exponential
 
 from persistence.engine import reading
+from persistence.faults import kill_point
 from persistence.store import StatusStore, utcnow
 from persistence.tables import outbox
 from processors.bus import Bus, Outbound
-from processors.faults import kill_point
 from schemas.events import CloudEvent
 
 log = logging.getLogger("govcast.outbox")

@@ -29,11 +29,11 @@ from adapters.common.links import portal_article_url
 from govcast.settings import Settings
 from persistence import audit, expiries
 from persistence.engine import reading, retryable, unique_violation
+from persistence.faults import kill_point
 from persistence.group_commit import GroupCommitter
 from persistence.operations import record_action
 from persistence.store import Principal, StatusStore
 from processors.bus import Bus, Outbound
-from processors.faults import kill_point
 from processors.normalize import normalize
 from processors.outbox import OutboxRelay, enqueue
 from processors.screen import Severity, screen

@@ -22,8 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from adapters.common.install import Installation
-from adapters.ledger import Ledger
 from adapters.push.sms_client import sms_callback_token
+from persistence.ledger import Ledger
 
 log = logging.getLogger("govcast.callbacks.sms")
 

@@ -15,8 +15,8 @@ import logging
 import xml.etree.ElementTree as ET
 from typing import Any
 
-from adapters.ledger import Ledger
 from adapters.push.wechat_template import LEDGER_CHANNEL, early_receipt_key, receipt_ref
+from persistence.ledger import Ledger
 
 log = logging.getLogger("govcast.callbacks.wechat")
 

@@ -20,9 +20,9 @@ from typing import Any
 
 import requests
 
-from adapters.ledger import Ledger
 from adapters.transport import MaybeSent, NotSent, send, with_retries
 from adapters.wechat.config import WechatConfig
+from persistence.ledger import Ledger
 from schemas.delivery import DeliveryResult, Rejected, Retryable
 
 log = logging.getLogger("govcast.adapters.wechat")

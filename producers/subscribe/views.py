@@ -9,8 +9,6 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine, and_, select
 
 from adapters.push.targeting import TargetIndex, why
-from persistence.engine import create_schema
-from persistence.subscribers import metadata as push_tables
 from persistence.subscribers import recipients
 from persistence.tables import deliveries, publications
 from producers.subscribe.center import CHANNEL_NAMES
@@ -48,7 +46,6 @@ def _validity(pub: Publication) -> tuple[bool, str]:
 class BusinessViews:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        create_schema(engine, push_tables)  # the push tables, also where nothing was pushed yet
 
     def _published(self, kind: Kind) -> list[tuple[Publication, str]]:
         """(publication, portal URL) of every item of `kind` on the portal now."""

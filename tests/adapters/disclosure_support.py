@@ -22,9 +22,9 @@ from adapters.disclosure import SANDBOX_SECRET, DisclosureAdapter, DisclosureCon
 from adapters.disclosure.render import render_disclosure
 from adapters.disclosure.sandbox import Platform, create_sandbox
 from adapters.disclosure.units import load_units
-from adapters.ledger import Ledger
 from govcast.samples import sample_policy
 from govcast.settings import Settings
+from persistence.ledger import Ledger
 from persistence.store import StatusStore
 from processors.normalize import normalize
 from schemas.delivery import Action, DeliveryTask, delivery_id

@@ -22,12 +22,12 @@ from sqlalchemy import create_engine
 
 from adapters.base import AdapterServices
 from adapters.channels import callback_routers, sandboxes
-from adapters.ledger import Ledger
 from adapters.wechat import WechatAdapter, wechat_config
 from adapters.wechat.render import render_wechat
 from adapters.weibo import WeiboAdapter, weibo_config
 from adapters.weibo.render import render_weibo
 from govcast.settings import Settings
+from persistence.ledger import Ledger
 from schemas import Action, DeliveryTask, Publication, delivery_id
 from tests.conftest import free_port
 from tests.portal_support import build_publication

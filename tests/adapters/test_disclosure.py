@@ -18,8 +18,8 @@ from adapters.base import AdapterServices
 from adapters.disclosure import SANDBOX_SECRET, DisclosureAdapter, DisclosureConfig
 from adapters.disclosure.render import render_disclosure
 from adapters.disclosure.signing import APP_ID, NONCE, SIGNATURE, TIMESTAMP, new_nonce, sign
-from adapters.ledger import Ledger
 from govcast.settings import Settings
+from persistence.ledger import Ledger
 from persistence.store import StatusStore
 from schemas.delivery import Action, Delivered, DeliveryTask, Rejected, Retryable, delivery_id
 from schemas.publication import Publication

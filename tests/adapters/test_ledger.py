@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from adapters.ledger import Ledger
+from persistence.ledger import Ledger
 from persistence.store import StatusStore
 
 

@@ -13,13 +13,13 @@ import pytest
 from sqlalchemy import create_engine
 
 from adapters.base import AdapterServices
-from adapters.ledger import Ledger
 from adapters.push import PushAdapter, PushConfig
 from adapters.push.render import render_push
 from adapters.push.unsubscribe import read_token
 from adapters.push.webhook import sign
 from govcast.settings import Settings
 from govcast.sinks import SmtpSink
+from persistence.ledger import Ledger
 from processors.target import fan_out
 from schemas.delivery import Action, Delivered, DeliveryTask, Rejected, Retryable, delivery_id
 from schemas.publication import Publication

@@ -1,5 +1,5 @@
 """Chaos, embedded mode: `govcast run` SIGKILLed at random points -- from outside in the middle of a batch, at each
-named step of the submit path (processors.faults), and in the middle of a push to thousands of businesses.
+named step of the submit path (persistence.faults), and in the middle of a push to thousands of businesses.
 
 After a restart and the clients' retries (same Idempotency-Key) every accepted publication is delivered exactly
 once: one portal page, one entry in the portal's index, sitemap and feed, one `delivered` in its timeline, no

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine
 
-from adapters.ledger import Ledger
+from persistence.ledger import Ledger
 from persistence.store import StatusStore
 from persistence.subscribers import RecipientUpdate, SubscriberStore
 from schemas.delivery import DeliveryStatus, StatusEvent

@@ -14,9 +14,9 @@ from pydantic import SecretStr
 from sqlalchemy import create_engine
 
 from adapters.channels import callback_routers
-from adapters.ledger import Ledger
 from adapters.push.sms_client import SANDBOX_CALLBACK_TOKEN
 from govcast.settings import Settings
+from persistence.ledger import Ledger
 
 TOKEN = "k7Qp2w9ZrX4mVb8nT1yLc6Hd"
 

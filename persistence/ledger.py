@@ -18,7 +18,6 @@ from sqlalchemy import (
     DateTime,
     Engine,
     Index,
-    MetaData,
     String,
     Table,
     Text,
@@ -29,9 +28,8 @@ from sqlalchemy import (
     update,
 )
 
-from persistence.engine import create_schema
-
-metadata = MetaData()
+from persistence.migrate import ensure_schema
+from persistence.tables import metadata
 
 ledger = Table(
     "adapter_ledger",
@@ -48,7 +46,7 @@ ledger = Table(
 class Ledger:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        create_schema(engine, metadata)  # under the startup lock: nodes starting together must not race
+        ensure_schema(engine)
 
     def get(self, channel: str, delivery_id: str) -> dict[str, Any]:
         with self.engine.connect() as conn:
