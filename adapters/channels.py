@@ -20,6 +20,7 @@ PACKAGES = (
     "weibo",
     "disclosure",
     "push",
+    "hotline",
 )
 
 
