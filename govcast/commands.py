@@ -33,10 +33,10 @@ def _seed_demo_businesses(runtime: Runtime) -> None:
     import base64
     import secrets
 
-    from govcast.directory_sync import change_hook
     from govcast.samples import demo_businesses
     from persistence.subscribers import SubscriberStore
     from processors.bus import BusUnavailable
+    from processors.directory_hook import change_hook
     from schemas.subscriber import SubscriberIn
 
     settings = runtime.settings
@@ -133,7 +133,7 @@ def worker(settings: Settings, args: argparse.Namespace) -> int:
         print("govcast worker needs --broker kafka://HOST:PORT (embedded mode runs its pipeline inside `govcast run`)",
               file=sys.stderr)
         return 2
-    from processors.faust_host import run_worker
+    from govcast.worker import run_worker
 
     return run_worker(settings)
 
@@ -210,6 +210,24 @@ def audit_verify(settings: Settings, args: argparse.Namespace) -> int:
     return 0 if verdict.intact else 1
 
 
+def config_check(settings: Settings, args: argparse.Namespace) -> int:
+    """`govcast config check`: the settings (secrets masked) and, per configured channel, what it still lacks."""
+    from adapters.channels import spec_of, specs
+    from govcast.config_check import report
+
+    problems: dict[str, str | None] = {}
+    for channel in settings.channels:
+        try:
+            spec_of(channel).config(settings)
+            problems[channel] = None
+        except ValueError as exc:  # what the channel's config refuses names the variables to set
+            problems[channel] = " ".join(str(exc).split())
+    # every channel's own settings (GOVCAST_<CHANNEL>_*), configured or not: a variable set for a channel
+    # that is off is not "unknown"
+    channel_settings = [settings.channel_settings(spec.settings) for spec in specs() if spec.settings is not None]
+    return report(settings, problems, sys.stdout, channel_settings=channel_settings)
+
+
 def db(settings: Settings, args: argparse.Namespace) -> int:
     """`govcast db upgrade`: migrate the store, say from which revision to which. `govcast db status`: 1 when behind."""
     from sqlalchemy.engine import make_url
@@ -257,8 +275,9 @@ def demo(settings: Settings, args: argparse.Namespace) -> int:
 
 def subscribers_import(settings: Settings, args: argparse.Namespace) -> int:
     """`govcast subscribers import|publish`; with --broker (or GOVCAST_BROKER) changes go to the directory topic."""
-    from govcast.directory_sync import change_hook, publish
+    from govcast.directory_sync import publish
     from govcast.subscribers_import import import_csv
+    from processors.directory_hook import change_hook
 
     if getattr(args, "subscribers_command", "import") == "publish":
         return publish(settings)
@@ -285,6 +304,6 @@ def portal(settings: Settings, args: argparse.Namespace) -> int:
 
     runtime = Runtime.build(settings, with_adapters=False, with_bus=False)  # the status store: 索引号 reserved there
     try:
-        return import_archive(PortalAdapter(config), runtime.store, args.file)
+        return import_archive(PortalAdapter(config), runtime.store, args.file, workers=args.workers)
     finally:
         runtime.close()

@@ -23,8 +23,8 @@ from fastapi.responses import PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
 from adapters.common.install import Installation
-from adapters.push.template_receipts import parse_template_event, record_template_receipt
 from adapters.wechat.config import credentials
+from adapters.wechat.template_receipts import parse_template_event, record_template_receipt
 from persistence.ledger import Ledger
 
 log = logging.getLogger("govcast.callbacks.wechat")

@@ -32,16 +32,31 @@ import json
 import re
 import secrets
 import threading
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from adapters.common.sandbox_kit import answer
+from adapters.common.sandbox_kit import Faults, SandboxClock, answer
 from adapters.wechat.config import SANDBOX_TEMPLATE_ID
 
-if TYPE_CHECKING:
-    from adapters.wechat.sandbox import WechatSandbox
+
+class WechatSandbox(Protocol):
+    """What template messages use of the official account's sandbox (adapters/wechat/sandbox.py's WechatSandbox)."""
+
+    faults: Faults
+    clock: SandboxClock
+    lock: threading.RLock
+    callback_url: str
+    template: TemplateMessages
+
+    def save(self) -> None: ...
+
+    def _id(self) -> int: ...
+
+    def post_event(self, xml: bytes) -> dict[str, Any]: ...
+
+    def check_token(self, request: Request) -> JSONResponse | None: ...
 
 OPENID_RE = re.compile(r"^o[0-9A-Za-z_-]{27}$")
 KEY_RE = re.compile(r"\{\{(\w+)\.DATA\}\}")

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from adapters import channels as channel_registry
 from producers.api.deps import MetricsDep, PrincipalDep, PublisherDep, StoreDep
-from producers.api.subscribers import directory
+from producers.directory import directory
 from producers.errors import FieldError, Invalid
 from producers.problems import problem_docs
 from producers.publishing import MAX_KEY_LENGTH, Outcome

@@ -1,4 +1,5 @@
-"""The TEMPLATESENDJOBFINISH event (receipt of a WeChat template message), for adapters/wechat/callbacks.py.
+"""The TEMPLATESENDJOBFINISH event (receipt of a WeChat template message), for adapters/wechat/callbacks.py
+(template messages are sent by policy push, adapters/push/wechat_template.py; their receipts come here).
 
 WeChat pushes it to the same signed server URL as PUBLISHJOBFINISH:
 `<xml><ToUserName/><FromUserName>openid</FromUserName><CreateTime/><MsgType>event</MsgType>
@@ -15,12 +16,22 @@ import logging
 import xml.etree.ElementTree as ET
 from typing import Any
 
-from adapters.push.wechat_template import LEDGER_CHANNEL, early_receipt_key, receipt_ref
 from persistence.ledger import Ledger
 
 log = logging.getLogger("govcast.callbacks.wechat")
 
 EVENT = "TEMPLATESENDJOBFINISH"
+LEDGER_CHANNEL = "push"  # the receipts belong to policy push's deliveries (adapters/push/wechat_template.py)
+
+
+def receipt_ref(msgid: str) -> str:
+    """The ledger external_ref of a delivery WeChat accepted as `msgid` (set by the push adapter)."""
+    return f"wechat_template:{msgid}"
+
+
+def early_receipt_key(msgid: str) -> str:
+    """Where the callback keeps a receipt that came before the delivery recorded its msgid."""
+    return f"cb:wechat_template:{msgid}"[:64]
 
 
 def parse_template_event(xml: bytes) -> dict[str, Any] | None:
