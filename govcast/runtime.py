@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -18,6 +19,7 @@ from govcast.settings import Settings
 from persistence.ledger import Ledger
 from persistence.store import StatusStore
 from processors.bus import Bus, Outbound
+from processors.channel_threads import ChannelThreads
 from processors.directory_hook import change_hook
 from processors.render.channels import RENDERERS
 from processors.stages import StageContext
@@ -123,11 +125,16 @@ class Runtime:
         if self.settings.broker and "push" in self.adapters:  # Kafka mode: push reads the directory topic
             attach_topic_directory(self)
 
+    @functools.cached_property
+    def threads(self) -> ChannelThreads:
+        return ChannelThreads(self.settings.channel_concurrency)
+
     def context(self) -> StageContext:
         return StageContext(settings=self.settings, store=self.store, adapters=self.adapters, renderers=dict(RENDERERS),
-                            clock=self.clock.now)
+                            clock=self.clock.now, threads=self.threads)
 
     def close(self) -> None:
+        self.threads.close()
         for adapter in self.adapters.values():
             adapter.close()
         self.bus.close()

@@ -51,6 +51,8 @@ class Settings(BaseModel):
     channels: list[str] = Field(default_factory=lambda: ["portal", "wechat", "weibo", "disclosure", "push"],
                                 description="configured channels")
     max_attempts: int = Field(default=6, ge=1, description="delivery attempts before dead-lettering")
+    channel_concurrency: int = Field(default=4, ge=1, le=64, description="deliveries of one channel in flight at once "
+                                     "in one process, each in a thread of the channel's own pool (adapters block)")
     max_pending_checks: int = Field(default=720, ge=1, description="times to check a platform-accepted delivery for its result")
     retry_base_seconds: float = Field(default=5.0, gt=0, description="first retry delay; doubles each attempt")
     retry_max_seconds: float = Field(default=3600.0, gt=0, description="cap of the retry delay")

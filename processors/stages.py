@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from adapters.base import ChannelAdapter
 from govcast.settings import Settings
 from persistence.store import StatusStore
+from processors.channel_threads import ChannelThreads
 from processors.outage import is_outage
 from processors.screen import screen, stopping, summary
 from schemas.delivery import (
@@ -53,6 +54,7 @@ class StageContext:
     adapters: dict[str, ChannelAdapter]
     clock: Callable[[], dt.datetime] = utcnow
     renderers: dict[str, Callable[[Publication, Settings], dict[str, Any]]] = field(default_factory=dict)
+    threads: ChannelThreads = field(default_factory=ChannelThreads)  # where blocking adapters run, per channel
 
 
 class ChangeKind(StrEnum):
@@ -142,8 +144,9 @@ async def deliver(task: DeliveryTask, ctx: StageContext) -> list[BaseModel]:
         result: DeliveryResult = Rejected(reason=f"channel {task.channel!r} is not configured on this worker")
     else:
         try:
-            # Adapters do blocking I/O (requests, files); keep the event loop free for other channels.
-            result = await asyncio.to_thread(adapter.deliver, task)
+            # Adapters do blocking I/O (requests, files): in the channel's own bounded pool, so neither the
+            # event loop nor the other channels wait for a slow platform.
+            result = await ctx.threads.run(task.channel, adapter.deliver, task)
         except Exception as exc:  # an adapter bug must not lose the task: retry it like a transient error
             outage = is_outage(exc)
             log.log(logging.WARNING if outage else logging.ERROR, "adapter %s raised on %s", task.channel,

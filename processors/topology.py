@@ -18,13 +18,12 @@ from typing import Any
 from pydantic import BaseModel
 
 from govcast.settings import Settings
-from processors import stages, steering, target
+from processors import stages, steering, target, wire
 from processors.bus import Outbound
 from processors.outage import is_outage
 from processors.stages import ChangeKind, DeadLetter, PublicationChange, StageContext, StatusUpdate
 from schemas.delivery import DeliveryTask, StatusEvent
 from schemas.events import CloudEvent, EventType, Topics, derived_id, new_event
-from schemas.publication import Publication
 
 SOURCE = "/govcast/processors"
 RETRY_SHORT_SECONDS = 300.0  # delays up to this wait in govcast.retry.<lane>; longer ones in <...>.later
@@ -48,48 +47,21 @@ _TYPE_BY_CHANGE = {v: k for k, v in _CHANGE_BY_TYPE.items()}
 
 
 def decode_change(event: CloudEvent) -> PublicationChange:
-    return PublicationChange(kind=_CHANGE_BY_TYPE[event.type], publication=event.data)
-
-
-class _LastPublication:
-    """The publication of the previous task, dumped or validated once: a push fan-out emits thousands of
-    tasks carrying the same publication, and validating or dumping it each time dominated their cost.
-    (One tuple, replaced whole, so a thread never sees one publication's model with another's dump.)"""
-
-    def __init__(self) -> None:
-        self.last: tuple[Publication, dict[str, Any]] | None = None
-
-    def dumped(self, pub: Publication) -> dict[str, Any]:
-        last = self.last
-        if last is None or last[0] is not pub:
-            last = self.last = (pub, pub.model_dump(mode="json"))
-        return last[1]
-
-    def validated(self, data: dict[str, Any]) -> Publication:
-        last = self.last
-        if last is None or data != last[1]:
-            last = self.last = (Publication.model_validate(data), data)
-        return last[0]
-
-
-_encoding, _decoding = _LastPublication(), _LastPublication()
+    data = event.data
+    return PublicationChange(kind=_CHANGE_BY_TYPE[event.type],
+                             publication=wire.publications.validated(data) if isinstance(data, dict) else data)
 
 
 def decode_task(event: CloudEvent) -> DeliveryTask:
-    data = event.data
-    if isinstance(data, dict) and isinstance(data.get("publication"), dict):
-        data = {**data, "publication": _decoding.validated(data["publication"])}
-    return DeliveryTask.model_validate(data)
+    return DeliveryTask.model_validate(wire.with_publication(event.data))
 
 
 def task_payload(task: DeliveryTask) -> dict[str, Any]:
-    payload = task.model_dump(mode="json", exclude={"publication"})
-    payload["publication"] = _encoding.dumped(task.publication)
-    return payload
+    return wire.dump_with_publication(task)
 
 
 def decode_status(event: CloudEvent) -> StatusUpdate:
-    return StatusUpdate(event_id=event.id, event=StatusEvent.model_validate(event.data))
+    return StatusUpdate(event_id=event.id, event=StatusEvent.model_validate(wire.with_publication(event.data)))
 
 
 def outbound_for(model: BaseModel, event_id: str, now: dt.datetime | None = None) -> Outbound:
@@ -104,14 +76,16 @@ def outbound_for(model: BaseModel, event_id: str, now: dt.datetime | None = None
                                                               task_payload(model), event_id=event_id))
     if isinstance(model, StatusEvent):
         return Outbound(Topics.status, model.publication_id,
-                        new_event(EventType.status_changed, SOURCE, model.publication_id, model, event_id=event_id))
+                        new_event(EventType.status_changed, SOURCE, model.publication_id, wire.dump_with_publication(model),
+                                  event_id=event_id))
     if isinstance(model, DeadLetter):
         return Outbound(Topics.deadletter, model.task.delivery_id,
                         new_event(EventType.delivery_dead, SOURCE, model.task.publication.id, model, event_id=event_id))
     if isinstance(model, PublicationChange):
         pub = model.publication
         return Outbound(Topics.publications, pub.id,
-                        new_event(_TYPE_BY_CHANGE[model.kind], SOURCE, pub.id, pub, event_id=event_id))
+                        new_event(_TYPE_BY_CHANGE[model.kind], SOURCE, pub.id, wire.publications.dumped(pub),
+                                  event_id=event_id))
     raise TypeError(f"no topic for stage output {type(model).__name__}")
 
 
