@@ -75,6 +75,8 @@ def parser() -> argparse.ArgumentParser:
     _common(archive)
     _public_url(archive)
     archive.add_argument("file", type=Path, help="one publication per line, with its original index_no and publish_date")
+    archive.add_argument("--workers", type=int, default=0,
+                         help="processes parsing lines and rendering pages (default: one per available core)")
     export = portal.add_parser("export", help="copy the static tree to a web server's directory (changed files only)")
     _common(export)
     export.add_argument("--target", type=Path, required=True, help="directory a web server publishes")
