@@ -1,4 +1,4 @@
-"""`govcast` command line: run, api, worker, token create|list|revoke, audit verify, db upgrade|status, demo, schema, bench."""
+"""`govcast` command line: run, api, worker, token, audit verify, config check, db upgrade|status, demo, schema, bench."""
 
 from __future__ import annotations
 
@@ -51,6 +51,9 @@ def parser() -> argparse.ArgumentParser:
     revoke = token.add_parser("revoke", help="revoke a token by id: refused from the next request on, on every node")
     _common(revoke)
     revoke.add_argument("token_id", metavar="ID", help="the token's id (prn_…), from `govcast token list`")
+    config = sub.add_parser("config", help="the configuration").add_subparsers(dest="config_command", required=True)
+    _server(config.add_parser("check", help="print every setting (set or default; secrets masked) and what a "
+                                            "configured channel still lacks; exit 1 when one lacks something"))
     db = sub.add_parser("db", help="the status store's schema").add_subparsers(dest="db_command", required=True)
     _common(db.add_parser("upgrade", help="migrate the store to this release's schema (also done at start unless "
                                           "GOVCAST_DB_AUTO_UPGRADE=false)"))
@@ -101,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd (the sandbox SMTP sink): one line per connection
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # persistence.migrate logs what an upgrade changed, once
     if args.command == "schema":
         from schemas.export import export
 
@@ -120,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     from persistence.migrate import SchemaBehind
 
     handler = {"run": commands.run, "api": commands.api, "worker": commands.worker,
-               "token": commands.token, "audit": commands.audit_verify, "db": commands.db, "demo": commands.demo,
+               "token": commands.token, "audit": commands.audit_verify, "db": commands.db,
+               "config": commands.config_check, "demo": commands.demo,
                "subscribers": commands.subscribers_import, "portal": commands.portal}[args.command]
     try:
         return handler(settings, args)

@@ -33,10 +33,10 @@ def _seed_demo_businesses(runtime: Runtime) -> None:
     import base64
     import secrets
 
-    from govcast.directory_sync import change_hook
     from govcast.samples import demo_businesses
     from persistence.subscribers import SubscriberStore
     from processors.bus import BusUnavailable
+    from processors.directory_hook import change_hook
     from schemas.subscriber import SubscriberIn
 
     settings = runtime.settings
@@ -132,7 +132,7 @@ def worker(settings: Settings, args: argparse.Namespace) -> int:
         print("govcast worker needs --broker kafka://HOST:PORT (embedded mode runs its pipeline inside `govcast run`)",
               file=sys.stderr)
         return 2
-    from processors.faust_host import run_worker
+    from govcast.worker import run_worker
 
     return run_worker(settings)
 
@@ -209,6 +209,24 @@ def audit_verify(settings: Settings, args: argparse.Namespace) -> int:
     return 0 if verdict.intact else 1
 
 
+def config_check(settings: Settings, args: argparse.Namespace) -> int:
+    """`govcast config check`: the settings (secrets masked) and, per configured channel, what it still lacks."""
+    from govcast.config_check import report
+    from govcast.runtime import CONFIG_BUILDERS
+
+    problems: dict[str, str | None] = {}
+    for channel in settings.channels:
+        builder = CONFIG_BUILDERS.get(channel)
+        try:
+            if builder is None:
+                raise ValueError(f"unknown channel; known: {', '.join(CONFIG_BUILDERS)}")
+            builder(settings)
+            problems[channel] = None
+        except ValueError as exc:  # what the channel's config refuses names the variables to set
+            problems[channel] = " ".join(str(exc).split())
+    return report(settings, problems, sys.stdout)
+
+
 def db(settings: Settings, args: argparse.Namespace) -> int:
     """`govcast db upgrade`: migrate the store, say from which revision to which. `govcast db status`: 1 when behind."""
     from sqlalchemy.engine import make_url
@@ -256,8 +274,9 @@ def demo(settings: Settings, args: argparse.Namespace) -> int:
 
 def subscribers_import(settings: Settings, args: argparse.Namespace) -> int:
     """`govcast subscribers import|publish`; with --broker (or GOVCAST_BROKER) changes go to the directory topic."""
-    from govcast.directory_sync import change_hook, publish
+    from govcast.directory_sync import publish
     from govcast.subscribers_import import import_csv
+    from processors.directory_hook import change_hook
 
     if getattr(args, "subscribers_command", "import") == "publish":
         return publish(settings)

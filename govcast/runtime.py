@@ -20,6 +20,7 @@ from persistence.ledger import Ledger
 from persistence.store import StatusStore
 from processors.bus import Bus, Outbound
 from processors.channel_threads import ChannelThreads
+from processors.directory_hook import change_hook
 from processors.render.channels import RENDERERS
 from processors.stages import StageContext
 
@@ -122,8 +123,6 @@ class Runtime:
 
     def __post_init__(self) -> None:
         if self.settings.broker and "push" in self.adapters:  # Kafka mode: push reads the directory topic
-            from govcast.directory_sync import attach_topic_directory
-
             attach_topic_directory(self)
 
     @functools.cached_property
@@ -140,3 +139,18 @@ class Runtime:
             adapter.close()
         self.bus.close()
         self.store.close()
+
+
+def attach_topic_directory(runtime: Runtime) -> None:
+    """In Kafka mode the push adapter reads the directory from its topic (idempotent; no-op without push)."""
+    from adapters.push.adapter import PushAdapter
+    from processors.directory_topic import TopicDirectory
+    from processors.kafka_bus import KafkaBus
+
+    push = runtime.adapters.get("push")
+    if not runtime.settings.broker or not isinstance(push, PushAdapter) or not isinstance(runtime.bus, KafkaBus):
+        return
+    if isinstance(push.directory, TopicDirectory):
+        return
+    push.store.on_change = change_hook(runtime.settings, runtime.bus)
+    push.directory = TopicDirectory(runtime.bus.servers).start()

@@ -14,7 +14,7 @@ from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
 from producers.api.deps import StoreDep
-from producers.api.subscribers import directory
+from producers.directory import directory
 from producers.errors import NotFound
 from producers.problems import problem_docs
 from schemas.subscriber import PushChannel

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from producers.api.deps import MetricsDep, PrincipalDep, PublisherDep, StoreDep
-from producers.api.subscribers import directory
+from producers.directory import directory
 from producers.problems import problem_docs
 from producers.publishing import MAX_KEY_LENGTH, Outcome
 from producers.views import PublicationPage, list_publications, publication_out

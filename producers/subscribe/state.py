@@ -8,7 +8,7 @@ from fastapi import Request
 
 from adapters.egress import networks, url_problem
 from persistence.selfservice import SelfService
-from producers.api.subscribers import directory
+from producers.directory import directory
 from producers.subscribe.center import Center
 from producers.subscribe.notify import Notifier
 from producers.subscribe.views import BusinessViews

@@ -48,8 +48,9 @@ def main(n: int = 100_000) -> None:
             matched = len(index.match(targeting))
             times.append((time.perf_counter() - start) * 1000)
         print(f"  {name:40s} matched {matched:6,}  median {statistics.median(times):6.2f} ms  max {max(times):6.2f} ms")
+        widest = name == "all manufacturing (C)"  # the growth table follows the targeting that matches most
         record("targeting", f"matching: {name}", statistics.median(times), "ms", target="≤ 100 ms",
-               met=statistics.median(times) <= 100, group=f"{n:,} subscribers")
+               met=statistics.median(times) <= 100, group=f"{n:,} subscribers" if widest else "")
     print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 
 
