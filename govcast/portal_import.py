@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
+from adapters.common.views import CST, OTHER_COLUMN, PortalEntry, article_path
 from adapters.portal import PortalAdapter
 from adapters.portal.files import fsync_dir, site_lock
 from adapters.portal.pages import PART_SIZE, SITE_WIDE
@@ -40,7 +41,6 @@ from govcast.portal_import_work import Workers, available_cores, parse_lines, re
 from govcast.subscribers_import import Progress, reason_of
 from persistence.store import StatusStore
 from processors.normalize import normalize
-from processors.render.views import CST, OTHER_COLUMN, PortalEntry, article_path
 from schemas.publication import IndexNo, Publication, PublicationIn
 
 BATCH = 500

@@ -32,13 +32,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
+from adapters.common.views import OTHER_COLUMN, PortalEntry, Tombstone, article_path
 from adapters.portal.config import PortalConfig
 from adapters.portal.files import fsync_dir, make_durable, site_lock
 from adapters.portal.pages import SITE_WIDE, SiteWriter, part_keys
 from adapters.portal.refresher import Refresher
+from adapters.portal.render import render_withdrawn
 from adapters.portal.store import PortalStore
-from processors.render.portal import render_withdrawn
-from processors.render.views import OTHER_COLUMN, PortalEntry, Tombstone, article_path
 from schemas.delivery import Action, Delivered, DeliveryResult, DeliveryTask, Rejected, Retryable
 from schemas.publication import Publication
 

@@ -27,10 +27,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from adapters.common.views import PortalEntry
 from adapters.portal import PortalAdapter, PortalConfig
 from govcast.samples import DEMO_DEPARTMENT, sample_policy
 from processors.normalize import normalize
-from processors.render.views import PortalEntry
 from schemas import Action, DeliveryTask, IndexNo, Publication, PublicationIn, delivery_id
 from tests.bench.results import record
 from tests.conftest import Client, GovcastProcess
