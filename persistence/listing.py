@@ -64,8 +64,6 @@ def publications_page(engine: Engine, flt: PageFilter, cursor: Cursor | None, li
         conds.append(p.created_at >= flt.since)
     if flt.until:
         conds.append(p.created_at < flt.until)
-    if flt.text and flt.text.strip():
-        conds.append(text_condition(engine.dialect.name, flt.text.strip()))  # trigram-indexed (text_search.py)
     if flt.channel:
         conds.append(p.channels.like(like_pattern(f'"{flt.channel}"'), escape="\\"))
     if flt.status:
@@ -77,8 +75,10 @@ def publications_page(engine: Engine, flt: PageFilter, cursor: Cursor | None, li
             conds.append(or_(p.status == flt.status, exists().where(in_channel)))
     if cursor is not None:
         conds.append(or_(p.created_at < cursor.created_at, and_(p.created_at == cursor.created_at, p.id < cursor.id)))
-    query = query.where(*conds).order_by(p.created_at.desc(), p.id.desc()).limit(limit + 1)
     with reading(engine) as conn:
+        if flt.text and flt.text.strip():
+            conds.append(text_condition(conn, flt.text.strip()))  # from the trigram index (text_search.py)
+        query = query.where(*conds).order_by(p.created_at.desc(), p.id.desc()).limit(limit + 1)
         found: list[Any] = list(conn.execute(query).all())
         more = len(found) > limit
         rows = found[:limit]

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import delete
 
 from govcast.samples import DEMO_DEPARTMENT, sample_policy
+from persistence import text_search
 from persistence.listing import PageFilter, publications_page
 from persistence.store import StatusStore
 from persistence.tables import publications
@@ -55,6 +56,10 @@ def test_text_filter_finds_title_index_no_and_doc_no_and_follows_every_write(url
         assert found(store, "措施 济政发") == []  # the end of one field and the start of the next is no match
         assert found(store, "100%") == [] and found(store, '"〔2026〕"') == []  # wildcards and quotes are literal
         assert found(store, "〔2026〕") == ["pub_text_1", "pub_text_2"]
+        with pytest.MonkeyPatch.context() as patch:  # a text in more publications than the index's set is for
+            patch.setattr(text_search, "SET_LIMIT", 1)
+            assert found(store, "〔2026〕") == ["pub_text_1", "pub_text_2"]
+            assert found(store, "营商环境") == ["pub_text_1"]
 
         with store.transaction() as conn:  # a revision changes the title: the index follows
             store.upsert_publication(conn, publication(1, "关于进一步优化政务服务的通知", "济政发〔2026〕3号", version=2),
