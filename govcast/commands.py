@@ -64,10 +64,10 @@ def _banner(settings: Settings, tokens: list[tuple[str, str]], mode: str) -> str
         f"  channels     {', '.join(settings.channels)}",
     ]
     if settings.sandboxes:
-        from adapters.sandboxes import SANDBOXES
+        from adapters.channels import specs
 
-        lines.append("  SANDBOX platforms (stand-ins, not the real WeChat/Weibo/SMS/disclosure services):")
-        lines += [f"    {name:10} {base}/sandbox/{name}/_inspect" for name in SANDBOXES]
+        lines.append("  SANDBOX platforms (stand-ins, not the real platforms' services):")
+        lines += [f"    {name:10} {base}/sandbox/{name}/_inspect" for spec in specs() for name in spec.sandboxes]
     if settings.webhook_allowed_networks:
         lines.append(f"  webhooks may also reach {', '.join(settings.webhook_allowed_networks)} (webhook_allowed_networks)")
     if tokens:
@@ -107,7 +107,8 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         settings = settings.model_copy(update={"webhook_allowed_networks": list(SANDBOX_LOOPBACK)})
     sink = start_smtp_sink(settings)  # push emails land in <data dir>/mail/ in sandbox mode
     if sink is not None:
-        settings = settings.model_copy(update={"push_smtp_sink_port": sink.port})
+        channel_env = {**settings.channel_env, "push": {**settings.channel_env.get("push", {}), "smtp_sink_port": sink.port}}
+        settings = settings.model_copy(update={"channel_env": channel_env})
         print(f"  SMTP sink    127.0.0.1:{sink.port} (push emails saved under {settings.data_dir / 'mail'})", flush=True)
     try:
         return _serve(settings, run_pipeline=True, mode=mode, bootstrap=True)
@@ -211,20 +212,20 @@ def audit_verify(settings: Settings, args: argparse.Namespace) -> int:
 
 def config_check(settings: Settings, args: argparse.Namespace) -> int:
     """`govcast config check`: the settings (secrets masked) and, per configured channel, what it still lacks."""
+    from adapters.channels import spec_of, specs
     from govcast.config_check import report
-    from govcast.runtime import CONFIG_BUILDERS
 
     problems: dict[str, str | None] = {}
     for channel in settings.channels:
-        builder = CONFIG_BUILDERS.get(channel)
         try:
-            if builder is None:
-                raise ValueError(f"unknown channel; known: {', '.join(CONFIG_BUILDERS)}")
-            builder(settings)
+            spec_of(channel).config(settings)
             problems[channel] = None
         except ValueError as exc:  # what the channel's config refuses names the variables to set
             problems[channel] = " ".join(str(exc).split())
-    return report(settings, problems, sys.stdout)
+    # every channel's own settings (GOVCAST_<CHANNEL>_*), configured or not: a variable set for a channel
+    # that is off is not "unknown"
+    channel_settings = [settings.channel_settings(spec.settings) for spec in specs() if spec.settings is not None]
+    return report(settings, problems, sys.stdout, channel_settings=channel_settings)
 
 
 def db(settings: Settings, args: argparse.Namespace) -> int:

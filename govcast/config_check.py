@@ -8,12 +8,13 @@ Exit status 0 when every configured channel has what it needs, 1 when one lacks 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, SecretStr
+from pydantic_settings import BaseSettings
 
 MASK = "********"
 
@@ -70,9 +71,13 @@ OTHER_VARIABLES = frozenset({"GOVCAST_KILL_AT", "GOVCAST_TEST_PG_URL", "GOVCAST_
 
 
 def report(settings: BaseModel, channel_problems: Mapping[str, str | None], out: TextIO,
-           environ: Mapping[str, str] | None = None) -> int:
+           environ: Mapping[str, str] | None = None, channel_settings: Sequence[BaseSettings] = ()) -> int:
     environ = os.environ if environ is None else environ
-    lines = lines_of(settings, "GOVCAST_", environ)
+    lines = [line for line in lines_of(settings, "GOVCAST_", environ) if line.env != "GOVCAST_CHANNEL_ENV"]
+    for model in channel_settings:  # each channel's own GOVCAST_<CHANNEL>_* (adapters/<name>/config.py)
+        known = {line.env for line in lines}
+        prefix = str(model.model_config.get("env_prefix", ""))
+        lines += [line for line in lines_of(model, prefix.upper(), environ) if line.env not in known]
     width = max(len(line.env) for line in lines)
     print("settings (GOVCAST_*; set = from the environment or a flag):", file=out)
     for line in lines:

@@ -13,11 +13,12 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
 
 from pydantic import BaseModel
 
 from adapters.base import ChannelAdapter
+from adapters.push.service import PushService
+from adapters.spec import Renderer
 from govcast.settings import Settings
 from persistence.store import StatusStore
 from processors.channel_threads import ChannelThreads
@@ -53,7 +54,8 @@ class StageContext:
     store: StatusStore
     adapters: dict[str, ChannelAdapter]
     clock: Callable[[], dt.datetime] = utcnow
-    renderers: dict[str, Callable[[Publication, Settings], dict[str, Any]]] = field(default_factory=dict)
+    renderers: dict[str, Renderer] = field(default_factory=dict)
+    push: PushService | None = None  # the push feature (processors/target.py's stages), when push is configured
     threads: ChannelThreads = field(default_factory=ChannelThreads)  # where blocking adapters run, per channel
 
 
@@ -84,7 +86,7 @@ class StatusUpdate(BaseModel):
 
 
 def target_channels(pub: Publication, settings: Settings) -> list[str]:
-    return [c.value for c in pub.channels] if pub.channels else list(settings.channels)
+    return list(pub.channels) if pub.channels else list(settings.channels)
 
 
 async def plan(change: PublicationChange, ctx: StageContext) -> list[BaseModel]:

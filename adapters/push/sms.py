@@ -6,7 +6,7 @@ characters; `link` is the part of the click link after `/go/`, the template hold
 Aliyun does not deduplicate: `sms_state` ("sending" before the call, then "accepted" / "refused" /
 "not_sent" / "unknown") is recorded around the call, and after a timeout or a crash mid-call the next
 attempt looks for our OutId in QuerySendDetails before sending again — never twice.
-`Code: OK` → Pending (sent, BizId); the receipt (SmsReport, stored as `receipt` by producers/callbacks/sms.py)
+`Code: OK` → Pending (sent, BizId); the receipt (SmsReport, stored as `receipt` by adapters/push/sms_callbacks.py)
 decides in `check`; without one after `receipt_check_seconds`, QuerySendDetails is polled (SendStatus
 3 delivered, 2 failed, 1 waiting); after `receipt_max_checks` checks the channel gives up (falls back).
 """

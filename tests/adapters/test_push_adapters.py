@@ -14,12 +14,12 @@ from sqlalchemy import create_engine
 
 from adapters.base import AdapterServices
 from adapters.push import PushAdapter, PushConfig
+from adapters.push.render import render_push
 from adapters.push.unsubscribe import read_token
 from adapters.push.webhook import sign
 from govcast.settings import Settings
 from govcast.sinks import SmtpSink
 from persistence.ledger import Ledger
-from processors.render.push import render_push
 from processors.target import fan_out
 from schemas.delivery import Action, Delivered, DeliveryTask, Rejected, Retryable, delivery_id
 from schemas.publication import Publication
@@ -173,7 +173,7 @@ def test_fan_out_emits_one_stable_task_per_match(push: PushAdapter, receiver: Re
     pub = publication()
     channel_task = DeliveryTask(delivery_id="dlv_x", channel="push", action=Action.publish, publication=pub,
                                 rendition=render_push(pub, Settings()))
-    ctx = StageContext(settings=Settings(), store=StatusStore("sqlite://"), adapters={"push": push})
+    ctx = StageContext(settings=Settings(), store=StatusStore("sqlite://"), adapters={"push": push}, push=push)
     first = [m for m in asyncio.run(fan_out(channel_task, ctx)) if isinstance(m, DeliveryTask)]
     again = [m for m in asyncio.run(fan_out(channel_task, ctx)) if isinstance(m, DeliveryTask)]
     assert {t.recipient for chunk in first for t in chunk.per_recipient()} == {credit_code(n) for n in range(10, 15)}

@@ -8,8 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from adapters.channels import specs
 from govcast.cli import main
-from govcast.settings import get_settings
+from govcast.settings import Settings, from_env, get_settings
 
 
 @pytest.fixture(autouse=True)
@@ -20,6 +21,16 @@ def fresh_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()
+
+
+def variables() -> set[str]:
+    """Every GOVCAST_* variable a setting reads: the core ones and each channel's own."""
+    names = {f"GOVCAST_{name.upper()}" for name in Settings.model_fields if from_env(name)}
+    for spec in specs():
+        if spec.settings is not None:
+            prefix = str(spec.settings.model_config.get("env_prefix", "")).upper()
+            names |= {f"{prefix}{name.upper()}" for name in spec.settings.model_fields}
+    return names
 
 
 def check(capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, tuple[str, str]], str]:
@@ -38,7 +49,7 @@ def test_defaults_pass_and_every_setting_is_listed(capsys: pytest.CaptureFixture
     assert status == 0
     assert rows["GOVCAST_PORT"] == ("default", "8000")
     assert rows["GOVCAST_DB_AUTO_UPGRADE"] == ("default", "True")
-    assert len(rows) == len(type(get_settings()).model_fields)
+    assert set(rows) == variables()  # the core settings and every channel's GOVCAST_<CHANNEL>_*
     assert "  portal      ok" in out
 
 
@@ -70,3 +81,13 @@ def test_a_channel_without_its_credentials_is_named_with_the_variables_to_set(
     assert status == 1
     assert "  portal      ok" in out
     assert "  wechat      MISSING: the wechat channel needs GOVCAST_WECHAT_APPID and GOVCAST_WECHAT_SECRET" in out
+
+
+def test_a_bad_value_is_refused_naming_its_variable(monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("GOVCAST_PORT", "eighty")
+    monkeypatch.setenv("GOVCAST_CATEGORIES", "政策文件=zcwj")
+    assert main(["config", "check"]) == 2
+    err = capsys.readouterr().err
+    assert "GOVCAST_PORT: Input should be a valid integer, unable to parse string as an integer (got 'eighty')" in err
+    assert "GOVCAST_CATEGORIES must be a JSON object" in err
