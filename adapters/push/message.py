@@ -43,6 +43,9 @@ class PushMessage:
     validity: str = "有效"
     replacement_title: str = ""
     replacement_url: str = ""
+    label: str = "政策文件"  # what the item is, in words (adapters/push/wording.py)
+    subject: str = ""  # the document's short name, for channels without room for the title
+    kind: str = "policy"
 
     @property
     def is_lapse(self) -> bool:

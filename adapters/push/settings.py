@@ -39,10 +39,11 @@ class PushSettings(ChannelSettings):
                                              description="AccessKey secret; empty: the sandbox's (sandbox only)")
     sms_sign_name: str = Field(default="", description="approved SMS signature (签名); empty: the sandbox's")
     sms_template_code: str = Field(default="", description="approved template code (SMS_…); empty: the sandbox's")
-    sms_template_text: str = Field(default="", description="the approved template's text with ${title}, ${reason} "
-                                   "and <public URL>/go/${link} (segment counting); empty: the sandbox's")
+    sms_template_text: str = Field(default="", description="the approved template's text with ${kind} (政策文件, "
+                                   "政策解读 …), ${title} (the short name) and <public URL>/s/${code} (segment "
+                                   "counting; ${reason} and <public URL>/go/${link} work too); empty: the sandbox's")
     sms_lapse_template_code: str = Field(default="", description="approved template for lapse notices (政策变更, "
-                                         "${title} ${reason} ${link}); empty: the sandbox's, else none by SMS")
+                                         "${title} ${reason} ${code}); empty: the sandbox's, else none by SMS")
     sms_lapse_template_text: str = Field(default="", description="that template's text (segment counting)")
     sms_code_template_code: str = Field(default="", description="approved verification-code template (验证码, "
                                         "text with ${code}) for the subscription center; empty: the sandbox's")
