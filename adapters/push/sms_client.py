@@ -29,6 +29,7 @@ import requests
 from pydantic import Field, SecretStr, field_validator
 
 from adapters.base import AdapterConfig
+from adapters.common import urls
 from adapters.common.install import Installation
 from adapters.push.settings import push_env
 from adapters.transport import send, with_retries
@@ -152,13 +153,11 @@ class SmsConfig(AdapterConfig):
     @field_validator("endpoint")
     @classmethod
     def _endpoint(cls, value: str) -> str:
-        if not re.match(r"^https?://[^\s/]+", value):
-            raise ValueError("endpoint must be an absolute http(s) URL, e.g. https://dysmsapi.aliyuncs.com/")
-        return value if value.endswith("/") else value + "/"
+        return urls.http_url(value, PRODUCTION_ENDPOINT) + "/"  # the RPC endpoint is the root path
 
 
 def uses_sandbox(settings: Installation) -> bool:
-    return settings.sandboxes and not push_env(settings).sms_endpoint
+    return urls.uses_sandbox(push_env(settings).sms_endpoint, settings)
 
 
 def sms_callback_token(settings: Installation) -> SecretStr:
@@ -185,7 +184,7 @@ def sms_config(settings: Installation) -> SmsConfig | None:
         raise ValueError(f"the SMS push channel needs {', '.join(missing)} "
                          "(or GOVCAST_SANDBOXES=true with an empty GOVCAST_PUSH_SMS_ENDPOINT for the sandbox)")
     return SmsConfig(
-        endpoint=push_env(settings).sms_endpoint or f"{settings.base_url}/sandbox/sms/", template_text=text,
+        endpoint=urls.platform_url(push_env(settings).sms_endpoint, settings, "sms"), template_text=text,
         access_key_id=values["access_key_id"], access_key_secret=SecretStr(values["access_key_secret"]),
         sign_name=values["sign_name"], template_code=values["template_code"], sandbox=sandbox,
         code_template_code=push_env(settings).sms_code_template_code or (SANDBOX_CODE_TEMPLATE_CODE if sandbox else ""),
