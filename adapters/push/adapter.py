@@ -115,7 +115,7 @@ class PushAdapter:
             publish_date=pub.publish_date.isoformat() if pub.publish_date else "",
             replacement_title=r.get("replacement_title", ""), replacement_url=r.get("replacement_url", ""),
             label=r.get("label") or kind_label(pub.kind, pub.targeting, pub.keywords),
-            subject=r.get("subject") or subject(pub.title), kind=pub.kind.value)
+            subject=r.get("subject") or subject(pub.title), kind=pub.kind.value, consult_phone=self.config.consult_phone)
 
     # -- batches ------------------------------------------------------------------
     def _load(self, tasks: list[DeliveryTask]) -> list[Job]:
