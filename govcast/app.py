@@ -12,14 +12,13 @@ from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel, Field
 from starlette.middleware import Middleware
 
-from adapters.sandboxes import SANDBOXES
+from adapters import channels
 from govcast.clock import PipelineClock
 from govcast.portal_web import PublicFiles, portal_router, redirect_router
 from govcast.runtime import Runtime, portal_config
 from govcast.sandbox_guard import SandboxControls
 from producers.api import create_app
 from producers.api.headers import SecurityHeaders
-from producers.callbacks import CALLBACK_ROUTERS
 from producers.publishing import Publisher
 
 log = logging.getLogger("govcast.app")
@@ -51,17 +50,19 @@ def build_app(runtime: Runtime, *, run_pipeline: bool = True) -> FastAPI:
     app = create_app(settings, runtime.store, runtime.bus)
     settings.portal_dir.mkdir(parents=True, exist_ok=True)
     if "portal" in settings.channels:
-        app.include_router(portal_router(portal_config(settings)))  # type: ignore[arg-type]
+        app.include_router(portal_router(portal_config(settings)))
     app.mount("/portal", PublicFiles(directory=settings.portal_dir, html=True, check_dir=False), name="portal")
-    for channel, router in CALLBACK_ROUTERS.items():
-        app.include_router(router(settings, runtime.ledger), prefix=f"/callbacks/{channel}", tags=["callbacks"])
+    for spec in channels.specs():  # every known channel's callbacks: a platform may answer after a channel is switched off
+        for route, router in spec.callbacks.items():
+            app.include_router(router(settings, runtime.ledger), prefix=f"/callbacks/{route}", tags=["callbacks"])
     if settings.sandboxes:
         # faults, resets, clock moves: operators only; just inside SecurityHeaders, so refusals carry its headers too
         assert app.user_middleware[0].cls is SecurityHeaders
         app.user_middleware.insert(1, Middleware(SandboxControls, store=runtime.store))
         app.include_router(clock_router(runtime.clock), prefix="/sandbox/_clock", tags=["sandbox"])
-        for name, sandbox in SANDBOXES.items():
-            app.mount(f"/sandbox/{name}", sandbox(settings), name=f"sandbox-{name}")
+        for spec in channels.specs():
+            for name, sandbox in spec.sandboxes.items():
+                app.mount(f"/sandbox/{name}", sandbox(settings), name=f"sandbox-{name}")
 
     if run_pipeline:
         inner = app.router.lifespan_context
@@ -82,7 +83,7 @@ def build_app(runtime: Runtime, *, run_pipeline: bool = True) -> FastAPI:
 
         app.router.lifespan_context = lifespan
     if "portal" in settings.channels:  # last: it answers every path nothing else claimed
-        app.include_router(redirect_router(portal_config(settings)))  # type: ignore[arg-type]
+        app.include_router(redirect_router(portal_config(settings)))
     return app
 
 

@@ -1,4 +1,4 @@
-"""`govcast` command line: run, api, worker, token create|list|revoke, audit verify, db upgrade|status, demo, schema, bench."""
+"""`govcast` command line: run, api, worker, token, audit verify, config check, db upgrade|status, demo, schema, bench."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from govcast.settings import Settings, get_settings
+from pydantic import ValidationError
+
+from govcast.settings import Settings, explain, get_settings
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -51,6 +53,9 @@ def parser() -> argparse.ArgumentParser:
     revoke = token.add_parser("revoke", help="revoke a token by id: refused from the next request on, on every node")
     _common(revoke)
     revoke.add_argument("token_id", metavar="ID", help="the token's id (prn_…), from `govcast token list`")
+    config = sub.add_parser("config", help="the configuration").add_subparsers(dest="config_command", required=True)
+    _server(config.add_parser("check", help="print every setting (set or default; secrets masked) and what a "
+                                            "configured channel still lacks; exit 1 when one lacks something"))
     db = sub.add_parser("db", help="the status store's schema").add_subparsers(dest="db_command", required=True)
     _common(db.add_parser("upgrade", help="migrate the store to this release's schema (also done at start unless "
                                           "GOVCAST_DB_AUTO_UPGRADE=false)"))
@@ -70,6 +75,8 @@ def parser() -> argparse.ArgumentParser:
     _common(archive)
     _public_url(archive)
     archive.add_argument("file", type=Path, help="one publication per line, with its original index_no and publish_date")
+    archive.add_argument("--workers", type=int, default=0,
+                         help="processes parsing lines and rendering pages (default: one per available core)")
     export = portal.add_parser("export", help="copy the static tree to a web server's directory (changed files only)")
     _common(export)
     export.add_argument("--target", type=Path, required=True, help="directory a web server publishes")
@@ -99,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd (the sandbox SMTP sink): one line per connection
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # persistence.migrate logs what an upgrade changed, once
     if args.command == "schema":
         from schemas.export import export
 
@@ -111,14 +119,15 @@ def main(argv: list[str] | None = None) -> int:
         return bench.main(args.quick, args.only, args.markdown, args.json)
     try:
         settings = settings_from(args)
-    except ValueError as exc:
-        print(f"govcast: bad setting: {exc}", file=sys.stderr)
+    except ValidationError as exc:
+        print(f"govcast: bad setting: {explain(exc)}", file=sys.stderr)
         return 2
     from govcast import commands
     from persistence.migrate import SchemaBehind
 
     handler = {"run": commands.run, "api": commands.api, "worker": commands.worker,
-               "token": commands.token, "audit": commands.audit_verify, "db": commands.db, "demo": commands.demo,
+               "token": commands.token, "audit": commands.audit_verify, "db": commands.db,
+               "config": commands.config_check, "demo": commands.demo,
                "subscribers": commands.subscribers_import, "portal": commands.portal}[args.command]
     try:
         return handler(settings, args)

@@ -33,10 +33,10 @@ def _seed_demo_businesses(runtime: Runtime) -> None:
     import base64
     import secrets
 
-    from govcast.directory_sync import change_hook
     from govcast.samples import demo_businesses
     from persistence.subscribers import SubscriberStore
     from processors.bus import BusUnavailable
+    from processors.directory_hook import change_hook
     from schemas.subscriber import SubscriberIn
 
     settings = runtime.settings
@@ -64,10 +64,10 @@ def _banner(settings: Settings, tokens: list[tuple[str, str]], mode: str) -> str
         f"  channels     {', '.join(settings.channels)}",
     ]
     if settings.sandboxes:
-        from adapters.sandboxes import SANDBOXES
+        from adapters.channels import specs
 
-        lines.append("  SANDBOX platforms (stand-ins, not the real WeChat/Weibo/SMS/disclosure services):")
-        lines += [f"    {name:10} {base}/sandbox/{name}/_inspect" for name in SANDBOXES]
+        lines.append("  SANDBOX platforms (stand-ins, not the real platforms' services):")
+        lines += [f"    {name:10} {base}/sandbox/{name}/_inspect" for spec in specs() for name in spec.sandboxes]
     if settings.webhook_allowed_networks:
         lines.append(f"  webhooks may also reach {', '.join(settings.webhook_allowed_networks)} (webhook_allowed_networks)")
     if tokens:
@@ -107,7 +107,8 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         settings = settings.model_copy(update={"webhook_allowed_networks": list(SANDBOX_LOOPBACK)})
     sink = start_smtp_sink(settings)  # push emails land in <data dir>/mail/ in sandbox mode
     if sink is not None:
-        settings = settings.model_copy(update={"push_smtp_sink_port": sink.port})
+        channel_env = {**settings.channel_env, "push": {**settings.channel_env.get("push", {}), "smtp_sink_port": sink.port}}
+        settings = settings.model_copy(update={"channel_env": channel_env})
         print(f"  SMTP sink    127.0.0.1:{sink.port} (push emails saved under {settings.data_dir / 'mail'})", flush=True)
     try:
         return _serve(settings, run_pipeline=True, mode=mode, bootstrap=True)
@@ -132,7 +133,7 @@ def worker(settings: Settings, args: argparse.Namespace) -> int:
         print("govcast worker needs --broker kafka://HOST:PORT (embedded mode runs its pipeline inside `govcast run`)",
               file=sys.stderr)
         return 2
-    from processors.faust_host import run_worker
+    from govcast.worker import run_worker
 
     return run_worker(settings)
 
@@ -209,6 +210,24 @@ def audit_verify(settings: Settings, args: argparse.Namespace) -> int:
     return 0 if verdict.intact else 1
 
 
+def config_check(settings: Settings, args: argparse.Namespace) -> int:
+    """`govcast config check`: the settings (secrets masked) and, per configured channel, what it still lacks."""
+    from adapters.channels import spec_of, specs
+    from govcast.config_check import report
+
+    problems: dict[str, str | None] = {}
+    for channel in settings.channels:
+        try:
+            spec_of(channel).config(settings)
+            problems[channel] = None
+        except ValueError as exc:  # what the channel's config refuses names the variables to set
+            problems[channel] = " ".join(str(exc).split())
+    # every channel's own settings (GOVCAST_<CHANNEL>_*), configured or not: a variable set for a channel
+    # that is off is not "unknown"
+    channel_settings = [settings.channel_settings(spec.settings) for spec in specs() if spec.settings is not None]
+    return report(settings, problems, sys.stdout, channel_settings=channel_settings)
+
+
 def db(settings: Settings, args: argparse.Namespace) -> int:
     """`govcast db upgrade`: migrate the store, say from which revision to which. `govcast db status`: 1 when behind."""
     from sqlalchemy.engine import make_url
@@ -256,8 +275,9 @@ def demo(settings: Settings, args: argparse.Namespace) -> int:
 
 def subscribers_import(settings: Settings, args: argparse.Namespace) -> int:
     """`govcast subscribers import|publish`; with --broker (or GOVCAST_BROKER) changes go to the directory topic."""
-    from govcast.directory_sync import change_hook, publish
+    from govcast.directory_sync import publish
     from govcast.subscribers_import import import_csv
+    from processors.directory_hook import change_hook
 
     if getattr(args, "subscribers_command", "import") == "publish":
         return publish(settings)
@@ -284,6 +304,6 @@ def portal(settings: Settings, args: argparse.Namespace) -> int:
 
     runtime = Runtime.build(settings, with_adapters=False, with_bus=False)  # the status store: 索引号 reserved there
     try:
-        return import_archive(PortalAdapter(config), runtime.store, args.file)
+        return import_archive(PortalAdapter(config), runtime.store, args.file, workers=args.workers)
     finally:
         runtime.close()

@@ -1,10 +1,7 @@
 """Kafka mode wiring of the push directory topic (processors.directory_topic): who writes it, who reads it.
 
-* `change_hook(settings, bus)`: the SubscriberStore change hook of a process (API, importer, worker) --
-  a DirectoryFeed on the process's KafkaBus in Kafka mode, None in embedded mode.
-* `attach_topic_directory(runtime)`: a pipeline process (worker, `run --broker`) gives its push adapter
-  the TopicDirectory (matching and recipients read from the topic) and the change hook (a webhook
-  disabled after a 410 is a directory change too).
+(The SubscriberStore change hook of a process is processors.directory_hook.change_hook; a pipeline process's push
+adapter gets the TopicDirectory in govcast.runtime.)
 * `DirectorySeeder`: `govcast api --broker` (and `run --broker`) reseed the topic from the database at
   start, waiting a bounded time before serving; if the broker cannot be reached then, it goes on
   retrying in the background while the API serves.
@@ -19,8 +16,8 @@ import threading
 from typing import TYPE_CHECKING
 
 from govcast.settings import Settings
-from persistence.subscribers import ChangeHook, SubscriberStore
-from processors.bus import Bus
+from persistence.subscribers import SubscriberStore
+from processors.directory_hook import change_hook
 
 if TYPE_CHECKING:
     from govcast.runtime import Runtime
@@ -28,49 +25,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("govcast.directory")
 
 SEED_WAIT_SECONDS = 60.0  # how long `govcast api` waits for the reseed before it serves anyway
-
-
-def _not_a_cancelled_refresh(record: logging.LogRecord) -> bool:
-    # kafka-python logs "Metadata refresh: failed Cancelled" at ERROR when a client is closed while it refreshes:
-    # the start-up reseed closes its reader right after reading, so every API start would log a false error.
-    return not record.getMessage().startswith("Metadata refresh: failed Cancelled")
-
-
-def quiet_kafka_logs() -> None:
-    """kafka-python logs every connection at INFO; keep its warnings (an operator's own logging config wins)."""
-    logger = logging.getLogger("kafka")
-    if logger.level == logging.NOTSET:
-        logger.setLevel(logging.WARNING)
-    cluster = logging.getLogger("kafka.cluster")
-    if _not_a_cancelled_refresh not in cluster.filters:
-        cluster.addFilter(_not_a_cancelled_refresh)
-
-
-def change_hook(settings: Settings, bus: Bus) -> ChangeHook | None:
-    if not settings.broker:
-        return None
-    from processors.directory_topic import DirectoryFeed  # lazily: embedded mode needs no Kafka client
-    from processors.kafka_bus import KafkaBus
-
-    if not isinstance(bus, KafkaBus):
-        raise TypeError(f"Kafka mode needs a KafkaBus to write the directory topic, not {type(bus).__name__}")
-    quiet_kafka_logs()
-    return DirectoryFeed(bus)
-
-
-def attach_topic_directory(runtime: Runtime) -> None:
-    """In Kafka mode the push adapter reads the directory from its topic (idempotent; no-op without push)."""
-    from adapters.push.adapter import PushAdapter
-    from processors.directory_topic import TopicDirectory
-    from processors.kafka_bus import KafkaBus
-
-    push = runtime.adapters.get("push")
-    if not runtime.settings.broker or not isinstance(push, PushAdapter) or not isinstance(runtime.bus, KafkaBus):
-        return
-    if isinstance(push.directory, TopicDirectory):
-        return
-    push.store.on_change = change_hook(runtime.settings, runtime.bus)
-    push.directory = TopicDirectory(runtime.bus.servers).start()
 
 
 class DirectorySeeder:

@@ -17,12 +17,12 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 from starlette.types import Scope
 
+from adapters.common.views import list_page_path
 from adapters.portal import PortalConfig
 from adapters.portal.policies import FACET_LABELS, Filters, Listing, listing
+from adapters.portal.render import render_policy_library, render_search
 from adapters.portal.search import Results, search
 from adapters.portal.store import PortalStore
-from processors.render.portal import render_policy_library, render_search
-from processors.render.views import list_page_path
 
 PER_PAGE = 10
 T = TypeVar("T")

@@ -3,79 +3,27 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 from dataclasses import dataclass
 
-from pydantic import SecretStr
-
+from adapters import channels
 from adapters.base import AdapterConfig, AdapterServices, ChannelAdapter
-from adapters.portal import PortalConfig
-from adapters.push import push_config
-from adapters.registry import build_adapters
-from adapters.wechat import wechat_config
-from adapters.weibo import weibo_config
+from adapters.portal.config import portal_config
+from adapters.push.adapter import PushAdapter
+from adapters.push.service import PushService
 from govcast.clock import PipelineClock
 from govcast.settings import Settings
 from persistence.ledger import Ledger
 from persistence.store import StatusStore
 from processors.bus import Bus, Outbound
 from processors.channel_threads import ChannelThreads
-from processors.render.channels import RENDERERS
+from processors.directory_hook import change_hook
 from processors.stages import StageContext
 
-
-def portal_config(settings: Settings) -> AdapterConfig:
-    return PortalConfig(
-        root=settings.portal_dir,
-        base_url=f"{settings.base_url}/portal",
-        site_name=settings.site_name,
-        site_domain=settings.site_domain,
-        site_id_code=settings.site_id_code,
-        site_sponsor=settings.site_sponsor,
-        site_phone=settings.site_phone,
-        icp=settings.icp,
-        categories=settings.categories,
-        page_size=settings.page_size,
-        refresh_seconds=settings.portal_refresh_seconds,
-        police_beian=settings.site_police_beian,
-        conac_url=settings.site_conac_url,
-        error_report_url=settings.site_error_report_url,
-        sandbox=settings.sandboxes,  # the 演示环境 banner and noindex: a demo must not pass for the real site
-    )
-
-
-def disclosure_config(settings: Settings) -> AdapterConfig:
-    """The configured platform, or the bundled sandbox (with its demo secret) when no URL is set."""
-    from adapters.disclosure import SANDBOX_SECRET, DisclosureConfig
-
-    secret = settings.disclosure_secret.get_secret_value()
-    if settings.disclosure_url and not secret:
-        raise ValueError("GOVCAST_DISCLOSURE_SECRET is required when GOVCAST_DISCLOSURE_URL names a platform")
-    if not settings.disclosure_url and not settings.sandboxes:
-        raise ValueError("the disclosure channel needs GOVCAST_DISCLOSURE_URL (the sandbox is not mounted); "
-                         "or leave disclosure out of GOVCAST_CHANNELS")
-    return DisclosureConfig(
-        base_url=settings.disclosure_url or f"{settings.base_url}/sandbox/disclosure",
-        app_id=settings.disclosure_app_id, secret=SecretStr(secret or SANDBOX_SECRET),
-        timeout=settings.disclosure_timeout_seconds, sandbox=not settings.disclosure_url,
-    )
-
-
-# channel -> typed adapter config built from settings (explicit, one line per channel)
-CONFIG_BUILDERS: dict[str, Callable[[Settings], AdapterConfig]] = {
-    "portal": portal_config,
-    "wechat": wechat_config,
-    "weibo": weibo_config,
-    "disclosure": disclosure_config,
-    "push": push_config,
-}
+__all__ = ["NoBus", "Runtime", "adapter_configs", "make_bus", "portal_config"]
 
 
 def adapter_configs(settings: Settings) -> dict[str, AdapterConfig]:
-    unknown = [c for c in settings.channels if c not in CONFIG_BUILDERS]
-    if unknown:
-        raise ValueError(f"unknown channel(s) {', '.join(unknown)}; known: {', '.join(CONFIG_BUILDERS)}")
-    return {channel: CONFIG_BUILDERS[channel](settings) for channel in settings.channels}
+    return channels.adapter_configs(settings, settings.channels)
 
 
 def make_bus(settings: Settings) -> Bus:
@@ -117,13 +65,11 @@ class Runtime:
         ledger = Ledger(store.engine)
         clock = PipelineClock(settings.clock_start)
         services = AdapterServices(ledger=ledger, public_url=settings.base_url, clock=clock.now)
-        adapters = build_adapters(adapter_configs(settings), services) if with_adapters else {}
+        adapters = channels.build_adapters(adapter_configs(settings), services) if with_adapters else {}
         return cls(settings, store, make_bus(settings) if with_bus else NoBus(), adapters, ledger, clock)
 
     def __post_init__(self) -> None:
         if self.settings.broker and "push" in self.adapters:  # Kafka mode: push reads the directory topic
-            from govcast.directory_sync import attach_topic_directory
-
             attach_topic_directory(self)
 
     @functools.cached_property
@@ -131,8 +77,13 @@ class Runtime:
         return ChannelThreads(self.settings.channel_concurrency)
 
     def context(self) -> StageContext:
-        return StageContext(settings=self.settings, store=self.store, adapters=self.adapters, renderers=dict(RENDERERS),
-                            clock=self.clock.now, threads=self.threads)
+        return StageContext(settings=self.settings, store=self.store, adapters=self.adapters, renderers=channels.renderers(),
+                            push=self.push_service(), clock=self.clock.now, threads=self.threads)
+
+    def push_service(self) -> PushService | None:
+        """The push feature for the push stages, when this process delivers push."""
+        push = self.adapters.get("push")
+        return push if isinstance(push, PushAdapter) else None
 
     def close(self) -> None:
         self.threads.close()
@@ -140,3 +91,18 @@ class Runtime:
             adapter.close()
         self.bus.close()
         self.store.close()
+
+
+def attach_topic_directory(runtime: Runtime) -> None:
+    """In Kafka mode the push adapter reads the directory from its topic (idempotent; no-op without push)."""
+    from adapters.push.adapter import PushAdapter
+    from processors.directory_topic import TopicDirectory
+    from processors.kafka_bus import KafkaBus
+
+    push = runtime.adapters.get("push")
+    if not runtime.settings.broker or not isinstance(push, PushAdapter) or not isinstance(runtime.bus, KafkaBus):
+        return
+    if isinstance(push.directory, TopicDirectory):
+        return
+    push.store.on_change = change_hook(runtime.settings, runtime.bus)
+    push.directory = TopicDirectory(runtime.bus.servers).start()

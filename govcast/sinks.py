@@ -1,9 +1,8 @@
-"""Local receivers for the push demo (sandbox mode): an SMTP sink and a webhook receiver.
+"""The local SMTP sink of the push demo (sandbox mode).
 
-`govcast run` starts the SMTP sink on loopback when sandboxes are on and no SMTP server is
-configured; mails land as .eml files under <data dir>/mail/. The webhook receiver is mounted at
-`/sandbox/webhook/` (any path below `hooks/` accepts deliveries; `GET /_inspect` lists them,
-deduplicated by `webhook-id` as a real receiver would).
+`govcast run` starts it on loopback when sandboxes are on and no SMTP server is configured; mails
+land as .eml files under <data dir>/mail/. (The webhook receiver is the push channel's sandbox,
+adapters/push/webhook_sandbox.py, mounted at `/sandbox/webhook/`.)
 """
 
 from __future__ import annotations
@@ -15,8 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiosmtpd.controller import Controller
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+
+from adapters.push.settings import push_env
 
 if TYPE_CHECKING:
     from govcast.settings import Settings
@@ -70,29 +69,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def webhook_receiver(settings: Settings) -> FastAPI:
-    app = FastAPI(title="webhook receiver (sandbox)", docs_url=None, redoc_url=None, openapi_url=None)
-    received: dict[str, dict[str, Any]] = {}
-
-    @app.post("/hooks/{name}")
-    async def hook(name: str, request: Request) -> JSONResponse:
-        body = await request.body()
-        msg_id = request.headers.get("webhook-id", "")
-        entry = received.setdefault(msg_id, {"endpoint": name, "body": body.decode(errors="replace"), "count": 0,
-                                             "headers": {k: v for k, v in request.headers.items()
-                                                         if k.startswith("webhook-")}})
-        entry["count"] += 1
-        return JSONResponse({"ok": True})
-
-    @app.get("/_inspect")
-    def inspect() -> dict[str, Any]:
-        return {"deliveries": received}
-
-    return app
-
-
 def start_smtp_sink(settings: Settings) -> SmtpSink | None:
     """The local SMTP sink, when the push channel runs in sandbox mode without an SMTP server."""
-    if not settings.sandboxes or "push" not in settings.channels or settings.push_smtp_host:
+    push = push_env(settings)
+    if not settings.sandboxes or "push" not in settings.channels or push.smtp_host:
         return None
-    return SmtpSink(settings.push_smtp_sink_port, settings.data_dir / "mail").start()
+    return SmtpSink(push.smtp_sink_port, settings.data_dir / "mail").start()

@@ -11,6 +11,7 @@ database is adopted in place with its rows.
 from __future__ import annotations
 
 import functools
+import logging
 import threading
 import weakref
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from sqlalchemy import Engine
 
 from persistence.engine import advisory_lock, reading
 
+log = logging.getLogger("govcast.store")
 MIGRATIONS = Path(__file__).with_name("migrations")
 _LOCK = "govcast/status-store/schema"
 _ready: weakref.WeakSet[Engine] = weakref.WeakSet()  # engines whose database is known to be at head
@@ -73,6 +75,8 @@ def upgrade(engine: Engine) -> Revisions:
         command.upgrade(config, "head")
     with _ready_lock:
         _ready.add(engine)
+    if before != head():
+        log.info("status store schema upgraded from revision %s to %s", before or "none", head())
     return Revisions(before, head())
 
 

@@ -139,7 +139,7 @@ class Projection:
             self._flush_publications(conn, [pub] if pub is not None and pub.changed else [])
             carried = ev.publication
             self._upsert_publication(conn, carried, pub.status if pub else DeliveryStatus.pending.value,
-                                     [c.value for c in carried.channels or []])
+                                     list(carried.channels or []))
             pub = self._reload_publication(conn, batch, ev.publication_id)
         if pub is None:
             return  # status of a publication this store never saw: timeline only

@@ -35,8 +35,8 @@ from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, Of
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 from pydantic import ValidationError
 
+from adapters.push.targeting import TargetIndex
 from processors.bus import BusUnavailable
-from processors.target import TargetIndex
 from schemas.events import Topics
 from schemas.publication import Targeting
 from schemas.subscriber import Subscriber
@@ -137,7 +137,7 @@ def index_row(code: str, sub: Subscriber) -> Row:
 
 
 class TopicDirectory:
-    """The push directory as a worker sees it: `match`, `get`, `get_many`, `index` as processors.target.Directory."""
+    """The push directory as a worker sees it: `match`, `get`, `get_many`, `index` as adapters.push.targeting.Directory."""
 
     def __init__(self, servers: list[str], *, sync_seconds: float = SYNC_SECONDS, with_index: bool = True) -> None:
         self.servers = servers

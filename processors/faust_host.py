@@ -28,9 +28,8 @@ import asyncio
 import contextlib
 import importlib
 import logging
-import signal
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import faust
 from faust.types import TP, EventT, StreamT
@@ -45,7 +44,6 @@ from processors.topology import MAX_BATCH_WEIGHT, SOURCE, Route, all_topics, out
 from schemas.events import CloudEvent, Topics, derived_id, new_event
 
 if TYPE_CHECKING:
-    from govcast.runtime import Runtime
     from govcast.settings import Settings
 
 log = logging.getLogger("govcast.faust")
@@ -131,11 +129,20 @@ class _Lane:
     task: asyncio.Task[None]
 
 
+class HostedRuntime(Protocol):
+    """What the host needs of a process's wiring (govcast.runtime.Runtime is one): its settings and stage context."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    def context(self) -> StageContext: ...
+
+
 @dataclass
 class FaustHost:
     """The processors of one process on Kafka; `await run()` until `stop()`. The faust App is created in run()."""
 
-    runtime: Runtime
+    runtime: HostedRuntime
     group_id: str = GROUP_ID
     table: list[Route] = field(default_factory=list)
     shutdown_grace: float = SHUTDOWN_GRACE
@@ -439,32 +446,3 @@ class FaustHost:
                 await asyncio.to_thread(self.ctx.store.mark_released, pub.id, pub.version)
         except Exception:  # a failing tick must not kill the timer (or crash the app): the next tick retries
             log.exception("scheduler tick failed")
-
-
-def run_worker(settings: Settings) -> int:
-    """`govcast worker`: the processors alone, until SIGTERM/SIGINT (exit 0 after a clean stop)."""
-    from govcast.runtime import Runtime
-
-    # Until the loop's handlers are installed, SIGTERM interrupts like Ctrl-C: nothing has started, so exit 0.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
-    try:
-        runtime = Runtime.build(settings)
-    except KeyboardInterrupt:
-        return 0
-
-    async def main() -> None:
-        host = FaustHost(runtime)
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, host.stop)
-        log.info("govcast worker: group %s, broker %s, %d routes", host.group_id, settings.broker, len(host.table))
-        await host.run()
-
-    try:
-        asyncio.run(main())
-    except KeyboardInterrupt:
-        pass  # a signal before main() installed its handlers: nothing was consumed yet
-    finally:
-        runtime.close()
-    log.info("govcast worker stopped")
-    return 0

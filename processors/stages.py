@@ -13,11 +13,12 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
 
 from pydantic import BaseModel
 
 from adapters.base import ChannelAdapter
+from adapters.push.service import PushService
+from adapters.spec import Renderer
 from govcast.settings import Settings
 from persistence.store import StatusStore
 from processors.channel_threads import ChannelThreads
@@ -53,7 +54,8 @@ class StageContext:
     store: StatusStore
     adapters: dict[str, ChannelAdapter]
     clock: Callable[[], dt.datetime] = utcnow
-    renderers: dict[str, Callable[[Publication, Settings], dict[str, Any]]] = field(default_factory=dict)
+    renderers: dict[str, Renderer] = field(default_factory=dict)
+    push: PushService | None = None  # the push feature (processors/target.py's stages), when push is configured
     threads: ChannelThreads = field(default_factory=ChannelThreads)  # where blocking adapters run, per channel
 
 
@@ -84,7 +86,7 @@ class StatusUpdate(BaseModel):
 
 
 def target_channels(pub: Publication, settings: Settings) -> list[str]:
-    return [c.value for c in pub.channels] if pub.channels else list(settings.channels)
+    return list(pub.channels) if pub.channels else list(settings.channels)
 
 
 async def plan(change: PublicationChange, ctx: StageContext) -> list[BaseModel]:
@@ -110,15 +112,18 @@ async def plan(change: PublicationChange, ctx: StageContext) -> list[BaseModel]:
                                    detail="screening notes, published anyway: " + summary(warnings), publication=pub))
     for channel in channels:
         renderer = ctx.renderers.get(channel)
-        out.append(DeliveryTask(
-            delivery_id=delivery_id(pub.id, pub.version, channel, action),
-            channel=channel, action=action, publication=pub,
-            rendition=renderer(pub, ctx.settings) if renderer and action is Action.publish else {},
-        ))
+        rendition = renderer(pub, ctx.settings) if renderer and action is Action.publish else {}
+        out.append(DeliveryTask(delivery_id=delivery_id(pub.id, pub.version, channel, action),
+                                channel=channel, action=action, publication=pub, rendition=rendition))
         out.append(StatusEvent(publication_id=pub.id, version=pub.version, channel=channel,
                                status=DeliveryStatus.delivering, at=now,
                                detail="retracting" if action is Action.retract else f"version {pub.version} queued",
                                publication=pub))
+        # What a renderer saw that operators should know (an SMS that cannot fit, …): a note in the timeline.
+        for warning in rendition.get("warnings") or []:
+            out.append(StatusEvent(publication_id=pub.id, version=pub.version, channel=channel,
+                                   status=DeliveryStatus.delivering, at=now, detail=f"warning: {warning}",
+                                   publication=pub))
     return out
 
 

@@ -1,9 +1,7 @@
-"""Targeting: the in-memory inverted index over the push directory, and the two push stages.
+"""The two push stages, over the push feature the stage context names (`StageContext.push`).
 
-Semantics (issue 5): within one targeting field any value matches; across fields every given
-field must match; an empty or absent field does not constrain; `industries` are GB/T 4754 code
-prefixes (`C` matches all manufacturing, `C39` every 39xx); `credit_codes` names businesses
-explicitly. A targeting with no field at all matches nobody.
+Who matches and why is the push feature's (adapters/push/targeting.py); this module is the stream
+processing around it.
 
 `fan_out` consumes the channel-wide push task (no recipient) and emits the matched businesses in
 chunks (one bus message per CHUNK businesses); each business has a stable delivery id (re-running
@@ -15,16 +13,13 @@ records each recipient's state, and reports one summary of the publication's pus
 from __future__ import annotations
 
 import asyncio
-import threading
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
 from persistence.subscribers import RecipientUpdate
 from processors import stages
 from processors.stages import StageContext
-from schemas import industries  # the GB/T 4754 names (pure data)
 from schemas.delivery import (
     Action,
     Deferral,
@@ -34,122 +29,21 @@ from schemas.delivery import (
     delivery_id,
     recipient_delivery_id,
 )
-from schemas.publication import Publication, Targeting, Validity
+from schemas.publication import Publication, Validity
 
 if TYPE_CHECKING:
+    from adapters.push.service import PushService
     from persistence.subscribers import SubscriberStore
-    from schemas.subscriber import Subscriber
 
 FANOUT_CHANNELS = frozenset({"push"})  # channel-wide task -> one task per recipient on the "<channel>.recipient" lane
 CAMPAIGN_COUNTS = ("matched", "sent", "delivered", "failed", "deferred", "queued", "skipped", "unsubscribed")
 TERMINAL_STATES = frozenset({"delivered", "failed", "skipped", "unsubscribed"})
 CHUNK = 200  # recipients per fan-out task: 100,000 businesses are 500 tasks on the bus, not 100,000
-FIELDS = ("regions", "industries", "scales", "qualifications", "topics")
 
 
 def lane(channel: str, per_recipient: bool) -> str:
     """The topic suffix a delivery task travels on: per-recipient push tasks (and chunks) have their own topic."""
     return f"{channel}.recipient" if per_recipient and channel in FANOUT_CHANNELS else channel
-
-
-def industry_prefixes(code: str) -> list[str]:
-    return [code[:n] for n in range(1, len(code) + 1)] if code else []
-
-
-class TargetIndex:
-    """Inverted index: field -> value -> set of subscriber numbers. Matching is set algebra, not a scan."""
-
-    def __init__(self, rows: Iterable[tuple[str, str, str, str, str, str]]) -> None:
-        self.codes: list[str] = []
-        self.number: dict[str, int] = {}
-        self.postings: dict[str, dict[str, set[int]]] = {f: {} for f in FIELDS}
-        for code, region, industry, scale, quals, topics in rows:
-            n = len(self.codes)
-            self.codes.append(code)
-            self.number[code] = n
-            values = {"regions": [region] if region else [], "industries": industry_prefixes(industry),
-                      "scales": [scale] if scale else [], "qualifications": quals.split("|") if quals else [],
-                      "topics": topics.split("|") if topics else []}
-            for field, vals in values.items():
-                postings = self.postings[field]
-                for v in vals:
-                    postings.setdefault(v, set()).add(n)
-
-    def __len__(self) -> int:
-        return len(self.codes)
-
-    def match(self, targeting: Targeting | None) -> list[str]:
-        if targeting is None:
-            return []
-        sets: list[set[int]] = []
-        for field in FIELDS:
-            wanted = getattr(targeting, field)
-            if not wanted:
-                continue
-            postings = self.postings[field]
-            hits = [postings[v.upper() if field == "industries" else v] for v in wanted
-                    if (v.upper() if field == "industries" else v) in postings]
-            sets.append(set().union(*hits) if len(hits) != 1 else hits[0])
-        if targeting.credit_codes:
-            sets.append({self.number[c] for c in targeting.credit_codes if c in self.number})
-        if not sets:
-            return []
-        sets.sort(key=len)
-        found = sets[0].intersection(*sets[1:]) if len(sets) > 1 else sets[0]
-        return [self.codes[n] for n in sorted(found)]
-
-
-def industry_name(code: str) -> str:
-    """"计算机、通信和其他电子设备制造业" for C39, C391 and C3911 alike (the division's name); the code if unknown."""
-    found = industries.label(code)
-    return found.split(" ", 1)[1] if found else code
-
-
-def why(sub: Subscriber, targeting: Targeting | None) -> str:
-    """One line on why a policy concerns this business (shown in every push message)."""
-    if targeting is None:
-        return ""
-    parts: list[str] = []
-    if targeting.credit_codes and sub.credit_code in targeting.credit_codes:
-        parts.append("贵单位在本政策的适用企业名单内")
-    if targeting.regions:
-        parts.append(f"注册地在{sub.region}")
-    if targeting.industries:  # in words (GB/T 4754 names): a business does not know its code
-        parts.append(f"所属行业为{industry_name(sub.industry)}")
-    if targeting.scales:
-        parts.append(f"企业规模为{sub.scale}")
-    if targeting.qualifications:
-        parts.append("具备" + "、".join(q for q in sub.qualifications if q in targeting.qualifications) + "资质")
-    if targeting.topics:
-        parts.append("关注" + "、".join(t for t in sub.topics if t in targeting.topics))
-    return "推送原因：" + "，".join(parts) + "。"
-
-
-class Directory:
-    """The index of the subscriber table, rebuilt when the table's revision changes."""
-
-    def __init__(self, store: SubscriberStore) -> None:
-        self.store = store
-        self._lock = threading.Lock()
-        self._revision = -1
-        self._index = TargetIndex(())
-
-    def index(self) -> TargetIndex:
-        with self._lock:
-            revision = self.store.revision()
-            if revision != self._revision:
-                self._index = TargetIndex(self.store.index_rows())
-                self._revision = revision
-            return self._index
-
-    def match(self, targeting: Targeting | None) -> list[str]:
-        return self.index().match(targeting)
-
-    def get(self, credit_code: str) -> Subscriber | None:
-        return self.store.get(credit_code)
-
-    def get_many(self, credit_codes: list[str]) -> dict[str, Subscriber]:
-        return self.store.get_many(credit_codes)
 
 
 def slim(pub: Publication) -> Publication:
@@ -172,9 +66,9 @@ def summary_event(store: SubscriberStore, pub: Publication, channel: str, ctx: S
                        at=ctx.clock(), progress=c["matched"] * 2 - outstanding * 2 + (0 if outstanding else 1))
 
 
-def _push(ctx: StageContext, channel: str) -> Any:
-    adapter = ctx.adapters.get(channel)
-    return adapter if adapter is not None and hasattr(adapter, "directory") else None
+def _push(ctx: StageContext, channel: str) -> PushService | None:
+    """The push feature, as the stage context names it (None: push is not configured on this worker)."""
+    return ctx.push if channel in FANOUT_CHANNELS else None
 
 
 async def fan_out(task: DeliveryTask, ctx: StageContext) -> list[BaseModel]:

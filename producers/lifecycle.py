@@ -19,16 +19,20 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from adapters import channels as channels_registry
 from persistence import audit, expiries
 from persistence.store import Principal, StatusStore
 from processors.bus import Outbound
 from producers.errors import FieldError
-from schemas.publication import Channel, Lapse, Publication, RelatedRef, Relation, Validity
+from schemas.publication import Lapse, Publication, RelatedRef, Relation, Validity
 
 CST = dt.timezone(dt.timedelta(hours=8), "CST")
 LAPSING: dict[Relation, Validity] = {Relation.repeals: Validity.repealed, Relation.replaces: Validity.expired}
-# Channels whose copy is kept current; the others (WeChat, Weibo) posted once and are not posted again.
-CURRENT_COPY_CHANNELS = (Channel.portal.value, Channel.disclosure.value, Channel.push.value)
+
+
+def current_copy_channels() -> list[str]:
+    """Channels whose copy is kept current (capability follows_validity); the others (WeChat, Weibo) posted once."""
+    return [spec.name for spec in channels_registry.specs() if spec.capabilities.follows_validity]
 VERB = {Validity.repealed: "废止", Validity.expired: "替代"}
 
 
@@ -115,8 +119,8 @@ def expire(store: StatusStore, conn: Connection, now: dt.datetime, message: Call
 
 def _recorded(store: StatusStore, conn: Connection, row: Any, lapsed: Publication) -> Publication | None:
     """Store the lapsed version for the channels that keep a current copy; None when there are none or it lost a race."""
-    channels = [c for c in json.loads(row.channels) if c in CURRENT_COPY_CHANNELS]
-    lapsed = lapsed.model_copy(update={"channels": [Channel(c) for c in channels] or None})
+    channels = [c for c in json.loads(row.channels) if c in current_copy_channels()]
+    lapsed = lapsed.model_copy(update={"channels": channels or None})
     if not channels or not store.compare_and_set_publication(conn, lapsed, "pending", channels, expected_version=row.version):
         return None
     expiries.drop(conn, lapsed.id)

@@ -24,7 +24,8 @@ from pydantic import BaseModel
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from adapters.units import load_units
+from adapters import channels as channels_registry
+from adapters.common.links import portal_article_url
 from govcast.settings import Settings
 from persistence import audit, expiries
 from persistence.engine import reading, retryable, unique_violation
@@ -35,13 +36,12 @@ from persistence.store import Principal, StatusStore
 from processors.bus import Bus, Outbound
 from processors.normalize import normalize
 from processors.outbox import OutboxRelay, enqueue
-from processors.render.links import portal_article_url
 from processors.screen import Severity, screen
 from producers.auth import actor_of, may_see_department
 from producers.errors import Conflict, FieldError, Forbidden, Invalid, NotFound, Unavailable
 from producers.lifecycle import expire, lapse_errors, lapse_targets
 from schemas.events import EventType, Topics, new_event
-from schemas.publication import Accepted, Channel, IndexNo, Publication, PublicationIn, RelatedRef, RetractIn, channel_applies
+from schemas.publication import Accepted, IndexNo, Publication, PublicationIn, RelatedRef, RetractIn
 
 log = logging.getLogger("govcast.publishing")
 
@@ -52,7 +52,6 @@ INDEX_WIDTH = 5
 MAX_KEY_LENGTH = 200
 ATTEMPTS = 3  # runs of one request's transaction when a concurrent request got in the way
 PUBLIC_STATES = frozenset({"delivered", "partially_delivered"})
-_KNOWN_CHANNELS = frozenset(c.value for c in Channel)
 _SENT_FIELDS = set(PublicationIn.model_fields)  # what a department sends: the audit diff of a revision
 
 
@@ -353,22 +352,19 @@ class Publisher:
         errors: list[FieldError] = []
         configured = self.settings.channels
         if data.channels is None:
-            channels = [c for c in configured if c in _KNOWN_CHANNELS and channel_applies(c, data)]
+            channels = [c for c in configured if channels_registry.spec_of(c).applies(data)]
             if not channels:
                 errors.append(FieldError("body.channels", "no channel is configured on this server; name the channels"))
         else:
-            channels = [c.value for c in data.channels]
+            channels = list(data.channels)
             errors += [
                 FieldError(f"body.channels.{i}", f"channel {c!r} is not configured here; configured: {', '.join(configured)}")
                 for i, c in enumerate(channels)
                 if c not in configured
             ]
-            if Channel.disclosure in channels and not data.units:
-                errors.append(FieldError("body.units", "the disclosure channel needs the units concerned (unified social credit codes)"))
-        if Channel.disclosure in channels and data.units:
-            known = load_units(self.settings.disclosure_units_file)
-            errors += [FieldError(f"body.units.{i}", f"unit {code} is not in the unit registry of the disclosure platform")
-                       for i, code in enumerate(data.units) if known.get(code) is None]
+        for channel in channels:
+            if channel in configured and (check := channels_registry.spec_of(channel).check) is not None:
+                errors += [FieldError(path, message) for path, message in check(data, self.settings)]
         if data.category not in self.settings.categories:
             errors.append(FieldError(
                 "body.category", f"unknown 组配分类 {data.category!r}; expected one of {', '.join(self.settings.categories)}"
@@ -435,7 +431,7 @@ class Publisher:
         index: IndexNo,
         now: dt.datetime,
     ) -> Publication:
-        fields = data.model_copy(update={"channels": [Channel(c) for c in channels], "related": related})
+        fields = data.model_copy(update={"channels": list(channels), "related": related})
         return normalize(fields, publication_id=pub_id, version=version, department=department, index=index, submitted_at=now)
 
 

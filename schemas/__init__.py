@@ -17,7 +17,7 @@ from schemas.delivery import (
 from schemas.events import CONTENT_TYPE, CloudEvent, EventType, Topics, derived_id, new_event
 from schemas.publication import (
     Accepted,
-    Channel,
+    ChannelName,
     IndexNo,
     Kind,
     Publication,
@@ -32,7 +32,7 @@ __all__ = [
     "CONTENT_TYPE",
     "Accepted",
     "Action",
-    "Channel",
+    "ChannelName",
     "CloudEvent",
     "Delivered",
     "DeliveryReport",

@@ -60,7 +60,7 @@ class DeliveryTask(BaseModel):
     # A chunk of a push fan-out: up to a few hundred recipients in one task, each its own delivery
     # (id from `delivery_id(..., recipient)`) once the push dispatcher expands the chunk.
     recipients: tuple[str, ...] = ()
-    rendition: dict[str, Any] = {}  # channel-specific rendered content from processors.render
+    rendition: dict[str, Any] = {}  # channel-specific rendered content from the channel renderers (adapters/<name>/render.py)
     attempt: Annotated[int, Field(ge=1)] = 1
     checks: Annotated[int, Field(ge=0)] = 0  # times the host came back for a Pending result
     not_before: dt.datetime | None = None  # set on retries: do not attempt before this time

@@ -1,6 +1,6 @@
 """Disclosure platform channel (公共企事业单位信息公开发布平台): one record per concerned unit.
 
-A publication naming units is ONE delivery task; its rendition (processors/render/disclosure.py)
+A publication naming units is ONE delivery task; its rendition (adapters/disclosure/render.py)
 holds one record per unit. The adapter files them one by one and remembers every record id
 in the ledger, so a retry after a crash, a timeout or a 503 goes on with the units not done yet:
 

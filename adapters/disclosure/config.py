@@ -2,15 +2,35 @@
 
 from __future__ import annotations
 
-import re
-
 from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import SettingsConfigDict
 
 from adapters.base import AdapterConfig
+from adapters.common import urls
+from adapters.common.install import Installation
+from adapters.common.settings import ChannelSettings
 
 # The secret the bundled sandbox accepts when none is configured (demo and tests only:
 # govcast refuses to use it against any other platform URL).
 SANDBOX_SECRET = "sandbox-disclosure-secret-not-for-production"
+
+
+class DisclosureSettings(ChannelSettings):
+    """GOVCAST_DISCLOSURE_*. An empty URL: the bundled sandbox at <public URL>/sandbox/disclosure."""
+
+    channel = "disclosure"
+    model_config = SettingsConfigDict(env_prefix="GOVCAST_DISCLOSURE_")
+
+    url: str = Field(default="", description="API root of the public-enterprise disclosure platform")
+    app_id: str = Field(default="govcast-sandbox", description="app id issued by the disclosure platform")
+    secret: SecretStr = Field(default=SecretStr(""),
+                              description="request signing secret; empty: the sandbox's demo secret (sandbox only)")
+    units_file: str = Field(default="", description="unit registry, JSON or CSV (credit_code,name,sector); empty: bundled sample")
+    timeout_seconds: float = Field(default=10.0, gt=0, description="per-request timeout of disclosure platform calls")
+
+
+def disclosure_env(install: Installation) -> DisclosureSettings:
+    return install.channel_settings(DisclosureSettings)
 
 
 class DisclosureConfig(AdapterConfig):
@@ -23,9 +43,7 @@ class DisclosureConfig(AdapterConfig):
     @field_validator("base_url")
     @classmethod
     def _base_url(cls, value: str) -> str:
-        if not re.match(r"^https?://[^\s/]+", value):
-            raise ValueError("base_url must be an absolute http(s) URL")
-        return value.rstrip("/")
+        return urls.http_url(value)
 
     @field_validator("secret")
     @classmethod
@@ -33,3 +51,18 @@ class DisclosureConfig(AdapterConfig):
         if not value.get_secret_value():
             raise ValueError("the disclosure platform's signing secret is required")
         return value
+
+
+def disclosure_config(install: Installation) -> DisclosureConfig:
+    """The configured platform, or the bundled sandbox (with its demo secret) when no URL is set."""
+    env = disclosure_env(install)
+    secret = env.secret.get_secret_value()
+    if env.url and not secret:
+        raise ValueError("GOVCAST_DISCLOSURE_SECRET is required when GOVCAST_DISCLOSURE_URL names a platform")
+    if not env.url and not install.sandboxes:
+        raise ValueError("the disclosure channel needs GOVCAST_DISCLOSURE_URL (the sandbox is not mounted); "
+                         "or leave disclosure out of GOVCAST_CHANNELS")
+    return DisclosureConfig(
+        base_url=urls.platform_url(env.url, install, "disclosure"), app_id=env.app_id,
+        secret=SecretStr(secret or SANDBOX_SECRET), timeout=env.timeout_seconds, sandbox=not env.url,
+    )

@@ -6,12 +6,44 @@ import re
 from pathlib import Path
 
 from pydantic import Field, field_validator
+from pydantic_settings import SettingsConfigDict
 
 from adapters.base import AdapterConfig
-from processors.render.views import SiteView
+from adapters.common import urls
+from adapters.common.install import Installation
+from adapters.common.settings import ChannelSettings
+from adapters.common.views import SiteView
 from schemas.vocab import DEFAULT_CATEGORIES
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+
+
+class PortalSettings(ChannelSettings):
+    """The site's facts (GOVCAST_SITE_*, GOVCAST_ICP, GOVCAST_PAGE_SIZE, GOVCAST_PORTAL_REFRESH_SECONDS: their names
+    since the first release, hence the bare GOVCAST_ prefix). The column vocabulary (GOVCAST_CATEGORIES) is the
+    installation's: every channel links to portal pages."""
+
+    channel = "portal"
+    model_config = SettingsConfigDict(env_prefix="GOVCAST_")
+
+    site_name: str = Field(default="济南市人民政府（演示）", min_length=1, description="portal site name (SiteName meta)")
+    site_domain: str = Field(default="www.jinan.gov.cn", description="SiteDomain meta")
+    site_id_code: str = Field(default="3701000001", description="网站标识码 (10 chars)")
+    site_sponsor: str = Field(default="济南市人民政府办公厅", description="主办单位 in the footer")
+    site_phone: str = Field(default="0531-12345", description="联系电话 in the footer")
+    icp: str = Field(default="鲁ICP备00000000号（演示）", description="ICP备案号")
+    page_size: int = Field(default=20, ge=1, le=200, description="items per portal list page")
+    portal_refresh_seconds: float = Field(default=1.0, ge=0, le=300,
+                                          description="portal home/feed/sitemap/JSON index rewritten at most this often")
+    site_police_beian: str = Field(default="", description="公安机关备案号 in the portal footer, e.g. 鲁公网安备 37010202000001号")
+    site_conac_url: str = Field(default="", description="党政机关网站标识 link (conac.cn) in the portal footer; empty: not shown")
+    site_error_report_url: str = Field(
+        default="https://zfwzzc.www.gov.cn/check_web/errorInfo_querySiteId.action",
+        description="我为政府网站找错 link in the portal footer (the site's 网站标识码 is appended as siteCode)")
+
+
+def portal_env(install: Installation) -> PortalSettings:
+    return install.channel_settings(PortalSettings)
 
 
 class PortalConfig(AdapterConfig):
@@ -50,9 +82,7 @@ class PortalConfig(AdapterConfig):
     @field_validator("base_url")
     @classmethod
     def _base_url(cls, value: str) -> str:
-        if not re.match(r"^https?://[^\s/]+", value):
-            raise ValueError("base_url must be an absolute http(s) URL, e.g. http://127.0.0.1:8000/portal")
-        return value.rstrip("/")
+        return urls.http_url(value, "http://127.0.0.1:8000/portal")
 
     @field_validator("categories")
     @classmethod
@@ -61,3 +91,15 @@ class PortalConfig(AdapterConfig):
         if bad:
             raise ValueError(f"column slugs must be lowercase letters, digits, '-' or '_' (not {', '.join(bad)})")
         return value
+
+
+def portal_config(install: Installation) -> PortalConfig:
+    site = portal_env(install)
+    return PortalConfig(
+        root=install.data_dir / "portal", base_url=f"{install.base_url}/portal", site_name=site.site_name,
+        site_domain=site.site_domain, site_id_code=site.site_id_code, site_sponsor=site.site_sponsor,
+        site_phone=site.site_phone, icp=site.icp, categories=install.categories, page_size=site.page_size,
+        refresh_seconds=site.portal_refresh_seconds, police_beian=site.site_police_beian,
+        conac_url=site.site_conac_url, error_report_url=site.site_error_report_url,
+        sandbox=install.sandboxes,  # the 演示环境 banner and noindex: a demo must not pass for the real site
+    )

@@ -1,6 +1,6 @@
 """Writing the portal's pages from its store: articles, column lists, and the site-wide pages.
 
-Column lists are anchored (processors.render.views.ListPage): a change at rank r of a column
+Column lists are anchored (adapters.common.views.ListPage): a change at rank r of a column
 rewrites the front page and only the archive pages from r's page up, so a new article rewrites
 one or two list pages whatever the size of the column. Site-wide pages (home, feed, sitemap
 parts, JSON index parts) are named by a dirty key and written by the coalescing refresher.
@@ -14,9 +14,18 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
+from adapters.common.views import (
+    HomeSection,
+    ListPage,
+    PortalEntry,
+    SiteView,
+    archive_count,
+    archive_of,
+    front_size,
+    list_page_path,
+)
 from adapters.portal.files import remove, write_atomic
-from adapters.portal.store import PortalStore
-from processors.render.portal import (
+from adapters.portal.render import (
     FEED_SIZE,
     HOME_ITEMS,
     feed_updated,
@@ -30,16 +39,7 @@ from processors.render.portal import (
     render_sitemap_index,
     rfc3339,
 )
-from processors.render.views import (
-    HomeSection,
-    ListPage,
-    PortalEntry,
-    SiteView,
-    archive_count,
-    archive_of,
-    front_size,
-    list_page_path,
-)
+from adapters.portal.store import PortalStore
 from schemas.publication import Publication
 
 PART_SIZE = 5_000  # articles per sitemap and JSON index part (sitemaps.org allows 50,000 URLs per file)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass, field
 
-from processors.render.views import PortalEntry
+from adapters.common.views import PortalEntry
 from schemas.publication import Kind, Publication
 
 SCHEMA = """

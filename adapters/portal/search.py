@@ -18,7 +18,7 @@ from html import escape
 
 from markupsafe import Markup
 
-from processors.render.views import PortalEntry
+from adapters.common.views import PortalEntry
 from schemas.publication import Publication
 
 SCHEMA = """

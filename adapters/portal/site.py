@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from processors.render.views import (
+from adapters.common.views import (
     ArticleView,
     EntryRef,
     PortalEntry,

@@ -17,9 +17,9 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from adapters.common.views import CST, EntryRef, PortalEntry, Revision, Tombstone, aware
 from adapters.portal import policies, search
 from adapters.portal.site import SiteIndex
-from processors.render.views import CST, EntryRef, PortalEntry, Revision, Tombstone, aware
 from schemas.publication import Publication, Relation
 
 SCHEMA = """

@@ -13,7 +13,7 @@ import asyncio
 import datetime as dt
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from typing import Any, ClassVar, cast
 from zoneinfo import ZoneInfo
 
 import aiohttp
@@ -23,16 +23,14 @@ from adapters.push.config import PushConfig
 from adapters.push.email import EmailSender
 from adapters.push.message import AsyncSender, PushMessage, PushSender, ReceiptSender
 from adapters.push.sms import SmsSender
+from adapters.push.targeting import Directory, DirectoryView, why
 from adapters.push.unsubscribe import make_token
 from adapters.push.webhook import WebhookSender, guarded_connector
 from adapters.push.wechat_template import WechatTemplateSender
+from adapters.push.wording import kind_label, subject
 from persistence.subscribers import RecipientUpdate, SubscriberStore
-from processors.target import Directory, why
 from schemas.delivery import Action, Deferral, Delivered, DeliveryResult, DeliveryTask, Pending, Rejected
 from schemas.subscriber import PushChannel, Subscriber
-
-if TYPE_CHECKING:
-    from processors.directory_topic import TopicDirectory
 
 
 def parse_window(text: str) -> tuple[dt.time, dt.time]:
@@ -82,7 +80,7 @@ class PushAdapter:
         self.ledger = services.ledger
         self.store = SubscriberStore(services.ledger.engine)
         # Kafka mode: govcast.directory_sync puts the TopicDirectory (the compacted directory topic) here.
-        self.directory: Directory | TopicDirectory = Directory(self.store)
+        self.directory: DirectoryView = Directory(self.store)
         self.tz = ZoneInfo(config.timezone)
         self.senders: dict[PushChannel, PushSender] = build_senders(config, services)
         self._unsub_secret: str | None = None
@@ -115,7 +113,9 @@ class PushAdapter:
             sent_at=time.time(),  # real time, not the pipeline clock: receivers check signature timestamps
             event=r.get("event", "policy.published"), validity=pub.validity.value, index_no=pub.index_no_text,
             publish_date=pub.publish_date.isoformat() if pub.publish_date else "",
-            replacement_title=r.get("replacement_title", ""), replacement_url=r.get("replacement_url", ""))
+            replacement_title=r.get("replacement_title", ""), replacement_url=r.get("replacement_url", ""),
+            label=r.get("label") or kind_label(pub.kind, pub.targeting, pub.keywords),
+            subject=r.get("subject") or subject(pub.title), kind=pub.kind.value, consult_phone=self.config.consult_phone)
 
     # -- batches ------------------------------------------------------------------
     def _load(self, tasks: list[DeliveryTask]) -> list[Job]:
@@ -266,8 +266,7 @@ class PushAdapter:
     def close(self) -> None:
         for sender in self.senders.values():
             sender.close()
-        if not isinstance(self.directory, Directory):  # the TopicDirectory's consumer thread
-            self.directory.close()
+        self.directory.close()  # the Kafka directory stops its consumer thread
 
 
 def build_senders(config: PushConfig, services: AdapterServices) -> dict[PushChannel, PushSender]:

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from email.utils import parseaddr
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 
 from adapters.base import AdapterConfig
+from adapters.common.install import Installation
+from adapters.push.settings import PushSettings, push_env
 from adapters.push.sms_client import SmsConfig, sms_config
 from adapters.wechat.config import SANDBOX_TEMPLATE_ID, WechatConfig, uses_sandbox, wechat_config
 from schemas.subscriber import QUIET_RE
 
-if TYPE_CHECKING:
-    from govcast.settings import Settings
+# The local SMTP sink's sender (sandbox mode): a reserved example domain, never a real one.
+SANDBOX_MAIL_FROM = "政策推送（演示） <push@govcast.example>"
+
+__all__ = ["PushConfig", "PushSettings", "WechatTemplateConfig", "push_config", "push_env", "wechat_template_config"]
 
 
 class WechatTemplateConfig(AdapterConfig):
@@ -36,39 +40,55 @@ class PushConfig(AdapterConfig):
     smtp_password: SecretStr = SecretStr("")
     smtp_starttls: bool = False
     smtp_timeout: float = Field(default=30.0, gt=0)
-    mail_from: str = "govcast@localhost"
+    mail_from: str = SANDBOX_MAIL_FROM
+    consult_phone: str = Field(default="12345", min_length=1, max_length=17)
     quiet_hours: str = Field(default="21:00-08:00", pattern=QUIET_RE.pattern)
     quiet_channels: tuple[str, ...] = ("sms", "wechat_template")
     timezone: str = "Asia/Shanghai"
     wechat_template: WechatTemplateConfig | None = None  # None: no WeChat template channel
     sms: SmsConfig | None = None  # None: no SMS channel
 
+    @field_validator("mail_from")
+    @classmethod
+    def _mail_from(cls, value: str) -> str:
+        """A real address: mail from a host-local one (govcast@localhost) is rejected or junked by receivers."""
+        _, address = parseaddr(value)
+        domain = address.rpartition("@")[2]
+        if "@" not in address or "." not in domain or domain.endswith((".localhost", ".local")):
+            raise ValueError(f"GOVCAST_PUSH_MAIL_FROM must be a real sending address such as "
+                             f"'济南市政策推送 <zcts@jinan.gov.cn>', not {value!r}")
+        return value
 
-def push_config(settings: Settings) -> AdapterConfig:
-    host = settings.push_smtp_host
-    if not host and settings.sandboxes and settings.push_smtp_sink_port:
+
+def push_config(settings: Installation) -> AdapterConfig:
+    host = push_env(settings).smtp_host
+    if host and not push_env(settings).mail_from:
+        raise ValueError("GOVCAST_PUSH_MAIL_FROM is required with GOVCAST_PUSH_SMTP_HOST: the From address of push "
+                         "emails, e.g. '济南市政策推送 <zcts@jinan.gov.cn>'")
+    if not host and settings.sandboxes and push_env(settings).smtp_sink_port:
         host = "127.0.0.1"  # the local SMTP sink `govcast run` starts in sandbox mode
     return PushConfig(
         wechat_template=wechat_template_config(settings),
         sms=sms_config(settings),
-        webhook_timeout=settings.push_webhook_timeout_seconds,
+        webhook_timeout=push_env(settings).webhook_timeout_seconds,
         webhook_allowed_networks=tuple(settings.webhook_allowed_networks),
         smtp_host=host,
-        smtp_port=settings.push_smtp_port if settings.push_smtp_host else (settings.push_smtp_sink_port or 25),
-        smtp_user=settings.push_smtp_user, smtp_password=settings.push_smtp_password,
-        smtp_starttls=settings.push_smtp_starttls, mail_from=settings.push_mail_from,
-        quiet_hours=settings.push_quiet_hours, quiet_channels=tuple(settings.push_quiet_channels),
-        timezone=settings.push_timezone, sandbox=not settings.push_smtp_host,
+        smtp_port=push_env(settings).smtp_port if push_env(settings).smtp_host else (push_env(settings).smtp_sink_port or 25),
+        smtp_user=push_env(settings).smtp_user, smtp_password=push_env(settings).smtp_password,
+        smtp_starttls=push_env(settings).smtp_starttls, mail_from=push_env(settings).mail_from or SANDBOX_MAIL_FROM,
+        consult_phone=push_env(settings).consult_phone,
+        quiet_hours=push_env(settings).quiet_hours, quiet_channels=tuple(push_env(settings).quiet_channels),
+        timezone=push_env(settings).timezone, sandbox=not push_env(settings).smtp_host,
     )
 
 
-def wechat_template_config(settings: Settings) -> WechatTemplateConfig | None:
+def wechat_template_config(settings: Installation) -> WechatTemplateConfig | None:
     """The template channel when a template id is configured, or always with the WeChat sandbox (its demo template)."""
     sandbox = uses_sandbox(settings)
-    template_id = settings.push_wechat_template_id or (SANDBOX_TEMPLATE_ID if sandbox else "")
+    template_id = push_env(settings).wechat_template_id or (SANDBOX_TEMPLATE_ID if sandbox else "")
     if not template_id:
         return None
     return WechatTemplateConfig(
-        account=wechat_config(settings), template_id=template_id, fields=tuple(settings.push_wechat_template_fields),
-        rate_per_second=settings.push_wechat_template_rate_per_second,
-        receipt_wait_seconds=settings.push_wechat_template_receipt_wait_seconds, sandbox=sandbox)
+        account=wechat_config(settings), template_id=template_id, fields=tuple(push_env(settings).wechat_template_fields),
+        rate_per_second=push_env(settings).wechat_template_rate_per_second,
+        receipt_wait_seconds=push_env(settings).wechat_template_receipt_wait_seconds, sandbox=sandbox)

@@ -5,7 +5,8 @@
   Signature = Base64(HMAC-SHA1(AccessKeySecret + "&", StringToSign)).
 - Length: 【signature】 + text; ≤ 70 characters one segment, else 67 per segment; at most 500.
 - Template variables hold ≤ 35 characters and no URL (isv.PARAM_LENGTH_LIMIT, isv.PARAM_NOT_SUPPORT_URL):
-  the link's fixed part (`<public URL>/go/`) is written in the approved template, `${link}` carries the rest.
+  the link's fixed part (`<public URL>/s/`) is written in the approved template, `${code}` carries the
+  short-link code (`${link}`, the older `<public URL>/go/${link}` form, still works).
 - `SmsConfig` (typed, SecretStr secrets), built from settings by `sms_config`; in sandbox mode the
   sandbox's demo key pair, signature and template; a thread-safe token bucket; a small signed client.
 """
@@ -21,17 +22,17 @@ import re
 import time
 import uuid
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote
 
 import requests
 from pydantic import Field, SecretStr, field_validator
 
 from adapters.base import AdapterConfig
+from adapters.common import urls
+from adapters.common.install import Installation
+from adapters.push.settings import push_env
 from adapters.transport import send, with_retries
-
-if TYPE_CHECKING:
-    from govcast.settings import Settings
 
 VERSION = "2017-05-25"
 PRODUCTION_ENDPOINT = "https://dysmsapi.aliyuncs.com/"
@@ -116,13 +117,14 @@ def clip(text: str, limit: int = PARAM_CHARS) -> str:
 # -- configuration ------------------------------------------------------------------------------
 
 def default_lapse_template_text(base_url: str) -> str:
-    """The sandbox's approved template for lapse notices (${reason}: 已废止 / 已失效)."""
-    return f"您收到的政策《${{title}}》${{reason}}，请以新文件为准。详见 {base_url}/go/${{link}}"
+    """The sandbox's approved template for lapse notices (${reason}: 已废止 / 已失效; the page names the new file)."""
+    return f"您收到的《${{title}}》${{reason}}，详见 {base_url}/s/${{code}}"
 
 
 def default_template_text(base_url: str) -> str:
-    """The sandbox's approved template (a real installation registers its own and configures its text)."""
-    return f"您关注的惠企政策《${{title}}》已发布，推送原因：${{reason}}。详见 {base_url}/go/${{link}}"
+    """The sandbox's approved template (a real installation registers its own and configures its text): one
+    segment for the demo data (adapters/push/sms_text.py), so no ${reason} -- the other channels carry it."""
+    return f"${{kind}}《${{title}}》已发布 {base_url}/s/${{code}}"
 
 
 class SmsConfig(AdapterConfig):
@@ -132,11 +134,11 @@ class SmsConfig(AdapterConfig):
     sign_name: str = Field(min_length=1, max_length=40, description="approved signature, shown as 【…】")
     template_code: str = Field(min_length=1, max_length=40)
     template_text: str = Field(min_length=1, max_length=MAX_CHARS,
-                               description="the approved template's text with ${title} ${reason} ${link} (segments)")
+                               description="the approved template's text with ${kind} ${title} ${code} (segments)")
     lapse_template_code: str = Field(default="", max_length=40,
                                      description="approved template for lapse notices; empty: none are sent by SMS")
     lapse_template_text: str = Field(default="", max_length=MAX_CHARS,
-                                     description="its text with ${title} ${reason} (已废止/已失效) ${link}")
+                                     description="its text with ${title} ${reason} (已废止/已失效) ${code}")
     code_template_code: str = Field(default="", max_length=40,
                                     description="approved verification-code template with ${code}; empty: no SMS codes")
     region_id: str = "cn-hangzhou"
@@ -151,48 +153,46 @@ class SmsConfig(AdapterConfig):
     @field_validator("endpoint")
     @classmethod
     def _endpoint(cls, value: str) -> str:
-        if not re.match(r"^https?://[^\s/]+", value):
-            raise ValueError("endpoint must be an absolute http(s) URL, e.g. https://dysmsapi.aliyuncs.com/")
-        return value if value.endswith("/") else value + "/"
+        return urls.http_url(value, PRODUCTION_ENDPOINT) + "/"  # the RPC endpoint is the root path
 
 
-def uses_sandbox(settings: Settings) -> bool:
-    return settings.sandboxes and not settings.push_sms_endpoint
+def uses_sandbox(settings: Installation) -> bool:
+    return urls.uses_sandbox(push_env(settings).sms_endpoint, settings)
 
 
-def sms_callback_token(settings: Settings) -> SecretStr:
+def sms_callback_token(settings: Installation) -> SecretStr:
     """The secret path part of the receipt URL `<public URL>/callbacks/sms/<token>`; empty: receipts refused."""
-    token = settings.push_sms_callback_token.get_secret_value()
+    token = push_env(settings).sms_callback_token.get_secret_value()
     return SecretStr(token or (SANDBOX_CALLBACK_TOKEN if uses_sandbox(settings) else ""))
 
 
-def sms_config(settings: Settings) -> SmsConfig | None:
+def sms_config(settings: Installation) -> SmsConfig | None:
     """None when SMS is not configured (no endpoint and no sandbox): the adapter then skips the channel."""
     sandbox = uses_sandbox(settings)
-    if not sandbox and not settings.push_sms_endpoint:
+    if not sandbox and not push_env(settings).sms_endpoint:
         return None
-    secret = settings.push_sms_access_key_secret.get_secret_value()
-    values = {"access_key_id": settings.push_sms_access_key_id, "access_key_secret": secret,
-              "sign_name": settings.push_sms_sign_name, "template_code": settings.push_sms_template_code}
+    secret = push_env(settings).sms_access_key_secret.get_secret_value()
+    values = {"access_key_id": push_env(settings).sms_access_key_id, "access_key_secret": secret,
+              "sign_name": push_env(settings).sms_sign_name, "template_code": push_env(settings).sms_template_code}
     if sandbox:
         demo = {"access_key_id": SANDBOX_ACCESS_KEY_ID, "access_key_secret": SANDBOX_ACCESS_KEY_SECRET,
                 "sign_name": SANDBOX_SIGN_NAME, "template_code": SANDBOX_TEMPLATE_CODE}
         values = {k: v or demo[k] for k, v in values.items()}
-    text = settings.push_sms_template_text or (default_template_text(settings.base_url) if sandbox else "")
+    text = push_env(settings).sms_template_text or (default_template_text(settings.base_url) if sandbox else "")
     missing = [f"GOVCAST_PUSH_SMS_{k.upper()}" for k, v in {**values, "template_text": text}.items() if not v]
     if missing:
         raise ValueError(f"the SMS push channel needs {', '.join(missing)} "
                          "(or GOVCAST_SANDBOXES=true with an empty GOVCAST_PUSH_SMS_ENDPOINT for the sandbox)")
     return SmsConfig(
-        endpoint=settings.push_sms_endpoint or f"{settings.base_url}/sandbox/sms/", template_text=text,
+        endpoint=urls.platform_url(push_env(settings).sms_endpoint, settings, "sms"), template_text=text,
         access_key_id=values["access_key_id"], access_key_secret=SecretStr(values["access_key_secret"]),
         sign_name=values["sign_name"], template_code=values["template_code"], sandbox=sandbox,
-        code_template_code=settings.push_sms_code_template_code or (SANDBOX_CODE_TEMPLATE_CODE if sandbox else ""),
-        lapse_template_code=settings.push_sms_lapse_template_code or (SANDBOX_LAPSE_TEMPLATE_CODE if sandbox else ""),
-        lapse_template_text=settings.push_sms_lapse_template_text
+        code_template_code=push_env(settings).sms_code_template_code or (SANDBOX_CODE_TEMPLATE_CODE if sandbox else ""),
+        lapse_template_code=push_env(settings).sms_lapse_template_code or (SANDBOX_LAPSE_TEMPLATE_CODE if sandbox else ""),
+        lapse_template_text=push_env(settings).sms_lapse_template_text
         or (default_lapse_template_text(settings.base_url) if sandbox else ""),
-        timeout_seconds=settings.push_sms_timeout_seconds, rate_per_second=settings.push_sms_rate_per_second,
-        receipt_check_seconds=settings.push_sms_receipt_check_seconds)
+        timeout_seconds=push_env(settings).sms_timeout_seconds, rate_per_second=push_env(settings).sms_rate_per_second,
+        receipt_check_seconds=push_env(settings).sms_receipt_check_seconds)
 
 
 # -- rate limit ---------------------------------------------------------------------------------

@@ -24,11 +24,11 @@ from adapters.push.message import PushMessage
 from adapters.push.pacing import TokenBucket
 from adapters.transport import TransportError
 from adapters.wechat.api import WechatApi, WechatError, classify, seconds_to_next_quota_day
+from adapters.wechat.template_receipts import LEDGER_CHANNEL, early_receipt_key, receipt_ref
 from schemas.delivery import Delivered, DeliveryResult, Pending, Rejected, Retryable
 from schemas.subscriber import PushChannel, Subscriber
 
 API = "/cgi-bin/message/template/send"
-LEDGER_CHANNEL = "push"
 # Characters per value, by the type prefix of the data key (thing1 -> thing); others: the general 20.
 FIELD_LIMITS = {"thing": 20, "keyword": 20, "character_string": 32, "number": 32, "letter": 32, "phrase": 5,
                 "name": 10, "phone_number": 17, "car_number": 8, "symbol": 5}
@@ -39,16 +39,6 @@ _RECIPIENT_ERRORS = {43004: ("not_following", "the user does not follow the offi
                      40003: ("invalid_openid", "invalid openid (not a follower of this account)"),
                      43101: ("user_refused", "the user refuses messages from the account")}
 _RETRY_LATER = {-1: 5.0, 45011: 60.0, 45047: 60.0}  # busy, per-minute quota, 45047 out of response count limit
-
-
-def receipt_ref(msgid: str) -> str:
-    """The ledger external_ref of a delivery WeChat accepted as `msgid` (set by the push adapter)."""
-    return f"wechat_template:{msgid}"
-
-
-def early_receipt_key(msgid: str) -> str:
-    """Where the callback keeps a receipt that came before the delivery recorded its msgid."""
-    return f"cb:wechat_template:{msgid}"[:64]
 
 
 def limit_of(key: str) -> int:

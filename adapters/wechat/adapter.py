@@ -5,7 +5,7 @@ Ledger facts per delivery (channel "wechat", the delivery id) make every step id
     thumb_media_id, draft_media_id   uploaded once, reused on retries
     state                            draft → submitting → submitted → published
     publish_id (= external_ref)      what the PUBLISHJOBFINISH callback names
-    callback                         the callback's result, recorded by producers.callbacks.wechat
+    callback                         the callback's result, recorded by adapters.wechat.callbacks
 
 "submitting" is written *before* freepublish/submit: a timeout there is an unknown outcome,
 reconciled by looking for the article among the published ones (freepublish/batchget, matched

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import re
-from typing import TYPE_CHECKING
-
 from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import SettingsConfigDict
 
 from adapters.base import AdapterConfig
-
-if TYPE_CHECKING:
-    from govcast.settings import Settings
+from adapters.common import urls
+from adapters.common.install import Installation
+from adapters.common.settings import ChannelSettings
 
 PRODUCTION_URL = "https://api.weixin.qq.com"
 # Demo credentials of the bundled sandbox, used only while no WeChat base URL is configured.
@@ -19,6 +17,27 @@ SANDBOX_SECRET = "sandbox-app-secret"  # a public demo value, like a payment pro
 SANDBOX_CALLBACK_TOKEN = "sandbox-callback-token"
 # The sandbox's demo template message (policy push); real template ids come from the MP console (模板消息).
 SANDBOX_TEMPLATE_ID = "sbx_tpl_policy_push_demo_000000000000000000"
+
+
+class WechatSettings(ChannelSettings):
+    """GOVCAST_WECHAT_*: the official account. An empty base URL: the sandbox when sandboxes are on, else the real API."""
+
+    channel = "wechat"
+    model_config = SettingsConfigDict(env_prefix="GOVCAST_WECHAT_")
+
+    base_url: str = Field(default="", description="WeChat API base URL")
+    appid: str = Field(default="", description="official account AppID; empty: the sandbox's demo AppID")
+    secret: SecretStr = Field(default=SecretStr(""), description="official account AppSecret; empty: the sandbox's")
+    token: SecretStr = Field(default=SecretStr(""), description="callback Token (signature key); empty: the sandbox's")
+    author: str = Field(default="", description="article author (≤ 16 chars); empty: the publisher")
+    timeout_seconds: float = Field(default=10.0, gt=0, description="per-request timeout of WeChat API calls")
+    poll_seconds: float = Field(default=1.0, gt=0, description="first wait before checking a publish job")
+    reconcile_grace_seconds: float = Field(default=600.0, ge=0,
+                                           description="after a submit timeout, seconds to look for the article before resubmitting")
+
+
+def wechat_env(install: Installation) -> WechatSettings:
+    return install.channel_settings(WechatSettings)
 
 
 class WechatConfig(AdapterConfig):
@@ -33,34 +52,32 @@ class WechatConfig(AdapterConfig):
     @field_validator("base_url")
     @classmethod
     def _base_url(cls, value: str) -> str:
-        if not re.match(r"^https?://[^\s/]+", value):
-            raise ValueError("base_url must be an absolute http(s) URL, e.g. https://api.weixin.qq.com")
-        return value.rstrip("/")
+        return urls.http_url(value, PRODUCTION_URL)
 
 
-def uses_sandbox(settings: Settings) -> bool:
-    return not settings.wechat_base_url and settings.sandboxes
+def uses_sandbox(settings: Installation) -> bool:
+    return urls.uses_sandbox(wechat_env(settings).base_url, settings)
 
 
-def credentials(settings: Settings) -> tuple[str, SecretStr, SecretStr]:
+def credentials(settings: Installation) -> tuple[str, SecretStr, SecretStr]:
     """(AppID, AppSecret, callback Token): as configured; the sandbox's demo values where empty and the sandbox is used."""
     sandbox = uses_sandbox(settings)
-    appid = settings.wechat_appid or (SANDBOX_APPID if sandbox else "")
-    secret = settings.wechat_secret.get_secret_value() or (SANDBOX_SECRET if sandbox else "")
-    token = settings.wechat_token.get_secret_value() or (SANDBOX_CALLBACK_TOKEN if sandbox else "")
+    appid = wechat_env(settings).appid or (SANDBOX_APPID if sandbox else "")
+    secret = wechat_env(settings).secret.get_secret_value() or (SANDBOX_SECRET if sandbox else "")
+    token = wechat_env(settings).token.get_secret_value() or (SANDBOX_CALLBACK_TOKEN if sandbox else "")
     return appid, SecretStr(secret), SecretStr(token)
 
 
-def wechat_config(settings: Settings) -> WechatConfig:
+def wechat_config(settings: Installation) -> WechatConfig:
     """From settings: an empty base URL means the bundled sandbox when sandboxes are on, else the real API."""
     sandbox = uses_sandbox(settings)
     appid, secret, _ = credentials(settings)
     if not appid or not secret.get_secret_value():
         raise ValueError("the wechat channel needs GOVCAST_WECHAT_APPID and GOVCAST_WECHAT_SECRET "
                          "(or GOVCAST_SANDBOXES=true with an empty GOVCAST_WECHAT_BASE_URL for the sandbox)")
-    base = settings.wechat_base_url or (f"{settings.base_url}/sandbox/wechat" if sandbox else PRODUCTION_URL)
+    base = urls.platform_url(wechat_env(settings).base_url, settings, "wechat", PRODUCTION_URL)
     return WechatConfig(
         base_url=base, appid=appid, secret=secret, sandbox=sandbox,
-        timeout_seconds=settings.wechat_timeout_seconds, poll_seconds=settings.wechat_poll_seconds,
-        reconcile_grace_seconds=settings.wechat_reconcile_grace_seconds,
+        timeout_seconds=wechat_env(settings).timeout_seconds, poll_seconds=wechat_env(settings).poll_seconds,
+        reconcile_grace_seconds=wechat_env(settings).reconcile_grace_seconds,
     )

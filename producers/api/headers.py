@@ -40,10 +40,10 @@ def csp_hash(content: str) -> str:
 @functools.cache
 def portal_csp() -> str:
     """The portal's policy: its inline stylesheet and script allowed by hash, nothing else inline."""
-    from processors.render.portal import environment
+    from adapters.portal.render import environment
 
-    shell = environment().from_string('<style>\n{% include "portal/site.css" %}\n</style>\n'
-                                      '<script>\n{% include "portal/a11y.js" %}\n</script>\n').render()
+    shell = environment().from_string('<style>\n{% include "site.css" %}\n</style>\n'
+                                      '<script>\n{% include "a11y.js" %}\n</script>\n').render()
     hashes = {kind: csp_hash(body) for kind, body in _INLINE.findall(shell)}
     return f"{STRICT_CSP}; style-src 'self' {hashes['style']}; script-src 'self' {hashes['script']}"
 

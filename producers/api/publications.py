@@ -7,12 +7,14 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
 
+from adapters import channels as channel_registry
 from producers.api.deps import MetricsDep, PrincipalDep, PublisherDep, StoreDep
-from producers.api.subscribers import directory
+from producers.directory import directory
+from producers.errors import FieldError, Invalid
 from producers.problems import problem_docs
 from producers.publishing import MAX_KEY_LENGTH, Outcome
 from producers.views import PublicationPage, list_publications, publication_out
-from schemas.publication import Accepted, CampaignView, Channel, Kind, PublicationIn, PublicationOut, RetractIn
+from schemas.publication import Accepted, CampaignView, ChannelName, Kind, PublicationIn, PublicationOut, RetractIn
 
 router = APIRouter(prefix="/v1/publications", tags=["publications"], responses=problem_docs(401, 422, 429))
 
@@ -65,7 +67,7 @@ def listing(
     principal: PrincipalDep,
     store: StoreDep,
     status: Annotated[str | None, Query(max_length=30, description="overall status, e.g. delivered")] = None,
-    channel: Annotated[Channel | None, Query(description="publications targeting this channel")] = None,
+    channel: Annotated[ChannelName | None, Query(description="publications targeting this channel")] = None,
     kind: Annotated[Kind | None, Query()] = None,
     department: Annotated[str | None, Query(max_length=40, description="publisher code (operators only)")] = None,
     since: Annotated[str | None, Query(description="created at or after: date (Beijing day) or datetime")] = None,
@@ -74,8 +76,11 @@ def listing(
     per_page: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> PublicationPage:
     """Newest first. Departments see only their own publications; operators see all."""
+    if channel is not None and channel not in channel_registry.names():
+        raise Invalid("The request is not valid", [FieldError(
+            "query.channel", f"unknown channel {channel!r}; known: {', '.join(channel_registry.names())}")])
     return list_publications(
-        store, principal, status=status, channel=channel.value if channel else None, kind=kind.value if kind else None,
+        store, principal, status=status, channel=channel, kind=kind.value if kind else None,
         department=department, since=since, until=until, page=page, per_page=per_page,
     )
 

@@ -13,12 +13,12 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 
 from adapters.egress import networks, url_problem
 from adapters.push.unsubscribe import read_token
-from govcast.directory_sync import change_hook
 from persistence.audit import Actor
 from persistence.store import Principal
 from persistence.subscribers import SubscriberStore
 from processors.bus import BusUnavailable
 from producers.api.deps import PrincipalDep, StoreDep
+from producers.directory import directory
 from producers.errors import FieldError, Forbidden, Invalid, NotFound, Unavailable
 from producers.problems import problem_docs
 from schemas.subscriber import SubscriberFields, SubscriberIn, credit_code_problem
@@ -31,15 +31,6 @@ MAX_OFFSET = 100_000_000  # far beyond any directory; larger values overflow the
 
 UNSUBSCRIBE_NAMES = {"all": "全部推送", "sms": "短信推送", "email": "邮件推送", "webhook": "Webhook 推送",
                      "wechat_template": "微信模板消息推送"}
-
-
-def directory(request: Request, store: StoreDep) -> SubscriberStore:
-    """One SubscriberStore per app, on the status store's engine (created on first use)."""
-    subs: SubscriberStore | None = getattr(request.app.state, "subscribers", None)
-    if subs is None:
-        hook = change_hook(request.app.state.settings, request.app.state.bus)  # Kafka mode: the directory topic
-        subs = request.app.state.subscribers = SubscriberStore(store.engine, on_change=hook)
-    return subs
 
 
 def _allowed(principal: Principal, credit_code: str) -> None:

@@ -6,11 +6,12 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from adapters import channels as channel_registry
+from adapters.common.links import portal_article_url
+from adapters.common.views import ArticleView
+from adapters.portal.config import portal_config
+from adapters.portal.render import render_article
 from govcast.settings import Settings
-from processors.render.channels import RENDERERS
-from processors.render.links import portal_article_url
-from processors.render.portal import render_article
-from processors.render.views import ArticleView, SiteView
 from schemas.publication import Publication
 
 log = logging.getLogger("govcast.console")
@@ -27,9 +28,7 @@ class Rendition:
 
 
 def _portal(pub: Publication, settings: Settings) -> Rendition:
-    site = SiteView.build(name=settings.site_name, base_url=f"{settings.base_url}/portal", categories=settings.categories,
-                          domain=settings.site_domain, id_code=settings.site_id_code, sponsor=settings.site_sponsor,
-                          phone=settings.site_phone, icp=settings.icp, sandbox=settings.sandboxes)
+    site = portal_config(settings).site_view()
     url = portal_article_url(pub, settings.base_url, settings.categories)
     column = site.column(settings.categories.get(pub.category, ""))
     return Rendition("portal", "html", html=render_article(ArticleView(pub, url, column), site))
@@ -64,8 +63,8 @@ def renditions(pub: Publication, channels: list[str], settings: Settings) -> lis
         try:
             if channel == "portal":
                 out.append(_portal(pub, settings))
-            elif channel in RENDERERS:
-                out.append(_from_renderer(channel, RENDERERS[channel](pub, settings)))
+            elif (renderer := channel_registry.renderers().get(channel)) is not None:
+                out.append(_from_renderer(channel, renderer(pub, settings)))
         except Exception as exc:  # a preview must never take the page down; say what went wrong
             log.exception("rendering the %s preview of %s failed", channel, pub.id)
             out.append(Rendition(channel, "text", error=f"{type(exc).__name__}: {exc}"))

@@ -7,6 +7,7 @@ import datetime as dt
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
+from adapters import channels as channel_registry
 from govcast.settings import Settings
 from persistence.inspection import Report, Watch, inspect
 from persistence.store import StatusStore
@@ -34,9 +35,11 @@ def mode_of(settings: Settings, channel: str) -> str:
     """Sandbox or live, as the channel's configuration says (the portal is generated here either way)."""
     if channel == "portal":
         return "本地生成"
-    live = {"wechat": settings.wechat_base_url, "disclosure": settings.disclosure_url,
-            "weibo": settings.weibo_base_url}.get(channel, "")
-    return "正式" if live or not settings.sandboxes else "沙箱"
+    try:
+        sandbox = channel_registry.spec_of(channel).config(settings).sandbox
+    except ValueError:  # incomplete configuration: the runtime refused to start the channel's adapter
+        return "未配置"
+    return "沙箱" if sandbox else "正式"
 
 
 @router.get("/", response_class=HTMLResponse)

@@ -14,6 +14,7 @@ from persistence.store import StatusStore
 from processors.screen import screen
 from producers.console.renditions import renditions
 from producers.console.web import CHANNEL_LABELS, CST, KIND_LABELS, STATUS_LABELS, SessionDep, page, settings_of
+from producers.directory import directory
 from producers.errors import NotFound
 from schemas.publication import Publication
 
@@ -60,8 +61,6 @@ def detail(request: Request, publication_id: str, session: SessionDep) -> HTMLRe
     deliveries = store.deliveries_of(pub.id)
     campaign = None
     if "push" in deliveries:
-        from producers.api.subscribers import directory  # the API package installs the console: import at use
-
         campaign = directory(request, store).summary(pub.id, pub.version)
     letters = store.dead_letters(publication_id=pub.id) if session.kind == "operator" else []
     return page(request, "detail.html", row=row, pub=pub, channels=channels, deliveries=deliveries,

@@ -15,13 +15,13 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
+from adapters import channels
 from govcast.settings import Settings
 from persistence import audit
 from persistence.operations import DeadLetterRow
 from persistence.store import Principal, StatusStore
 from processors.bus import Outbound
 from processors.outbox import OutboxRelay, enqueue
-from processors.render.channels import RENDERERS
 from processors.topology import outbound_for
 from producers.auth import actor_of
 from producers.errors import Conflict, Forbidden, NotFound
@@ -80,7 +80,7 @@ class Steering:
             return "requeued"
         pub = Publication.model_validate_json(row.doc)
         action = Action.retract if pub.retracted else Action.publish
-        renderer = RENDERERS.get(channel)
+        renderer = channels.renderers().get(channel)
         task = DeliveryTask(delivery_id=delivery_id(pub.id, pub.version, channel, action), channel=channel, action=action,
                             publication=pub,
                             rendition=renderer(pub, self.settings) if renderer and action is Action.publish else {})

@@ -18,6 +18,7 @@ from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from adapters import channels
 from govcast.settings import Settings
 from persistence.sessions import Session
 from persistence.store import Principal, StatusStore
@@ -31,8 +32,7 @@ STATUS_LABELS = {
     "retrying": "重试中", "delivered": "已送达", "partially_delivered": "部分送达", "failed": "失败", "dead": "死信",
     "retracting": "撤回中", "retracted": "已撤回", "paused": "已暂停",
 }
-CHANNEL_LABELS = {"portal": "门户网站", "wechat": "微信公众号", "weibo": "微博", "disclosure": "公开平台",
-                  "push": "精准推送"}
+CHANNEL_LABELS = channels.labels()
 KIND_LABELS = {"policy": "政策文件", "interpretation": "政策解读", "notice": "通知公告", "news": "工作动态"}
 
 

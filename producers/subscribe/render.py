@@ -11,7 +11,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, pass_context, se
 from jinja2.runtime import Context
 from markupsafe import Markup
 
-from processors.render.portal import environment as portal_environment
+from adapters.portal.render import environment as portal_environment
 from producers.subscribe import forms
 from schemas import industries
 
@@ -57,7 +57,7 @@ def portal_asset(name: str) -> str:
     """The portal's own stylesheet and reading-aid script, served as files (no inline style or script)."""
     env = portal_environment()
     assert env.loader is not None
-    return env.loader.get_source(env, f"portal/{name}")[0]
+    return env.loader.get_source(env, name)[0]
 
 
 @functools.cache

@@ -7,8 +7,9 @@ from typing import Any
 from fastapi import Request
 
 from adapters.egress import networks, url_problem
+from adapters.portal.config import portal_env
 from persistence.selfservice import SelfService
-from producers.api.subscribers import directory
+from producers.directory import directory
 from producers.subscribe.center import Center
 from producers.subscribe.notify import Notifier
 from producers.subscribe.views import BusinessViews
@@ -33,7 +34,8 @@ def views_of(request: Request) -> BusinessViews:
 
 def site_of(request: Request) -> dict[str, Any]:
     s = request.app.state.settings
-    return {"name": s.site_name, "sponsor": s.site_sponsor, "phone": s.site_phone, "sandbox": s.sandboxes}
+    site = portal_env(s)  # the site's name and contacts, as the portal shows them
+    return {"name": site.site_name, "sponsor": site.site_sponsor, "phone": site.site_phone, "sandbox": s.sandboxes}
 
 
 def client_ip(request: Request) -> str:

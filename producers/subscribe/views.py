@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine, and_, select
 
+from adapters.push.targeting import TargetIndex, why
 from persistence.subscribers import recipients
 from persistence.tables import deliveries, publications
-from processors.target import TargetIndex, why
 from producers.subscribe.center import CHANNEL_NAMES
 from schemas.publication import Kind, Publication, Relation, Validity
 from schemas.subscriber import Subscriber
@@ -96,7 +96,7 @@ class BusinessViews:
         return out
 
     def policies_for(self, sub: Subscriber) -> list[PolicyItem]:
-        """Published policies in force whose targeting matches `sub` (processors.target's rules), newest first."""
+        """Published policies in force whose targeting matches `sub` (the push feature's targeting rules), newest first."""
         index = TargetIndex([(sub.credit_code, sub.region, sub.industry, sub.scale, "|".join(sub.qualifications),
                               "|".join(sub.topics))])
         explained = self._interpretations()

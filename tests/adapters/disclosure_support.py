@@ -19,14 +19,14 @@ from starlette.routing import Mount
 
 from adapters.base import AdapterServices
 from adapters.disclosure import SANDBOX_SECRET, DisclosureAdapter, DisclosureConfig
-from adapters.sandboxes.disclosure import Platform, create_sandbox
-from adapters.units import load_units
+from adapters.disclosure.render import render_disclosure
+from adapters.disclosure.sandbox import Platform, create_sandbox
+from adapters.disclosure.units import load_units
 from govcast.samples import sample_policy
 from govcast.settings import Settings
 from persistence.ledger import Ledger
 from persistence.store import StatusStore
 from processors.normalize import normalize
-from processors.render.disclosure import render_disclosure
 from schemas.delivery import Action, DeliveryTask, delivery_id
 from schemas.publication import IndexNo, Publication, PublicationIn
 from tests.conftest import free_port

@@ -21,14 +21,13 @@ from fastapi import FastAPI
 from sqlalchemy import create_engine
 
 from adapters.base import AdapterServices
-from adapters.sandboxes import SANDBOXES
+from adapters.channels import callback_routers, sandboxes
 from adapters.wechat import WechatAdapter, wechat_config
+from adapters.wechat.render import render_wechat
 from adapters.weibo import WeiboAdapter, weibo_config
+from adapters.weibo.render import render_weibo
 from govcast.settings import Settings
 from persistence.ledger import Ledger
-from processors.render.wechat import render_wechat
-from processors.render.weibo import render_weibo
-from producers.callbacks import CALLBACK_ROUTERS
 from schemas import Action, DeliveryTask, Publication, delivery_id
 from tests.conftest import free_port
 from tests.portal_support import build_publication
@@ -46,9 +45,9 @@ class Platforms:
         self.settings = Settings(data_dir=data_dir, public_url=self.url, **settings)
         self.ledger = Ledger(create_engine(f"sqlite:///{data_dir / 'ledger.db'}"))
         app = FastAPI()
-        app.include_router(CALLBACK_ROUTERS["wechat"](self.settings, self.ledger), prefix="/callbacks/wechat")
+        app.include_router(callback_routers()["wechat"](self.settings, self.ledger), prefix="/callbacks/wechat")
         for name in ("wechat", "weibo"):
-            app.mount(f"/sandbox/{name}", SANDBOXES[name](self.settings))
+            app.mount(f"/sandbox/{name}", sandboxes()[name](self.settings))
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)

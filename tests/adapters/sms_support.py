@@ -25,14 +25,13 @@ from sqlalchemy import create_engine
 from starlette.types import ASGIApp
 
 from adapters.base import AdapterServices
+from adapters.channels import callback_routers, sandboxes
 from adapters.push import PushAdapter, PushConfig
+from adapters.push.render import render_push
 from adapters.push.sms_client import SANDBOX_ACCESS_KEY_ID, SANDBOX_ACCESS_KEY_SECRET, SmsConfig, sms_config
-from adapters.sandboxes import SANDBOXES
 from govcast.settings import Settings
 from govcast.sinks import SmtpSink
 from persistence.ledger import Ledger
-from processors.render.push import render_push
-from producers.callbacks import CALLBACK_ROUTERS
 from schemas.delivery import Action, DeliveryTask, delivery_id
 from schemas.publication import Publication
 from schemas.subscriber import SubscriberIn
@@ -73,8 +72,8 @@ class SmsPlatform:
         self.settings = Settings(data_dir=data_dir, public_url=self.url, **settings)
         self.ledger = Ledger(create_engine(f"sqlite:///{data_dir / 'ledger.db'}"))
         app = FastAPI()
-        app.include_router(CALLBACK_ROUTERS["sms"](self.settings, self.ledger), prefix="/callbacks/sms")
-        app.mount("/sandbox/sms", SANDBOXES["sms"](self.settings))
+        app.include_router(callback_routers()["sms"](self.settings, self.ledger), prefix="/callbacks/sms")
+        app.mount("/sandbox/sms", sandboxes()["sms"](self.settings))
         self.served = Served(app, port)
         self.adapters: list[PushAdapter] = []
 

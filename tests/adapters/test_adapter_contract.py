@@ -1,16 +1,15 @@
 """The shared, table-driven contract every platform adapter meets (config round trip, masked secrets, error mapping).
 
-To cover another channel, append a `ContractCase` to CASES: how to start its sandbox on a real
-port (`start(tmp_path)` → a handle with `.stop()`), how to build its adapter and a publish task
-against that handle, how to inject a fault, its secret config fields, and a table of
-(injected fault → expected typed result kind, optionally its `code`).
+Rows come from the channels themselves: for every channel in the registry (adapters/channels.py) the
+module `tests/adapters/contract_<channel>.py` defines its `CASE` (see tests/adapters/contract.py). A
+channel with a sandbox platform and no row fails `test_every_platform_channel_has_a_row`.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,90 +17,32 @@ import pytest
 from pydantic import SecretStr
 
 from adapters.base import AdapterConfig, ChannelAdapter
-from adapters.registry import REGISTRY
-from schemas import DeliveryTask
-from tests.adapters.disclosure_support import DisclosureHandle
-from tests.adapters.newmedia_support import Platforms, publication
+from adapters.channels import spec_of, specs
+from tests.adapters.contract import ContractCase, Fault
+
+# Channels tested by their own suites instead: the portal has no platform; push talks to four platforms
+# per business (tests/adapters/test_push_adapters.py, test_sms.py, test_wechat_template.py).
+OWN_SUITES = frozenset({"portal", "push"})
 
 
-@dataclass(frozen=True)
-class Fault:
-    name: str
-    inject: dict[str, Any]
-    kind: str  # delivered | retryable | rejected | pending | unknown
-    code: str | None = None
+def _rows() -> list[ContractCase]:
+    rows = []
+    for spec in specs():
+        try:
+            module = importlib.import_module(f"tests.adapters.contract_{spec.name}")
+        except ModuleNotFoundError:
+            continue
+        rows.append(module.CASE)
+    return rows
 
 
-@dataclass(frozen=True)
-class ContractCase:
-    channel: str
-    start: Callable[[Path], Any]
-    adapter: Callable[[Any], ChannelAdapter]
-    task: Callable[[Any], DeliveryTask]
-    inject: Callable[[Any, dict[str, Any]], None]
-    secret_fields: tuple[str, ...]
-    faults: tuple[Fault, ...]
-    runtime_secrets: Callable[[Any], list[str]] = lambda handle: []  # e.g. access tokens obtained while running
+CASES = _rows()
 
 
-def _wechat_tokens(platforms: Platforms) -> list[str]:
-    token = platforms.ledger.get("wechat", "token:wx_sandbox_appid").get("access_token")
-    return [token] if token else []
-
-
-CASES: list[ContractCase] = [
-    ContractCase(
-        channel="wechat",
-        start=lambda tmp: Platforms(tmp).start(),
-        adapter=lambda p: p.wechat(timeout_seconds=0.5),
-        task=lambda p: p.task("wechat", publication()),
-        inject=lambda p, faults: p.faults("wechat", **faults),
-        secret_fields=("secret",),
-        runtime_secrets=_wechat_tokens,
-        faults=(
-            Fault("ok", {}, "pending"),
-            Fault("busy (-1)", {"busy": 1}, "retryable"),
-            Fault("per-minute quota (45011)", {"minute_quota": 1}, "retryable"),
-            Fault("daily quota (45009)", {"quota": True}, "retryable"),
-            Fault("token expired (42001, refreshed)", {"expire_token": True}, "pending"),
-            Fault("publish check (53503)", {"check_fail": 1}, "rejected", "content"),
-            Fault("unverified account (48001)", {"unverified": True}, "rejected", "configuration"),
-            Fault("submit timeout", {"timeout_submit": 1, "delay_seconds": 1.5}, "unknown"),
-        ),
-    ),
-    ContractCase(
-        channel="weibo",
-        start=lambda tmp: Platforms(tmp).start(),
-        adapter=lambda p: p.weibo(timeout_seconds=0.5),
-        task=lambda p: p.task("weibo", publication()),
-        inject=lambda p, faults: p.faults("weibo", **faults),
-        secret_fields=("access_token",),
-        faults=(
-            Fault("ok", {}, "delivered"),
-            Fault("system error (10001)", {"busy": 1}, "retryable"),
-            Fault("user rate limit (10023)", {"rate_limit": 1}, "retryable"),
-            Fault("IP rate limit (10022)", {"ip_rate_limit": 1}, "retryable"),
-            Fault("token expired (21327)", {"expire_token": True}, "rejected", "configuration"),
-            Fault("token invalid (21332)", {"revoke_token": True}, "rejected", "configuration"),
-            Fault("share timeout", {"timeout_share": 1, "delay_seconds": 1.5}, "unknown"),
-        ),
-    ),
-    ContractCase(
-        channel="disclosure",
-        start=DisclosureHandle,
-        adapter=lambda h: h.adapter(),
-        task=lambda h: h.task(),
-        inject=lambda h, faults: h.faults(**faults),
-        secret_fields=("secret",),
-        faults=(
-            Fault("ok", {}, "delivered"),
-            Fault("maintenance (503 MAINTENANCE)", {"maintenance_seconds": 120}, "retryable"),
-            Fault("rate limit (429 RATE_LIMITED)", {"rate_limit": {"requests": 1, "retry_after": 5}}, "retryable"),
-            Fault("content rejected (422)", {"reject": {"requests": 1, "code": "CONTENT_REJECTED"}}, "rejected", "CONTENT_REJECTED"),
-            Fault("invalid unit (422)", {"reject": {"requests": 1, "code": "INVALID_UNIT"}}, "rejected", "INVALID_UNIT"),
-        ),
-    ),
-]
+def test_every_platform_channel_has_a_row() -> None:
+    covered = {case.channel for case in CASES}
+    missing = [spec.name for spec in specs() if spec.sandboxes and spec.name not in covered | OWN_SUITES]
+    assert not missing, f"add tests/adapters/contract_<channel>.py for {missing}"
 
 
 @pytest.fixture(params=CASES, ids=[c.channel for c in CASES])
@@ -116,12 +57,14 @@ def handle(case: ContractCase, tmp_path: Path) -> Iterator[Any]:
     started.stop()
 
 
-def test_registered_with_its_config_type(case: ContractCase, handle: Any) -> None:
+def test_registered_with_typed_settings(case: ContractCase, handle: Any) -> None:
     adapter = case.adapter(handle)
-    config_type, _ = REGISTRY[case.channel]
-    config: AdapterConfig = adapter.config  # type: ignore[attr-defined]
-    assert isinstance(config, config_type) and adapter.channel == case.channel
+    spec = spec_of(case.channel)
+    assert adapter.channel == case.channel == spec.name and spec.label
     assert isinstance(adapter, ChannelAdapter)
+    assert spec.settings is not None  # what operators set: GOVCAST_<CHANNEL>_*, secrets masked there too
+    for name in case.secret_fields:
+        assert spec.settings.model_fields[name].annotation is SecretStr
     adapter.close()
 
 

@@ -16,11 +16,11 @@ from pydantic import SecretStr
 
 from adapters.base import AdapterServices
 from adapters.disclosure import SANDBOX_SECRET, DisclosureAdapter, DisclosureConfig
+from adapters.disclosure.render import render_disclosure
 from adapters.disclosure.signing import APP_ID, NONCE, SIGNATURE, TIMESTAMP, new_nonce, sign
 from govcast.settings import Settings
 from persistence.ledger import Ledger
 from persistence.store import StatusStore
-from processors.render.disclosure import render_disclosure
 from schemas.delivery import Action, Delivered, DeliveryTask, Rejected, Retryable, delivery_id
 from schemas.publication import Publication
 from tests.adapters.disclosure_support import APP_ID as TEST_APP

@@ -1,4 +1,4 @@
-"""Unit registry (adapters/units.py) and the `units` field of publications."""
+"""Unit registry (adapters/disclosure/units.py) and the `units` field of publications."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from adapters.units import SAMPLE_UNITS_FILE, SECTORS, load_units, parse_units
+from adapters.channels import spec_of
+from adapters.disclosure.units import SAMPLE_UNITS_FILE, SECTORS, load_units, parse_units
 from govcast.samples import sample_policy
-from schemas.publication import Channel, PublicationIn, channel_applies
+from schemas.publication import PublicationIn
 from schemas.vocab import credit_code_checksum_ok
 
 
@@ -48,8 +49,8 @@ def test_bad_tables_are_refused(text: str) -> None:
 def test_publications_name_units_by_checksum_valid_credit_codes() -> None:
     pub = PublicationIn.model_validate(sample_policy(units=["91370100MA3C8W1A0N", "91370100MA3C8W1A0N"]))
     assert pub.units == ["91370100MA3C8W1A0N"]  # duplicates collapse
-    assert channel_applies(Channel.disclosure, pub) and channel_applies("portal", pub)
+    assert spec_of("disclosure").applies(pub) and spec_of("portal").applies(pub)
     with pytest.raises(ValidationError, match="GB 32100"):
         PublicationIn.model_validate(sample_policy(units=["91370100MA3C8W1A0X"]))
     plain = PublicationIn.model_validate(sample_policy())
-    assert plain.units == [] and not channel_applies("disclosure", plain) and channel_applies("portal", plain)
+    assert plain.units == [] and not spec_of("disclosure").applies(plain) and spec_of("portal").applies(plain)

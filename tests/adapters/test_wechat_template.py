@@ -20,11 +20,11 @@ from adapters.base import AdapterServices
 from adapters.push import PushAdapter, PushConfig
 from adapters.push.config import push_config, wechat_template_config
 from adapters.push.pacing import TokenBucket
+from adapters.push.render import render_push
 from adapters.push.wechat_template import WechatTemplateSender, clip, early_receipt_key, template_data
 from adapters.wechat.config import SANDBOX_TEMPLATE_ID
 from govcast.settings import Settings
 from govcast.sinks import SmtpSink
-from processors.render.push import render_push
 from schemas.delivery import Action, Delivered, DeliveryTask, Pending, Rejected, Retryable, delivery_id
 from schemas.publication import Publication
 from schemas.subscriber import PushChannel, Subscriber, SubscriberIn
@@ -366,13 +366,13 @@ def test_sandbox_checks_token_template_and_field_limits(platforms: Platforms) ->
 def test_the_sender_is_built_with_a_template_id_or_the_sandbox() -> None:
     assert push_config(Settings()).wechat_template is not None  # type: ignore[attr-defined]
     assert push_config(Settings(sandboxes=False)).wechat_template is None  # type: ignore[attr-defined]
-    real = push_config(Settings(sandboxes=False, push_wechat_template_id="tpl", wechat_appid="wx1",
-                                wechat_secret="s3cret"))  # type: ignore[arg-type]
+    real = push_config(Settings(sandboxes=False, channel_env={"push": {"wechat_template_id": "tpl"},
+                                                          "wechat": {"appid": "wx1", "secret": "s3cret"}}))
     template = real.wechat_template  # type: ignore[attr-defined]
     assert template.template_id == "tpl" and template.account.base_url == "https://api.weixin.qq.com"
     assert "s3cret" not in repr(template)
     with pytest.raises(ValueError, match="GOVCAST_WECHAT_APPID"):
-        push_config(Settings(sandboxes=False, push_wechat_template_id="tpl"))
+        push_config(Settings(sandboxes=False, channel_env={"push": {"wechat_template_id": "tpl"}}))
 
 
 def test_token_bucket_paces_callers() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from processors.render.weibo import weibo_length
+from adapters.weibo.render import weibo_length
 from schemas import Action, Delivered, Rejected, Retryable, UnknownOutcome
 from tests.adapters.newmedia_support import Platforms, later, publication
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from adapters.common.textfit import ELLIPSIS, URL_RE, atoms, code_points, fit
+from adapters.weibo.render import MAX_CHARS, compose, render_weibo, units, weibo_length
 from govcast.samples import sample_policy
 from govcast.settings import Settings
-from processors.render.textfit import ELLIPSIS, URL_RE, atoms, code_points, fit
-from processors.render.weibo import MAX_CHARS, compose, render_weibo, units, weibo_length
 from tests.portal_support import build_publication
 
 CJK = st.characters(min_codepoint=0x4E00, max_codepoint=0x9FFF)

@@ -261,7 +261,7 @@ def helper_worker(data_dir: Path, broker_url: str, adapters: str, profile: str) 
 
     import govcast.runtime
     from govcast.settings import get_settings
-    from processors.faust_host import run_worker
+    from govcast.worker import run_worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if adapters == "null":

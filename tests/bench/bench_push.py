@@ -31,9 +31,9 @@ from typing import Any
 
 import requests
 
+from adapters.push.targeting import TargetIndex
 from adapters.push.webhook import sign
 from govcast.samples import DEMO_DEPARTMENT, sample_policy
-from processors.target import TargetIndex
 from schemas.publication import Targeting
 from tests.bench.results import record
 from tests.conftest import Client, GovcastProcess, cli, free_port

@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from processors.target import TargetIndex
+from adapters.push.targeting import TargetIndex
 from schemas.publication import Targeting
 from tests.bench.results import record
 from tests.push_support import business

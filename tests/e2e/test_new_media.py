@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import requests
 
+from adapters.weibo.render import weibo_length
 from govcast.samples import DEMO_DEPARTMENT, sample_policy
-from processors.render.weibo import weibo_length
 from tests.conftest import Client, GovcastProcess, launch
 
 CHANNELS = ["portal", "wechat", "weibo"]

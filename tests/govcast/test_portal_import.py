@@ -16,8 +16,8 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from adapters.portal.config import portal_config
 from govcast.cli import main
-from govcast.runtime import portal_config
 from govcast.samples import DEMO_DEPARTMENT, sample_policy
 from govcast.settings import get_settings
 from tests.conftest import ROOT

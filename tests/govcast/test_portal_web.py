@@ -185,7 +185,7 @@ def test_policy_library_filters_combine_with_counts_and_link_interpretations(
 @pytest.mark.parametrize("sandboxes", [True, False])
 def test_runtime_passes_sandbox_mode_to_the_portal(tmp_path: Any, sandboxes: bool) -> None:
     """Sandbox mode shows the 演示环境 banner and keeps search engines out; a production site does neither."""
-    from govcast.runtime import portal_config
+    from adapters.portal.config import portal_config
     from govcast.settings import Settings
 
     config = portal_config(Settings(data_dir=tmp_path, sandboxes=sandboxes))

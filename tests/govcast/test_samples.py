@@ -3,7 +3,7 @@ address passes the platform's own checks (so `govcast demo` shows all four push 
 
 from __future__ import annotations
 
-from adapters.sandboxes.wechat_template import OPENID_RE
+from adapters.wechat.template_sandbox import OPENID_RE
 from govcast.samples import demo_businesses
 from schemas.subscriber import SubscriberIn
 

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from adapters.portal.render import render_not_found
 from govcast.app import build_app
 from govcast.runtime import Runtime, portal_config
 from govcast.samples import DEMO_DEPARTMENT
 from govcast.settings import Settings
-from processors.render.portal import render_not_found
 from producers.api.headers import csp_hash, inline_blocks
 from producers.auth import new_token
 from tests.conftest import cli

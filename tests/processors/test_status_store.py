@@ -68,7 +68,7 @@ def pub(n: int = 1, *, version: int = 1, department: str = DEPT, channels: tuple
 
 def record(store: StatusStore, p: Publication, status: str = "pending") -> None:
     with store.transaction() as conn:
-        store.upsert_publication(conn, p, status, [c.value for c in p.channels or []])
+        store.upsert_publication(conn, p, status, list(p.channels or []))
 
 
 def event(p: Publication, channel: str | None, status: DeliveryStatus, *, version: int | None = None,

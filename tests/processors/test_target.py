@@ -11,9 +11,9 @@ from pydantic import ValidationError
 from sqlalchemy import create_engine
 
 from adapters.push.adapter import quiet_until
+from adapters.push.targeting import Directory, TargetIndex, industry_name, why
 from adapters.push.unsubscribe import make_token, read_token
 from persistence.subscribers import SubscriberStore
-from processors.target import Directory, TargetIndex, industry_name, why
 from schemas.publication import Targeting
 from schemas.subscriber import SubscriberIn, from_csv_row
 from tests.push_support import REGIONS, business, credit_code

@@ -13,10 +13,10 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy import create_engine
 
+from adapters.channels import callback_routers
 from adapters.push.sms_client import SANDBOX_CALLBACK_TOKEN
 from govcast.settings import Settings
 from persistence.ledger import Ledger
-from producers.callbacks import CALLBACK_ROUTERS
 
 TOKEN = "k7Qp2w9ZrX4mVb8nT1yLc6Hd"
 
@@ -34,14 +34,14 @@ def ledger(tmp_path: Path) -> Ledger:
 
 def client_for(settings: Settings, ledger: Ledger) -> TestClient:
     app = FastAPI()
-    app.include_router(CALLBACK_ROUTERS["sms"](settings, ledger), prefix="/callbacks/sms")
+    app.include_router(callback_routers()["sms"](settings, ledger), prefix="/callbacks/sms")
     return TestClient(app)
 
 
 @pytest.fixture
 def client(tmp_path: Path, ledger: Ledger) -> Iterator[TestClient]:
-    settings = Settings(data_dir=tmp_path, sandboxes=False, push_sms_endpoint="https://dysmsapi.aliyuncs.com/",
-                        push_sms_callback_token=SecretStr(TOKEN))
+    settings = Settings(data_dir=tmp_path, sandboxes=False, channel_env={"push": {
+        "sms_endpoint": "https://dysmsapi.aliyuncs.com/", "sms_callback_token": SecretStr(TOKEN)}})
     with client_for(settings, ledger) as c:
         yield c
 
@@ -90,7 +90,7 @@ def test_oversized_body_is_refused(client: TestClient) -> None:
 
 
 def test_without_a_configured_token_every_receipt_is_refused(tmp_path: Path, ledger: Ledger) -> None:
-    settings = Settings(data_dir=tmp_path, sandboxes=False, push_sms_endpoint="https://dysmsapi.aliyuncs.com/")
+    settings = Settings(data_dir=tmp_path, sandboxes=False, channel_env={"push": {"sms_endpoint": "https://dysmsapi.aliyuncs.com/"}})
     with client_for(settings, ledger) as c:
         assert c.post("/callbacks/sms/", json=[report()]).status_code in (403, 404, 405)
         assert c.post(f"/callbacks/sms/{SANDBOX_CALLBACK_TOKEN}", json=[report()]).status_code == 403

@@ -52,7 +52,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 def client(tmp_path: Path, smtp: SmtpSink, clock: Clock) -> Iterator[TestClient]:
-    settings = Settings(data_dir=tmp_path, push_smtp_sink_port=smtp.port, public_url="http://gov.test")
+    settings = Settings(data_dir=tmp_path, channel_env={"push": {"smtp_sink_port": smtp.port}}, public_url="http://gov.test")
     store = StatusStore(f"sqlite:///{tmp_path / 'status.db'}")
     app = create_app(settings, store, SqliteLog(settings.log_path))
     subs = SubscriberStore(store.engine)
