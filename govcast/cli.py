@@ -8,7 +8,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from govcast.settings import Settings, get_settings
+from pydantic import ValidationError
+
+from govcast.settings import Settings, explain, get_settings
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -117,8 +119,8 @@ def main(argv: list[str] | None = None) -> int:
         return bench.main(args.quick, args.only, args.markdown, args.json)
     try:
         settings = settings_from(args)
-    except ValueError as exc:
-        print(f"govcast: bad setting: {exc}", file=sys.stderr)
+    except ValidationError as exc:
+        print(f"govcast: bad setting: {explain(exc)}", file=sys.stderr)
         return 2
     from govcast import commands
     from persistence.migrate import SchemaBehind

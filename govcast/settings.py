@@ -1,7 +1,9 @@
-"""Settings: one typed object, built by a cached factory from environment and CLI flags.
+"""Settings: one typed object (pydantic-settings), built by a cached factory from environment and CLI flags.
 
-Every setting has an environment variable `GOVCAST_<NAME>`; CLI flags override.
-Nothing is created at import time.
+Every setting has an environment variable `GOVCAST_<NAME>`; CLI flags (keyword arguments) override; an empty
+variable counts as not set. Lists are comma-separated (GOVCAST_CHANNELS=portal,weibo), mappings are JSON objects
+(GOVCAST_CATEGORIES={"政策文件": "zcwj"}), as they have been since the first release. A bad value is refused
+naming its variable. Nothing is created at import time.
 """
 
 from __future__ import annotations
@@ -10,19 +12,23 @@ import datetime as dt
 import functools
 import ipaddress
 import json
-import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, field_validator, model_validator
+from pydantic import Field, PrivateAttr, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 from adapters import channels as channels_registry
 from adapters.common.install import S
 from schemas.vocab import DEFAULT_CATEGORIES
 
 
-class Settings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Settings(BaseSettings):
+    # enable_decoding off: list and mapping variables keep their own formats (comma list, JSON object), parsed by
+    # the validators below with messages that name the variable.
+    model_config = SettingsConfigDict(env_prefix="GOVCAST_", extra="forbid", env_ignore_empty=True,
+                                      enable_decoding=False)
 
     data_dir: Path = Field(default=Path("govcast-data"), description="where the log, status store and portal live")
     host: str = Field(default="127.0.0.1", description="address the HTTP server binds")
@@ -75,10 +81,35 @@ class Settings(BaseModel):
         "link-local (on-premises receivers, tests), e.g. 10.20.0.0/16,127.0.0.1/32; empty: public addresses only "
         "(`govcast run` in sandbox mode allows loopback, for the bundled receiver)")
 
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, _Environment(settings_cls), dotenv_settings, file_secret_settings
+
     @field_validator("clock_start", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         return None if value == "" else value
+
+    @field_validator("metrics_allowed_networks", "channels", "inspection_rare_columns", "webhook_allowed_networks",
+                     mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        return [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else value
+
+    @field_validator("categories", "inspection_column_days", mode="before")
+    @classmethod
+    def _json_object(cls, value: Any, info: ValidationInfo) -> Any:
+        if not isinstance(value, str):
+            return value
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"GOVCAST_{str(info.field_name).upper()} must be a JSON object: {exc}") from None
+        if not isinstance(parsed, dict):
+            raise ValueError(f"GOVCAST_{str(info.field_name).upper()} must be a JSON object, e.g. {{\"政策文件\": \"zcwj\"}}")
+        return parsed
 
     @model_validator(mode="after")
     def _production_has_no_sandboxes(self) -> Settings:
@@ -141,28 +172,28 @@ def from_env(name: str) -> bool:
     return not (isinstance(extra, dict) and extra.get("from_env") is False)
 
 
-def _from_env() -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for name, field in Settings.model_fields.items():
-        if not from_env(name):
-            continue
-        raw = os.environ.get(f"GOVCAST_{name.upper()}")
-        if raw is None:
-            continue
-        annotation = str(field.annotation)
-        if "dict" in annotation:  # e.g. GOVCAST_CATEGORIES='{"政策文件": "zcwj", "通知公告": "tzgg"}'
-            try:
-                values[name] = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"GOVCAST_{name.upper()} must be a JSON object: {exc}") from exc
-        else:
-            values[name] = raw.split(",") if "list" in annotation else raw
-    return values
+class _Environment(EnvSettingsSource):
+    """The GOVCAST_* variables, except for the settings that are not read from the environment (`from_env`)."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        if not from_env(field_name):
+            return None, field_name, False
+        return super().get_field_value(field, field_name)
 
 
 @functools.cache
 def get_settings(**overrides: Any) -> Settings:
     """Settings from GOVCAST_* environment variables, with explicit overrides (CLI flags) on top."""
-    values = _from_env()
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    return Settings.model_validate(values)
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def explain(exc: ValidationError) -> str:
+    """What is wrong with the settings, one problem per variable: `GOVCAST_PORT: Input should be a valid integer (got 'x')`."""
+    problems = []
+    for error in exc.errors():
+        where = "GOVCAST_" + "_".join(str(part) for part in error["loc"]).upper() if error["loc"] else ""
+        message = str(error["msg"]).removeprefix("Value error, ")
+        got = error.get("input")
+        shown = f" (got {got!r})" if isinstance(got, str | int | float) and repr(got) not in message else ""
+        problems.append(f"{where}: {message}{shown}" if where and not message.startswith("GOVCAST_") else message)
+    return "; ".join(problems)

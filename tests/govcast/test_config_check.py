@@ -81,3 +81,13 @@ def test_a_channel_without_its_credentials_is_named_with_the_variables_to_set(
     assert status == 1
     assert "  portal      ok" in out
     assert "  wechat      MISSING: the wechat channel needs GOVCAST_WECHAT_APPID and GOVCAST_WECHAT_SECRET" in out
+
+
+def test_a_bad_value_is_refused_naming_its_variable(monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("GOVCAST_PORT", "eighty")
+    monkeypatch.setenv("GOVCAST_CATEGORIES", "政策文件=zcwj")
+    assert main(["config", "check"]) == 2
+    err = capsys.readouterr().err
+    assert "GOVCAST_PORT: Input should be a valid integer, unable to parse string as an integer (got 'eighty')" in err
+    assert "GOVCAST_CATEGORIES must be a JSON object" in err
