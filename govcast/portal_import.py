@@ -106,12 +106,17 @@ class ArchiveImport:
         workers = Workers(self.workers if total > 2 * BATCH else 1, self.adapter)
         try:
             loaded, bad = self._load(total, workers)
+            lines_done = time.monotonic()
             rendered = self._render(workers)
+            pages_done = time.monotonic()
         finally:
             workers.close()
         self._finish()
+        now = time.monotonic()
         self.err.write(f"imported {loaded:,} archived items ({rendered:,} pages written), rejected {bad:,} lines "
-                       f"in {time.monotonic() - started:.1f} s\n")
+                       f"in {now - started:.1f} s (lines {lines_done - started:.1f} s, article pages "
+                       f"{pages_done - lines_done:.1f} s, lists and site-wide pages {now - pages_done:.1f} s; "
+                       f"{workers.count} worker processes)\n")
         return 1 if bad else 0
 
     # -- pass 1: lines into the portal index -----------------------------------------------------

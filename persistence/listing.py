@@ -15,6 +15,7 @@ from sqlalchemy import Engine, and_, exists, or_, select
 
 from persistence.engine import reading
 from persistence.tables import deliveries, publications
+from persistence.text_search import like_pattern, text_condition
 
 
 @dataclass(frozen=True)
@@ -48,10 +49,6 @@ class Cursor:
         return cls(when if when.tzinfo else when.replace(tzinfo=dt.UTC), pub_id[:40])
 
 
-def _like(text: str) -> str:
-    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-
-
 def publications_page(engine: Engine, flt: PageFilter, cursor: Cursor | None, limit: int = 50
                       ) -> tuple[list[Any], dict[str, dict[str, Any]], Cursor | None]:
     """(rows, deliveries by publication id then channel, cursor of the next page or None)."""
@@ -67,12 +64,8 @@ def publications_page(engine: Engine, flt: PageFilter, cursor: Cursor | None, li
         conds.append(p.created_at >= flt.since)
     if flt.until:
         conds.append(p.created_at < flt.until)
-    if flt.text:
-        pattern = _like(flt.text.strip())
-        conds.append(or_(p.title.like(pattern, escape="\\"), p.index_no.like(pattern, escape="\\"),
-                         p.doc_no.like(pattern, escape="\\")))
     if flt.channel:
-        conds.append(p.channels.like(_like(f'"{flt.channel}"'), escape="\\"))
+        conds.append(p.channels.like(like_pattern(f'"{flt.channel}"'), escape="\\"))
     if flt.status:
         d = deliveries.c
         in_channel = and_(d.publication_id == p.id, d.status == flt.status)
@@ -82,8 +75,10 @@ def publications_page(engine: Engine, flt: PageFilter, cursor: Cursor | None, li
             conds.append(or_(p.status == flt.status, exists().where(in_channel)))
     if cursor is not None:
         conds.append(or_(p.created_at < cursor.created_at, and_(p.created_at == cursor.created_at, p.id < cursor.id)))
-    query = query.where(*conds).order_by(p.created_at.desc(), p.id.desc()).limit(limit + 1)
     with reading(engine) as conn:
+        if flt.text and flt.text.strip():
+            conds.append(text_condition(conn, flt.text.strip()))  # from the trigram index (text_search.py)
+        query = query.where(*conds).order_by(p.created_at.desc(), p.id.desc()).limit(limit + 1)
         found: list[Any] = list(conn.execute(query).all())
         more = len(found) > limit
         rows = found[:limit]

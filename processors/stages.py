@@ -112,15 +112,18 @@ async def plan(change: PublicationChange, ctx: StageContext) -> list[BaseModel]:
                                    detail="screening notes, published anyway: " + summary(warnings), publication=pub))
     for channel in channels:
         renderer = ctx.renderers.get(channel)
-        out.append(DeliveryTask(
-            delivery_id=delivery_id(pub.id, pub.version, channel, action),
-            channel=channel, action=action, publication=pub,
-            rendition=renderer(pub, ctx.settings) if renderer and action is Action.publish else {},
-        ))
+        rendition = renderer(pub, ctx.settings) if renderer and action is Action.publish else {}
+        out.append(DeliveryTask(delivery_id=delivery_id(pub.id, pub.version, channel, action),
+                                channel=channel, action=action, publication=pub, rendition=rendition))
         out.append(StatusEvent(publication_id=pub.id, version=pub.version, channel=channel,
                                status=DeliveryStatus.delivering, at=now,
                                detail="retracting" if action is Action.retract else f"version {pub.version} queued",
                                publication=pub))
+        # What a renderer saw that operators should know (an SMS that cannot fit, …): a note in the timeline.
+        for warning in rendition.get("warnings") or []:
+            out.append(StatusEvent(publication_id=pub.id, version=pub.version, channel=channel,
+                                   status=DeliveryStatus.delivering, at=now, detail=f"warning: {warning}",
+                                   publication=pub))
     return out
 
 

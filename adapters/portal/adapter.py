@@ -29,11 +29,12 @@ import re
 import sqlite3
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import ClassVar
 
 from adapters.common.views import OTHER_COLUMN, PortalEntry, Tombstone, article_path
 from adapters.portal.config import PortalConfig
-from adapters.portal.files import fsync_dir, site_lock
+from adapters.portal.files import fsync_dir, make_durable, site_lock
 from adapters.portal.pages import SITE_WIDE, SiteWriter, part_keys
 from adapters.portal.refresher import Refresher
 from adapters.portal.render import render_withdrawn
@@ -73,18 +74,22 @@ class PortalAdapter:
             return rejected
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            with site_lock(self.root / LOCK_FILE):
-                with self.open_store().session() as store:
-                    store.begin()
-                    try:
-                        if task.action is Action.retract:
-                            result = self._retract(store, task.publication)
-                        else:
-                            result = self._publish(store, task.publication)
-                        store.commit()
-                    finally:
-                        store.rollback()
-                fsync_dir(self.root)
+            owed: list[Path] = []  # pages written under the lock without an fsync
+            with site_lock(self.root / LOCK_FILE), self.open_store().session() as store:
+                store.begin()
+                try:
+                    if task.action is Action.retract:
+                        result = self._retract(store, task.publication, owed)
+                    else:
+                        result = self._publish(store, task.publication, owed)
+                    store.commit()
+                finally:
+                    store.rollback()
+            # The delivery's page is made durable after the lock is released, so the deliveries of a burst wait for
+            # the disk side by side, not one after another. The delivery has not succeeded until this returns: after
+            # a crash before it, the delivery runs again and rewrites a page the crash left torn.
+            make_durable(owed)
+            fsync_dir(self.root)
         except OSError as exc:  # disk full, permissions, read-only mount: an outage an operator fixes, waited out
             return self._retry(task, f"portal files not writable: {_describe(exc)}", OUTAGE_RETRY_SECONDS, outage=True)
         except sqlite3.OperationalError as exc:  # the index's disk is full or its file locked: also an outage
@@ -135,7 +140,7 @@ class PortalAdapter:
 
     # -- actions -------------------------------------------------------------------------------
 
-    def _publish(self, store: PortalStore, pub: Publication) -> DeliveryResult:
+    def _publish(self, store: PortalStore, pub: Publication, owed: list[Path]) -> DeliveryResult:
         tomb = store.tombstone(pub.id)
         if tomb is not None:
             return Delivered(url=tomb.url, detail=f"withdrawn earlier; retraction wins, version {pub.version} not shown")
@@ -149,7 +154,8 @@ class PortalAdapter:
         before = store.total(entry.column)
         store.put(entry, pub)
         touched |= store.neighbourhood([entry]).neighbours(entry)
-        self.pages.article(store, entry, pub)
+        self.pages.article(store, entry, pub, durable=False)
+        owed.append(self.root / entry.path)
         if old and old[0] == entry.column and _same_place(current, entry):  # a revision that stays where it was
             self.pages.column(store, entry.column, old_total=before, in_place=[old[1]])
         else:
@@ -160,7 +166,7 @@ class PortalAdapter:
         self._after_change(store, touched, store.seq_of(entry.id) or 0)
         return Delivered(url=entry.url, detail=f"version {pub.version} published")
 
-    def _retract(self, store: PortalStore, pub: Publication) -> DeliveryResult:
+    def _retract(self, store: PortalStore, pub: Publication, owed: list[Path]) -> DeliveryResult:
         current = store.entry(pub.id)
         touched = store.neighbourhood([current]).neighbours(current) if current else set()
         old = (current.column, store.rank(current), store.total(current.column), store.seq_of(current.id)) if current else None
@@ -171,7 +177,8 @@ class PortalAdapter:
                              index_no=shown.index_no, path=shown.path, url=shown.url, column=shown.column,
                              reason=pub.retract_reason or "", withdrawn_at=self._clock())
         store.withdraw(tomb)
-        self.pages.write(tomb.path, render_withdrawn(tomb, self.site))
+        self.pages.write(tomb.path, render_withdrawn(tomb, self.site), durable=False)
+        owed.append(self.root / tomb.path)
         if old:
             self.pages.column(store, old[0], old_total=old[2], shifts=[old[1]])
         self._after_change(store, touched, old[3] if old and old[3] else 0)

@@ -27,6 +27,7 @@ from adapters.push.targeting import Directory, DirectoryView, why
 from adapters.push.unsubscribe import make_token
 from adapters.push.webhook import WebhookSender, guarded_connector
 from adapters.push.wechat_template import WechatTemplateSender
+from adapters.push.wording import kind_label, subject
 from persistence.subscribers import RecipientUpdate, SubscriberStore
 from schemas.delivery import Action, Deferral, Delivered, DeliveryResult, DeliveryTask, Pending, Rejected
 from schemas.subscriber import PushChannel, Subscriber
@@ -112,7 +113,9 @@ class PushAdapter:
             sent_at=time.time(),  # real time, not the pipeline clock: receivers check signature timestamps
             event=r.get("event", "policy.published"), validity=pub.validity.value, index_no=pub.index_no_text,
             publish_date=pub.publish_date.isoformat() if pub.publish_date else "",
-            replacement_title=r.get("replacement_title", ""), replacement_url=r.get("replacement_url", ""))
+            replacement_title=r.get("replacement_title", ""), replacement_url=r.get("replacement_url", ""),
+            label=r.get("label") or kind_label(pub.kind, pub.targeting, pub.keywords),
+            subject=r.get("subject") or subject(pub.title), kind=pub.kind.value, consult_phone=self.config.consult_phone)
 
     # -- batches ------------------------------------------------------------------
     def _load(self, tasks: list[DeliveryTask]) -> list[Job]:

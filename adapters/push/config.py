@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from email.utils import parseaddr
+
+from pydantic import Field, SecretStr, field_validator
 
 from adapters.base import AdapterConfig
 from adapters.common.install import Installation
@@ -10,6 +12,9 @@ from adapters.push.settings import PushSettings, push_env
 from adapters.push.sms_client import SmsConfig, sms_config
 from adapters.wechat.config import SANDBOX_TEMPLATE_ID, WechatConfig, uses_sandbox, wechat_config
 from schemas.subscriber import QUIET_RE
+
+# The local SMTP sink's sender (sandbox mode): a reserved example domain, never a real one.
+SANDBOX_MAIL_FROM = "政策推送（演示） <push@govcast.example>"
 
 __all__ = ["PushConfig", "PushSettings", "WechatTemplateConfig", "push_config", "push_env", "wechat_template_config"]
 
@@ -35,16 +40,31 @@ class PushConfig(AdapterConfig):
     smtp_password: SecretStr = SecretStr("")
     smtp_starttls: bool = False
     smtp_timeout: float = Field(default=30.0, gt=0)
-    mail_from: str = "govcast@localhost"
+    mail_from: str = SANDBOX_MAIL_FROM
+    consult_phone: str = Field(default="12345", min_length=1, max_length=17)
     quiet_hours: str = Field(default="21:00-08:00", pattern=QUIET_RE.pattern)
     quiet_channels: tuple[str, ...] = ("sms", "wechat_template")
     timezone: str = "Asia/Shanghai"
     wechat_template: WechatTemplateConfig | None = None  # None: no WeChat template channel
     sms: SmsConfig | None = None  # None: no SMS channel
 
+    @field_validator("mail_from")
+    @classmethod
+    def _mail_from(cls, value: str) -> str:
+        """A real address: mail from a host-local one (govcast@localhost) is rejected or junked by receivers."""
+        _, address = parseaddr(value)
+        domain = address.rpartition("@")[2]
+        if "@" not in address or "." not in domain or domain.endswith((".localhost", ".local")):
+            raise ValueError(f"GOVCAST_PUSH_MAIL_FROM must be a real sending address such as "
+                             f"'济南市政策推送 <zcts@jinan.gov.cn>', not {value!r}")
+        return value
+
 
 def push_config(settings: Installation) -> AdapterConfig:
     host = push_env(settings).smtp_host
+    if host and not push_env(settings).mail_from:
+        raise ValueError("GOVCAST_PUSH_MAIL_FROM is required with GOVCAST_PUSH_SMTP_HOST: the From address of push "
+                         "emails, e.g. '济南市政策推送 <zcts@jinan.gov.cn>'")
     if not host and settings.sandboxes and push_env(settings).smtp_sink_port:
         host = "127.0.0.1"  # the local SMTP sink `govcast run` starts in sandbox mode
     return PushConfig(
@@ -55,7 +75,8 @@ def push_config(settings: Installation) -> AdapterConfig:
         smtp_host=host,
         smtp_port=push_env(settings).smtp_port if push_env(settings).smtp_host else (push_env(settings).smtp_sink_port or 25),
         smtp_user=push_env(settings).smtp_user, smtp_password=push_env(settings).smtp_password,
-        smtp_starttls=push_env(settings).smtp_starttls, mail_from=push_env(settings).mail_from,
+        smtp_starttls=push_env(settings).smtp_starttls, mail_from=push_env(settings).mail_from or SANDBOX_MAIL_FROM,
+        consult_phone=push_env(settings).consult_phone,
         quiet_hours=push_env(settings).quiet_hours, quiet_channels=tuple(push_env(settings).quiet_channels),
         timezone=push_env(settings).timezone, sandbox=not push_env(settings).smtp_host,
     )

@@ -44,7 +44,7 @@ class EmailSender:
             return Rejected(reason="no email address", code="no_contact")
         return self.submit(build_message(
             sender=self.config.mail_from, to=sub.email, lines=msg.lines(sub.name),
-            subject=f"【政策变更】《{msg.title}》已{msg.validity}" if msg.is_lapse else f"【政策推送】{msg.title}",
+            subject=msg.subject_line,
             link=msg.link, unsubscribe_url=msg.unsubscribe_url, unsubscribe_all_url=msg.unsubscribe_all_url,
             message_id=msg.delivery_id))
 

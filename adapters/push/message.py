@@ -43,17 +43,31 @@ class PushMessage:
     validity: str = "有效"
     replacement_title: str = ""
     replacement_url: str = ""
+    label: str = "政策文件"  # what the item is, in words (adapters/push/wording.py)
+    subject: str = ""  # the document's short name, for channels without room for the title
+    kind: str = "policy"
+    consult_phone: str = ""  # 咨询电话 (GOVCAST_PUSH_CONSULT_PHONE)
 
     @property
     def is_lapse(self) -> bool:
         return self.event == LAPSE_EVENT
 
+    @property
+    def subject_line(self) -> str:
+        """An email's subject: what the item is, then its title."""
+        return f"【政策变更】《{self.title}》已{self.validity}" if self.is_lapse else f"【{self.label}】{self.title}"
+
     def lines(self, name: str) -> list[str]:
+        """The paragraphs of a message with room for them (email): the item with its 发文字号, the summary, why it
+        concerns this business, whom to call."""
+        phone = f"咨询电话：{self.consult_phone}" if self.consult_phone else ""
+        numbered = f"《{self.title}》" + (f"（{self.doc_no}）" if self.doc_no else "")
         if self.is_lapse:
             replacement = f"新文件：《{self.replacement_title}》 {self.replacement_url}" if self.replacement_title else ""
-            return [line for line in (f"{name}：", f"您此前收到的《{self.title}》已{self.validity}。", self.summary,
-                                      replacement) if line]
-        return [line for line in (f"{name}：", f"{self.publisher}发布《{self.title}》。", self.summary, self.reason) if line]
+            return [line for line in (f"{name}：", f"您此前收到的{numbered}已{self.validity}。", self.summary,
+                                      replacement, phone) if line]
+        return [line for line in (f"{name}：", f"{self.publisher}发布{self.label}{numbered}。", self.summary, self.reason,
+                                  phone) if line]
 
 
 @runtime_checkable

@@ -1,4 +1,9 @@
-"""Push rendition: what every per-business message of a publication shares (the why-line is per business)."""
+"""Push rendition: what every per-business message of a publication shares (the why-line is per business).
+
+It also plans the SMS text (adapters/push/sms_text.py) as the configured template will render it, so an
+item whose SMS cannot fit shows a warning in the publication's timeline (`warnings`, see processors/stages.py)
+before any business is messaged.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,9 @@ from typing import Any
 
 from adapters.common.install import Installation
 from adapters.common.links import portal_article_url
+from adapters.push.sms_client import sms_config
+from adapters.push.sms_text import SmsPlan, placeholder_code, plan_sms
+from adapters.push.wording import kind_label, subject
 from schemas.publication import Publication
 
 SUMMARY_CHARS = 120
@@ -13,14 +21,35 @@ SUMMARY_CHARS = 120
 
 def render_push(pub: Publication, settings: Installation) -> dict[str, Any]:
     url = portal_article_url(pub, settings.base_url, settings.categories)
+    label, name = kind_label(pub.kind, pub.targeting, pub.keywords), subject(pub.title)
     if pub.lapsed_by is not None:  # the short notice to the businesses that received the policy
         by = pub.lapsed_by
-        name = f"《{by.by_title}》" + (f"（{by.by_doc_no}）" if by.by_doc_no else "")
-        why = f"该政策已{pub.validity.value}，依据{name}，请以新文件为准。" if by.by_title else \
+        ref = f"《{by.by_title}》" + (f"（{by.by_doc_no}）" if by.by_doc_no else "")
+        why = f"该政策已{pub.validity.value}，依据{ref}，请以新文件为准。" if by.by_title else \
             f"该政策有效期至{pub.expiry_date}，已到期失效。"
         return {"title": pub.title, "url": url, "event": "policy.validity_changed", "validity": pub.validity.value,
-                "summary": why, "replacement_title": by.by_title, "replacement_url": by.by_url}
+                "summary": why, "replacement_title": by.by_title, "replacement_url": by.by_url,
+                "label": label, "subject": name}
     summary = (pub.summary or "").strip()
     if len(summary) > SUMMARY_CHARS:
         summary = summary[:SUMMARY_CHARS - 1] + "…"
-    return {"title": pub.title, "summary": summary, "url": url}
+    out: dict[str, Any] = {"title": pub.title, "summary": summary, "url": url, "label": label, "subject": name}
+    sms = planned_sms(settings, label, name, f"{pub.id}?c=sms")
+    if sms is not None:
+        out["sms_chars"], out["sms_segments"] = sms.chars, sms.segments
+        if sms.warning:
+            out["warnings"] = [sms.warning]
+    return out
+
+
+def planned_sms(settings: Installation, label: str, name: str, link: str) -> SmsPlan | None:
+    """The SMS every business would get (None: no SMS channel). A misconfigured SMS channel is reported where
+    the push adapter is built; here it only means there is nothing to plan."""
+    try:
+        config = sms_config(settings)
+    except ValueError:
+        return None
+    if config is None:
+        return None
+    return plan_sms(config.template_text, config.sign_name,
+                    {"kind": label, "title": name, "code": placeholder_code(), "link": link, "reason": ""})

@@ -25,7 +25,12 @@ class PushSettings(ChannelSettings):
     smtp_starttls: bool = Field(default=False, description="upgrade the SMTP connection with STARTTLS (production)")
     smtp_sink_port: int = Field(default=0, ge=0, le=65535,
                                 description="port of the local SMTP sink in sandbox mode; 0: any free port")
-    mail_from: str = Field(default="govcast@localhost", description="From address of push emails")
+    mail_from: str = Field(default="", description="From address of push emails, e.g. "
+                           "'济南市政策推送 <zcts@jinan.gov.cn>' (its domain with SPF/DKIM for the SMTP server); required "
+                           "with smtp_host; empty in sandbox mode: '政策推送（演示） <push@govcast.example>'")
+    consult_phone: str = Field(default="12345", min_length=1, max_length=17,
+                               description="咨询电话 push emails and WeChat template messages name (the 12345 hotline, "
+                               "or the policy office's line)")
     webhook_timeout_seconds: float = Field(default=15.0, gt=0, description="timeout of one webhook call")
     quiet_hours: str = Field(default="21:00-08:00", description="default quiet hours (local time) of SMS/WeChat pushes")
     quiet_channels: CommaList = Field(default_factory=lambda: ["sms", "wechat_template"],
@@ -39,10 +44,11 @@ class PushSettings(ChannelSettings):
                                              description="AccessKey secret; empty: the sandbox's (sandbox only)")
     sms_sign_name: str = Field(default="", description="approved SMS signature (签名); empty: the sandbox's")
     sms_template_code: str = Field(default="", description="approved template code (SMS_…); empty: the sandbox's")
-    sms_template_text: str = Field(default="", description="the approved template's text with ${title}, ${reason} "
-                                   "and <public URL>/go/${link} (segment counting); empty: the sandbox's")
+    sms_template_text: str = Field(default="", description="the approved template's text with ${kind} (政策文件, "
+                                   "政策解读 …), ${title} (the short name) and <public URL>/s/${code} (segment "
+                                   "counting; ${reason} and <public URL>/go/${link} work too); empty: the sandbox's")
     sms_lapse_template_code: str = Field(default="", description="approved template for lapse notices (政策变更, "
-                                         "${title} ${reason} ${link}); empty: the sandbox's, else none by SMS")
+                                         "${title} ${reason} ${code}); empty: the sandbox's, else none by SMS")
     sms_lapse_template_text: str = Field(default="", description="that template's text (segment counting)")
     sms_code_template_code: str = Field(default="", description="approved verification-code template (验证码, "
                                         "text with ${code}) for the subscription center; empty: the sandbox's")

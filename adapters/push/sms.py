@@ -22,7 +22,9 @@ from typing import Any, ClassVar
 from adapters.base import AdapterServices
 from adapters.push.message import PushMessage
 from adapters.push.pacing import TokenBucket
-from adapters.push.sms_client import CST, MAX_CHARS, SmsClient, SmsConfig, clip, render, segments, sms_length
+from adapters.push.short_links import allocate as allocate_code
+from adapters.push.sms_client import CST, MAX_CHARS, SmsClient, SmsConfig, segments, variables
+from adapters.push.sms_text import SmsPlan, plan_sms
 from adapters.transport import MaybeSent, NotSent, TransportError
 from schemas.delivery import Delivered, DeliveryResult, Pending, Rejected, Retryable, UnknownOutcome
 from schemas.subscriber import PushChannel, Subscriber
@@ -89,10 +91,11 @@ def short_reason(reason: str) -> str:
     return text or "符合您订阅的推送条件"
 
 
-def template_params(msg: PushMessage) -> dict[str, str]:
+def template_values(msg: PushMessage, code: str) -> dict[str, str]:
+    """Every variable a push template may name (adapters/push/sms_text.py picks and fits the template's)."""
     link = msg.link.split("/go/", 1)[1] if "/go/" in msg.link else msg.link
     reason = f"已{msg.validity}" if msg.is_lapse else short_reason(msg.reason)
-    return {"title": clip(msg.title), "reason": clip(reason), "link": link}
+    return {"kind": msg.label, "title": msg.subject or msg.title, "reason": reason, "link": link, "code": code}
 
 
 def _time(value: Any) -> dt.datetime | None:
@@ -122,9 +125,10 @@ class SmsSender:
             return self.config.lapse_template_code, self.config.lapse_template_text
         return self.config.template_code, self.config.template_text
 
-    def text(self, msg: PushMessage) -> tuple[dict[str, str], str]:
-        params = template_params(msg)
-        return params, render(self.template(msg)[1], params)
+    def plan(self, msg: PushMessage) -> SmsPlan:
+        """The text as planned at render time, with the publication's short-link code (recorded for /s/<code>)."""
+        code = allocate_code(self.ledger, msg.publication_id) if "code" in variables(self.template(msg)[1]) else ""
+        return plan_sms(self.template(msg)[1], self.config.sign_name, template_values(msg, code))
 
     def send(self, sub: Subscriber, msg: PushMessage, facts: dict[str, Any]) -> DeliveryResult:
         if not sub.mobile:
@@ -139,8 +143,8 @@ class SmsSender:
                 return found
         if not self.template(msg)[0]:
             return Rejected(reason="no approved SMS template for lapse notices is configured", code="not_configured")
-        params, text = self.text(msg)
-        length = sms_length(self.config.sign_name, text)
+        planned = self.plan(msg)
+        params, length = planned.params, planned.chars
         if length > MAX_CHARS:
             return Rejected(reason=f"the SMS would have {length} characters (at most {MAX_CHARS})", code="too_long")
         wait = self.bucket.take(self.config.max_wait_seconds)
@@ -148,7 +152,8 @@ class SmsSender:
             return Retryable(reason=f"over the SMS rate of {self.config.rate_per_second:g}/s", retry_after=round(wait, 3))
         attempt = int(facts.get("sms_attempt") or 0) + 1
         self.ledger.put(LEDGER, msg.delivery_id, sms_attempt=attempt, sms_sent_at=self.wall().isoformat(),
-                        sms_state="sending", sms_segments=segments(length), sms_chars=length)
+                        sms_state="sending", sms_segments=segments(length), sms_chars=length,
+                        **({"sms_warning": planned.warning} if planned.warning else {}))
         query = {"PhoneNumbers": sub.mobile, "SignName": self.config.sign_name, "TemplateCode": self.template(msg)[0],
                  "TemplateParam": json.dumps(params, ensure_ascii=False, separators=(",", ":")),
                  "OutId": msg.delivery_id}

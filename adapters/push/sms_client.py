@@ -5,7 +5,8 @@
   Signature = Base64(HMAC-SHA1(AccessKeySecret + "&", StringToSign)).
 - Length: 【signature】 + text; ≤ 70 characters one segment, else 67 per segment; at most 500.
 - Template variables hold ≤ 35 characters and no URL (isv.PARAM_LENGTH_LIMIT, isv.PARAM_NOT_SUPPORT_URL):
-  the link's fixed part (`<public URL>/go/`) is written in the approved template, `${link}` carries the rest.
+  the link's fixed part (`<public URL>/s/`) is written in the approved template, `${code}` carries the
+  short-link code (`${link}`, the older `<public URL>/go/${link}` form, still works).
 - `SmsConfig` (typed, SecretStr secrets), built from settings by `sms_config`; in sandbox mode the
   sandbox's demo key pair, signature and template; a thread-safe token bucket; a small signed client.
 """
@@ -28,6 +29,7 @@ import requests
 from pydantic import Field, SecretStr, field_validator
 
 from adapters.base import AdapterConfig
+from adapters.common import urls
 from adapters.common.install import Installation
 from adapters.push.settings import push_env
 from adapters.transport import send, with_retries
@@ -115,13 +117,14 @@ def clip(text: str, limit: int = PARAM_CHARS) -> str:
 # -- configuration ------------------------------------------------------------------------------
 
 def default_lapse_template_text(base_url: str) -> str:
-    """The sandbox's approved template for lapse notices (${reason}: 已废止 / 已失效)."""
-    return f"您收到的政策《${{title}}》${{reason}}，请以新文件为准。详见 {base_url}/go/${{link}}"
+    """The sandbox's approved template for lapse notices (${reason}: 已废止 / 已失效; the page names the new file)."""
+    return f"您收到的《${{title}}》${{reason}}，详见 {base_url}/s/${{code}}"
 
 
 def default_template_text(base_url: str) -> str:
-    """The sandbox's approved template (a real installation registers its own and configures its text)."""
-    return f"您关注的惠企政策《${{title}}》已发布，推送原因：${{reason}}。详见 {base_url}/go/${{link}}"
+    """The sandbox's approved template (a real installation registers its own and configures its text): one
+    segment for the demo data (adapters/push/sms_text.py), so no ${reason} -- the other channels carry it."""
+    return f"${{kind}}《${{title}}》已发布 {base_url}/s/${{code}}"
 
 
 class SmsConfig(AdapterConfig):
@@ -131,11 +134,11 @@ class SmsConfig(AdapterConfig):
     sign_name: str = Field(min_length=1, max_length=40, description="approved signature, shown as 【…】")
     template_code: str = Field(min_length=1, max_length=40)
     template_text: str = Field(min_length=1, max_length=MAX_CHARS,
-                               description="the approved template's text with ${title} ${reason} ${link} (segments)")
+                               description="the approved template's text with ${kind} ${title} ${code} (segments)")
     lapse_template_code: str = Field(default="", max_length=40,
                                      description="approved template for lapse notices; empty: none are sent by SMS")
     lapse_template_text: str = Field(default="", max_length=MAX_CHARS,
-                                     description="its text with ${title} ${reason} (已废止/已失效) ${link}")
+                                     description="its text with ${title} ${reason} (已废止/已失效) ${code}")
     code_template_code: str = Field(default="", max_length=40,
                                     description="approved verification-code template with ${code}; empty: no SMS codes")
     region_id: str = "cn-hangzhou"
@@ -150,13 +153,11 @@ class SmsConfig(AdapterConfig):
     @field_validator("endpoint")
     @classmethod
     def _endpoint(cls, value: str) -> str:
-        if not re.match(r"^https?://[^\s/]+", value):
-            raise ValueError("endpoint must be an absolute http(s) URL, e.g. https://dysmsapi.aliyuncs.com/")
-        return value if value.endswith("/") else value + "/"
+        return urls.http_url(value, PRODUCTION_ENDPOINT) + "/"  # the RPC endpoint is the root path
 
 
 def uses_sandbox(settings: Installation) -> bool:
-    return settings.sandboxes and not push_env(settings).sms_endpoint
+    return urls.uses_sandbox(push_env(settings).sms_endpoint, settings)
 
 
 def sms_callback_token(settings: Installation) -> SecretStr:
@@ -183,7 +184,7 @@ def sms_config(settings: Installation) -> SmsConfig | None:
         raise ValueError(f"the SMS push channel needs {', '.join(missing)} "
                          "(or GOVCAST_SANDBOXES=true with an empty GOVCAST_PUSH_SMS_ENDPOINT for the sandbox)")
     return SmsConfig(
-        endpoint=push_env(settings).sms_endpoint or f"{settings.base_url}/sandbox/sms/", template_text=text,
+        endpoint=urls.platform_url(push_env(settings).sms_endpoint, settings, "sms"), template_text=text,
         access_key_id=values["access_key_id"], access_key_secret=SecretStr(values["access_key_secret"]),
         sign_name=values["sign_name"], template_code=values["template_code"], sandbox=sandbox,
         code_template_code=push_env(settings).sms_code_template_code or (SANDBOX_CODE_TEMPLATE_CODE if sandbox else ""),

@@ -12,6 +12,7 @@ from alembic import context
 from alembic.autogenerate.api import AutogenContext
 from sqlalchemy import Connection
 
+from persistence import text_search
 from persistence.engine import make_engine
 from persistence.schema import metadata
 from persistence.tables import UTCDateTime
@@ -21,7 +22,7 @@ UNMANAGED = frozenset({"rate_limits"})
 
 
 def _include(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
-    return not (type_ == "table" and name in UNMANAGED)
+    return not (type_ == "table" and name in UNMANAGED) and not text_search.unmanaged(name, type_)
 
 
 def _render(type_: str, obj: Any, autogen_context: AutogenContext) -> str | Literal[False]:

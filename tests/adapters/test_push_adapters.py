@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import create_engine
 
 from adapters.base import AdapterServices
-from adapters.push import PushAdapter, PushConfig
+from adapters.push import PushAdapter, PushConfig, push_config
 from adapters.push.render import render_push
 from adapters.push.unsubscribe import read_token
 from adapters.push.webhook import sign
@@ -134,6 +134,24 @@ def test_email_has_text_html_and_rfc8058_headers(push: PushAdapter, receiver: Re
     html = msg.get_body(("html",)).get_content()  # type: ignore[union-attr]
     assert pub.title in text and "推送原因" in text and f"/go/{pub.id}?c=email" in text and "<a href=" in html
     assert msg["Message-ID"] == f"<{task.delivery_id}@govcast>"
+    # Says what it is, with its 发文字号 and whom to call, from a real sending address.
+    assert msg["Subject"] == f"【政策文件】{pub.title}" and msg["From"].addresses[0].addr_spec == "push@govcast.example"
+    assert f"发布政策文件《{pub.title}》（{pub.doc_no}）。" in text and "咨询电话：12345" in text and "咨询电话：12345" in html
+
+
+def test_production_email_needs_a_real_sender_address(tmp_path: Path) -> None:
+    base = {"data_dir": tmp_path, "public_url": "https://www.example.gov.cn", "sandboxes": False}
+
+    def config(**push: str) -> object:
+        return push_config(Settings(**base, channel_env={"push": {"smtp_host": "smtp.example.gov.cn", **push}}))
+
+    with pytest.raises(ValueError, match="GOVCAST_PUSH_MAIL_FROM is required with GOVCAST_PUSH_SMTP_HOST"):
+        config()
+    with pytest.raises(ValueError, match="must be a real sending address"):
+        config(mail_from="govcast@localhost")
+    built = config(mail_from="济南市政策推送 <zcts@example.gov.cn>", consult_phone="0531-12345678")
+    assert isinstance(built, PushConfig) and built.mail_from.endswith("<zcts@example.gov.cn>")
+    assert built.consult_phone == "0531-12345678"
 
 
 def test_unsubscribed_and_refused_are_not_delivered(push: PushAdapter, receiver: Receiver) -> None:

@@ -13,7 +13,8 @@ import pytest
 
 from adapters.push.message import PushMessage
 from adapters.push.pacing import TokenBucket
-from adapters.push.sms import SmsSender, seconds_to_next_day, seconds_to_next_month, template_params
+from adapters.push.short_links import resolve
+from adapters.push.sms import SmsSender, seconds_to_next_day, seconds_to_next_month, template_values
 from adapters.push.sms_client import (
     SANDBOX_SIGN_NAME,
     SmsClient,
@@ -25,6 +26,7 @@ from adapters.push.sms_client import (
     sms_length,
     string_to_sign,
 )
+from adapters.push.sms_text import plan_sms
 from govcast.sinks import SmtpSink
 from schemas.delivery import Delivered, Pending, Rejected, Retryable, UnknownOutcome
 from schemas.subscriber import PushChannel
@@ -98,15 +100,17 @@ def test_length_counts_the_signature_in_brackets() -> None:
     assert segments(sms_length("ab", "x" * 67)) == 2
 
 
-def test_template_params_are_short_and_link_free() -> None:
+def test_template_values_are_short_and_link_free() -> None:
     msg = PushMessage(delivery_id="dlv_1", publication_id="pub_1", version=1, title="关于" + "促进民营经济发展" * 6 + "的若干措施",
                       publisher="济南市人民政府", doc_no="", summary="", reason="推送原因：注册地在历下区。", url="",
                       link="http://gov.test/go/pub_0123456789abcdef0123?c=sms", unsubscribe_url="",
                       unsubscribe_all_url="", sent_at=0)
-    params = template_params(msg)
-    assert len(params["title"]) == 35 and params["title"].endswith("…")
-    assert params["reason"] == "注册地在历下区"
-    assert params["link"] == "pub_0123456789abcdef0123?c=sms"
+    old_style = plan_sms("《${title}》推送原因：${reason}。详见 http://gov.test/go/${link}", "政策推送沙箱",
+                         template_values(msg, "AbC123"))
+    assert len(old_style.params["title"]) == 35 and old_style.params["title"].endswith("…") and old_style.warning
+    assert old_style.params["reason"] == "注册地在历下区"
+    assert old_style.params["link"] == "pub_0123456789abcdef0123?c=sms"
+    assert plan_sms("${kind}：${code}", "s", template_values(msg, "AbC123")).params == {"kind": "政策文件", "code": "AbC123"}
 
 
 def test_token_bucket_waits_briefly_or_says_how_long() -> None:
@@ -143,9 +147,10 @@ def test_sent_then_receipt_says_delivered(platform: SmsPlatform) -> None:
     [message] = platform.inspect()["messages"]
     assert message["phone"] == sub.mobile and message["sign"] == SANDBOX_SIGN_NAME
     assert message["out_id"] == task.delivery_id and message["biz_id"] == sent.external_id
-    assert message["params"]["link"] == f"{pub.id}?c=sms" and f"{platform.url}/go/{pub.id}?c=sms" in message["content"]
-    assert pub.title.startswith(message["params"]["title"].rstrip("…")) and len(message["params"]["title"]) <= 35
-    assert message["segments"] == facts["sms_segments"] == segments(len(message["content"]))
+    code = message["params"]["code"]
+    assert message["content"].endswith(f"{platform.url}/s/{code}") and resolve(platform.ledger, code) == pub.id
+    assert message["params"] == {"kind": "政策文件", "title": "2025年济南市政务公开工作要点", "code": code}
+    assert message["segments"] == facts["sms_segments"] == segments(len(message["content"])) == 1
     receipt = receipt_of(platform, task.delivery_id)
     assert receipt["success"] is True and receipt["err_code"] == "DELIVERED"
     done = push.deliver(later(task, checks=1))
@@ -258,7 +263,7 @@ def test_fifty_notifications_a_day_per_number_sign_and_template(platform: SmsPla
     client = SmsClient(platform.sms_config())
     config = platform.sms_config()
     params = {"PhoneNumbers": "13900009999", "SignName": config.sign_name, "TemplateCode": config.template_code,
-              "TemplateParam": json.dumps({"title": "t", "reason": "r", "link": "pub_x"})}
+              "TemplateParam": json.dumps({"kind": "k", "title": "t", "code": "pub_x"})}
     answers = [client.call("SendSms", params, idempotent=False)[1]["Code"] for _ in range(51)]
     assert answers[:50] == ["OK"] * 50 and answers[50] == "isv.BUSINESS_LIMIT_CONTROL"
     platform.advance(86400)
@@ -357,16 +362,16 @@ def test_sandbox_checks_template_params(platform: SmsPlatform) -> None:
     def send(**changes: str) -> str:
         return str(rpc(platform.endpoint, "SendSms", {**base, **changes}).json()["Code"])
 
-    assert send(TemplateParam=json.dumps({"title": "t", "reason": "r"})) == "isv.TEMPLATE_MISSING_PARAMETERS"
-    assert send(TemplateParam=json.dumps({"title": "t", "reason": "r", "link": "http://x.cn/a"})) == \
+    assert send(TemplateParam=json.dumps({"kind": "k", "title": "t"})) == "isv.TEMPLATE_MISSING_PARAMETERS"
+    assert send(TemplateParam=json.dumps({"kind": "k", "title": "t", "code": "http://x.cn/a"})) == \
         "isv.PARAM_NOT_SUPPORT_URL"
-    assert send(TemplateParam=json.dumps({"title": "t" * 36, "reason": "r", "link": "a"})) == "isv.PARAM_LENGTH_LIMIT"
+    assert send(TemplateParam=json.dumps({"kind": "k", "title": "t" * 36, "code": "a"})) == "isv.PARAM_LENGTH_LIMIT"
     assert send(TemplateParam="{not json") == "isv.INVALID_JSON_PARAM"
-    assert send(TemplateParam=json.dumps({"title": "t", "reason": "r", "link": "a"}), SignName="别人的签名") == \
+    assert send(TemplateParam=json.dumps({"kind": "k", "title": "t", "code": "a"}), SignName="别人的签名") == \
         "isv.SMS_SIGNATURE_ILLEGAL"
-    assert send(TemplateParam=json.dumps({"title": "t", "reason": "r", "link": "a"}), TemplateCode="SMS_1") == \
+    assert send(TemplateParam=json.dumps({"kind": "k", "title": "t", "code": "a"}), TemplateCode="SMS_1") == \
         "isv.SMS_TEMPLATE_ILLEGAL"
-    assert send(TemplateParam=json.dumps({"title": "t", "reason": "r", "link": "a"}), PhoneNumbers="12345") == \
+    assert send(TemplateParam=json.dumps({"kind": "k", "title": "t", "code": "a"}), PhoneNumbers="12345") == \
         "isv.MOBILE_NUMBER_ILLEGAL"
     assert platform.inspect()["messages"] == []
 
@@ -378,7 +383,7 @@ def test_query_send_details_pages_and_filters_by_biz_id(platform: SmsPlatform) -
     for n in range(3):
         _, body = client.call("SendSms", {"PhoneNumbers": "13900000003", "SignName": config.sign_name,
                                           "TemplateCode": config.template_code, "OutId": f"out-{n}",
-                                          "TemplateParam": json.dumps({"title": "t", "reason": "r", "link": "a"})},
+                                          "TemplateParam": json.dumps({"kind": "k", "title": "t", "code": "a"})},
                               idempotent=False)
         biz.append(body["BizId"])
     day = dt.datetime.now(SHANGHAI).strftime("%Y%m%d")
@@ -426,7 +431,7 @@ def test_receipts_are_retried_at_1_5_10_minutes(tmp_path: Path) -> None:
     try:
         url = sandbox.url
         params = {"PhoneNumbers": "13900000004", "SignName": SANDBOX_SIGN_NAME, "TemplateCode": "SMS_900000001",
-                  "OutId": "dlv_retry", "TemplateParam": json.dumps({"title": "t", "reason": "r", "link": "a"})}
+                  "OutId": "dlv_retry", "TemplateParam": json.dumps({"kind": "k", "title": "t", "code": "a"})}
         signed_call = rpc(f"{url}/", "SendSms", params)
         assert signed_call.json()["Code"] == "OK", signed_call.text
 

@@ -121,7 +121,9 @@ def measure(url: str, count: int, runs: int, tmp: Path) -> list[tuple[str, float
             ("console: first page", "/console/publications"),
             (f"console: {count // 2:,} deep (keyset)", f"/console/publications?after={deep.encode()}"),
             ("console: weibo + failed", "/console/publications?channel=weibo&status=failed"),
-            ("console: text search", "/console/publications?q=%E7%AC%AC99999%E6%89%B9"),
+            ("console: text search", "/console/publications?q=%E7%AC%AC99999%E6%89%B9"),  # 第99999批: one match
+            ("console: text in every title", "/console/publications?q=%E6%94%BF%E5%8A%A1%E5%85%AC%E5%BC%80"),  # 政务公开
+            ("console: text in a 文号", "/console/publications?q=%E5%8A%9E%E5%AD%97%E3%80%94"),  # 办字〔 (every 文号)
             ("console: department view", None),
         ]
         for name, path in pages:

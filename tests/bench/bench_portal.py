@@ -130,19 +130,25 @@ def archive_lines(count: int) -> list[str]:
     return lines
 
 
-def import_rate(count: int, workdir: Path) -> tuple[float, float]:
-    """`govcast portal import` of `count` lines, as an operator runs it (a subprocess); seconds and lines/s."""
+def import_rate(count: int, workdir: Path, workers: int = 0) -> tuple[float, float, float]:
+    """`govcast portal import` of `count` lines, as an operator runs it (a subprocess); seconds, lines/s and CPU
+    seconds per line (the import and its worker processes: on a shared machine the CPU time is the steadier figure)."""
+    import resource
     import subprocess
     import sys
 
     source = workdir / "archive.jsonl"
     source.write_text("\n".join(archive_lines(count)) + "\n", encoding="utf-8")
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_before = usage.ru_utime + usage.ru_stime
     started = time.monotonic()
     done = subprocess.run([sys.executable, "-m", "govcast.cli", "portal", "import", "--data-dir", str(workdir / "data"),
-                           str(source)], capture_output=True, text=True, check=False)
+                           "--workers", str(workers), str(source)], capture_output=True, text=True, check=False)
     seconds = time.monotonic() - started
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     assert done.returncode == 0, done.stderr[-2000:]
-    return seconds, count / seconds
+    print(done.stderr.replace("\r", "\n").splitlines()[-1], flush=True)  # the import's own summary: its phases
+    return seconds, count / seconds, (usage.ru_utime + usage.ru_stime - cpu_before) / count
 
 
 def main() -> None:
@@ -153,6 +159,7 @@ def main() -> None:
     parser.add_argument("--skip-burst", action="store_true")
     parser.add_argument("--import-count", type=int, default=100_000, help="archive lines imported (0: skip)")
     parser.add_argument("--only-import", action="store_true", help="measure the archive import alone")
+    parser.add_argument("--import-workers", type=int, default=0, help="the import's --workers (0: one per core)")
     parser.add_argument("--only-burst", action="store_true", help="measure the burst alone")
     args = parser.parse_args()
     base = template()
@@ -161,9 +168,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         if args.import_count:
             (Path(tmp) / "import").mkdir()
-            seconds, rate = import_rate(args.import_count, Path(tmp) / "import")
-            print(f"archive import: {args.import_count} lines in {seconds:.0f} s ({rate:.0f} lines/s; "
-                  f"target: 100,000 in ≤ 600 s)", flush=True)
+            seconds, rate, cpu = import_rate(args.import_count, Path(tmp) / "import", args.import_workers)
+            print(f"archive import: {args.import_count} lines in {seconds:.0f} s ({rate:.0f} lines/s, "
+                  f"{cpu * 1000:.2f} ms CPU per line; target: 100,000 in ≤ 600 s), load average "
+                  f"{os.getloadavg()[0]:.1f}", flush=True)
         if args.only_import:
             return
         if args.only_burst:

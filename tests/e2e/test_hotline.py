@@ -66,6 +66,10 @@ def test_the_hotline_entry_follows_publish_repeal_and_retraction(govcast: Govcas
 
 
 def test_a_notice_is_no_hotline_matter(editor: Client) -> None:
-    notice = publish(editor, sample_policy(title="关于开展政务公开专题培训的通知", kind="notice", category="通知公告",
-                                           doc_no=""))
-    assert notice["channels"] == ["portal"]
+    fields = {"title": "关于开展政务公开专题培训的通知", "kind": "notice", "category": "通知公告", "doc_no": ""}
+    notice = publish(editor, sample_policy(**fields))
+    assert notice["channels"] == ["portal"]  # left out by default
+    named = editor.submit(sample_policy(**fields, channels=["portal", "hotline"]))  # and refused when named
+    assert named.status_code == 422, named.text
+    assert any(e["field"] == "body.channels" and "policies and interpretations" in e["message"]
+               for e in named.json()["errors"])

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import requests
 
+from adapters.push.short_links import candidate
 from govcast.samples import DEMO_DEPARTMENT, sample_policy
 from govcast.sinks import SmtpSink
 from tests.conftest import Client, GovcastProcess, cli, launch
@@ -75,6 +76,11 @@ def inspect(system: GovcastProcess, platform: str) -> dict[str, Any]:
     return response.json()  # type: ignore[no-any-return]
 
 
+def carries(sms: dict[str, Any], pub_id: str) -> bool:
+    """An SMS (as the sandbox shows it) links to this publication: its short link's code is the publication's."""
+    return str(sms["content"]).endswith(f"/s/{candidate(pub_id)}")
+
+
 def reached(system: GovcastProcess, receivers: tuple[Receiver, SmtpSink], rows: list[dict[str, Any]],
             pub_id: str) -> dict[str, list[str]]:
     """credit code -> channels that carried publication `pub_id` to it, counted where the messages arrived."""
@@ -92,7 +98,7 @@ def reached(system: GovcastProcess, receivers: tuple[Receiver, SmtpSink], rows: 
         if pub_id in msg.get_body(("plain",)).get_content():  # type: ignore[union-attr]
             out.setdefault(by_email[m["to"][0]], []).append("email")
     for m in inspect(system, "sms")["messages"]:
-        if pub_id in str(m["params"]):
+        if carries(m, pub_id):
             out.setdefault(by_phone[m["phone"]], []).append("sms")
     for m in inspect(system, "wechat")["template_messages"]:
         if pub_id in (m["url"] or ""):
@@ -141,8 +147,12 @@ def test_matching_businesses_receive_it_once_then_unsubscribe_stops_pushes(
     assert any(int(m.group(1)) > 0 for d in push_steps if (m := re.search(r"sent (\d+)", d))), push_steps
     sms = inspect(push_system, "sms")
     acknowledged = {out_id for r in sms["receipts"] if r["ok"] for out_id in r["out_ids"]}
-    ours = [m for m in sms["messages"] if pub_id in str(m["params"])]
+    ours = [m for m in sms["messages"] if carries(m, pub_id)]
     assert ours and all(m["out_id"] in acknowledged and m["status"] == "delivered" for m in ours)
+    # One segment each, and the short link in it opens the portal page (and counts the click).
+    assert all(m["chars"] <= 70 and m["segments"] == 1 for m in ours), [m["content"] for m in ours]
+    short = requests.get(ours[0]["content"].rsplit(" ", 1)[1], timeout=10)
+    assert short.status_code == 200 and short.url == body["links"]["portal"]
     wechat = [m for m in inspect(push_system, "wechat")["template_messages"] if pub_id in (m["url"] or "")]
     assert wechat and all(m["receipt"] for m in wechat)
 
@@ -157,7 +167,7 @@ def test_matching_businesses_receive_it_once_then_unsubscribe_stops_pushes(
     link = re.search(r"查看全文：(\S+)", text).group(1)  # type: ignore[union-attr]
     page = requests.get(link, timeout=10)
     assert page.status_code == 200 and page.url == body["links"]["portal"]
-    assert department.get(pub_id)["campaign"]["clicked"] == 1
+    assert department.get(pub_id)["campaign"]["clicked"] == 2  # the SMS link above, this one
 
     # One-click unsubscribe (RFC 8058): POST, no cookies, no redirect.
     unsubscribe = str(msg["List-Unsubscribe"]).strip("<>")
@@ -273,7 +283,7 @@ def test_repeal_sends_each_business_that_received_the_policy_one_lapse_notice(
         data = notice["data"]
         assert data["validity"] == "废止" and data["index_no"] == policy_body["index_no"]
         assert data["replacement"]["url"] == decision_url and "的决定" in data["replacement"]["title"]
-    lapse_sms = [m for m in inspect(push_system, "sms")["messages"] if pub_id in str(m["params"])
+    lapse_sms = [m for m in inspect(push_system, "sms")["messages"] if carries(m, pub_id)
                  and m["params"].get("reason") == "已废止"]
     assert len(lapse_sms) == sum(channels == ["sms"] for channels in first.values())
 
