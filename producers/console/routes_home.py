@@ -8,12 +8,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from adapters import channels as channel_registry
-from govcast.settings import Settings
 from persistence.inspection import Report, Watch, inspect
 from persistence.store import StatusStore
 from producers.console.lag import consumer_lag
 from producers.console.web import SessionDep, page, settings_of
 from producers.errors import Forbidden
+from settings import Settings
 
 router = APIRouter()
 
