@@ -196,6 +196,7 @@ def write_markdown(path: Path, section: str) -> None:
 def run(scenarios: Sequence[Scenario], *, quick: bool, markdown_path: Path, json_path: Path,
         python: str = sys.executable) -> list[Outcome]:
     started, load_before = time.monotonic(), os.getloadavg()[0]
+    measured = commit()  # the code the scenarios run: taken before them, commits made meanwhile do not count
     outcomes: list[Outcome] = []
     with tempfile.TemporaryDirectory(prefix="govcast-bench-") as tmp:
         for scenario in scenarios:
@@ -207,7 +208,7 @@ def run(scenarios: Sequence[Scenario], *, quick: bool, markdown_path: Path, json
             print(f"[govcast bench] {scenario.name}: {len(outcome.rows)} figures in {outcome.seconds:.0f} s"
                   f"{'' if outcome.returncode == 0 else f' (exit {outcome.returncode})'}", file=sys.stderr, flush=True)
             outcomes.append(outcome)
-    info = {"commit": commit(), "machine": machine(), "quick": quick, "seconds": time.monotonic() - started,
+    info = {"commit": measured, "machine": machine(), "quick": quick, "seconds": time.monotonic() - started,
             "finished": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"), "load_before": load_before,
             "load_after": os.getloadavg()[0], "json": _shown(json_path)}
     write_markdown(markdown_path, markdown(outcomes, quick=quick, info=info))

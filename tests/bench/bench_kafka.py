@@ -18,7 +18,7 @@ puts on govcast.publications:
    timed from the worker's first plan output (its own timeline) to the status store showing the last of
    the N publications `delivered` (projection included). Per publication the worker consumes 4 messages,
    produces 3 (DeliveryTask + 2 StatusEvents) and runs plan (screen + render), the portal adapter (pages
-   on disk) and 2 status store transactions. Run twice: with a trivial in-memory adapter on every channel
+   on disk) and the projection of 2 status events (batched). Run twice: with a trivial in-memory adapter on every channel
    (N = --count; this script's hidden `--worker-helper` mode patches the adapter factory inside the worker
    process, no production code changes), and with the real portal adapter (N = --portal-count, the worker
    exactly as deployed: its per-delivery cost grows with the number of articles on the portal, so that run

@@ -30,7 +30,7 @@ from tests.push_support import REGIONS, Receiver, business, write_csv
 pytestmark = pytest.mark.slow
 
 BATCH = 40  # the life killed from outside
-ITEMS = 8  # each life killed at a kill point
+ITEMS = 10  # each life killed at a kill point: two clients, so at least five commits and relay sends, past any hit
 STEPS = ["commit:before", "commit:inside", "commit:after", "relay:before-send", "relay:after-send"]
 # The coalescing refresher as in production: site-wide pages owed at a kill are written after the restart.
 REFRESH = {"GOVCAST_PORTAL_REFRESH_SECONDS": "0.5"}
