@@ -147,6 +147,8 @@ def test_production_email_needs_a_real_sender_address(tmp_path: Path) -> None:
 
     with pytest.raises(ValueError, match="GOVCAST_PUSH_MAIL_FROM is required with GOVCAST_PUSH_SMTP_HOST"):
         config()
+    sandbox = push_config(Settings(data_dir=base["data_dir"], channel_env={"push": {"smtp_host": "127.0.0.1"}}))
+    assert isinstance(sandbox, PushConfig) and sandbox.mail_from == "政策推送（演示） <push@govcast.example>"
     with pytest.raises(ValueError, match="must be a real sending address"):
         config(mail_from="govcast@localhost")
     built = config(mail_from="济南市政策推送 <zcts@example.gov.cn>", consult_phone="0531-12345678")
