@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 import aiohttp
 
 from adapters.base import AdapterServices
+from adapters.common.wording import kind_label, subject
 from adapters.push.config import PushConfig
 from adapters.push.email import EmailSender
 from adapters.push.message import REVISED_EVENT, AsyncSender, PushMessage, PushSender, ReceiptSender
@@ -27,7 +28,6 @@ from adapters.push.targeting import Directory, DirectoryView, why
 from adapters.push.unsubscribe import make_token
 from adapters.push.webhook import WebhookSender, guarded_connector
 from adapters.push.wechat_template import WechatTemplateSender
-from adapters.push.wording import kind_label, subject
 from persistence.subscribers import RecipientUpdate, SubscriberStore
 from schemas.delivery import Action, Deferral, Delivered, DeliveryResult, DeliveryTask, Pending, Rejected
 from schemas.subscriber import PushChannel, Subscriber

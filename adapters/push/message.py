@@ -46,7 +46,7 @@ class PushMessage:
     validity: str = "有效"
     replacement_title: str = ""
     replacement_url: str = ""
-    label: str = "政策文件"  # what the item is, in words (adapters/push/wording.py)
+    label: str = "政策文件"  # what the item is, in words (adapters/common/wording.py)
     subject: str = ""  # the document's short name, for channels without room for the title
     kind: str = "policy"
     consult_phone: str = ""  # 咨询电话 (GOVCAST_PUSH_CONSULT_PHONE)

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from adapters import channels
+from adapters.common.wording import kind_label, subject
 from adapters.push.render import render_push
 from adapters.push.sms_client import ONE_SEGMENT, sms_config
 from adapters.push.sms_text import placeholder_code, plan_sms
-from adapters.push.wording import kind_label, subject
 from govcast.samples import sample_interpretation, sample_policy
 from govcast.settings import Settings
 from persistence.store import StatusStore
