@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from govcast.settings import Settings, explain, get_settings
+from settings import Settings, explain, get_settings
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -133,6 +133,9 @@ def main(argv: list[str] | None = None) -> int:
         return handler(settings, args)
     except SchemaBehind as exc:
         print(f"govcast {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except ValidationError as exc:  # a channel's own settings (GOVCAST_<CHANNEL>_*), read when the channel is built
+        print(f"govcast {args.command}: bad setting: {explain(exc)}", file=sys.stderr)
         return 2
     except ValueError as exc:  # configuration the command cannot use (bad store URL, unknown channel, …)
         if type(exc) is not ValueError:  # subclasses (pydantic's ValidationError) are bugs here: show them

@@ -9,7 +9,7 @@ import time
 import uvicorn
 
 from govcast.runtime import Runtime
-from govcast.settings import Settings
+from settings import Settings
 
 SANDBOX_LOOPBACK = ("127.0.0.0/8", "::1/128")
 

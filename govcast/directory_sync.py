@@ -15,9 +15,9 @@ import sys
 import threading
 from typing import TYPE_CHECKING
 
-from govcast.settings import Settings
 from persistence.subscribers import SubscriberStore
 from processors.directory_hook import change_hook
+from settings import Settings
 
 if TYPE_CHECKING:
     from govcast.runtime import Runtime

@@ -19,9 +19,7 @@ do not pass through the pipeline. Their 索引号 are reserved in the status sto
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
-import json
 import os
 import sys
 import time
@@ -30,64 +28,17 @@ from pathlib import Path
 from typing import TextIO
 from urllib.parse import urlsplit
 
-from pydantic import ValidationError
-
-from adapters.common.views import CST, OTHER_COLUMN, PortalEntry, article_path
+from adapters.common.views import OTHER_COLUMN, PortalEntry, article_path
 from adapters.portal import PortalAdapter
 from adapters.portal.files import fsync_dir, site_lock
 from adapters.portal.pages import PART_SIZE, SITE_WIDE
 from adapters.portal.store import PortalStore
 from govcast.portal_import_work import Workers, available_cores, parse_lines, render_articles
-from govcast.subscribers_import import Progress, reason_of
+from govcast.subscribers_import import Progress
 from persistence.store import StatusStore
-from processors.normalize import normalize
-from schemas.publication import IndexNo, Publication, PublicationIn
+from schemas.publication import Publication
 
 BATCH = 500
-ARCHIVE_REVIEWER = "原网站已发布（存档导入）"
-_NOT_ACCEPTED = ("review", "channels", "targeting", "publish_at", "units", "disclosure_matter")
-
-
-class BadLine(ValueError):
-    pass
-
-
-def archive_id(index_no: str) -> str:
-    """A stable id from the 索引号, so the same line always lands on the same row and page."""
-    return "arc_" + index_no.replace("/", "_")
-
-
-def parse_line(text: str) -> tuple[PublicationIn, str | None]:
-    try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise BadLine(f"not JSON: {exc.msg} at column {exc.colno}") from exc
-    if not isinstance(raw, dict):
-        raise BadLine("expected a JSON object")
-    for name in ("index_no", "publish_date"):
-        if not raw.get(name):
-            raise BadLine(f"{name}: required for an archived item (the original value is kept)")
-    if given := [name for name in _NOT_ACCEPTED if name in raw]:
-        raise BadLine(f"{', '.join(given)}: not part of an archive line")
-    original = raw.pop("original_url", None)
-    raw.pop("id", None)
-    if original is not None and (not isinstance(original, str) or not urlsplit(original).path.startswith("/")):
-        raise BadLine("original_url: must be an absolute URL or a path starting with '/'")
-    day = str(raw["publish_date"])
-    raw["review"] = [{"stage": stage, "reviewer": ARCHIVE_REVIEWER, "at": f"{day}T00:00:00+08:00"}
-                     for stage in ("初审", "复审", "终审")]
-    try:
-        return PublicationIn.model_validate(raw), original
-    except ValidationError as exc:
-        raise BadLine(reason_of(exc)) from exc
-
-
-def to_publication(fields: PublicationIn) -> Publication:
-    index = IndexNo.parse(fields.index_no or "")
-    assert fields.publish_date is not None
-    moment = dt.datetime.combine(fields.publish_date, dt.time(), CST)  # no submission time: the day it appeared
-    return normalize(fields, publication_id=archive_id(str(index)), version=1, department=fields.publisher_code,
-                     index=index, submitted_at=moment)
 
 
 class ArchiveImport:

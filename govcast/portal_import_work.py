@@ -87,7 +87,7 @@ def _exit_with(parent: int) -> None:
 
 
 def parse_lines(chunk: list[tuple[int, str]]) -> list[Parsed]:
-    from govcast.portal_import import BadLine, parse_line, to_publication
+    from govcast.portal_archive_line import BadLine, parse_line, to_publication
 
     parsed: list[Parsed] = []
     for number, text in chunk:

@@ -11,13 +11,13 @@ from adapters.portal.config import portal_config
 from adapters.push.adapter import PushAdapter
 from adapters.push.service import PushService
 from govcast.clock import PipelineClock
-from govcast.settings import Settings
 from persistence.ledger import Ledger
 from persistence.store import StatusStore
 from processors.bus import Bus, Outbound
 from processors.channel_threads import ChannelThreads
 from processors.directory_hook import change_hook
 from processors.stages import StageContext
+from settings import Settings
 
 __all__ = ["NoBus", "Runtime", "adapter_configs", "make_bus", "portal_config"]
 

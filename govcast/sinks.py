@@ -18,7 +18,7 @@ from aiosmtpd.controller import Controller
 from adapters.push.settings import push_env
 
 if TYPE_CHECKING:
-    from govcast.settings import Settings
+    from settings import Settings
 
 
 class MailStore:

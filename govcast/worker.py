@@ -7,8 +7,8 @@ import logging
 import signal
 
 from govcast.runtime import Runtime
-from govcast.settings import Settings
 from processors.faust_host import FaustHost
+from settings import Settings
 
 log = logging.getLogger("govcast.faust")
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import logging
 
-from govcast.settings import Settings
 from persistence.subscribers import ChangeHook
 from processors.bus import Bus
+from settings import Settings
 
 
 def _not_a_cancelled_refresh(record: logging.LogRecord) -> bool:

@@ -44,7 +44,7 @@ from processors.topology import MAX_BATCH_WEIGHT, SOURCE, Route, all_topics, out
 from schemas.events import CloudEvent, Topics, derived_id, new_event
 
 if TYPE_CHECKING:
-    from govcast.settings import Settings
+    from settings import Settings
 
 log = logging.getLogger("govcast.faust")
 

@@ -19,7 +19,6 @@ from pydantic import BaseModel
 from adapters.base import ChannelAdapter
 from adapters.push.service import PushService
 from adapters.spec import Renderer
-from govcast.settings import Settings
 from persistence.store import StatusStore
 from processors.channel_threads import ChannelThreads
 from processors.outage import is_outage
@@ -38,6 +37,7 @@ from schemas.delivery import (
 )
 from schemas.publication import Publication
 from schemas.screening import Finding, Severity
+from settings import Settings
 
 log = logging.getLogger("govcast.stages")
 

@@ -17,13 +17,13 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from govcast.settings import Settings
 from processors import stages, steering, target, wire
 from processors.bus import Outbound
 from processors.outage import is_outage
 from processors.stages import ChangeKind, DeadLetter, PublicationChange, StageContext, StatusUpdate
 from schemas.delivery import DeliveryTask, StatusEvent
 from schemas.events import CloudEvent, EventType, Topics, derived_id, new_event
+from settings import Settings
 
 SOURCE = "/govcast/processors"
 RETRY_SHORT_SECONDS = 300.0  # delays up to this wait in govcast.retry.<lane>; longer ones in <...>.later

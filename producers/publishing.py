@@ -26,7 +26,6 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from adapters import channels as channels_registry
 from adapters.common.links import portal_article_url
-from govcast.settings import Settings
 from persistence import audit, expiries
 from persistence.engine import reading, retryable, unique_violation
 from persistence.faults import kill_point
@@ -42,6 +41,7 @@ from producers.errors import Conflict, FieldError, Forbidden, Invalid, NotFound,
 from producers.lifecycle import expire, lapse_errors, lapse_targets
 from schemas.events import EventType, Topics, new_event
 from schemas.publication import Accepted, IndexNo, Publication, PublicationIn, RelatedRef, RetractIn
+from settings import Settings
 
 log = logging.getLogger("govcast.publishing")
 

@@ -95,8 +95,8 @@ _users = 0
 
 def _start(base: Path) -> KafkaBroker:
     port, controller = free_ports(2)
-    from govcast.settings import Settings
     from processors.topology import all_topics
+    from settings import Settings
 
     env = {**os.environ, "KAFKA_LOCAL_DIR": str(base / "kafka"), "KAFKA_PORT": str(port),
            "KAFKA_CONTROLLER_PORT": str(controller), "GOVCAST_TOPICS": " ".join(all_topics(Settings()))}

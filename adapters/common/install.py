@@ -1,4 +1,4 @@
-"""The installation a channel runs in, as channels see it (govcast.settings.Settings is one)."""
+"""The installation a channel runs in, as channels see it (settings.Settings is one)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Check deploy/config/govcast.env.example against govcast.settings.Settings and every channel's settings model.
+"""Check deploy/config/govcast.env.example against settings.Settings and every channel's settings model.
 
 The channels' settings (GOVCAST_<CHANNEL>_*) come from the channel registry (adapters/channels.py): a
 channel added there is checked here too.
@@ -31,7 +31,7 @@ if str(ROOT) not in sys.path:
 
 from adapters.channels import specs  # noqa: E402
 from adapters.common.settings import ChannelSettings  # noqa: E402
-from govcast.settings import Settings, from_env  # noqa: E402
+from settings import Settings, from_env  # noqa: E402
 
 DEFAULT_PATH = Path(__file__).resolve().with_name("govcast.env.example")
 ASSIGNMENT = re.compile(r"^(?P<comment>#\s*)?(?P<name>GOVCAST_[A-Z0-9_]+)=(?P<value>.*)$")

@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
-from govcast.settings import Settings
 from persistence.ratelimit import RateLimiter
 from persistence.store import StatusStore
 from processors.bus import Bus
@@ -21,6 +20,7 @@ from producers.console.steering import Steering
 from producers.problems import install_problem_handlers, use_problem_media_type
 from producers.publishing import Publisher
 from producers.subscribe import install as install_subscription_center
+from settings import Settings
 
 TAGS = [
     {"name": "publications", "description": "Submit, revise and retract publications; read where every copy stands."},

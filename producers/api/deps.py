@@ -8,7 +8,6 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from govcast.settings import Settings
 from persistence.ratelimit import RateLimiter, retry_after_header
 from persistence.store import Principal, StatusStore
 from processors.bus import Bus
@@ -16,6 +15,7 @@ from producers.api.metrics import ApiMetrics, MetricsDep, get_metrics
 from producers.auth import authenticate
 from producers.errors import TooManyRequests
 from producers.publishing import Publisher
+from settings import Settings
 
 bearer = HTTPBearer(
     auto_error=False,

@@ -9,9 +9,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from govcast.settings import Settings
 from processors.target import lane
 from schemas.events import Topics
+from settings import Settings
 
 log = logging.getLogger("govcast.console")
 

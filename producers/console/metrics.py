@@ -19,10 +19,10 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from govcast.settings import Settings
 from persistence.operations import BACKLOG_STATES
 from persistence.store import StatusStore
 from producers.console.routes_home import inspection
+from settings import Settings
 
 log = logging.getLogger("govcast.api")
 LATENCY_BOUNDS_MS = (100, 250, 500, 1000, 2500, 5000, 10_000, 30_000, 60_000, 300_000, 1_800_000)

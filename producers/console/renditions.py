@@ -11,8 +11,8 @@ from adapters.common.links import portal_article_url
 from adapters.common.views import ArticleView
 from adapters.portal.config import portal_config
 from adapters.portal.render import render_article
-from govcast.settings import Settings
 from schemas.publication import Publication
+from settings import Settings
 
 log = logging.getLogger("govcast.console")
 

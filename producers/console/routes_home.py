@@ -8,12 +8,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from adapters import channels as channel_registry
-from govcast.settings import Settings
 from persistence.inspection import Report, Watch, inspect
 from persistence.store import StatusStore
 from producers.console.lag import consumer_lag
 from producers.console.web import SessionDep, page, settings_of
 from producers.errors import Forbidden
+from settings import Settings
 
 router = APIRouter()
 
@@ -39,7 +39,7 @@ def mode_of(settings: Settings, channel: str) -> str:
         sandbox = channel_registry.spec_of(channel).config(settings).sandbox
     except ValueError:  # incomplete configuration: the runtime refused to start the channel's adapter
         return "未配置"
-    return "沙箱" if sandbox else "正式"
+    return "沙箱" if sandbox and settings.sandboxes else "正式"  # outside sandbox mode nothing talks to a sandbox
 
 
 @router.get("/", response_class=HTMLResponse)

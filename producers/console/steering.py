@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from sqlalchemy import Connection
 
 from adapters import channels
-from govcast.settings import Settings
 from persistence import audit
 from persistence.operations import DeadLetterRow
 from persistence.store import Principal, StatusStore
@@ -28,6 +27,7 @@ from producers.errors import Conflict, Forbidden, NotFound
 from schemas.delivery import Action, DeliveryStatus, DeliveryTask, StatusEvent, delivery_id
 from schemas.events import EventType, Topics
 from schemas.publication import Publication
+from settings import Settings
 
 log = logging.getLogger("govcast.console")
 

@@ -19,9 +19,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from adapters import channels
-from govcast.settings import Settings
 from persistence.sessions import Session
 from persistence.store import Principal, StatusStore
+from settings import Settings
 
 HERE = Path(__file__).resolve().parent
 COOKIE = "govcast_console"

@@ -21,7 +21,7 @@ from adapters.push.sms_client import SmsClient
 from schemas.delivery import Delivered
 
 if TYPE_CHECKING:
-    from govcast.settings import Settings
+    from settings import Settings
 
 log = logging.getLogger("govcast.subscribe")
 

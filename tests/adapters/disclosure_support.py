@@ -23,12 +23,12 @@ from adapters.disclosure.render import render_disclosure
 from adapters.disclosure.sandbox import Platform, create_sandbox
 from adapters.disclosure.units import load_units
 from govcast.samples import sample_policy
-from govcast.settings import Settings
 from persistence.ledger import Ledger
 from persistence.store import StatusStore
 from processors.normalize import normalize
 from schemas.delivery import Action, DeliveryTask, delivery_id
 from schemas.publication import IndexNo, Publication, PublicationIn
+from settings import Settings
 from tests.conftest import free_port
 
 APP_ID = "govcast-test"

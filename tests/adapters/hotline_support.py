@@ -19,10 +19,10 @@ from adapters.hotline.config import SANDBOX_APP_ID, SANDBOX_SECRET, HotlineConfi
 from adapters.hotline.render import render_hotline
 from adapters.hotline.sandbox import KnowledgeBase, create_sandbox
 from govcast.samples import sample_interpretation, sample_policy
-from govcast.settings import Settings
 from processors.normalize import normalize
 from schemas.delivery import Action, DeliveryTask, delivery_id
 from schemas.publication import IndexNo, Publication, PublicationIn, Validity
+from settings import Settings
 from tests.conftest import free_port
 
 PREFIX = "/sandbox/hotline"  # as `govcast run` mounts it: signed paths include the prefix

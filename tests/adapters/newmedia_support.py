@@ -26,9 +26,9 @@ from adapters.wechat import WechatAdapter, wechat_config
 from adapters.wechat.render import render_wechat
 from adapters.weibo import WeiboAdapter, weibo_config
 from adapters.weibo.render import render_weibo
-from govcast.settings import Settings
 from persistence.ledger import Ledger
 from schemas import Action, DeliveryTask, Publication, delivery_id
+from settings import Settings
 from tests.conftest import free_port
 from tests.portal_support import build_publication
 

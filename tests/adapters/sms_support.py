@@ -29,12 +29,12 @@ from adapters.channels import callback_routers, sandboxes
 from adapters.push import PushAdapter, PushConfig
 from adapters.push.render import render_push
 from adapters.push.sms_client import SANDBOX_ACCESS_KEY_ID, SANDBOX_ACCESS_KEY_SECRET, SmsConfig, sms_config
-from govcast.settings import Settings
 from govcast.sinks import SmtpSink
 from persistence.ledger import Ledger
 from schemas.delivery import Action, DeliveryTask, delivery_id
 from schemas.publication import Publication
 from schemas.subscriber import SubscriberIn
+from settings import Settings
 from tests.conftest import free_port
 from tests.push_support import business
 

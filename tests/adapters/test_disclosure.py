@@ -18,11 +18,11 @@ from adapters.base import AdapterServices
 from adapters.disclosure import SANDBOX_SECRET, DisclosureAdapter, DisclosureConfig
 from adapters.disclosure.render import render_disclosure
 from adapters.disclosure.signing import APP_ID, NONCE, SIGNATURE, TIMESTAMP, new_nonce, sign
-from govcast.settings import Settings
 from persistence.ledger import Ledger
 from persistence.store import StatusStore
 from schemas.delivery import Action, Delivered, DeliveryTask, Rejected, Retryable, delivery_id
 from schemas.publication import Publication
+from settings import Settings
 from tests.adapters.disclosure_support import APP_ID as TEST_APP
 from tests.adapters.disclosure_support import GAS, WATER_A, WATER_B, SandboxServer, serve_sandbox, water_notice
 

@@ -18,9 +18,9 @@ from adapters.channels import default_channels, names, spec_of
 from adapters.common.signing import RequestSigning
 from adapters.hotline.render import render_hotline
 from govcast.samples import sample_policy
-from govcast.settings import Settings
 from schemas.delivery import Action
 from schemas.publication import Lapse, PublicationIn, Targeting, Validity
+from settings import Settings
 from tests.adapters.hotline_support import INSTALL, PREFIX, HotlineHandle, interpretation, policy, task
 
 

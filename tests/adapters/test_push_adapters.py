@@ -17,13 +17,13 @@ from adapters.push import PushAdapter, PushConfig, push_config
 from adapters.push.render import render_push
 from adapters.push.unsubscribe import read_token
 from adapters.push.webhook import sign
-from govcast.settings import Settings
 from govcast.sinks import SmtpSink
 from persistence.ledger import Ledger
 from processors.target import fan_out
 from schemas.delivery import Action, Delivered, DeliveryTask, Rejected, Retryable, delivery_id
 from schemas.publication import Publication
 from schemas.subscriber import SubscriberIn
+from settings import Settings
 from tests.adapters.newmedia_support import publication as newmedia_publication
 from tests.push_support import Receiver, business, credit_code
 

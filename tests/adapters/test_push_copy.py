@@ -19,12 +19,12 @@ from adapters.push.render import render_push
 from adapters.push.sms_client import ONE_SEGMENT, sms_config
 from adapters.push.sms_text import placeholder_code, plan_sms
 from govcast.samples import sample_interpretation, sample_policy
-from govcast.settings import Settings
 from persistence.ledger import Ledger
 from persistence.store import StatusStore
 from processors.stages import ChangeKind, PublicationChange, StageContext, plan
 from schemas.delivery import StatusEvent
 from schemas.publication import Kind, Targeting
+from settings import Settings
 from tests.adapters.newmedia_support import publication
 
 DEMO_URL = "http://127.0.0.1:8000"

@@ -407,7 +407,7 @@ def test_receipts_are_retried_at_1_5_10_minutes(tmp_path: Path) -> None:
     from threading import Thread
 
     from adapters.push.sms_sandbox import sms_sandbox
-    from govcast.settings import Settings
+    from settings import Settings
 
     calls: list[list[dict[str, Any]]] = []
 

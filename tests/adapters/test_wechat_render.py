@@ -12,7 +12,7 @@ from PIL import Image
 
 from adapters.wechat.render import AUTHOR_MAX, CONTENT_MAX, COVER_MAX_BYTES, DIGEST_MAX, TITLE_MAX, render_wechat
 from govcast.samples import sample_policy
-from govcast.settings import Settings
+from settings import Settings
 from tests.portal_support import build_publication
 
 SETTINGS = Settings(public_url="https://gov.example.cn")

@@ -23,11 +23,11 @@ from adapters.push.pacing import TokenBucket
 from adapters.push.render import render_push
 from adapters.push.wechat_template import WechatTemplateSender, clip, early_receipt_key, template_data
 from adapters.wechat.config import SANDBOX_TEMPLATE_ID
-from govcast.settings import Settings
 from govcast.sinks import SmtpSink
 from schemas.delivery import Action, Delivered, DeliveryTask, Pending, Rejected, Retryable, delivery_id
 from schemas.publication import Publication
 from schemas.subscriber import PushChannel, Subscriber, SubscriberIn
+from settings import Settings
 from tests.adapters.newmedia_support import Platforms, later, wait_until
 from tests.adapters.newmedia_support import publication as newmedia_publication
 from tests.push_support import Receiver, business

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from adapters.common.textfit import ELLIPSIS, URL_RE, atoms, code_points, fit
 from adapters.weibo.render import MAX_CHARS, compose, render_weibo, units, weibo_length
 from govcast.samples import sample_policy
-from govcast.settings import Settings
+from settings import Settings
 from tests.portal_support import build_publication
 
 CJK = st.characters(min_codepoint=0x4E00, max_codepoint=0x9FFF)

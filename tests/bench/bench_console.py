@@ -30,7 +30,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import insert
 
 from govcast.samples import DEMO_DEPARTMENT, sample_policy
-from govcast.settings import Settings
 from persistence.listing import Cursor
 from persistence.store import StatusStore, document_columns
 from persistence.tables import deliveries, publications
@@ -38,6 +37,7 @@ from processors.normalize import normalize
 from producers.api import create_app
 from producers.auth import new_token
 from schemas.publication import IndexNo, PublicationIn
+from settings import Settings
 from tests.bench.results import record
 from tests.producers.conftest import OutageSwitch
 from tests.store_backends import pg_schema

@@ -24,9 +24,9 @@ from pathlib import Path
 from adapters.portal import PortalAdapter
 from govcast.runtime import adapter_configs
 from govcast.samples import DEMO_DEPARTMENT, sample_policy
-from govcast.settings import Settings
 from processors.normalize import normalize
 from schemas import Action, DeliveryTask, IndexNo, PublicationIn, delivery_id
+from settings import Settings
 from tests.bench.results import record
 from tests.conftest import Client, GovcastProcess
 

@@ -58,13 +58,13 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord, TopicPartition
 
 from govcast.samples import DEMO_DEPARTMENT, sample_policy
-from govcast.settings import Settings
 from processors.kafka_bus import HEADERS
 from processors.normalize import normalize
 from processors.topology import all_topics
 from schemas import DeliveryTask, IndexNo, PublicationIn
 from schemas.delivery import Delivered, DeliveryResult
 from schemas.events import EventType, Topics, new_event
+from settings import Settings
 from tests.bench.results import record
 from tests.conftest import Client, GovcastProcess
 from tests.kafka_fixtures import (
@@ -260,8 +260,8 @@ def helper_worker(data_dir: Path, broker_url: str, adapters: str, profile: str) 
     import cProfile
 
     import govcast.runtime
-    from govcast.settings import get_settings
     from govcast.worker import run_worker
+    from settings import get_settings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if adapters == "null":

@@ -10,7 +10,7 @@ import pytest
 
 from adapters.channels import specs
 from govcast.cli import main
-from govcast.settings import Settings, from_env, get_settings
+from settings import Settings, from_env, get_settings
 
 
 @pytest.fixture(autouse=True)
@@ -91,3 +91,10 @@ def test_a_bad_value_is_refused_naming_its_variable(monkeypatch: pytest.MonkeyPa
     err = capsys.readouterr().err
     assert "GOVCAST_PORT: Input should be a valid integer, unable to parse string as an integer (got 'eighty')" in err
     assert "GOVCAST_CATEGORIES must be a JSON object" in err
+
+
+def test_a_bad_channel_setting_is_refused_naming_its_variable(monkeypatch: pytest.MonkeyPatch,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("GOVCAST_WECHAT_TIMEOUT_SECONDS", "ten")
+    assert main(["config", "check"]) == 2
+    assert "GOVCAST_WECHAT_TIMEOUT_SECONDS: Input should be a valid number" in capsys.readouterr().err

@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 from adapters.portal.config import portal_config
 from govcast.cli import main
 from govcast.samples import DEMO_DEPARTMENT, sample_policy
-from govcast.settings import get_settings
+from settings import get_settings
 from tests.conftest import ROOT
 from tests.portal_support import header_table, parse_html
 

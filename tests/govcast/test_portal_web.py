@@ -186,7 +186,7 @@ def test_policy_library_filters_combine_with_counts_and_link_interpretations(
 def test_runtime_passes_sandbox_mode_to_the_portal(tmp_path: Any, sandboxes: bool) -> None:
     """Sandbox mode shows the 演示环境 banner and keeps search engines out; a production site does neither."""
     from adapters.portal.config import portal_config
-    from govcast.settings import Settings
+    from settings import Settings
 
     config = portal_config(Settings(data_dir=tmp_path, sandboxes=sandboxes))
     assert isinstance(config, PortalConfig) and config.sandbox is sandboxes

@@ -13,9 +13,9 @@ from adapters.portal.render import render_not_found
 from govcast.app import build_app
 from govcast.runtime import Runtime, portal_config
 from govcast.samples import DEMO_DEPARTMENT
-from govcast.settings import Settings
 from producers.api.headers import csp_hash, inline_blocks
 from producers.auth import new_token
+from settings import Settings
 from tests.conftest import cli
 
 

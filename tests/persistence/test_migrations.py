@@ -14,7 +14,6 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, func, inspect, select
 
 from govcast.cli import main
-from govcast.settings import get_settings
 from persistence import audit
 from persistence.engine import make_engine
 from persistence.ledger import Ledger
@@ -23,6 +22,7 @@ from persistence.schema import metadata
 from persistence.store import StatusStore
 from persistence.subscribers import SubscriberStore
 from persistence.text_search import unmanaged
+from settings import get_settings
 from tests.store_backends import BACKENDS, backend_url
 
 PREVIOUS_RELEASE = Path(__file__).with_name("previous_release")

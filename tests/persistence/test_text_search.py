@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import delete
+from sqlalchemy import delete, inspect
 
 from govcast.samples import DEMO_DEPARTMENT, sample_policy
 from persistence import text_search
@@ -80,5 +80,17 @@ def test_publications_stored_before_the_index_existed_are_found(url: str) -> Non
     try:
         title = store.publication(PUBLICATION).title  # type: ignore[union-attr]
         assert found(store, title[2:8]) == [PUBLICATION]
+    finally:
+        store.close()
+
+
+def test_the_migration_builds_the_trigram_index_on_each_backend(url: str) -> None:
+    store = StatusStore(url)
+    try:
+        names = inspect(store.engine)
+        if store.engine.dialect.name == "sqlite":
+            assert {text_search.FTS_TABLE, text_search.KEYS_TABLE} <= set(names.get_table_names())
+        else:  # without these the filter still answers, by scanning every publication
+            assert {i["name"] for i in names.get_indexes("publications")} >= text_search.TRIGRAM_INDEXES
     finally:
         store.close()

@@ -9,13 +9,13 @@ import time
 from pathlib import Path
 
 from govcast.samples import DEMO_DEPARTMENT, sample_policy
-from govcast.settings import Settings
 from persistence.store import StatusStore
 from processors.channel_threads import ChannelThreads
 from processors.normalize import normalize
 from processors.stages import StageContext, deliver
 from schemas.delivery import Action, Delivered, DeliveryResult, DeliveryStatus, DeliveryTask, StatusEvent, delivery_id
 from schemas.publication import IndexNo, PublicationIn
+from settings import Settings
 
 CODE = DEMO_DEPARTMENT["publisher_code"]
 

@@ -22,7 +22,6 @@ from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 from adapters.push.unsubscribe import make_token
 from govcast.directory_sync import DirectorySeeder
 from govcast.runtime import Runtime
-from govcast.settings import Settings
 from persistence.store import StatusStore
 from persistence.subscribers import SubscriberStore
 from processors.directory_topic import TOPIC, DirectoryFeed, TopicDirectory, ensure_directory_topic, reseed
@@ -31,6 +30,7 @@ from producers.api import create_app
 from producers.auth import new_token
 from schemas.publication import Targeting
 from schemas.subscriber import SubscriberIn
+from settings import Settings
 from tests.conftest import free_port
 from tests.kafka_fixtures import KafkaBroker
 from tests.push_support import SECRET, credit_code

@@ -9,12 +9,12 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy.exc import OperationalError
 
-from govcast.settings import Settings
 from persistence.store import StatusStore
 from processors.stages import StageContext
 from processors.topology import POISON_ATTEMPTS, Route, process
 from schemas.delivery import DeliveryStatus, StatusEvent
 from schemas.events import Topics, new_event
+from settings import Settings
 
 
 def flaky_route(errors: list[Exception]) -> Route:

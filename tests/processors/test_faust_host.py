@@ -27,12 +27,12 @@ from kafka.errors import KafkaError
 
 from govcast.runtime import Runtime
 from govcast.samples import DEMO_DEPARTMENT, sample_policy
-from govcast.settings import Settings
 from processors.bus import Outbound
 from processors.faust_host import MALFORMED, FaustHost, ensure_topics
 from processors.stages import StageContext
 from processors.topology import Route
 from schemas.events import CloudEvent, Topics, new_event
+from settings import Settings
 from tests.conftest import ROOT, Client, GovcastProcess, free_port
 from tests.kafka_fixtures import KafkaBroker
 

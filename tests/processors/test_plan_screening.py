@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from govcast.samples import DEMO_DEPARTMENT, sample_policy
-from govcast.settings import Settings
 from persistence.store import StatusStore
 from processors.normalize import normalize
 from processors.stages import ChangeKind, PublicationChange, StageContext, plan
 from schemas import DeliveryStatus, DeliveryTask, IndexNo, PublicationIn, StatusEvent
+from settings import Settings
 
 NOW = dt.datetime(2025, 3, 5, 2, 0, tzinfo=dt.UTC)
 

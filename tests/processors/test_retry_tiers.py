@@ -8,7 +8,6 @@ import datetime as dt
 from pathlib import Path
 from typing import ClassVar
 
-from govcast.settings import Settings
 from persistence.store import StatusStore
 from processors.embedded.host import EmbeddedHost
 from processors.embedded.log import SqliteLog
@@ -16,6 +15,7 @@ from processors.stages import StageContext
 from processors.topology import RETRY_SHORT_SECONDS, outbound_for
 from schemas.delivery import Action, Delivered, DeliveryResult, DeliveryTask, delivery_id
 from schemas.events import Topics
+from settings import Settings
 from tests.adapters.newmedia_support import publication
 
 NOW = dt.datetime(2026, 11, 27, 15, 0, tzinfo=dt.UTC)

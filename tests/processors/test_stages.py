@@ -11,7 +11,6 @@ from typing import ClassVar
 import pytest
 
 from govcast.samples import DEMO_DEPARTMENT, sample_policy
-from govcast.settings import Settings
 from persistence.store import StatusStore
 from processors.normalize import normalize
 from processors.stages import ChangeKind, DeadLetter, PublicationChange, StageContext, deliver, plan
@@ -28,6 +27,7 @@ from schemas import (
     StatusEvent,
     UnknownOutcome,
 )
+from settings import Settings
 
 NOW = dt.datetime(2025, 3, 5, 2, 0, tzinfo=dt.UTC)
 

@@ -19,7 +19,6 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
 from govcast.samples import DEMO_DEPARTMENT, OTHER_DEPARTMENT, sample_policy
-from govcast.settings import Settings
 from persistence.engine import normalize_url, unique_violation
 from persistence.store import ListFilter, Principal, StatusStore
 from persistence.tables import tokens
@@ -29,6 +28,7 @@ from producers.errors import Conflict
 from producers.publishing import Outcome, Publisher
 from schemas.delivery import DeliveryStatus, StatusEvent
 from schemas.publication import IndexNo, Publication, PublicationIn
+from settings import Settings
 from tests.store_backends import BACKENDS, backend_url
 
 DEPT = DEMO_DEPARTMENT["publisher_code"]

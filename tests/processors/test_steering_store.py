@@ -6,13 +6,13 @@ import asyncio
 import datetime as dt
 from pathlib import Path
 
-from govcast.settings import Settings
 from persistence.store import StatusStore
 from processors import steering
 from processors.stages import DeadLetter, StageContext
 from processors.topology import outbound_for
 from schemas.delivery import Action, DeliveryStatus, DeliveryTask, StatusEvent, delivery_id
 from schemas.events import new_event
+from settings import Settings
 from tests.processors.test_status_store import event, pub, record
 
 S = DeliveryStatus

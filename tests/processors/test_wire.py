@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 
 from govcast.samples import DEMO_DEPARTMENT, sample_policy
-from govcast.settings import Settings
 from persistence.store import StatusStore
 from processors.normalize import normalize
 from processors.stages import StageContext
@@ -18,6 +17,7 @@ from processors.topology import decode_status, decode_task, outbound_for, proces
 from schemas.delivery import Action, DeliveryStatus, DeliveryTask, StatusEvent, delivery_id
 from schemas.events import CloudEvent, Topics
 from schemas.publication import IndexNo, Publication, PublicationIn
+from settings import Settings
 
 CODE = DEMO_DEPARTMENT["publisher_code"]
 NOW = dt.datetime(2025, 3, 5, 1, 0, tzinfo=dt.UTC)

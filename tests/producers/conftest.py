@@ -10,13 +10,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from govcast.samples import DEMO_DEPARTMENT, OTHER_DEPARTMENT
-from govcast.settings import Settings
 from persistence.store import StatusStore
 from processors.bus import BusUnavailable, Outbound
 from processors.embedded.log import SqliteLog
 from producers.api import create_app
 from producers.auth import new_token
 from schemas.events import CloudEvent, Topics
+from settings import Settings
 
 CHANNELS = ["portal", "wechat", "weibo"]
 

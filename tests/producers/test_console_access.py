@@ -12,12 +12,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import update
 
 from govcast.samples import DEMO_DEPARTMENT, OTHER_DEPARTMENT, sample_policy
-from govcast.settings import Settings
 from persistence.store import StatusStore
 from persistence.tables import console_sessions
 from producers.api import create_app
 from producers.auth import new_token
 from producers.console.web import COOKIE
+from settings import Settings
 
 DEPT = DEMO_DEPARTMENT["publisher_code"]
 BUSINESS_CODE = "91370100MA3C8W1A0N"

@@ -18,11 +18,11 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import content_type_conformance, not_a_server_error
 
 from govcast.samples import DEMO_DEPARTMENT
-from govcast.settings import Settings
 from persistence.store import StatusStore
 from processors.embedded.log import SqliteLog
 from producers.api import create_app
 from producers.auth import new_token
+from settings import Settings
 
 CHECKS = [not_a_server_error, content_type_conformance]
 _turn = itertools.count()

@@ -15,8 +15,8 @@ from sqlalchemy import create_engine
 
 from adapters.channels import callback_routers
 from adapters.push.sms_client import SANDBOX_CALLBACK_TOKEN
-from govcast.settings import Settings
 from persistence.ledger import Ledger
+from settings import Settings
 
 TOKEN = "k7Qp2w9ZrX4mVb8nT1yLc6Hd"
 

@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from govcast.settings import Settings
 from govcast.sinks import SmtpSink
 from persistence import audit
 from persistence.selfservice import SelfService
@@ -27,6 +26,7 @@ from producers.subscribe.center import Center
 from producers.subscribe.notify import Notifier
 from producers.subscribe.state import center_of
 from schemas.subscriber import SubscriberIn
+from settings import Settings
 from tests.push_support import credit_code
 
 

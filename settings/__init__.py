@@ -4,6 +4,10 @@ Every setting has an environment variable `GOVCAST_<NAME>`; CLI flags (keyword a
 variable counts as not set. Lists are comma-separated (GOVCAST_CHANNELS=portal,weibo), mappings are JSON objects
 (GOVCAST_CATEGORIES={"政策文件": "zcwj"}), as they have been since the first release. A bad value is refused
 naming its variable. Nothing is created at import time.
+
+A package of its own between processors and adapters: processors, producers and the govcast/ wiring read these
+settings; they read the channel registry (adapters/channels.py) for the channel names and each channel's own
+settings model, and import nothing above adapters.
 """
 
 from __future__ import annotations
@@ -188,12 +192,22 @@ def get_settings(**overrides: Any) -> Settings:
 
 
 def explain(exc: ValidationError) -> str:
-    """What is wrong with the settings, one problem per variable: `GOVCAST_PORT: Input should be a valid integer (got 'x')`."""
+    """What is wrong with the settings (these, or a channel's own), one problem per variable:
+    `GOVCAST_PORT: Input should be a valid integer (got 'x')`."""
+    prefix = _env_prefix(exc.title)
     problems = []
     for error in exc.errors():
-        where = "GOVCAST_" + "_".join(str(part) for part in error["loc"]).upper() if error["loc"] else ""
+        where = prefix + "_".join(str(part) for part in error["loc"]).upper() if error["loc"] else ""
         message = str(error["msg"]).removeprefix("Value error, ")
         got = error.get("input")
         shown = f" (got {got!r})" if isinstance(got, str | int | float) and repr(got) not in message else ""
         problems.append(f"{where}: {message}{shown}" if where and not message.startswith("GOVCAST_") else message)
     return "; ".join(problems)
+
+
+def _env_prefix(model_name: str) -> str:
+    """The variables' prefix of the settings model called `model_name`: a channel's (GOVCAST_WECHAT_), else GOVCAST_."""
+    for spec in channels_registry.specs():
+        if spec.settings is not None and spec.settings.__name__ == model_name:
+            return str(spec.settings.model_config.get("env_prefix", "GOVCAST_"))
+    return "GOVCAST_"
