@@ -84,7 +84,10 @@ def ensure_directory_topic(servers: list[str], *, timeout_ms: int = 10_000) -> b
         if "compact" not in policy.split(","):
             # With the delete policy the broker would drop records after retention.ms: businesses would vanish.
             log.warning("topic %s has cleanup.policy=%s; setting it to compact", TOPIC, policy)
-            admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, TOPIC, configs=dict(TOPIC_CONFIGS))])
+            # raise_on_unknown=False: a topic the broker auto-created has no dynamic cleanup.policy yet, and
+            # kafka-python would refuse to set one it does not already see (ValueError "Unrecognized configs").
+            admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, TOPIC, configs=dict(TOPIC_CONFIGS))],
+                                raise_on_unknown=False)
         return False
     finally:
         admin.close()

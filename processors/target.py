@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
+from adapters.push.message import REVISED_EVENT
 from persistence.subscribers import RecipientUpdate
 from processors import stages
 from processors.stages import StageContext
@@ -30,6 +31,7 @@ from schemas.delivery import (
     recipient_delivery_id,
 )
 from schemas.publication import Publication, Validity
+from schemas.subscriber import PushChannel
 
 if TYPE_CHECKING:
     from adapters.push.service import PushService
@@ -86,29 +88,40 @@ async def fan_out(task: DeliveryTask, ctx: StageContext) -> list[BaseModel]:
                             detail="pushed messages cannot be recalled; no further pushes")]
     store: SubscriberStore = push.store
 
-    def match() -> list[tuple[str, str]]:
+    def match() -> tuple[list[str], list[str]]:
+        """(businesses to push it to, businesses that received an earlier version and get a revision event)."""
         done = store.pushed_before(pub.id, pub.version)  # earlier versions reached them already
+        revised: list[str] = []
         if pub.validity is not Validity.valid:
             # No longer in force: pushed to nobody new; who received it gets one lapse notice (its
             # delivery id does not depend on the version, so a later revision sends no second one).
             codes = sorted(done) if pub.lapsed_by is not None else []
         else:
             codes = [c for c in push.directory.match(pub.targeting) if c not in done]
-        pairs = [(recipient_delivery_id(pub, task.channel, task.action, c), c) for c in codes]
-        store.record_queued(pairs, pub.id, pub.version)
-        return pairs
+            revised = with_webhook(push, sorted(done))
+        store.record_queued([(recipient_delivery_id(pub, task.channel, task.action, c), c) for c in codes + revised],
+                            pub.id, pub.version)
+        return codes, revised
 
-    pairs = await asyncio.to_thread(match)
+    codes, revised = await asyncio.to_thread(match)
     light = slim(pub)
-    codes = [code for _, code in pairs]
-    out: list[BaseModel] = [
-        DeliveryTask(delivery_id=delivery_id(pub.id, pub.version, task.channel, task.action, f"chunk:{n}"),
-                     channel=task.channel, action=task.action, publication=light,
-                     recipients=tuple(codes[start:start + CHUNK]), rendition=task.rendition)
-        for n, start in enumerate(range(0, len(codes), CHUNK))
-    ]
+    out: list[BaseModel] = []
+    for label, recipients, rendition in (("chunk", codes, task.rendition),
+                                         ("revised", revised, {**task.rendition, "event": REVISED_EVENT})):
+        out += [DeliveryTask(delivery_id=delivery_id(pub.id, pub.version, task.channel, task.action, f"{label}:{n}"),
+                             channel=task.channel, action=task.action, publication=light,
+                             recipients=tuple(recipients[start:start + CHUNK]), rendition=rendition)
+                for n, start in enumerate(range(0, len(recipients), CHUNK))]
     out.append(await asyncio.to_thread(summary_event, store, pub, task.channel, ctx))
     return out
+
+
+def with_webhook(push: PushService, codes: list[str]) -> list[str]:
+    """The businesses among `codes` with a working webhook: a revision is news for their systems (the record
+    changed: 有效性, text, attachments), not for people, who were told once when it was published."""
+    subs = push.directory.get_many(codes) if codes else {}
+    return [code for code in codes if (sub := subs.get(code)) is not None
+            and PushChannel.webhook in sub.reachable_channels()]
 
 
 async def deliver_recipient(task: DeliveryTask, ctx: StageContext) -> list[BaseModel]:

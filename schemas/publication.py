@@ -159,6 +159,9 @@ class PublicationFields(Strict):
     """Fields a department sends, shared by submit and revision."""
 
     title: Annotated[str, Field(min_length=1, max_length=200)]
+    # The title where the official one does not fit: a WeChat article title (32 characters, which WeChat counts
+    # as 64 bytes), the Weibo post's heading, SMS and WeChat template messages. Empty: derived from the title.
+    short_title: Annotated[str, Field(max_length=32)] = ""
     body: Annotated[str, Field(min_length=1, max_length=MAX_BODY_CHARS)]
     summary: Annotated[str, Field(max_length=500)] = ""
     kind: Kind

@@ -19,15 +19,15 @@ from zoneinfo import ZoneInfo
 import aiohttp
 
 from adapters.base import AdapterServices
+from adapters.common.wording import kind_label, subject
 from adapters.push.config import PushConfig
 from adapters.push.email import EmailSender
-from adapters.push.message import AsyncSender, PushMessage, PushSender, ReceiptSender
+from adapters.push.message import REVISED_EVENT, AsyncSender, PushMessage, PushSender, ReceiptSender
 from adapters.push.sms import SmsSender
 from adapters.push.targeting import Directory, DirectoryView, why
 from adapters.push.unsubscribe import make_token
 from adapters.push.webhook import WebhookSender, guarded_connector
 from adapters.push.wechat_template import WechatTemplateSender
-from adapters.push.wording import kind_label, subject
 from persistence.subscribers import RecipientUpdate, SubscriberStore
 from schemas.delivery import Action, Deferral, Delivered, DeliveryResult, DeliveryTask, Pending, Rejected
 from schemas.subscriber import PushChannel, Subscriber
@@ -96,9 +96,12 @@ class PushAdapter:
         return f"{self.services.public_url}/u/{make_token(self.unsubscribe_secret, credit_code, channel, campaign)}"
 
     @staticmethod
-    def _candidates(sub: Subscriber, facts: dict[str, Any]) -> list[PushChannel]:
+    def _candidates(sub: Subscriber, task: DeliveryTask, facts: dict[str, Any]) -> list[PushChannel]:
         failed = set(facts.get("failed", []))
-        return [c for c in sub.reachable_channels() if c.value not in failed]
+        found = [c for c in sub.reachable_channels() if c.value not in failed]
+        if task.rendition.get("event") == REVISED_EVENT:  # for the business's systems only: people were told once
+            return [c for c in found if c is PushChannel.webhook]
+        return found
 
     def message(self, sub: Subscriber, task: DeliveryTask, channel: PushChannel) -> PushMessage:
         pub, r = task.publication, task.rendition
@@ -115,7 +118,8 @@ class PushAdapter:
             publish_date=pub.publish_date.isoformat() if pub.publish_date else "",
             replacement_title=r.get("replacement_title", ""), replacement_url=r.get("replacement_url", ""),
             label=r.get("label") or kind_label(pub.kind, pub.targeting, pub.keywords),
-            subject=r.get("subject") or subject(pub.title), kind=pub.kind.value, consult_phone=self.config.consult_phone)
+            subject=r.get("subject") or subject(pub.title), kind=pub.kind.value, consult_phone=self.config.consult_phone,
+            change_note=pub.change_note)
 
     # -- batches ------------------------------------------------------------------
     def _load(self, tasks: list[DeliveryTask]) -> list[Job]:
@@ -132,7 +136,7 @@ class PushAdapter:
             sub, task = job.sub, job.task
             if sub is None or task.action is not Action.publish or task.checks or job.facts.get("delivered_via"):
                 continue  # nothing to send, or a message already with the platform (awaiting its receipt)
-            candidates = self._candidates(sub, job.facts)
+            candidates = self._candidates(sub, task, job.facts)
             if not candidates:
                 continue
             if candidates[0].value in self.config.quiet_channels:
@@ -223,7 +227,7 @@ class PushAdapter:
                 done = self._outcome(job, sender.channel, await self._send(sender, job, msg, http, gate, check=True))
                 if done is not None:
                     return done
-        for channel in self._candidates(sub, job.facts):
+        for channel in self._candidates(sub, task, job.facts):
             found = self.senders.get(channel)
             if found is None:
                 result: DeliveryResult = Rejected(reason=f"the {channel.value} push channel is not configured",

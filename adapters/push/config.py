@@ -24,8 +24,9 @@ class WechatTemplateConfig(AdapterConfig):
 
     account: WechatConfig  # base URL, AppID, AppSecret (SecretStr), request timeout
     template_id: str = Field(min_length=1, max_length=128)
-    fields: tuple[str, ...] = Field(default=("thing1", "thing2", "thing3"), min_length=1, max_length=3,
-                                    description="data keys for the title, the publisher and the reason")
+    fields: tuple[str, ...] = Field(default=("thing1", "thing2", "thing3", "phrase4", "phone_number5"), min_length=1,
+                                    max_length=5, description="data keys for the short name, the publisher, the "
+                                    "reason, what the item is and the 咨询电话")
     rate_per_second: float = Field(default=50.0, gt=0)
     receipt_wait_seconds: float = Field(default=300.0, ge=0)
 
@@ -62,9 +63,9 @@ class PushConfig(AdapterConfig):
 
 def push_config(settings: Installation) -> AdapterConfig:
     host = push_env(settings).smtp_host
-    if host and not push_env(settings).mail_from:
-        raise ValueError("GOVCAST_PUSH_MAIL_FROM is required with GOVCAST_PUSH_SMTP_HOST: the From address of push "
-                         "emails, e.g. '济南市政策推送 <zcts@jinan.gov.cn>'")
+    if host and not push_env(settings).mail_from and not settings.sandboxes:
+        raise ValueError("GOVCAST_PUSH_MAIL_FROM is required with GOVCAST_PUSH_SMTP_HOST (outside sandbox mode): the "
+                         "From address of push emails, e.g. '济南市政策推送 <zcts@jinan.gov.cn>'")
     if not host and settings.sandboxes and push_env(settings).smtp_sink_port:
         host = "127.0.0.1"  # the local SMTP sink `govcast run` starts in sandbox mode
     return PushConfig(

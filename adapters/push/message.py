@@ -19,6 +19,9 @@ if TYPE_CHECKING:
 
 
 LAPSE_EVENT = "policy.validity_changed"
+# To the webhooks of businesses that received an earlier version, when a revision is published (once per
+# business and revision; processors/target.py picks them, the adapter sends it by webhook only).
+REVISED_EVENT = "publication.revised"
 
 
 @dataclass(frozen=True)
@@ -43,10 +46,11 @@ class PushMessage:
     validity: str = "有效"
     replacement_title: str = ""
     replacement_url: str = ""
-    label: str = "政策文件"  # what the item is, in words (adapters/push/wording.py)
+    label: str = "政策文件"  # what the item is, in words (adapters/common/wording.py)
     subject: str = ""  # the document's short name, for channels without room for the title
     kind: str = "policy"
     consult_phone: str = ""  # 咨询电话 (GOVCAST_PUSH_CONSULT_PHONE)
+    change_note: str = ""  # what this version changed (publication.revised)
 
     @property
     def is_lapse(self) -> bool:

@@ -11,9 +11,9 @@ from typing import Any
 
 from adapters.common.install import Installation
 from adapters.common.links import portal_article_url
+from adapters.common.wording import kind_label, subject
 from adapters.push.sms_client import sms_config
 from adapters.push.sms_text import SmsPlan, placeholder_code, plan_sms
-from adapters.push.wording import kind_label, subject
 from schemas.publication import Publication
 
 SUMMARY_CHARS = 120
@@ -21,7 +21,7 @@ SUMMARY_CHARS = 120
 
 def render_push(pub: Publication, settings: Installation) -> dict[str, Any]:
     url = portal_article_url(pub, settings.base_url, settings.categories)
-    label, name = kind_label(pub.kind, pub.targeting, pub.keywords), subject(pub.title)
+    label, name = kind_label(pub.kind, pub.targeting, pub.keywords), pub.short_title or subject(pub.title)
     if pub.lapsed_by is not None:  # the short notice to the businesses that received the policy
         by = pub.lapsed_by
         ref = f"《{by.by_title}》" + (f"（{by.by_doc_no}）" if by.by_doc_no else "")

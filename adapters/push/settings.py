@@ -27,7 +27,8 @@ class PushSettings(ChannelSettings):
                                 description="port of the local SMTP sink in sandbox mode; 0: any free port")
     mail_from: str = Field(default="", description="From address of push emails, e.g. "
                            "'济南市政策推送 <zcts@jinan.gov.cn>' (its domain with SPF/DKIM for the SMTP server); required "
-                           "with smtp_host; empty in sandbox mode: '政策推送（演示） <push@govcast.example>'")
+                           "with smtp_host outside sandbox mode; empty in sandbox mode: "
+                           "'政策推送（演示） <push@govcast.example>'")
     consult_phone: str = Field(default="12345", min_length=1, max_length=17,
                                description="咨询电话 push emails and WeChat template messages name (the 12345 hotline, "
                                "or the policy office's line)")
@@ -62,8 +63,9 @@ class PushSettings(ChannelSettings):
     wechat_template_id: str = Field(default="", description="template id of the policy-push template message; "
                                     "empty: the sandbox's demo template (sandbox) or no WeChat template channel")
     wechat_template_fields: CommaList = Field(
-        default_factory=lambda: ["thing1", "thing2", "thing3"],
-        description="the template's data keys that carry the policy title, the publisher and the reason, in this order")
+        default_factory=lambda: ["thing1", "thing2", "thing3", "phrase4", "phone_number5"],
+        description="the template's data keys that carry the document's short name, the publisher, the reason, what "
+        "the item is (政策文件, 政策解读 …) and the 咨询电话, in this order (the first three at least)")
     wechat_template_rate_per_second: float = Field(default=50.0, gt=0,
                                                    description="template messages sent per second at most (token bucket)")
     wechat_template_receipt_wait_seconds: float = Field(

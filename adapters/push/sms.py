@@ -115,6 +115,7 @@ class SmsSender:
         self.wall: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)  # the platform's: send dates, waits
         self.client = SmsClient(config)
         self.bucket = TokenBucket(config.rate_per_second)
+        self._codes: dict[str, str] = {}  # publication id -> short-link code (adapters/push/short_links.py)
 
     def close(self) -> None:
         self.client.close()
@@ -127,8 +128,17 @@ class SmsSender:
 
     def plan(self, msg: PushMessage) -> SmsPlan:
         """The text as planned at render time, with the publication's short-link code (recorded for /s/<code>)."""
-        code = allocate_code(self.ledger, msg.publication_id) if "code" in variables(self.template(msg)[1]) else ""
+        code = self.short_code(msg.publication_id) if "code" in variables(self.template(msg)[1]) else ""
         return plan_sms(self.template(msg)[1], self.config.sign_name, template_values(msg, code))
+
+    def short_code(self, publication_id: str) -> str:
+        """Looked up once per publication and process (a push sends the same code to every business)."""
+        code = self._codes.get(publication_id)
+        if code is None:
+            if len(self._codes) >= 1024:
+                self._codes.clear()
+            code = self._codes[publication_id] = allocate_code(self.ledger, publication_id)
+        return code
 
     def send(self, sub: Subscriber, msg: PushMessage, facts: dict[str, Any]) -> DeliveryResult:
         if not sub.mobile:

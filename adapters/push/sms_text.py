@@ -2,7 +2,7 @@
 
 The approved templates (adapters/push/sms_client.py) hold everything fixed, the portal's short link
 included (`<public URL>/s/${code}`, adapters/push/short_links.py); the variables are what the item is
-(`${kind}`: 政策文件, 政策解读, …), the document's short name (`${title}`, adapters/push/wording.py) and
+(`${kind}`: 政策文件, 政策解读, …), the document's short name (`${title}`, adapters/common/wording.py) and
 for lapse notices `${reason}` (已废止 / 已失效). Every text is planned the same way at two moments: when
 the pipeline renders the push (so a text that cannot fit shows as a warning in the publication's
 timeline before anyone is messaged) and when the SMS is sent:

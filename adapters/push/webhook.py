@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 import aiohttp
 
 from adapters.egress import ForbiddenAddress, GuardedResolver, networks, url_problem
-from adapters.push.message import PushMessage
+from adapters.push.message import REVISED_EVENT, PushMessage
 from schemas.delivery import Delivered, DeliveryResult, Rejected, Retryable
 from schemas.subscriber import PushChannel, Subscriber
 
@@ -52,9 +52,12 @@ def classify(status: int, retry_after_header: str | None, msg_id: str) -> Delive
 
 
 def payload(sub: Subscriber, msg: PushMessage) -> dict[str, Any]:
-    data = {"publication_id": msg.publication_id, "version": msg.version, "title": msg.title, "publisher": msg.publisher,
-            "index_no": msg.index_no, "doc_no": msg.doc_no, "publish_date": msg.publish_date, "validity": msg.validity,
-            "summary": msg.summary, "url": msg.url, "reason": msg.reason, "credit_code": sub.credit_code}
+    data = {"publication_id": msg.publication_id, "version": msg.version, "kind": msg.kind, "kind_label": msg.label,
+            "title": msg.title, "publisher": msg.publisher, "index_no": msg.index_no, "doc_no": msg.doc_no,
+            "publish_date": msg.publish_date, "validity": msg.validity, "summary": msg.summary, "url": msg.url,
+            "reason": msg.reason, "credit_code": sub.credit_code}
+    if msg.event == REVISED_EVENT:  # what this version changed, in the department's words (may be empty)
+        data["change_note"] = msg.change_note
     if msg.is_lapse:  # policy.validity_changed: no longer in force; replacement null when it expired
         data["replacement"] = {"title": msg.replacement_title, "url": msg.replacement_url} if msg.replacement_url else None
     return {"type": msg.event, "timestamp": int(msg.sent_at), "data": data}

@@ -52,11 +52,14 @@ def clip(value: str, limit: int) -> str:
 
 
 def template_data(msg: PushMessage, fields: tuple[str, ...]) -> dict[str, dict[str, str]]:
-    """Title, publisher and the why-line into the template's keys (the template's labels name them)."""
+    """The document's short name (a 20-character field cannot hold an official title), publisher, the why-line, what
+    the item is and whom to call, into the template's keys (the template's labels name them)."""
+    name = msg.subject or msg.title
     reason = msg.reason.removeprefix("推送原因：").rstrip("。") or "符合贵单位订阅的政策推送条件"
-    values = [msg.title, msg.publisher or "政府信息公开", reason]
-    if msg.is_lapse:  # the same template, saying what changed: 标题（已废止）, the notice instead of the why-line
-        values = [f"{msg.title}（已{msg.validity}）", msg.publisher or "政府信息公开", msg.summary]
+    values = [name, msg.publisher or "政府信息公开", reason, msg.label, msg.consult_phone or "12345"]
+    if msg.is_lapse:  # the same template, saying what changed: 名称（已废止）, the notice instead of the why-line
+        values = [f"{name}（已{msg.validity}）", msg.publisher or "政府信息公开", msg.summary, "政策变更",
+                  msg.consult_phone or "12345"]
     return {key: {"value": clip(value, limit_of(key))} for key, value in zip(fields, values, strict=False)}
 
 

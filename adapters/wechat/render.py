@@ -25,6 +25,7 @@ from adapters.common.install import Installation
 from adapters.common.links import portal_article_url
 from adapters.common.textfit import fit, squash
 from adapters.common.views import publish_day
+from adapters.common.wording import short_name
 from adapters.wechat.config import wechat_env
 from schemas.publication import Kind, Publication
 
@@ -181,7 +182,7 @@ def render_wechat(pub: Publication, settings: Installation) -> dict[str, Any]:
         content = _content(pub, f'<p style="{_BLOCK}">{text}</p>', True, source_url)
     author = wechat_env(settings).author or pub.publisher
     return {
-        "title": fit(squash(pub.title), TITLE_MAX),
+        "title": fit(squash(short_name(pub, TITLE_MAX)), TITLE_MAX),  # whole where a short name exists
         "author": fit(squash(author), AUTHOR_MAX),
         "digest": fit(squash(pub.summary or pub.body_text), DIGEST_MAX),
         "content": content,

@@ -67,8 +67,10 @@ LIMITS = {"thing": 20, "keyword": 20, "character_string": 32, "number": 32, "let
 DEMO_TEMPLATE = {
     "template_id": SANDBOX_TEMPLATE_ID, "title": "政策推送提醒", "primary_industry": "政府与公共事业",
     "deputy_industry": "政府机关",
-    "content": "政策名称：{{thing1.DATA}}\n发布单位：{{thing2.DATA}}\n推送原因：{{thing3.DATA}}",
-    "example": "政策名称：关于支持中小企业发展的若干措施\n发布单位：济南市工业和信息化局\n推送原因：注册地在历下区",
+    "content": "政策名称：{{thing1.DATA}}\n发布单位：{{thing2.DATA}}\n推送原因：{{thing3.DATA}}\n"
+               "信息类别：{{phrase4.DATA}}\n咨询电话：{{phone_number5.DATA}}",
+    "example": "政策名称：支持中小企业发展的若干措施\n发布单位：济南市工业和信息化局\n推送原因：注册地在历下区\n"
+               "信息类别：惠企政策\n咨询电话：12345",
 }
 FOLLOWER_LISTS = ("unfollowed", "refused", "blocked")
 

@@ -29,6 +29,7 @@ from schemas.publication import Publication
 MAX_CHARS = 140
 MAX_UNITS = 2 * MAX_CHARS  # half-characters
 URL_UNITS = 20
+TOPICS = 2  # #话题# per post: more reads as spam
 _SHORT_WEIBO_URL = 41
 _LONG_URL = 140
 _WEIBO_HOST = re.compile(r"^https?://(?:weibo\.com|weibo\.cn)(?:[/?#]|$)")
@@ -62,9 +63,10 @@ def weibo_length(text: str) -> int:
     return math.ceil(units(text) / 2)
 
 
-def compose(title: str, lead: str, url: str) -> str:
-    """`【title】lead url`, cut to fit 140 (title first, then the lead), always ending with `url` whole."""
-    tail = " " + url
+def compose(title: str, lead: str, url: str, topics: str = "") -> str:
+    """`【title】lead #topic# url`, cut to fit 140 (title first, then the lead), always ending with the topics and
+    `url` whole."""
+    tail = (" " + topics if topics else "") + " " + url
     budget = MAX_UNITS - units(tail)
     heading = f"【{title}】"
     if units(heading) > budget:
@@ -76,8 +78,15 @@ def compose(title: str, lead: str, url: str) -> str:
     return heading + body + tail
 
 
+def hashtags(keywords: list[str], most: int = TOPICS) -> str:
+    """Weibo topics (#话题#) from the first keywords: a reader finds the post under them. A topic may not hold
+    "#", spaces or @ (Weibo would end the topic there)."""
+    clean = [re.sub(r"[#@\s]", "", k) for k in keywords]
+    return " ".join(f"#{k}#" for k in list(dict.fromkeys(c for c in clean if c))[:most])
+
+
 def render_weibo(pub: Publication, settings: Installation) -> dict[str, Any]:
     """The rendition carried on the Weibo task: the post text and the portal URL it links to."""
     url = portal_article_url(pub, settings.base_url, settings.categories)
-    text = compose(squash(pub.title), squash(pub.summary or pub.body_text), url)
+    text = compose(squash(pub.short_title or pub.title), squash(pub.summary or pub.body_text), url, hashtags(pub.keywords))
     return {"status": text, "url": url, "length": weibo_length(text)}

@@ -147,6 +147,8 @@ def test_production_email_needs_a_real_sender_address(tmp_path: Path) -> None:
 
     with pytest.raises(ValueError, match="GOVCAST_PUSH_MAIL_FROM is required with GOVCAST_PUSH_SMTP_HOST"):
         config()
+    sandbox = push_config(Settings(data_dir=base["data_dir"], channel_env={"push": {"smtp_host": "127.0.0.1"}}))
+    assert isinstance(sandbox, PushConfig) and sandbox.mail_from == "政策推送（演示） <push@govcast.example>"
     with pytest.raises(ValueError, match="must be a real sending address"):
         config(mail_from="govcast@localhost")
     built = config(mail_from="济南市政策推送 <zcts@example.gov.cn>", consult_phone="0531-12345678")
@@ -198,3 +200,40 @@ def test_fan_out_emits_one_stable_task_per_match(push: PushAdapter, receiver: Re
     assert [t.delivery_id for c in first for t in c.per_recipient()] == [t.delivery_id for c in again
                                                                          for t in c.per_recipient()]
     assert push.store.summary(pub.id, pub.version)["queued"] == 5
+
+
+def test_a_revision_is_a_publication_revised_event_for_the_webhooks_that_received_it(
+        push: PushAdapter, receiver: Receiver, smtp: SmtpSink) -> None:
+    import asyncio
+
+    from persistence.store import StatusStore
+    from processors.stages import StageContext
+
+    hooked, mailed, both = (subscribe(push, receiver, n, channels).credit_code
+                            for n, channels in ((20, "webhook"), (21, "email"), (22, "email|webhook")))
+    ctx = StageContext(settings=Settings(), store=StatusStore("sqlite://"), adapters={"push": push}, push=push)
+
+    def publish(pub: Publication) -> list[DeliveryTask]:
+        channel_task = DeliveryTask(delivery_id=f"dlv_{pub.version}", channel="push", action=Action.publish,
+                                    publication=pub, rendition=render_push(pub, Settings()))
+        tasks = [t for m in asyncio.run(fan_out(channel_task, ctx)) if isinstance(m, DeliveryTask) for t in m.per_recipient()]
+        assert all(isinstance(push.deliver(t), Delivered) for t in tasks)
+        return tasks
+
+    def events(code: str) -> list[dict[str, object]]:
+        return [d["payload"] for found in receiver.received.values() for d in found
+                if d["payload"]["data"]["credit_code"] == code]
+
+    first = publication()
+    assert {t.recipient for t in publish(first)} == {hooked, mailed, both}
+    revision = first.model_copy(update={"version": 2, "change_note": "第三条补充申报材料清单"})
+    assert {t.recipient for t in publish(revision)} == {hooked, both}  # people were told once; systems hear of it
+    assert {t.recipient for t in publish(revision)} == {hooked, both}  # replayed: the same deliveries, sent once
+    [published, revised] = events(hooked)
+    assert published["type"] == "policy.published" and revised["type"] == "publication.revised"
+    data = revised["data"]
+    assert isinstance(data, dict) and data["version"] == 2 and data["change_note"] == "第三条补充申报材料清单"
+    assert data["index_no"] == first.index_no_text and data["validity"] == "有效" and data["kind"] == "policy"
+    assert data["doc_no"] == first.doc_no and data["publish_date"] == str(first.publish_date)
+    assert [e["type"] for e in events(both)] == ["publication.revised"]  # its first push went by email
+    assert len(smtp.store.messages) == 2  # the two emails of version 1, none for the revision

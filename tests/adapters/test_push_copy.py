@@ -10,13 +10,16 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine
 
 from adapters import channels
+from adapters.common.wording import kind_label, subject
+from adapters.push import short_links
 from adapters.push.render import render_push
 from adapters.push.sms_client import ONE_SEGMENT, sms_config
 from adapters.push.sms_text import placeholder_code, plan_sms
-from adapters.push.wording import kind_label, subject
 from govcast.samples import sample_interpretation, sample_policy
+from persistence.ledger import Ledger
 from persistence.store import StatusStore
 from processors.stages import ChangeKind, PublicationChange, StageContext, plan
 from schemas.delivery import StatusEvent
@@ -107,3 +110,15 @@ def test_a_long_template_that_leaves_no_room_in_two_segments_is_a_warning_too() 
     sms = plan_sms(template, "政策推送沙箱", {"kind": "政策文件", "title": "支持专精特新中小企业高质量发展的若干措施",
                                          "code": placeholder_code()})
     assert sms.segments == 2 and sms.params["title"].endswith("…") and "does not fit two segments" in sms.warning
+
+
+def test_short_link_codes_are_stable_resolvable_and_never_shared(tmp_path: Path) -> None:
+    ledger = Ledger(create_engine(f"sqlite:///{tmp_path / 'ledger.db'}"))
+    code = short_links.allocate(ledger, "pub_a")
+    assert len(code) == short_links.CODE_CHARS and short_links.allocate(ledger, "pub_a") == code
+    assert short_links.resolve(ledger, code) == "pub_a"
+    # Another publication whose first derived code is taken gets the next one.
+    ledger.put(short_links.LEDGER_CHANNEL, short_links.candidate("pub_b"), publication_id="pub_other")
+    taken = short_links.allocate(ledger, "pub_b")
+    assert taken == short_links.candidate("pub_b", 1) and short_links.resolve(ledger, taken) == "pub_b"
+    assert short_links.resolve(ledger, "zzzzzz") is None and short_links.resolve(ledger, "../etc") is None

@@ -92,3 +92,14 @@ def test_limits_hold_for_any_chinese_or_mixed_text(title: str, summary: str, pub
     for field, limit in (("title", TITLE_MAX), ("digest", DIGEST_MAX)):
         if len(" ".join(payload[field if field == "title" else "summary"].split())) > limit:
             assert article[field].endswith("…")
+
+
+def test_the_title_is_never_cut_where_a_short_name_exists() -> None:
+    """The official title (33 characters) does not fit WeChat's 32: the department's short_title goes, else the
+    document's own name, whole -- not "济南市人民政府办公厅关于印发2025年济南市政务公开工作要点的…"."""
+    derived = render_wechat(build_publication("pub_wx000101", sample_policy()), SETTINGS)
+    assert derived["title"] == "2025年济南市政务公开工作要点"
+    given = render_wechat(build_publication("pub_wx000102", sample_policy(short_title="一图读懂2025年政务公开工作要点")), SETTINGS)
+    assert given["title"] == "一图读懂2025年政务公开工作要点"
+    fits = render_wechat(build_publication("pub_wx000103", sample_policy(title="关于做好2025年春节假期安排的通知")), SETTINGS)
+    assert fits["title"] == "关于做好2025年春节假期安排的通知"  # the official title when it fits

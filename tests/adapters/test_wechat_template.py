@@ -161,18 +161,20 @@ def test_send_is_sent_then_the_receipt_makes_it_delivered(platforms: Platforms, 
     assert isinstance(again, Delivered) and len(messages(platforms)) == 1 and receiver.received == {}
 
 
-def test_template_data_carries_title_publisher_reason_and_the_link(platforms: Platforms, push: PushAdapter,
-                                                                   receiver: Receiver) -> None:
+def test_template_data_carries_name_publisher_reason_kind_phone_and_the_link(platforms: Platforms, push: PushAdapter,
+                                                                             receiver: Receiver) -> None:
     pub = publication()
-    assert len(pub.title) > 20  # the sample title is longer than a thing field: it is cut
+    assert len(pub.title) > 20  # the official title is longer than a thing field: the document's short name goes
     sub = subscribe(push, receiver, 2, "wechat_template")
     assert isinstance(push.deliver(task_for(platforms, pub, sub.credit_code)), Pending)
     [message] = messages(platforms)
     data = {key: value["value"] for key, value in message["data"].items()}
-    assert set(data) == {"thing1", "thing2", "thing3"} and all(0 < len(v) <= 20 for v in data.values())
-    assert data["thing1"] == pub.title[:19] + "…"
+    assert set(data) == {"thing1", "thing2", "thing3", "phrase4", "phone_number5"}
+    assert all(0 < len(v) <= 20 for v in data.values())
+    assert data["thing1"] == "2025年济南市政务公开工作要点"  # whole, not "济南市人民政府办公厅关于印发2025年济…"
     assert data["thing2"] == clip(pub.publisher, 20)
     assert "历下区" in data["thing3"] and not data["thing3"].startswith("推送原因")
+    assert data["phrase4"] == "政策文件" and data["phone_number5"] == "12345"
     assert message["url"] == f"{platforms.url}/go/{pub.id}?c=wechat_template"
 
 
@@ -342,7 +344,8 @@ def test_unsigned_receipts_are_refused_and_early_ones_are_kept(platforms: Platfo
 def test_sandbox_checks_token_template_and_field_limits(platforms: Platforms) -> None:
     url = f"{platforms.url}/sandbox/wechat/cgi-bin/message/template/send"
     body = {"touser": openid(12), "template_id": SANDBOX_TEMPLATE_ID,
-            "data": {"thing1": {"value": "标题"}, "thing2": {"value": "发布单位"}, "thing3": {"value": "原因"}}}
+            "data": {"thing1": {"value": "标题"}, "thing2": {"value": "发布单位"}, "thing3": {"value": "原因"},
+                     "phrase4": {"value": "政策文件"}, "phone_number5": {"value": "12345"}}}
     assert requests.post(url, json=body, timeout=10).json()["errcode"] == 41001
     params = {"access_token": sandbox_token(platforms)}
     assert requests.post(url, params={"access_token": "forged"}, json=body, timeout=10).json()["errcode"] == 40001
@@ -395,7 +398,8 @@ def test_token_bucket_paces_callers() -> None:
 def test_sandbox_keeps_template_messages_across_a_restart(tmp_path: Path) -> None:
     first = Platforms(tmp_path).start()
     body = {"touser": openid(14), "template_id": SANDBOX_TEMPLATE_ID, "client_msg_id": "dlv_restart",
-            "data": {"thing1": {"value": "标题"}, "thing2": {"value": "发布单位"}, "thing3": {"value": "原因"}}}
+            "data": {"thing1": {"value": "标题"}, "thing2": {"value": "发布单位"}, "thing3": {"value": "原因"},
+                     "phrase4": {"value": "政策文件"}, "phone_number5": {"value": "12345"}}}
     try:
         url = f"{first.url}/sandbox/wechat/cgi-bin/message/template/send"
         sent = requests.post(url, params={"access_token": sandbox_token(first)}, json=body, timeout=10).json()

@@ -91,3 +91,11 @@ def test_rendition_for_a_sample_policy() -> None:
 def test_unknown_category_links_to_the_other_column() -> None:
     pub = build_publication("pub_weibo0002", sample_policy(category="不在目录里的分类"))
     assert render_weibo(pub, Settings(public_url="https://gov.example.cn"))["url"].endswith("/portal/other/pub_weibo0002.html")
+
+
+def test_a_post_carries_topics_from_the_keywords_and_the_short_title() -> None:
+    pub = build_publication("pub_weibo0003", sample_policy(summary="长" * 300, short_title="2025年政务公开工作要点",
+                                                           keywords=["政务公开", "工作 要点", "济南", "#坏#"]))
+    status = render_weibo(pub, Settings(public_url="https://gov.example.cn"))["status"]
+    assert status.startswith("【2025年政务公开工作要点】") and weibo_length(status) <= 140
+    assert status.endswith(" #政务公开# #工作要点# https://gov.example.cn/portal/zcwj/pub_weibo0003.html")

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import requests
 
+from adapters.common.wording import subject
 from govcast.samples import DEMO_DEPARTMENT, sample_interpretation, sample_policy
 from govcast.sinks import SmtpSink
 from tests.browser_support import FOCUSABLE, PHONE, assert_keyboard_reaches_all, axe, horizontal_overflow, screenshot
@@ -168,7 +169,7 @@ def test_sign_up_confirm_receive_read_change_and_unsubscribe(page: Page, center:
     body = wait_for_push(center.department, publish(center.department, title), want_delivered=2)
     assert body["campaign"]["matched"] == 2, body["campaign"]
     assert any(title in b for b in mail_bodies(center, email))
-    assert any(title[:10] in str(m["params"]) for m in sms_to(center, MOBILE))
+    assert any(m["params"].get("title") == subject(title) for m in sms_to(center, MOBILE))  # the SMS names it short
 
     # 5. Message center: the pushed policy, why, its validity, its portal page.
     page.goto(manage)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from schemas.publication import Kind, Targeting
+from schemas.publication import Kind, Publication, Targeting
 
 KIND_LABELS = {Kind.policy: "政策文件", Kind.interpretation: "政策解读", Kind.notice: "通知公告", Kind.news: "政务信息"}
 BENEFIT_LABEL = "惠企政策"
@@ -37,3 +37,12 @@ def subject(title: str) -> str:
             return found.group("subject").strip("《》 ")
     at = text.find("关于")
     return text[at + 2:] if at >= 0 and len(text) > at + 2 else text
+
+
+def short_name(pub: Publication, limit: int = 32) -> str:
+    """The name where at most `limit` characters fit: the department's short_title, else the official title when it
+    fits, else the document's subject (which may still need cutting by the caller)."""
+    if pub.short_title:
+        return pub.short_title
+    title = " ".join(pub.title.split())
+    return title if len(title) <= limit else subject(title)
