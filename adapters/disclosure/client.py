@@ -1,75 +1,23 @@
-"""Signed HTTP calls to the disclosure platform (requests + tenacity for transient network errors only)."""
+"""Signed HTTP calls to the disclosure platform (the shared signed JSON client; network errors retried in-call)."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
-from urllib.parse import urlencode
 
 import requests
-from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
+from adapters.common.signed_client import TRANSIENT, Answer, SignedJsonClient
 from adapters.disclosure import signing
 from adapters.disclosure.config import DisclosureConfig
 
-TRANSIENT = (requests.ConnectionError, requests.Timeout)
+__all__ = ["TRANSIENT", "Answer", "PlatformClient"]
 
 
-@dataclass(frozen=True)
-class Answer:
-    status: int
-    body: dict[str, Any]
-    retry_after: float | None = None
+class PlatformClient(SignedJsonClient):
+    """Every operation of the contract is safe to resend (create dedups per source_id + unit)."""
 
-    @property
-    def code(self) -> str:
-        return str(self.body.get("code") or f"HTTP_{self.status}")
-
-    @property
-    def message(self) -> str:
-        return str(self.body.get("message") or "")
-
-
-class PlatformClient:
     def __init__(self, config: DisclosureConfig, *, wall: Callable[[], float] = time.time,
                  session: requests.Session | None = None) -> None:
-        self.config = config
-        self.session = session or requests.Session()
-        self.session.headers["User-Agent"] = "govcast-disclosure/1"
-        self._wall = wall
-
-    def call(self, method: str, path: str, body: dict[str, Any] | None = None,
-             query: dict[str, str] | None = None) -> Answer:
-        """One platform operation; connection errors and timeouts are retried in-call, each try signed afresh.
-
-        Every operation of the contract is safe to resend (create dedups per source_id + unit), so a
-        timeout is retried like a refused connection. Raises the network error when every try failed.
-        """
-        url = self.config.base_url + path + (f"?{urlencode(query)}" if query else "")
-        data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode() if body is not None else b""
-
-        @retry(stop=stop_after_attempt(self.config.network_attempts), wait=wait_random_exponential(multiplier=0.2, max=2),
-               retry=retry_if_exception_type(TRANSIENT), reraise=True)
-        def once() -> requests.Response:
-            headers = {"Content-Type": "application/json"} if body is not None else {}
-            prepared = self.session.prepare_request(requests.Request(method, url, data=data or None, headers=headers))
-            # sign exactly what goes on the wire: the prepared request-target and body, a new nonce per try
-            sent = prepared.body if isinstance(prepared.body, bytes) else str(prepared.body or "").encode()
-            prepared.headers.update(signing.signed_headers(
-                self.config.app_id, self.config.secret.get_secret_value(), method, prepared.path_url, sent, self._wall()))
-            return self.session.send(prepared, timeout=self.config.timeout)
-
-        response = once()
-        try:
-            payload = response.json()
-        except ValueError:
-            payload = {"message": response.text[:300]}
-        retry_after = response.headers.get("Retry-After")
-        return Answer(response.status_code, payload if isinstance(payload, dict) else {"value": payload},
-                      float(retry_after) if retry_after and retry_after.isdigit() else None)
-
-    def close(self) -> None:
-        self.session.close()
+        super().__init__(config, signing.SIGNING, "govcast-disclosure/1", wall=wall, session=session)
+        self.config: DisclosureConfig = config
