@@ -22,6 +22,7 @@ from adapters.spec import Renderer
 from persistence.store import StatusStore
 from processors.channel_threads import ChannelThreads
 from processors.outage import is_outage
+from processors.review_rule import awaiting, needs_review
 from processors.screen import screen, stopping, summary
 from schemas.delivery import (
     Action,
@@ -111,6 +112,9 @@ async def plan(change: PublicationChange, ctx: StageContext) -> list[BaseModel]:
             out.append(StatusEvent(publication_id=pub.id, version=pub.version, status=DeliveryStatus.pending, at=now,
                                    detail="screening notes, published anyway: " + summary(warnings), publication=pub))
     for channel in channels:
+        if action is Action.publish and needs_review(ctx.settings, channel, pub):
+            out.append(awaiting(pub, channel, now))  # queued by an editor's approval (producers/newmedia_review.py)
+            continue
         renderer = ctx.renderers.get(channel)
         rendition = renderer(pub, ctx.settings) if renderer and action is Action.publish else {}
         out.append(DeliveryTask(delivery_id=delivery_id(pub.id, pub.version, channel, action),
