@@ -59,6 +59,20 @@ def test_the_rule_keeps_named_new_media_copies_waiting_and_queues_the_rest(tmp_p
         {"portal", "wechat", "weibo"}, {})
 
 
+def test_a_revision_of_a_copy_posted_already_does_not_wait_again(tmp_path: Path, store: StatusStore) -> None:
+    ctx = context(tmp_path, store, ["wechat", "weibo"])
+    first = publication()
+    with store.transaction() as conn:
+        store.upsert_publication(conn, first, "pending", ["portal", "wechat", "weibo"])
+    store.apply_status("posted", StatusEvent(publication_id=first.id, version=1, channel="wechat",
+                                             status=DeliveryStatus.delivered, at=MORNING))
+    store.apply_status("rejected", StatusEvent(publication_id=first.id, version=1, channel="weibo",
+                                               status=DeliveryStatus.rejected, at=MORNING))
+    revision = first.model_copy(update={"version": 2})
+    # WeChat answers "already posted" for the revision; the rejected Weibo copy comes back to the editor.
+    assert planned(ctx, revision) == ({"portal", "wechat"}, {"weibo": DeliveryStatus.awaiting_review})
+
+
 def test_a_rule_naming_no_new_media_channel_or_a_bad_code_is_refused(tmp_path: Path) -> None:
     for rule in ("portal", "wechat:nonsense", "sms"):
         with pytest.raises(ValidationError, match="GOVCAST_NEWMEDIA_REVIEW"):
