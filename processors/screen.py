@@ -84,7 +84,7 @@ def screen_text(text: str, field: str = "text") -> list[Finding]:
 
 def pieces(pub: Publication) -> Iterator[Piece]:
     """Every text a channel shows of `pub`, named by where it is in the record."""
-    for name in ("title", "summary", "publisher", "doc_no", "category", "theme", "disclosure_matter"):
+    for name in ("title", "short_title", "summary", "publisher", "doc_no", "category", "theme", "disclosure_matter"):
         value = getattr(pub, name)
         if value:
             yield Piece(name, value)

@@ -89,4 +89,5 @@ def render_weibo(pub: Publication, settings: Installation) -> dict[str, Any]:
     """The rendition carried on the Weibo task: the post text and the portal URL it links to."""
     url = portal_article_url(pub, settings.base_url, settings.categories)
     text = compose(squash(pub.short_title or pub.title), squash(pub.summary or pub.body_text), url, hashtags(pub.keywords))
-    return {"status": text, "url": url, "length": weibo_length(text)}
+    # picture: the department's cover goes with the post (the adapter reads it from the publication, not the task)
+    return {"status": text, "url": url, "length": weibo_length(text), "picture": pub.cover is not None}
