@@ -88,6 +88,9 @@ def pieces(pub: Publication) -> Iterator[Piece]:
         value = getattr(pub, name)
         if value:
             yield Piece(name, value)
+    for channel, values in pub.channel_overrides.items():
+        for name, text in values.items():
+            yield Piece(f"channel_overrides.{channel}.{name}", text)
     for i, keyword in enumerate(pub.keywords):
         yield Piece(f"keywords[{i}]", keyword)
     for i, ref in enumerate(pub.related):

@@ -47,6 +47,10 @@ class Validity(StrEnum):
 # A channel's wire name. Which names exist is the channel registry's business (adapters/channels.py); the
 # API checks submissions against it (schemas import nothing of the project, so this is only the shape).
 ChannelName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{1,31}$")]
+# A per-channel override: {rendered field: text}. Which fields a channel lets a department set, and their limits,
+# are the channel's business (ChannelSpec.overrides); the API checks them; the renderer applies them.
+OverrideField = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+ChannelOverrides = dict[OverrideField, Annotated[str, Field(min_length=1, max_length=2000)]]
 
 
 class Relation(StrEnum):
@@ -203,6 +207,9 @@ class PublicationFields(Strict):
     change_note: Annotated[str, Field(max_length=200)] = ""
     # The department's own cover for WeChat (thumb) and Weibo (picture); None: a generated cover on WeChat.
     cover: CoverImage | None = None
+    # Copy an editor wrote for one channel, replacing what its renderer would show, e.g.
+    # {"wechat": {"title": …, "digest": …}, "weibo": {"text": …}}; screened like every other text.
+    channel_overrides: dict[ChannelName, ChannelOverrides] = Field(default_factory=dict, max_length=10)
 
     _plausible_dates = field_validator("written_date", "publish_date", "publish_at")(plausible_date)
 

@@ -18,6 +18,7 @@ import functools
 import hashlib
 import html
 import io
+from collections.abc import Callable
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
@@ -28,6 +29,7 @@ from adapters.common.links import portal_article_url
 from adapters.common.textfit import fit, squash
 from adapters.common.views import publish_day
 from adapters.common.wording import short_name
+from adapters.overrides import overridden
 from adapters.wechat.body import STYLES, Body, video_block, wechat_body
 from adapters.wechat.config import wechat_env
 from schemas.publication import Kind, Publication
@@ -95,6 +97,19 @@ def _attached_videos(pub: Publication, body: Body) -> list[tuple[str, str]]:
             if a.media_type.startswith("video/") and str(a.url) not in body.videos]
 
 
+def _within(limit: int, what: str) -> Callable[[str], str | None]:
+    def check(text: str) -> str | None:
+        size = len(squash(text))
+        return f"{what} is {size} characters; WeChat takes at most {limit}" if size > limit else None
+
+    return check
+
+
+# channel_overrides a department may give for WeChat, checked as draft/add counts (adapters.overrides)
+OVERRIDES = {"title": _within(TITLE_MAX, "the title"), "digest": _within(DIGEST_MAX, "the digest"),
+             "author": _within(AUTHOR_MAX, "the author")}
+
+
 def render_wechat(pub: Publication, settings: Installation) -> dict[str, Any]:
     """The rendition carried on the WeChat task: draft/add article fields, the body images to upload and the cover.
 
@@ -125,4 +140,12 @@ def render_wechat(pub: Publication, settings: Installation) -> dict[str, Any]:
         rendition["cover_source"] = "department"
     else:
         rendition.update(cover_source="generated", cover_jpeg=base64.b64encode(cover_jpeg(pub)).decode())
-    return rendition
+    return overridden(rendition, pub, "wechat", {name: _squashed(name) for name in OVERRIDES})
+
+
+def _squashed(name: str) -> Callable[[str], dict[str, Any]]:
+    """An override of `name` as one line, as the renderer makes its own."""
+    def apply(text: str) -> dict[str, Any]:
+        return {name: squash(text)}
+
+    return apply
