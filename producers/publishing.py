@@ -26,6 +26,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from adapters import channels as channels_registry
 from adapters.common.links import portal_article_url
+from adapters.overrides import override_problems
 from persistence import audit, expiries
 from persistence.engine import reading, retryable, unique_violation
 from persistence.faults import kill_point
@@ -366,6 +367,8 @@ class Publisher:
         for channel in channels:
             if channel in configured and (check := channels_registry.spec_of(channel).check) is not None:
                 errors += [FieldError(path, message) for path, message in check(data, self.settings)]
+        errors += [FieldError(path, message) for path, message in
+                   override_problems(data, channels, channels_registry.spec_of, channels_registry.names())]
         if data.category not in self.settings.categories:
             errors.append(FieldError(
                 "body.category", f"unknown 组配分类 {data.category!r}; expected one of {', '.join(self.settings.categories)}"

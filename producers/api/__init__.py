@@ -10,13 +10,14 @@ from fastapi import FastAPI
 from persistence.ratelimit import FailedGuesses, RateLimiter
 from persistence.store import StatusStore
 from processors.bus import Bus
-from producers.api import audit, clicks, health, metrics, publications, steering, subscribers, tokens
+from producers.api import audit, clicks, health, metrics, publications, review, steering, subscribers, tokens
 from producers.api.headers import SecurityHeaders
 from producers.api.metrics import ApiMetrics
 from producers.api.middleware import MAX_REQUEST_BYTES, BodyLimit, ServerErrors
 from producers.console import install_console
 from producers.console.metrics import ConsoleCollector
 from producers.console.steering import Steering
+from producers.newmedia_review import NewMediaReview
 from producers.problems import install_problem_handlers, use_problem_media_type
 from producers.publishing import Publisher
 from producers.subscribe import install as install_subscription_center
@@ -64,6 +65,7 @@ def create_app(settings: Settings, store: StatusStore, bus: Bus, *, max_request_
         if settings.auth_failures_per_minute > 0 else None)
     app.state.metrics.registry.register(ConsoleCollector(store, settings))
     app.state.steering = Steering(settings, store, publisher.relay)
+    app.state.review = NewMediaReview(settings, store, publisher.relay)
     install_problem_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=max_request_bytes)
     app.add_middleware(ServerErrors)  # also catches errors of BodyLimit
@@ -71,6 +73,7 @@ def create_app(settings: Settings, store: StatusStore, bus: Bus, *, max_request_
     app.include_router(publications.router)
     app.include_router(subscribers.router)
     app.include_router(steering.router)
+    app.include_router(review.router)
     app.include_router(tokens.router)
     app.include_router(audit.router)
     app.include_router(subscribers.unsubscribe_router)
