@@ -13,6 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
+from adapters.wechat.render import DIGEST_MAX, TITLE_MAX
 from persistence.reviews import awaiting_reviews
 from persistence.sessions import Session
 from persistence.store import StatusStore
@@ -52,7 +53,7 @@ def _copy_page(request: Request, session: Session, publication_id: str, channel:
               **(typed or {})}
     return page(request, "review.html", status_code=422 if errors else 200, pub=pub, channel=channel,
                 copy=from_renderer(channel, rendition), values=values, waiting=waiting_now, state=state,
-                errors=errors or [])
+                errors=errors or [], limits={"title": TITLE_MAX, "digest": DIGEST_MAX})
 
 
 @router.post("/reviews/{publication_id}/{channel}/approve")
