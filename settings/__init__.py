@@ -92,6 +92,11 @@ class Settings(BaseSettings):
     rate_limit_per_second: float = Field(default=20.0, ge=0, description="API requests per second one token may make, "
                                          "sustained (shared by every API process on the store); 0: no limit")
     rate_limit_burst: int = Field(default=200, ge=1, description="requests one token may make at once after a quiet spell")
+    auth_failures_per_minute: float = Field(default=10.0, ge=0, description="requests with an invalid token one client "
+                                            "address may make a minute, sustained, before it gets 429 (shared like "
+                                            "the per-token limit); 0: no limit")
+    auth_failures_burst: int = Field(default=20, ge=1, description="requests with an invalid token one client address "
+                                     "may make at once after a quiet spell")
     webhook_allowed_networks: list[str] = Field(
         default_factory=list, description="IP networks webhooks may reach although they are loopback, private or "
         "link-local (on-premises receivers, tests), e.g. 10.20.0.0/16,127.0.0.1/32; empty: public addresses only "
