@@ -19,8 +19,9 @@ import secrets
 from typing import Literal
 
 from persistence import audit
+from persistence.ratelimit import FailedGuesses, retry_after_header
 from persistence.store import Principal, StatusStore, TokenRecord
-from producers.errors import Unauthorized
+from producers.errors import TooManyRequests, Unauthorized
 from schemas.vocab import PUBLISHER_CODE_RE, credit_code_checksum_ok
 
 TOKEN_PREFIX = "gct_"
@@ -149,6 +150,26 @@ def authenticate(store: StatusStore, token: str | None) -> Principal:
     if principal is None:
         raise Unauthorized("the bearer token is not valid (unknown, revoked or expired)")
     return principal
+
+
+def authenticate_client(store: StatusStore, token: str | None, guesses: FailedGuesses | None, client: str | None) -> Principal:
+    """`authenticate`, counting invalid tokens against the client's address: TooManyRequests once it has
+    guessed too often (the token then is not even looked up), Unauthorized before that."""
+    if not token or guesses is None or not client:
+        return authenticate(store, token)
+    if wait := guesses.blocked_for(client):
+        raise _too_many_guesses(wait)
+    try:
+        return authenticate(store, token)
+    except Unauthorized:
+        if wait := guesses.failed(client):
+            raise _too_many_guesses(wait) from None
+        raise
+
+
+def _too_many_guesses(wait: float) -> TooManyRequests:
+    return TooManyRequests(f"too many requests with invalid tokens from this address; retry after {wait:.1f} s",
+                           retry_after_header(wait))
 
 
 def may_see_department(principal: Principal, department: str) -> bool:

@@ -39,7 +39,7 @@ from processors.outbox import OutboxRelay, enqueue
 from processors.screen import Severity, screen
 from producers.auth import actor_of, may_see_department
 from producers.errors import Conflict, FieldError, Forbidden, Invalid, NotFound, Unavailable
-from producers.lifecycle import expire, lapse_errors, lapse_targets
+from producers.lifecycle import expire, kept_lapse, lapse_errors, lapse_targets
 from schemas.events import EventType, Topics, new_event
 from schemas.publication import Accepted, IndexNo, Publication, PublicationIn, RelatedRef, RetractIn
 from settings import Settings
@@ -178,6 +178,7 @@ class Publisher:
                 data, channels, related, pub_id=publication_id, version=row.version + 1, department=code,
                 index=current.index, now=now,
             )
+            pub = kept_lapse(self.store, conn, current, pub, validity_sent="validity" in data.model_fields_set)
             status = initial_status(data, now)
             if not self.store.compare_and_set_publication(conn, pub, status, channels, expected_version=row.version):
                 raise Conflict("the publication changed while this revision was being saved; fetch it and revise again")

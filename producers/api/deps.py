@@ -12,7 +12,7 @@ from persistence.ratelimit import RateLimiter, retry_after_header
 from persistence.store import Principal, StatusStore
 from processors.bus import Bus
 from producers.api.metrics import ApiMetrics, MetricsDep, get_metrics
-from producers.auth import authenticate
+from producers.auth import authenticate_client
 from producers.errors import TooManyRequests
 from producers.publishing import Publisher
 from settings import Settings
@@ -55,7 +55,9 @@ def get_principal(
 ) -> Principal:
     """The authenticated caller, with the address it called from (for the audit trail). A sync dependency:
     the store lookup runs in the threadpool, on every request (no cache: revocation takes effect at once)."""
-    principal = authenticate(store, credentials.credentials if credentials else None)
+    client = request.client.host if request.client else None
+    principal = authenticate_client(store, credentials.credentials if credentials else None,
+                                    request.app.state.failed_guesses, client)
     limiter: RateLimiter | None = request.app.state.rate_limiter
     if limiter is not None and not (decision := limiter.check(principal.id)).allowed:
         settings: Settings = request.app.state.settings
@@ -64,7 +66,7 @@ def get_principal(
             f"{settings.rate_limit_burst}); retry after {decision.retry_after:.1f} s",
             retry_after_header(decision.retry_after),
         )
-    return dataclasses.replace(principal, client=request.client.host if request.client else None)
+    return dataclasses.replace(principal, client=client)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
