@@ -1,11 +1,13 @@
-"""Validity lifecycle: a publication that repeals or replaces another changes the other's 有效性.
+"""Validity lifecycle: a publication that repeals, replaces or amends another changes the other's 有效性.
 
 The change is part of the same accepted submission (the same store transaction, outbox rows
 beside the new publication's): the target gets its next version with the new 有效性, a change
 note naming the later publication, and `lapsed_by`. That version travels to the channels of
 the target that keep a current copy (portal page and feed, disclosure records, the push
 channel which tells the businesses it reached); WeChat and Weibo posts are history and are
-not posted again. `amends` leaves the target in force: its page lists the amending file.
+not posted again. `amends` leaves the target in force as 已修改: the same kind of next version (with the
+amending file's link) tells the portal, disclosure, hotline and the businesses that received it; a target
+already amended may be amended again, repealed or replaced later.
 A publication whose 有效期至 (expiry_date) has passed lapses the same way, by the pipeline clock
 (`expire`, run by the host's timer): 失效, and the same notices, without a replacement.
 A revision of a repealed or replaced publication keeps that 有效性 while the later publication
@@ -29,17 +31,18 @@ from producers.errors import Conflict, FieldError
 from schemas.publication import Lapse, Publication, RelatedRef, Relation, Validity
 
 CST = dt.timezone(dt.timedelta(hours=8), "CST")
-LAPSING: dict[Relation, Validity] = {Relation.repeals: Validity.repealed, Relation.replaces: Validity.expired}
+LAPSING: dict[Relation, Validity] = {Relation.repeals: Validity.repealed, Relation.replaces: Validity.expired,
+                                     Relation.amends: Validity.amended}
 
 
 def current_copy_channels() -> list[str]:
     """Channels whose copy is kept current (capability follows_validity); the others (WeChat, Weibo) posted once."""
     return [spec.name for spec in channels_registry.specs() if spec.capabilities.follows_validity]
-VERB = {Validity.repealed: "废止", Validity.expired: "替代"}
+VERB = {Validity.repealed: "废止", Validity.expired: "替代", Validity.amended: "修改"}
 
 
 def lapse_errors(store: StatusStore, conn: Connection, related: list[RelatedRef], department: str) -> list[FieldError]:
-    """A department repeals or replaces only its own publications (the owner revises its own record)."""
+    """A department repeals, replaces or amends only its own publications (the owner revises its own record)."""
     errors = []
     for i, ref in enumerate(related):
         if ref.relation in LAPSING and ref.id:
@@ -94,10 +97,10 @@ def lapse_targets(
     now: dt.datetime,
     message: Callable[[Publication], Outbound],
 ) -> list[Outbound]:
-    """Record the next version of every publication `pub` repeals or replaces; their bus messages.
+    """Record the next version of every publication `pub` repeals, replaces or amends; their bus messages.
 
-    Runs inside the caller's transaction. A target already lapsed, retracted or not (yet) in the
-    store (an external reference) is left alone.
+    Runs inside the caller's transaction. A target no longer in force, retracted or not (yet) in the
+    store (an external reference) is left alone; an amended one may lapse or be amended again.
     """
     out: list[Outbound] = []
     for ref in pub.related:
@@ -108,8 +111,8 @@ def lapse_targets(
         if row is None or row.retracted or row.department != pub.department:
             continue
         target = Publication.model_validate_json(row.doc)
-        if target.validity is not Validity.valid:
-            continue
+        if not target.validity.in_force or (target.lapsed_by is not None and target.lapsed_by.by_id == pub.id):
+            continue  # lapsed already, or this publication's own revision amending it again
         lapsed = _recorded(store, conn, row, lapsed_copy(target, pub, pub_url, validity, now))
         if lapsed is not None:
             audit.record(conn, principal, "publication.lapse", lapsed.id,
@@ -128,7 +131,7 @@ def expire(store: StatusStore, conn: Connection, now: dt.datetime, message: Call
         if row is None or row.retracted:
             continue
         target = Publication.model_validate_json(row.doc)
-        if target.validity is not Validity.valid or target.expiry_date is None or target.expiry_date >= today:
+        if not target.validity.in_force or target.expiry_date is None or target.expiry_date >= today:
             continue  # revised meanwhile: its current row decides
         lapsed = _recorded(store, conn, row, target.model_copy(update={
             "version": target.version + 1, "validity": Validity.expired, "lapsed_by": Lapse(),

@@ -575,3 +575,22 @@ def test_concurrent_deliveries_from_threads_and_workers_lose_nothing(make_portal
     assert len(listed(workers[0], "zcwj/index.html")) == 20
     assert len(feed_links(workers[0])) == 20
     assert not [p for p in workers[0].config.root.rglob("*") if p.name.endswith(".tmp")]
+
+
+def test_an_amended_policy_stays_in_force_and_links_the_amending_file(portal: PortalAdapter) -> None:
+    url = publish(portal, policy("pol-a", 1))
+    interp_url = publish(portal, interpretation("int-a", "pol-a", 2, minutes=1))
+    amending = policy("pol-b", 3, minutes=5, title="关于修改《2025年济南市政务公开工作要点》部分条款的通知",
+                      doc_no="济政办字〔2025〕21号", related=[{"id": "pol-a", "relation": "amends"}])
+    amending_url = publish(portal, amending)
+    publish(portal, policy("pol-a", 1, version=2, minutes=6, validity="已修改"))
+
+    doc = page(portal, url)
+    notice = doc.find("p", class_="validity-notice")
+    assert "本文件已修改" in notice.text and "现行有效" in notice.text and "不再作为执行依据" not in notice.text
+    assert amending.title in notice.text and amending_url in [a.attrs.get("href") for a in notice.find_all("a")]
+    assert header_table(doc)["有效性"] == "已修改"
+    listed = parse_html((portal.config.root / "zcwj/index.html").read_text()).find("ul", class_="item-list").text
+    assert "已修改" in listed and "已已" not in listed
+    # its interpretation carries no "no longer in force" banner: an amended policy is in force
+    assert not page(portal, interp_url).find_all("p", class_="validity-notice")
