@@ -93,6 +93,11 @@ def pieces(pub: Publication) -> Iterator[Piece]:
             yield Piece(f"channel_overrides.{channel}.{name}", text)
     for i, keyword in enumerate(pub.keywords):
         yield Piece(f"keywords[{i}]", keyword)
+    for i, issuer in enumerate(pub.issuers):  # 发文机关 in the portal's header
+        yield Piece(f"issuers[{i}]", issuer)
+    for name in ("normative_no", "change_note"):  # 登记编号; the revision history (portal) and the change notice
+        if value := getattr(pub, name):
+            yield Piece(name, value)
     for i, ref in enumerate(pub.related):
         if ref.title:
             yield Piece(f"related[{i}].title", ref.title)

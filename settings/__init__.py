@@ -47,8 +47,9 @@ class Settings(BaseSettings):
     partitions: int = Field(default=4, ge=1, le=256, description="partitions per topic (embedded log; topics a Kafka worker creates)")
     categories: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_CATEGORIES),
                                        description="组配分类 vocabulary: name -> portal column slug")
-    sandboxes: bool = Field(default=True, description="sandbox mode: mount the bundled sandbox platforms under /sandbox/ "
-                            "(demo, tests); their controls need an operator token")
+    sandboxes: bool = Field(default=False, description="sandbox mode: mount the bundled sandbox platforms under /sandbox/ "
+                            "and talk to them (demo, tests; deploy/dev/govcast turns it on); their controls need an "
+                            "operator token. Off: the channels need the real platforms' settings")
     production: bool = Field(default=False, description="production mode: refuses to start with sandboxes on")
     metrics_token: SecretStr = Field(default=SecretStr(""), description="when set, /metrics needs "
                                      "`Authorization: Bearer <this>` (Prometheus `authorization`); empty: open")

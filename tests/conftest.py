@@ -20,6 +20,8 @@ from govcast.samples import DEMO_DEPARTMENT, OTHER_DEPARTMENT
 from tests.kafka_fixtures import kafka_broker, kafka_url  # noqa: F401  (fixtures for every test module)
 
 ROOT = Path(__file__).resolve().parent.parent
+# The tests run govcast in sandbox mode (off by default): this process's Settings and every govcast it starts.
+os.environ.setdefault("GOVCAST_SANDBOXES", "true")
 
 
 def free_port() -> int:

@@ -334,6 +334,21 @@ def test_home_shows_latest_items_per_column_and_links_every_column(portal: Porta
     assert {"http://portal.test/portal/zcwjk/", "http://portal.test/portal/search"} <= nav
 
 
+def test_a_fresh_portal_has_a_home_page_before_its_first_delivery(portal: PortalAdapter) -> None:
+    """`govcast run` prints the portal's address at once: it must answer with the site, not a bare 404."""
+    root = portal.config.root
+    assert not (root / "index.html").exists()
+    portal.ensure_site()
+    home = parse_html((root / "index.html").read_text())
+    assert "尚未发布信息" in home.find("main").text
+    assert {"http://portal.test/portal/zcwjk/", "http://portal.test/portal/search"} <= {
+        href for href, _ in home.find("nav", aria_label="栏目导航").links()}
+    assert (root / "404.html").exists() and (root / "feed.xml").exists()
+    url = publish(portal, policy("pol-1", 1))  # the first delivery replaces the empty home
+    portal.ensure_site()  # and a later start leaves the site as it is
+    assert url in {href for href, _ in parse_html((root / "index.html").read_text()).find("main").links()}
+
+
 def test_feed_and_sitemap_list_live_items_and_drop_retracted_ones(portal: PortalAdapter) -> None:
     pubs = [policy(f"p{n}", n, minutes=n) for n in range(3)]
     urls = [publish(portal, p) for p in pubs]

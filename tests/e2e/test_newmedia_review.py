@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import requests
 
+from adapters.wechat.render import TITLE_MAX
 from govcast.samples import DEMO_DEPARTMENT, OTHER_DEPARTMENT, sample_policy
 from tests.conftest import Client, GovcastProcess, launch
 
@@ -81,7 +82,7 @@ def test_copies_wait_for_the_editor_who_approves_one_edited_and_rejects_the_othe
 
     # The department follows its copies but does not approve its own posts; an edit beyond WeChat's limit is refused.
     assert decide(department, pub_id, "wechat", "approve").status_code == 403
-    too_long = decide(editor, pub_id, "wechat", "approve", {"title": "长" * 33})
+    too_long = decide(editor, pub_id, "wechat", "approve", {"title": "长" * (TITLE_MAX + 1)})
     assert too_long.status_code == 422 and "body.title" in too_long.text
     approved = decide(editor, pub_id, "wechat", "approve", {"title": "政务新媒体规范发布工作通知", "digest": "编辑改写的摘要。"})
     assert approved.status_code == 202, approved.text

@@ -15,9 +15,11 @@ from settings import Settings, from_env, get_settings
 
 @pytest.fixture(autouse=True)
 def fresh_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The check reads GOVCAST_* through the cached factory: start each test from a clean environment."""
+    """The check reads GOVCAST_* through the cached factory: start each test from a clean environment
+    in sandbox mode (as deploy/dev/govcast runs it)."""
     for name in [n for n in os.environ if n.startswith("GOVCAST_")]:
         monkeypatch.delenv(name)
+    monkeypatch.setenv("GOVCAST_SANDBOXES", "true")
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()
@@ -44,12 +46,22 @@ def check(capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, tuple[str,
     return status, rows, out
 
 
-def test_defaults_pass_and_every_setting_is_listed(capsys: pytest.CaptureFixture[str]) -> None:
+def test_defaults_pass_in_sandbox_mode_and_every_setting_is_listed(capsys: pytest.CaptureFixture[str]) -> None:
     status, rows, out = check(capsys)
     assert status == 0
     assert rows["GOVCAST_PORT"] == ("default", "8000")
     assert rows["GOVCAST_DB_AUTO_UPGRADE"] == ("default", "True")
     assert set(rows) == variables()  # the core settings and every channel's GOVCAST_<CHANNEL>_*
+    assert "  portal      ok" in out
+
+
+def test_without_sandbox_mode_the_platform_channels_need_their_settings(monkeypatch: pytest.MonkeyPatch,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("GOVCAST_SANDBOXES")
+    status, rows, out = check(capsys)  # sandbox mode is off by default
+    assert status != 0 and rows["GOVCAST_SANDBOXES"] == ("default", "False")
+    for channel in ("wechat", "weibo", "disclosure"):
+        assert f"  {channel:<11} MISSING" in out, out
     assert "  portal      ok" in out
 
 

@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +19,7 @@ from govcast.samples import DEMO_DEPARTMENT
 from producers.api.headers import csp_hash, inline_blocks
 from producers.auth import new_token
 from settings import Settings
-from tests.conftest import cli
+from tests.conftest import ROOT, cli
 
 
 @pytest.fixture
@@ -52,6 +55,20 @@ def test_production_mode_refuses_the_sandboxes(tmp_path: Path) -> None:
         Settings(data_dir=tmp_path, production=True)
     done = cli("run", "--data-dir", str(tmp_path / "data"), env={"GOVCAST_PRODUCTION": "true"})
     assert done.returncode == 2 and "GOVCAST_SANDBOXES=false" in done.stderr
+
+
+def test_sandbox_mode_is_off_unless_turned_on(tmp_path: Path) -> None:
+    unset = {k: v for k, v in os.environ.items() if k != "GOVCAST_SANDBOXES"}  # the tests turn it on for themselves
+    plain = subprocess.run([sys.executable, "-m", "govcast.cli", "run", "--data-dir", str(tmp_path / "data")], cwd=ROOT,
+                           env=unset, capture_output=True, text=True, timeout=60, check=False)
+    # no sandbox to fall back on: a channel without its platform's settings stops the start, naming the switch
+    assert plain.returncode != 0 and "GOVCAST_SANDBOXES=true" in plain.stderr, plain.stderr
+    assert not (tmp_path / "data" / "portal").exists()
+    # the README's first command, deploy/dev/govcast, turns sandbox mode on
+    wrapped = subprocess.run([str(ROOT / "deploy/dev/govcast"), "config", "check", "--data-dir", str(tmp_path / "d2")],
+                             cwd=ROOT, env=unset, capture_output=True, text=True, timeout=120, check=False)
+    assert [line.split() for line in wrapped.stdout.splitlines() if "GOVCAST_SANDBOXES " in line] == [
+        ["GOVCAST_SANDBOXES", "set", "True"]], wrapped.stdout + wrapped.stderr
 
 
 @pytest.mark.parametrize("runtime", [{"sandboxes": False, "production": True}], indirect=True)

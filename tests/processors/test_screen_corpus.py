@@ -43,7 +43,7 @@ class Want:
 @dataclass(frozen=True)
 class Case:
     proves: str
-    where: str  # title, summary, body, publisher, keyword, related, attachment_name, attachment_url
+    where: str  # title, summary, body, publisher, issuer, normative_no, change_note, keyword, related, attachment_*
     value: str
     want: list[Want] = field(default_factory=list)
     secret: str = ""  # digits that must never appear in a finding
@@ -95,6 +95,10 @@ CASES = [
     Case("a mark in an image alt", "body", f'<p><img src="{SITE}/a.png" alt="机密★ 会议照片"></p>', [mark("body img[alt]")]),
     Case("a mark in a link title", "body", f'<p><a href="{SITE}/" title="绝密★">链接</a></p>', [mark("body a[title]")]),
     Case("a mark in the publisher", "publisher", "济南市人民政府办公厅（内部）", [mark("publisher")]),
+    Case("a mark in an issuing organ (发文机关)", "issuer", "济南市人民政府办公厅（内部）", [mark("issuers[0]")]),
+    Case("a mark in a change note", "change_note", "机密★ 修订第三条", [mark("change_note")]),
+    Case("an ordinary change note is nothing", "change_note", "修订第三条，补充申报材料清单"),
+    Case("an issuing organ is nothing", "issuer", "济南市发展和改革委员会"),
     Case("a mark in a related title", "related", "关于有关事项的通知（机密）", [mark("related[0].title")]),
     # -- internal-only wording inside a sentence (hold) -------------------------------------------
     Case("机密 inside a sentence", "body", "本通知涉及机密事项，请妥善处理。", [wording("body")]),
@@ -145,6 +149,9 @@ CASES = [
          [mobile("body a[title]")], "13812345678"),
     Case("mobile number in the publisher", "publisher", "济南市某局（联系人13812345678）", [mobile("publisher")], "13812345678"),
     Case("mobile number in a related title", "related", "王敏13812345678的答复", [mobile("related[0].title")], "13812345678"),
+    Case("mobile number in a change note", "change_note", "联系人13812345678已更正", [mobile("change_note")], "13812345678"),
+    Case("ID number in a registration number field", "normative_no", ID, [id_number("normative_no")], ID),
+    Case("a registration number (登记编号) is public", "normative_no", "SDPR-2025-0010001"),
     Case("mobile number in a keyword", "keyword", "联系13812345678", [mobile("keywords[0]")], "13812345678"),
     Case("mobile number in the summary", "summary", "咨询电话13812345678", [mobile("summary")], "13812345678"),
     Case("mobile number as a file name in an attachment URL", "attachment_url", f"{SITE}/files/13812345678.pdf",
@@ -175,8 +182,12 @@ CASES = [
 
 def publication(case: Case) -> Publication:
     changes: dict[str, Any] = {}
-    if case.where in ("title", "summary", "body", "publisher"):
+    if case.where in ("title", "summary", "body", "publisher", "normative_no", "change_note"):
         changes[case.where] = case.value
+        if case.where == "normative_no":
+            changes["normative"] = True
+    elif case.where == "issuer":
+        changes["issuers"] = [case.value]
     elif case.where == "keyword":
         changes["keywords"] = [case.value]
     elif case.where == "related":

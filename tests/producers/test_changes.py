@@ -141,5 +141,7 @@ def test_a_revision_keeps_the_repeal_of_a_later_publication_until_that_one_is_re
     # the decision withdrawn, the department decides the policy's 有效性 again
     retracted = client.post(decision["links"]["self"] + "/retract", json={"reason": "决定撤回"}, headers=dept)
     assert retracted.status_code == 202
+    assert [t["actor"] for t in client.get(decision["links"]["self"], headers=dept).json()["timeline"]
+            if "retraction requested" in (t["detail"] or "")] == ["济南市人民政府办公厅（演示） (部门)"]
     assert client.put(url, json=sample_policy(), headers=dept).status_code == 202
     assert client.get(url, headers=dept).json()["validity"] == "有效"

@@ -7,6 +7,7 @@ import logging
 import time
 
 from fastapi.testclient import TestClient
+from sqlalchemy import event
 
 from govcast.samples import DEMO_DEPARTMENT, sample_policy
 from processors.outbox import pending
@@ -111,3 +112,29 @@ def test_openapi_documents_bearer_auth_and_problems(client):
     get_one = spec["paths"]["/v1/publications/{publication_id}"]["get"]
     assert get_one["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/PublicationOut")
     assert {t["name"] for t in spec["tags"]} == {"publications", "subscribers", "tokens", "audit", "operations"}
+
+
+def test_a_full_store_disk_is_a_503_that_published_nothing(client, dept, bus, store, problem):
+    """Issue 10 defect 1: the 503 "nothing was accepted" must be true -- no message on the bus, nothing to
+    publish after a restart, and the 索引号 goes to the next accepted submission."""
+    def full_disk(dbapi_conn: object, _record: object) -> None:  # SQLite's own SQLITE_FULL: no page may be added
+        pages = dbapi_conn.execute("PRAGMA page_count").fetchone()[0]  # type: ignore[attr-defined]
+        dbapi_conn.execute(f"PRAGMA max_page_count = {pages}")  # type: ignore[attr-defined]
+
+    event.listen(store.engine, "connect", full_disk)
+    store.engine.dispose()  # every connection from now on sees the disk full
+    try:
+        big = sample_policy(body="<p>" + "政务公开专题培训。" * 20_000 + "</p>")
+        refused = problem(client.post("/v1/publications", json=big, headers=dept), 503)
+        assert "nothing was accepted" in refused["detail"]
+    finally:
+        event.remove(store.engine, "connect", full_disk)
+        store.engine.dispose()
+    assert pending(store) == 0 and bus.events() == []
+    assert client.get("/v1/publications", headers=dept).json()["items"] == []
+    accepted = client.post("/v1/publications", json=sample_policy(), headers=dept)
+    assert accepted.status_code == 202
+    year = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).year
+    assert accepted.json()["index_no"] == f"{CODE}/{year}-00001"
+    wait_until(lambda: pending(store) == 0)
+    assert [e.subject for e in bus.events()] == [accepted.json()["id"]]

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from fastapi.testclient import TestClient
 
-from govcast.samples import OTHER_DEPARTMENT
+from govcast.samples import OTHER_DEPARTMENT, sample_policy
 from persistence.store import StatusStore
 from producers.api import create_app
 from producers.auth import new_token
@@ -83,8 +83,13 @@ def test_guessing_tokens_from_one_address_meets_429_and_a_right_guess_is_not_con
         with (TestClient(app_a, client=("203.0.113.7", 4000)) as guesser,
               TestClient(app_b, client=("203.0.113.7", 4001)) as same_address_other_node,
               TestClient(app_a, client=("198.51.100.9", 4000)) as someone_else):
-            answers = [(guesser if i % 2 else same_address_other_node).get(
-                "/v1/publications", headers={"Authorization": f"Bearer gct_guess{i}"}) for i in range(GUESS_BURST + 3)]
+            def guess(i: int):  # type: ignore[no-untyped-def]
+                node, bad = (guesser if i % 2 else same_address_other_node), {"Authorization": f"Bearer gct_guess{i}"}
+                if i % 3 == 0:  # the submit route too
+                    return node.post("/v1/publications", json=sample_policy(), headers=bad)
+                return node.get("/v1/publications", headers=bad)
+
+            answers = [guess(i) for i in range(GUESS_BURST + 3)]
             # the allowance is shared by both processes: the burst, then 429 on either node
             assert [a.status_code for a in answers] == [401] * GUESS_BURST + [429] * 3
             refused = problem(answers[-1], 429)

@@ -79,6 +79,8 @@ def test_an_operator_approves_what_screening_only_held(client, dept, operator, s
     assert after["status"] == "delivering"
     # What the operator approved over stays visible.
     assert [f["rule"] for f in after["findings"]] == ["internal-wording", "bank-card"]
+    # The timeline names who released it (issue 10: the actor of each human action).
+    assert [t["actor"] for t in after["timeline"] if "approved" in (t["detail"] or "")] == ["政务公开办值班员 (操作员)"]
 
 
 def test_warnings_go_out_and_are_noted_in_the_timeline(client, dept, operator, store, bus, settings):
