@@ -12,6 +12,7 @@ from PIL import Image
 from govcast.samples import sample_policy
 from tests.adapters.cover_support import cover_b64, picture
 
+
 def bomb() -> str:
     """A small PNG declaring 30 million pixels (1 bit each): refused before it is decoded."""
     buffer = io.BytesIO()
