@@ -9,6 +9,12 @@ load requests queued during one commit go together in the next.
 On PostgreSQL several API processes each run a writer. Units are ordered by a caller-given
 key inside a batch (the department, whose 索引号 counter row a submit locks), so two
 batches lock shared rows in the same order instead of deadlocking.
+
+A unit may name the principal (token id) it acts for when its caller took that principal
+from a cache instead of the store: the writer then asks `dead_principals` once per batch,
+inside the batch's transaction, which of those tokens are no longer live, and refuses their
+units (`refusal()`) without running them. A revocation committed before the batch is seen,
+by every process, as if the token had been looked up in the same transaction.
 """
 
 from __future__ import annotations
@@ -30,12 +36,14 @@ log = logging.getLogger("govcast.store")
 
 T = TypeVar("T")
 MAX_BATCH = 256
+PrincipalCheck = Callable[[Connection, set[str]], set[str]]  # token ids -> those no longer live
 
 
 @dataclass
 class _Item(Generic[T]):
     unit: Callable[[Connection], T]
     order: str
+    principal: str | None = None
     future: Future[T] = field(default_factory=Future)
 
 
@@ -43,24 +51,33 @@ class GroupCommitter:
     """Runs units of work in shared transactions on one writer thread (started on first use)."""
 
     def __init__(self, store: StatusStore, *, after_commit: Callable[[], None] | None = None,
-                 max_batch: int = MAX_BATCH) -> None:
+                 max_batch: int = MAX_BATCH, dead_principals: PrincipalCheck | None = None,
+                 refusal: Callable[[], Exception] = lambda: PermissionError("the token is no longer valid")) -> None:
         self.store = store
         self.after_commit = after_commit or (lambda: None)
         self.max_batch = max_batch
+        self.dead_principals = dead_principals
+        self.refusal = refusal
         self._queue: queue.SimpleQueue[_Item[Any] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
 
-    def run(self, unit: Callable[[Connection], T], *, order: str = "") -> T:
+    def run(self, unit: Callable[[Connection], T], *, order: str = "", principal: str | None = None) -> T:
         """Run `unit` inside a shared transaction; its result once that transaction committed.
 
         Raises what `unit` raised (its writes rolled back, the batch's others kept), or the
         commit's error (nothing of the batch kept).
         """
+        return self.submit(unit, order=order, principal=principal).result()
+
+    def submit(self, unit: Callable[[Connection], T], *, order: str = "", principal: str | None = None) -> Future[T]:
+        """`run` without waiting: the future of its result (asyncio callers await it with `asyncio.wrap_future`).
+
+        `principal`: the token id `unit` acts for, to be checked live in the batch's transaction."""
         self._ensure_started()
-        item: _Item[T] = _Item(unit, order)
+        item: _Item[T] = _Item(unit, order, principal)
         self._queue.put(item)
-        return item.future.result()
+        return item.future
 
     def close(self) -> None:
         if self._thread is not None:
@@ -95,7 +112,11 @@ class GroupCommitter:
         outcomes: list[tuple[_Item[Any], Any, BaseException | None]] = []
         try:
             with self.store.transaction() as conn:
+                dead = self._dead(conn, batch)
                 for item in batch:
+                    if item.principal in dead:
+                        outcomes.append((item, None, self.refusal()))
+                        continue
                     try:
                         with conn.begin_nested():
                             outcomes.append((item, item.unit(conn), None))
@@ -111,6 +132,16 @@ class GroupCommitter:
             self.after_commit()
         except Exception:
             log.exception("after-commit hook failed")  # the batch is committed: its answers stand
+        self._answer(outcomes)
+
+    def _dead(self, conn: Connection, batch: list[_Item[Any]]) -> set[str | None]:
+        checked = {item.principal for item in batch if item.principal is not None}
+        if not checked or self.dead_principals is None:
+            return set()
+        return set(self.dead_principals(conn, checked))
+
+    @staticmethod
+    def _answer(outcomes: list[tuple[_Item[Any], Any, BaseException | None]]) -> None:
         for item, result, error in outcomes:
             if error is None:
                 item.future.set_result(result)

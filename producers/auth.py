@@ -151,6 +151,52 @@ def authenticate(store: StatusStore, token: str | None) -> Principal:
     return principal
 
 
+class TokenCache:
+    """Principals of tokens seen live before, by token hash: submissions skip the store lookup.
+
+    Only for writes that go through the group commit, which checks every cached principal
+    in the commit's own transaction (persistence.group_commit): a token revoked on any node
+    is refused there, before anything is written, and dropped from the cache. Expiry is
+    checked here as well as there. Unknown tokens are never cached (each costs a lookup).
+    """
+
+    MAX_ENTRIES = 10_000
+
+    def __init__(self, store: StatusStore) -> None:
+        self.store = store
+        self._entries: dict[str, tuple[Principal, dt.datetime | None]] = {}
+
+    def lookup(self, token: str | None) -> Principal | None:
+        """The cached principal of `token` while it has not expired; None: ask `authenticate_fresh`."""
+        if not token:
+            return None
+        entry = self._entries.get(hash_token(token))
+        if entry is None:
+            return None
+        principal, expires_at = entry
+        return principal if expires_at is None or expires_at > utcnow() else None
+
+    def authenticate_fresh(self, token: str | None) -> Principal:
+        """`authenticate` against the store, remembering a live token's principal (blocking: a store read)."""
+        if not token:
+            return authenticate(self.store, token)
+        token_hash = hash_token(token)
+        found = self.store.live_token(token_hash)
+        if found is None:
+            self._entries.pop(token_hash, None)
+            raise Unauthorized("the bearer token is not valid (unknown, revoked or expired)")
+        if len(self._entries) >= self.MAX_ENTRIES:
+            self._entries.clear()
+        self._entries[token_hash] = found
+        return found[0]
+
+    def forget(self, principal_id: str) -> None:
+        """Drop every cached token of `principal_id` (its commit found it revoked or expired)."""
+        for token_hash, (principal, _) in list(self._entries.items()):
+            if principal.id == principal_id:
+                self._entries.pop(token_hash, None)
+
+
 def may_see_department(principal: Principal, department: str) -> bool:
     """Publications of `department` are visible to operators and to that department's own tokens, no one else."""
     if principal.kind == "operator":
