@@ -32,6 +32,9 @@ from persistence.tokens import Principal
 GENESIS = "0" * 64
 _LOCK = "govcast/audit-chain"
 _LONG = 200  # longer texts go into a diff by length and hash, not in full
+# Built once, run with parameters: every submission appends a row (building statements cost more than running them).
+_LAST_HASH = select(audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
+_APPEND = insert(audit_log)
 
 
 @dataclass(frozen=True)
@@ -76,13 +79,13 @@ def record(conn: Connection, actor: Principal | Actor | None, action: str, targe
     """Append one audit row in `conn`'s transaction (which is the action's own)."""
     who = actor_of(actor)
     advisory_lock(conn, _LOCK)
-    last = conn.execute(select(audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)).scalar()
+    last = conn.execute(_LAST_HASH).scalar()
     prev_hash = last or GENESIS
     row = {"at": (at or dt.datetime.now(dt.UTC)).astimezone(dt.UTC),
            "actor_id": who.id[:40], "actor_name": who.name[:100], "actor_kind": who.kind[:20], "action": action[:40],
            "target": target[:60], "detail": json.dumps(dict(detail or {}), ensure_ascii=False, sort_keys=True, default=str),
            "client": (who.client or None) and who.client[:64]}
-    conn.execute(insert(audit_log).values(**row, prev_hash=prev_hash, hash=_row_hash(prev_hash, _hashed_fields(row))))
+    conn.execute(_APPEND, {**row, "prev_hash": prev_hash, "hash": _row_hash(prev_hash, _hashed_fields(row))})
 
 
 def record_now(engine: Engine, actor: Principal | Actor | None, action: str, target: str,

@@ -13,10 +13,15 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, bindparam, func, insert, or_, select, update
 
 from persistence.engine import reading
 from persistence.tables import tokens
+
+_LIVE_IDS = select(tokens.c.id).where(  # built once: the group commit runs it once per batch
+    tokens.c.id.in_(bindparam("ids", expanding=True)), tokens.c.revoked.is_(False),
+    or_(tokens.c.expires_at.is_(None), tokens.c.expires_at > bindparam("now")),
+)
 
 
 @dataclass(frozen=True)
@@ -101,10 +106,7 @@ class TokenRecords:
     def dead_principals(self, conn: Connection, token_ids: set[str], now: dt.datetime | None = None) -> set[str]:
         """Which of `token_ids` are no longer live (revoked, expired or gone), read in `conn`'s transaction."""
         now = now or dt.datetime.now(dt.UTC)
-        live = conn.execute(select(tokens.c.id).where(
-            tokens.c.id.in_(sorted(token_ids)), tokens.c.revoked.is_(False),
-            or_(tokens.c.expires_at.is_(None), tokens.c.expires_at > now),
-        )).scalars()
+        live = conn.execute(_LIVE_IDS, {"ids": sorted(token_ids), "now": now}).scalars()
         return token_ids - set(live)
 
     def count_tokens(self) -> int:

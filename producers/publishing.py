@@ -423,8 +423,7 @@ class Publisher:
     def _new_index(self, conn: Connection, data: PublicationIn, code: str, now: dt.datetime, pub_id: str) -> IndexNo:
         if data.index_no:
             index = IndexNo.parse(data.index_no)
-            row = self.store.find_by_index_no(str(index), conn)
-            if (row is not None and row.id != pub_id) or self.store.index_no_archived(conn, str(index)):
+            if self.store.index_no_taken(conn, str(index), except_id=pub_id):
                 raise Conflict(
                     f"索引号 {index} is already in use",
                     [FieldError("body.index_no", "already used by another publication; leave it out to have one allocated")],
@@ -433,7 +432,7 @@ class Publisher:
         year = effective_publish_date(data, now).year
         for _ in range(10_000):  # skip numbers a department already sent explicitly
             index = IndexNo(code=code, year=year, sequence=self.store.next_index_sequence(conn, code, year), width=INDEX_WIDTH)
-            if self.store.find_by_index_no(str(index), conn) is None and not self.store.index_no_archived(conn, str(index)):
+            if not self.store.index_no_taken(conn, str(index)):
                 return index
         raise Conflict(f"could not allocate a free 索引号 for {code}/{year}")
 
