@@ -10,6 +10,10 @@ On PostgreSQL several API processes each run a writer. Units are ordered by a ca
 key inside a batch (the department, whose 索引号 counter row a submit locks), so two
 batches lock shared rows in the same order instead of deadlocking.
 
+Units may remember things for the rest of their batch in `persistence.engine.batch_memo(conn)`
+(the audit chain's head hash: one read per batch instead of one per unit); a unit that fails
+empties it, since its savepoint's rollback may have undone what was remembered.
+
 A unit may name the principal (token id) it acts for when its caller took that principal
 from a cache instead of the store: the writer then asks `dead_principals` once per batch,
 inside the batch's transaction, which of those tokens are no longer live, and refuses their
@@ -29,6 +33,7 @@ from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Connection
 
+from persistence.engine import close_batch_memo, open_batch_memo
 from persistence.faults import kill_point
 from persistence.store import StatusStore
 
@@ -112,16 +117,21 @@ class GroupCommitter:
         outcomes: list[tuple[_Item[Any], Any, BaseException | None]] = []
         try:
             with self.store.transaction() as conn:
-                dead = self._dead(conn, batch)
-                for item in batch:
-                    if item.principal in dead:
-                        outcomes.append((item, None, self.refusal()))
-                        continue
-                    try:
-                        with conn.begin_nested():
-                            outcomes.append((item, item.unit(conn), None))
-                    except Exception as exc:
-                        outcomes.append((item, None, exc))
+                memo = open_batch_memo(conn)  # e.g. the audit chain's head: read once per batch, not per unit
+                try:
+                    dead = self._dead(conn, batch)
+                    for item in batch:
+                        if item.principal in dead:
+                            outcomes.append((item, None, self.refusal()))
+                            continue
+                        try:
+                            with conn.begin_nested():
+                                outcomes.append((item, item.unit(conn), None))
+                        except Exception as exc:
+                            memo.clear()  # its savepoint rolled back: what units remembered may be gone too
+                            outcomes.append((item, None, exc))
+                finally:
+                    close_batch_memo(conn)
                 kill_point("commit:inside")
         except Exception as exc:  # the transaction itself failed (disk full, database gone): nothing was kept
             for item in batch:

@@ -164,7 +164,7 @@ class Publisher:
             pub = self._normalize(data, channels, related, pub_id=pub_id, version=1, department=code, index=index, now=now)
             status = initial_status(data, now)
             self.store.upsert_publication(conn, pub, status, channels)
-            expiries.schedule(conn, pub)
+            expiries.schedule(conn, pub, new=True)
             audit.record(conn, principal, "publication.submit", pub.id, {"title": pub.title, "index_no": pub.index_no_text})
             if lapsed := lapse_targets(self.store, conn, principal, pub, self._portal_url(pub), now, self._revised_message):
                 enqueue(conn, lapsed)  # the targets' new versions go out with this publication, or not at all
