@@ -25,7 +25,7 @@ _INWARD_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost", "ip6-loo
 
 
 class ForbiddenAddress(OSError):
-    """A destination govcast refuses to connect to (raised by the resolver, so aiohttp never connects)."""
+    """A destination govcast refuses to connect to (raised by the resolver, so no connection is made)."""
 
 
 def networks(entries: Iterable[str]) -> tuple[Network, ...]:
@@ -116,7 +116,7 @@ def _resolved_problem(host: str, port: int | None, allowed: Sequence[Network]) -
 
 
 class GuardedResolver(ThreadedResolver):
-    """aiohttp resolver that refuses names resolving to an address `address_problem` refuses (at send time)."""
+    """Resolver (aiohttp's threaded one) that refuses names resolving to an address `address_problem` refuses (at send time)."""
 
     def __init__(self, allowed: Sequence[Network] = ()) -> None:
         super().__init__()

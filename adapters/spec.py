@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from persistence.ledger import Ledger
 
 Renderer = Callable[[Publication, Installation], dict[str, Any]]
+# What a rendered field takes from a department (channel_overrides): the problem with a text, or None.
+OverrideCheck = Callable[[str], str | None]
 SandboxFactory = Callable[[Installation], "ASGIApp"]
 CallbackFactory = Callable[[Installation, "Ledger"], "APIRouter"]
 
@@ -56,4 +58,7 @@ class ChannelSpec:
     # the submit API's extra checks for this channel: (field path, message) pairs, all reported at once
     check: Callable[[PublicationFields, Installation], list[tuple[str, str]]] | None = None
     on_by_default: bool = True  # in the default GOVCAST_CHANNELS
+    # rendered fields a publication may override for this channel (channel_overrides), each with its check;
+    # the renderer applies them (adapters.overrides)
+    overrides: Mapping[str, OverrideCheck] = field(default_factory=dict)
     summary: str = ""  # one line for docs and the env example

@@ -12,8 +12,8 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from persistence.store import StatusStore
-from producers.auth import authenticate
-from producers.errors import Unauthorized
+from producers.auth import authenticate_client
+from producers.errors import TooManyRequests, Unauthorized
 from producers.problems import problem_response
 
 _SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -36,9 +36,11 @@ class SandboxControls:
         authorization = Headers(scope=scope).get("authorization", "")
         scheme, _, token = authorization.partition(" ")
         try:
-            principal = await run_in_threadpool(authenticate, self.store, token if scheme.lower() == "bearer" else None)
-        except Unauthorized as exc:
-            await problem_response(401, instance=scope["path"], slug="unauthorized", detail=exc.detail,
+            principal = await run_in_threadpool(authenticate_client, self.store,
+                                                token if scheme.lower() == "bearer" else None,
+                                                scope["app"].state.failed_guesses, (scope.get("client") or (None,))[0])
+        except (Unauthorized, TooManyRequests) as exc:
+            await problem_response(exc.status, instance=scope["path"], slug=exc.slug, detail=exc.detail,
                                    headers=exc.headers)(scope, receive, send)
             return
         if principal.kind != "operator":

@@ -22,7 +22,7 @@ from schemas.delivery import StatusEvent
 from schemas.events import CloudEvent, EventType
 
 OUTCOMES = frozenset({"delivered", "retracted", "retrying", "failed", "dead"})
-TERMINAL_STATES = ("delivered", "retracted", "failed", "dead")
+TERMINAL_STATES = ("delivered", "retracted", "failed", "dead", "rejected")
 SUCCESS = ("delivered", "retracted")
 ERRORS = ("retrying", "failed", "dead")
 # Channel deliveries not finished yet: queued, waiting for a paused channel, or waiting for the platform.

@@ -207,10 +207,12 @@ def overall_status(channel_states: Sequence[str], *, retracted: bool) -> str:
         return DeliveryStatus.pending.value
     if states == {"delivered"}:
         return "delivered"
-    if states <= {"delivered", "failed", "dead"}:
+    if states <= {"delivered", "failed", "dead", "rejected"}:
         return "partially_delivered" if "delivered" in states else "failed"
     if "retrying" in states:
         return "retrying"
+    if "awaiting_review" in states and states <= {"awaiting_review", "delivered", "failed", "dead", "rejected"}:
+        return "awaiting_review"  # nothing else is moving: an editor's decision is what it waits for
     return "delivering"
 
 

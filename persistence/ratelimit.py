@@ -15,6 +15,7 @@ store without fsync (`ratelimit.db`), shared by the processes of that machine.
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -79,6 +80,56 @@ class RateLimiter:
     def close(self) -> None:
         if self.engine.dialect.name == "sqlite":
             self.engine.dispose()
+
+
+class FailedGuesses:
+    """Failed token guesses per client address: a shared GCRA allowance (`limiter`, keys `guess:<address>`)
+    spent only by requests whose bearer token is not valid.
+
+    Once the allowance is spent, this process remembers the address until the allowance refills and
+    refuses its tokens unread: a guessing client gets 429 without each guess being hashed and looked up,
+    and without learning whether a guess was right. Other processes on the store learn it from the
+    shared allowance at the address's next failure. A valid token from the same address is refused too
+    while it is blocked -- that is what makes guesses useless -- so behind a reverse proxy the proxy
+    must pass the client's address on (uvicorn --proxy-headers).
+    """
+
+    MAX_REMEMBERED = 10_000  # addresses held in memory; expired ones are dropped first
+
+    def __init__(self, limiter: RateLimiter, clock: Callable[[], float] = time.monotonic) -> None:
+        self.limiter = limiter
+        self.clock = clock
+        self._blocked: dict[str, float] = {}  # address -> clock() until which its tokens are refused unread
+        self._lock = threading.Lock()
+
+    def blocked_for(self, address: str) -> float:
+        """Seconds this address must still wait before a token of its is read again (0: not blocked)."""
+        with self._lock:
+            until = self._blocked.get(address)
+            if until is None:
+                return 0.0
+            left = until - self.clock()
+            if left <= 0:
+                del self._blocked[address]
+                return 0.0
+            return left
+
+    def failed(self, address: str) -> float:
+        """Count one failed guess; the seconds to wait when that spent the allowance (0: a plain 401)."""
+        decision = self.limiter.check("guess:" + address)
+        if decision.allowed:
+            return 0.0
+        wait = max(decision.retry_after, self.limiter.interval / 10)
+        with self._lock:
+            if len(self._blocked) >= self.MAX_REMEMBERED:
+                now = self.clock()
+                self._blocked = {a: u for a, u in self._blocked.items() if u > now}
+            if len(self._blocked) < self.MAX_REMEMBERED:
+                self._blocked[address] = self.clock() + wait
+        return wait
+
+    def close(self) -> None:
+        self.limiter.close()
 
 
 def retry_after_header(seconds: float) -> str:

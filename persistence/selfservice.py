@@ -4,7 +4,9 @@ limits, each business's change history, and what survives a deletion (counts onl
 A confirmation is one email link or one 6-digit SMS code. Only an HMAC of its secret is stored (keyed with an
 installation secret, so a leaked table does not let anyone brute-force six digits offline); it expires, is used
 once, and dies after `MAX_ATTEMPTS` wrong tries. `doc` carries the record the business asked for (sign-up, or a
-change to an existing record), applied only when the confirmation succeeds.
+change to an existing record), applied only when the confirmation succeeds. That record holds contacts in clear,
+so it goes as soon as the confirmation is used or locked, and the whole row `KEPT_AFTER_EXPIRY` after it expired
+(a sign-up nobody confirms leaves nothing behind; until then a late click is told "expired", not "unknown").
 """
 
 from __future__ import annotations
@@ -68,6 +70,7 @@ tallies = Table(  # what is left of deleted subscriptions: counts, nothing about
 MAX_ATTEMPTS = 5
 LINK_TTL = dt.timedelta(hours=24)
 CODE_TTL = dt.timedelta(minutes=10)
+KEPT_AFTER_EXPIRY = dt.timedelta(days=2)  # then the row goes too (what answers "expired" rather than "unknown")
 
 
 class Outcome(StrEnum):
@@ -122,6 +125,7 @@ class SelfService:
         secret = f"{secrets.randbelow(10 ** 6):06d}" if channel == "sms" else secrets.token_urlsafe(24)
         mac = self._mac(ref, secret)
         with self.engine.begin() as conn:
+            conn.execute(delete(confirmations).where(confirmations.c.expires_at < now - KEPT_AFTER_EXPIRY))
             conn.execute(insert(confirmations).values(
                 id=ref, credit_code=credit_code, purpose=purpose, channel=channel, secret_mac=mac,
                 doc=doc, created_at=now, expires_at=now + (CODE_TTL if channel == "sms" else LINK_TTL), attempts=0))
@@ -143,10 +147,11 @@ class SelfService:
                 return Redeemed(Outcome.expired, row.credit_code, row.purpose, row.channel)
             if not hmac.compare_digest(row.secret_mac, mac):
                 attempts = row.attempts + 1
-                conn.execute(update(confirmations).where(confirmations.c.id == ref).values(attempts=attempts))
                 outcome = Outcome.locked if attempts >= MAX_ATTEMPTS else Outcome.wrong
+                dead = {"doc": None} if outcome is Outcome.locked else {}
+                conn.execute(update(confirmations).where(confirmations.c.id == ref).values(attempts=attempts, **dead))
                 return Redeemed(outcome, row.credit_code, row.purpose, row.channel, attempts_left=MAX_ATTEMPTS - attempts)
-            conn.execute(update(confirmations).where(confirmations.c.id == ref).values(used_at=now))
+            conn.execute(update(confirmations).where(confirmations.c.id == ref).values(used_at=now, doc=None))
         return Redeemed(Outcome.confirmed, row.credit_code, row.purpose, row.channel, row.doc)
 
     def peek(self, ref: str) -> Any:

@@ -84,10 +84,13 @@ def screen_text(text: str, field: str = "text") -> list[Finding]:
 
 def pieces(pub: Publication) -> Iterator[Piece]:
     """Every text a channel shows of `pub`, named by where it is in the record."""
-    for name in ("title", "summary", "publisher", "doc_no", "category", "theme", "disclosure_matter"):
+    for name in ("title", "short_title", "summary", "publisher", "doc_no", "category", "theme", "disclosure_matter"):
         value = getattr(pub, name)
         if value:
             yield Piece(name, value)
+    for channel, values in pub.channel_overrides.items():
+        for name, text in values.items():
+            yield Piece(f"channel_overrides.{channel}.{name}", text)
     for i, keyword in enumerate(pub.keywords):
         yield Piece(f"keywords[{i}]", keyword)
     for i, ref in enumerate(pub.related):

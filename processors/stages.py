@@ -22,6 +22,7 @@ from adapters.spec import Renderer
 from persistence.store import StatusStore
 from processors.channel_threads import ChannelThreads
 from processors.outage import is_outage
+from processors.review_rule import awaiting, needs_review
 from processors.screen import screen, stopping, summary
 from schemas.delivery import (
     Action,
@@ -110,7 +111,16 @@ async def plan(change: PublicationChange, ctx: StageContext) -> list[BaseModel]:
             # It goes out, with a note in the timeline for operators (the status stays what the submission made it).
             out.append(StatusEvent(publication_id=pub.id, version=pub.version, status=DeliveryStatus.pending, at=now,
                                    detail="screening notes, published anyway: " + summary(warnings), publication=pub))
+    reviewed = [c for c in channels if action is Action.publish and needs_review(ctx.settings, c, pub)]
+    if reviewed and pub.version > 1:
+        # A revision posts nothing new where an earlier version is posted already (the post links to the portal
+        # page, which carries the revision): no editor needs to see it.
+        posted = await asyncio.to_thread(ctx.store.deliveries_of, pub.id)
+        reviewed = [c for c in reviewed if (posted.get(c) or {}).get("status") != DeliveryStatus.delivered.value]
     for channel in channels:
+        if channel in reviewed:
+            out.append(awaiting(pub, channel, now))  # queued by an editor's approval (producers/newmedia_review.py)
+            continue
         renderer = ctx.renderers.get(channel)
         rendition = renderer(pub, ctx.settings) if renderer and action is Action.publish else {}
         out.append(DeliveryTask(delivery_id=delivery_id(pub.id, pub.version, channel, action),

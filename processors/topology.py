@@ -17,9 +17,10 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from processors import stages, steering, target, wire
+from processors import pacing, stages, steering, target, wire
 from processors.bus import Outbound
 from processors.outage import is_outage
+from processors.review_rule import reviewed_channels
 from processors.stages import ChangeKind, DeadLetter, PublicationChange, StageContext, StatusUpdate
 from schemas.delivery import DeliveryTask, StatusEvent
 from schemas.events import CloudEvent, EventType, Topics, derived_id, new_event
@@ -169,6 +170,8 @@ def routes(settings: Settings) -> list[Route]:
             deliver = steering.pausable(channel, target.deliver_recipient)
             batch = steering.pausable_batch(channel, target.deliver_recipients)
             channel = target.lane(channel, True)
+        elif channel in reviewed_channels(settings):  # send window and daily cap (issue 14)
+            deliver = steering.pausable(channel, pacing.paced(stages.deliver))
         else:
             deliver = steering.pausable(channel, stages.deliver)
         name = channel.replace(".", "-")

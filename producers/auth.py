@@ -16,11 +16,13 @@ import datetime as dt
 import hashlib
 import re
 import secrets
+from collections.abc import Callable
 from typing import Literal
 
 from persistence import audit
+from persistence.ratelimit import FailedGuesses, retry_after_header
 from persistence.store import Principal, StatusStore, TokenRecord
-from producers.errors import Unauthorized
+from producers.errors import TooManyRequests, Unauthorized
 from schemas.vocab import PUBLISHER_CODE_RE, credit_code_checksum_ok
 
 TOKEN_PREFIX = "gct_"
@@ -151,6 +153,27 @@ def authenticate(store: StatusStore, token: str | None) -> Principal:
     return principal
 
 
+def authenticate_client(store: StatusStore, token: str | None, guesses: FailedGuesses | None, client: str | None,
+                        *, lookup: Callable[[StatusStore, str | None], Principal] = authenticate) -> Principal:
+    """`authenticate` (or `lookup`), counting invalid tokens against the client's address: TooManyRequests once
+    it has guessed too often (the token then is not even looked up), Unauthorized before that."""
+    if not token or guesses is None or not client:
+        return lookup(store, token)
+    if wait := guesses.blocked_for(client):
+        raise _too_many_guesses(wait)
+    try:
+        return lookup(store, token)
+    except Unauthorized:
+        if wait := guesses.failed(client):
+            raise _too_many_guesses(wait) from None
+        raise
+
+
+def _too_many_guesses(wait: float) -> TooManyRequests:
+    return TooManyRequests(f"too many requests with invalid tokens from this address; retry after {wait:.1f} s",
+                           retry_after_header(wait))
+
+
 class TokenCache:
     """Principals of tokens seen live before, by token hash: submissions skip the store lookup.
 
@@ -166,9 +189,10 @@ class TokenCache:
         self.store = store
         self._entries: dict[str, tuple[Principal, dt.datetime | None]] = {}
 
-    def lookup(self, token: str | None) -> Principal | None:
-        """The cached principal of `token` while it has not expired; None: ask `authenticate_fresh`."""
-        if not token:
+    def lookup(self, token: str | None, guesses: FailedGuesses | None = None, client: str | None = None) -> Principal | None:
+        """The cached principal of `token` while it has not expired; None: ask `authenticate_fresh` (also when
+        `client` is blocked for guessing: a right guess must look like a wrong one, cached or not)."""
+        if not token or (guesses is not None and client and guesses.blocked_for(client)):
             return None
         entry = self._entries.get(hash_token(token))
         if entry is None:
@@ -176,12 +200,16 @@ class TokenCache:
         principal, expires_at = entry
         return principal if expires_at is None or expires_at > utcnow() else None
 
-    def authenticate_fresh(self, token: str | None) -> Principal:
-        """`authenticate` against the store, remembering a live token's principal (blocking: a store read)."""
+    def authenticate_fresh(self, token: str | None, guesses: FailedGuesses | None = None,
+                           client: str | None = None) -> Principal:
+        """`authenticate_client` against the store, remembering a live token's principal (blocking: a store read)."""
+        return authenticate_client(self.store, token, guesses, client, lookup=self._remembering)
+
+    def _remembering(self, store: StatusStore, token: str | None) -> Principal:
         if not token:
-            return authenticate(self.store, token)
+            return authenticate(store, token)
         token_hash = hash_token(token)
-        found = self.store.live_token(token_hash)
+        found = store.live_token(token_hash)
         if found is None:
             self._entries.pop(token_hash, None)
             raise Unauthorized("the bearer token is not valid (unknown, revoked or expired)")

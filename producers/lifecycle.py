@@ -8,6 +8,8 @@ channel which tells the businesses it reached); WeChat and Weibo posts are histo
 not posted again. `amends` leaves the target in force: its page lists the amending file.
 A publication whose 有效期至 (expiry_date) has passed lapses the same way, by the pipeline clock
 (`expire`, run by the host's timer): 失效, and the same notices, without a replacement.
+A revision of a repealed or replaced publication keeps that 有效性 while the later publication
+stands (`kept_lapse`): its owner fixes a typo, it does not undo another decision.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from adapters import channels as channels_registry
 from persistence import audit, expiries
 from persistence.store import Principal, StatusStore
 from processors.bus import Outbound
-from producers.errors import FieldError
+from producers.errors import Conflict, FieldError
 from schemas.publication import Lapse, Publication, RelatedRef, Relation, Validity
 
 CST = dt.timezone(dt.timedelta(hours=8), "CST")
@@ -61,6 +63,26 @@ def lapsed_copy(target: Publication, by: Publication, by_url: str, validity: Val
         "submitted_at": now,
         "publish_at": None,
     })
+
+
+def kept_lapse(store: StatusStore, conn: Connection, current: Publication, revision: Publication,
+               *, validity_sent: bool) -> Publication:
+    """`revision` with the 有效性 and `lapsed_by` of `current` when another publication that still stands
+    repealed or replaced it; Conflict when the revision explicitly sends another 有效性. A lapse by
+    expiry, or by a publication since retracted, is the department's own to change."""
+    lapse = current.lapsed_by
+    if lapse is None or not lapse.by_id or current.validity is Validity.valid:
+        return revision
+    by = store.publication_row(lapse.by_id, conn)
+    if by is None or by.retracted:
+        return revision
+    if validity_sent and revision.validity is not current.validity:
+        name = f"《{lapse.by_title}》" + (f"（{lapse.by_doc_no}）" if lapse.by_doc_no else "")
+        raise Conflict(
+            f"{current.id} was {VERB.get(current.validity, current.validity.value)} by {lapse.by_id}; a revision does not change that",
+            [FieldError("body.validity", f"is {current.validity.value} since {name} ({lapse.by_id}); send "
+                        f"{current.validity.value} or leave it out (retracting {lapse.by_id} restores the department's say)")])
+    return revision.model_copy(update={"validity": current.validity, "lapsed_by": lapse})
 
 
 def lapse_targets(

@@ -27,6 +27,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from adapters import channels as channels_registry
 from adapters.common.links import portal_article_url
+from adapters.overrides import override_problems
 from persistence import audit, expiries
 from persistence.engine import reading, retryable, unique_violation
 from persistence.faults import kill_point
@@ -39,7 +40,7 @@ from processors.outbox import OutboxRelay, enqueue
 from processors.screen import Severity, screen
 from producers.auth import TokenCache, actor_of, may_see_department
 from producers.errors import Conflict, FieldError, Forbidden, Invalid, NotFound, Unauthorized, Unavailable
-from producers.lifecycle import expire, lapse_errors, lapse_targets
+from producers.lifecycle import expire, kept_lapse, lapse_errors, lapse_targets
 from schemas.events import EventType, Topics, new_event
 from schemas.publication import Accepted, IndexNo, Publication, PublicationIn, RelatedRef, RetractIn
 from settings import Settings
@@ -196,6 +197,7 @@ class Publisher:
                 data, channels, related, pub_id=publication_id, version=row.version + 1, department=code,
                 index=current.index, now=now,
             )
+            pub = kept_lapse(self.store, conn, current, pub, validity_sent="validity" in data.model_fields_set)
             status = initial_status(data, now)
             if not self.store.compare_and_set_publication(conn, pub, status, channels, expected_version=row.version):
                 raise Conflict("the publication changed while this revision was being saved; fetch it and revise again")
@@ -383,6 +385,8 @@ class Publisher:
         for channel in channels:
             if channel in configured and (check := channels_registry.spec_of(channel).check) is not None:
                 errors += [FieldError(path, message) for path, message in check(data, self.settings)]
+        errors += [FieldError(path, message) for path, message in
+                   override_problems(data, channels, channels_registry.spec_of, channels_registry.names())]
         if data.category not in self.settings.categories:
             errors.append(FieldError(
                 "body.category", f"unknown 组配分类 {data.category!r}; expected one of {', '.join(self.settings.categories)}"

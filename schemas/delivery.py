@@ -30,9 +30,12 @@ class DeliveryStatus(StrEnum):
     dead = "dead"
     retracted = "retracted"
     paused = "paused"  # the channel is paused by an operator: the delivery waits, nothing is lost
+    awaiting_review = "awaiting_review"  # a new-media copy waits for an editor's approval (GOVCAST_NEWMEDIA_REVIEW)
+    rejected = "rejected"  # an editor rejected the new-media copy: it is not posted
 
 
-TERMINAL = frozenset({DeliveryStatus.delivered, DeliveryStatus.failed, DeliveryStatus.dead, DeliveryStatus.retracted})
+TERMINAL = frozenset({DeliveryStatus.delivered, DeliveryStatus.failed, DeliveryStatus.dead, DeliveryStatus.retracted,
+                      DeliveryStatus.rejected})
 
 
 def delivery_id(publication_id: str, version: int, channel: str, action: Action, recipient: str | None = None) -> str:

@@ -15,6 +15,7 @@ from typing import Annotated
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
+from schemas.cover import normalized as normalized_cover
 from schemas.screening import Finding
 from schemas.vocab import DOC_NO_RE, INDEX_NO_RE, PUBLISHER_CODE_RE, credit_code_checksum_ok, theme_problem
 
@@ -46,6 +47,10 @@ class Validity(StrEnum):
 # A channel's wire name. Which names exist is the channel registry's business (adapters/channels.py); the
 # API checks submissions against it (schemas import nothing of the project, so this is only the shape).
 ChannelName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{1,31}$")]
+# A per-channel override: {rendered field: text}. Which fields a channel lets a department set, and their limits,
+# are the channel's business (ChannelSpec.overrides); the API checks them; the renderer applies them.
+OverrideField = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+ChannelOverrides = dict[OverrideField, Annotated[str, Field(min_length=1, max_length=2000)]]
 
 
 class Relation(StrEnum):
@@ -130,6 +135,13 @@ class Lapse(BaseModel):
     by_url: str = ""
 
 
+class CoverImage(Strict):
+    """A department's own cover (schemas.cover): base64 of a JPEG or PNG as sent; kept as WeChat's thumb JPEG."""
+
+    data: Annotated[str, Field(min_length=1, max_length=1_500_000)]  # base64 of up to ~1.1 MB: the size check names it
+    sha256: str = ""  # of the kept JPEG, set on submission (the audit trail names the cover by it)
+
+
 class ReviewStage(StrEnum):
     first = "初审"
     second = "复审"
@@ -159,9 +171,9 @@ class PublicationFields(Strict):
     """Fields a department sends, shared by submit and revision."""
 
     title: Annotated[str, Field(min_length=1, max_length=200)]
-    # The title where the official one does not fit: a WeChat article title (32 characters, which WeChat counts
-    # as 64 bytes), the Weibo post's heading, SMS and WeChat template messages. Empty: derived from the title.
-    short_title: Annotated[str, Field(max_length=32)] = ""
+    # The title where the official one does not fit: a WeChat article title (at most 64 characters, as the MP
+    # editor and draft/add count them), the Weibo post's heading, SMS and WeChat template messages. Empty: derived.
+    short_title: Annotated[str, Field(max_length=64)] = ""
     body: Annotated[str, Field(min_length=1, max_length=MAX_BODY_CHARS)]
     summary: Annotated[str, Field(max_length=500)] = ""
     kind: Kind
@@ -193,6 +205,11 @@ class PublicationFields(Strict):
     effective_date: dt.date | None = None
     expiry_date: dt.date | None = None
     change_note: Annotated[str, Field(max_length=200)] = ""
+    # The department's own cover for WeChat (thumb) and Weibo (picture); None: a generated cover on WeChat.
+    cover: CoverImage | None = None
+    # Copy an editor wrote for one channel, replacing what its renderer would show, e.g.
+    # {"wechat": {"title": …, "digest": …}, "weibo": {"text": …}}; screened like every other text.
+    channel_overrides: dict[ChannelName, ChannelOverrides] = Field(default_factory=dict, max_length=10)
 
     _plausible_dates = field_validator("written_date", "publish_date", "publish_at")(plausible_date)
 
@@ -270,6 +287,15 @@ class PublicationFields(Strict):
 
 class PublicationIn(PublicationFields):
     """POST /v1/publications and PUT /v1/publications/{id} body."""
+
+    @field_validator("cover")
+    @classmethod
+    def _cover(cls, value: CoverImage | None) -> CoverImage | None:
+        """Checked (format, bytes, pixels, ratio) and kept as the platforms take it (schemas.cover)."""
+        if value is None:
+            return None
+        data, digest = normalized_cover(value.data)
+        return CoverImage(data=data, sha256=digest)
 
 
 class RetractIn(Strict):

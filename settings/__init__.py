@@ -25,7 +25,9 @@ from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSetti
 
 from adapters import channels as channels_registry
 from adapters.common.install import S
-from schemas.vocab import DEFAULT_CATEGORIES
+from schemas.vocab import DEFAULT_CATEGORIES, PUBLISHER_CODE_RE
+
+NEW_MEDIA = ("wechat", "weibo")  # the channels a new-media review rule may name (GOVCAST_NEWMEDIA_REVIEW)
 
 
 class Settings(BaseSettings):
@@ -76,10 +78,25 @@ class Settings(BaseSettings):
     console_idle_minutes: int = Field(default=30, ge=1, le=24 * 60,
                                       description="operator console: a session ends after this long without a request")
     scheduler_interval: float = Field(default=1.0, gt=0, description="seconds between checks for due scheduled publications")
+    newmedia_review: list[str] = Field(
+        default_factory=list, description="new-media review rule: entries `channel` (every department's copies) or "
+        "`channel:publisher_code` (that department's), e.g. wechat,weibo:11370100004188591X; a named channel's copies "
+        "wait for an operator's approval (awaiting_review) and go out within the send window and under the daily cap")
+    newmedia_send_window: str = Field(default="08:00-21:00", pattern=r"^\d\d:\d\d-\d\d:\d\d$",
+                                      description="local time (Asia/Shanghai) in which the channels of the review rule "
+                                      "post; later copies wait for the next window")
+    newmedia_daily_cap: dict[str, int] = Field(default_factory=lambda: {"wechat": 8, "weibo": 10},
+                                               description="posts per account (channel) per local day for the channels of "
+                                               "the review rule; copies beyond it wait for the next day's window")
 
     rate_limit_per_second: float = Field(default=20.0, ge=0, description="API requests per second one token may make, "
                                          "sustained (shared by every API process on the store); 0: no limit")
     rate_limit_burst: int = Field(default=200, ge=1, description="requests one token may make at once after a quiet spell")
+    auth_failures_per_minute: float = Field(default=10.0, ge=0, description="requests with an invalid token one client "
+                                            "address may make a minute, sustained, before it gets 429 (shared like "
+                                            "the per-token limit); 0: no limit")
+    auth_failures_burst: int = Field(default=20, ge=1, description="requests with an invalid token one client address "
+                                     "may make at once after a quiet spell")
     webhook_allowed_networks: list[str] = Field(
         default_factory=list, description="IP networks webhooks may reach although they are loopback, private or "
         "link-local (on-premises receivers, tests), e.g. 10.20.0.0/16,127.0.0.1/32; empty: public addresses only "
@@ -97,12 +114,12 @@ class Settings(BaseSettings):
         return None if value == "" else value
 
     @field_validator("metrics_allowed_networks", "channels", "inspection_rare_columns", "webhook_allowed_networks",
-                     mode="before")
+                     "newmedia_review", mode="before")
     @classmethod
     def _comma_list(cls, value: Any) -> Any:
         return [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else value
 
-    @field_validator("categories", "inspection_column_days", mode="before")
+    @field_validator("categories", "inspection_column_days", "newmedia_daily_cap", mode="before")
     @classmethod
     def _json_object(cls, value: Any, info: ValidationInfo) -> Any:
         if not isinstance(value, str):
@@ -132,6 +149,35 @@ class Settings(BaseSettings):
             except ValueError:
                 raise ValueError(f"{entry!r} is not an IP network (e.g. 10.20.0.0/16)") from None
         return entries
+
+    @field_validator("newmedia_review")
+    @classmethod
+    def _review_rule(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            channel, _, code = entry.partition(":")
+            if channel not in NEW_MEDIA:
+                raise ValueError(f"GOVCAST_NEWMEDIA_REVIEW: {entry!r} names no new-media channel ({', '.join(NEW_MEDIA)})")
+            if code and not PUBLISHER_CODE_RE.match(code):
+                raise ValueError(f"GOVCAST_NEWMEDIA_REVIEW: {code!r} in {entry!r} is not a publisher code")
+        return value
+
+    @field_validator("newmedia_send_window")
+    @classmethod
+    def _window(cls, value: str) -> str:
+        start, end = (int(t[:2]) * 60 + int(t[3:]) for t in value.split("-"))
+        if not 0 <= start < end <= 24 * 60 or int(value[3:5]) > 59 or int(value[9:11]) > 59:
+            raise ValueError(f"GOVCAST_NEWMEDIA_SEND_WINDOW: {value!r} is not a window within one day, "
+                             "e.g. 08:00-21:00 (00:00-24:00: at any time)")
+        return value
+
+    @field_validator("newmedia_daily_cap")
+    @classmethod
+    def _caps(cls, value: dict[str, int]) -> dict[str, int]:
+        for channel, cap in value.items():
+            if channel not in NEW_MEDIA or not isinstance(cap, int) or cap < 1:
+                raise ValueError(f"GOVCAST_NEWMEDIA_DAILY_CAP: {channel!r}: {cap!r} must be a new-media channel "
+                                 f"({', '.join(NEW_MEDIA)}) with a whole number of posts ≥ 1")
+        return value
 
     _channel_settings: dict[tuple[type, str], Any] = PrivateAttr(default_factory=dict)
 

@@ -72,6 +72,7 @@ class SiteView:
     conac_url: str = ""  # 党政机关网站标识 (conac.cn)
     error_report_url: str = ""  # 我为政府网站找错
     sandbox: bool = False
+    subscribe_url: str = ""  # the subscription center's sign-up page (/subscribe), linked from every page; empty: none
     columns: tuple[Column, ...] = ()
 
     @classmethod

@@ -58,6 +58,8 @@ class PortalConfig(AdapterConfig):
     police_beian: str = Field(default="", description="公安机关备案号")
     conac_url: str = Field(default="", description="党政机关网站标识 link (conac.cn); empty: not shown")
     error_report_url: str = Field(default="", description="我为政府网站找错 link; siteCode=<网站标识码> is appended")
+    subscribe_url: str = Field(default="", description="the subscription center's sign-up page, linked from every page "
+                                                        "and policy; empty: not linked")
     categories: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_CATEGORIES),
                                        description="组配分类 -> column slug; unknown categories go to column 'other'")
     page_size: int = Field(default=20, ge=1, le=200)
@@ -71,7 +73,7 @@ class PortalConfig(AdapterConfig):
             name=self.site_name, base_url=self.base_url, categories=self.categories, domain=self.site_domain,
             id_code=self.site_id_code, sponsor=self.site_sponsor, phone=self.site_phone, icp=self.icp,
             police_beian=self.police_beian, conac_url=self.conac_url, error_report_url=self.error_report_url,
-            sandbox=self.sandbox,
+            sandbox=self.sandbox, subscribe_url=self.subscribe_url,
         )
 
     @property
@@ -101,5 +103,6 @@ def portal_config(install: Installation) -> PortalConfig:
         site_phone=site.site_phone, icp=site.icp, categories=install.categories, page_size=site.page_size,
         refresh_seconds=site.portal_refresh_seconds, police_beian=site.site_police_beian,
         conac_url=site.site_conac_url, error_report_url=site.site_error_report_url,
+        subscribe_url=f"{install.base_url}/subscribe",  # the subscription center is part of every installation
         sandbox=install.sandboxes,  # the 演示环境 banner and noindex: a demo must not pass for the real site
     )

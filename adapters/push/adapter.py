@@ -16,8 +16,6 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, cast
 from zoneinfo import ZoneInfo
 
-import aiohttp
-
 from adapters.base import AdapterServices
 from adapters.common.wording import kind_label, subject
 from adapters.push.config import PushConfig
@@ -26,7 +24,8 @@ from adapters.push.message import REVISED_EVENT, AsyncSender, PushMessage, PushS
 from adapters.push.sms import SmsSender
 from adapters.push.targeting import Directory, DirectoryView, why
 from adapters.push.unsubscribe import make_token
-from adapters.push.webhook import WebhookSender, guarded_connector
+from adapters.push.webhook import WebhookSender
+from adapters.push.webhook_client import WebhookClient
 from adapters.push.wechat_template import WechatTemplateSender
 from persistence.subscribers import RecipientUpdate, SubscriberStore
 from schemas.delivery import Action, Deferral, Delivered, DeliveryResult, DeliveryTask, Pending, Rejected
@@ -84,7 +83,7 @@ class PushAdapter:
         self.tz = ZoneInfo(config.timezone)
         self.senders: dict[PushChannel, PushSender] = build_senders(config, services)
         self._unsub_secret: str | None = None
-        self._http: tuple[asyncio.AbstractEventLoop, aiohttp.ClientSession] | None = None
+        self._http: tuple[asyncio.AbstractEventLoop, WebhookClient] | None = None
 
     @property
     def unsubscribe_secret(self) -> str:
@@ -158,7 +157,7 @@ class PushAdapter:
         return (found.until, found.reason) if found else None
 
     async def deliver_many(self, tasks: list[DeliveryTask], now: dt.datetime | None = None,
-                           http: aiohttp.ClientSession | None = None) -> dict[str, DeliveryResult | Deferral]:
+                           http: WebhookClient | None = None) -> dict[str, DeliveryResult | Deferral]:
         """Dispatch a batch: one read of ledger and directory, sends in parallel, one write of the results.
 
         With `now`, pushes that must wait (quiet hours, daily cap) come back as `Deferral`s instead.
@@ -167,23 +166,25 @@ class PushAdapter:
         deferred = await asyncio.to_thread(self._deferrals, jobs, now) if now is not None else {}
         todo = [job for job in jobs if job.task.delivery_id not in deferred]
         gate = asyncio.Semaphore(self.config.concurrency)
-        session = http or self._session()
-        results = await asyncio.gather(*(self._run(job, session, gate) for job in todo))
+        client = http or self._client()
+        results = await asyncio.gather(*(self._run(job, client, gate) for job in todo))
         await asyncio.to_thread(self._save, jobs)
         return {**{j.task.delivery_id: r for j, r in zip(todo, results, strict=True)}, **deferred}
 
-    def _session(self) -> aiohttp.ClientSession:
-        """One keep-alive session per event loop (the host's loop lives as long as the process)."""
+    def _client(self) -> WebhookClient:
+        """One webhook client (its keep-alive connections) per event loop (the host's lives as long as the process)."""
         loop = asyncio.get_running_loop()
-        if self._http is None or self._http[0] is not loop or self._http[1].closed:
-            connector = guarded_connector(self.config.webhook_allowed_networks, limit=self.config.concurrency)
-            self._http = (loop, aiohttp.ClientSession(connector=connector))
+        if self._http is None or self._http[0] is not loop:
+            self._http = (loop, WebhookClient(self.config.webhook_allowed_networks))
         return self._http[1]
 
     def deliver(self, task: DeliveryTask) -> DeliveryResult:
         async def once() -> DeliveryResult | Deferral:
-            async with aiohttp.ClientSession(connector=guarded_connector(self.config.webhook_allowed_networks)) as http:
+            http = WebhookClient(self.config.webhook_allowed_networks)
+            try:
                 return (await self.deliver_many([task], http=http))[task.delivery_id]
+            finally:
+                await http.close()
 
         result = asyncio.run(once())
         assert not isinstance(result, Deferral)
@@ -196,7 +197,7 @@ class PushAdapter:
             if job.sub is not None and job.changes.get("gone"):
                 self.store.disable_webhook(job.sub.credit_code)
 
-    async def _send(self, sender: PushSender, job: Job, msg: PushMessage, http: aiohttp.ClientSession,
+    async def _send(self, sender: PushSender, job: Job, msg: PushMessage, http: WebhookClient,
                     gate: asyncio.Semaphore, check: bool = False) -> DeliveryResult:
         assert job.sub is not None
         async with gate:  # (hasattr, not isinstance: Protocol checks are slow at thousands per second)
@@ -206,7 +207,7 @@ class PushAdapter:
                 return await cast(AsyncSender, sender).send_async(job.sub, msg, dict(job.facts), http)
             return await asyncio.to_thread(sender.send, job.sub, msg, dict(job.facts))
 
-    async def _run(self, job: Job, http: aiohttp.ClientSession, gate: asyncio.Semaphore) -> DeliveryResult:
+    async def _run(self, job: Job, http: WebhookClient, gate: asyncio.Semaphore) -> DeliveryResult:
         task, sub = job.task, job.sub
         if task.action is Action.retract:
             return Delivered(detail="pushed messages cannot be recalled")

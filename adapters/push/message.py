@@ -15,7 +15,7 @@ from schemas.delivery import DeliveryResult
 from schemas.subscriber import PushChannel, Subscriber
 
 if TYPE_CHECKING:
-    import aiohttp
+    from adapters.push.webhook_client import WebhookClient
 
 
 LAPSE_EVENT = "policy.validity_changed"
@@ -96,7 +96,7 @@ class ReceiptSender(PushSender, Protocol):
 
 @runtime_checkable
 class AsyncSender(PushSender, Protocol):
-    """A high-volume channel (webhooks) sent on the dispatcher's event loop with a shared aiohttp session."""
+    """A high-volume channel (webhooks) sent on the dispatcher's event loop with a shared pipelining client."""
 
     async def send_async(self, sub: Subscriber, msg: PushMessage, facts: dict[str, Any],
-                         http: aiohttp.ClientSession) -> DeliveryResult: ...
+                         http: WebhookClient) -> DeliveryResult: ...

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import hashlib
 import hmac
 import json
 from collections.abc import Sequence
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
-import aiohttp
-
-from adapters.egress import ForbiddenAddress, GuardedResolver, networks, url_problem
+from adapters.egress import ForbiddenAddress, networks, url_problem
 from adapters.push.message import REVISED_EVENT, PushMessage
+from adapters.push.webhook_client import WebhookClient
 from schemas.delivery import Delivered, DeliveryResult, Rejected, Retryable
 from schemas.subscriber import PushChannel, Subscriber
 
@@ -63,13 +64,8 @@ def payload(sub: Subscriber, msg: PushMessage) -> dict[str, Any]:
     return {"type": msg.event, "timestamp": int(msg.sent_at), "data": data}
 
 
-def guarded_connector(allowed_networks: Sequence[str] = (), **options: Any) -> aiohttp.TCPConnector:
-    """A connector whose name lookups refuse inward addresses (adapters.egress) -- for sessions that send webhooks."""
-    return aiohttp.TCPConnector(resolver=GuardedResolver(networks(allowed_networks)), **options)
-
-
 class WebhookSender:
-    """Sent on the dispatcher's event loop (aiohttp): the high-volume push path (DESIGN.md, performance)."""
+    """Sent on the dispatcher's event loop (adapters/push/webhook_client.py): the high-volume push path."""
 
     channel: ClassVar[PushChannel] = PushChannel.webhook
 
@@ -78,35 +74,44 @@ class WebhookSender:
         self.allowed_networks = tuple(allowed_networks)
         self.allowed = networks(allowed_networks)
 
+    def client(self) -> WebhookClient:
+        """A client for one event loop (the dispatcher keeps one per loop and closes it)."""
+        return WebhookClient(self.allowed_networks)
+
     def send(self, sub: Subscriber, msg: PushMessage, facts: dict[str, Any]) -> DeliveryResult:
         """The PushSender protocol's blocking form (the dispatcher uses `send_async`)."""
         async def once() -> DeliveryResult:
-            async with aiohttp.ClientSession(connector=guarded_connector(self.allowed_networks)) as http:
+            http = self.client()
+            try:
                 return await self.send_async(sub, msg, facts, http)
+            finally:
+                await http.close()
 
         return asyncio.run(once())
 
+    @functools.lru_cache(maxsize=4096)  # noqa: B019 -- one sender per adapter, and the URLs are few per origin
+    def _origin_problem(self, scheme: str, netloc: str) -> str | None:
+        return url_problem(f"{scheme}://{netloc}/", self.allowed, resolve=False)
+
     async def send_async(self, sub: Subscriber, msg: PushMessage, facts: dict[str, Any],
-                         http: aiohttp.ClientSession) -> DeliveryResult:
+                         http: WebhookClient) -> DeliveryResult:
         if not (sub.webhook_url and sub.webhook_secret):
             return Rejected(reason="no webhook endpoint", code="no_contact")
-        # Checked again at send time (records saved before the guard, changed settings); literal addresses
-        # here, names by the session's GuardedResolver on the addresses the connection will use.
-        if why := url_problem(sub.webhook_url, self.allowed, resolve=False):
+        # Checked again at send time (records saved before the guard, changed settings): scheme, credentials
+        # and literal addresses here (they depend on the origin only), names by the client's GuardedResolver
+        # on the addresses its connection will use.
+        scheme, netloc, *_ = urlsplit(sub.webhook_url)
+        if why := self._origin_problem(scheme, netloc):
             return Rejected(reason=f"webhook URL refused: it {why}", code="forbidden_target")
         body, headers = signed(sub.webhook_secret.get_secret_value(), msg.delivery_id, int(msg.sent_at),
                                payload(sub, msg))
         try:
-            async with http.post(sub.webhook_url, data=body, headers=headers, allow_redirects=False,
-                                 timeout=aiohttp.ClientTimeout(total=self.timeout)) as response:
-                await response.read()
-                return classify(response.status, response.headers.get("Retry-After"), msg.delivery_id)
-        except aiohttp.ClientConnectorError as exc:
-            if isinstance(exc.os_error, ForbiddenAddress):
-                return Rejected(reason=f"webhook URL refused: {exc.os_error}", code="forbidden_target")
+            answer = await http.post(sub.webhook_url, list(headers.items()), body, self.timeout)
+        except ForbiddenAddress as exc:
+            return Rejected(reason=f"webhook URL refused: {exc}", code="forbidden_target")
+        except (OSError, TimeoutError) as exc:  # the receiver dedupes by webhook-id: sending again is safe
             return Retryable(reason=f"webhook {type(exc).__name__}", retry_after=30.0)
-        except (aiohttp.ClientError, TimeoutError) as exc:  # the receiver dedupes by webhook-id: sending again is safe
-            return Retryable(reason=f"webhook {type(exc).__name__}", retry_after=30.0)
+        return classify(answer.status, answer.retry_after, msg.delivery_id)
 
     def close(self) -> None:
         pass

@@ -1,8 +1,9 @@
-"""WeChat adapter: cover → draft → freepublish/submit → result by callback or polling; retraction deletes.
+"""WeChat adapter: cover → body images → draft → freepublish/submit → result by callback or polling; retraction deletes.
 
 Ledger facts per delivery (channel "wechat", the delivery id) make every step idempotent:
 
     thumb_media_id, draft_media_id   uploaded once, reused on retries
+    images, image_notes              body images uploaded with uploadimg (adapters.wechat.images)
     state                            draft → submitting → submitted → published
     publish_id (= external_ref)      what the PUBLISHJOBFINISH callback names
     callback                         the callback's result, recorded by adapters.wechat.callbacks
@@ -20,11 +21,14 @@ from __future__ import annotations
 import base64
 import logging
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 from adapters.base import AdapterServices
+from adapters.egress import networks
 from adapters.transport import MaybeSent, NotSent, TransportError
 from adapters.wechat.api import CHANNEL, WechatApi, WechatError, classify
 from adapters.wechat.config import WechatConfig
+from adapters.wechat.images import Fetcher, place_images, rewrite
 from schemas.delivery import Action, Delivered, DeliveryResult, DeliveryTask, Pending, Rejected, Retryable, UnknownOutcome
 
 log = logging.getLogger("govcast.adapters.wechat")
@@ -45,6 +49,9 @@ class WechatAdapter:
         self.ledger = services.ledger
         self.clock = services.clock
         self.api = WechatApi(config, services.ledger, services.clock)
+        origin = urlsplit(services.public_url)
+        self.images = Fetcher(networks(config.image_allowed_networks), f"{origin.scheme}://{origin.netloc}".lower(),
+                              config.timeout_seconds)
 
     def close(self) -> None:
         self.api.close()
@@ -86,14 +93,17 @@ class WechatAdapter:
         rendition, key = task.rendition, task.delivery_id
         thumb = facts.get("thumb_media_id")
         if not thumb:
-            cover = base64.b64decode(rendition["cover_jpeg"])
+            cover = self._cover(task)
             answer = self.api.call("/cgi-bin/material/add_material", params={"type": "thumb"},
                                    files={"media": ("cover.jpg", cover, "image/jpeg")})
             thumb = answer["media_id"]
             self.ledger.put(CHANNEL, key, thumb_media_id=thumb)
         draft = facts.get("draft_media_id")
         if not draft:
+            placed, _ = place_images(self.api, self.ledger, CHANNEL, key, list(rendition.get("images") or []),
+                                     self.images, task.attempt)
             article = {name: rendition[name] for name in _DRAFT_FIELDS if name in rendition}
+            article["content"] = rewrite(str(article["content"]), placed)
             answer = self.api.call("/cgi-bin/draft/add", {"articles": [{**article, "thumb_media_id": thumb}]})
             draft = answer["media_id"]
             self.ledger.put(CHANNEL, key, draft_media_id=draft)
@@ -114,6 +124,14 @@ class WechatAdapter:
         self.ledger.put(CHANNEL, self._pub_key(task.publication.id), publish_id=publish_id, delivery=key,
                         version=task.publication.version)
         return Pending(reason=f"publish job {publish_id} accepted", check_after=self._wait(task), external_id=publish_id)
+
+    @staticmethod
+    def _cover(task: DeliveryTask) -> bytes:
+        """The department's cover (already a ≤ 64 KB JPEG, schemas.cover), else the generated one of the rendition."""
+        cover = task.publication.cover
+        if task.rendition.get("cover_source") == "department" and cover is not None:
+            return base64.b64decode(cover.data)
+        return base64.b64decode(task.rendition["cover_jpeg"])
 
     def _check(self, task: DeliveryTask, facts: dict[str, Any]) -> DeliveryResult:
         publish_id = str(facts["publish_id"])
@@ -178,6 +196,12 @@ class WechatAdapter:
 
     @staticmethod
     def _delivered(facts: dict[str, Any], detail: str) -> Delivered:
+        images = facts.get("images") or {}
+        if images:
+            uploaded = sum(1 for url in images.values() if url)
+            detail += f"; {uploaded} of {len(images)} body images uploaded"
+            if facts.get("image_notes"):
+                detail += " (left as 〔图片请见原文〕: " + "; ".join(facts["image_notes"])[:300] + ")"
         return Delivered(url=facts.get("url"), external_id=facts.get("article_id"), detail=detail)
 
     # -- retract -----------------------------------------------------------------------------

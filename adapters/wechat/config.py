@@ -8,7 +8,8 @@ from pydantic_settings import SettingsConfigDict
 from adapters.base import AdapterConfig
 from adapters.common import urls
 from adapters.common.install import Installation
-from adapters.common.settings import ChannelSettings
+from adapters.common.settings import ChannelSettings, CommaList
+from adapters.egress import networks
 
 PRODUCTION_URL = "https://api.weixin.qq.com"
 # Demo credentials of the bundled sandbox, used only while no WeChat base URL is configured.
@@ -34,6 +35,15 @@ class WechatSettings(ChannelSettings):
     poll_seconds: float = Field(default=1.0, gt=0, description="first wait before checking a publish job")
     reconcile_grace_seconds: float = Field(default=600.0, ge=0,
                                            description="after a submit timeout, seconds to look for the article before resubmitting")
+    image_allowed_networks: CommaList = Field(
+        default_factory=list, description="IP networks body images may be fetched from although they are loopback or "
+        "private (an intranet CMS), e.g. 10.20.0.0/16; this installation's own public URL is always allowed")
+
+    @field_validator("image_allowed_networks")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        networks(value)  # refuses what is not an IP network, with the entry named
+        return value
 
 
 def wechat_env(install: Installation) -> WechatSettings:
@@ -48,6 +58,7 @@ class WechatConfig(AdapterConfig):
     poll_seconds: float = Field(default=1.0, gt=0, description="first wait before checking a publish job; doubles, ≤ 60 s")
     reconcile_grace_seconds: float = Field(default=600.0, ge=0,
                                            description="after a submit timeout, how long the article may take to appear")
+    image_allowed_networks: tuple[str, ...] = ()  # adapters.egress: inward networks body images may come from
 
     @field_validator("base_url")
     @classmethod
@@ -80,4 +91,5 @@ def wechat_config(settings: Installation) -> WechatConfig:
         base_url=base, appid=appid, secret=secret, sandbox=sandbox,
         timeout_seconds=wechat_env(settings).timeout_seconds, poll_seconds=wechat_env(settings).poll_seconds,
         reconcile_grace_seconds=wechat_env(settings).reconcile_grace_seconds,
+        image_allowed_networks=tuple(wechat_env(settings).image_allowed_networks),
     )

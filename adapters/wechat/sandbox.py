@@ -1,7 +1,8 @@
 """Sandbox of the WeChat official-account API (shared/channels.md), mounted at /sandbox/wechat.
 
-Contract: POST /cgi-bin/stable_token, GET /cgi-bin/token, /cgi-bin/material/add_material (thumb),
-/cgi-bin/draft/add, /cgi-bin/freepublish/{submit,get,batchget,delete}; errcodes as WeChat answers
+Contract: POST /cgi-bin/stable_token, GET /cgi-bin/token, /cgi-bin/material/add_material (thumb, image),
+/cgi-bin/media/uploadimg (both in sandbox_media.py), /cgi-bin/draft/add (title ≤ 64 characters, the MP
+editor's limit; images not from uploadimg stripped), /cgi-bin/freepublish/{submit,get,batchget,delete}; errcodes as WeChat answers
 them; tokens that expire in sandbox time; a daily submit quota that resets at 00:00 Beijing time
 of the sandbox clock; publish jobs that finish asynchronously and POST a signed PUBLISHJOBFINISH
 event to `{public_url}/callbacks/wechat`. Published articles are pages at /s/<article_id>. Template
@@ -32,6 +33,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from adapters.common.sandbox_kit import Faults, SandboxClock, SandboxLabel, StateFile, add_controls, answer
+from adapters.wechat import sandbox_media
 from adapters.wechat.config import credentials, wechat_env
 from adapters.wechat.template_sandbox import TemplateMessages, add_template_routes
 
@@ -46,8 +48,7 @@ TOKEN_TTL = 7200
 RENEW_WINDOW = 300
 SUBMIT_DAILY_LIMIT = 1000  # generous for demos and bulk tests; POST /_faults {"submit_daily_limit": N} to tighten
 FORCE_DAILY_LIMIT = 20
-THUMB_MAX = 64 * 1024
-LIMITS = {"title": (32, 45003, "title size out of limit"), "author": (16, 45110, "author size out of limit"),
+LIMITS = {"title": (64, 45003, "title size out of limit"), "author": (16, 45110, "author size out of limit"),
           "digest": (128, 45004, "description size out of limit"),
           "content_source_url": (1024, 45005, "link size out of limit")}
 PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'"
@@ -70,7 +71,7 @@ class WechatSandbox:
         self.reset()
         self._restore()
 
-    _SAVED = ("tokens", "current", "forced", "materials", "drafts", "jobs", "articles", "deletions", "callbacks",
+    _SAVED = ("tokens", "current", "forced", "materials", "body_images", "drafts", "jobs", "articles", "deletions", "callbacks",
               "submits", "exhausted_day", "next_id")
 
     def save(self) -> None:
@@ -119,6 +120,7 @@ class WechatSandbox:
             self.submits: dict[str, int] = {}
             self.exhausted_day: str | None = None
             self.images: dict[str, bytes] = {}
+            self.body_images: dict[str, dict[str, Any]] = {}  # uploadimg URL -> size, type
             self.next_id = 2247483646
 
     # -- tokens ------------------------------------------------------------------------------
@@ -177,26 +179,6 @@ class WechatSandbox:
 
     # -- contract ----------------------------------------------------------------------------
 
-    async def add_material(self, request: Request) -> JSONResponse:
-        if request.query_params.get("type") not in ("thumb", "image"):
-            return err(40004, "invalid media type")
-        form = await request.form()
-        media = form.get("media")
-        if media is None or isinstance(media, str):
-            return err(41005, "media data missing")
-        data = await media.read()
-        if not data.startswith(b"\xff\xd8"):
-            return err(40005, "invalid file type")
-        if len(data) > THUMB_MAX:
-            return err(40009, "invalid image size")
-        with self.lock:
-            media_id = "sbx_thumb_" + secrets.token_hex(12)
-            self.materials[media_id] = {"type": request.query_params["type"], "size": len(data),
-                                        "url": f"{self.public_base}/material/{media_id}.jpg"}
-            self.images[media_id] = data
-            self.save()
-        return answer({"media_id": media_id, "url": self.materials[media_id]["url"]})
-
     def draft_add(self, body: dict[str, Any]) -> JSONResponse:
         articles = body.get("articles")
         if not isinstance(articles, list) or not articles:
@@ -214,6 +196,11 @@ class WechatSandbox:
                 return err(45166, "invalid content")
             if article.get("thumb_media_id") not in self.materials:
                 return err(40007, "invalid media_id")
+        kept = []
+        for article in articles:  # as WeChat does: images whose URL did not come from uploadimg are dropped
+            content, stripped = sandbox_media.strip_foreign_images(self, str(article["content"]))
+            kept.append({**article, "content": content, **({"stripped_images": stripped} if stripped else {})})
+        articles = kept
         with self.lock:
             media_id = "sbx_draft_" + secrets.token_hex(12)
             self.drafts[media_id] = {"articles": articles, "created_at": self.clock.now()}
@@ -346,7 +333,8 @@ class WechatSandbox:
                                 status_code=404, headers={"Content-Security-Policy": PAGE_CSP})
         news = article["news_item"][0]
         esc = nh3.clean_text
-        body = nh3.clean(str(news.get("content", "")), attributes={"*": {"style"}, "td": {"colspan", "rowspan"}})
+        body = nh3.clean(str(news.get("content", "")),
+                         attributes={"*": {"style"}, "td": {"colspan", "rowspan"}, "img": {"src", "alt"}})
         read_more = f'<p><a href="{esc(news.get("content_source_url") or "")}">阅读原文</a></p>' if news.get(
             "content_source_url") else ""
         page = (f"<!doctype html><html lang=zh-CN><meta charset=utf-8><title>{esc(news['title'])}（沙箱）</title>"
@@ -365,7 +353,10 @@ class WechatSandbox:
                             "current": t["value"] == self.current} for t in self.tokens.values()],
                 "force_refreshes": len(self.forced),
                 "materials": [{"media_id": k, "size": v["size"], "url": v["url"]} for k, v in self.materials.items()],
-                "drafts": [{"media_id": k, "titles": [a.get("title") for a in v["articles"]]} for k, v in self.drafts.items()],
+                "drafts": [{"media_id": k, "titles": [a.get("title") for a in v["articles"]],
+                            "stripped_images": [i for a in v["articles"] for i in a.get("stripped_images", [])]}
+                           for k, v in self.drafts.items()],
+                **sandbox_media.describe(self),
                 "publish_jobs": list(self.jobs.values()), "articles": articles, "deletions": self.deletions,
                 "callbacks": self.callbacks, "submits_per_day": self.submits, **self.template.inspect(),
             }
@@ -394,7 +385,11 @@ def wechat_sandbox(settings: Installation) -> ASGIApp:
 
     @app.post("/cgi-bin/material/add_material")
     async def add_material(request: Request) -> JSONResponse:
-        return sandbox.check_token(request) or await sandbox.add_material(request)
+        return sandbox.check_token(request) or await sandbox_media.add_material(sandbox, request)
+
+    @app.post("/cgi-bin/media/uploadimg")
+    async def uploadimg(request: Request) -> JSONResponse:
+        return sandbox.check_token(request) or await sandbox_media.uploadimg(sandbox, request)
 
     json_apis = {"/cgi-bin/draft/add": sandbox.draft_add, "/cgi-bin/freepublish/get": sandbox.publish_get,
                  "/cgi-bin/freepublish/batchget": sandbox.batchget, "/cgi-bin/freepublish/delete": sandbox.delete}
@@ -417,10 +412,11 @@ def wechat_sandbox(settings: Installation) -> ASGIApp:
     def article_page(article_id: str) -> HTMLResponse:
         return sandbox.page(article_id)
 
-    @app.get("/material/{media_id}.jpg")
-    def material(media_id: str) -> Response:
-        found = sandbox.images.get(media_id)
-        return Response(found, media_type="image/jpeg") if found else Response(status_code=404)
+    @app.get("/material/{name}")
+    @app.get("/mmbiz/{name}")
+    def stored_image(name: str) -> Response:
+        found = sandbox_media.image_response(sandbox, name)
+        return Response(found[0], media_type=found[1]) if found else Response(status_code=404)
 
     add_template_routes(app, sandbox)
     add_controls(app, "wechat", sandbox)

@@ -5,7 +5,8 @@ the call. After a timeout (unknown outcome) or a 20017 / 20019 answer (similar /
 content already posted) it looks for its own post in the account's timeline (matching the
 text with links left out: Weibo rewrites links to t.cn) instead of posting blindly; only when
 none is found does a timeout lead to a new share (and Weibo's own duplicate check still
-refuses an identical second post). Row `pub:<publication id>` remembers the post of a
+refuses an identical second post). A publication with its own cover carries it as the post's picture
+(multipart `pic`). Row `pub:<publication id>` remembers the post of a
 publication: a revision does not post again (the post links to the portal page, which
 carries it) and a retraction knows what to delete.
 
@@ -14,6 +15,7 @@ Calls send the token in the `Authorization: OAuth2 …` header, never in a URL.
 
 from __future__ import annotations
 
+import base64
 import logging
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -134,7 +136,8 @@ class WeiboAdapter:
                 return self._record(task, found, "posted (found after a timeout)")
         self.ledger.put(CHANNEL, key, state="sharing")
         try:
-            post = self._call("POST", "/2/statuses/share.json", idempotent=False, data={"status": text})
+            post = self._call("POST", "/2/statuses/share.json", idempotent=False, data={"status": text},
+                              **self._picture(task))
         except NotSent as exc:
             self.ledger.put(CHANNEL, key, state="new")
             return Retryable(reason=f"Weibo unreachable: {exc.reason}", retry_after=30.0)
@@ -148,6 +151,14 @@ class WeiboAdapter:
             self.ledger.put(CHANNEL, key, state="new")
             raise
         return self._record(task, post, "posted")
+
+    @staticmethod
+    def _picture(task: DeliveryTask) -> dict[str, Any]:
+        """The department's cover as the post's picture (multipart `pic`, schemas.cover: a JPEG of at most 64 KB)."""
+        cover = task.publication.cover
+        if cover is None or not task.rendition.get("picture"):
+            return {}
+        return {"files": {"pic": ("cover.jpg", base64.b64decode(cover.data), "image/jpeg")}}
 
     def _check_text(self, text: str, link: str) -> Rejected | None:
         if not text or not link:

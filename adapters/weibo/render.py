@@ -24,6 +24,7 @@ from typing import Any
 from adapters.common.install import Installation
 from adapters.common.links import portal_article_url
 from adapters.common.textfit import URL_RE, fit, squash
+from adapters.overrides import overridden
 from schemas.publication import Publication
 
 MAX_CHARS = 140
@@ -89,4 +90,23 @@ def render_weibo(pub: Publication, settings: Installation) -> dict[str, Any]:
     """The rendition carried on the Weibo task: the post text and the portal URL it links to."""
     url = portal_article_url(pub, settings.base_url, settings.categories)
     text = compose(squash(pub.short_title or pub.title), squash(pub.summary or pub.body_text), url, hashtags(pub.keywords))
-    return {"status": text, "url": url, "length": weibo_length(text)}
+    # picture: the department's cover goes with the post (the adapter reads it from the publication, not the task)
+    rendition = {"status": text, "url": url, "length": weibo_length(text), "picture": pub.cover is not None}
+
+    def own_text(words: str) -> dict[str, Any]:
+        status = squash(words) + " " + url  # the portal link always ends the post: Weibo requires one on the safe domain
+        return {"status": status, "length": weibo_length(status)}
+
+    return overridden(rendition, pub, "weibo", {"text": own_text})
+
+
+def check_text(words: str) -> str | None:
+    """A department's Weibo text (channel_overrides.weibo.text): it must leave room for the portal link."""
+    size = math.ceil((units(squash(words)) + 1 + URL_UNITS) / 2)
+    if size > MAX_CHARS:
+        return (f"the post would be {size} characters as Weibo counts (the portal link, appended, counts "
+                f"{URL_UNITS // 2}); at most {MAX_CHARS}")
+    return None
+
+
+OVERRIDES = {"text": check_text}  # channel_overrides a department may give for Weibo (adapters.overrides)

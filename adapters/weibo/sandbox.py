@@ -1,6 +1,7 @@
 """Sandbox of the Weibo open API (shared/channels.md), mounted at /sandbox/weibo.
 
-Contract: POST /2/statuses/share.json (form `status`, optional `pic`), POST /2/statuses/destroy.json
+Contract: POST /2/statuses/share.json (form `status`, optional multipart `pic`: a JPG, PNG or GIF of at most
+5 MB, else 20005 / 20006), POST /2/statuses/destroy.json
 (`id`), GET /2/statuses/user_timeline.json; the token in `Authorization: OAuth2 …` or as
 `access_token`; errors `{request, error_code, error}` with HTTP 400. Checked like Weibo: the
 length as Weibo counts it (≤ 140, else 20012), a link on the app's safe domain (else 10017),
@@ -24,7 +25,7 @@ from urllib.parse import urlsplit
 
 import nh3
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from adapters.common.sandbox_kit import CST, Faults, SandboxClock, SandboxLabel, StateFile, add_controls, answer
 from adapters.common.textfit import URL_RE, squash
@@ -36,6 +37,8 @@ if TYPE_CHECKING:
 
     from adapters.common.install import Installation
 
+PIC_MAX = 5 * 1024 * 1024
+PIC_TYPES = {b"\xff\xd8\xff": "image/jpeg", b"\x89PNG\r\n\x1a\n": "image/png", b"GIF8": "image/gif"}
 HOURLY_SHARE_LIMIT = 1000  # real accounts get far fewer; POST /_faults {"hourly_limit": N} to tighten
 TOKEN_TTL = 30 * 86400
 UID = 5_000_000_001
@@ -74,6 +77,7 @@ class WeiboSandbox:
             self.token_expires_at = self.clock.now() + TOKEN_TTL
             self.posts: dict[str, dict[str, Any]] = {}
             self.deletions: list[dict[str, Any]] = []
+            self.pictures: dict[str, tuple[bytes, str]] = {}  # post id -> picture, media type (not kept across restarts)
             self.next_id = 4_990_000_000_000_000
 
     def _restore(self) -> None:
@@ -120,6 +124,11 @@ class WeiboSandbox:
         if not any(h == self.safe_domain or h.endswith("." + self.safe_domain) for h in hosts):
             return err(request, 10017, f"Parameter (status)'s value invalid, expect (a url of the safe domain "
                                        f"{self.safe_domain}), see doc for more info")
+        picture = await _picture(form.get("pic"))
+        if isinstance(picture, str):
+            code, message = (20006, "Image size too large.") if picture == "size" else (20005, "Unsupported image type, "
+                                                                                          "only supported JPG, GIF, PNG!")
+            return err(request, code, message)
         with self.lock:
             now = self.clock.now()
             live = [p for p in self.posts.values() if not p["deleted"]]
@@ -135,8 +144,11 @@ class WeiboSandbox:
             post = {"id": number, "idstr": str(number), "mid": str(number), "created_at": created, "text": text,
                     "source": "<a href=\"https://open.weibo.com\">govcast（沙箱）</a>", "at": now, "deleted": False,
                     "length": weibo_length(text), "url": f"{self.public_base}/web/{UID}/{number}",
-                    "has_pic": form.get("pic") is not None}
+                    "has_pic": picture is not None,
+                    **({"pic": {"size": len(picture[0]), "type": picture[1]}} if picture else {})}
             self.posts[str(number)] = post
+            if picture:
+                self.pictures[str(number)] = picture
             self.save()
         if self.faults.take("timeout_share"):
             await asyncio.sleep(self.faults.values["delay_seconds"])
@@ -167,7 +179,7 @@ class WeiboSandbox:
 
     def page(self, post_id: str) -> HTMLResponse:
         post = self.posts.get(post_id)
-        csp = {"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"}
+        csp = {"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'"}
         if post is None or post["deleted"]:
             return HTMLResponse("<!doctype html><meta charset=utf-8><p>[SANDBOX] 该微博已被删除</p>", 404, headers=csp)
         text = nh3.clean_text(post["text"])
@@ -176,7 +188,9 @@ class WeiboSandbox:
             text = text.replace(safe, f'<a href="{safe}">{safe}</a>')
         return HTMLResponse(f"<!doctype html><html lang=zh-CN><meta charset=utf-8><title>微博（沙箱）</title>"
                             f"<p style='background:#fe0;padding:4px'>SANDBOX 微博沙箱 — not the real Weibo</p>"
-                            f"<p><b>{nh3.clean_text(self.screen_name)}</b> {post['created_at']}</p><p>{text}</p></html>",
+                            f"<p><b>{nh3.clean_text(self.screen_name)}</b> {post['created_at']}</p><p>{text}</p>"
+                            + (f"<p><img src='{self.public_base}/pic/{post['idstr']}' alt='配图' style='max-width:100%'></p>"
+                               if post.get("pic") else "") + "</html>",
                             headers=csp)
 
     def inspect(self) -> dict[str, Any]:
@@ -187,6 +201,19 @@ class WeiboSandbox:
                     }
 
 
+async def _picture(field: Any) -> tuple[bytes, str] | str | None:
+    """The post's picture and its media type; "size" or "type" when Weibo would refuse it; None without one."""
+    if field is None:
+        return None
+    if isinstance(field, str):
+        return "type"  # a text field named pic, not a file
+    data = await field.read()
+    if len(data) > PIC_MAX:
+        return "size"
+    kind = next((media for magic, media in PIC_TYPES.items() if data.startswith(magic)), None)
+    return (data, kind) if kind else "type"
+
+
 def weibo_sandbox(settings: Installation) -> ASGIApp:
     sandbox = WeiboSandbox(settings)
     app = FastAPI(title="Weibo open API — SANDBOX", docs_url="/_docs", openapi_url="/_openapi.json")
@@ -194,6 +221,11 @@ def weibo_sandbox(settings: Installation) -> ASGIApp:
     app.add_api_route("/2/statuses/share.json", sandbox.share, methods=["POST"])
     app.add_api_route("/2/statuses/destroy.json", sandbox.destroy, methods=["POST"])
     app.add_api_route("/2/statuses/user_timeline.json", sandbox.timeline, methods=["GET"])
+
+    @app.get("/pic/{post_id}")
+    def picture(post_id: str) -> Response:
+        found = sandbox.pictures.get(post_id)
+        return Response(found[0], media_type=found[1]) if found else Response(status_code=404)
 
     @app.get("/web/{uid}/{post_id}", response_class=HTMLResponse)
     def post_page(uid: str, post_id: str) -> HTMLResponse:

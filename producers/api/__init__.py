@@ -7,16 +7,17 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
-from persistence.ratelimit import RateLimiter
+from persistence.ratelimit import FailedGuesses, RateLimiter
 from persistence.store import StatusStore
 from processors.bus import Bus
-from producers.api import audit, clicks, health, metrics, publications, steering, subscribers, tokens
+from producers.api import audit, clicks, health, metrics, publications, review, steering, subscribers, tokens
 from producers.api.headers import SecurityHeaders
 from producers.api.metrics import ApiMetrics
 from producers.api.middleware import MAX_REQUEST_BYTES, BodyLimit, ServerErrors
 from producers.console import install_console
 from producers.console.metrics import ConsoleCollector
 from producers.console.steering import Steering
+from producers.newmedia_review import NewMediaReview
 from producers.problems import install_problem_handlers, use_problem_media_type
 from producers.publishing import Publisher
 from producers.subscribe import install as install_subscription_center
@@ -47,8 +48,9 @@ def create_app(settings: Settings, store: StatusStore, bus: Bus, *, max_request_
             yield
         finally:
             publisher.close()
-            if _app.state.rate_limiter is not None:
-                _app.state.rate_limiter.close()
+            for limiter in (_app.state.rate_limiter, _app.state.failed_guesses):
+                if limiter is not None:
+                    limiter.close()
 
     app = FastAPI(title="govcast", version="0.1.0", description=DESCRIPTION, openapi_tags=TAGS, lifespan=lifespan)
     app.state.settings = settings
@@ -58,8 +60,12 @@ def create_app(settings: Settings, store: StatusStore, bus: Bus, *, max_request_
     app.state.metrics = ApiMetrics(store)
     app.state.rate_limiter = (RateLimiter.for_store(store.engine, settings.rate_limit_per_second, settings.rate_limit_burst)
                               if settings.rate_limit_per_second > 0 else None)
+    app.state.failed_guesses = (  # invalid tokens per client address (the console login and sandbox controls too)
+        FailedGuesses(RateLimiter.for_store(store.engine, settings.auth_failures_per_minute / 60, settings.auth_failures_burst))
+        if settings.auth_failures_per_minute > 0 else None)
     app.state.metrics.registry.register(ConsoleCollector(store, settings))
     app.state.steering = Steering(settings, store, publisher.relay)
+    app.state.review = NewMediaReview(settings, store, publisher.relay)
     install_problem_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=max_request_bytes)
     app.add_middleware(ServerErrors)  # also catches errors of BodyLimit
@@ -67,6 +73,7 @@ def create_app(settings: Settings, store: StatusStore, bus: Bus, *, max_request_
     app.include_router(publications.router)
     app.include_router(subscribers.router)
     app.include_router(steering.router)
+    app.include_router(review.router)
     app.include_router(tokens.router)
     app.include_router(audit.router)
     app.include_router(subscribers.unsubscribe_router)

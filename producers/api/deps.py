@@ -17,7 +17,7 @@ from persistence.ratelimit import RateLimiter, retry_after_header
 from persistence.store import Principal, StatusStore
 from processors.bus import Bus
 from producers.api.metrics import ApiMetrics, MetricsDep, get_metrics
-from producers.auth import authenticate
+from producers.auth import authenticate_client
 from producers.errors import TooManyRequests
 from producers.publishing import Publisher
 from settings import Settings
@@ -60,8 +60,10 @@ def get_principal(
 ) -> Principal:
     """The authenticated caller, with the address it called from (for the audit trail). A sync dependency:
     the store lookup runs in the threadpool, on every request (no cache: revocation takes effect at once)."""
-    principal = authenticate(store, credentials.credentials if credentials else None)
-    return _limited(request, principal)
+    client = request.client.host if request.client else None
+    principal = authenticate_client(store, credentials.credentials if credentials else None,
+                                    request.app.state.failed_guesses, client)
+    return _limited(request, principal, client)
 
 
 async def get_submitter(
@@ -71,15 +73,17 @@ async def get_submitter(
     seen live before (no store read), else from the store. The group commit checks the token again in
     the transaction that would keep the submission, so a revoked token is still refused at once."""
     token = credentials.credentials if credentials else None
-    principal = publisher.tokens.lookup(token)
+    client = request.client.host if request.client else None
+    guesses = request.app.state.failed_guesses
+    principal = publisher.tokens.lookup(token, guesses, client)
     if principal is None:
-        principal = await run_in_threadpool(publisher.tokens.authenticate_fresh, token)
+        principal = await run_in_threadpool(publisher.tokens.authenticate_fresh, token, guesses, client)
     if request.app.state.rate_limiter is not None:
-        return await run_in_threadpool(_limited, request, principal)  # a store write: not on the event loop
-    return _limited(request, principal)
+        return await run_in_threadpool(_limited, request, principal, client)  # a store write: not on the event loop
+    return _limited(request, principal, client)
 
 
-def _limited(request: Request, principal: Principal) -> Principal:
+def _limited(request: Request, principal: Principal, client: str | None) -> Principal:
     limiter: RateLimiter | None = request.app.state.rate_limiter
     if limiter is not None and not (decision := limiter.check(principal.id)).allowed:
         settings: Settings = request.app.state.settings
@@ -88,7 +92,7 @@ def _limited(request: Request, principal: Principal) -> Principal:
             f"{settings.rate_limit_burst}); retry after {decision.retry_after:.1f} s",
             retry_after_header(decision.retry_after),
         )
-    return dataclasses.replace(principal, client=request.client.host if request.client else None)
+    return dataclasses.replace(principal, client=client)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

@@ -34,7 +34,7 @@ def _portal(pub: Publication, settings: Settings) -> Rendition:
     return Rendition("portal", "html", html=render_article(ArticleView(pub, url, column), site))
 
 
-def _from_renderer(channel: str, out: dict[str, Any]) -> Rendition:
+def from_renderer(channel: str, out: dict[str, Any]) -> Rendition:
     if channel == "wechat":
         return Rendition(channel, "html", html=f"<h1>{_esc(out['title'])}</h1>{out['content']}",
                          fields=(("标题", out["title"]), ("作者", out["author"]), ("摘要", out["digest"]),
@@ -64,7 +64,7 @@ def renditions(pub: Publication, channels: list[str], settings: Settings) -> lis
             if channel == "portal":
                 out.append(_portal(pub, settings))
             elif (renderer := channel_registry.renderers().get(channel)) is not None:
-                out.append(_from_renderer(channel, renderer(pub, settings)))
+                out.append(from_renderer(channel, renderer(pub, settings)))
         except Exception as exc:  # a preview must never take the page down; say what went wrong
             log.exception("rendering the %s preview of %s failed", channel, pub.id)
             out.append(Rendition(channel, "text", error=f"{type(exc).__name__}: {exc}"))

@@ -11,9 +11,10 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from persistence.store import StatusStore
-from producers.auth import hash_token
+from persistence.store import Principal, StatusStore
+from producers.auth import authenticate_client
 from producers.console.web import COOKIE, SessionDep, check_csrf, page, redirect, set_session_cookie
+from producers.errors import TooManyRequests, Unauthorized
 
 log = logging.getLogger("govcast.console")
 router = APIRouter()
@@ -46,7 +47,15 @@ def login(request: Request, token: Annotated[str, Form(max_length=200)] = "",
     if not expected or not hmac.compare_digest(expected.encode(), csrf.encode()):
         return _login_page(request, 403, "登录表单已过期，请重新提交。")
     store: StatusStore = request.app.state.store
-    principal = store.principal_for(hash_token(token.strip())) if token.strip() else None
+    try:
+        principal: Principal | None = authenticate_client(store, token.strip(), request.app.state.failed_guesses,
+                                                          request.client.host if request.client else None)
+    except Unauthorized:
+        principal = None
+    except TooManyRequests as exc:  # guessing tokens: refused unread until the address's allowance refills
+        page_ = _login_page(request, 429, "无效令牌尝试次数过多，请稍后再试。")
+        page_.headers.update(exc.headers)
+        return page_
     if principal is None:
         return _login_page(request, 401, "令牌无效（不存在、已过期或已吊销）。")
     if principal.kind not in ("operator", "department"):

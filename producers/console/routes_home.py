@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse
 
 from adapters import channels as channel_registry
 from persistence.inspection import Report, Watch, inspect
+from persistence.reviews import awaiting_reviews
 from persistence.store import StatusStore
 from producers.console.lag import consumer_lag
 from producers.console.web import SessionDep, page, settings_of
@@ -48,7 +49,8 @@ def home(request: Request, session: SessionDep) -> HTMLResponse:
     settings = settings_of(request)
     held = store.counts_by_status().get("held", 0) if session.kind == "operator" else None
     dead = sum(store.open_dead_letter_counts().values()) if session.kind == "operator" else None
-    return page(request, "home.html", report=inspection(store, settings), held=held, dead=dead,
+    reviews = len(awaiting_reviews(store.engine)) if session.kind == "operator" else None
+    return page(request, "home.html", report=inspection(store, settings), held=held, dead=dead, reviews=reviews,
                 figures=store.channel_figures(settings.channels) if session.kind == "operator" else {})
 
 

@@ -31,6 +31,7 @@ STATUS_LABELS = {
     "pending": "待处理", "scheduled": "定时发布", "held": "待审核", "rendering": "生成中", "delivering": "投递中",
     "retrying": "重试中", "delivered": "已送达", "partially_delivered": "部分送达", "failed": "失败", "dead": "死信",
     "retracting": "撤回中", "retracted": "已撤回", "paused": "已暂停",
+    "awaiting_review": "新媒体待审", "rejected": "审核未通过",
 }
 CHANNEL_LABELS = channels.labels()
 KIND_LABELS = {"policy": "政策文件", "interpretation": "政策解读", "notice": "通知公告", "news": "工作动态"}

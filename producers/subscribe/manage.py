@@ -70,12 +70,30 @@ def _contacts(sub: Subscriber) -> list[dict[str, str]]:
     return [{"label": label, "masked": masked or "未填写", "state": st} for label, masked, st in rows]
 
 
+def _unsubscribe_rows(sub: Subscriber) -> list[tuple[str, str, bool, str]]:
+    """(channel, its name, unsubscribed itself, what it does now): a channel says 接收中 only when pushes really
+    come on it (not while everything is unsubscribed or paused, nor before its address is confirmed)."""
+    reachable = {c.value for c in sub.reachable_channels()}
+
+    def state(channel: str) -> str:
+        if channel in sub.unsubscribed:
+            return "已退订"
+        if channel != "all" and "all" in sub.unsubscribed:
+            return "随全部推送停止"
+        if sub.paused:
+            return "已暂停"
+        if channel == "webhook" and sub.webhook_disabled:
+            return "已停用（接收地址已注销）"
+        return "接收中" if channel == "all" or channel in reachable else "待确认联系方式"
+
+    return [(c, CHANNEL_NAMES[c], c in sub.unsubscribed, state(c)) for c in [*(c.value for c in sub.channels), "all"]]
+
+
 def _render(request: Request, token: str, sub: Subscriber, *, status: int = 200, saved: str = "",
             errors: dict[str, str] | None = None, values: dict[str, Any] | None = None, sent: list[Sent] | None = None,
             industry_choices: list[tuple[str, str]] | None = None) -> HTMLResponse:
     center = center_of(request)
-    channels = [c.value for c in sub.channels]
-    rows = [(c, CHANNEL_NAMES[c], c in sub.unsubscribed) for c in channels] + [("all", "全部推送", "all" in sub.unsubscribed)]
+    rows = _unsubscribe_rows(sub)
     return page("manage", site_of(request), status, title=f"管理订阅：{sub.name}", current="manage", tab="manage",
                 base=f"/subscribe/m/{token}", sub=sub, saved=saved, errors=errors or {},
                 values={**values_of(sub), **(values or {})}, sent=sent or [], contacts=_contacts(sub),

@@ -7,10 +7,11 @@ import functools
 from typing import Any
 
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment, PackageLoader, StrictUndefined, pass_context, select_autoescape
+from jinja2 import ChoiceLoader, Environment, PackageLoader, StrictUndefined, pass_context, select_autoescape
 from jinja2.runtime import Context
 from markupsafe import Markup
 
+from adapters.common.views import SiteView
 from adapters.portal.render import environment as portal_environment
 from producers.subscribe import forms
 from schemas import industries
@@ -33,7 +34,9 @@ def local(moment: dt.datetime) -> str:
 
 @functools.cache
 def environment() -> Environment:
-    env = Environment(loader=PackageLoader("producers.subscribe", "templates"), autoescape=select_autoescape(default=True),
+    # The portal's templates come second: its header and footer (_site_chrome.html) are the site's, shared.
+    loader = ChoiceLoader([PackageLoader("producers.subscribe", "templates"), PackageLoader("adapters.portal", "templates")])
+    env = Environment(loader=loader, autoescape=select_autoescape(default=True),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.globals.update(described=described, regions=forms.REGIONS, scales=forms.SCALE_OPTIONS,
                        qualifications=forms.QUALIFICATIONS, topics=forms.TOPICS, channels=forms.CHANNELS,
@@ -42,7 +45,7 @@ def environment() -> Environment:
     return env
 
 
-def page(name: str, site: dict[str, Any], status: int = 200, **values: Any) -> HTMLResponse:
+def page(name: str, site: SiteView, status: int = 200, **values: Any) -> HTMLResponse:
     values.setdefault("errors", {})
     values.setdefault("values", {})
     values.setdefault("industry_choices", [])
@@ -67,7 +70,7 @@ def own_asset(name: str) -> str:
     return env.loader.get_source(env, f"subscribe/{name}")[0]
 
 
-def unavailable(site: dict[str, Any]) -> HTMLResponse:
+def unavailable(site: SiteView) -> HTMLResponse:
     """Kafka mode with the broker down: the directory change was not made (nothing half-saved)."""
     return page("outcome", site, 503, title="暂时无法保存", ok=False, manage_url="", sent=[],
                 lines=["系统暂时繁忙，本次操作没有生效。请稍后再试。"], links=[("/subscribe", "返回订阅页")])

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import Request
 
+from adapters.common.views import SiteView
 from adapters.egress import networks, url_problem
-from adapters.portal.config import portal_env
+from adapters.portal.config import portal_config
 from persistence.selfservice import SelfService
 from producers.directory import directory
 from producers.subscribe.center import Center
@@ -32,10 +31,12 @@ def views_of(request: Request) -> BusinessViews:
     return views
 
 
-def site_of(request: Request) -> dict[str, Any]:
-    s = request.app.state.settings
-    site = portal_env(s)  # the site's name and contacts, as the portal shows them
-    return {"name": site.site_name, "sponsor": site.site_sponsor, "phone": site.site_phone, "sandbox": s.sandboxes}
+def site_of(request: Request) -> SiteView:
+    """The portal's own view of the site (name, columns, footer facts): the pages wear the portal's header and footer."""
+    site: SiteView | None = getattr(request.app.state, "subscribe_site", None)
+    if site is None:
+        site = request.app.state.subscribe_site = portal_config(request.app.state.settings).site_view()
+    return site
 
 
 def client_ip(request: Request) -> str:

@@ -17,7 +17,7 @@ from typing import Any
 
 import requests
 import uvicorn
-from fastapi import FastAPI
+from fastapi import FastAPI, Response
 from sqlalchemy import create_engine
 
 from adapters.base import AdapterServices
@@ -48,6 +48,15 @@ class Platforms:
         app.include_router(callback_routers()["wechat"](self.settings, self.ledger), prefix="/callbacks/wechat")
         for name in ("wechat", "weibo"):
             app.mount(f"/sandbox/{name}", sandboxes()[name](self.settings))
+        # Pictures a department's body links to, on this installation's own origin (GET /files/<name>):
+        # (bytes, media type), or an int for an HTTP status to answer instead.
+        self.files: dict[str, tuple[bytes, str] | int] = {}
+
+        @app.get("/files/{name}")
+        def file(name: str) -> Response:
+            found = self.files.get(name, 404)
+            return Response(status_code=found) if isinstance(found, int) else Response(found[0], media_type=found[1])
+
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)

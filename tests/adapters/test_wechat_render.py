@@ -13,6 +13,7 @@ from PIL import Image
 from adapters.wechat.render import AUTHOR_MAX, CONTENT_MAX, COVER_MAX_BYTES, DIGEST_MAX, TITLE_MAX, render_wechat
 from govcast.samples import sample_policy
 from settings import Settings
+from tests.adapters.cover_support import cover_b64
 from tests.portal_support import build_publication
 
 SETTINGS = Settings(public_url="https://gov.example.cn")
@@ -55,12 +56,15 @@ def test_hostile_and_external_content_is_made_wechat_safe() -> None:
     html = article["content"]
     assert "<script" not in html.lower() and "alert" not in html and "javascript:" not in html.lower()
     found = tags(html)
-    assert not [t for t, _ in found if t in ("img", "a", "script", "style", "iframe")]
+    assert not [t for t, _ in found if t in ("a", "script", "style", "iframe")]
     for tag, attrs in found:
-        assert set(attrs) <= {"style", "colspan", "rowspan"}, (tag, attrs)
+        assert set(attrs) <= ({"src", "alt", "style"} if tag == "img" else {"style", "colspan", "rowspan"}), (tag, attrs)
         assert "position" not in (attrs.get("style") or "")
     assert all(attrs.get("style") for tag, attrs in found if tag in ("p", "td", "table"))  # inline styles
-    assert "〔图片请见原文〕" in html and "外链" in html and "段落" in html and 'colspan="2"' in html
+    assert "外链" in html and "段落" in html and 'colspan="2"' in html
+    # the image stays where it was, to be uploaded with uploadimg and its URL rewritten by the adapter
+    assert article["images"] == ["https://evil.example/a.png"]
+    assert [a["src"] for t, a in found if t == "img"] == ["https://evil.example/a.png"]
 
 
 def test_a_very_long_body_is_cut_at_a_block_and_points_to_the_original() -> None:
@@ -94,12 +98,36 @@ def test_limits_hold_for_any_chinese_or_mixed_text(title: str, summary: str, pub
             assert article[field].endswith("…")
 
 
-def test_the_title_is_never_cut_where_a_short_name_exists() -> None:
-    """The official title (33 characters) does not fit WeChat's 32: the department's short_title goes, else the
-    document's own name, whole -- not "济南市人民政府办公厅关于印发2025年济南市政务公开工作要点的…"."""
-    derived = render_wechat(build_publication("pub_wx000101", sample_policy()), SETTINGS)
-    assert derived["title"] == "2025年济南市政务公开工作要点"
+def test_the_official_title_goes_whole_up_to_64_characters() -> None:
+    """WeChat takes 64 characters (the MP editor's limit): the seed policy's official title (33) goes whole, not
+    "济南市人民政府办公厅关于印发2025年济南市政务公开工作要点的…"; a department's short_title wins; a title over 64 is
+    named by the document's own name, whole."""
+    pub = build_publication("pub_wx000101", sample_policy())
+    assert render_wechat(pub, SETTINGS)["title"] == pub.title == "济南市人民政府办公厅关于印发2025年济南市政务公开工作要点的通知"
     given = render_wechat(build_publication("pub_wx000102", sample_policy(short_title="一图读懂2025年政务公开工作要点")), SETTINGS)
     assert given["title"] == "一图读懂2025年政务公开工作要点"
-    fits = render_wechat(build_publication("pub_wx000103", sample_policy(title="关于做好2025年春节假期安排的通知")), SETTINGS)
-    assert fits["title"] == "关于做好2025年春节假期安排的通知"  # the official title when it fits
+    long_title = "济南市人民政府办公厅关于印发" + "济南市进一步优化营商环境" * 4 + "若干措施的通知"
+    assert len(long_title) > TITLE_MAX
+    named = render_wechat(build_publication("pub_wx000103", sample_policy(title=long_title)), SETTINGS)
+    assert named["title"] == "济南市进一步优化营商环境" * 4 + "若干措施"
+
+
+def test_a_video_link_and_a_video_attachment_are_named_with_their_address() -> None:
+    body = ('<p>请观看<a href="https://media.jinan.gov.cn/v/jiedu-2025.mp4">《政务公开工作要点》视频解读</a>。</p>'
+            '<p>详见<a href="https://www.jinan.gov.cn/other.html">其他页面</a>。</p>')
+    attachments = [{"name": "新闻发布会实录", "url": "https://media.jinan.gov.cn/v/fabuhui.m3u8", "media_type": "application/x-mpegURL"},
+                   {"name": "专家访谈", "url": "https://media.jinan.gov.cn/v/fangtan", "media_type": "video/mp4"}]
+    article = render_wechat(build_publication("pub_wx000104", sample_policy(body=body, attachments=attachments)), SETTINGS)
+    html = article["content"]
+    assert "▶ 视频：《政务公开工作要点》视频解读" in html and "https://media.jinan.gov.cn/v/jiedu-2025.mp4" in html
+    assert "▶ 视频：专家访谈" in html and "https://media.jinan.gov.cn/v/fangtan" in html  # a video attachment
+    assert "其他页面" in html and "https://www.jinan.gov.cn/other.html" not in html  # other links: text only
+    assert article["videos"] == ["https://media.jinan.gov.cn/v/jiedu-2025.mp4", "https://media.jinan.gov.cn/v/fangtan"]
+    assert not [t for t, _ in tags(html) if t == "a"]
+
+
+def test_a_department_cover_travels_on_the_publication_not_the_task() -> None:
+    pub = build_publication("pub_wx000105", sample_policy(cover={"data": cover_b64()}))
+    article = render_wechat(pub, SETTINGS)
+    assert article["cover_source"] == "department" and "cover_jpeg" not in article
+    assert pub.cover is not None and len(base64.b64decode(pub.cover.data)) <= COVER_MAX_BYTES

@@ -98,3 +98,12 @@ def test_metrics_can_be_limited_to_the_monitoring_network(runtime: Runtime) -> N
     with TestClient(app, client=("10.9.3.4", 40000)) as monitoring, TestClient(app, client=("192.0.2.8", 40000)) as other:
         assert monitoring.get("/metrics").status_code == 200
         assert other.get("/metrics").status_code == 403
+
+
+@pytest.mark.parametrize("runtime", [{"auth_failures_per_minute": 6.0, "auth_failures_burst": 3}], indirect=True)
+def test_sandbox_controls_count_token_guesses(runtime: Runtime) -> None:
+    with TestClient(build_app(runtime, run_pipeline=False)) as client:
+        statuses = [client.post("/sandbox/_clock", json={"advance_seconds": 1}, headers=bearer(f"gct_guess{i}")).status_code
+                    for i in range(4)]
+        assert statuses == [401, 401, 401, 429]
+        assert client.get("/v1/publications", headers=bearer("gct_guess9")).status_code == 429  # one allowance per address

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select, text
 
 from persistence.engine import make_engine
-from persistence.selfservice import MAX_ATTEMPTS, Outcome, RateLimit, SelfService, confirmations
+from persistence.selfservice import KEPT_AFTER_EXPIRY, MAX_ATTEMPTS, Outcome, RateLimit, SelfService, confirmations
 from persistence.subscribers import SubscriberStore
 from schemas.subscriber import Subscriber, SubscriberIn
 from tests.push_support import credit_code
@@ -60,6 +60,34 @@ def test_five_wrong_codes_lock_the_confirmation_even_for_the_right_code(service:
     assert service.redeem(ref, wrong, now=T0).outcome is Outcome.locked
     assert service.redeem(ref, code, now=T0).outcome is Outcome.locked
     assert service.redeem("no-such-ref", code, now=T0).outcome is Outcome.unknown
+
+
+def test_the_requested_record_with_its_contacts_is_gone_once_used_locked_or_long_expired(service: SelfService) -> None:
+    """A sign-up carries contacts in clear until confirmed; a used or dead confirmation keeps none, and a sign-up
+    nobody confirmed leaves no row at all two days after its link expired."""
+    doc = '{"email": "someone@example.test", "mobile": "13900000000"}'
+
+    def stored_doc(ref: str) -> object:
+        with service.engine.connect() as conn:
+            return conn.execute(select(confirmations.c.doc).where(confirmations.c.id == ref)).scalar()
+
+    used, secret = service.begin(credit_code(4), "signup", "email", doc, now=T0)
+    assert stored_doc(used) == doc
+    assert service.redeem(used, secret, now=T0).doc == doc, "the confirmation still applies the record"
+    assert stored_doc(used) is None and service.redeem(used, secret, now=T0).outcome is Outcome.used
+    locked, code = service.begin(credit_code(4), "signup", "sms", doc, now=T0)
+    for _ in range(MAX_ATTEMPTS):
+        service.redeem(locked, f"{(int(code) + 1) % 10**6:06d}", now=T0)
+    assert stored_doc(locked) is None
+    ignored, _ = service.begin(credit_code(5), "signup", "email", doc, now=T0)
+    later = T0 + dt.timedelta(hours=24) + KEPT_AFTER_EXPIRY
+    service.begin(credit_code(6), "manage", "email", now=later)  # any new confirmation sweeps
+    assert stored_doc(ignored) == doc, "kept for its expiry message for the grace period"
+    service.begin(credit_code(6), "manage", "email", now=later + dt.timedelta(seconds=1))
+    with service.engine.connect() as conn:
+        left = conn.execute(select(confirmations.c.id).where(confirmations.c.credit_code.in_(
+            [credit_code(4), credit_code(5)]))).scalars().all()
+    assert left == [], "nothing about a sign-up nobody confirmed stays"
 
 
 def test_sends_are_limited_per_address_and_per_client_ip(service: SelfService) -> None:

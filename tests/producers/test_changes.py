@@ -115,3 +115,31 @@ def test_operators_retract_any_department_s_publication(client, dept, operator, 
     assert response.status_code == 202, response.text
     assert client.get(first["links"]["self"], headers=dept).json()["retracted"] is True
     assert bus.types()[-1] == EventType.retracted
+
+
+def test_a_revision_keeps_the_repeal_of_a_later_publication_until_that_one_is_retracted(client, dept, bus, problem):
+    policy = post(client, dept)
+    decision = post(client, dept, sample_policy(title="关于废止《2025年政务公开工作要点》的决定", doc_no="济政办字〔2025〕19号",
+                                                related=[{"id": policy["id"], "relation": "repeals"}]))
+    url = policy["links"]["self"]
+    assert client.get(url, headers=dept).json()["validity"] == "废止"
+
+    # a typo fix that leaves 有效性 out: still repealed, and its pages still link the decision
+    fix = sample_policy(title="关于印发2025年政务公开工作要点的通知（更正）")
+    del fix["validity"]
+    assert client.put(url, json=fix, headers=dept).status_code == 202
+    now = client.get(url, headers=dept).json()
+    assert (now["title"], now["validity"]) == (fix["title"], "废止")
+    sent = bus.events()[-1]
+    assert sent.subject == policy["id"] and sent.data["lapsed_by"]["by_id"] == decision["id"]
+
+    # 有效 sent explicitly (a CMS re-sending its record) is refused and changes nothing
+    refused = problem(client.put(url, json=sample_policy(), headers=dept), 409, "body.validity")
+    assert decision["id"] in refused["detail"]
+    assert client.get(url, headers=dept).json()["validity"] == "废止"
+
+    # the decision withdrawn, the department decides the policy's 有效性 again
+    retracted = client.post(decision["links"]["self"] + "/retract", json={"reason": "决定撤回"}, headers=dept)
+    assert retracted.status_code == 202
+    assert client.put(url, json=sample_policy(), headers=dept).status_code == 202
+    assert client.get(url, headers=dept).json()["validity"] == "有效"

@@ -284,6 +284,44 @@ def test_manage_changes_are_validated_recorded_and_deletion_forgets_the_business
     assert client.get(manage).status_code == 404
 
 
+def test_after_unsubscribing_everything_no_channel_still_says_it_is_receiving(client: TestClient, smtp: SmtpSink) -> None:
+    manage = sign_up(client, smtp, 22)
+
+    def unsubscribe_section() -> list[str]:
+        section = client.get(manage).text.split('id="h-unsub"')[1].split("</section>")[0]
+        return [html.unescape(t) for t in re.findall(r"<li><span>(.*?)</span>", section)]
+
+    assert unsubscribe_section() == ["邮件：接收中", "全部推送：接收中"]
+    client.post(f"{manage}/unsubscribe", data={"channel": "all", "undo": "no"})
+    assert unsubscribe_section() == ["邮件：随全部推送停止", "全部推送：已退订"]
+    client.post(f"{manage}/unsubscribe", data={"channel": "all", "undo": "yes"})
+    client.post(f"{manage}/pause", data={"paused": "yes"})
+    assert unsubscribe_section() == ["邮件：已暂停", "全部推送：已暂停"]
+
+
+def test_the_pages_wear_the_portals_own_header_and_footer(client: TestClient) -> None:
+    """One site: the portal's header (name, every column, 政策文件库, search, the sign-up) and footer (网站标识码,
+    备案, 网站地图 …) on every subscription page, plus this section's own entries; nothing kept twice to drift."""
+    from adapters.portal.config import portal_config
+    from adapters.portal.render import home_sections, render_home
+    from tests.portal_support import parse_html
+
+    site = portal_config(client.app.state.settings).site_view()  # type: ignore[attr-defined]
+    portal = parse_html(render_home(home_sections([], site), site))
+    portal_nav, portal_footer = portal.find("nav", class_="site-nav").links(), portal.find("footer").links()
+    assert ("http://gov.test/subscribe", "订阅惠企政策") in portal_nav, "the portal leads to the sign-up"
+    for path in ("/subscribe", "/subscribe/manage", "/subscribe/privacy"):
+        page = parse_html(client.get(path).text)
+        header = page.find("header", class_="site-header")
+        assert header.find("a", class_="site-name").attrs["href"] == site.home_url
+        assert header.find("nav", class_="site-nav").links() == [*portal_nav, ("/subscribe/manage", "管理我的订阅")], path
+        footer = page.find("footer")
+        assert footer.links() == [*portal_footer, ("/subscribe/privacy", "个人信息处理说明")], path
+        assert f"网站标识码：{site.id_code}" in footer.text
+    current = parse_html(client.get("/subscribe").text).find("nav", class_="site-nav").find("a", aria_current="page")
+    assert current.text == "订阅惠企政策"
+
+
 def test_an_sms_code_opens_the_manage_page_once_and_not_after_ten_minutes(client: TestClient, clock: Clock) -> None:
     center: Center = center_of(client)  # type: ignore[arg-type]
     client.app.state.subscribers.upsert(SubscriberIn.model_validate({  # type: ignore[attr-defined]

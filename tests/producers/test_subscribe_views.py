@@ -38,7 +38,7 @@ def on_portal(store: StatusStore, n: int, **fields: object) -> str:
     return p.id
 
 
-def test_the_message_center_shows_only_this_business_newest_first_with_current_validity(store: StatusStore) -> None:
+def test_the_message_center_shows_only_this_business_newest_first_with_current_validity_and_interpretation(store: StatusStore) -> None:
     subs = SubscriberStore(store.engine)
     first = on_portal(store, 1, title="第一条人才政策")
     second = on_portal(store, 2, title="第二条人才政策", validity="失效")
@@ -47,10 +47,13 @@ def test_the_message_center_shows_only_this_business_newest_first_with_current_v
     subs.record("d2", second, 1, credit_code(1), "sent", channel="sms")
     subs.record("d3", theirs, 1, credit_code(2), "delivered", channel="email")
     subs.record("d4", first, 1, credit_code(2), "failed", channel="email")
+    on_portal(store, 4, title="第一条人才政策解读", kind="interpretation", related=[{"id": first, "relation": "interprets"}])
     mine = BusinessViews(store.engine).messages(business(1))
     assert [(m.title, m.channel_name, m.validity_text, m.url) for m in mine] == [
         ("第二条人才政策", "短信", "已失效", "http://gov.test/portal/2.html"),
         ("第一条人才政策", "邮件", "现行有效", "http://gov.test/portal/1.html")]
+    assert [m.interpretations for m in mine] == [[], [("http://gov.test/portal/4.html", "第一条人才政策解读")]], \
+        "each message links its policy's interpretation"
     assert BusinessViews(store.engine).messages(business(3)) == []
 
 

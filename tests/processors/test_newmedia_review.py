@@ -1,0 +1,122 @@
+"""Issue 14's new-media review rule in the plan stage, and the send window and daily cap of the paced channels."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from govcast.samples import DEMO_DEPARTMENT, sample_policy
+from persistence.projection import overall_status
+from persistence.store import StatusStore
+from processors.normalize import normalize
+from processors.pacing import gate
+from processors.stages import ChangeKind, PublicationChange, StageContext, plan
+from schemas import DeliveryStatus, DeliveryTask, IndexNo, PublicationIn, StatusEvent
+from schemas.delivery import Action, delivery_id
+from settings import Settings
+
+CODE = DEMO_DEPARTMENT["publisher_code"]
+CST = dt.timezone(dt.timedelta(hours=8))
+MORNING = dt.datetime(2025, 3, 5, 10, 0, tzinfo=CST)
+
+
+def publication(pub_id: str = "pub_review", *, retracted: bool = False):  # type: ignore[no-untyped-def]
+    fields = PublicationIn.model_validate(sample_policy())
+    pub = normalize(fields, publication_id=pub_id, version=1, department=CODE,
+                    index=IndexNo(code=CODE, year=2025, sequence=1), submitted_at=MORNING)
+    return pub.model_copy(update={"retracted": retracted})
+
+
+def context(tmp_path: Path, store: StatusStore, rule: list[str], now: dt.datetime = MORNING, **more: object) -> StageContext:
+    settings = Settings(data_dir=tmp_path, channels=["portal", "wechat", "weibo"], newmedia_review=rule, **more)
+    return StageContext(settings=settings, store=store, adapters={}, clock=lambda: now)
+
+
+def planned(ctx: StageContext, pub=None) -> tuple[set[str], dict[str, DeliveryStatus]]:  # type: ignore[no-untyped-def]
+    out = asyncio.run(plan(PublicationChange(kind=ChangeKind.submitted, publication=pub or publication()), ctx))
+    queued = {m.channel for m in out if isinstance(m, DeliveryTask)}
+    waiting = {m.channel: m.status for m in out if isinstance(m, StatusEvent) and m.status is DeliveryStatus.awaiting_review}
+    return queued, waiting  # type: ignore[return-value]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> StatusStore:
+    return StatusStore(f"sqlite:///{tmp_path}/s.db")
+
+
+def test_the_rule_keeps_named_new_media_copies_waiting_and_queues_the_rest(tmp_path: Path, store: StatusStore) -> None:
+    assert planned(context(tmp_path, store, [])) == ({"portal", "wechat", "weibo"}, {})
+    assert planned(context(tmp_path, store, ["wechat"])) == ({"portal", "weibo"}, {"wechat": DeliveryStatus.awaiting_review})
+    # Per department: this department's Weibo copy waits, another department's rule changes nothing for it.
+    assert planned(context(tmp_path, store, [f"weibo:{CODE}", "wechat:11370100MB2857733X"])) == (
+        {"portal", "wechat"}, {"weibo": DeliveryStatus.awaiting_review})
+    # A retraction never waits for an editor.
+    assert planned(context(tmp_path, store, ["wechat", "weibo"]), publication(retracted=True)) == (
+        {"portal", "wechat", "weibo"}, {})
+
+
+def test_a_revision_of_a_copy_posted_already_does_not_wait_again(tmp_path: Path, store: StatusStore) -> None:
+    ctx = context(tmp_path, store, ["wechat", "weibo"])
+    first = publication()
+    with store.transaction() as conn:
+        store.upsert_publication(conn, first, "pending", ["portal", "wechat", "weibo"])
+    store.apply_status("posted", StatusEvent(publication_id=first.id, version=1, channel="wechat",
+                                             status=DeliveryStatus.delivered, at=MORNING))
+    store.apply_status("rejected", StatusEvent(publication_id=first.id, version=1, channel="weibo",
+                                               status=DeliveryStatus.rejected, at=MORNING))
+    revision = first.model_copy(update={"version": 2})
+    # WeChat answers "already posted" for the revision; the rejected Weibo copy comes back to the editor.
+    assert planned(ctx, revision) == ({"portal", "wechat"}, {"weibo": DeliveryStatus.awaiting_review})
+
+
+def test_a_rule_naming_no_new_media_channel_or_a_bad_code_is_refused(tmp_path: Path) -> None:
+    for rule in ("portal", "wechat:nonsense", "sms"):
+        with pytest.raises(ValidationError, match="GOVCAST_NEWMEDIA_REVIEW"):
+            Settings(data_dir=tmp_path, newmedia_review=rule)
+    with pytest.raises(ValidationError, match="GOVCAST_NEWMEDIA_SEND_WINDOW"):
+        Settings(data_dir=tmp_path, newmedia_send_window="21:00-08:00")
+
+
+def task(pub_id: str, channel: str = "wechat", action: Action = Action.publish) -> DeliveryTask:
+    pub = publication(pub_id)
+    return DeliveryTask(delivery_id=delivery_id(pub.id, 1, channel, action), channel=channel, action=action,
+                        publication=pub)
+
+
+def test_outside_the_send_window_a_copy_waits_for_the_morning_without_spending_an_attempt(
+        tmp_path: Path, store: StatusStore) -> None:
+    night = dt.datetime(2025, 3, 5, 22, 30, tzinfo=CST)
+    ctx = context(tmp_path, store, ["wechat"], now=night)
+    later, note = asyncio.run(gate(task("pub_a"), ctx)) or []
+    assert isinstance(later, DeliveryTask) and later.attempt == 1
+    assert later.not_before == dt.datetime(2025, 3, 6, 8, 0, tzinfo=CST)
+    assert isinstance(note, StatusEvent) and note.status is DeliveryStatus.scheduled
+    assert "2025-03-06 08:00" in (note.detail or "")
+    # Withdrawing a copy is never held back.
+    assert asyncio.run(gate(task("pub_a", action=Action.retract), ctx)) is None
+    early = context(tmp_path, store, ["wechat"], now=dt.datetime(2025, 3, 6, 7, 59, tzinfo=CST))
+    [again, _] = asyncio.run(gate(task("pub_a"), early)) or []
+    assert isinstance(again, DeliveryTask) and again.not_before == dt.datetime(2025, 3, 6, 8, 0, tzinfo=CST)
+
+
+def test_beyond_the_daily_cap_a_copy_waits_for_the_next_days_window(tmp_path: Path, store: StatusStore) -> None:
+    ctx = context(tmp_path, store, ["wechat"], newmedia_daily_cap={"wechat": 2})
+    assert asyncio.run(gate(task("pub_1"), ctx)) is None
+    assert asyncio.run(gate(task("pub_2"), ctx)) is None
+    later, note = asyncio.run(gate(task("pub_3"), ctx)) or []
+    assert isinstance(later, DeliveryTask) and later.not_before == dt.datetime(2025, 3, 6, 8, 0, tzinfo=CST)
+    assert isinstance(note, StatusEvent) and "daily cap" in (note.detail or "")
+    assert asyncio.run(gate(task("pub_2"), ctx)) is None  # a copy keeps its slot: its retry is not a new post
+    assert asyncio.run(gate(task("pub_3", channel="weibo"), ctx)) is None  # another account, its own cap
+    tomorrow = context(tmp_path, store, ["wechat"], now=MORNING + dt.timedelta(days=1), newmedia_daily_cap={"wechat": 2})
+    assert asyncio.run(gate(task("pub_3"), tomorrow)) is None
+
+
+def test_a_publication_waiting_only_for_an_editor_says_so() -> None:
+    assert overall_status(["delivered", "awaiting_review"], retracted=False) == "awaiting_review"
+    assert overall_status(["delivering", "awaiting_review"], retracted=False) == "delivering"
+    assert overall_status(["delivered", "rejected"], retracted=False) == "partially_delivered"
