@@ -63,6 +63,8 @@ class Job:
     facts: dict[str, Any]
     state: str | None = None  # the recipient's state in push_recipients ("delivered": done already)
     in_ledger: bool = False  # earlier attempts left facts
+    day: str = ""  # the local date of this batch (daily caps count deliveries per day)
+    reachable: list[PushChannel] = field(default_factory=list)  # the business's channels it can be reached on
     changes: dict[str, Any] = field(default_factory=dict)
     ref: str | None = None
     record: RecipientUpdate | None = None
@@ -118,9 +120,9 @@ class PushAdapter:
         return f"{self.services.public_url}/u/{make_token(self.unsubscribe_secret, credit_code, channel, campaign)}"
 
     @staticmethod
-    def _candidates(sub: Subscriber, task: DeliveryTask, facts: dict[str, Any]) -> list[PushChannel]:
-        failed = set(facts.get("failed", []))
-        found = [c for c in sub.reachable_channels() if c.value not in failed]
+    def _candidates(job: Job) -> list[PushChannel]:
+        task, failed = job.task, set(job.facts.get("failed", []))
+        found = [c for c in job.reachable if c.value not in failed]
         if task.rendition.get("event") == REVISED_EVENT:  # for the business's systems only: people were told once
             return [c for c in found if c is PushChannel.webhook]
         return found
@@ -162,8 +164,12 @@ class PushAdapter:
         ids = [t.delivery_id for t in tasks]
         facts, states = self.ledger.get_many("push", ids), self.store.recipient_states(ids)
         subs = self.directory.get_many([t.recipient for t in tasks if t.recipient])
-        return [Job(t, subs.get(t.recipient or ""), facts.get(t.delivery_id, {}), states.get(t.delivery_id),
-                    t.delivery_id in facts) for t in tasks]
+        day = self.services.clock().astimezone(self.tz).date().isoformat()
+        jobs = [Job(t, subs.get(t.recipient or ""), facts.get(t.delivery_id, {}), states.get(t.delivery_id),
+                    t.delivery_id in facts, day) for t in tasks]
+        for job in jobs:
+            job.reachable = job.sub.reachable_channels() if job.sub is not None else []
+        return jobs
 
     def _deferrals(self, jobs: list[Job], now: dt.datetime) -> dict[str, Deferral]:
         local = now.astimezone(self.tz)
@@ -174,7 +180,7 @@ class PushAdapter:
             sub, task = job.sub, job.task
             if sub is None or task.action is not Action.publish or task.checks or job.done:
                 continue  # nothing to send, or a message already with the platform (awaiting its receipt)
-            candidates = self._candidates(sub, task, job.facts)
+            candidates = self._candidates(job)
             if not candidates:
                 continue
             if candidates[0].value in self.config.quiet_channels:
@@ -254,7 +260,7 @@ class PushAdapter:
             return Rejected(reason="channel-wide push tasks are fanned out by the target stage", code="no_recipient")
         if job.done:
             return Delivered(detail=f"already delivered via {job.facts.get('delivered_via') or 'push'}")
-        if sub is None or not sub.reachable_channels():
+        if sub is None or not job.reachable:
             reason = "not in the directory" if sub is None else "no consent, unsubscribed or no reachable channel"
             state = "unsubscribed" if sub is not None and sub.unsubscribed else "skipped"
             job.set_state(state, detail=reason)
@@ -267,7 +273,7 @@ class PushAdapter:
                 done = self._outcome(job, sender.channel, await self._send(sender, job, msg, http, gate, check=True))
                 if done is not None:
                     return done
-        for channel in self._candidates(sub, task, job.facts):
+        for channel in self._candidates(job):
             found = self.senders.get(channel)
             if found is None:
                 result: DeliveryResult = Rejected(reason=f"the {channel.value} push channel is not configured",
@@ -284,8 +290,7 @@ class PushAdapter:
         """Record what one channel's attempt means; None: it failed for good, try the next channel."""
         if isinstance(result, Delivered):
             job.put(delivered_via=channel.value, awaiting=None)
-            day = self.services.clock().astimezone(self.tz).date().isoformat()
-            job.set_state("delivered", channel=channel.value, detail=result.detail, day=day)
+            job.set_state("delivered", channel=channel.value, detail=result.detail, day=job.day)
             return result.model_copy(update={"detail": f"{channel.value}: {result.detail}"})
         if isinstance(result, Pending):  # accepted by the platform; its receipt will tell
             job.put(f"{channel.value}:{result.external_id}" if result.external_id else None, awaiting=channel.value)
