@@ -9,6 +9,16 @@ load requests queued during one commit go together in the next.
 On PostgreSQL several API processes each run a writer. Units are ordered by a caller-given
 key inside a batch (the department, whose 索引号 counter row a submit locks), so two
 batches lock shared rows in the same order instead of deadlocking.
+
+Units may remember things for the rest of their batch in `persistence.engine.batch_memo(conn)`
+(the audit chain's head hash: one read per batch instead of one per unit); a unit that fails
+empties it, since its savepoint's rollback may have undone what was remembered.
+
+A unit may name the principal (token id) it acts for when its caller took that principal
+from a cache instead of the store: the writer then asks `dead_principals` once per batch,
+inside the batch's transaction, which of those tokens are no longer live, and refuses their
+units (`refusal()`) without running them. A revocation committed before the batch is seen,
+by every process, as if the token had been looked up in the same transaction.
 """
 
 from __future__ import annotations
@@ -23,6 +33,7 @@ from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Connection
 
+from persistence.engine import close_batch_memo, open_batch_memo
 from persistence.faults import kill_point
 from persistence.store import StatusStore
 
@@ -30,12 +41,14 @@ log = logging.getLogger("govcast.store")
 
 T = TypeVar("T")
 MAX_BATCH = 256
+PrincipalCheck = Callable[[Connection, set[str]], set[str]]  # token ids -> those no longer live
 
 
 @dataclass
 class _Item(Generic[T]):
     unit: Callable[[Connection], T]
     order: str
+    principal: str | None = None
     future: Future[T] = field(default_factory=Future)
 
 
@@ -43,24 +56,33 @@ class GroupCommitter:
     """Runs units of work in shared transactions on one writer thread (started on first use)."""
 
     def __init__(self, store: StatusStore, *, after_commit: Callable[[], None] | None = None,
-                 max_batch: int = MAX_BATCH) -> None:
+                 max_batch: int = MAX_BATCH, dead_principals: PrincipalCheck | None = None,
+                 refusal: Callable[[], Exception] = lambda: PermissionError("the token is no longer valid")) -> None:
         self.store = store
         self.after_commit = after_commit or (lambda: None)
         self.max_batch = max_batch
+        self.dead_principals = dead_principals
+        self.refusal = refusal
         self._queue: queue.SimpleQueue[_Item[Any] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
 
-    def run(self, unit: Callable[[Connection], T], *, order: str = "") -> T:
+    def run(self, unit: Callable[[Connection], T], *, order: str = "", principal: str | None = None) -> T:
         """Run `unit` inside a shared transaction; its result once that transaction committed.
 
         Raises what `unit` raised (its writes rolled back, the batch's others kept), or the
         commit's error (nothing of the batch kept).
         """
+        return self.submit(unit, order=order, principal=principal).result()
+
+    def submit(self, unit: Callable[[Connection], T], *, order: str = "", principal: str | None = None) -> Future[T]:
+        """`run` without waiting: the future of its result (asyncio callers await it with `asyncio.wrap_future`).
+
+        `principal`: the token id `unit` acts for, to be checked live in the batch's transaction."""
         self._ensure_started()
-        item: _Item[T] = _Item(unit, order)
+        item: _Item[T] = _Item(unit, order, principal)
         self._queue.put(item)
-        return item.future.result()
+        return item.future
 
     def close(self) -> None:
         if self._thread is not None:
@@ -95,12 +117,21 @@ class GroupCommitter:
         outcomes: list[tuple[_Item[Any], Any, BaseException | None]] = []
         try:
             with self.store.transaction() as conn:
-                for item in batch:
-                    try:
-                        with conn.begin_nested():
-                            outcomes.append((item, item.unit(conn), None))
-                    except Exception as exc:
-                        outcomes.append((item, None, exc))
+                memo = open_batch_memo(conn)  # e.g. the audit chain's head: read once per batch, not per unit
+                try:
+                    dead = self._dead(conn, batch)
+                    for item in batch:
+                        if item.principal in dead:
+                            outcomes.append((item, None, self.refusal()))
+                            continue
+                        try:
+                            with conn.begin_nested():
+                                outcomes.append((item, item.unit(conn), None))
+                        except Exception as exc:
+                            memo.clear()  # its savepoint rolled back: what units remembered may be gone too
+                            outcomes.append((item, None, exc))
+                finally:
+                    close_batch_memo(conn)
                 kill_point("commit:inside")
         except Exception as exc:  # the transaction itself failed (disk full, database gone): nothing was kept
             for item in batch:
@@ -111,6 +142,16 @@ class GroupCommitter:
             self.after_commit()
         except Exception:
             log.exception("after-commit hook failed")  # the batch is committed: its answers stand
+        self._answer(outcomes)
+
+    def _dead(self, conn: Connection, batch: list[_Item[Any]]) -> set[str | None]:
+        checked = {item.principal for item in batch if item.principal is not None}
+        if not checked or self.dead_principals is None:
+            return set()
+        return set(self.dead_principals(conn, checked))
+
+    @staticmethod
+    def _answer(outcomes: list[tuple[_Item[Any], Any, BaseException | None]]) -> None:
         for item, result, error in outcomes:
             if error is None:
                 item.future.set_result(result)

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy import Connection, event, func, select
 
+from persistence import audit
 from persistence.group_commit import GroupCommitter
 from persistence.store import StatusStore
 from persistence.tables import outbox
@@ -80,3 +81,39 @@ def test_a_failed_commit_fails_every_request_of_the_batch_and_keeps_nothing(stor
     assert kept(store) == {"k2"}
     with store.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(outbox)).scalar_one() == 1
+
+
+def test_audit_rows_of_one_batch_chain_up_even_when_a_unit_between_them_rolls_back(store: StatusStore) -> None:
+    """The batch reads the chain's head once; a unit that appended and then failed must not leave its hash behind."""
+    writer = GroupCommitter(store)
+    first_running, release = threading.Event(), threading.Event()
+
+    def slow_first(conn: Connection) -> None:
+        first_running.set()
+        release.wait(10)
+        audit.record(conn, None, "test.first", "t0")
+
+    def unit(n: int):  # type: ignore[no-untyped-def]
+        def work(conn: Connection) -> None:
+            audit.record(conn, None, "test.unit", f"t{n}")
+            if n % 3 == 0:
+                raise ValueError(f"request {n} failed after its audit row")
+
+        return work
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        first = pool.submit(writer.run, slow_first)
+        assert first_running.wait(10)
+        futures = [pool.submit(writer.run, unit(n)) for n in range(1, 10)]
+        while writer._queue.qsize() < 9:  # all nine go into the next batch together
+            threading.Event().wait(0.01)
+        release.set()
+        first.result()
+        failed = [n for n, future in enumerate(futures, start=1) if future.exception() is not None]
+    writer.close()
+    assert failed == [3, 6, 9]
+    verdict = audit.verify(store.engine)
+    assert verdict.intact, verdict.problems
+    assert verdict.entries == 1 + 6
+    assert [e["target"] for e in audit.entries(store.engine, audit.AuditFilter())][::-1] == \
+        ["t0", "t1", "t2", "t4", "t5", "t7", "t8"]
