@@ -23,6 +23,8 @@ by every process, as if the token had been looked up in the same transaction.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import queue
 import threading
@@ -50,6 +52,7 @@ class _Item(Generic[T]):
     order: str
     principal: str | None = None
     future: Future[T] = field(default_factory=Future)
+    waiter: asyncio.Future[T] | None = None  # set for `run_async`: answered on its event loop instead of `future`
 
 
 class GroupCommitter:
@@ -76,13 +79,22 @@ class GroupCommitter:
         return self.submit(unit, order=order, principal=principal).result()
 
     def submit(self, unit: Callable[[Connection], T], *, order: str = "", principal: str | None = None) -> Future[T]:
-        """`run` without waiting: the future of its result (asyncio callers await it with `asyncio.wrap_future`).
+        """`run` without waiting: the future of its result.
 
         `principal`: the token id `unit` acts for, to be checked live in the batch's transaction."""
         self._ensure_started()
         item: _Item[T] = _Item(unit, order, principal)
         self._queue.put(item)
         return item.future
+
+    async def run_async(self, unit: Callable[[Connection], T], *, order: str = "", principal: str | None = None) -> T:
+        """`run` for coroutines: no thread waits, and the writer answers all of a batch's waiters on one event
+        loop with one wake-up of that loop (not one cross-thread callback per request)."""
+        self._ensure_started()
+        item: _Item[T] = _Item(unit, order, principal, waiter=asyncio.get_running_loop().create_future())
+        self._queue.put(item)
+        assert item.waiter is not None
+        return await item.waiter
 
     def close(self) -> None:
         if self._thread is not None:
@@ -134,8 +146,7 @@ class GroupCommitter:
                     close_batch_memo(conn)
                 kill_point("commit:inside")
         except Exception as exc:  # the transaction itself failed (disk full, database gone): nothing was kept
-            for item in batch:
-                item.future.set_exception(exc)
+            self._answer([(item, None, exc) for item in batch])
             return
         kill_point("commit:after")
         try:
@@ -152,8 +163,27 @@ class GroupCommitter:
 
     @staticmethod
     def _answer(outcomes: list[tuple[_Item[Any], Any, BaseException | None]]) -> None:
-        for item, result, error in outcomes:
-            if error is None:
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Item[Any], Any, BaseException | None]]] = {}
+        for outcome in outcomes:
+            item, result, error = outcome
+            if item.waiter is not None:
+                by_loop.setdefault(item.waiter.get_loop(), []).append(outcome)
+            elif error is None:
                 item.future.set_result(result)
             else:
                 item.future.set_exception(error)
+        for loop, answers in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits any more
+                loop.call_soon_threadsafe(_settle, answers)
+
+
+def _settle(answers: list[tuple[_Item[Any], Any, BaseException | None]]) -> None:
+    """On the waiters' event loop: answer every waiter of a batch."""
+    for item, result, error in answers:
+        waiter = item.waiter
+        if waiter is None or waiter.done():  # the request was cancelled (client gone): its commit stands
+            continue
+        if error is None:
+            waiter.set_result(result)
+        else:
+            waiter.set_exception(error)

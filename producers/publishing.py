@@ -11,7 +11,6 @@ the commit the relay puts the message on the bus, at the latest after a restart.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import hashlib
 import json
@@ -315,7 +314,7 @@ class Publisher:
         for attempt in range(1, ATTEMPTS + 1):
             kill_point("commit:before")
             try:
-                return await asyncio.wrap_future(self.writer.submit(unit, order=order, principal=principal))
+                return await self.writer.run_async(unit, order=order, principal=principal)
             except DBAPIError as exc:
                 _retry_or_raise(exc, attempt)
         raise AssertionError("unreachable")

@@ -172,7 +172,10 @@ def embedded(tmp: Path, seconds: float, payload: dict) -> dict[int, Level]:  # t
 def postgres(tmp: Path) -> Iterator[str]:
     script = str(ROOT / "deploy" / "dev" / "postgres-local")
     env = {**os.environ, "GOVCAST_PG_DIR": str(tmp / "pg")}
-    subprocess.run([script, "start"], env=env, check=True, capture_output=True, timeout=180)
+    tmp.chmod(0o755)  # the server runs as the postgres user: it must reach its directory in this private tmp dir
+    started = subprocess.run([script, "start"], env=env, capture_output=True, text=True, timeout=180)
+    if started.returncode != 0:
+        raise SystemExit(f"postgres-local start failed:\n{started.stdout}{started.stderr}")
     try:
         yield subprocess.run([script, "url"], env=env, check=True, capture_output=True, text=True).stdout.strip()
     finally:

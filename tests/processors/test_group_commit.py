@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -117,3 +118,26 @@ def test_audit_rows_of_one_batch_chain_up_even_when_a_unit_between_them_rolls_ba
     assert verdict.entries == 1 + 6
     assert [e["target"] for e in audit.entries(store.engine, audit.AuditFilter())][::-1] == \
         ["t0", "t1", "t2", "t4", "t5", "t7", "t8"]
+
+
+def test_coroutines_awaiting_one_batch_get_their_own_answers(store: StatusStore) -> None:
+    """`run_async`: a batch's waiters on one event loop are answered together, each with its own result or error."""
+    writer = GroupCommitter(store)
+
+    def unit(n: int):  # type: ignore[no-untyped-def]
+        def work(conn: Connection) -> int:
+            enqueue(conn, [row(n)])
+            if n % 4 == 0:
+                raise ValueError(f"request {n} is invalid")
+            return n * 10
+
+        return work
+
+    async def submit_all() -> list[int | BaseException]:
+        return await asyncio.gather(*(writer.run_async(unit(n)) for n in range(1, 21)), return_exceptions=True)
+
+    answers = asyncio.run(submit_all())
+    writer.close()
+    assert [a if isinstance(a, int) else str(a) for a in answers] == [
+        f"request {n} is invalid" if n % 4 == 0 else n * 10 for n in range(1, 21)]
+    assert kept(store) == {f"k{n}" for n in range(1, 21) if n % 4}
