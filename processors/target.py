@@ -24,6 +24,7 @@ from processors.stages import StageContext
 from schemas.delivery import (
     Action,
     Deferral,
+    Delivered,
     DeliveryStatus,
     DeliveryTask,
     StatusEvent,
@@ -162,8 +163,8 @@ async def _deliver_each(tasks: list[DeliveryTask], ctx: StageContext) -> list[li
         if task.recipient is None:
             out.append(await stages.deliver(task, ctx))
             continue
-        if result is None:
-            out.append([])
+        if result is None or (isinstance(result, Delivered) and task.action is Action.publish):
+            out.append([])  # delivered: the recipient's row says so (the adapter wrote it); no task, no event
             continue
         if isinstance(result, Deferral):
             updates.append(RecipientUpdate(task.delivery_id, pub.id, pub.version, code, "deferred",

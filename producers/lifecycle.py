@@ -1,11 +1,13 @@
-"""Validity lifecycle: a publication that repeals or replaces another changes the other's 有效性.
+"""Validity lifecycle: a publication that repeals, replaces or amends another changes the other's 有效性.
 
 The change is part of the same accepted submission (the same store transaction, outbox rows
 beside the new publication's): the target gets its next version with the new 有效性, a change
 note naming the later publication, and `lapsed_by`. That version travels to the channels of
 the target that keep a current copy (portal page and feed, disclosure records, the push
 channel which tells the businesses it reached); WeChat and Weibo posts are history and are
-not posted again. `amends` leaves the target in force: its page lists the amending file.
+not posted again. `amends` leaves the target in force as 已修改: the same kind of next version (with the
+amending file's link) tells the portal, disclosure, hotline and the businesses that received it; a target
+already amended may be amended again, repealed or replaced later.
 A publication whose 有效期至 (expiry_date) has passed lapses the same way, by the pipeline clock
 (`expire`, run by the host's timer): 失效, and the same notices, without a replacement.
 A revision of a repealed or replaced publication keeps that 有效性 while the later publication
@@ -29,17 +31,18 @@ from producers.errors import Conflict, FieldError
 from schemas.publication import Lapse, Publication, RelatedRef, Relation, Validity
 
 CST = dt.timezone(dt.timedelta(hours=8), "CST")
-LAPSING: dict[Relation, Validity] = {Relation.repeals: Validity.repealed, Relation.replaces: Validity.expired}
+LAPSING: dict[Relation, Validity] = {Relation.repeals: Validity.repealed, Relation.replaces: Validity.expired,
+                                     Relation.amends: Validity.amended}
 
 
 def current_copy_channels() -> list[str]:
     """Channels whose copy is kept current (capability follows_validity); the others (WeChat, Weibo) posted once."""
     return [spec.name for spec in channels_registry.specs() if spec.capabilities.follows_validity]
-VERB = {Validity.repealed: "废止", Validity.expired: "替代"}
+VERB = {Validity.repealed: "废止", Validity.expired: "替代", Validity.amended: "修改"}
 
 
 def lapse_errors(store: StatusStore, conn: Connection, related: list[RelatedRef], department: str) -> list[FieldError]:
-    """A department repeals or replaces only its own publications (the owner revises its own record)."""
+    """A department repeals, replaces or amends only its own publications (the owner revises its own record)."""
     errors = []
     for i, ref in enumerate(related):
         if ref.relation in LAPSING and ref.id:
@@ -68,14 +71,17 @@ def lapsed_copy(target: Publication, by: Publication, by_url: str, validity: Val
 def kept_lapse(store: StatusStore, conn: Connection, current: Publication, revision: Publication,
                *, validity_sent: bool) -> Publication:
     """`revision` with the 有效性 and `lapsed_by` of `current` when another publication that still stands
-    repealed or replaced it; Conflict when the revision explicitly sends another 有效性. A lapse by
-    expiry, or by a publication since retracted, is the department's own to change."""
+    repealed, replaced or amended it; Conflict when the revision explicitly sends another 有效性 (except
+    for 已修改: the document is in force and the department may say otherwise). A lapse by expiry, or by
+    a publication since retracted, is the department's own to change."""
     lapse = current.lapsed_by
     if lapse is None or not lapse.by_id or current.validity is Validity.valid:
         return revision
     by = store.publication_row(lapse.by_id, conn)
     if by is None or by.retracted:
         return revision
+    if validity_sent and revision.validity is not current.validity and current.validity is Validity.amended:
+        return revision  # amended is still in force: the department may consolidate (有效) or lapse it itself
     if validity_sent and revision.validity is not current.validity:
         name = f"《{lapse.by_title}》" + (f"（{lapse.by_doc_no}）" if lapse.by_doc_no else "")
         raise Conflict(
@@ -94,10 +100,10 @@ def lapse_targets(
     now: dt.datetime,
     message: Callable[[Publication], Outbound],
 ) -> list[Outbound]:
-    """Record the next version of every publication `pub` repeals or replaces; their bus messages.
+    """Record the next version of every publication `pub` repeals, replaces or amends; their bus messages.
 
-    Runs inside the caller's transaction. A target already lapsed, retracted or not (yet) in the
-    store (an external reference) is left alone.
+    Runs inside the caller's transaction. A target no longer in force, retracted or not (yet) in the
+    store (an external reference) is left alone; an amended one may lapse or be amended again.
     """
     out: list[Outbound] = []
     for ref in pub.related:
@@ -108,8 +114,8 @@ def lapse_targets(
         if row is None or row.retracted or row.department != pub.department:
             continue
         target = Publication.model_validate_json(row.doc)
-        if target.validity is not Validity.valid:
-            continue
+        if not target.validity.in_force or (target.lapsed_by is not None and target.lapsed_by.by_id == pub.id):
+            continue  # lapsed already, or this publication's own revision amending it again
         lapsed = _recorded(store, conn, row, lapsed_copy(target, pub, pub_url, validity, now))
         if lapsed is not None:
             audit.record(conn, principal, "publication.lapse", lapsed.id,
@@ -128,7 +134,7 @@ def expire(store: StatusStore, conn: Connection, now: dt.datetime, message: Call
         if row is None or row.retracted:
             continue
         target = Publication.model_validate_json(row.doc)
-        if target.validity is not Validity.valid or target.expiry_date is None or target.expiry_date >= today:
+        if not target.validity.in_force or target.expiry_date is None or target.expiry_date >= today:
             continue  # revised meanwhile: its current row decides
         lapsed = _recorded(store, conn, row, target.model_copy(update={
             "version": target.version + 1, "validity": Validity.expired, "lapsed_by": Lapse(),

@@ -20,12 +20,11 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from adapters import channels
-from adapters.wechat.render import DIGEST_MAX, TITLE_MAX
-from adapters.weibo.render import weibo_length
 from persistence import audit
 from persistence.reviews import claim_review
 from persistence.store import Principal, StatusStore
 from processors.outbox import OutboxRelay, enqueue
+from processors.screen import screen_text, stopping, summary
 from processors.topology import outbound_for
 from producers.auth import actor_of, may_see_department
 from producers.errors import Conflict, FieldError, Forbidden, Invalid, NotFound
@@ -35,47 +34,43 @@ from settings import Settings
 
 log = logging.getLogger("govcast.review")
 
-WEIBO_MAX = 140
-
 
 class ReviewEdits(BaseModel):
-    """What an editor may change of the rendered copy before approving it (omitted: as rendered)."""
+    """What an editor may change of the rendered copy before approving it (omitted: as rendered): the fields a
+    department may override for the channel (`channel_overrides`), checked and applied the same way."""
 
-    title: str | None = Field(default=None, max_length=200, description=f"WeChat article title (≤ {TITLE_MAX} characters)")
-    digest: str | None = Field(default=None, max_length=1000, description=f"WeChat digest (≤ {DIGEST_MAX} characters)")
+    title: str | None = Field(default=None, max_length=500, description="WeChat article title")
+    digest: str | None = Field(default=None, max_length=1000, description="WeChat digest (≤ 128 characters)")
+    author: str | None = Field(default=None, max_length=100, description="WeChat author (≤ 16 characters)")
     text: str | None = Field(default=None, max_length=2000,
-                             description=f"Weibo post (≤ {WEIBO_MAX} as Weibo counts, keeping the portal link)")
+                             description="Weibo post without its link (the portal link is appended; ≤ 140 as Weibo counts)")
 
 
 class ReviewReject(BaseModel):
     reason: str = Field(min_length=1, max_length=500, description="why the copy is not posted (on the timeline)")
 
 
-def edited(channel: str, rendition: dict[str, Any], edits: ReviewEdits) -> dict[str, Any]:
-    """The rendition with the editor's changes, checked against the platform's limits (Invalid naming each)."""
+def edited(pub: Publication, channel: str, edits: ReviewEdits, settings: Settings) -> tuple[dict[str, Any], dict[str, str]]:
+    """The copy rendered with the editor's changes (as overrides of the publication), and the changes; Invalid naming
+    each change the platform would refuse or screening would stop (an editor's words are screened like a
+    department's)."""
+    given = {k: v.strip() for k, v in edits.model_dump(exclude_none=True).items() if v.strip()}
+    allowed = channels.spec_of(channel).overrides
     errors: list[FieldError] = []
-    out = dict(rendition)
-    given = {k: v.strip() for k, v in edits.model_dump(exclude_none=True).items()}
-    allowed = {"wechat": ("title", "digest"), "weibo": ("text",)}.get(channel, ())
-    errors += [FieldError(f"body.{k}", f"is not an editable field of a {channel} copy") for k in given if k not in allowed]
-    if "title" in given and "title" in allowed:
-        if not 1 <= len(given["title"]) <= TITLE_MAX:
-            errors.append(FieldError("body.title", f"must be 1 to {TITLE_MAX} characters (WeChat's limit)"))
-        out["title"] = given["title"]
-    if "digest" in given and "digest" in allowed:
-        if len(given["digest"]) > DIGEST_MAX:
-            errors.append(FieldError("body.digest", f"must be at most {DIGEST_MAX} characters (WeChat's limit)"))
-        out["digest"] = given["digest"]
-    if "text" in given and "text" in allowed:
-        text, url = given["text"], str(rendition.get("url") or "")
-        if weibo_length(text) > WEIBO_MAX:
-            errors.append(FieldError("body.text", f"counts {weibo_length(text)} as Weibo counts; at most {WEIBO_MAX}"))
-        if url and url not in text:
-            errors.append(FieldError("body.text", f"must keep the portal link {url}"))
-        out.update(status=text, length=weibo_length(text))
+    for name, text in given.items():
+        if name not in allowed:
+            can = ", ".join(allowed) or "nothing"
+            errors.append(FieldError(f"body.{name}", f"a {channel} copy has no field {name!r} to edit; it takes: {can}"))
+        elif (why := allowed[name](text)) is not None:
+            errors.append(FieldError(f"body.{name}", why))
+        elif held := stopping(screen_text(text, name)):
+            errors.append(FieldError(f"body.{name}", f"screening stops it: {summary(held)}"))
     if errors:
-        raise Invalid(f"{len(errors)} edit(s) do not fit the platform", errors)
-    return out
+        raise Invalid(f"{len(errors)} edit(s) cannot be posted", errors)
+    if given:
+        mine = {**pub.channel_overrides.get(channel, {}), **given}
+        pub = pub.model_copy(update={"channel_overrides": {**pub.channel_overrides, channel: mine}})
+    return channels.renderers()[channel](pub, settings), given
 
 
 @dataclass
@@ -99,9 +94,8 @@ class NewMediaReview:
     def approve(self, principal: Principal, publication_id: str, channel: str, edits: ReviewEdits) -> dict[str, Any]:
         """Queue the waiting copy (with the edits) for posting; Conflict when it is not waiting."""
         _require_operator(principal)
-        pub, rendition = self.copy(principal, publication_id, channel)
-        rendition = edited(channel, rendition, edits)
-        changes = edits.model_dump(exclude_none=True)
+        pub, _ = self.copy(principal, publication_id, channel)
+        rendition, changes = edited(pub, channel, edits, self.settings)
         now, actor = self.clock(), actor_of(principal)
         detail = "approved by the editor" + (f", edited: {', '.join(sorted(changes))}" if changes else "")
         task = DeliveryTask(delivery_id=delivery_id(pub.id, pub.version, channel, Action.publish), channel=channel,

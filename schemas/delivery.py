@@ -46,7 +46,10 @@ def delivery_id(publication_id: str, version: int, channel: str, action: Action,
 
 def recipient_delivery_id(pub: Publication, channel: str, action: Action, recipient: str) -> str:
     """One business's push of `pub`. A lapse notice (the policy was repealed or replaced) has an id that does
-    not depend on the version: each business that received the policy gets exactly one."""
+    not depend on the version: each business that received the policy gets exactly one. An amendment notice
+    is one per amending publication (a policy amended, then repealed, gets both notices)."""
+    if pub.lapsed_by is not None and pub.validity is Validity.amended:
+        return delivery_id(pub.id, 0, channel, action, f"amended:{pub.lapsed_by.by_id}:{recipient}")
     if pub.lapsed_by is not None and pub.validity is not Validity.valid:
         return delivery_id(pub.id, 0, channel, action, f"lapse:{recipient}")
     return delivery_id(pub.id, pub.version, channel, action, recipient)

@@ -40,8 +40,18 @@ class Kind(StrEnum):
 
 class Validity(StrEnum):
     valid = "有效"
+    amended = "已修改"  # still in force, in the form a later publication (relation "amends") gave it
     expired = "失效"
     repealed = "废止"
+
+    @property
+    def in_force(self) -> bool:
+        return self in (Validity.valid, Validity.amended)
+
+    @property
+    def phrase(self) -> str:
+        """What happened to the document, as a sentence says it: 已废止, 已失效, 已修改 (有效 for one in force)."""
+        return self.value if self in (Validity.valid, Validity.amended) else f"已{self.value}"
 
 
 # A channel's wire name. Which names exist is the channel registry's business (adapters/channels.py); the
@@ -124,7 +134,7 @@ class RelatedRef(Strict):
 
 
 class Lapse(BaseModel):
-    """Set by the pipeline on the version of a publication that a later one repealed or replaced."""
+    """Set by the pipeline on the version of a publication that a later one repealed, replaced or amended."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -212,6 +222,14 @@ class PublicationFields(Strict):
     channel_overrides: dict[ChannelName, ChannelOverrides] = Field(default_factory=dict, max_length=10)
 
     _plausible_dates = field_validator("written_date", "publish_date", "publish_at")(plausible_date)
+
+    @field_validator("channel_overrides")
+    @classmethod
+    def _override_texts(cls, value: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        # the "*" check of Strict looks at strings and lists, not into this dict of dicts
+        if any(_CONTROL_CHARS.search(text) for texts in value.values() for text in texts.values()):
+            raise ValueError("control characters (such as NUL) are not allowed in text")
+        return value
 
     @field_validator("units")
     @classmethod
@@ -316,7 +334,7 @@ class Publication(PublicationFields):
     submitted_at: dt.datetime
     retracted: bool = False
     retract_reason: str | None = None
-    # Set by the pipeline when a later publication repealed or replaced this one (producers.lifecycle):
+    # Set by the pipeline when a later publication repealed, replaced or amended this one (producers.lifecycle):
     # the push channel tells the businesses that received it, with this link.
     lapsed_by: Lapse | None = None
 

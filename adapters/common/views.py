@@ -219,7 +219,7 @@ def aware(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
-LAPSED_NOTES = frozenset({f"已{Validity.repealed.value}", f"已{Validity.expired.value}"})
+LAPSED_NOTES = frozenset({Validity.repealed.phrase, Validity.expired.phrase})  # not 已修改: an amended policy is in force
 
 
 @dataclass(frozen=True)
@@ -263,6 +263,11 @@ class ArticleView:
     def lapsed_by(self) -> tuple[RefLink, ...]:
         """The files that repealed or replaced this one (linked from its validity notice)."""
         return self._links("repealed_by", "replaced_by")
+
+    @property
+    def amended_by(self) -> tuple[RefLink, ...]:
+        """The files that amended this one (linked from its 已修改 notice)."""
+        return self._links("amended_by")
 
     @property
     def lapsed_policies(self) -> tuple[RefLink, ...]:

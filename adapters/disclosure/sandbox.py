@@ -71,7 +71,7 @@ class RecordPatch(_Model):
     title: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     content: Annotated[str, Field(min_length=1, max_length=200_000)] | None = None
     publish_date: dt.date | None = None
-    validity: Literal["有效", "失效", "废止"] | None = None
+    validity: Literal["有效", "已修改", "失效", "废止"] | None = None
     attachments: Annotated[list[AttachmentIn], Field(max_length=50)] | None = None
     source_url: Annotated[AnyHttpUrl, Field(max_length=2000)] | None = None
     publisher: Annotated[str, Field(max_length=100)] | None = None
@@ -93,7 +93,7 @@ class RecordIn(RecordPatch):
     title: Annotated[str, Field(min_length=1, max_length=200)]
     content: Annotated[str, Field(min_length=1, max_length=200_000)]
     publish_date: dt.date
-    validity: Literal["有效", "失效", "废止"]
+    validity: Literal["有效", "已修改", "失效", "废止"]
     source_url: Annotated[AnyHttpUrl, Field(max_length=2000)]
 
 

@@ -70,7 +70,7 @@ class HotlineAdapter:
         try:
             if task.action is Action.retract:
                 return self._withdraw(pub, pub.retract_reason or "撤回", final=True)
-            if pub.validity is not Validity.valid:
+            if not pub.validity.in_force:  # 已修改 stays in force: the entry is updated, not withdrawn
                 return self._withdraw(pub, lapse_reason(pub), final=False)
             return self._put(task)
         except requests.RequestException as exc:

@@ -114,6 +114,21 @@ class PortalAdapter:
             finally:
                 store.rollback()
 
+    def ensure_site(self) -> None:
+        """Write the site-wide pages of a portal that has none yet, so a fresh installation's home page, site
+        map, feed and 404 answer before the first delivery (an empty home says so) instead of a bare 404."""
+        if (self.root / "index.html").exists():
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
+        with site_lock(self.root / LOCK_FILE), self.open_store().session() as store:
+            store.begin()
+            try:
+                store.mark_dirty(["home", "feed", "sitemap", "index"])
+                store.commit()
+            finally:
+                store.rollback()
+        self.refresh()
+
     def close(self) -> None:
         """Write what the refresher still owes (a clean shutdown leaves the site complete)."""
         self.refresher.close()

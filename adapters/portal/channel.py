@@ -11,7 +11,9 @@ from adapters.spec import Capabilities, ChannelSpec
 
 
 def _adapter(config: AdapterConfig, services: AdapterServices) -> ChannelAdapter:
-    return PortalAdapter(cast(PortalConfig, config))
+    adapter = PortalAdapter(cast(PortalConfig, config))
+    adapter.ensure_site()  # the printed portal address answers from the first start on
+    return adapter
 
 
 SPEC = ChannelSpec(

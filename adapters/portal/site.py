@@ -143,7 +143,7 @@ class SiteIndex:
 
 def _link(target: Target) -> RefLink:
     if isinstance(target, PortalEntry):
-        note = "" if target.validity is Validity.valid else f"已{target.validity.value}"
+        note = "" if target.validity is Validity.valid else target.validity.phrase
         return RefLink(target.title, target.index_no, target.url, note)
     if isinstance(target, Tombstone):
         return RefLink(target.title, target.index_no, None, "已撤回")

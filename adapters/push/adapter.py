@@ -4,12 +4,14 @@ Per task (one recipient): skip businesses that withdrew consent or unsubscribed;
 preferred channels in order, falling back to the next when one fails permanently (a webhook
 answering 410 is disabled for good); a transient failure retries the same channel later.
 Quiet hours and daily caps defer a push (see `deferral`) without spending attempts.
-Effects are idempotent by delivery id: the ledger remembers the channel that carried it.
+Effects are idempotent by delivery id: the recipient's row (push_recipients) says delivered, and the ledger
+remembers what more than one attempt needs (the platform's id awaiting a receipt, channels that failed).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import time
 from dataclasses import dataclass, field
@@ -30,6 +32,10 @@ from adapters.push.wechat_template import WechatTemplateSender
 from persistence.subscribers import RecipientUpdate, SubscriberStore
 from schemas.delivery import Action, Deferral, Delivered, DeliveryResult, DeliveryTask, Pending, Rejected
 from schemas.subscriber import PushChannel, Subscriber
+
+PLAIN_DELIVERY = frozenset({"delivered_via", "awaiting"})  # the facts of a delivery that needed one attempt
+# The rendition's entries a message is made of (with the publication version, they fix the shared part).
+SHARED_RENDITION = ("summary", "url", "event", "replacement_title", "replacement_url", "label", "subject")
 
 
 def parse_window(text: str) -> tuple[dt.time, dt.time]:
@@ -55,6 +61,10 @@ class Job:
     task: DeliveryTask
     sub: Subscriber | None
     facts: dict[str, Any]
+    state: str | None = None  # the recipient's state in push_recipients ("delivered": done already)
+    in_ledger: bool = False  # earlier attempts left facts
+    day: str = ""  # the local date of this batch (daily caps count deliveries per day)
+    reachable: list[PushChannel] = field(default_factory=list)  # the business's channels it can be reached on
     changes: dict[str, Any] = field(default_factory=dict)
     ref: str | None = None
     record: RecipientUpdate | None = None
@@ -63,6 +73,20 @@ class Job:
         self.facts.update(facts)
         self.changes.update(facts)
         self.ref = ref or self.ref
+
+    @property
+    def done(self) -> bool:
+        return bool(self.facts.get("delivered_via")) or self.state == "delivered"
+
+    @property
+    def ledger_entry(self) -> tuple[dict[str, Any], str | None] | None:
+        """What the ledger must remember, if anything. A first attempt delivered at once (a webhook's 2xx) needs
+        no entry: its recipient row says delivered, in the same batch write, and is what replays check."""
+        if not (self.changes or self.ref):
+            return None
+        if not self.in_ledger and self.ref is None and self.changes.keys() <= PLAIN_DELIVERY:
+            return None
+        return self.changes, self.ref
 
     def set_state(self, status: str, *, channel: str | None = None, detail: str | None = None,
                   day: str | None = None) -> None:
@@ -84,6 +108,7 @@ class PushAdapter:
         self.senders: dict[PushChannel, PushSender] = build_senders(config, services)
         self._unsub_secret: str | None = None
         self._http: tuple[asyncio.AbstractEventLoop, WebhookClient] | None = None
+        self._messages: dict[tuple[Any, ...], PushMessage] = {}
 
     @property
     def unsubscribe_secret(self) -> str:
@@ -95,36 +120,56 @@ class PushAdapter:
         return f"{self.services.public_url}/u/{make_token(self.unsubscribe_secret, credit_code, channel, campaign)}"
 
     @staticmethod
-    def _candidates(sub: Subscriber, task: DeliveryTask, facts: dict[str, Any]) -> list[PushChannel]:
-        failed = set(facts.get("failed", []))
-        found = [c for c in sub.reachable_channels() if c.value not in failed]
+    def _candidates(job: Job) -> list[PushChannel]:
+        task, failed = job.task, set(job.facts.get("failed", []))
+        found = [c for c in job.reachable if c.value not in failed]
         if task.rendition.get("event") == REVISED_EVENT:  # for the business's systems only: people were told once
             return [c for c in found if c is PushChannel.webhook]
         return found
 
     def message(self, sub: Subscriber, task: DeliveryTask, channel: PushChannel) -> PushMessage:
-        pub, r = task.publication, task.rendition
-        with_links = channel is PushChannel.email
-        return PushMessage(
-            delivery_id=task.delivery_id, publication_id=pub.id, version=pub.version, title=pub.title,
-            publisher=pub.publisher, doc_no=pub.doc_no, summary=r.get("summary", ""), reason=why(sub, pub.targeting),
-            url=r.get("url", self.services.public_url), link=f"{self.services.public_url}/go/{pub.id}?c={channel.value}",
+        pub, with_links = task.publication, channel is PushChannel.email
+        return dataclasses.replace(
+            self._shared_message(task, channel), delivery_id=task.delivery_id, reason=why(sub, pub.targeting),
             # Only emails carry unsubscribe links (SMS and WeChat templates have no room; webhooks are machines).
             unsubscribe_url=self.unsubscribe_url(sub.credit_code, channel.value, pub.id) if with_links else "",
             unsubscribe_all_url=self.unsubscribe_url(sub.credit_code, "all", pub.id) if with_links else "",
-            sent_at=time.time(),  # real time, not the pipeline clock: receivers check signature timestamps
+            sent_at=time.time())  # real time, not the pipeline clock: receivers check signature timestamps
+
+    def _shared_message(self, task: DeliveryTask, channel: PushChannel) -> PushMessage:
+        """What every recipient's message of one publication version, event and channel shares: rendered once,
+        not once per business (the cache is small: keys differ per publication version, event and channel)."""
+        pub, r = task.publication, task.rendition
+        key = (pub.id, pub.version, pub.validity, pub.change_note, channel, *(r.get(k) for k in SHARED_RENDITION))
+        found = self._messages.get(key)
+        if found is not None:
+            return found
+        if len(self._messages) >= 64:
+            self._messages.clear()
+        found = self._messages[key] = PushMessage(
+            delivery_id="", publication_id=pub.id, version=pub.version, title=pub.title,
+            publisher=pub.publisher, doc_no=pub.doc_no, summary=r.get("summary", ""), reason="",
+            url=r.get("url", self.services.public_url), link=f"{self.services.public_url}/go/{pub.id}?c={channel.value}",
+            unsubscribe_url="", unsubscribe_all_url="", sent_at=0.0,
             event=r.get("event", "policy.published"), validity=pub.validity.value, index_no=pub.index_no_text,
             publish_date=pub.publish_date.isoformat() if pub.publish_date else "",
             replacement_title=r.get("replacement_title", ""), replacement_url=r.get("replacement_url", ""),
             label=r.get("label") or kind_label(pub.kind, pub.targeting, pub.keywords),
             subject=r.get("subject") or subject(pub.title), kind=pub.kind.value, consult_phone=self.config.consult_phone,
             change_note=pub.change_note)
+        return found
 
     # -- batches ------------------------------------------------------------------
     def _load(self, tasks: list[DeliveryTask]) -> list[Job]:
-        facts = self.ledger.get_many("push", [t.delivery_id for t in tasks])
+        ids = [t.delivery_id for t in tasks]
+        facts, states = self.ledger.get_many("push", ids), self.store.recipient_states(ids)
         subs = self.directory.get_many([t.recipient for t in tasks if t.recipient])
-        return [Job(t, subs.get(t.recipient or ""), facts.get(t.delivery_id, {})) for t in tasks]
+        day = self.services.clock().astimezone(self.tz).date().isoformat()
+        jobs = [Job(t, subs.get(t.recipient or ""), facts.get(t.delivery_id, {}), states.get(t.delivery_id),
+                    t.delivery_id in facts, day) for t in tasks]
+        for job in jobs:
+            job.reachable = job.sub.reachable_channels() if job.sub is not None else []
+        return jobs
 
     def _deferrals(self, jobs: list[Job], now: dt.datetime) -> dict[str, Deferral]:
         local = now.astimezone(self.tz)
@@ -133,9 +178,9 @@ class PushAdapter:
         out: dict[str, Deferral] = {}
         for job in jobs:
             sub, task = job.sub, job.task
-            if sub is None or task.action is not Action.publish or task.checks or job.facts.get("delivered_via"):
+            if sub is None or task.action is not Action.publish or task.checks or job.done:
                 continue  # nothing to send, or a message already with the platform (awaiting its receipt)
-            candidates = self._candidates(sub, task, job.facts)
+            candidates = self._candidates(job)
             if not candidates:
                 continue
             if candidates[0].value in self.config.quiet_channels:
@@ -191,7 +236,7 @@ class PushAdapter:
         return result
 
     def _save(self, jobs: list[Job]) -> None:
-        self.ledger.put_many("push", {j.task.delivery_id: (j.changes, j.ref) for j in jobs if j.changes or j.ref})
+        self.ledger.put_many("push", {j.task.delivery_id: entry for j in jobs if (entry := j.ledger_entry) is not None})
         self.store.record_many([j.record for j in jobs if j.record is not None])
         for job in jobs:
             if job.sub is not None and job.changes.get("gone"):
@@ -213,9 +258,9 @@ class PushAdapter:
             return Delivered(detail="pushed messages cannot be recalled")
         if task.recipient is None:
             return Rejected(reason="channel-wide push tasks are fanned out by the target stage", code="no_recipient")
-        if job.facts.get("delivered_via"):
-            return Delivered(detail=f"already delivered via {job.facts['delivered_via']}")
-        if sub is None or not sub.reachable_channels():
+        if job.done:
+            return Delivered(detail=f"already delivered via {job.facts.get('delivered_via') or 'push'}")
+        if sub is None or not job.reachable:
             reason = "not in the directory" if sub is None else "no consent, unsubscribed or no reachable channel"
             state = "unsubscribed" if sub is not None and sub.unsubscribed else "skipped"
             job.set_state(state, detail=reason)
@@ -228,7 +273,7 @@ class PushAdapter:
                 done = self._outcome(job, sender.channel, await self._send(sender, job, msg, http, gate, check=True))
                 if done is not None:
                     return done
-        for channel in self._candidates(sub, task, job.facts):
+        for channel in self._candidates(job):
             found = self.senders.get(channel)
             if found is None:
                 result: DeliveryResult = Rejected(reason=f"the {channel.value} push channel is not configured",
@@ -245,8 +290,7 @@ class PushAdapter:
         """Record what one channel's attempt means; None: it failed for good, try the next channel."""
         if isinstance(result, Delivered):
             job.put(delivered_via=channel.value, awaiting=None)
-            day = self.services.clock().astimezone(self.tz).date().isoformat()
-            job.set_state("delivered", channel=channel.value, detail=result.detail, day=day)
+            job.set_state("delivered", channel=channel.value, detail=result.detail, day=job.day)
             return result.model_copy(update={"detail": f"{channel.value}: {result.detail}"})
         if isinstance(result, Pending):  # accepted by the platform; its receipt will tell
             job.put(f"{channel.value}:{result.external_id}" if result.external_id else None, awaiting=channel.value)

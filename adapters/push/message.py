@@ -39,7 +39,7 @@ class PushMessage:
     unsubscribe_url: str  # this channel only
     unsubscribe_all_url: str
     sent_at: float  # Unix seconds, real time (webhook-timestamp is checked against the receiver's clock)
-    # A lapse notice (policy.validity_changed): the policy the business received was repealed or replaced.
+    # A lapse notice (policy.validity_changed): the policy the business received was repealed, replaced or amended.
     event: str = "policy.published"
     index_no: str = ""
     publish_date: str = ""  # 发布日期, ISO
@@ -57,9 +57,14 @@ class PushMessage:
         return self.event == LAPSE_EVENT
 
     @property
+    def validity_phrase(self) -> str:
+        """已废止, 已失效, 已修改: what happened to the policy, as a sentence says it."""
+        return self.validity if self.validity.startswith("已") else f"已{self.validity}"
+
+    @property
     def subject_line(self) -> str:
         """An email's subject: what the item is, then its title."""
-        return f"【政策变更】《{self.title}》已{self.validity}" if self.is_lapse else f"【{self.label}】{self.title}"
+        return f"【政策变更】《{self.title}》{self.validity_phrase}" if self.is_lapse else f"【{self.label}】{self.title}"
 
     def lines(self, name: str) -> list[str]:
         """The paragraphs of a message with room for them (email): the item with its 发文字号, the summary, why it
@@ -68,7 +73,7 @@ class PushMessage:
         numbered = f"《{self.title}》" + (f"（{self.doc_no}）" if self.doc_no else "")
         if self.is_lapse:
             replacement = f"新文件：《{self.replacement_title}》 {self.replacement_url}" if self.replacement_title else ""
-            return [line for line in (f"{name}：", f"您此前收到的{numbered}已{self.validity}。", self.summary,
+            return [line for line in (f"{name}：", f"您此前收到的{numbered}{self.validity_phrase}。", self.summary,
                                       replacement, phone) if line]
         return [line for line in (f"{name}：", f"{self.publisher}发布{self.label}{numbered}。", self.summary, self.reason,
                                   phone) if line]

@@ -14,7 +14,7 @@ from adapters.common.links import portal_article_url
 from adapters.common.wording import kind_label, subject
 from adapters.push.sms_client import sms_config
 from adapters.push.sms_text import SmsPlan, placeholder_code, plan_sms
-from schemas.publication import Publication
+from schemas.publication import Publication, Validity
 
 SUMMARY_CHARS = 120
 
@@ -25,8 +25,12 @@ def render_push(pub: Publication, settings: Installation) -> dict[str, Any]:
     if pub.lapsed_by is not None:  # the short notice to the businesses that received the policy
         by = pub.lapsed_by
         ref = f"《{by.by_title}》" + (f"（{by.by_doc_no}）" if by.by_doc_no else "")
-        why = f"该政策已{pub.validity.value}，依据{ref}，请以新文件为准。" if by.by_title else \
-            f"该政策有效期至{pub.expiry_date}，已到期失效。"
+        if pub.validity is Validity.amended:
+            why = f"该政策已被{ref}修改，仍然有效，请以修改后的内容为准。"
+        elif by.by_title:
+            why = f"该政策{pub.validity.phrase}，依据{ref}，请以新文件为准。"
+        else:
+            why = f"该政策有效期至{pub.expiry_date}，已到期失效。"
         return {"title": pub.title, "url": url, "event": "policy.validity_changed", "validity": pub.validity.value,
                 "summary": why, "replacement_title": by.by_title, "replacement_url": by.by_url,
                 "label": label, "subject": name}

@@ -94,7 +94,7 @@ def short_reason(reason: str) -> str:
 def template_values(msg: PushMessage, code: str) -> dict[str, str]:
     """Every variable a push template may name (adapters/push/sms_text.py picks and fits the template's)."""
     link = msg.link.split("/go/", 1)[1] if "/go/" in msg.link else msg.link
-    reason = f"已{msg.validity}" if msg.is_lapse else short_reason(msg.reason)
+    reason = msg.validity_phrase if msg.is_lapse else short_reason(msg.reason)
     return {"kind": msg.label, "title": msg.subject or msg.title, "reason": reason, "link": link, "code": code}
 
 

@@ -117,7 +117,7 @@ def clip(text: str, limit: int = PARAM_CHARS) -> str:
 # -- configuration ------------------------------------------------------------------------------
 
 def default_lapse_template_text(base_url: str) -> str:
-    """The sandbox's approved template for lapse notices (${reason}: 已废止 / 已失效; the page names the new file)."""
+    """The sandbox's approved template for lapse notices (${reason}: 已废止 / 已失效 / 已修改; the page names the new file)."""
     return f"您收到的《${{title}}》${{reason}}，详见 {base_url}/s/${{code}}"
 
 

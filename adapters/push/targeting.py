@@ -11,7 +11,8 @@ inverted index over the directory; `Directory` keeps it in step with the subscri
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
+from itertools import compress
 from typing import TYPE_CHECKING, Protocol
 
 from schemas import industries  # the GB/T 4754 names (pure data)
@@ -40,13 +41,28 @@ def industry_prefixes(code: str) -> list[str]:
     return [code[:n] for n in range(1, len(code) + 1)] if code else []
 
 
+_BITS = bytes.maketrans(b"01", b"\x00\x01")  # a bitmap's binary digits -> bytes itertools.compress reads
+
+
+def bitmap(numbers: Collection[int]) -> int:
+    """The subscriber numbers as one Python int with bit n set for number n."""
+    bits = bytearray((max(numbers, default=0) >> 3) + 1)
+    for n in numbers:
+        bits[n >> 3] |= 1 << (n & 7)
+    return int.from_bytes(bits, "little")
+
+
 class TargetIndex:
-    """Inverted index: field -> value -> set of subscriber numbers. Matching is set algebra, not a scan."""
+    """Inverted index: field -> value -> bitmap of subscriber numbers. Matching is bit algebra, not a scan.
+
+    Bitmaps (one Python int per posting, a bit per business) rather than sets of ints: at 100,000 businesses the
+    sets held about 60 MB for as long as the process lived, the bitmaps about 1 MB; OR and AND over them are a
+    few microseconds, and the matched codes come out of one `itertools.compress` (C) over the code list."""
 
     def __init__(self, rows: Iterable[tuple[str, str, str, str, str, str]]) -> None:
         self.codes: list[str] = []
         self.number: dict[str, int] = {}
-        self.postings: dict[str, dict[str, set[int]]] = {f: {} for f in FIELDS}
+        building: dict[str, dict[str, list[int]]] = {f: {} for f in FIELDS}
         for code, region, industry, scale, quals, topics in rows:
             n = len(self.codes)
             self.codes.append(code)
@@ -55,9 +71,11 @@ class TargetIndex:
                       "scales": [scale] if scale else [], "qualifications": quals.split("|") if quals else [],
                       "topics": topics.split("|") if topics else []}
             for field, vals in values.items():
-                postings = self.postings[field]
+                postings = building[field]
                 for v in vals:
-                    postings.setdefault(v, set()).add(n)
+                    postings.setdefault(v, []).append(n)
+        self.postings: dict[str, dict[str, int]] = {
+            field: {value: bitmap(numbers) for value, numbers in postings.items()} for field, postings in building.items()}
 
     def __len__(self) -> int:
         return len(self.codes)
@@ -65,22 +83,34 @@ class TargetIndex:
     def match(self, targeting: Targeting | None) -> list[str]:
         if targeting is None:
             return []
-        sets: list[set[int]] = []
+        masks: list[int] = []
         for field in FIELDS:
             wanted = getattr(targeting, field)
             if not wanted:
                 continue
-            postings = self.postings[field]
-            hits = [postings[v.upper() if field == "industries" else v] for v in wanted
-                    if (v.upper() if field == "industries" else v) in postings]
-            sets.append(set().union(*hits) if len(hits) != 1 else hits[0])
+            postings, mask = self.postings[field], 0
+            for v in wanted:
+                mask |= postings.get(v.upper() if field == "industries" else v, 0)
+            masks.append(mask)
         if targeting.credit_codes:
-            sets.append({self.number[c] for c in targeting.credit_codes if c in self.number})
-        if not sets:
+            masks.append(bitmap([self.number[c] for c in targeting.credit_codes if c in self.number]))
+        if not masks:
             return []
-        sets.sort(key=len)
-        found = sets[0].intersection(*sets[1:]) if len(sets) > 1 else sets[0]
-        return [self.codes[n] for n in sorted(found)]
+        found = masks[0]
+        for mask in masks[1:]:
+            found &= mask
+        return self.decode(found)
+
+    def decode(self, found: int) -> list[str]:
+        """The codes of the businesses whose bits are set, in number order."""
+        digits = bin(found)[:1:-1]  # bit n at position n
+        if found.bit_count() * 64 < len(self.codes):  # few: jump from one set bit to the next
+            out, n = [], digits.find("1")
+            while n >= 0:
+                out.append(self.codes[n])
+                n = digits.find("1", n + 1)
+            return out
+        return list(compress(self.codes, digits.encode().translate(_BITS)))
 
 
 def industry_name(code: str) -> str:

@@ -35,10 +35,10 @@ def retry_after(header: str | None, default: float = 30.0) -> float:
         return default
 
 
-def signed(secret: str, msg_id: str, timestamp: int, payload: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
-    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
-    return body, {"content-type": "application/json", "webhook-id": msg_id, "webhook-timestamp": str(timestamp),
-                  "webhook-signature": sign(secret, msg_id, timestamp, body)}
+def signed(secret: str, msg_id: str, timestamp: int, payload: dict[str, Any] | bytes) -> tuple[bytes, dict[str, str]]:
+    data = payload if isinstance(payload, bytes) else _dumps(payload).encode()
+    return data, {"content-type": "application/json", "webhook-id": msg_id, "webhook-timestamp": str(timestamp),
+                  "webhook-signature": sign(secret, msg_id, timestamp, data)}
 
 
 def classify(status: int, retry_after_header: str | None, msg_id: str) -> DeliveryResult:
@@ -52,16 +52,49 @@ def classify(status: int, retry_after_header: str | None, msg_id: str) -> Delive
     return Rejected(reason=f"webhook answered {status}", code=f"http_{status}")
 
 
-def payload(sub: Subscriber, msg: PushMessage) -> dict[str, Any]:
-    data = {"publication_id": msg.publication_id, "version": msg.version, "kind": msg.kind, "kind_label": msg.label,
-            "title": msg.title, "publisher": msg.publisher, "index_no": msg.index_no, "doc_no": msg.doc_no,
-            "publish_date": msg.publish_date, "validity": msg.validity, "summary": msg.summary, "url": msg.url,
-            "reason": msg.reason, "credit_code": sub.credit_code}
+def shared_payload(msg: PushMessage) -> dict[str, Any]:
+    """The payload without the recipient's own fields: the same for every business a message goes to."""
+    data: dict[str, Any] = {
+        "publication_id": msg.publication_id, "version": msg.version, "kind": msg.kind, "kind_label": msg.label,
+        "title": msg.title, "publisher": msg.publisher, "index_no": msg.index_no, "doc_no": msg.doc_no,
+        "publish_date": msg.publish_date, "validity": msg.validity, "summary": msg.summary, "url": msg.url}
     if msg.event == REVISED_EVENT:  # what this version changed, in the department's words (may be empty)
         data["change_note"] = msg.change_note
     if msg.is_lapse:  # policy.validity_changed: no longer in force; replacement null when it expired
         data["replacement"] = {"title": msg.replacement_title, "url": msg.replacement_url} if msg.replacement_url else None
     return {"type": msg.event, "timestamp": int(msg.sent_at), "data": data}
+
+
+def own_fields(sub: Subscriber, msg: PushMessage) -> dict[str, Any]:
+    return {"reason": msg.reason, "credit_code": sub.credit_code}
+
+
+def payload(sub: Subscriber, msg: PushMessage) -> dict[str, Any]:
+    """The webhook's JSON payload (`body` is its serialized form)."""
+    shared = shared_payload(msg)
+    return {**shared, "data": {**shared["data"], **own_fields(sub, msg)}}
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+_SHARED_FIELDS = ("publication_id", "version", "kind", "label", "title", "publisher", "index_no", "doc_no",
+                  "publish_date", "validity", "summary", "url", "event", "change_note", "replacement_title",
+                  "replacement_url")
+_shared_json: dict[tuple[Any, ...], bytes] = {}
+
+
+def body(sub: Subscriber, msg: PushMessage) -> bytes:
+    """`payload` as JSON bytes. The part every recipient shares is serialized once per message and second (the
+    timestamp is in it), then the recipient's own fields are appended: rendered once per policy, not per business."""
+    key = (int(msg.sent_at), *(getattr(msg, name) for name in _SHARED_FIELDS))
+    shared = _shared_json.get(key)
+    if shared is None:
+        if len(_shared_json) >= 64:
+            _shared_json.clear()
+        shared = _shared_json[key] = _dumps(shared_payload(msg)).removesuffix("}}").encode()
+    return shared + b"," + _dumps(own_fields(sub, msg))[1:].encode() + b"}"
 
 
 class WebhookSender:
@@ -103,10 +136,9 @@ class WebhookSender:
         scheme, netloc, *_ = urlsplit(sub.webhook_url)
         if why := self._origin_problem(scheme, netloc):
             return Rejected(reason=f"webhook URL refused: it {why}", code="forbidden_target")
-        body, headers = signed(sub.webhook_secret.get_secret_value(), msg.delivery_id, int(msg.sent_at),
-                               payload(sub, msg))
+        data, headers = signed(sub.webhook_secret.get_secret_value(), msg.delivery_id, int(msg.sent_at), body(sub, msg))
         try:
-            answer = await http.post(sub.webhook_url, list(headers.items()), body, self.timeout)
+            answer = await http.post(sub.webhook_url, list(headers.items()), data, self.timeout)
         except ForbiddenAddress as exc:
             return Rejected(reason=f"webhook URL refused: {exc}", code="forbidden_target")
         except (OSError, TimeoutError) as exc:  # the receiver dedupes by webhook-id: sending again is safe

@@ -185,7 +185,8 @@ class WebhookClient:
             self._trim()
         else:
             self.pools.move_to_end(origin)
-        depth = 1 if origin in self.one_shot else self.depth
+        # An origin that closes after every answer gets as many requests in flight, one per connection.
+        depth, limit = (1, self.connections * self.depth) if origin in self.one_shot else (self.depth, self.connections)
         while True:
             now = time.monotonic()
             for connection in pool:
@@ -193,7 +194,7 @@ class WebhookClient:
                     connection.close(ConnectionDropped("idle too long"))
             pool[:] = [c for c in pool if c.open]
             best = min((c for c in pool if len(c.waiting) < depth), key=lambda c: len(c.waiting), default=None)
-            room = len(pool) + self._opening.get(origin, 0) < self.connections
+            room = len(pool) + self._opening.get(origin, 0) < limit
             if best is not None and (not best.waiting or not room):
                 return best
             if room:

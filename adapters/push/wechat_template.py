@@ -58,7 +58,7 @@ def template_data(msg: PushMessage, fields: tuple[str, ...]) -> dict[str, dict[s
     reason = msg.reason.removeprefix("推送原因：").rstrip("。") or "符合贵单位订阅的政策推送条件"
     values = [name, msg.publisher or "政府信息公开", reason, msg.label, msg.consult_phone or "12345"]
     if msg.is_lapse:  # the same template, saying what changed: 名称（已废止）, the notice instead of the why-line
-        values = [f"{name}（已{msg.validity}）", msg.publisher or "政府信息公开", msg.summary, "政策变更",
+        values = [f"{name}（{msg.validity_phrase}）", msg.publisher or "政府信息公开", msg.summary, "政策变更",
                   msg.consult_phone or "12345"]
     return {key: {"value": clip(value, limit_of(key))} for key, value in zip(fields, values, strict=False)}
 

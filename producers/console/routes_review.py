@@ -13,6 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
+from adapters.wechat.render import DIGEST_MAX, TITLE_MAX
 from persistence.reviews import awaiting_reviews
 from persistence.sessions import Session
 from persistence.store import StatusStore
@@ -48,11 +49,11 @@ def _copy_page(request: Request, session: Session, publication_id: str, channel:
     pub, rendition = _review(request).copy(principal_of(session), publication_id, channel)
     state = store.deliveries_of(pub.id).get(channel) or {}
     waiting_now = state.get("status") == "awaiting_review" and state.get("version") == pub.version and not pub.retracted
-    values = {"title": rendition.get("title", ""), "digest": rendition.get("digest", ""), "text": rendition.get("status", ""),
+    values = {"title": rendition.get("title", ""), "digest": rendition.get("digest", ""), "text": _words(rendition),
               **(typed or {})}
     return page(request, "review.html", status_code=422 if errors else 200, pub=pub, channel=channel,
                 copy=from_renderer(channel, rendition), values=values, waiting=waiting_now, state=state,
-                errors=errors or [])
+                errors=errors or [], limits={"title": TITLE_MAX, "digest": DIGEST_MAX})
 
 
 @router.post("/reviews/{publication_id}/{channel}/approve")
@@ -67,7 +68,7 @@ def approve(request: Request, publication_id: str, channel: str, session: Sessio
     # Only what the editor changed counts as an edit (the form comes prefilled with the rendered copy).
     edits = ReviewEdits(title=_changed(title, rendition.get("title")) if channel == "wechat" else None,
                         digest=_changed(digest, rendition.get("digest")) if channel == "wechat" else None,
-                        text=_changed(text, rendition.get("status")) if channel == "weibo" else None)
+                        text=_changed(text, _words(rendition)) if channel == "weibo" else None)
     try:
         review.approve(who, publication_id, channel, edits)
     except Invalid as exc:  # the copy again, with what the editor typed and what does not fit
@@ -90,6 +91,12 @@ def reject(request: Request, publication_id: str, channel: str, session: Session
 def _operator(kind: str) -> None:
     if kind != "operator":
         raise Forbidden("only operators approve or reject new-media copies")
+
+
+def _words(rendition: dict[str, object]) -> str:
+    """A Weibo post without the portal link that ends it (the link is appended again, whatever the editor writes)."""
+    status, url = str(rendition.get("status") or ""), str(rendition.get("url") or "")
+    return status.removesuffix(url).rstrip() if url else status
 
 
 def _changed(value: str, rendered: object) -> str | None:

@@ -38,8 +38,10 @@ class PolicyItem:
 def _validity(pub: Publication) -> tuple[bool, str]:
     if pub.retracted:
         return False, "已撤回：本政策已不再公开"
-    if pub.validity is Validity.expired:
-        return False, "已失效"
+    if not pub.validity.in_force:
+        return False, pub.validity.phrase
+    if pub.validity is Validity.amended:
+        return True, "现行有效（已修改）"
     return True, "现行有效"
 
 
@@ -105,7 +107,7 @@ class BusinessViews:
                 recipients.c.credit_code == sub.credit_code, recipients.c.status.in_(SHOWN_STATES))).scalars())
         out = []
         for pub, url in self._published(Kind.policy):
-            if pub.retracted or pub.validity is not Validity.valid or not index.match(pub.targeting):
+            if pub.retracted or not pub.validity.in_force or not index.match(pub.targeting):
                 continue
             item = self._item(pub, url, sub, explained)
             item.pushed = pub.id in pushed

@@ -334,6 +334,21 @@ def test_home_shows_latest_items_per_column_and_links_every_column(portal: Porta
     assert {"http://portal.test/portal/zcwjk/", "http://portal.test/portal/search"} <= nav
 
 
+def test_a_fresh_portal_has_a_home_page_before_its_first_delivery(portal: PortalAdapter) -> None:
+    """`govcast run` prints the portal's address at once: it must answer with the site, not a bare 404."""
+    root = portal.config.root
+    assert not (root / "index.html").exists()
+    portal.ensure_site()
+    home = parse_html((root / "index.html").read_text())
+    assert "尚未发布信息" in home.find("main").text
+    assert {"http://portal.test/portal/zcwjk/", "http://portal.test/portal/search"} <= {
+        href for href, _ in home.find("nav", aria_label="栏目导航").links()}
+    assert (root / "404.html").exists() and (root / "feed.xml").exists()
+    url = publish(portal, policy("pol-1", 1))  # the first delivery replaces the empty home
+    portal.ensure_site()  # and a later start leaves the site as it is
+    assert url in {href for href, _ in parse_html((root / "index.html").read_text()).find("main").links()}
+
+
 def test_feed_and_sitemap_list_live_items_and_drop_retracted_ones(portal: PortalAdapter) -> None:
     pubs = [policy(f"p{n}", n, minutes=n) for n in range(3)]
     urls = [publish(portal, p) for p in pubs]
@@ -575,3 +590,22 @@ def test_concurrent_deliveries_from_threads_and_workers_lose_nothing(make_portal
     assert len(listed(workers[0], "zcwj/index.html")) == 20
     assert len(feed_links(workers[0])) == 20
     assert not [p for p in workers[0].config.root.rglob("*") if p.name.endswith(".tmp")]
+
+
+def test_an_amended_policy_stays_in_force_and_links_the_amending_file(portal: PortalAdapter) -> None:
+    url = publish(portal, policy("pol-a", 1))
+    interp_url = publish(portal, interpretation("int-a", "pol-a", 2, minutes=1))
+    amending = policy("pol-b", 3, minutes=5, title="关于修改《2025年济南市政务公开工作要点》部分条款的通知",
+                      doc_no="济政办字〔2025〕21号", related=[{"id": "pol-a", "relation": "amends"}])
+    amending_url = publish(portal, amending)
+    publish(portal, policy("pol-a", 1, version=2, minutes=6, validity="已修改"))
+
+    doc = page(portal, url)
+    notice = doc.find("p", class_="validity-notice")
+    assert "本文件已修改" in notice.text and "现行有效" in notice.text and "不再作为执行依据" not in notice.text
+    assert amending.title in notice.text and amending_url in [a.attrs.get("href") for a in notice.find_all("a")]
+    assert header_table(doc)["有效性"] == "已修改"
+    listed = parse_html((portal.config.root / "zcwj/index.html").read_text()).find("ul", class_="item-list").text
+    assert "已修改" in listed and "已已" not in listed
+    # its interpretation carries no "no longer in force" banner: an amended policy is in force
+    assert not page(portal, interp_url).find_all("p", class_="validity-notice")

@@ -151,7 +151,7 @@ SUBSCRIBE = "https://www.jinan.gov.cn/subscribe"
 @pytest.mark.parametrize("kind", ["article", "list", "home", "withdrawn"])
 def test_every_page_leads_businesses_to_the_subscription_center(kind: str) -> None:
     doc = parse_html(all_pages(site(subscribe_url=SUBSCRIBE))[kind])
-    assert (SUBSCRIBE, "订阅惠企政策") in doc.find("nav", class_="site-nav").links()
+    assert doc.find("nav", class_="service-links").links() == [(SUBSCRIBE, "订阅惠企政策")]  # in the header, by the name
     assert (SUBSCRIBE, "订阅惠企政策推送") in doc.find("footer").links()
     bare = parse_html(all_pages(site())[kind])
     assert all(SUBSCRIBE not in href and "订阅惠企" not in text for href, text in bare.links()), "no link without a center"
@@ -159,10 +159,10 @@ def test_every_page_leads_businesses_to_the_subscription_center(kind: str) -> No
 
 @pytest.mark.parametrize(("changes", "invited"), [
     ({}, True), ({"kind": "interpretation", "related": [{"id": "pub_x", "relation": "interprets"}]}, True),
-    ({"kind": "notice"}, False), ({"validity": "废止"}, False)])
+    ({"validity": "已修改"}, True), ({"kind": "notice"}, False), ({"validity": "废止"}, False)])
 def test_policy_pages_invite_businesses_to_subscribe(changes: dict[str, object], invited: bool) -> None:
-    """A policy in force (or its interpretation) says what the push does and links the sign-up; notices and
-    repealed policies do not (nothing new to expect from them)."""
+    """A policy in force (also amended), or its interpretation, says what the push does and links the sign-up;
+    notices and repealed policies do not (nothing new to expect from them)."""
     doc = parse_html(article(build_publication("p1", sample_policy(**changes)), site(subscribe_url=SUBSCRIBE)))
     asides = doc.find_all("aside", class_="subscribe-callout")
     assert bool(asides) is invited

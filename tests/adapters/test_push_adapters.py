@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import random
 import socket
 from collections.abc import Iterator
@@ -14,15 +15,16 @@ from sqlalchemy import create_engine
 
 from adapters.base import AdapterServices
 from adapters.push import PushAdapter, PushConfig, push_config
+from adapters.push.message import LAPSE_EVENT, REVISED_EVENT
 from adapters.push.render import render_push
 from adapters.push.unsubscribe import read_token
-from adapters.push.webhook import sign
+from adapters.push.webhook import body, payload, sign
 from govcast.sinks import SmtpSink
 from persistence.ledger import Ledger
 from processors.target import fan_out
 from schemas.delivery import Action, Delivered, DeliveryTask, Rejected, Retryable, delivery_id
 from schemas.publication import Publication
-from schemas.subscriber import SubscriberIn
+from schemas.subscriber import PushChannel, SubscriberIn
 from settings import Settings
 from tests.adapters.newmedia_support import publication as newmedia_publication
 from tests.push_support import Receiver, business, credit_code
@@ -84,6 +86,22 @@ def test_webhook_delivery_is_signed_and_idempotent(push: PushAdapter, receiver: 
     data = receiver.received[task.delivery_id][0]["payload"]["data"]
     assert data["title"] == pub.title and "历下区" in data["reason"] and data["url"].startswith("http://gov.test/portal/")
     assert receiver.bad_signatures == 0
+
+
+@pytest.mark.parametrize("event", ["policy.published", REVISED_EVENT, LAPSE_EVENT])
+def test_bodies_rendered_once_per_policy_are_each_recipients_own_payload(
+        push: PushAdapter, receiver: Receiver, event: str) -> None:
+    """The shared part of the JSON is serialized once; each body still parses to that business's full payload."""
+    pub = publication().model_copy(update={"change_note": "第三条修改"})
+    rendition = {**render_push(pub, Settings(public_url="http://gov.test")), "event": event,
+                 "replacement_title": "新办法", "replacement_url": "http://gov.test/portal/new.html"}
+    for n in (1, 2, 3):
+        sub = push.store.get(subscribe(push, receiver, n, "webhook").credit_code)
+        assert sub is not None
+        task = task_for(pub, sub.credit_code).model_copy(update={"rendition": rendition})
+        msg = push.message(sub, task, PushChannel.webhook)
+        assert json.loads(body(sub, msg)) == payload(sub, msg)
+        assert payload(sub, msg)["data"]["credit_code"] == sub.credit_code and "历下区" in msg.reason
 
 
 def test_webhook_429_and_5xx_retry_410_disables_and_falls_back_to_email(

@@ -1,10 +1,10 @@
 """The subscription center in real Chromium, end to end on one `govcast run` (embedded, sandboxes on):
 
-A business signs up in the form and confirms by the emailed link (read from a real SMTP server); another confirms
-by the SMS code (read from the SMS sandbox's `_inspect`). A policy matching both is published: each receives it,
-the first sees it in its message center, sees an older matching policy (with its interpretation) under
-"policies for me", changes its topics through its manage link and unsubscribes. axe-core on every page (zero
-serious or critical violations); screenshots at desktop and phone width of each.
+A business follows the sign-up link of a portal policy page, signs up in the form and confirms by the emailed link
+(read from a real SMTP server); another confirms by the SMS code (read from the SMS sandbox's `_inspect`). A policy
+matching both is published: each receives it, the first sees it in its message center, sees an older matching
+policy (with its interpretation) under "policies for me", changes its topics through its manage link and
+unsubscribes. axe-core on every page (zero serious or critical violations); screenshots at desktop and phone width.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ class Center:
     smtp: SmtpSink
     department: Client
     older_policy: str  # title of a matching policy published before anyone signed up
+    older_policy_url: str  # its portal page
 
 
 def wait_for_push(department: Client, pub_id: str, want_delivered: int) -> dict[str, Any]:
@@ -77,7 +78,7 @@ def center(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         explained = department.submit(sample_interpretation(policy_id, title="《关于支持历下区企业引进高层次人才的若干措施》解读"))
         assert explained.status_code == 202, explained.text
         department.wait_for(explained.json()["id"], "delivered", "partially_delivered", timeout=120)
-        yield Center(system, smtp, department, older)
+        yield Center(system, smtp, department, older, department.get(policy_id)["deliveries"]["portal"]["url"])
     finally:
         system.stop()
         smtp.stop()
@@ -127,6 +128,16 @@ def sms_to(center: Center, phone: str) -> list[dict[str, Any]]:
 def test_sign_up_confirm_receive_read_change_and_unsubscribe(page: Page, center: Center) -> None:
     url = center.system.url
     email = f"owner{EMAIL_BIZ}@example.test"
+
+    # 0. The business finds the sign-up on a policy page of the portal.
+    page.goto(center.older_policy_url)
+    callout = page.locator("aside.subscribe-callout")
+    callout.get_by_role("link", name="订阅惠企政策推送").click()
+    page.wait_for_url(f"{url}/subscribe")
+    services = page.get_by_role("navigation", name="企业服务")
+    assert services.get_by_role("link", name="订阅惠企政策").get_attribute("aria-current") == "page"
+    columns = page.get_by_role("navigation", name="栏目导航")
+    assert columns.get_by_role("link", name="政策文件库").is_visible(), "the portal's own header, not a copy"
 
     # 1. Sign-up form, with a mistake first: the wrong check digit is named next to the field.
     fill_signup(page, center, EMAIL_BIZ, channel="email", email=email)
@@ -212,6 +223,59 @@ def test_sign_up_confirm_receive_read_change_and_unsubscribe(page: Page, center:
     for path, name in (("/subscribe/manage", "manage-request"), ("/subscribe/privacy", "privacy")):
         page.goto(url + path)
         check(page, name)
+
+
+def test_the_pages_the_journey_does_not_pass_are_accessible_too(page: Page, center: Center) -> None:
+    """A reused link, a sign-up for a registered credit code, an empty message center, a form with errors, a wrong
+    SMS code, a forged manage link and the deletion: axe, phone fit and screenshots, like the journey's pages."""
+    n, email = 703, "owner703@example.test"
+    fill_signup(page, center, n, channel="email", email=email)
+    page.get_by_role("button", name="提交订阅").click()
+    link = re.search(r"(http://\S+/subscribe/confirm/\S+)", mail_bodies(center, email)[-1])
+    assert link
+    page.goto(link.group(1))
+    page.get_by_role("button", name="确认订阅").click()
+    manage = page.get_by_role("link", name="管理我的订阅").last.get_attribute("href")
+    assert manage
+
+    page.goto(link.group(1))
+    page.get_by_role("button", name="确认订阅").click()
+    assert "已经使用过" in page.locator("main").inner_text()
+    check(page, "link-used")
+
+    fill_signup(page, center, n, channel="email", email="someone-else@example.test")
+    page.get_by_role("button", name="提交订阅").click()
+    assert "已经登记过" in page.locator("main").inner_text() and "o***@example.test" in page.locator("main").inner_text()
+    check(page, "signup-existing")
+
+    page.goto(manage + "/messages")
+    assert "还没有推送给贵企业的政策" in page.locator("main").inner_text()
+    check(page, "messages-empty")
+
+    page.goto(manage)
+    page.get_by_label("免打扰时段", exact=False).fill("9pm")
+    page.get_by_role("button", name="保存", exact=True).click()
+    assert "21:00-08:00" in page.locator(".error-summary").inner_text()
+    check(page, "manage-error")
+
+    page.goto(f"{center.system.url}/subscribe/manage")
+    page.get_by_label("统一社会信用代码").fill(credit_code(n))
+    page.get_by_label("已验证的手机（短信验证码）").check()
+    page.get_by_role("button", name="发送").click()
+    page.get_by_label("6位验证码").fill("000000")
+    page.get_by_role("button", name="确认").click()
+    assert "验证码不正确" in page.locator("main").inner_text()
+    check(page, "sms-code-wrong")
+
+    page.goto(f"{center.system.url}/subscribe/m/forged.link")
+    assert "此管理链接无效" in page.locator("main").inner_text()
+    check(page, "link-invalid")
+
+    page.goto(manage)
+    page.get_by_label("我确认删除本企业的订阅登记").check()
+    page.get_by_role("button", name="删除登记").click()
+    assert "已删除" in page.locator("main").inner_text()
+    check(page, "deleted")
 
 
 @pytest.mark.parametrize("path", ["/subscribe", "/subscribe/manage"])

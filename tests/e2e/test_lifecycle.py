@@ -81,6 +81,24 @@ def test_replacing_policy_makes_the_old_one_lapse(department: Client) -> None:
     assert "替代本文件的文件" in old_page.text and new["deliveries"]["portal"]["url"] in old_page.links
 
 
+def test_an_amending_notice_marks_the_policy_amended_and_in_force(system: GovcastProcess, department: Client) -> None:
+    policy = publish(department, sample_policy(title="关于支持企业吸纳高校毕业生就业的若干措施"))
+    interp = publish(department, sample_interpretation(policy["id"], title="《关于支持企业吸纳高校毕业生就业的若干措施》政策解读"))
+    amending = publish(department, sample_policy(
+        title="关于修改《关于支持企业吸纳高校毕业生就业的若干措施》部分条款的通知", doc_no="济政办字〔2025〕22号",
+        related=[{"id": policy["id"], "relation": "amends"}]))
+    amended = department.wait_for(policy["id"], "delivered", version=2)
+    assert amended["validity"] == "已修改" and "修改" in amended["change_note"]
+    url = policy["deliveries"]["portal"]["url"]
+    policy_page = page(url)
+    assert policy_page.header["有效性"] == "已修改" and "修改本文件的文件" in policy_page.text
+    notice = validity_notice(url)
+    assert "本文件已修改" in notice and "现行有效" in notice and amending["deliveries"]["portal"]["url"] in policy_page.links
+    entry = feed_entry(system, url)
+    assert entry["validity"] == ["已修改"] and entry["summary"].startswith("【已修改】")
+    assert validity_notice(interp["deliveries"]["portal"]["url"]) == ""  # its policy is still in force
+
+
 def test_a_department_cannot_repeal_another_departments_policy(system: GovcastProcess, department: Client,
                                                                other_department: Client) -> None:
     theirs = publish(department, sample_policy(title="关于公布市级政务服务事项清单的通知"))

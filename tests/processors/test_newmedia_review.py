@@ -1,9 +1,11 @@
-"""Issue 14's new-media review rule in the plan stage, and the send window and daily cap of the paced channels."""
+"""Issue 14's new-media review rule in the plan stage, and the send window and daily cap of the paced channels
+(on each store backend: the cap's slots are claimed under the backend's lock)."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,8 @@ from pydantic import ValidationError
 
 from govcast.samples import DEMO_DEPARTMENT, sample_policy
 from persistence.projection import overall_status
+from persistence.reviews import claim_review
+from persistence.send_slots import claim_send_slot, slots_used
 from persistence.store import StatusStore
 from processors.normalize import normalize
 from processors.pacing import gate
@@ -41,11 +45,6 @@ def planned(ctx: StageContext, pub=None) -> tuple[set[str], dict[str, DeliverySt
     queued = {m.channel for m in out if isinstance(m, DeliveryTask)}
     waiting = {m.channel: m.status for m in out if isinstance(m, StatusEvent) and m.status is DeliveryStatus.awaiting_review}
     return queued, waiting  # type: ignore[return-value]
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> StatusStore:
-    return StatusStore(f"sqlite:///{tmp_path}/s.db")
 
 
 def test_the_rule_keeps_named_new_media_copies_waiting_and_queues_the_rest(tmp_path: Path, store: StatusStore) -> None:
@@ -120,3 +119,29 @@ def test_a_publication_waiting_only_for_an_editor_says_so() -> None:
     assert overall_status(["delivered", "awaiting_review"], retracted=False) == "awaiting_review"
     assert overall_status(["delivering", "awaiting_review"], retracted=False) == "delivering"
     assert overall_status(["delivered", "rejected"], retracted=False) == "partially_delivered"
+
+
+def test_workers_claiming_at_once_never_post_more_than_the_cap(store: StatusStore) -> None:
+    day = MORNING.date()
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        claimed = list(pool.map(lambda n: claim_send_slot(store.engine, "weibo", day, f"dlv_{n}", 3), range(16)))
+    assert claimed.count(True) == 3 and slots_used(store.engine, "weibo", day) == 3
+
+
+def test_of_editors_deciding_at_once_exactly_one_wins(store: StatusStore) -> None:
+    pub = publication("pub_decide")
+    with store.transaction() as conn:
+        store.upsert_publication(conn, pub, "pending", ["portal", "wechat"])
+    store.apply_status("wait", StatusEvent(publication_id=pub.id, version=1, channel="wechat",
+                                           status=DeliveryStatus.awaiting_review, at=MORNING))
+
+    def decide(status: str) -> bool:
+        with store.transaction() as conn:
+            return claim_review(conn, pub.id, "wechat", 1, status, f"{status} by an editor", MORNING)
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        won = list(pool.map(decide, ["delivering", "rejected"] * 3))
+    assert won.count(True) == 1
+    assert store.deliveries_of(pub.id)["wechat"]["status"] == ("delivering", "rejected")[won.index(True) % 2]
+    with store.transaction() as conn:  # an older version's decision finds nothing to decide
+        assert not claim_review(conn, pub.id, "wechat", 0, "delivering", "late", MORNING)

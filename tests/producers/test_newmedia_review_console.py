@@ -64,18 +64,26 @@ def test_an_editor_approves_an_edited_weibo_post_once(reviewed: Any, store: Stat
 
     csrf = csrf_in(page.text)
     assert client.post(f"/console/reviews/{pub.id}/weibo/approve", data={"text": "x"}).status_code == 403  # no CSRF
-    refused = client.post(f"/console/reviews/{pub.id}/weibo/approve", data={"csrf": csrf, "text": "没有链接的微博"})
-    assert refused.status_code == 422 and "must keep the portal link" in refused.text and "没有链接的微博" in refused.text
-    text = f"【政务公开】编辑改写的微博 {rendered['url']}"
+    too_long = "长" * 140
+    refused = client.post(f"/console/reviews/{pub.id}/weibo/approve", data={"csrf": csrf, "text": too_long})
+    assert refused.status_code == 422 and "at most 140" in refused.text and too_long in refused.text  # kept to fix
+    screened = client.post(f"/console/reviews/{pub.id}/weibo/approve", data={"csrf": csrf, "text": "咨询13812345678"})
+    alert = screened.text.split('role="alert"', 1)[1].split("</div>", 1)[0]
+    assert screened.status_code == 422 and "screening stops it" in alert
+    assert "138****5678" in alert and "13812345678" not in alert  # the finding is masked (the field keeps the text)
+    text = "【政务公开】编辑改写的微博"
     done = client.post(f"/console/reviews/{pub.id}/weibo/approve", data={"csrf": csrf, "text": text},
                        follow_redirects=False)
     assert done.status_code == 303 and done.headers["location"] == "/console/reviews?done=review-approve"
     [task] = queued(bus, "weibo")
-    assert task["rendition"]["status"] == text and task["channel"] == "weibo"
+    assert task["rendition"]["status"] == f"{text} {rendered['url']}" and task["channel"] == "weibo"
     assert store.deliveries_of(pub.id)["weibo"]["status"] == "delivering"
-    again = client.post(f"/console/reviews/{pub.id}/weibo/approve", data={"csrf": csrf, "text": text})
+    again = client.post(f"/console/reviews/{pub.id}/weibo/approve", data={"csrf": csrf, "text": text + "。"})
     assert again.status_code == 409 and len(queued(bus, "weibo")) == 1  # decided once, queued once
     assert f"/console/reviews/{pub.id}/weibo" not in client.get("/console/reviews").text
+    metrics = client.get("/metrics").text  # the WeChat copy still waits; the Weibo one no longer does
+    assert 'govcast_awaiting_review{channel="wechat"} 1.0' in metrics
+    assert 'govcast_awaiting_review{channel="weibo"} 0.0' in metrics
 
 
 def test_a_rejected_copy_is_not_queued_and_the_reason_is_kept(reviewed: Any, store: StatusStore, bus: OutageSwitch,

@@ -187,6 +187,14 @@ def test_sends_are_rate_limited_per_address(client: TestClient, smtp: SmtpSink) 
     assert "过于频繁" in sixth.text and len(mails_to(smtp, "owner7@example.test")) == 5
 
 
+def test_sends_are_rate_limited_per_client_address(client: TestClient, smtp: SmtpSink) -> None:
+    """Twenty confirmations an hour from one client, whatever addresses it types; then the page says so."""
+    for n in range(30, 50):
+        assert "确认邮件已发送" in client.post("/subscribe", data=form(n)).text
+    refused = client.post("/subscribe", data=form(50))
+    assert "过于频繁" in refused.text and mails_to(smtp, "owner50@example.test") == []
+
+
 def test_an_existing_credit_code_cannot_be_taken_over(client: TestClient, smtp: SmtpSink) -> None:
     sign_up(client, smtp, 8)
     attempt = client.post("/subscribe", data=form(8, email="attacker@example.test", name="冒名企业", topics=["消费"]))
@@ -308,17 +316,19 @@ def test_the_pages_wear_the_portals_own_header_and_footer(client: TestClient) ->
 
     site = portal_config(client.app.state.settings).site_view()  # type: ignore[attr-defined]
     portal = parse_html(render_home(home_sections([], site), site))
-    portal_nav, portal_footer = portal.find("nav", class_="site-nav").links(), portal.find("footer").links()
-    assert ("http://gov.test/subscribe", "订阅惠企政策") in portal_nav, "the portal leads to the sign-up"
+    portal_header, portal_footer = portal.find("header").links(), portal.find("footer").links()
+    assert ("http://gov.test/subscribe", "订阅惠企政策") in portal_header, "the portal leads to the sign-up"
     for path in ("/subscribe", "/subscribe/manage", "/subscribe/privacy"):
         page = parse_html(client.get(path).text)
         header = page.find("header", class_="site-header")
         assert header.find("a", class_="site-name").attrs["href"] == site.home_url
-        assert header.find("nav", class_="site-nav").links() == [*portal_nav, ("/subscribe/manage", "管理我的订阅")], path
+        own = ("/subscribe/manage", "管理我的订阅")
+        assert own in header.links() and [link for link in header.links() if link != own] == portal_header, path
+        assert header.find("nav", class_="site-nav").links() == portal.find("nav", class_="site-nav").links()
         footer = page.find("footer")
         assert footer.links() == [*portal_footer, ("/subscribe/privacy", "个人信息处理说明")], path
         assert f"网站标识码：{site.id_code}" in footer.text
-    current = parse_html(client.get("/subscribe").text).find("nav", class_="site-nav").find("a", aria_current="page")
+    current = parse_html(client.get("/subscribe").text).find("header").find("a", aria_current="page")
     assert current.text == "订阅惠企政策"
 
 
