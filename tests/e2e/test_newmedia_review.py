@@ -20,7 +20,8 @@ from tests.conftest import Client, GovcastProcess, launch
 
 BEIJING = dt.timezone(dt.timedelta(hours=8))
 CHANNELS = ["portal", "wechat", "weibo"]
-RULE = {"GOVCAST_CHANNELS": ",".join(CHANNELS), "GOVCAST_NEWMEDIA_REVIEW": f"wechat,weibo:{DEMO_DEPARTMENT['publisher_code']}"}
+RULE = {"GOVCAST_CHANNELS": ",".join(CHANNELS), "GOVCAST_NEWMEDIA_REVIEW": f"wechat,weibo:{DEMO_DEPARTMENT['publisher_code']}",
+        "GOVCAST_WECHAT_POLL_SECONDS": "0.3"}  # publish results checked soon: the test waits for them
 
 
 @pytest.fixture(scope="module")
@@ -124,8 +125,8 @@ def advance_to(system: GovcastProcess, moment: dt.datetime) -> None:
 
 
 def test_approved_copies_wait_for_the_send_window_and_the_daily_cap(request: pytest.FixtureRequest, tmp_path: Path) -> None:
-    """22:00 Beijing time: two approved WeChat copies wait for 08:00; with a cap of one a day, the second waits
-    for the day after."""
+    """22:00 Beijing time: two WeChat copies wait for the editor through a restart; once approved they wait for
+    08:00; with a cap of one a day, the second waits for the day after."""
     system = launch(request, "embedded", tmp_path / "data",
                     env={**RULE, "GOVCAST_CLOCK_START": beijing_today(22), "GOVCAST_NEWMEDIA_DAILY_CAP": '{"wechat": 1}'})
     try:
@@ -137,6 +138,10 @@ def test_approved_copies_wait_for_the_send_window_and_the_daily_cap(request: pyt
             ids.append(response.json()["id"])
         for pub_id in ids:
             department.wait_for(pub_id, "awaiting_review", timeout=60)
+        system.stop()  # waiting is durable: a restart changes nothing (the clock starts at 22:00 again)
+        system.start()
+        for pub_id in ids:
+            assert department.get(pub_id)["deliveries"]["wechat"]["status"] == "awaiting_review"
             assert decide(editor, pub_id, "wechat", "approve").status_code == 202
         for pub_id in ids:
             detail = wait_channel(editor, pub_id, "wechat", "scheduled")["deliveries"]["wechat"]["detail"]
