@@ -47,9 +47,9 @@ def _m(module: str, *args: object) -> tuple[str, ...]:
 
 FULL: tuple[Scenario, ...] = (
     Scenario("projection", "status projection per event: govcast's store against bare sqlite3 statements",
-             _m("bench_projection", "--events", 4000)),
+             _m("bench_projection", "--events", 2000)),  # per-event figures: 40 batches of 50 a round
     Scenario("kafka", "Kafka pipeline (null channel, 1 and 2 workers) against a bare aiokafka consume→produce loop",
-             _m("bench_kafka", "--count", 2000, "--portal-count", 300, "--latency-count", 50, "--workers", "1,2")),
+             _m("bench_kafka", "--count", 1000, "--portal-count", 200, "--latency-count", 50, "--workers", "1,2")),
     Scenario("embedded", "embedded submit → portal delivered against the bare portal adapter",
              _m("bench_embedded", "--count", 100)),
     Scenario("submit", "durable submissions/s against a bare FastAPI endpoint (embedded)",

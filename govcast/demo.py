@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import sys
 import time
 import uuid
@@ -51,10 +53,25 @@ def wait_delivered(base: str, token: str, publication_id: str, timeout: float = 
         time.sleep(0.2)
 
 
+def demo_cover() -> dict[str, str]:
+    """The department's own cover for the sample policy (a CMS would send its designer's picture): a 900×383 PNG."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (900, 383), (196, 30, 36))
+    draw = ImageDraw.Draw(image)
+    for i in range(12):  # a sunrise of rays behind a band: a government cover's usual red and gold
+        draw.pieslice((250, 120, 650, 520), 180 + i * 15, 187 + i * 15, fill=(232, 160, 60))
+    draw.ellipse((380, 250, 520, 390), fill=(250, 214, 120))
+    draw.rectangle((0, 330, 900, 383), fill=(150, 18, 24))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return {"data": base64.b64encode(buffer.getvalue()).decode()}
+
+
 def publish_demo(base: str, token: str) -> int:
     try:
         print("publishing the sample policy …", file=sys.stderr)
-        policy = _submit(base, token, sample_policy(targeting=DEMO_TARGETING))
+        policy = _submit(base, token, sample_policy(targeting=DEMO_TARGETING, cover=demo_cover()))
         policy_state = wait_delivered(base, token, policy["id"])
         print("publishing its interpretation …", file=sys.stderr)
         interp = _submit(base, token, sample_interpretation(policy["id"]))

@@ -83,7 +83,7 @@ def portal_router(config: PortalConfig) -> APIRouter:
                 year: Annotated[int | None, Query(ge=1949, le=2999)] = None,
                 doc_no: Annotated[str, Query(max_length=60)] = "",
                 theme: Annotated[str, Query(max_length=60)] = "",
-                validity: Annotated[str, Query(pattern="^(|有效|失效|废止)$")] = "",
+                validity: Annotated[str, Query(pattern="^(|有效|已修改|失效|废止)$")] = "",
                 normative: Annotated[str, Query(pattern="^(|0|1)$")] = "",
                 page: Annotated[int, Query(ge=1, le=10_000)] = 1) -> HTMLResponse:
         filters = Filters(issuer=issuer.strip(), year=year, doc_no=doc_no.strip(), theme=theme.strip(), validity=validity,

@@ -24,6 +24,7 @@ _PG_ALIASES = ("postgres://", "postgresql://")  # libpq-style URLs as hosting pr
 # SQLSTATEs worth one more attempt of the whole transaction: serialization failure, deadlock.
 _TRANSIENT_SQLSTATES = frozenset({"40001", "40P01"})
 READ_ONLY = "govcast_read_only"  # execution option of connections that never write (see `reading`)
+_BATCH_MEMO = "govcast_batch_memo"  # Connection.info key: see `batch_memo`
 
 
 @contextmanager
@@ -31,6 +32,24 @@ def reading(engine: Engine) -> Iterator[Connection]:
     """A connection for reads only: on SQLite it does not take the write lock (WAL readers see the last commit)."""
     with engine.connect() as conn:
         yield conn.execution_options(**{READ_ONLY: True})
+
+
+def batch_memo(conn: Connection) -> dict[str, Any] | None:
+    """What writers may remember between the units of one group-commit batch (persistence.group_commit), or
+    None outside one. The group commit empties it whenever a unit rolls back to its savepoint, and drops it
+    when the batch ends: it never outlives what the transaction holds."""
+    memo: dict[str, Any] | None = conn.info.get(_BATCH_MEMO)
+    return memo
+
+
+def open_batch_memo(conn: Connection) -> dict[str, Any]:
+    memo: dict[str, Any] = {}
+    conn.info[_BATCH_MEMO] = memo
+    return memo
+
+
+def close_batch_memo(conn: Connection) -> None:
+    conn.info.pop(_BATCH_MEMO, None)
 
 
 def normalize_url(url: str) -> str:

@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, bindparam, delete, insert, select
 
 from persistence.tables import expiries
 from schemas.publication import Publication, Validity
 
+_DROP = delete(expiries).where(expiries.c.publication_id == bindparam("publication_id"))  # built once: per submission
+_ADD = insert(expiries)
 
-def schedule(conn: Connection, pub: Publication) -> None:
-    """Keep the row of `pub` in step with its current version (in the transaction that records it)."""
-    conn.execute(delete(expiries).where(expiries.c.publication_id == pub.id))
+
+def schedule(conn: Connection, pub: Publication, *, new: bool = False) -> None:
+    """Keep the row of `pub` in step with its current version (in the transaction that records it).
+
+    `new`: `pub` was just created, so it has no row to replace yet (a submission saves a statement)."""
+    if not new:
+        conn.execute(_DROP, {"publication_id": pub.id})
     if pub.expiry_date is not None and pub.validity is Validity.valid and not pub.retracted:
-        conn.execute(insert(expiries).values(publication_id=pub.id, expires_on=pub.expiry_date))
+        conn.execute(_ADD, {"publication_id": pub.id, "expires_on": pub.expiry_date})
 
 
 def due(conn: Connection, today: dt.date) -> list[str]:

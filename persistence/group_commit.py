@@ -9,10 +9,22 @@ load requests queued during one commit go together in the next.
 On PostgreSQL several API processes each run a writer. Units are ordered by a caller-given
 key inside a batch (the department, whose 索引号 counter row a submit locks), so two
 batches lock shared rows in the same order instead of deadlocking.
+
+Units may remember things for the rest of their batch in `persistence.engine.batch_memo(conn)`
+(the audit chain's head hash: one read per batch instead of one per unit); a unit that fails
+empties it, since its savepoint's rollback may have undone what was remembered.
+
+A unit may name the principal (token id) it acts for when its caller took that principal
+from a cache instead of the store: the writer then asks `dead_principals` once per batch,
+inside the batch's transaction, which of those tokens are no longer live, and refuses their
+units (`refusal()`) without running them. A revocation committed before the batch is seen,
+by every process, as if the token had been looked up in the same transaction.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import queue
 import threading
@@ -23,6 +35,7 @@ from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Connection
 
+from persistence.engine import close_batch_memo, open_batch_memo
 from persistence.faults import kill_point
 from persistence.store import StatusStore
 
@@ -30,37 +43,58 @@ log = logging.getLogger("govcast.store")
 
 T = TypeVar("T")
 MAX_BATCH = 256
+PrincipalCheck = Callable[[Connection, set[str]], set[str]]  # token ids -> those no longer live
 
 
 @dataclass
 class _Item(Generic[T]):
     unit: Callable[[Connection], T]
     order: str
+    principal: str | None = None
     future: Future[T] = field(default_factory=Future)
+    waiter: asyncio.Future[T] | None = None  # set for `run_async`: answered on its event loop instead of `future`
 
 
 class GroupCommitter:
     """Runs units of work in shared transactions on one writer thread (started on first use)."""
 
     def __init__(self, store: StatusStore, *, after_commit: Callable[[], None] | None = None,
-                 max_batch: int = MAX_BATCH) -> None:
+                 max_batch: int = MAX_BATCH, dead_principals: PrincipalCheck | None = None,
+                 refusal: Callable[[], Exception] = lambda: PermissionError("the token is no longer valid")) -> None:
         self.store = store
         self.after_commit = after_commit or (lambda: None)
         self.max_batch = max_batch
+        self.dead_principals = dead_principals
+        self.refusal = refusal
         self._queue: queue.SimpleQueue[_Item[Any] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
 
-    def run(self, unit: Callable[[Connection], T], *, order: str = "") -> T:
+    def run(self, unit: Callable[[Connection], T], *, order: str = "", principal: str | None = None) -> T:
         """Run `unit` inside a shared transaction; its result once that transaction committed.
 
         Raises what `unit` raised (its writes rolled back, the batch's others kept), or the
         commit's error (nothing of the batch kept).
         """
+        return self.submit(unit, order=order, principal=principal).result()
+
+    def submit(self, unit: Callable[[Connection], T], *, order: str = "", principal: str | None = None) -> Future[T]:
+        """`run` without waiting: the future of its result.
+
+        `principal`: the token id `unit` acts for, to be checked live in the batch's transaction."""
         self._ensure_started()
-        item: _Item[T] = _Item(unit, order)
+        item: _Item[T] = _Item(unit, order, principal)
         self._queue.put(item)
-        return item.future.result()
+        return item.future
+
+    async def run_async(self, unit: Callable[[Connection], T], *, order: str = "", principal: str | None = None) -> T:
+        """`run` for coroutines: no thread waits, and the writer answers all of a batch's waiters on one event
+        loop with one wake-up of that loop (not one cross-thread callback per request)."""
+        self._ensure_started()
+        item: _Item[T] = _Item(unit, order, principal, waiter=asyncio.get_running_loop().create_future())
+        self._queue.put(item)
+        assert item.waiter is not None
+        return await item.waiter
 
     def close(self) -> None:
         if self._thread is not None:
@@ -95,24 +129,61 @@ class GroupCommitter:
         outcomes: list[tuple[_Item[Any], Any, BaseException | None]] = []
         try:
             with self.store.transaction() as conn:
-                for item in batch:
-                    try:
-                        with conn.begin_nested():
-                            outcomes.append((item, item.unit(conn), None))
-                    except Exception as exc:
-                        outcomes.append((item, None, exc))
+                memo = open_batch_memo(conn)  # e.g. the audit chain's head: read once per batch, not per unit
+                try:
+                    dead = self._dead(conn, batch)
+                    for item in batch:
+                        if item.principal in dead:
+                            outcomes.append((item, None, self.refusal()))
+                            continue
+                        try:
+                            with conn.begin_nested():
+                                outcomes.append((item, item.unit(conn), None))
+                        except Exception as exc:
+                            memo.clear()  # its savepoint rolled back: what units remembered may be gone too
+                            outcomes.append((item, None, exc))
+                finally:
+                    close_batch_memo(conn)
                 kill_point("commit:inside")
         except Exception as exc:  # the transaction itself failed (disk full, database gone): nothing was kept
-            for item in batch:
-                item.future.set_exception(exc)
+            self._answer([(item, None, exc) for item in batch])
             return
         kill_point("commit:after")
         try:
             self.after_commit()
         except Exception:
             log.exception("after-commit hook failed")  # the batch is committed: its answers stand
-        for item, result, error in outcomes:
-            if error is None:
+        self._answer(outcomes)
+
+    def _dead(self, conn: Connection, batch: list[_Item[Any]]) -> set[str | None]:
+        checked = {item.principal for item in batch if item.principal is not None}
+        if not checked or self.dead_principals is None:
+            return set()
+        return set(self.dead_principals(conn, checked))
+
+    @staticmethod
+    def _answer(outcomes: list[tuple[_Item[Any], Any, BaseException | None]]) -> None:
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Item[Any], Any, BaseException | None]]] = {}
+        for outcome in outcomes:
+            item, result, error = outcome
+            if item.waiter is not None:
+                by_loop.setdefault(item.waiter.get_loop(), []).append(outcome)
+            elif error is None:
                 item.future.set_result(result)
             else:
                 item.future.set_exception(error)
+        for loop, answers in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits any more
+                loop.call_soon_threadsafe(_settle, answers)
+
+
+def _settle(answers: list[tuple[_Item[Any], Any, BaseException | None]]) -> None:
+    """On the waiters' event loop: answer every waiter of a batch."""
+    for item, result, error in answers:
+        waiter = item.waiter
+        if waiter is None or waiter.done():  # the request was cancelled (client gone): its commit stands
+            continue
+        if error is None:
+            waiter.set_result(result)
+        else:
+            waiter.set_exception(error)

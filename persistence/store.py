@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, case, func, insert, select, update
+from sqlalchemy import Connection, bindparam, case, func, insert, literal, select, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from persistence.engine import advisory_lock, make_engine, normalize_url, reading
@@ -30,6 +30,12 @@ from schemas.delivery import DeliveryStatus, StatusEvent
 from schemas.publication import IndexNo, Publication
 
 __all__ = ["ListFilter", "Principal", "StatusStore", "TokenRecord", "make_engine", "overall_status", "utcnow"]
+
+
+_INDEX_NO_TAKEN = union_all(
+    select(literal(1)).where(publications.c.index_no == bindparam("index_no"), publications.c.id != bindparam("except_id")),
+    select(literal(1)).where(archived_index_nos.c.index_no == bindparam("index_no")),
+).limit(1)
 
 
 def utcnow() -> dt.datetime:
@@ -96,15 +102,21 @@ class StatusStore(TokenRecords, Operations, Sessions):
 
     # -- publications -------------------------------------------------------
     def next_index_sequence(self, conn: Connection, publisher_code: str, year: int) -> int:
-        stmt = (
+        return int(conn.execute(self._next_sequence_statement, {"code": publisher_code, "year": year}).scalar_one())
+
+    @functools.cached_property
+    def _next_sequence_statement(self) -> Any:
+        # Built once, run with parameters (as the upsert below): a submission's SQL is mostly building statements.
+        return (
             self._insert(index_sequences)
-            .values(publisher_code=publisher_code, year=year, last=1)
-            .on_conflict_do_update(
-                index_elements=["publisher_code", "year"], set_={"last": index_sequences.c.last + 1}
-            )
+            .values(publisher_code=bindparam("code"), year=bindparam("year"), last=1)
+            .on_conflict_do_update(index_elements=["publisher_code", "year"], set_={"last": index_sequences.c.last + 1})
             .returning(index_sequences.c.last)
         )
-        return int(conn.execute(stmt).scalar_one())
+
+    def index_no_taken(self, conn: Connection, index_no: str, *, except_id: str = "") -> bool:
+        """True when a publication other than `except_id` has `index_no`, or an imported archive record does."""
+        return conn.execute(_INDEX_NO_TAKEN, {"index_no": index_no, "except_id": except_id}).first() is not None
 
     def reserve_archived(self, index_nos: Sequence[IndexNo]) -> None:
         """Archive import: these 索引号 are taken (the allocator skips past them; a department cannot send one)."""

@@ -1,8 +1,10 @@
 """Token records of the status store: create, look up, list, revoke.
 
-Only the SHA-256 of a secret is stored. Every request looks its token up here
-(no per-process cache), so a revocation or an expiry takes effect at once on
-every API node sharing the store.
+Only the SHA-256 of a secret is stored. Reads look their token up here on every
+request, so a revocation or an expiry takes effect at once on every API node sharing
+the store. Submissions may take the principal from a process cache instead
+(producers.auth.TokenCache): the group commit then checks the token in the commit's
+own transaction (`dead_principals`), which is at least as immediate.
 """
 
 from __future__ import annotations
@@ -11,10 +13,15 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, bindparam, func, insert, or_, select, update
 
 from persistence.engine import reading
 from persistence.tables import tokens
+
+_LIVE_IDS = select(tokens.c.id).where(  # built once: the group commit runs it once per batch
+    tokens.c.id.in_(bindparam("ids", expanding=True)), tokens.c.revoked.is_(False),
+    or_(tokens.c.expires_at.is_(None), tokens.c.expires_at > bindparam("now")),
+)
 
 
 @dataclass(frozen=True)
@@ -83,13 +90,24 @@ class TokenRecords:
 
     def principal_for(self, token_hash: str, now: dt.datetime | None = None) -> Principal | None:
         """The principal of a live token: not revoked, not expired at `now`."""
+        found = self.live_token(token_hash, now)
+        return found[0] if found else None
+
+    def live_token(self, token_hash: str, now: dt.datetime | None = None) -> tuple[Principal, dt.datetime | None] | None:
+        """The principal of a live token and when the token expires (None: never)."""
         now = now or dt.datetime.now(dt.UTC)
         with reading(self.engine) as conn:
             row = conn.execute(select(tokens).where(
                 tokens.c.token_hash == token_hash, tokens.c.revoked.is_(False),
                 or_(tokens.c.expires_at.is_(None), tokens.c.expires_at > now),
             )).first()
-        return Principal(row.id, row.kind, row.name, row.publisher_code) if row else None
+        return (Principal(row.id, row.kind, row.name, row.publisher_code), row.expires_at) if row else None
+
+    def dead_principals(self, conn: Connection, token_ids: set[str], now: dt.datetime | None = None) -> set[str]:
+        """Which of `token_ids` are no longer live (revoked, expired or gone), read in `conn`'s transaction."""
+        now = now or dt.datetime.now(dt.UTC)
+        live = conn.execute(_LIVE_IDS, {"ids": sorted(token_ids), "now": now}).scalars()
+        return token_ids - set(live)
 
     def count_tokens(self) -> int:
         with reading(self.engine) as conn:

@@ -51,6 +51,8 @@ log = logging.getLogger("govcast.faust")
 GROUP_ID = "govcast"
 MALFORMED = "gov.govcast.message.malformed"  # a message that is not a CloudEvent this route can read
 LANE_DEPTH = 32  # events buffered per partition before the agent waits for that partition
+RUN_SIZE = LANE_DEPTH  # events of one lane whose outputs are sent (and acked) together
+RUN_SECONDS = 0.05  # a run takes no further event after this long, so its first outputs are not held back
 SHUTDOWN_GRACE = 10.0  # seconds in-flight handling may take to finish (and be acked) on stop
 CHECK_SECONDS = 1.0  # how often long waits look at stop / rebalance
 RESTART_MAX_SECONDS = 30.0
@@ -151,6 +153,7 @@ class FaustHost:
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
     _inflight: int = 0
     _lanes: set[asyncio.Task[None]] = field(default_factory=set)
+    _exclusive: dict[str, asyncio.Lock] = field(default_factory=dict)  # Route.exclusive: one batch at a time
 
     def __post_init__(self) -> None:
         self.settings: Settings = self.runtime.settings
@@ -317,23 +320,68 @@ class FaustHost:
             self.app.consumer.unacked.discard(event.message)
 
     async def _lane(self, route: Route, stream: StreamT, queue: asyncio.Queue[EventT]) -> None:
+        exclusive = self._exclusive.setdefault(route.name, asyncio.Lock()) if route.exclusive else None
         while True:
             event = await queue.get()
             if not self._current(event, starting=True):
                 self._release(event)
-                continue
-            if route.batch is not None and route.wait_until is None and not queue.empty():
+            elif route.wait_until is not None:  # retry topics: one at a time, each waits for its due time
+                self._inflight += 1
+                try:
+                    done = await self._process(route, event)
+                    if done and self._current(event, starting=False):
+                        await stream.ack(event)
+                    else:
+                        self._release(event)
+                finally:
+                    self._inflight -= 1
+            elif route.batch is None:
+                await self._lane_run(route, stream, queue, event)
+            elif exclusive is None:
                 await self._lane_batch(route, stream, queue, event)
-                continue
-            self._inflight += 1
-            try:
-                done = await self._process(route, event)
-                if done and self._current(event, starting=False):
-                    await stream.ack(event)
+            else:
+                # One batch of this route at a time in this process: the projection into SQLite, whose single
+                # write lock concurrent transactions would wait for in SQLite's sleeping busy loop. What the
+                # other partitions' lanes queue meanwhile makes their next batch larger.
+                async with exclusive:
+                    await self._lane_batch(route, stream, queue, event)
+
+    async def _lane_run(self, route: Route, stream: StreamT, queue: asyncio.Queue[EventT], first: EventT) -> None:
+        """Events queued in this partition's lane, one by one through the stage, their outputs sent together.
+
+        Waiting for the broker's acks once per run instead of once per event lets a lane keep up with a
+        backlog, and the broker gets one produce request per run rather than one per output. Effects and
+        acks keep the partition's order. A run stops growing after RUN_SECONDS, so a slow channel's first
+        results are not held back by the later events of its run.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + RUN_SECONDS
+        outputs: list[Outbound] = []
+        handled: list[EventT] = []
+        fevent: EventT | None = first
+        taken = 1
+        self._inflight += 1
+        try:
+            while fevent is not None:
+                out = await self._outputs(route, fevent) if self._current(fevent, starting=True) else None
+                if out is None:  # stopping, or the partition moved: this event stays uncommitted, and so does the rest
+                    self._release(fevent)
+                    break
+                outputs += out
+                handled.append(fevent)
+                fevent = None
+                if taken < RUN_SIZE and loop.time() < deadline and not queue.empty():
+                    fevent = queue.get_nowait()
+                    taken += 1
+                    self._inflight += 1
+            sent = await self._send(outputs, first)
+            for done in handled:
+                if sent and self._current(done, starting=False):
+                    await stream.ack(done)
                 else:
-                    self._release(event)
-            finally:
-                self._inflight -= 1
+                    self._release(done)
+        finally:
+            self._inflight -= taken
 
     async def _lane_batch(self, route: Route, stream: StreamT, queue: asyncio.Queue[EventT], first: EventT) -> None:
         """What is queued in this partition's lane, through the route's batch stage; acked in order.
@@ -341,24 +389,26 @@ class FaustHost:
         A batch that fails (or holds an unreadable message) is handled one by one, with the
         per-event retry and poison policy.
         """
-        def weight_of(fevent: EventT) -> int:
+        def parse(fevent: EventT) -> CloudEvent | None:
             try:
-                return route.weigh(CloudEvent.from_json(fevent.message.value or b""))
+                return CloudEvent.from_json(fevent.message.value or b"")
             except Exception:  # unreadable: the one-by-one path parks it
-                return 1
+                return None
 
-        batch, weight = [first], weight_of(first)
+        batch, events = [first], [parse(first)]
+        weight = route.weigh(events[0]) if events[0] is not None else 1
         while len(batch) < BATCH_SIZE and weight < MAX_BATCH_WEIGHT and not queue.empty():
             batch.append(queue.get_nowait())
-            weight += weight_of(batch[-1])
+            events.append(parse(batch[-1]))
+            weight += route.weigh(events[-1]) if events[-1] is not None else 1
         self._inflight += len(batch)
         try:
-            try:
-                events = [CloudEvent.from_json(e.message.value or b"") for e in batch]
-                outputs: list[Outbound] | None = await route.handle_many(events, self.ctx)
-            except Exception as exc:
-                log.warning("%s: batch of %d failed (%s); processing one by one", route.name, len(batch), exc)
-                outputs = None
+            outputs: list[Outbound] | None = None
+            if all(e is not None for e in events):
+                try:
+                    outputs = await route.handle_many([e for e in events if e is not None], self.ctx)
+                except Exception as exc:
+                    log.warning("%s: batch of %d failed (%s); processing one by one", route.name, len(batch), exc)
             if outputs is not None and await self._send(outputs, first):
                 for fevent in batch:
                     if self._current(fevent, starting=False):
@@ -378,6 +428,11 @@ class FaustHost:
 
     async def _process(self, route: Route, fevent: EventT) -> bool:
         """Handle one message; True when its outputs are durable and it may be acked."""
+        outputs = await self._outputs(route, fevent)
+        return outputs is not None and await self._send(outputs, fevent)
+
+    async def _outputs(self, route: Route, fevent: EventT) -> list[Outbound] | None:
+        """What one message makes the stage produce (its effects done); None when it must not be acked."""
         message = fevent.message
         try:
             event = CloudEvent.from_json(message.value or b"")
@@ -385,7 +440,7 @@ class FaustHost:
         except Exception as exc:  # not a CloudEvent, or not one this route reads: retrying cannot help
             log.warning("%s: parking unreadable message %s/%s/%s on %s: %s", route.name, message.topic,
                         message.partition, message.offset, Topics.deadletter, exc)
-            return await self._send([parked(message, exc)], fevent)
+            return [parked(message, exc)]
         if route.wait_until is not None:
             due = route.wait_until(item)
             while due is not None:
@@ -393,14 +448,12 @@ class FaustHost:
                 if remaining <= 0:
                     break
                 if not await self._pause(min(remaining, CHECK_SECONDS), fevent):
-                    return False
+                    return None
         key = message.key.decode("utf-8", "replace") if message.key else (event.subject or event.id)
         # The failure policy both hosts share: outages (database, disk, bus) are waited out,
         # anything else parks the input on the dead-letter topic after a few attempts.
-        outputs = await process(route, event, key, self.ctx, lambda seconds: self._pause(min(seconds, self.backoff_cap), fevent))
-        if outputs is None:
-            return False  # stopping, or the partition moved to another worker: the input stays uncommitted
-        return await self._send(outputs, fevent)
+        return await process(route, event, key, self.ctx,
+                             lambda seconds: self._pause(min(seconds, self.backoff_cap), fevent))
 
     async def _pause(self, seconds: float, fevent: EventT | None) -> bool:
         """Sleep; False when the event should be given up instead (stop, rebalance, partition reassigned)."""

@@ -24,7 +24,7 @@ import logging
 import threading
 from collections.abc import Sequence
 
-from sqlalchemy import Connection, delete, func, insert, select
+from sqlalchemy import Connection, bindparam, delete, func, insert, select
 from tenacity import Retrying, retry_if_exception_type, stop_never, wait_exponential
 
 from persistence.engine import reading
@@ -39,12 +39,15 @@ log = logging.getLogger("govcast.outbox")
 BATCH = 500  # rows per bus send
 POLL_SECONDS = 1.0  # background check for rows other processes (or a crash) left
 _RELAY_LOCK = 0x676F76636173745F  # "govcast_": the advisory lock of the PostgreSQL outbox drain
+_ADD = insert(outbox)  # built once: every submission adds a row
+_OLDEST = select(outbox).order_by(outbox.c.seq).limit(bindparam("batch"))
+_DELETE = delete(outbox).where(outbox.c.seq.in_(bindparam("seqs", expanding=True)))
 
 
 def enqueue(conn: Connection, messages: Sequence[Outbound]) -> None:
     """Add `messages` to the outbox inside the caller's transaction (kept only if it commits)."""
     now = utcnow()
-    conn.execute(insert(outbox), [
+    conn.execute(_ADD, [
         {"topic": m.topic, "key": m.key, "event": m.event.to_json().decode(), "created_at": now} for m in messages
     ])
 
@@ -110,7 +113,7 @@ class OutboxRelay:
         return len(rows)
 
     def _oldest(self, conn: Connection) -> list[tuple[int, Outbound]]:
-        rows = conn.execute(select(outbox).order_by(outbox.c.seq).limit(self.batch)).all()
+        rows = conn.execute(_OLDEST, {"batch": self.batch}).all()
         return [(r.seq, Outbound(r.topic, r.key, CloudEvent.from_json(r.event))) for r in rows]
 
     def _send(self, rows: list[tuple[int, Outbound]]) -> None:
@@ -128,7 +131,7 @@ class OutboxRelay:
     @staticmethod
     def _delete(conn: Connection, rows: list[tuple[int, Outbound]]) -> None:
         if rows:
-            conn.execute(delete(outbox).where(outbox.c.seq.in_([seq for seq, _ in rows])))
+            conn.execute(_DELETE, {"seqs": [seq for seq, _ in rows]})
 
     # -- background -----------------------------------------------------------
     def kick(self) -> None:

@@ -101,6 +101,8 @@ class Route:
     # batches use it (per-recipient push: one read, parallel sends, one write per batch).
     batch: Callable[[list[Any], StageContext], Awaitable[list[list[BaseModel]]]] | None = None
     weigh: Callable[[CloudEvent], int] = lambda event: 1  # batches stop growing at MAX_BATCH_WEIGHT
+    # One batch at a time per process, across partitions: the stage writes a store with one writer (SQLite).
+    exclusive: bool = False
 
     def take_batch(self, events: list[Any], event_of: Callable[[Any], CloudEvent]) -> list[Any]:
         """The leading part of `events` (at least one) whose weight stays within MAX_BATCH_WEIGHT."""
@@ -160,7 +162,7 @@ def routes(settings: Settings) -> list[Route]:
         # with a fixed handful of prepared statements (about 0.15 ms of CPU per event), so even on SQLite,
         # where the transaction holds the one write lock API submissions need too, it is held only briefly.
         Route("status", (Topics.status,), decode_status, stages.project_status, batch=stages.project_statuses,
-              weigh=lambda event: MAX_BATCH_WEIGHT // 50),
+              weigh=lambda event: MAX_BATCH_WEIGHT // 50, exclusive=True),
         Route("deadletters", (Topics.deadletter,), steering.decode_dead_letter, steering.record_dead_letter),
     ]
     for channel in settings.channels:

@@ -16,6 +16,7 @@ import datetime as dt
 import hashlib
 import re
 import secrets
+from collections.abc import Callable
 from typing import Literal
 
 from persistence import audit
@@ -152,15 +153,16 @@ def authenticate(store: StatusStore, token: str | None) -> Principal:
     return principal
 
 
-def authenticate_client(store: StatusStore, token: str | None, guesses: FailedGuesses | None, client: str | None) -> Principal:
-    """`authenticate`, counting invalid tokens against the client's address: TooManyRequests once it has
-    guessed too often (the token then is not even looked up), Unauthorized before that."""
+def authenticate_client(store: StatusStore, token: str | None, guesses: FailedGuesses | None, client: str | None,
+                        *, lookup: Callable[[StatusStore, str | None], Principal] = authenticate) -> Principal:
+    """`authenticate` (or `lookup`), counting invalid tokens against the client's address: TooManyRequests once
+    it has guessed too often (the token then is not even looked up), Unauthorized before that."""
     if not token or guesses is None or not client:
-        return authenticate(store, token)
+        return lookup(store, token)
     if wait := guesses.blocked_for(client):
         raise _too_many_guesses(wait)
     try:
-        return authenticate(store, token)
+        return lookup(store, token)
     except Unauthorized:
         if wait := guesses.failed(client):
             raise _too_many_guesses(wait) from None
@@ -170,6 +172,57 @@ def authenticate_client(store: StatusStore, token: str | None, guesses: FailedGu
 def _too_many_guesses(wait: float) -> TooManyRequests:
     return TooManyRequests(f"too many requests with invalid tokens from this address; retry after {wait:.1f} s",
                            retry_after_header(wait))
+
+
+class TokenCache:
+    """Principals of tokens seen live before, by token hash: submissions skip the store lookup.
+
+    Only for writes that go through the group commit, which checks every cached principal
+    in the commit's own transaction (persistence.group_commit): a token revoked on any node
+    is refused there, before anything is written, and dropped from the cache. Expiry is
+    checked here as well as there. Unknown tokens are never cached (each costs a lookup).
+    """
+
+    MAX_ENTRIES = 10_000
+
+    def __init__(self, store: StatusStore) -> None:
+        self.store = store
+        self._entries: dict[str, tuple[Principal, dt.datetime | None]] = {}
+
+    def lookup(self, token: str | None, guesses: FailedGuesses | None = None, client: str | None = None) -> Principal | None:
+        """The cached principal of `token` while it has not expired; None: ask `authenticate_fresh` (also when
+        `client` is blocked for guessing: a right guess must look like a wrong one, cached or not)."""
+        if not token or (guesses is not None and client and guesses.blocked_for(client)):
+            return None
+        entry = self._entries.get(hash_token(token))
+        if entry is None:
+            return None
+        principal, expires_at = entry
+        return principal if expires_at is None or expires_at > utcnow() else None
+
+    def authenticate_fresh(self, token: str | None, guesses: FailedGuesses | None = None,
+                           client: str | None = None) -> Principal:
+        """`authenticate_client` against the store, remembering a live token's principal (blocking: a store read)."""
+        return authenticate_client(self.store, token, guesses, client, lookup=self._remembering)
+
+    def _remembering(self, store: StatusStore, token: str | None) -> Principal:
+        if not token:
+            return authenticate(store, token)
+        token_hash = hash_token(token)
+        found = store.live_token(token_hash)
+        if found is None:
+            self._entries.pop(token_hash, None)
+            raise Unauthorized("the bearer token is not valid (unknown, revoked or expired)")
+        if len(self._entries) >= self.MAX_ENTRIES:
+            self._entries.clear()
+        self._entries[token_hash] = found
+        return found[0]
+
+    def forget(self, principal_id: str) -> None:
+        """Drop every cached token of `principal_id` (its commit found it revoked or expired)."""
+        for token_hash, (principal, _) in list(self._entries.items()):
+            if principal.id == principal_id:
+                self._entries.pop(token_hash, None)
 
 
 def may_see_department(principal: Principal, department: str) -> bool:

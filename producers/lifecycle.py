@@ -71,14 +71,17 @@ def lapsed_copy(target: Publication, by: Publication, by_url: str, validity: Val
 def kept_lapse(store: StatusStore, conn: Connection, current: Publication, revision: Publication,
                *, validity_sent: bool) -> Publication:
     """`revision` with the 有效性 and `lapsed_by` of `current` when another publication that still stands
-    repealed or replaced it; Conflict when the revision explicitly sends another 有效性. A lapse by
-    expiry, or by a publication since retracted, is the department's own to change."""
+    repealed, replaced or amended it; Conflict when the revision explicitly sends another 有效性 (except
+    for 已修改: the document is in force and the department may say otherwise). A lapse by expiry, or by
+    a publication since retracted, is the department's own to change."""
     lapse = current.lapsed_by
     if lapse is None or not lapse.by_id or current.validity is Validity.valid:
         return revision
     by = store.publication_row(lapse.by_id, conn)
     if by is None or by.retracted:
         return revision
+    if validity_sent and revision.validity is not current.validity and current.validity is Validity.amended:
+        return revision  # amended is still in force: the department may consolidate (有效) or lapse it itself
     if validity_sent and revision.validity is not current.validity:
         name = f"《{lapse.by_title}》" + (f"（{lapse.by_doc_no}）" if lapse.by_doc_no else "")
         raise Conflict(

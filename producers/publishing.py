@@ -37,8 +37,8 @@ from processors.bus import Bus, Outbound
 from processors.normalize import normalize
 from processors.outbox import OutboxRelay, enqueue
 from processors.screen import Severity, screen
-from producers.auth import actor_of, may_see_department
-from producers.errors import Conflict, FieldError, Forbidden, Invalid, NotFound, Unavailable
+from producers.auth import TokenCache, actor_of, may_see_department
+from producers.errors import Conflict, FieldError, Forbidden, Invalid, NotFound, Unauthorized, Unavailable
 from producers.lifecycle import expire, kept_lapse, lapse_errors, lapse_targets
 from schemas.events import EventType, Topics, new_event
 from schemas.publication import Accepted, IndexNo, Publication, PublicationIn, RelatedRef, RetractIn
@@ -122,7 +122,11 @@ class Publisher:
         self.source = source
         self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self.relay = OutboxRelay(store, bus)
-        self.writer = GroupCommitter(store, after_commit=self.relay.after_commit)  # the relay runs once per batch
+        self.tokens = TokenCache(store)  # submissions' principals; checked live in each commit (dead_principals)
+        self.writer = GroupCommitter(  # the relay runs once per batch
+            store, after_commit=self.relay.after_commit, dead_principals=store.dead_principals,
+            refusal=lambda: Unauthorized("the bearer token is not valid (unknown, revoked or expired)"),
+        )
 
     def start(self) -> None:
         """Relay what a previous process committed but did not relay (and keep relaying in the background)."""
@@ -135,6 +139,20 @@ class Publisher:
     # -- the three changes ---------------------------------------------------
     def submit(self, principal: Principal, data: PublicationIn, *, idempotency_key: str | None = None) -> Outcome:
         """A new publication, version 1 (202). Raises Forbidden, Invalid, Conflict, Unavailable."""
+        unit, order = self._submission(principal, data, idempotency_key)
+        return self.transaction(unit, order=order)
+
+    async def submit_async(self, principal: Principal, data: PublicationIn, *, idempotency_key: str | None = None) -> Outcome:
+        """`submit` for the event loop: no thread waits for the commit. `principal` may come from `self.tokens`:
+        the commit checks its token is still live (Unauthorized, nothing written, when it is not)."""
+        unit, order = self._submission(principal, data, idempotency_key)
+        try:
+            return await self.transaction_async(unit, order=order, principal=principal.id)
+        except Unauthorized:
+            self.tokens.forget(principal.id)
+            raise
+
+    def _submission(self, principal: Principal, data: PublicationIn, idempotency_key: str | None) -> tuple[Unit, str]:
         code = self._publishing_department(principal, data)
         _check_key(idempotency_key)
         now = self._clock()
@@ -146,13 +164,13 @@ class Publisher:
             pub = self._normalize(data, channels, related, pub_id=pub_id, version=1, department=code, index=index, now=now)
             status = initial_status(data, now)
             self.store.upsert_publication(conn, pub, status, channels)
-            expiries.schedule(conn, pub)
+            expiries.schedule(conn, pub, new=True)
             audit.record(conn, principal, "publication.submit", pub.id, {"title": pub.title, "index_no": pub.index_no_text})
             if lapsed := lapse_targets(self.store, conn, principal, pub, self._portal_url(pub), now, self._revised_message):
                 enqueue(conn, lapsed)  # the targets' new versions go out with this publication, or not at all
             return self._answer(pub, status), self._message(EventType.submitted, pub)
 
-        return self._commit(principal, idempotency_key, request_hash("POST", COLLECTION, data), work, order=code)
+        return self._unit(principal, idempotency_key, request_hash("POST", COLLECTION, data), work), code
 
     def revise(
         self, principal: Principal, publication_id: str, data: PublicationIn, *, idempotency_key: str | None = None
@@ -260,6 +278,9 @@ class Publisher:
 
     # -- transaction, idempotency, bus ---------------------------------------
     def _commit(self, principal: Principal, key: str | None, req_hash: str, work: Work, *, order: str = "") -> Outcome:
+        return self.transaction(self._unit(principal, key, req_hash, work), order=order)
+
+    def _unit(self, principal: Principal, key: str | None, req_hash: str, work: Work) -> Unit:
         def unit(conn: Connection) -> Outcome:
             if key is not None and (replay := self._replay(conn, principal, key, req_hash)) is not None:
                 return replay
@@ -269,7 +290,7 @@ class Publisher:
             enqueue(conn, [message])
             return outcome
 
-        return self.transaction(unit, order=order)
+        return unit
 
     def transaction(self, unit: Unit, *, order: str = "") -> Outcome:
         """Run `unit` in one store transaction and commit it: every row it adds (publication, idempotency
@@ -283,23 +304,19 @@ class Publisher:
         for attempt in range(1, ATTEMPTS + 1):
             kill_point("commit:before")
             try:
-                outcome = self.writer.run(unit, order=order)
+                return self.writer.run(unit, order=order)
             except DBAPIError as exc:
-                # A concurrent request committed first (several API nodes on PostgreSQL): the same
-                # 索引号 sent explicitly, the same Idempotency-Key, or a deadlock. The next pass sees
-                # the winner's committed state and answers from it: a replay, or 409 for a taken 索引号.
-                if not retryable(exc):
-                    if isinstance(exc, OperationalError | InterfaceError):
-                        log.warning("status store unavailable, request rolled back: %s", exc.orig)
-                        raise Unavailable("the status store is unavailable; nothing was accepted, retry later") from exc
-                    raise
-                if attempt == ATTEMPTS:
-                    if unique_violation(exc):
-                        raise Conflict("a concurrent request changed the same record; fetch it and retry") from exc
-                    raise
-                log.info("request conflicted with a concurrent one (attempt %d), running it again: %s", attempt, exc.orig)
-                continue
-            return outcome
+                _retry_or_raise(exc, attempt)
+        raise AssertionError("unreachable")
+
+    async def transaction_async(self, unit: Unit, *, order: str = "", principal: str | None = None) -> Outcome:
+        """`transaction` awaited on the event loop; `principal`: the token id to check live in the commit."""
+        for attempt in range(1, ATTEMPTS + 1):
+            kill_point("commit:before")
+            try:
+                return await self.writer.run_async(unit, order=order, principal=principal)
+            except DBAPIError as exc:
+                _retry_or_raise(exc, attempt)
         raise AssertionError("unreachable")
 
     def _replay(self, conn: Connection, principal: Principal, key: str, req_hash: str) -> Outcome | None:
@@ -409,8 +426,7 @@ class Publisher:
     def _new_index(self, conn: Connection, data: PublicationIn, code: str, now: dt.datetime, pub_id: str) -> IndexNo:
         if data.index_no:
             index = IndexNo.parse(data.index_no)
-            row = self.store.find_by_index_no(str(index), conn)
-            if (row is not None and row.id != pub_id) or self.store.index_no_archived(conn, str(index)):
+            if self.store.index_no_taken(conn, str(index), except_id=pub_id):
                 raise Conflict(
                     f"索引号 {index} is already in use",
                     [FieldError("body.index_no", "already used by another publication; leave it out to have one allocated")],
@@ -419,7 +435,7 @@ class Publisher:
         year = effective_publish_date(data, now).year
         for _ in range(10_000):  # skip numbers a department already sent explicitly
             index = IndexNo(code=code, year=year, sequence=self.store.next_index_sequence(conn, code, year), width=INDEX_WIDTH)
-            if self.store.find_by_index_no(str(index), conn) is None and not self.store.index_no_archived(conn, str(index)):
+            if not self.store.index_no_taken(conn, str(index)):
                 return index
         raise Conflict(f"could not allocate a free 索引号 for {code}/{year}")
 
@@ -442,6 +458,23 @@ class Publisher:
 def _changes(old: Publication, new: Publication) -> dict[str, Any]:
     """The revision's diff for the audit trail: department-sent fields only."""
     return audit.diff(old.model_dump(mode="json", include=_SENT_FIELDS), new.model_dump(mode="json", include=_SENT_FIELDS))
+
+
+def _retry_or_raise(exc: DBAPIError, attempt: int) -> None:
+    """Return when the transaction is worth another run; else raise what the caller answers."""
+    # A concurrent request committed first (several API nodes on PostgreSQL): the same
+    # 索引号 sent explicitly, the same Idempotency-Key, or a deadlock. The next pass sees
+    # the winner's committed state and answers from it: a replay, or 409 for a taken 索引号.
+    if not retryable(exc):
+        if isinstance(exc, OperationalError | InterfaceError):
+            log.warning("status store unavailable, request rolled back: %s", exc.orig)
+            raise Unavailable("the status store is unavailable; nothing was accepted, retry later") from exc
+        raise exc
+    if attempt == ATTEMPTS:
+        if unique_violation(exc):
+            raise Conflict("a concurrent request changed the same record; fetch it and retry") from exc
+        raise exc
+    log.info("request conflicted with a concurrent one (attempt %d), running it again: %s", attempt, exc.orig)
 
 
 def _linkable(row: Any, department: str) -> bool:

@@ -20,6 +20,7 @@ MAX_BYTES = 1024 * 1024  # what a department may send (the request body limit is
 MIN_SIZE = (900, 383)  # WeChat's recommended article cover (头图) size
 RATIO = 900 / 383  # 2.35:1
 RATIO_TOLERANCE = 0.05
+MAX_PIXELS = 25_000_000  # a small file may declare a huge picture (a decompression bomb): refused before decoding
 THUMB_MAX_BYTES = 64 * 1024  # material/add_material type=thumb
 _FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png"}
 
@@ -33,7 +34,7 @@ def decode(data: str) -> bytes:
 
 def cover_problem(raw: bytes) -> str | None:
     """Why `raw` cannot be a cover, in words a department can act on; None when it can."""
-    from PIL import Image, UnidentifiedImageError  # imported lazily: only submissions with a cover need Pillow
+    from PIL import Image  # imported lazily: only submissions with a cover need Pillow
 
     if len(raw) > MAX_BYTES:
         return f"the cover is {len(raw) // 1024} KB; at most {MAX_BYTES // 1024} KB"
@@ -41,9 +42,11 @@ def cover_problem(raw: bytes) -> str | None:
         with Image.open(io.BytesIO(raw)) as image:
             kind = image.format or ""
             width, height = image.size
+            if width * height > MAX_PIXELS:
+                return f"the cover is {width}×{height} pixels; at most {MAX_PIXELS // 1_000_000} million pixels"
             if kind in _FORMATS:
                 image.load()  # a truncated or corrupt file fails here, not at the platform
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+    except Exception:  # Pillow's decoders raise many kinds (OSError, SyntaxError, struct.error …)
         return "the cover is not a readable image; send a JPEG or PNG"
     if kind not in _FORMATS:
         return f"the cover is {kind or 'an unknown format'}; send a JPEG or PNG"

@@ -223,6 +223,14 @@ class PublicationFields(Strict):
 
     _plausible_dates = field_validator("written_date", "publish_date", "publish_at")(plausible_date)
 
+    @field_validator("channel_overrides")
+    @classmethod
+    def _override_texts(cls, value: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        # the "*" check of Strict looks at strings and lists, not into this dict of dicts
+        if any(_CONTROL_CHARS.search(text) for texts in value.values() for text in texts.values()):
+            raise ValueError("control characters (such as NUL) are not allowed in text")
+        return value
+
     @field_validator("units")
     @classmethod
     def _units(cls, value: list[str]) -> list[str]:

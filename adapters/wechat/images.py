@@ -39,6 +39,7 @@ log = logging.getLogger("govcast.adapters.wechat")
 
 UPLOAD_MAX = 1024 * 1024  # uploadimg: "less than 1 MB"
 DOWNLOAD_MAX = 10 * 1024 * 1024
+MAX_PIXELS = 40_000_000  # a small file may declare a huge picture (a decompression bomb): refused before decoding
 MAX_WIDTH = 1080  # what a phone shows; larger images are scaled down when they must be re-encoded
 REFUSED_BY_WECHAT = {40005: "invalid file type", 40009: "invalid image size"}  # uploadimg's answers about one image
 REDIRECTS = 3
@@ -99,17 +100,21 @@ def _read_capped(response: requests.Response, url: str) -> bytes:
 
 def uploadable(raw: bytes, url: str) -> tuple[str, bytes, str]:
     """(file name, bytes, media type) uploadimg accepts: the image as it is when it may, else a JPEG that fits."""
-    from PIL import Image, ImageOps, UnidentifiedImageError  # lazily: only WeChat deliveries with images need Pillow
+    from PIL import Image, ImageOps  # lazily: only WeChat deliveries with images need Pillow
 
     try:
         with Image.open(io.BytesIO(raw)) as image:
+            if image.width * image.height > MAX_PIXELS:
+                raise ImageRefused(f"image {url}: {image.width}×{image.height} pixels, over {MAX_PIXELS // 1_000_000} million")
             kind = image.format or ""
             if kind in _UPLOADABLE and len(raw) < UPLOAD_MAX:
                 name, media_type = _UPLOADABLE[kind]
                 return name, raw, media_type
             image.load()
             picture = ImageOps.exif_transpose(image).convert("RGB")
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+    except ImageRefused:
+        raise
+    except Exception:  # Pillow's decoders raise many kinds (OSError, SyntaxError, struct.error …)
         raise ImageRefused(f"image {url}: not a readable image") from None
     if picture.width > MAX_WIDTH:
         picture = picture.resize((MAX_WIDTH, round(picture.height * MAX_WIDTH / picture.width)), Image.Resampling.LANCZOS)

@@ -1,4 +1,8 @@
-"""Dependencies of the API routes: everything comes from `app.state`, set by `create_app`."""
+"""Dependencies of the API routes: everything comes from `app.state`, set by `create_app`.
+
+The ones that only read `app.state` are `async def`: FastAPI runs a plain `def` dependency
+in its thread pool, and that hop cost more CPU than most of a submission.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import dataclasses
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from persistence.ratelimit import RateLimiter, retry_after_header
@@ -24,22 +29,22 @@ bearer = HTTPBearer(
 )
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_store(request: Request) -> StatusStore:
+async def get_store(request: Request) -> StatusStore:
     store: StatusStore = request.app.state.store
     return store
 
 
-def get_bus(request: Request) -> Bus:
+async def get_bus(request: Request) -> Bus:
     bus: Bus = request.app.state.bus
     return bus
 
 
-def get_publisher(request: Request) -> Publisher:
+async def get_publisher(request: Request) -> Publisher:
     publisher: Publisher = request.app.state.publisher
     return publisher
 
@@ -58,6 +63,27 @@ def get_principal(
     client = request.client.host if request.client else None
     principal = authenticate_client(store, credentials.credentials if credentials else None,
                                     request.app.state.failed_guesses, client)
+    return _limited(request, principal, client)
+
+
+async def get_submitter(
+    request: Request, publisher: PublisherDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> Principal:
+    """`get_principal` for submissions: the principal from the publisher's token cache when the token was
+    seen live before (no store read), else from the store. The group commit checks the token again in
+    the transaction that would keep the submission, so a revoked token is still refused at once."""
+    token = credentials.credentials if credentials else None
+    client = request.client.host if request.client else None
+    guesses = request.app.state.failed_guesses
+    principal = publisher.tokens.lookup(token, guesses, client)
+    if principal is None:
+        principal = await run_in_threadpool(publisher.tokens.authenticate_fresh, token, guesses, client)
+    if request.app.state.rate_limiter is not None:
+        return await run_in_threadpool(_limited, request, principal, client)  # a store write: not on the event loop
+    return _limited(request, principal, client)
+
+
+def _limited(request: Request, principal: Principal, client: str | None) -> Principal:
     limiter: RateLimiter | None = request.app.state.rate_limiter
     if limiter is not None and not (decision := limiter.check(principal.id)).allowed:
         settings: Settings = request.app.state.settings
@@ -70,8 +96,9 @@ def get_principal(
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+SubmitterDep = Annotated[Principal, Depends(get_submitter)]
 
 __all__ = [
-    "ApiMetrics", "BusDep", "MetricsDep", "PrincipalDep", "PublisherDep", "SettingsDep", "StoreDep", "bearer",
-    "get_metrics", "get_principal",
+    "ApiMetrics", "BusDep", "MetricsDep", "PrincipalDep", "PublisherDep", "SettingsDep", "StoreDep", "SubmitterDep",
+    "bearer", "get_metrics", "get_principal", "get_submitter",
 ]

@@ -13,7 +13,7 @@ import hmac
 import ipaddress
 import logging
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -80,17 +80,26 @@ class ApiMetrics:
         """Run `call`, counting its outcome on `counter` with `labels` before the outcome label."""
         try:
             outcome = call()
-        except Unavailable:
-            counter.labels(*labels, "unavailable").inc()
-            raise
-        except PublishError:
-            counter.labels(*labels, "rejected").inc()
-            raise
-        except Exception:
-            counter.labels(*labels, "error").inc()
+        except Exception as exc:
+            self._failed(counter, labels, exc)
             raise
         counter.labels(*labels, "replayed" if outcome.replayed else "accepted").inc()
         return outcome
+
+    async def counted_async(self, counter: Counter, labels: tuple[str, ...], call: Callable[[], Awaitable[T]]) -> T:
+        """`counted` for a coroutine."""
+        try:
+            outcome = await call()
+        except Exception as exc:
+            self._failed(counter, labels, exc)
+            raise
+        counter.labels(*labels, "replayed" if outcome.replayed else "accepted").inc()
+        return outcome
+
+    @staticmethod
+    def _failed(counter: Counter, labels: tuple[str, ...], exc: Exception) -> None:
+        outcome = "unavailable" if isinstance(exc, Unavailable) else "rejected" if isinstance(exc, PublishError) else "error"
+        counter.labels(*labels, outcome).inc()
 
     def observe_invalid(self, method: str, path: str, body: Any) -> None:
         """Count a request the schema rejected before any endpoint ran."""
@@ -107,7 +116,7 @@ class ApiMetrics:
         return generate_latest(self.registry)
 
 
-def get_metrics(request: Request) -> ApiMetrics:
+async def get_metrics(request: Request) -> ApiMetrics:
     metrics: ApiMetrics = request.app.state.metrics
     return metrics
 

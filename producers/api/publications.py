@@ -8,7 +8,7 @@ from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from adapters import channels as channel_registry
-from producers.api.deps import MetricsDep, PrincipalDep, PublisherDep, StoreDep
+from producers.api.deps import MetricsDep, PrincipalDep, PublisherDep, StoreDep, SubmitterDep
 from producers.directory import directory
 from producers.errors import FieldError, Invalid
 from producers.problems import problem_docs
@@ -44,9 +44,9 @@ def _accepted(outcome: Outcome) -> JSONResponse:
     summary="Submit a publication",
     responses=problem_docs(400, 403, 409, 413, 503),
 )
-def submit(
+async def submit(
     data: PublicationIn,
-    principal: PrincipalDep,
+    principal: SubmitterDep,
     publisher: PublisherDep,
     metrics: MetricsDep,
     idempotency_key: IdempotencyKey = None,
@@ -56,8 +56,10 @@ def submit(
     The 索引号 is allocated when `index_no` is left out. The answer comes once the
     publication is durably recorded and on the bus; on 503 nothing was kept.
     """
-    outcome = metrics.counted(
-        metrics.submissions, (data.kind.value,), lambda: publisher.submit(principal, data, idempotency_key=idempotency_key)
+    # async: the request waits for the group commit without holding a thread-pool thread
+    outcome = await metrics.counted_async(
+        metrics.submissions, (data.kind.value,),
+        lambda: publisher.submit_async(principal, data, idempotency_key=idempotency_key),
     )
     return _accepted(outcome)
 

@@ -4,7 +4,8 @@
 - `govcast_deliveries_total{channel,outcome}`: delivery outcomes (delivered, retracted, retrying, failed, dead)
 - `govcast_delivery_latency_seconds{channel}`: queued -> delivered, histogram
 - `govcast_delivery_backlog{channel}`, `govcast_delivery_retries_waiting{channel}`, `govcast_dead_letters{channel}`
-  (open ones), `govcast_channel_paused{channel}`, `govcast_held_publications`
+  (open ones), `govcast_channel_paused{channel}`, `govcast_held_publications`, `govcast_awaiting_review{channel}`
+  (new-media copies waiting for an editor)
 - inspection watch: `govcast_inspection_column_days{column}` (days since the column's last item; -1: never),
   `govcast_inspection_column_level{column}` and `govcast_inspection_account_level{channel}` (0 ok, 1 warn,
   2 alarm), `govcast_inspection_account_days{channel}`, `govcast_inspection_findings{check}`
@@ -69,12 +70,15 @@ class ConsoleCollector(Collector):
             "dead": GaugeMetricFamily("govcast_dead_letters", "Dead letters not requeued yet", labels=["channel"]),
             "paused": GaugeMetricFamily("govcast_channel_paused", "1 while an operator has paused the channel",
                                         labels=["channel"]),
+            "review": GaugeMetricFamily("govcast_awaiting_review", "New-media copies waiting for an editor "
+                                        "(GOVCAST_NEWMEDIA_REVIEW)", labels=["channel"]),
         }
         for channel in channels:
             gauges["backlog"].add_metric([channel], sum(states.get((channel, s), 0) for s in BACKLOG_STATES))
             gauges["retries"].add_metric([channel], states.get((channel, "retrying"), 0))
             gauges["dead"].add_metric([channel], dead.get(channel, 0))
             gauges["paused"].add_metric([channel], 1 if channel in paused else 0)
+            gauges["review"].add_metric([channel], states.get((channel, "awaiting_review"), 0))
         yield from gauges.values()
         held = GaugeMetricFamily("govcast_held_publications", "Publications held by screening for operator review")
         held.add_metric([], self.store.counts_by_status().get("held", 0))

@@ -49,12 +49,14 @@ class Platforms:
         for name in ("wechat", "weibo"):
             app.mount(f"/sandbox/{name}", sandboxes()[name](self.settings))
         # Pictures a department's body links to, on this installation's own origin (GET /files/<name>):
-        # (bytes, media type), or an int for an HTTP status to answer instead.
-        self.files: dict[str, tuple[bytes, str] | int] = {}
+        # (bytes, media type), an int for an HTTP status to answer instead, or a str to redirect to.
+        self.files: dict[str, tuple[bytes, str] | int | str] = {}
 
         @app.get("/files/{name}")
         def file(name: str) -> Response:
             found = self.files.get(name, 404)
+            if isinstance(found, str):
+                return Response(status_code=302, headers={"Location": found})
             return Response(status_code=found) if isinstance(found, int) else Response(found[0], media_type=found[1])
 
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")

@@ -159,10 +159,10 @@ def test_every_page_leads_businesses_to_the_subscription_center(kind: str) -> No
 
 @pytest.mark.parametrize(("changes", "invited"), [
     ({}, True), ({"kind": "interpretation", "related": [{"id": "pub_x", "relation": "interprets"}]}, True),
-    ({"kind": "notice"}, False), ({"validity": "废止"}, False)])
+    ({"validity": "已修改"}, True), ({"kind": "notice"}, False), ({"validity": "废止"}, False)])
 def test_policy_pages_invite_businesses_to_subscribe(changes: dict[str, object], invited: bool) -> None:
-    """A policy in force (or its interpretation) says what the push does and links the sign-up; notices and
-    repealed policies do not (nothing new to expect from them)."""
+    """A policy in force (also amended), or its interpretation, says what the push does and links the sign-up;
+    notices and repealed policies do not (nothing new to expect from them)."""
     doc = parse_html(article(build_publication("p1", sample_policy(**changes)), site(subscribe_url=SUBSCRIBE)))
     asides = doc.find_all("aside", class_="subscribe-callout")
     assert bool(asides) is invited

@@ -87,6 +87,29 @@ def test_an_image_server_that_fails_is_retried_then_left_as_the_note_and_nothing
     assert facts["images"][f"{platforms.url}/files/down.png"] == "" and "HTTP 503" in facts["image_notes"][0]
 
 
+def test_a_redirect_to_an_inward_address_is_refused_at_that_hop(platforms: Platforms, tmp_path: Path) -> None:
+    """The department's URL is on an allowed origin, but it redirects to a loopback service: not fetched."""
+    (tmp_path / "inward").mkdir()
+    inward = Platforms(tmp_path / "inward").start()  # another local server: loopback, not our origin
+    try:
+        inward.files["secret.png"] = (picture((300, 200), "PNG", noisy=False), "image/png")
+        platforms.files.update({"hop.png": f"{inward.url}/files/secret.png", "ok.png": (picture((300, 200), "PNG", noisy=False),
+                                                                                         "image/png")})
+        body = f'<p><img src="{platforms.url}/files/hop.png"></p><p><img src="{platforms.url}/files/ok.png"></p>'
+        adapter = platforms.wechat()
+        task = platforms.task("wechat", publication(body=body))
+        assert isinstance(adapter.deliver(task), Pending)
+        facts = platforms.ledger.get("wechat", task.delivery_id)
+        assert facts["images"][f"{platforms.url}/files/hop.png"] == "" and "loopback" in facts["image_notes"][0]
+        assert facts["images"][f"{platforms.url}/files/ok.png"]  # the same origin without a hop: uploaded
+        allowed = platforms.wechat(image_allowed_networks=("127.0.0.1/32",))  # an intranet CMS the operator allowed
+        other = platforms.task("wechat", publication(body=body))
+        assert isinstance(allowed.deliver(other), Pending)
+        assert all(platforms.ledger.get("wechat", other.delivery_id)["images"].values())
+    finally:
+        inward.stop()
+
+
 def test_uploadimg_and_material_limits_are_the_documented_ones(platforms: Platforms) -> None:
     api = platforms.wechat().api
     small_png = picture((300, 200), "PNG", noisy=False)

@@ -3,7 +3,8 @@
 Not a test (pytest does not collect it). Run:
 
     .venv/bin/python -m tests.bench.bench_kafka [--count 2000] [--portal-count 500] [--latency-count 100]
-                                                [--partitions 4] [--skip baseline|portal|null|latency] [--profile]
+                                                [--partitions 4] [--skip baseline|portal|null|latency] [--lanes]
+                                                [--workers 1,2] [--profile] [--py-spy DIR]
 
 It starts its own broker with deploy/kafka/kafka-local (private data dir, free ports; stopped at the end) and
 measures, on the same payloads -- serialized `publication.submitted` CloudEvents built from
@@ -12,8 +13,8 @@ puts on govcast.publications:
 
 1. baseline: a bare aiokafka loop -- consumer group on an input topic, each message produced to an output
    topic awaiting the broker's ack (acks=all, idempotent), offsets committed after each fetched batch. No
-   parsing. Two variants: strictly sequential (the literal "consume→produce loop"), and one sequential lane
-   per partition (the concurrency shape govcast's Kafka host uses).
+   parsing. Strictly sequential (the literal "consume→produce loop"; the target's baseline), and with
+   --lanes also one sequential lane per partition (the concurrency shape govcast's Kafka host uses).
 2. govcast: the N events pre-produced to govcast.publications, one `govcast worker --broker` consuming;
    timed from the worker's first plan output (its own timeline) to the status store showing the last of
    the N publications `delivered` (projection included). Per publication the worker consumes 4 messages,
@@ -58,6 +59,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord, TopicPartition
 
 from govcast.samples import DEMO_DEPARTMENT, sample_policy
+from processors.faust_host import ensure_topics
 from processors.kafka_bus import HEADERS
 from processors.normalize import normalize
 from processors.topology import all_topics
@@ -65,6 +67,7 @@ from schemas import DeliveryTask, IndexNo, PublicationIn
 from schemas.delivery import Delivered, DeliveryResult
 from schemas.events import EventType, Topics, new_event
 from settings import Settings
+from tests.bench import spy_phases
 from tests.bench.results import record
 from tests.conftest import Client, GovcastProcess
 from tests.kafka_fixtures import (
@@ -76,11 +79,17 @@ from tests.kafka_fixtures import (
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "deploy" / "kafka" / "kafka-local"
 BENCH_IN, BENCH_OUT = "bench.in", "bench.out"
+STARTED = time.monotonic()
 THROUGHPUT_TIMEOUT = 900.0  # seconds one govcast throughput run may take before it is reported as incomplete
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 # ---------------------------------------------------------------------------------------------- helpers
+
+
+def step(what: str) -> None:
+    """Progress on stderr, with the seconds since the script started (where a run's minutes go)."""
+    print(f"[{time.monotonic() - STARTED:5.0f} s] {what}", file=sys.stderr, flush=True)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -117,8 +126,10 @@ class Broker:
     def start(self) -> KafkaBroker:
         port, controller = free_ports(2)
         topics = [*all_topics(Settings()), BENCH_IN, BENCH_OUT]
+        # GOVCAST_TOPICS " ": the script creates none (one JVM per topic, 20 of them, took a minute on a loaded
+        # machine); they are created below with one admin request, as a worker would.
         env = {**os.environ, "KAFKA_LOCAL_DIR": str(self.base / "kafka"), "KAFKA_PORT": str(port),
-               "KAFKA_CONTROLLER_PORT": str(controller), "GOVCAST_TOPICS": " ".join(topics),
+               "KAFKA_CONTROLLER_PORT": str(controller), "GOVCAST_TOPICS": " ",
                "GOVCAST_PARTITIONS": str(self.partitions)}
         done = subprocess.run([str(SCRIPT), "start"], env=env, capture_output=True, text=True, timeout=600, check=False)
         if done.returncode != 0:
@@ -128,6 +139,7 @@ class Broker:
                          start_new_session=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL)
         self.kafka = KafkaBroker(done.stdout.strip().splitlines()[-1], env)
+        ensure_topics([self.kafka.bootstrap], topics, self.partitions)
         return self.kafka
 
     @property
@@ -179,6 +191,7 @@ class Rate:
     note: str = ""
     spans: Spans | None = None  # govcast runs: when each stage was done
     profile: Path | None = None  # govcast runs with --profile: cProfile stats of the worker
+    spied: list[Path] = field(default_factory=list)  # govcast runs with --py-spy: collapsed stacks, one per worker
 
     @property
     def per_second(self) -> float:
@@ -253,19 +266,20 @@ class NullAdapter:
 def helper_worker(data_dir: Path, broker_url: str, adapters: str, profile: str) -> int:
     """`govcast worker` as the CLI runs it, optionally with NullAdapter on every channel and/or under cProfile.
 
-    Runs in the worker subprocess (`--worker-helper`); patches govcast.runtime's adapter factory in that
-    process only. cProfile sees the event-loop thread (decode, stages, faust, aiokafka), not the worker
-    threads of asyncio.to_thread (adapters, status store).
+    Runs in the worker subprocess (`--worker-helper`); patches the channel registry's adapter factory in that
+    process only (govcast_throughput checks that no portal page was written). cProfile sees the event-loop
+    thread (decode, stages, faust, aiokafka), not the worker threads (adapters, status store): --py-spy does.
     """
     import cProfile
 
-    import govcast.runtime
+    from adapters import channels
     from govcast.worker import run_worker
     from settings import get_settings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if adapters == "null":
-        govcast.runtime.build_adapters = lambda configs, services: {c: NullAdapter() for c in configs}
+        # govcast.runtime calls channels.build_adapters through the module, so this reaches it.
+        channels.build_adapters = lambda configs, services: {c: NullAdapter() for c in configs}
     settings = get_settings(data_dir=data_dir, broker=broker_url)
     if not profile:
         return run_worker(settings)
@@ -349,7 +363,7 @@ def stop_process(proc: subprocess.Popen[Any]) -> None:
 
 
 def govcast_throughput(broker: Broker, count: int, workdir: Path, *, null: bool, profile: bool = False,
-                       workers: int = 1) -> Rate:
+                       workers: int = 1, py_spy: Path | None = None) -> Rate:
     """`workers` worker processes (one consumer group, one data dir and status store) on the same backlog."""
     kafka = broker.kafka
     assert kafka is not None
@@ -361,6 +375,7 @@ def govcast_throughput(broker: Broker, count: int, workdir: Path, *, null: bool,
     procs: list[tuple[subprocess.Popen[Any], Path]] = []
     stats = workdir / f"worker-{data_dir.name}.pstats" if profile else None
     db = data_dir / "status.db"
+    spies: list[subprocess.Popen[Any]] = []
     try:
         for n in range(workers):
             if null or stats:
@@ -379,13 +394,15 @@ def govcast_throughput(broker: Broker, count: int, workdir: Path, *, null: bool,
                     raise SystemExit(f"the worker did not start:\n{log_path.read_text()[-4000:]}")
                 time.sleep(0.05)
         # The backlog is consumed from the moment partitions are assigned, i.e. about now.
+        step(f"  {workers} worker(s) ready")
+        spies += [spy(proc.pid, py_spy / f"worker-{data_dir.name}-{n}.txt") for n, (proc, _) in enumerate(procs)] if py_spy else []
         worker_cpu, broker_cpu = sum(cpu_seconds(p.pid) for p, _ in procs), cpu_seconds(broker.pid)
         deadline = time.monotonic() + THROUGHPUT_TIMEOUT
         last_report = time.monotonic()
         while ((done := delivered_count(db)) < count and time.monotonic() < deadline
                and all(p.poll() is None for p, _ in procs)):
             if time.monotonic() - last_report > 15:
-                print(f"  … {done}/{count} delivered", file=sys.stderr, flush=True)
+                step(f"  … {done}/{count} delivered")
                 last_report = time.monotonic()
             time.sleep(0.2)
         cpu = {"worker": sum(cpu_seconds(p.pid) for p, _ in procs) - worker_cpu,
@@ -393,12 +410,29 @@ def govcast_throughput(broker: Broker, count: int, workdir: Path, *, null: bool,
     finally:
         for proc, _ in procs:
             stop_process(proc)
+        for spy_proc in spies:
+            spy_proc.wait(timeout=120)
     _, spans, statuses = window(db)
+    if null and (pages := len(list((data_dir / "portal").rglob("*.html")))):
+        # The adapter patch missed (the factory moved?): this would time the portal channel as "null".
+        raise SystemExit(f"the null-channel worker wrote {pages} portal pages: NullAdapter was not installed")
     note = "" if statuses.get("delivered", 0) == count else f"INCOMPLETE: {dict(statuses)}"
     name = "govcast worker, null channel" if null else "govcast worker, portal channel"
     if workers > 1:
         name = name.replace("worker,", f"{workers} workers,")
-    return Rate(name, statuses.get("delivered", 0), spans.projected, cpu, note, spans, stats)
+    spied = [py_spy / f"worker-{data_dir.name}-{n}.txt" for n in range(workers)] if py_spy else []
+    return Rate(name, statuses.get("delivered", 0), spans.projected, cpu, note, spans, stats, spied)
+
+
+def spy(pid: int, out: Path) -> subprocess.Popen[Any]:
+    """py-spy sampling `pid` (all its threads, native frames off) until it exits; collapsed stacks to `out`.
+
+    Unlike --profile's cProfile it does not slow the worker down and sees every thread (status store,
+    adapters), so its shares per phase are the worker's real CPU split.
+    """
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen(["py-spy", "record", "--pid", str(pid), "--rate", "200", "--format", "raw",
+                             "--output", str(out), "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 # ---------------------------------------------------------------------------------------------- (3) latency
@@ -519,8 +553,14 @@ def main() -> None:
                         help="leave out a measurement (repeatable)")
     parser.add_argument("--workers", default="1", help="null-channel runs with these numbers of worker processes, "
                         "comma-separated (e.g. 1,2)")
+    parser.add_argument("--lanes", action="store_true",
+                        help="also measure the bare loop with one lane per partition (informative; the target is "
+                             "against the sequential loop)")
     parser.add_argument("--profile", action="store_true",
                         help="run the govcast workers under cProfile and print their hottest functions")
+    parser.add_argument("--py-spy", type=Path, metavar="DIR",
+                        help="sample each govcast worker with py-spy (dev extra) into DIR (collapsed stacks, one file "
+                             "per worker; summarize with `python -m tests.bench.spy_phases FILE`)")
     parser.add_argument("--worker-helper", nargs=4, help=argparse.SUPPRESS)  # DATA_DIR BROKER_URL real|null PROFILE
     args = parser.parse_args()
     if args.worker_helper:
@@ -534,31 +574,35 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-kafka-") as tmp:
         workdir = Path(tmp)
         broker = Broker(workdir, args.partitions)
-        print("starting a private Kafka broker …", file=sys.stderr, flush=True)
+        step("starting a private Kafka broker …")
         kafka = broker.start()
+        step("broker started")
         try:
             items = payloads(args.count, "bare")
             payload_bytes = statistics.fmean(len(v) for _, v in items)
             if "baseline" not in args.skip:
                 asyncio.run(produce(kafka.bootstrap, BENCH_IN, items))
-                for lanes in (False, True):
-                    print(f"measuring the bare loop (lanes={lanes}) …", file=sys.stderr, flush=True)
+                for lanes in (False, True) if args.lanes else (False,):
+                    step(f"measuring the bare loop (lanes={lanes}) …")
                     rates.append(baseline(broker, args.count, lanes=lanes))
             if "portal" not in args.skip:
-                print("measuring govcast (portal channel) …", file=sys.stderr, flush=True)
+                step("measuring govcast (portal channel) …")
                 rates.append(govcast_throughput(broker, args.portal_count, workdir, null=False, profile=args.profile))
             if "null" not in args.skip:
                 for workers in (int(w) for w in args.workers.split(",")):
-                    print(f"measuring govcast (null channel, {workers} worker(s)) …", file=sys.stderr, flush=True)
+                    step(f"measuring govcast (null channel, {workers} worker(s)) …")
                     rates.append(govcast_throughput(broker, args.count, workdir, null=True, profile=args.profile,
-                                                    workers=workers))
+                                                    workers=workers, py_spy=args.py_spy))
             if "latency" not in args.skip:
-                print("measuring latency …", file=sys.stderr, flush=True)
+                step("measuring latency …")
                 lat = govcast_latencies(broker, args.latency_count, workdir)
         finally:
             broker.stop()
         report(args.partitions, payload_bytes, rates, lat)
         for r in rates:
+            for path in (p for p in r.spied if p.exists()):  # CPU per phase: the sampled shares of the measured CPU
+                print(f"\n{r.name}, CPU by phase (py-spy):\n"
+                      + spy_phases.table(path, r.count, r.cpu.get("worker", 0.0) / len(r.spied)))
             if r.profile and r.profile.exists():
                 print(f"\ncProfile of the {r.name} (event-loop thread; sorted by own time):")
                 pstats.Stats(str(r.profile)).sort_stats("tottime").print_stats(25)

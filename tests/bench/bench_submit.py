@@ -18,7 +18,9 @@ Every client is an aiohttp session in this process posting the same JSON body (a
 By default every submission is scheduled for next year, so the pipeline plans and parks
 it but delivers nothing during the run (the submit path is what is measured); `--deliver`
 makes them publish now to the portal, so the pipeline competes for the same 2 cores.
-Prints submissions/s, p50/p99 latency per level, the ratios against bare, the machine.
+Prints submissions/s, p50/p99 latency per level, the server's CPU time per request (user +
+system of the server processes over the level, divided by the requests answered: steadier under
+a loaded machine than the rate), the ratios against bare, the machine.
 """
 
 from __future__ import annotations
@@ -95,14 +97,28 @@ async def load(urls: list[str], token: str, clients: int, seconds: float, payloa
     return int(len(latencies) / elapsed), latencies
 
 
-def measure(name: str, urls: list[str], token: str, seconds: float, payload: dict) -> dict[int, tuple[int, float, float]]:  # type: ignore[type-arg]
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time the processes `pids` have used so far (Linux /proc)."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime in clock ticks
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+Level = tuple[int, float, float, float]  # submissions/s, p50 ms, p99 ms, server CPU ms per request
+
+
+def measure(name: str, urls: list[str], token: str, seconds: float, payload: dict, pids: list[int]) -> dict[int, Level]:  # type: ignore[type-arg]
     results = {}
     asyncio.run(load(urls, token, 4, 1.0, payload))  # warm-up: connections, caches, first batches
     for clients in LEVELS:
+        cpu_before = cpu_seconds(pids)
         rate, latencies = asyncio.run(load(urls, token, clients, seconds, payload))
-        results[clients] = (rate, statistics.median(latencies), percentile(latencies, 0.99))
+        cpu_ms = 1000 * (cpu_seconds(pids) - cpu_before) / max(1, len(latencies))
+        results[clients] = (rate, statistics.median(latencies), percentile(latencies, 0.99), cpu_ms)
         print(f"  {name:10} {clients:3} clients: {rate:6d}/s  p50 {results[clients][1]:6.1f} ms  "
-              f"p99 {results[clients][2]:6.1f} ms", flush=True)
+              f"p99 {results[clients][2]:6.1f} ms  server CPU {cpu_ms:5.2f} ms/request", flush=True)
     return results
 
 
@@ -134,19 +150,20 @@ def process(args: list[str], log: Path, env: dict[str, str] | None = None) -> It
             proc.wait()
 
 
-def bare(tmp: Path, seconds: float, payload: dict) -> dict[int, tuple[int, float, float]]:  # type: ignore[type-arg]
+def bare(tmp: Path, seconds: float, payload: dict) -> dict[int, Level]:  # type: ignore[type-arg]
     port = free_port()
-    with process(["-c", BARE_APP, str(port)], tmp / "bare.log"):
+    with process(["-c", BARE_APP, str(port)], tmp / "bare.log") as proc:
         url = f"http://127.0.0.1:{port}"
         wait_ready(url, "/docs")
-        return measure("bare", [url], "-", seconds, payload)
+        return measure("bare", [url], "-", seconds, payload, [proc.pid])
 
 
-def embedded(tmp: Path, seconds: float, payload: dict) -> dict[int, tuple[int, float, float]]:  # type: ignore[type-arg]
+def embedded(tmp: Path, seconds: float, payload: dict) -> dict[int, Level]:  # type: ignore[type-arg]
     govcast = GovcastProcess(tmp / "embedded").start()
     try:
         token = govcast.token("department", DEMO_DEPARTMENT["name"], DEMO_DEPARTMENT["publisher_code"])
-        return measure("embedded", [govcast.url], token, seconds, payload)
+        assert govcast.proc is not None
+        return measure("embedded", [govcast.url], token, seconds, payload, [govcast.proc.pid])
     finally:
         govcast.stop()
 
@@ -155,14 +172,17 @@ def embedded(tmp: Path, seconds: float, payload: dict) -> dict[int, tuple[int, f
 def postgres(tmp: Path) -> Iterator[str]:
     script = str(ROOT / "deploy" / "dev" / "postgres-local")
     env = {**os.environ, "GOVCAST_PG_DIR": str(tmp / "pg")}
-    subprocess.run([script, "start"], env=env, check=True, capture_output=True, timeout=180)
+    tmp.chmod(0o755)  # the server runs as the postgres user: it must reach its directory in this private tmp dir
+    started = subprocess.run([script, "start"], env=env, capture_output=True, text=True, timeout=180)
+    if started.returncode != 0:
+        raise SystemExit(f"postgres-local start failed:\n{started.stdout}{started.stderr}")
     try:
         yield subprocess.run([script, "url"], env=env, check=True, capture_output=True, text=True).stdout.strip()
     finally:
         subprocess.run([script, "stop"], env=env, check=False, capture_output=True, timeout=120)
 
 
-def kafka_pg(tmp: Path, seconds: float, payload: dict) -> dict[int, tuple[int, float, float]]:  # type: ignore[type-arg]
+def kafka_pg(tmp: Path, seconds: float, payload: dict) -> dict[int, Level]:  # type: ignore[type-arg]
     broker = Broker(tmp, partitions=4)
     kafka = broker.start()
     try:
@@ -175,12 +195,12 @@ def kafka_pg(tmp: Path, seconds: float, payload: dict) -> dict[int, tuple[int, f
             assert done.returncode == 0, done.stderr
             token = done.stdout.strip()
             ports = [free_port(), free_port()]
-            with process(["-m", "govcast.cli", "api", "--data-dir", str(data), "--port", str(ports[0])], tmp / "api0.log", env), \
-                    process(["-m", "govcast.cli", "api", "--data-dir", str(data), "--port", str(ports[1])], tmp / "api1.log", env):
+            with process(["-m", "govcast.cli", "api", "--data-dir", str(data), "--port", str(ports[0])], tmp / "api0.log", env) as a, \
+                    process(["-m", "govcast.cli", "api", "--data-dir", str(data), "--port", str(ports[1])], tmp / "api1.log", env) as b:
                 urls = [f"http://127.0.0.1:{port}" for port in ports]
                 for url in urls:
                     wait_ready(url, "/readyz")
-                return measure("kafka+pg", urls, token, seconds, payload)
+                return measure("kafka+pg", urls, token, seconds, payload, [a.pid, b.pid])  # CPU: the two API processes
     finally:
         broker.stop()
 
@@ -193,7 +213,7 @@ def main() -> None:
     args = parser.parse_args()
     print(f"machine: {machine()}", flush=True)
     payload = body(args.deliver)
-    results: dict[str, dict[int, tuple[int, float, float]]] = {}
+    results: dict[str, dict[int, Level]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         results["bare"] = bare(Path(tmp), args.seconds, payload)
         if "embedded" not in args.skip:
@@ -203,9 +223,13 @@ def main() -> None:
     print(f"\n{'':12}" + "".join(f"{f'{c} client(s)':>16}" for c in LEVELS) + f"{'p50 @1 ms':>12}")
     for name, by_level in results.items():
         print(f"{name:12}" + "".join(f"{by_level[c][0]:>14}/s" for c in LEVELS) + f"{by_level[1][1]:12.1f}")
+    print(f"{'CPU ms/req':12}" + "".join(f"{'':>16}" for _ in LEVELS))
+    for name, by_level in results.items():
+        print(f"{name:12}" + "".join(f"{by_level[c][3]:>13.2f} ms" for c in LEVELS))
     for name in results.keys() - {"bare"}:
         ratios = "  ".join(f"{c}: {results[name][c][0] / results['bare'][c][0]:.2f}" for c in LEVELS)
         print(f"ratio {name} / bare: {ratios}")
+    print(f"load average at end {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     for name, by_level in results.items():
         if name == "bare":
             continue
@@ -219,6 +243,8 @@ def main() -> None:
                    baseline_name="bare FastAPI endpoint", target=target, met=met)
         record("submit", f"{name}, p50 at 1 client", by_level[1][1], "ms", baseline=results["bare"][1][1],
                baseline_name="bare FastAPI endpoint")
+        record("submit", f"{name}, server CPU per submission at 16 clients", by_level[16][3], "ms",
+               baseline=results["bare"][16][3], baseline_name="bare FastAPI endpoint")
     print("targets (issue 17): embedded ≥ 1,000/s at 16 clients and ≥ 0.2 × bare; kafka+pg ≥ 500/s at 16 clients "
           "(two API processes); p50 at 1 client not worse than before")
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from sqlalchemy import Connection, event, func, select
 
+from persistence import audit
 from persistence.group_commit import GroupCommitter
 from persistence.store import StatusStore
 from persistence.tables import outbox
@@ -80,3 +82,62 @@ def test_a_failed_commit_fails_every_request_of_the_batch_and_keeps_nothing(stor
     assert kept(store) == {"k2"}
     with store.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(outbox)).scalar_one() == 1
+
+
+def test_audit_rows_of_one_batch_chain_up_even_when_a_unit_between_them_rolls_back(store: StatusStore) -> None:
+    """The batch reads the chain's head once; a unit that appended and then failed must not leave its hash behind."""
+    writer = GroupCommitter(store)
+    first_running, release = threading.Event(), threading.Event()
+
+    def slow_first(conn: Connection) -> None:
+        first_running.set()
+        release.wait(10)
+        audit.record(conn, None, "test.first", "t0")
+
+    def unit(n: int):  # type: ignore[no-untyped-def]
+        def work(conn: Connection) -> None:
+            audit.record(conn, None, "test.unit", f"t{n}")
+            if n % 3 == 0:
+                raise ValueError(f"request {n} failed after its audit row")
+
+        return work
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        first = pool.submit(writer.run, slow_first)
+        assert first_running.wait(10)
+        futures = [pool.submit(writer.run, unit(n)) for n in range(1, 10)]
+        while writer._queue.qsize() < 9:  # all nine go into the next batch together
+            threading.Event().wait(0.01)
+        release.set()
+        first.result()
+        failed = [n for n, future in enumerate(futures, start=1) if future.exception() is not None]
+    writer.close()
+    assert failed == [3, 6, 9]
+    verdict = audit.verify(store.engine)
+    assert verdict.intact, verdict.problems
+    assert verdict.entries == 1 + 6
+    assert [e["target"] for e in audit.entries(store.engine, audit.AuditFilter())][::-1] == \
+        ["t0", "t1", "t2", "t4", "t5", "t7", "t8"]
+
+
+def test_coroutines_awaiting_one_batch_get_their_own_answers(store: StatusStore) -> None:
+    """`run_async`: a batch's waiters on one event loop are answered together, each with its own result or error."""
+    writer = GroupCommitter(store)
+
+    def unit(n: int):  # type: ignore[no-untyped-def]
+        def work(conn: Connection) -> int:
+            enqueue(conn, [row(n)])
+            if n % 4 == 0:
+                raise ValueError(f"request {n} is invalid")
+            return n * 10
+
+        return work
+
+    async def submit_all() -> list[int | BaseException]:
+        return await asyncio.gather(*(writer.run_async(unit(n)) for n in range(1, 21)), return_exceptions=True)
+
+    answers = asyncio.run(submit_all())
+    writer.close()
+    assert [a if isinstance(a, int) else str(a) for a in answers] == [
+        f"request {n} is invalid" if n % 4 == 0 else n * 10 for n in range(1, 21)]
+    assert kept(store) == {f"k{n}" for n in range(1, 21) if n % 4}

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from govcast.samples import DEMO_DEPARTMENT, sample_policy
 from persistence.projection import overall_status
+from persistence.reviews import claim_review
 from persistence.send_slots import claim_send_slot, slots_used
 from persistence.store import StatusStore
 from processors.normalize import normalize
@@ -125,3 +126,22 @@ def test_workers_claiming_at_once_never_post_more_than_the_cap(store: StatusStor
     with ThreadPoolExecutor(max_workers=8) as pool:
         claimed = list(pool.map(lambda n: claim_send_slot(store.engine, "weibo", day, f"dlv_{n}", 3), range(16)))
     assert claimed.count(True) == 3 and slots_used(store.engine, "weibo", day) == 3
+
+
+def test_of_editors_deciding_at_once_exactly_one_wins(store: StatusStore) -> None:
+    pub = publication("pub_decide")
+    with store.transaction() as conn:
+        store.upsert_publication(conn, pub, "pending", ["portal", "wechat"])
+    store.apply_status("wait", StatusEvent(publication_id=pub.id, version=1, channel="wechat",
+                                           status=DeliveryStatus.awaiting_review, at=MORNING))
+
+    def decide(status: str) -> bool:
+        with store.transaction() as conn:
+            return claim_review(conn, pub.id, "wechat", 1, status, f"{status} by an editor", MORNING)
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        won = list(pool.map(decide, ["delivering", "rejected"] * 3))
+    assert won.count(True) == 1
+    assert store.deliveries_of(pub.id)["wechat"]["status"] == ("delivering", "rejected")[won.index(True) % 2]
+    with store.transaction() as conn:  # an older version's decision finds nothing to decide
+        assert not claim_review(conn, pub.id, "wechat", 0, "delivering", "late", MORNING)

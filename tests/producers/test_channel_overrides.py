@@ -24,6 +24,7 @@ BAD = [
      "title, digest, author"),
     ("a channel without overridable fields", {"portal": {"title": "x"}}, None, "body.channel_overrides.portal.title", "nothing"),
     ("a WeChat title over 64", {"wechat": {"title": "政" * 65}}, None, "body.channel_overrides.wechat.title", "at most 64"),
+    ("a control character", {"wechat": {"title": "标题\x00"}}, None, "body.channel_overrides", "control characters"),
     ("a Weibo text with no room for the link", {"weibo": {"text": "政" * 131}}, None, "body.channel_overrides.weibo.text",
      "at most 140"),
 ]

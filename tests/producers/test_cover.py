@@ -12,6 +12,14 @@ from PIL import Image
 from govcast.samples import sample_policy
 from tests.adapters.cover_support import cover_b64, picture
 
+
+def bomb() -> str:
+    """A small PNG declaring 30 million pixels (1 bit each): refused before it is decoded."""
+    buffer = io.BytesIO()
+    Image.new("1", (9400, 4000)).save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
 # (case, cover data, words the 422 must contain)
 BAD_COVERS = [
     ("not base64", "这不是图片", "base64"),
@@ -20,6 +28,7 @@ BAD_COVERS = [
     ("a cut-off JPEG", base64.b64encode(picture((900, 383), "JPEG")[:5000]).decode(), "not a readable image"),
     ("too small", cover_b64((600, 255)), "at least 900×383"),
     ("square", cover_b64((900, 900)), "2.35:1"),
+    ("a decompression bomb", bomb(), "million pixels"),
     ("over 1 MB", base64.b64encode(b"\xff\xd8\xff" + os.urandom(1_100_000)).decode(), "at most 1024 KB"),
 ]
 

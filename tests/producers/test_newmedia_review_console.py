@@ -81,6 +81,9 @@ def test_an_editor_approves_an_edited_weibo_post_once(reviewed: Any, store: Stat
     again = client.post(f"/console/reviews/{pub.id}/weibo/approve", data={"csrf": csrf, "text": text + "。"})
     assert again.status_code == 409 and len(queued(bus, "weibo")) == 1  # decided once, queued once
     assert f"/console/reviews/{pub.id}/weibo" not in client.get("/console/reviews").text
+    metrics = client.get("/metrics").text  # the WeChat copy still waits; the Weibo one no longer does
+    assert 'govcast_awaiting_review{channel="wechat"} 1.0' in metrics
+    assert 'govcast_awaiting_review{channel="weibo"} 0.0' in metrics
 
 
 def test_a_rejected_copy_is_not_queued_and_the_reason_is_kept(reviewed: Any, store: StatusStore, bus: OutageSwitch,

@@ -97,6 +97,9 @@ def test_guessing_tokens_from_one_address_meets_429_and_a_right_guess_is_not_con
             assert int(answers[-1].headers["retry-after"]) >= 1
             # while blocked the address's tokens are not read: a right guess looks like a wrong one
             assert guesser.get("/v1/publications", headers=dept).status_code == 429
+            # ... also for submissions, whose principals a process caches once the token was seen live
+            assert someone_else.post("/v1/publications", headers=dept, json=sample_policy()).status_code == 202
+            assert guesser.post("/v1/publications", headers=dept, json=sample_policy()).status_code == 429
             # other addresses are not affected, with a valid token or a wrong one
             assert someone_else.get("/v1/publications?per_page=1", headers=dept).status_code == 200
             assert someone_else.get("/v1/publications", headers={"Authorization": "Bearer gct_typo"}).status_code == 401

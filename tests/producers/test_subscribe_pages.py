@@ -187,6 +187,14 @@ def test_sends_are_rate_limited_per_address(client: TestClient, smtp: SmtpSink) 
     assert "过于频繁" in sixth.text and len(mails_to(smtp, "owner7@example.test")) == 5
 
 
+def test_sends_are_rate_limited_per_client_address(client: TestClient, smtp: SmtpSink) -> None:
+    """Twenty confirmations an hour from one client, whatever addresses it types; then the page says so."""
+    for n in range(30, 50):
+        assert "确认邮件已发送" in client.post("/subscribe", data=form(n)).text
+    refused = client.post("/subscribe", data=form(50))
+    assert "过于频繁" in refused.text and mails_to(smtp, "owner50@example.test") == []
+
+
 def test_an_existing_credit_code_cannot_be_taken_over(client: TestClient, smtp: SmtpSink) -> None:
     sign_up(client, smtp, 8)
     attempt = client.post("/subscribe", data=form(8, email="attacker@example.test", name="冒名企业", topics=["消费"]))

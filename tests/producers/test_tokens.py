@@ -53,6 +53,25 @@ def test_a_revoked_token_is_refused_on_the_next_request_on_every_node(client, op
         second_store.close()
 
 
+def test_a_token_revoked_on_one_node_submits_nothing_more_on_another_that_cached_it(client, operator, dept, settings,
+                                                                                   store, bus):
+    second_store = StatusStore(store.url)  # another API process sharing the database
+    try:
+        with TestClient(create_app(settings, second_store, bus)) as node_b:
+            first = node_b.post("/v1/publications", headers=dept, json=sample_policy(title="吊销前提交的通知"))
+            assert first.status_code == 202, first.text  # node B now has the token's principal cached
+            token_id = next(t["id"] for t in client.get("/v1/tokens", headers=operator).json()["items"]
+                            if t["kind"] == "department")
+            assert client.delete(f"/v1/tokens/{token_id}", headers=operator).status_code == 204
+            refused = node_b.post("/v1/publications", headers=dept, json=sample_policy(title="吊销后提交的通知"))
+            assert refused.status_code == 401 and "revoked" in refused.json()["detail"]
+            titles = [p["title"] for p in client.get("/v1/publications", headers=operator).json()["items"]]
+            assert titles == ["吊销前提交的通知"]  # the refused submission kept nothing
+            assert node_b.post("/v1/publications", headers=dept, json=sample_policy()).status_code == 401
+    finally:
+        second_store.close()
+
+
 def test_an_expired_token_gets_401(client, operator):
     expires = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1.5)
     made = client.post("/v1/tokens", headers=operator, json={"kind": "operator", "name": "临时值班员",
