@@ -97,7 +97,7 @@ class WechatAdapter:
             answer = self.api.call("/cgi-bin/material/add_material", params={"type": "thumb"},
                                    files={"media": ("cover.jpg", cover, "image/jpeg")})
             thumb = answer["media_id"]
-            self.ledger.put(CHANNEL, key, thumb_media_id=thumb)
+            self.ledger.put(CHANNEL, key, thumb_media_id=thumb, cover=rendition.get("cover_source", "generated"))
         draft = facts.get("draft_media_id")
         if not draft:
             placed, _ = place_images(self.api, self.ledger, CHANNEL, key, list(rendition.get("images") or []),
@@ -196,6 +196,8 @@ class WechatAdapter:
 
     @staticmethod
     def _delivered(facts: dict[str, Any], detail: str) -> Delivered:
+        if facts.get("cover") == "department":
+            detail += "; cover: the department's own"
         images = facts.get("images") or {}
         if images:
             uploaded = sum(1 for url in images.values() if url)
