@@ -44,9 +44,9 @@ def worker_main(servers: str, n: int) -> None:
     import importlib
 
     import govcast.runtime  # noqa: F401  (what a worker imports)
-    from processors import faust_host
+    from processors import faust_support
 
-    for module in faust_host.FAUST_MODULES:
+    for module in faust_support.FAUST_MODULES:
         importlib.import_module(module)
     from processors.directory_topic import TopicDirectory
     from schemas.publication import Targeting

@@ -59,7 +59,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord, TopicPartition
 
 from govcast.samples import DEMO_DEPARTMENT, sample_policy
-from processors.faust_host import ensure_topics
+from processors.faust_support import ensure_topics
 from processors.kafka_bus import HEADERS
 from processors.normalize import normalize
 from processors.topology import all_topics

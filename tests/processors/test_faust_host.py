@@ -28,7 +28,8 @@ from kafka.errors import KafkaError
 from govcast.runtime import Runtime
 from govcast.samples import DEMO_DEPARTMENT, sample_policy
 from processors.bus import Outbound
-from processors.faust_host import MALFORMED, FaustHost, ensure_topics
+from processors.faust_host import FaustHost
+from processors.faust_support import MALFORMED, ensure_topics
 from processors.stages import StageContext
 from processors.topology import Route
 from schemas.events import CloudEvent, Topics, new_event
