@@ -38,7 +38,8 @@ class SandboxControls:
         try:
             principal = await run_in_threadpool(authenticate_client, self.store,
                                                 token if scheme.lower() == "bearer" else None,
-                                                scope["app"].state.failed_guesses, (scope.get("client") or (None,))[0])
+                                                getattr(scope["app"].state, "failed_guesses", None),
+                                                (scope.get("client") or (None,))[0])
         except (Unauthorized, TooManyRequests) as exc:
             await problem_response(exc.status, instance=scope["path"], slug=exc.slug, detail=exc.detail,
                                    headers=exc.headers)(scope, receive, send)

@@ -91,7 +91,7 @@ class FailedGuesses:
     and without learning whether a guess was right. Other processes on the store learn it from the
     shared allowance at the address's next failure. A valid token from the same address is refused too
     while it is blocked -- that is what makes guesses useless -- so behind a reverse proxy the proxy
-    must pass the client's address on (uvicorn --proxy-headers).
+    must pass the client's address on (X-Forwarded-For; docs/operations.md, *Behind a reverse proxy*).
     """
 
     MAX_REMEMBERED = 10_000  # addresses held in memory; expired ones are dropped first

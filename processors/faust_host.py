@@ -51,8 +51,8 @@ log = logging.getLogger("govcast.faust")
 GROUP_ID = "govcast"
 MALFORMED = "gov.govcast.message.malformed"  # a message that is not a CloudEvent this route can read
 LANE_DEPTH = 32  # events buffered per partition before the agent waits for that partition
-RUN_SIZE = LANE_DEPTH  # events of one lane whose outputs are sent (and acked) together
-RUN_SECONDS = 0.05  # a run takes no further event after this long, so its first outputs are not held back
+RUN_SIZE = LANE_DEPTH  # events of one lane whose acks are waited for together
+RUN_SECONDS = 0.5  # a run takes no further event after this long (its inputs' commit waits for the run)
 SHUTDOWN_GRACE = 10.0  # seconds in-flight handling may take to finish (and be acked) on stop
 CHECK_SECONDS = 1.0  # how often long waits look at stop / rebalance
 RESTART_MAX_SECONDS = 30.0
@@ -347,16 +347,21 @@ class FaustHost:
                     await self._lane_batch(route, stream, queue, event)
 
     async def _lane_run(self, route: Route, stream: StreamT, queue: asyncio.Queue[EventT], first: EventT) -> None:
-        """Events queued in this partition's lane, one by one through the stage, their outputs sent together.
+        """Events queued in this partition's lane, one by one through the stage; one wait for all their acks.
 
-        Waiting for the broker's acks once per run instead of once per event lets a lane keep up with a
-        backlog, and the broker gets one produce request per run rather than one per output. Effects and
-        acks keep the partition's order. A run stops growing after RUN_SECONDS, so a slow channel's first
-        results are not held back by the later events of its run.
+        Each event's outputs are handed to the producer as soon as the stage returns them (so a slow
+        channel's first results go out at once), but the lane does not wait for the broker's ack before it
+        takes the next event: it waits once, for the whole run, and only then acks the inputs, in order.
+        That keeps a lane up with a backlog, and the producer batches the run's outputs into few requests.
+        A run takes no further event after RUN_SECONDS or RUN_SIZE events, so acks are not held long.
+        If the broker refuses any output, all of the run's outputs are sent again with the retrying send
+        (a repeat is harmless: output event ids derive from the input's), and nothing is acked before.
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + RUN_SECONDS
         outputs: list[Outbound] = []
+        acks: list[asyncio.Future[Any]] = []
+        handed = True  # every output so far is with the producer
         handled: list[EventT] = []
         fevent: EventT | None = first
         taken = 1
@@ -369,12 +374,23 @@ class FaustHost:
                     break
                 outputs += out
                 handled.append(fevent)
+                if handed and out:
+                    try:
+                        acks += await self._hand_over(out)
+                    except Exception:  # the retrying send below reports it and takes over
+                        handed = False
                 fevent = None
                 if taken < RUN_SIZE and loop.time() < deadline and not queue.empty():
                     fevent = queue.get_nowait()
                     taken += 1
                     self._inflight += 1
-            sent = await self._send(outputs, first)
+            failed = [r for r in await asyncio.gather(*acks, return_exceptions=True) if isinstance(r, BaseException)]
+            if failed:
+                log.warning("Kafka did not acknowledge %d of %d output(s) (%s: %s); sending the run's outputs again",
+                            len(failed), len(acks), type(failed[0]).__name__, failed[0])
+            sent = handed and not failed
+            if not sent:
+                sent = await self._send(outputs, first)
             for done in handled:
                 if sent and self._current(done, starting=False):
                     await stream.ack(done)
@@ -476,10 +492,7 @@ class FaustHost:
             if app is None:
                 return False
             try:
-                producer = await app.maybe_start_producer()
-                futures = [await producer.send(out.topic, out.key.encode(), out.event.to_json(), None, None, HEADERS)
-                           for out in outputs]
-                await asyncio.gather(*futures)
+                await asyncio.gather(*await self._hand_over(outputs))
                 return True
             except Exception as exc:
                 log.warning("Kafka did not acknowledge %d output(s) (%s: %s); retrying in %.1f s",
@@ -487,6 +500,15 @@ class FaustHost:
             if not await self._pause(delay, fevent):
                 return False
             delay = min(delay * 2, self.backoff_cap)
+
+    async def _hand_over(self, outputs: list[Outbound]) -> list[asyncio.Future[Any]]:
+        """Give outputs to the producer, in order; the futures resolve when the broker acknowledged each."""
+        app = self.app
+        if app is None:
+            raise RuntimeError("the faust app is stopped")
+        producer = await app.maybe_start_producer()
+        return [await producer.send(out.topic, out.key.encode(), out.event.to_json(), None, None, HEADERS)
+                for out in outputs]
 
     async def _release_due(self) -> None:
         """Scheduler tick: what EmbeddedHost._scheduler does, on the leader worker."""

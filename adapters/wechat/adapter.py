@@ -108,7 +108,7 @@ class WechatAdapter:
             answer = self.api.call("/cgi-bin/material/add_material", params={"type": "thumb"},
                                    files={"media": ("cover.jpg", cover, "image/jpeg")})
             thumb = answer["media_id"]
-            self.ledger.put(CHANNEL, key, thumb_media_id=thumb)
+            self.ledger.put(CHANNEL, key, thumb_media_id=thumb, cover=rendition.get("cover_source", "generated"))
         placed, _ = place_images(self.api, self.ledger, CHANNEL, key, list(rendition.get("images") or []),
                                  self.images, task.attempt)
         article = {name: rendition[name] for name in _DRAFT_FIELDS if name in rendition}
@@ -211,6 +211,8 @@ class WechatAdapter:
 
     @staticmethod
     def _delivered(facts: dict[str, Any], detail: str) -> Delivered:
+        if facts.get("cover") == "department":
+            detail += "; cover: the department's own"
         images = facts.get("images") or {}
         if images:
             uploaded = sum(1 for url in images.values() if url)

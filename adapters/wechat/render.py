@@ -30,7 +30,7 @@ from adapters.common.textfit import fit, squash
 from adapters.common.views import publish_day
 from adapters.common.wording import short_name
 from adapters.overrides import overridden
-from adapters.wechat.body import STYLES, Body, video_block, wechat_body
+from adapters.wechat.body import STYLES, Body, image_tag, video_block, wechat_body
 from adapters.wechat.config import wechat_env
 from schemas.publication import Kind, Publication
 
@@ -39,6 +39,7 @@ CONTENT_MAX = 20_000  # characters, WeChat's limit
 BODY_BUDGET = 16_000  # leaves room for the header, the source line and the template
 COVER_MAX_BYTES = 64 * 1024
 COVER_SIZE = (900, 383)  # 2.35:1, the article cover ratio
+PICTURE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp", "image/bmp"})
 
 _NOTE = "margin:0 0 1em;font-size:14px;color:#888;"
 _LONG_NOTE = "（正文较长，全文请点击“阅读原文”查看。）"
@@ -88,7 +89,16 @@ def _content(pub: Publication, body: Body, source_url: str) -> str:
         pub=pub, meta=[(k, v) for k, v in meta if v], body=Markup(body.html), truncated=body.truncated,
         long_note=_LONG_NOTE, source_url=source_url, note_style=_NOTE, block_style=STYLES["p"],
         videos=[Markup(video_block(name, url)) for name, url in _attached_videos(pub, body)],
+        pictures=[Markup(image_tag(url, name)) for name, url in _attached_pictures(pub, body)],
     )
+
+
+def _attached_pictures(pub: Publication, body: Body) -> list[tuple[str, str]]:
+    """Picture attachments the body does not show (an 一图读懂 sent as a file): (name, URL), uploaded like body images."""
+    if body.truncated:
+        return []  # the article is already cut short: 阅读原文 has them
+    return [(a.name, str(a.url)) for a in pub.attachments
+            if a.media_type in PICTURE_TYPES and str(a.url) not in body.images]
 
 
 def _attached_videos(pub: Publication, body: Body) -> list[tuple[str, str]]:
@@ -133,7 +143,7 @@ def render_wechat(pub: Publication, settings: Installation) -> dict[str, Any]:
         "content_source_url": source_url,
         "need_open_comment": 0,
         "only_fans_can_comment": 0,
-        "images": body.images,
+        "images": [*body.images, *(url for _, url in _attached_pictures(pub, body))],
         "videos": [*body.videos, *(url for _, url in _attached_videos(pub, body))],
     }
     if pub.cover is not None:

@@ -150,7 +150,7 @@ class WeiboAdapter:
                     return self._record(task, found, f"already posted ({DUPLICATE[err.code]}), reconciled")
             self.ledger.put(CHANNEL, key, state="new")
             raise
-        return self._record(task, post, "posted")
+        return self._record(task, post, "posted with the department's cover as its picture" if self._picture(task) else "posted")
 
     @staticmethod
     def _picture(task: DeliveryTask) -> dict[str, Any]:

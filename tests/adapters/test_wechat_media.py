@@ -52,6 +52,7 @@ def test_the_seed_policy_goes_out_whole_with_the_departments_cover_and_its_image
     task = platforms.task("wechat", pub)
     done = published(platforms, adapter, task)
     assert done.detail and "3 of 4 body images uploaded" in done.detail and "169.254.169.254" in done.detail
+    assert "cover: the department's own" in done.detail
 
     state = platforms.inspect("wechat")
     news = state["articles"][0]["news_item"][0]
@@ -144,7 +145,8 @@ def test_uploadimg_and_material_limits_are_the_documented_ones(platforms: Platfo
 def test_a_weibo_post_carries_the_departments_cover_as_its_picture(platforms: Platforms) -> None:
     adapter = platforms.weibo()
     with_cover = publication(cover={"data": cover_b64()})
-    assert isinstance(adapter.deliver(platforms.task("weibo", with_cover)), Delivered)
+    posted = adapter.deliver(platforms.task("weibo", with_cover))
+    assert isinstance(posted, Delivered) and posted.detail == "posted with the department's cover as its picture"
     without = publication(title="关于做好2025年春节假期安排的通知", summary="春节假期安排。")
     assert isinstance(adapter.deliver(platforms.task("weibo", without)), Delivered)
     posts = {p["text"].split("】")[0]: p for p in platforms.inspect("weibo")["posts"]}

@@ -131,3 +131,17 @@ def test_a_department_cover_travels_on_the_publication_not_the_task() -> None:
     article = render_wechat(pub, SETTINGS)
     assert article["cover_source"] == "department" and "cover_jpeg" not in article
     assert pub.cover is not None and len(base64.b64decode(pub.cover.data)) <= COVER_MAX_BYTES
+
+
+def test_a_picture_sent_as_an_attachment_goes_into_the_article_once() -> None:
+    """An 一图读懂 sent as a file (not shown in the body) is uploaded and shown like a body image; one the body shows
+    is not shown twice."""
+    shown = "https://www.jinan.gov.cn/files/shown.png"
+    attachments = [{"name": "一图读懂2025年政务公开工作要点", "url": "https://www.jinan.gov.cn/files/yitu.png", "media_type": "image/png"},
+                   {"name": "正文配图", "url": shown, "media_type": "image/png"},
+                   {"name": "全文.pdf", "url": "https://www.jinan.gov.cn/files/full.pdf", "media_type": "application/pdf"}]
+    body = f'<p>正文。</p><p><img src="{shown}" alt="配图"></p>'
+    article = render_wechat(build_publication("pub_wx000106", sample_policy(body=body, attachments=attachments)), SETTINGS)
+    assert article["images"] == [shown, "https://www.jinan.gov.cn/files/yitu.png"]
+    imgs = [a for t, a in tags(article["content"]) if t == "img"]
+    assert [a["src"] for a in imgs] == article["images"] and imgs[1]["alt"] == "一图读懂2025年政务公开工作要点"

@@ -99,6 +99,9 @@ CASES = [
     Case("a mark in a change note", "change_note", "机密★ 修订第三条", [mark("change_note")]),
     Case("an ordinary change note is nothing", "change_note", "修订第三条，补充申报材料清单"),
     Case("an issuing organ is nothing", "issuer", "济南市发展和改革委员会"),
+    Case("a mark in the short title (WeChat title, Weibo heading, SMS)", "short_title", "机密★ 工作要点",
+         [mark("short_title")]),
+    Case("an ordinary short title is nothing", "short_title", "2025年政务公开工作要点"),
     Case("a mark in a related title", "related", "关于有关事项的通知（机密）", [mark("related[0].title")]),
     # -- internal-only wording inside a sentence (hold) -------------------------------------------
     Case("机密 inside a sentence", "body", "本通知涉及机密事项，请妥善处理。", [wording("body")]),
@@ -182,7 +185,7 @@ CASES = [
 
 def publication(case: Case) -> Publication:
     changes: dict[str, Any] = {}
-    if case.where in ("title", "summary", "body", "publisher", "normative_no", "change_note"):
+    if case.where in ("title", "short_title", "summary", "body", "publisher", "normative_no", "change_note"):
         changes[case.where] = case.value
         if case.where == "normative_no":
             changes["normative"] = True
