@@ -98,7 +98,7 @@ class MassSender:
 
     def _waiting(self, day: dt.date, reason: str) -> Pending:
         wait = (send_time(day, self.at) - self.clock()).total_seconds()
-        return Pending(reason=reason, check_after=max(wait, 0.0) + 1.0)
+        return Pending(reason=reason, check_after=max(wait, 0.0) + 1.0, scheduled=True)
 
     def _send(self, day: dt.date, batch: dict[str, Any]) -> dict[str, Any] | Retryable:
         """Build and send the day's message (the caller holds the claim); the batch record after it."""

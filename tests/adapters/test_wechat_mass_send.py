@@ -85,7 +85,7 @@ def test_three_due_copies_go_out_as_one_message_with_three_articles(platforms: P
     tasks = [platforms.task("wechat", pub) for pub in pubs]
     for task in tasks:
         waiting = adapter.deliver(task)
-        assert isinstance(waiting, Pending) and "2026-12-03 18:00" in waiting.reason
+        assert isinstance(waiting, Pending) and waiting.scheduled and "2026-12-03 18:00" in waiting.reason
         assert waiting.check_after == pytest.approx(3 * 3600 + 1)
     assert platforms.inspect("wechat")["mass_sends"] == []  # nothing goes out before the send time
     clock.at = dt.datetime(2026, 12, 3, 18, 0, 5, tzinfo=CST)
