@@ -189,6 +189,8 @@ def outcome(task: DeliveryTask, result: DeliveryResult, ctx: StageContext) -> li
             return [DeadLetter(task=task, reason=reason, at=now), status(DeliveryStatus.dead, reason)]
         due = now + dt.timedelta(seconds=min(result.check_after, ctx.settings.retry_max_seconds))
         later = task.model_copy(update={"checks": task.checks + 1, "not_before": due})
+        if result.scheduled:
+            return [later, status(DeliveryStatus.scheduled, result.reason)]
         return [later, status(DeliveryStatus.delivering, f"accepted by the platform, awaiting its result: {result.reason}")]
     if isinstance(result, Retryable) and result.outage:  # waited out: no attempt spent, never dead
         due = now + dt.timedelta(seconds=min(max(result.retry_after, ctx.settings.retry_base_seconds),

@@ -2,7 +2,8 @@
 
 A token is shown once, when created; the store keeps only its SHA-256, and a
 request's principal is found by hashing the presented token -- on every request,
-so a revoked or expired token is refused at once on every node. Tokens never go
+so a revoked or expired token is refused at once on every node (submissions take
+it from `TokenCache`, and their commit checks the token again). Tokens never go
 into logs or error messages.
 
 The three kinds are not interchangeable: what a principal may do depends on its

@@ -123,6 +123,9 @@ class Pending(BaseModel):
     reason: str
     check_after: Annotated[float, Field(ge=0)] = 5.0
     external_id: str | None = None
+    # Not handed to the platform yet: it waits for a send the adapter schedules (WeChat's daily mass send); shown
+    # as `scheduled` instead of `delivering`.
+    scheduled: bool = False
 
 
 class UnknownOutcome(BaseModel):

@@ -29,7 +29,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StrictInt, ValidationError, model_validator
+from pydantic import AnyHttpUrl, BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, ValidationError, model_validator
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
@@ -48,8 +48,26 @@ SOURCE_ID = r"^[A-Za-z0-9_.:-]{1,128}$"
 CREDIT_CODE_RE, SOURCE_ID_RE = re.compile(CREDIT_CODE), re.compile(SOURCE_ID)
 
 
+def _iso_date_text(value: Any) -> Any:
+    """The contract's dates are strings (format: date); pydantic's lax mode would take 0 as 1970-01-01."""
+    if not isinstance(value, (str, dt.date)):
+        raise ValueError("a date is a string YYYY-MM-DD")
+    return value
+
+
+IsoDate = Annotated[dt.date, BeforeValidator(_iso_date_text)]
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nulls(cls, data: Any) -> Any:
+        """Absent means "unchanged" (or "not given"); the contract makes no field nullable, records or attachments."""
+        if isinstance(data, dict) and (nulls := sorted(k for k, v in data.items() if v is None)):
+            raise ValueError(f"null is not allowed for {', '.join(nulls)}")
+        return data
 
 
 class UnitIn(_Model):
@@ -70,20 +88,12 @@ class RecordPatch(_Model):
     disclosure_matter: Annotated[str, Field(min_length=1, max_length=50)] | None = None
     title: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     content: Annotated[str, Field(min_length=1, max_length=200_000)] | None = None
-    publish_date: dt.date | None = None
+    publish_date: IsoDate | None = None
     validity: Literal["有效", "已修改", "失效", "废止"] | None = None
     attachments: Annotated[list[AttachmentIn], Field(max_length=50)] | None = None
     source_url: Annotated[AnyHttpUrl, Field(max_length=2000)] | None = None
     publisher: Annotated[str, Field(max_length=100)] | None = None
     index_no: Annotated[str, Field(max_length=60)] | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_nulls(cls, data: Any) -> Any:
-        """Absent means "unchanged"; the contract allows no null value for these fields."""
-        if isinstance(data, dict) and (nulls := sorted(k for k, v in data.items() if v is None)):
-            raise ValueError(f"null is not allowed for {', '.join(nulls)}")
-        return data
 
 
 class RecordIn(RecordPatch):
@@ -92,7 +102,7 @@ class RecordIn(RecordPatch):
     disclosure_matter: Annotated[str, Field(min_length=1, max_length=50)]
     title: Annotated[str, Field(min_length=1, max_length=200)]
     content: Annotated[str, Field(min_length=1, max_length=200_000)]
-    publish_date: dt.date
+    publish_date: IsoDate
     validity: Literal["有效", "已修改", "失效", "废止"]
     source_url: Annotated[AnyHttpUrl, Field(max_length=2000)]
 

@@ -29,6 +29,7 @@ from adapters.transport import MaybeSent, NotSent, TransportError
 from adapters.wechat.api import CHANNEL, WechatApi, WechatError, classify
 from adapters.wechat.config import WechatConfig
 from adapters.wechat.images import Fetcher, place_images, rewrite
+from adapters.wechat.mass_send import MassSender
 from schemas.delivery import Action, Delivered, DeliveryResult, DeliveryTask, Pending, Rejected, Retryable, UnknownOutcome
 
 log = logging.getLogger("govcast.adapters.wechat")
@@ -52,6 +53,7 @@ class WechatAdapter:
         origin = urlsplit(services.public_url)
         self.images = Fetcher(networks(config.image_allowed_networks), f"{origin.scheme}://{origin.netloc}".lower(),
                               config.timeout_seconds)
+        self.mass = MassSender(self) if config.mass_send else None
 
     def close(self) -> None:
         self.api.close()
@@ -72,6 +74,8 @@ class WechatAdapter:
         pub = task.publication
         facts = self.ledger.get(CHANNEL, task.delivery_id)
         state = facts.get("state")
+        if self.mass is not None and facts.get("mass_day"):  # gathered for (or sent in) a mass send
+            return self.mass.deliver(task)
         if state == "published":
             return self._delivered(facts, "published")
         if state == "submitted":
@@ -81,15 +85,22 @@ class WechatAdapter:
         earlier = self.ledger.get(CHANNEL, self._pub_key(pub.id))
         if earlier.get("deleted"):
             return Delivered(detail="retracted meanwhile: nothing published on WeChat")
+        if earlier.get("mass_msg_id") and earlier.get("delivery") != task.delivery_id:
+            return Delivered(url=earlier.get("url"), external_id=f"{earlier['mass_msg_id']}#{earlier.get('idx')}",
+                             detail=f"already sent to followers (version {earlier.get('version')}); its 阅读原文 link "
+                                    f"shows version {pub.version} on the portal")
         if earlier.get("article_id") and earlier.get("delivery") != task.delivery_id:
             return Delivered(url=earlier.get("url"), external_id=earlier["article_id"],
                              detail=f"already on WeChat (version {earlier.get('version')}); its 阅读原文 link "
                                     f"shows version {pub.version} on the portal")
         if not task.rendition.get("content"):
             return Rejected(reason="no WeChat rendition on the task", code="content")
+        if self.mass is not None:
+            return self.mass.deliver(task)
         return self._submit(task, facts)
 
-    def _submit(self, task: DeliveryTask, facts: dict[str, Any]) -> DeliveryResult:
+    def article(self, task: DeliveryTask, facts: dict[str, Any]) -> dict[str, Any]:
+        """The draft article of `task`: its cover uploaded as the thumb (once), its body images with uploadimg."""
         rendition, key = task.rendition, task.delivery_id
         thumb = facts.get("thumb_media_id")
         if not thumb:
@@ -98,13 +109,17 @@ class WechatAdapter:
                                    files={"media": ("cover.jpg", cover, "image/jpeg")})
             thumb = answer["media_id"]
             self.ledger.put(CHANNEL, key, thumb_media_id=thumb, cover=rendition.get("cover_source", "generated"))
+        placed, _ = place_images(self.api, self.ledger, CHANNEL, key, list(rendition.get("images") or []),
+                                 self.images, task.attempt)
+        article = {name: rendition[name] for name in _DRAFT_FIELDS if name in rendition}
+        article["content"] = rewrite(str(article["content"]), placed)
+        return {**article, "thumb_media_id": thumb}
+
+    def _submit(self, task: DeliveryTask, facts: dict[str, Any]) -> DeliveryResult:
+        key = task.delivery_id
         draft = facts.get("draft_media_id")
         if not draft:
-            placed, _ = place_images(self.api, self.ledger, CHANNEL, key, list(rendition.get("images") or []),
-                                     self.images, task.attempt)
-            article = {name: rendition[name] for name in _DRAFT_FIELDS if name in rendition}
-            article["content"] = rewrite(str(article["content"]), placed)
-            answer = self.api.call("/cgi-bin/draft/add", {"articles": [{**article, "thumb_media_id": thumb}]})
+            answer = self.api.call("/cgi-bin/draft/add", {"articles": [self.article(task, facts)]})
             draft = answer["media_id"]
             self.ledger.put(CHANNEL, key, draft_media_id=draft)
         self.ledger.put(CHANNEL, key, state="submitting", submitting_at=self.clock().timestamp())
@@ -213,6 +228,11 @@ class WechatAdapter:
         record = self.ledger.get(CHANNEL, key)
         if record.get("deleted"):
             return Delivered(url=record.get("url"), detail="deleted from the official account")
+        if record.get("mass_msg_id"):  # sent by mass send: its article's page is deleted (received cards stay)
+            self.api.call("/cgi-bin/message/mass/delete", {"msg_id": int(record["mass_msg_id"]),
+                                                           "article_idx": int(record.get("idx") or 0)})
+            self.ledger.put(CHANNEL, key, deleted=True, deleted_at=self.clock().isoformat())
+            return Delivered(url=record.get("url"), detail="deleted from the followers' mass-sent message")
         if not record.get("article_id") and record.get("publish_id"):
             # the publish job may have finished without the publish delivery having seen it yet
             publish = self.ledger.get(CHANNEL, str(record.get("delivery")))

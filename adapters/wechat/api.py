@@ -52,9 +52,10 @@ _CONTENT: dict[int, str] = {
 
 
 class WechatError(Exception):
-    def __init__(self, errcode: int, errmsg: str, api: str) -> None:
+    def __init__(self, errcode: int, errmsg: str, api: str, answer: dict[str, Any] | None = None) -> None:
         super().__init__(f"{api}: errcode {errcode}: {errmsg}")
         self.errcode, self.errmsg, self.api = errcode, errmsg, api
+        self.answer = answer or {}  # the whole answer: some errors carry data (45065: the msg_id already sent)
 
 
 def seconds_to_next_quota_day(now: dt.datetime) -> float:
@@ -110,7 +111,7 @@ class WechatApi:
                 token = self.refresh(rejected=token)
                 continue
             if code:
-                raise WechatError(code, str(answer.get("errmsg", "")), path)
+                raise WechatError(code, str(answer.get("errmsg", "")), path, answer)
             return answer
         raise AssertionError("unreachable")
 

@@ -57,6 +57,17 @@ def parse_publish_event(xml: bytes) -> dict[str, Any] | None:
     }
 
 
+def parse_mass_event(xml: bytes) -> dict[str, Any] | None:
+    """A MASSSENDJOBFINISH event (adapters.wechat.mass_send): its MsgID, Status and article URLs by index."""
+    root = ET.fromstring(xml)
+    if (root.findtext("Event") or "").strip() != "MASSSENDJOBFINISH":
+        return None
+    urls = {(it.findtext("ArticleIdx") or "").strip(): (it.findtext("ArticleUrl") or "").strip()
+            for it in root.findall("ArticleUrlResult/ResultList/item")}
+    return {"msg_id": (root.findtext("MsgID") or "").strip(), "status": (root.findtext("Status") or "").strip(),
+            "sent": root.findtext("SentCount"), "urls": {k: v for k, v in urls.items() if k and v}}
+
+
 def wechat_callbacks(settings: Installation, ledger: Ledger) -> APIRouter:
     router = APIRouter()
     _, _, token = credentials(settings)  # empty (not configured, no sandbox): every callback is refused
@@ -91,10 +102,14 @@ def wechat_callbacks(settings: Installation, ledger: Ledger) -> APIRouter:
         try:
             result = parse_publish_event(body)
             receipt = parse_template_event(body) if result is None else None
+            mass = parse_mass_event(body) if result is None and receipt is None else None
         except (ET.ParseError, ValueError) as exc:
             raise HTTPException(status_code=400, detail=f"unreadable event: {exc}") from None
         if receipt is not None:  # TEMPLATESENDJOBFINISH: a template message's receipt (policy push)
             await run_in_threadpool(record_template_receipt, ledger, receipt)
+            return "success"
+        if mass is not None and mass["msg_id"]:  # read by the copies of that message when they are checked
+            await run_in_threadpool(lambda: ledger.put(CHANNEL, f"massmsg:{mass['msg_id']}"[:64], callback=mass))
             return "success"
         if result is None or not result["publish_id"]:
             return "success"  # other events are not ours to handle; WeChat expects "success" (or "")

@@ -35,6 +35,10 @@ class WechatSettings(ChannelSettings):
     poll_seconds: float = Field(default=1.0, gt=0, description="first wait before checking a publish job")
     reconcile_grace_seconds: float = Field(default=600.0, ge=0,
                                            description="after a submit timeout, seconds to look for the article before resubmitting")
+    mass_send: bool = Field(default=False, description="publish by mass send (群发): the day's due copies go to every "
+                            "follower as one multi-article message (≤ 8 articles, once a day) instead of one freepublish each")
+    mass_send_time: str = Field(default="18:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$",
+                                description="daily time of the mass send, Beijing time (pipeline clock)")
     image_allowed_networks: CommaList = Field(
         default_factory=list, description="IP networks body images may be fetched from although they are loopback or "
         "private (an intranet CMS), e.g. 10.20.0.0/16; this installation's own public URL is always allowed")
@@ -58,6 +62,8 @@ class WechatConfig(AdapterConfig):
     poll_seconds: float = Field(default=1.0, gt=0, description="first wait before checking a publish job; doubles, ≤ 60 s")
     reconcile_grace_seconds: float = Field(default=600.0, ge=0,
                                            description="after a submit timeout, how long the article may take to appear")
+    mass_send: bool = False  # adapters.wechat.mass_send: one multi-article message a day to all followers
+    mass_send_time: str = "18:00"
     image_allowed_networks: tuple[str, ...] = ()  # adapters.egress: inward networks body images may come from
 
     @field_validator("base_url")
@@ -92,4 +98,5 @@ def wechat_config(settings: Installation) -> WechatConfig:
         timeout_seconds=wechat_env(settings).timeout_seconds, poll_seconds=wechat_env(settings).poll_seconds,
         reconcile_grace_seconds=wechat_env(settings).reconcile_grace_seconds,
         image_allowed_networks=tuple(wechat_env(settings).image_allowed_networks),
+        mass_send=wechat_env(settings).mass_send, mass_send_time=wechat_env(settings).mass_send_time,
     )

@@ -2,19 +2,21 @@
 
 Contract: POST /cgi-bin/stable_token, GET /cgi-bin/token, /cgi-bin/material/add_material (thumb, image),
 /cgi-bin/media/uploadimg (both in sandbox_media.py), /cgi-bin/draft/add (title ≤ 64 characters, the MP
-editor's limit; images not from uploadimg stripped), /cgi-bin/freepublish/{submit,get,batchget,delete}; errcodes as WeChat answers
-them; tokens that expire in sandbox time; a daily submit quota that resets at 00:00 Beijing time
-of the sandbox clock; publish jobs that finish asynchronously and POST a signed PUBLISHJOBFINISH
-event to `{public_url}/callbacks/wechat`. Published articles are pages at /s/<article_id>. Template
-messages (/cgi-bin/message/template/send, TEMPLATESENDJOBFINISH receipts): wechat_template.py.
+editor's limit; images not from uploadimg stripped; at most 8 articles, 45008),
+/cgi-bin/freepublish/{submit,get,batchget,delete}, /cgi-bin/message/mass/{sendall,get,delete} (once a day,
+sandbox_mass.py); errcodes as WeChat answers them; tokens that expire in sandbox time; a daily submit quota
+that resets at 00:00 Beijing time of the sandbox clock; publish jobs that finish asynchronously and POST a
+signed PUBLISHJOBFINISH event to `{public_url}/callbacks/wechat`. Published articles are pages at
+/s/<article_id>. Template messages (/cgi-bin/message/template/send, TEMPLATESENDJOBFINISH receipts):
+wechat_template.py.
 
 Controls (not part of the contract): GET /_inspect, GET|POST /_faults, GET|POST /_clock, POST /_reset.
 Faults: busy N (-1), minute_quota N (45011), quota (45009 until the quota day rolls over),
 check_fail N (53503), unverified (48001), timeout_submit N (the job is created but the answer
 comes after delay_seconds), reject_review N (job ends with publish_status 4), drop_callbacks,
 expire_token (the current token expires now: 42001), publish_delay (seconds a job takes),
-submit_daily_limit (submits per quota day). State is kept in <data dir>/sandboxes/wechat.json, so a
-restarted govcast finds its articles, tokens and running jobs again.
+submit_daily_limit (submits per quota day), followers (reached by a mass send). State is kept in
+<data dir>/sandboxes/wechat.json, so a restarted govcast finds its articles, tokens and running jobs again.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from adapters.common.sandbox_kit import Faults, SandboxClock, SandboxLabel, StateFile, add_controls, answer
-from adapters.wechat import sandbox_media
+from adapters.wechat import sandbox_mass, sandbox_media
 from adapters.wechat.config import credentials, wechat_env
 from adapters.wechat.template_sandbox import TemplateMessages, add_template_routes
 
@@ -72,7 +74,7 @@ class WechatSandbox:
         self._restore()
 
     _SAVED = ("tokens", "current", "forced", "materials", "body_images", "drafts", "jobs", "articles", "deletions", "callbacks",
-              "submits", "exhausted_day", "next_id")
+              "submits", "exhausted_day", "next_id", "mass")
 
     def save(self) -> None:
         self.state_file.request()
@@ -106,7 +108,8 @@ class WechatSandbox:
                                   *TemplateMessages.COUNTERS},
                                  {"quota", "unverified", "drop_callbacks", "expire_token", *TemplateMessages.SWITCHES})
             self.faults.values.update(publish_delay=0.2, delay_seconds=self.default_delay,
-                                      submit_daily_limit=SUBMIT_DAILY_LIMIT, **TemplateMessages.VALUES)
+                                      submit_daily_limit=SUBMIT_DAILY_LIMIT, followers=sandbox_mass.FOLLOWERS,
+                                      **TemplateMessages.VALUES)
             self.template = TemplateMessages(self)  # template messages (policy push), wechat_template.py
             self.tokens: dict[str, dict[str, Any]] = {}
             self.current: str | None = None
@@ -122,6 +125,7 @@ class WechatSandbox:
             self.images: dict[str, bytes] = {}
             self.body_images: dict[str, dict[str, Any]] = {}  # uploadimg URL -> size, type
             self.next_id = 2247483646
+            self.mass: dict[str, dict[str, Any]] = {}  # msg_id -> mass send (sandbox_mass.py)
 
     # -- tokens ------------------------------------------------------------------------------
 
@@ -183,6 +187,8 @@ class WechatSandbox:
         articles = body.get("articles")
         if not isinstance(articles, list) or not articles:
             return err(44003, "empty news data")
+        if len(articles) > sandbox_mass.MAX_ARTICLES:
+            return err(45008, "article size out of limit")
         for article in articles:
             if not article.get("title") or not article.get("content"):
                 return err(44003, "empty content")
@@ -304,7 +310,8 @@ class WechatSandbox:
         offset, count = int(body.get("offset", 0)), int(body.get("count", 0))
         if not 1 <= count <= 20 or offset < 0:
             return err(47001, "data format error")
-        ordered = sorted(self.articles.values(), key=lambda a: a["update_time"], reverse=True)
+        published = (a for a in self.articles.values() if not a.get("mass_msg_id"))  # 发表记录: not mass sends
+        ordered = sorted(published, key=lambda a: a["update_time"], reverse=True)
         no_content = int(body.get("no_content", 0)) == 1
         items = [{"article_id": a["article_id"], "update_time": a["update_time"], "content": {"news_item": [
             {k: v for k, v in n.items() if not (no_content and k == "content")} for n in a["news_item"]]}}
@@ -326,12 +333,12 @@ class WechatSandbox:
 
     # -- pages and inspection ----------------------------------------------------------------
 
-    def page(self, article_id: str) -> HTMLResponse:
+    def page(self, article_id: str, idx: int = 1) -> HTMLResponse:
         article = self.articles.get(article_id)
-        if article is None or all(n["is_deleted"] for n in article["news_item"]):
+        if article is None or not 1 <= idx <= len(article["news_item"]) or article["news_item"][idx - 1]["is_deleted"]:
             return HTMLResponse("<!doctype html><meta charset=utf-8><title>沙箱</title><p>[SANDBOX] 该内容已被发布者删除</p>",
                                 status_code=404, headers={"Content-Security-Policy": PAGE_CSP})
-        news = article["news_item"][0]
+        news = article["news_item"][idx - 1]  # ?idx=: the article's place in a multi-article message
         esc = nh3.clean_text
         body = nh3.clean(str(news.get("content", "")),
                          attributes={"*": {"style"}, "td": {"colspan", "rowspan"}, "img": {"src", "alt"}})
@@ -356,7 +363,7 @@ class WechatSandbox:
                 "drafts": [{"media_id": k, "titles": [a.get("title") for a in v["articles"]],
                             "stripped_images": [i for a in v["articles"] for i in a.get("stripped_images", [])]}
                            for k, v in self.drafts.items()],
-                **sandbox_media.describe(self),
+                **sandbox_media.describe(self), **sandbox_mass.describe(self),
                 "publish_jobs": list(self.jobs.values()), "articles": articles, "deletions": self.deletions,
                 "callbacks": self.callbacks, "submits_per_day": self.submits, **self.template.inspect(),
             }
@@ -392,7 +399,10 @@ def wechat_sandbox(settings: Installation) -> ASGIApp:
         return sandbox.check_token(request) or await sandbox_media.uploadimg(sandbox, request)
 
     json_apis = {"/cgi-bin/draft/add": sandbox.draft_add, "/cgi-bin/freepublish/get": sandbox.publish_get,
-                 "/cgi-bin/freepublish/batchget": sandbox.batchget, "/cgi-bin/freepublish/delete": sandbox.delete}
+                 "/cgi-bin/freepublish/batchget": sandbox.batchget, "/cgi-bin/freepublish/delete": sandbox.delete,
+                 "/cgi-bin/message/mass/sendall": lambda body: sandbox_mass.sendall(sandbox, body),
+                 "/cgi-bin/message/mass/get": lambda body: sandbox_mass.get(sandbox, body),
+                 "/cgi-bin/message/mass/delete": lambda body: sandbox_mass.delete(sandbox, body)}
 
     async def json_api(request: Request) -> Response:
         refused = sandbox.check_token(request)
@@ -409,8 +419,8 @@ def wechat_sandbox(settings: Installation) -> ASGIApp:
         app.add_api_route(path, json_api, methods=["POST"])
 
     @app.get("/s/{article_id}", response_class=HTMLResponse)
-    def article_page(article_id: str) -> HTMLResponse:
-        return sandbox.page(article_id)
+    def article_page(article_id: str, idx: int = 1) -> HTMLResponse:
+        return sandbox.page(article_id, idx)
 
     @app.get("/material/{name}")
     @app.get("/mmbiz/{name}")
