@@ -189,7 +189,8 @@ def outcome(task: DeliveryTask, result: DeliveryResult, ctx: StageContext) -> li
             return [DeadLetter(task=task, reason=reason, at=now), status(DeliveryStatus.dead, reason)]
         due = now + dt.timedelta(seconds=min(result.check_after, ctx.settings.retry_max_seconds))
         later = task.model_copy(update={"checks": task.checks + 1, "not_before": due})
-        if result.scheduled:
+        if result.scheduled:  # waits for its send time in one go (like pacing): one status, not one an hour
+            later = later.model_copy(update={"not_before": now + dt.timedelta(seconds=result.check_after)})
             return [later, status(DeliveryStatus.scheduled, result.reason)]
         return [later, status(DeliveryStatus.delivering, f"accepted by the platform, awaiting its result: {result.reason}")]
     if isinstance(result, Retryable) and result.outage:  # waited out: no attempt spent, never dead

@@ -21,5 +21,6 @@ SPEC = ChannelSpec(
     name="wechat", label="微信公众号", settings=WechatSettings, config=wechat_config, adapter=_adapter,
     renderer=render_wechat, sandboxes={"wechat": wechat_sandbox}, callbacks={"wechat": wechat_callbacks},
     capabilities=Capabilities(retract=True, receipts=True), overrides=OVERRIDES,
-    summary="WeChat official account article (draft → freepublish, result by signed callback or polling)",
+    summary="WeChat official account article (draft → freepublish, result by signed callback or polling; or the day's "
+            "articles as one mass send to all followers with GOVCAST_WECHAT_MASS_SEND)",
 )

@@ -76,6 +76,8 @@ class MassSender:
                 return sent
             batch = sent
         members = list(batch.get("members") or [])
+        if task.delivery_id in (dropped := batch.get("dropped") or {}):
+            return Delivered(detail=dropped[task.delivery_id])
         if batch.get("state") == "no_quota" or task.delivery_id not in members:
             why = ("the account's mass send of the day was already used (45028)" if batch.get("state") == "no_quota"
                    else f"the message of {day} was full ({MAX_ARTICLES} articles)")
@@ -100,13 +102,33 @@ class MassSender:
         wait = (send_time(day, self.at) - self.clock()).total_seconds()
         return Pending(reason=reason, check_after=max(wait, 0.0) + 1.0, scheduled=True)
 
+    def _members(self, copies: list[tuple[str, dict[str, Any]]]) -> tuple[list[tuple[str, dict[str, Any]]], dict[str, str]]:
+        """The copies the message carries (≤ 8), and why the others it leaves out are done: a publication retracted
+        meanwhile sends nothing, and of a publication revised meanwhile only its newest version goes."""
+        newest: dict[str, int] = {}
+        for _, facts in copies:
+            newest[facts["publication_id"]] = max(newest.get(facts["publication_id"], 0), int(facts["version"]))
+        records = self.ledger.get_many(CHANNEL, [_pub_key(p) for p in newest])
+        kept, dropped = [], {}
+        for delivery_id, facts in copies:
+            if (records.get(_pub_key(facts["publication_id"])) or {}).get("deleted"):
+                dropped[delivery_id] = "retracted meanwhile: nothing sent to followers"
+            elif int(facts["version"]) < newest[facts["publication_id"]]:
+                dropped[delivery_id] = (f"revised meanwhile: version {newest[facts['publication_id']]} goes in the "
+                                        "mass send instead")
+            else:
+                kept.append((delivery_id, facts))
+        return kept[:MAX_ARTICLES], dropped
+
     def _send(self, day: dt.date, batch: dict[str, Any]) -> dict[str, Any] | Retryable:
         """Build and send the day's message (the caller holds the claim); the batch record after it."""
         key = _key(day)
         if not batch.get("members"):  # fixed once written: a taken-over batch sends the same articles
-            copies = gathered(self.ledger.engine, CHANNEL, key)[:MAX_ARTICLES]
-            batch = self.ledger.put(CHANNEL, key, members=[d for d, _ in copies],
+            copies, dropped = self._members(gathered(self.ledger.engine, CHANNEL, key))
+            batch = self.ledger.put(CHANNEL, key, members=[d for d, _ in copies], dropped=dropped,
                                     articles=[f["article"] for _, f in copies], state="gathered")
+            if not copies:
+                return self.ledger.put(CHANNEL, key, state="sent", msg_id=None)
         if not batch.get("draft_media_id"):
             answer = self.api.call("/cgi-bin/draft/add", {"articles": batch["articles"]})
             batch = self.ledger.put(CHANNEL, key, draft_media_id=answer["media_id"], state="drafted")
@@ -146,9 +168,13 @@ class MassSender:
         url = (event.get("urls") or {}).get(str(idx))  # only MASSSENDJOBFINISH names the articles' URLs
         facts = self.ledger.put(CHANNEL, task.delivery_id, state="published", url=url, msg_id=msg_id, idx=idx,
                                 count=len(batch["members"]), mass_day=day.isoformat())
-        self.ledger.put(CHANNEL, f"pub:{task.publication.id}"[:64], mass_msg_id=msg_id, idx=idx, url=url,
+        self.ledger.put(CHANNEL, _pub_key(task.publication.id), mass_msg_id=msg_id, idx=idx, url=url,
                         delivery=task.delivery_id, version=task.publication.version)
         return _delivered(facts)
+
+
+def _pub_key(publication_id: str) -> str:
+    return f"pub:{publication_id}"[:64]  # what the publication has on WeChat (adapters.wechat.adapter)
 
 
 def _key(day: dt.date) -> str:

@@ -150,3 +150,21 @@ def test_retracting_a_mass_sent_copy_deletes_its_article_only(platforms: Platfor
     assert isinstance(gone, Delivered) and "deleted" in (gone.detail or "")
     assert requests.get(sent[1].url, timeout=10).status_code == 404  # the second article's page is gone
     assert requests.get(sent[0].url, timeout=10).status_code == 200  # the first stays
+
+
+def test_a_copy_retracted_or_revised_before_the_send_time_is_not_sent_as_it_was(platforms: Platforms) -> None:
+    clock = Clock(dt.datetime(2026, 12, 3, 12, 0, tzinfo=CST))
+    adapter = mass_adapter(platforms, clock)
+    withdrawn, revised = publication(), publication()
+    newer = revised.model_copy(update={"version": 2, "title": "关于修订后惠企政策的通知"})
+    tasks = [platforms.task("wechat", withdrawn), platforms.task("wechat", revised), platforms.task("wechat", newer)]
+    for task in tasks:
+        assert isinstance(adapter.deliver(task), Pending)
+    gone = adapter.deliver(platforms.task("wechat", withdrawn, Action.retract))
+    assert isinstance(gone, Delivered) and "nothing was published" in (gone.detail or "")
+    clock.at = dt.datetime(2026, 12, 3, 18, 0, 1, tzinfo=CST)
+    results = [settle(platforms, adapter, task) for task in tasks]
+    assert "retracted meanwhile" in (results[0].detail or "") and results[0].url is None
+    assert "version 2 goes in the mass send instead" in (results[1].detail or "")
+    [sent] = platforms.inspect("wechat")["mass_sends"]
+    assert sent["titles"] == [tasks[2].rendition["title"]] and results[2].url == sent["urls"][0]
