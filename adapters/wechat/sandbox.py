@@ -96,6 +96,7 @@ class WechatSandbox:
         for job in self.jobs.values():  # jobs keep running on the platform while govcast was down
             if job["publish_status"] == 1:
                 threading.Timer(self.faults.values["publish_delay"], self._finish, args=(job["publish_id"], False)).start()
+        sandbox_mass.resume(self)
 
     def _id(self) -> int:
         self.next_id += 1

@@ -96,6 +96,13 @@ def _finish(sandbox: WechatSandbox, msg_id: str) -> None:
         sandbox.save()
 
 
+def resume(sandbox: WechatSandbox) -> None:
+    """After a restart: mass sends still sending finish, as they would have on the platform."""
+    for job in sandbox.mass.values():
+        if job["msg_status"] == "SENDING":
+            threading.Timer(sandbox.faults.values["publish_delay"], _finish, args=(sandbox, str(job["msg_id"]))).start()
+
+
 def get(sandbox: WechatSandbox, body: dict[str, Any]) -> JSONResponse:
     job = sandbox.mass.get(str(body.get("msg_id")))
     if job is None:

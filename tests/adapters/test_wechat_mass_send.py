@@ -4,6 +4,7 @@ the adapter gathering the day's due copies into one multi-article message (GOVCA
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,9 +13,12 @@ import pytest
 import requests
 
 from adapters.base import AdapterServices
+from adapters.wechat import sandbox_mass
 from adapters.wechat.adapter import WechatAdapter
 from adapters.wechat.config import wechat_config
+from adapters.wechat.sandbox import WechatSandbox
 from schemas import Action, Delivered, DeliveryTask, Pending
+from settings import Settings
 from tests.adapters.newmedia_support import Platforms, later, publication, wait_until
 
 CST = dt.timezone(dt.timedelta(hours=8))
@@ -168,3 +172,16 @@ def test_a_copy_retracted_or_revised_before_the_send_time_is_not_sent_as_it_was(
     assert "version 2 goes in the mass send instead" in (results[1].detail or "")
     [sent] = platforms.inspect("wechat")["mass_sends"]
     assert sent["titles"] == [tasks[2].rendition["title"]] and results[2].url == sent["urls"][0]
+
+
+def test_a_mass_send_still_sending_finishes_after_the_sandbox_restarts(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, public_url="http://127.0.0.1:9")  # no govcast: the event is not delivered
+    first = WechatSandbox(settings)
+    first.faults.values["publish_delay"] = 3600.0  # still sending when the process goes
+    first.drafts["sbx_draft_1"] = {"articles": [{"title": "关于重启演练的通知", "content": "<p>正文</p>"}], "created_at": 0.0}
+    body = {"filter": {"is_to_all": True}, "mpnews": {"media_id": "sbx_draft_1"}, "msgtype": "mpnews", "clientmsgid": "r"}
+    msg_id = json.loads(sandbox_mass.sendall(first, body).body)["msg_id"]
+    first.state_file.save(first._snapshot())
+    again = WechatSandbox(settings)  # the restarted govcast's sandbox: the job runs on, as on the platform
+    wait_until(lambda: again.mass[str(msg_id)]["msg_status"] == "SEND_SUCCESS")
+    assert json.loads(sandbox_mass.sendall(again, {**body, "clientmsgid": "s"}).body)["errcode"] == 45028  # still today's
