@@ -101,6 +101,9 @@ def test_three_due_copies_go_out_as_one_message_with_three_articles(platforms: P
         assert isinstance(result, Delivered) and result.url == sent["urls"][idx - 1]
         assert result.external_id == f"{sent['msg_id']}#{idx}" and f"article {idx} of 3" in (result.detail or "")
     assert [settle(platforms, adapter, task) for task in tasks] == results  # checked again: nothing sent again
+    revision = platforms.task("wechat", pubs[0].model_copy(update={"version": 2}))
+    again = adapter.deliver(revision)  # its 阅读原文 (the portal page) carries the revision
+    assert isinstance(again, Delivered) and again.url == results[0].url and "already sent" in (again.detail or "")
     assert len(platforms.inspect("wechat")["mass_sends"]) == 1
 
 
