@@ -80,6 +80,14 @@ class Faults:
             return {**self.counters, **self.switches, **self.values}
 
 
+def later(delay: float, action: Callable[..., Any], *args: Any) -> None:
+    """Run `action(*args)` after `delay` seconds on a daemon timer: a platform's job finishing later (a publish, a
+    mass send) must never keep the process from exiting when govcast or a test stops."""
+    timer = threading.Timer(delay, action, args=args)
+    timer.daemon = True
+    timer.start()
+
+
 class StateFile:
     """A sandbox's state survives restarts (a platform does not forget when govcast is killed): JSON in the data dir.
 

@@ -22,15 +22,26 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from adapters.transport import MaybeSent, NotSent
-from adapters.wechat.api import CHANNEL, CST, WechatError
+from adapters.wechat.api import CHANNEL, CST, WechatApi, WechatError
+from adapters.wechat.config import WechatConfig
+from persistence.ledger import Ledger
 from persistence.mass_send import claim_batch, gathered
 from schemas.delivery import Delivered, DeliveryResult, DeliveryTask, Pending, Rejected, Retryable
 
-if TYPE_CHECKING:
-    from adapters.wechat.adapter import WechatAdapter
+
+class WechatAdapter(Protocol):
+    """What of the WeChat adapter (adapter.py) its mass send uses: a Protocol, so the two modules import one way only."""
+
+    config: WechatConfig
+    api: WechatApi
+    ledger: Ledger
+    clock: Callable[[], dt.datetime]
+
+    def article(self, task: DeliveryTask, facts: dict[str, Any]) -> dict[str, Any]: ...
 
 log = logging.getLogger("govcast.adapters.wechat")
 

@@ -34,7 +34,7 @@ import requests
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from adapters.common.sandbox_kit import Faults, SandboxClock, SandboxLabel, StateFile, add_controls, answer
+from adapters.common.sandbox_kit import Faults, SandboxClock, SandboxLabel, StateFile, add_controls, answer, later
 from adapters.wechat import sandbox_mass, sandbox_media
 from adapters.wechat.config import credentials, wechat_env
 from adapters.wechat.template_sandbox import TemplateMessages, add_template_routes
@@ -95,7 +95,7 @@ class WechatSandbox:
         self.template.restore(saved.get("template") or {})
         for job in self.jobs.values():  # jobs keep running on the platform while govcast was down
             if job["publish_status"] == 1:
-                threading.Timer(self.faults.values["publish_delay"], self._finish, args=(job["publish_id"], False)).start()
+                later(self.faults.values["publish_delay"], self._finish, job["publish_id"], False)
         sandbox_mass.resume(self)
 
     def _id(self) -> int:
@@ -236,7 +236,7 @@ class WechatSandbox:
             delay = self.faults.values["publish_delay"]
             msg_data_id = self._id()
             self.save()
-        threading.Timer(delay, self._finish, args=(publish_id, reject)).start()
+        later(delay, self._finish, publish_id, reject)
         if self.faults.take("timeout_submit"):
             await asyncio.sleep(self.faults.values["delay_seconds"])  # the answer comes too late for the caller
         return answer({"errcode": 0, "errmsg": "ok", "publish_id": publish_id, "msg_data_id": msg_data_id})

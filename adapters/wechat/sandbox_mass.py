@@ -15,14 +15,33 @@ from __future__ import annotations
 
 import secrets
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from fastapi.responses import JSONResponse
 
-from adapters.common.sandbox_kit import answer
+from adapters.common.sandbox_kit import Faults, SandboxClock, answer, later
 
-if TYPE_CHECKING:
-    from adapters.wechat.sandbox import WechatSandbox
+
+class WechatSandbox(Protocol):
+    """What of the WeChat sandbox (sandbox.py) its mass send uses: a Protocol, so the two modules import one way only."""
+
+    lock: threading.RLock
+    clock: SandboxClock
+    faults: Faults
+    public_base: str
+    callback_url: str
+    materials: dict[str, dict[str, Any]]
+    drafts: dict[str, dict[str, Any]]
+    articles: dict[str, dict[str, Any]]
+    deletions: list[dict[str, Any]]
+    callbacks: list[dict[str, Any]]
+    mass: dict[str, dict[str, Any]]
+
+    def _id(self) -> int: ...
+
+    def save(self) -> None: ...
+
+    def post_event(self, xml: bytes) -> dict[str, Any]: ...
 
 MAX_ARTICLES = 8  # articles in one multi-article message (draft/add)
 FOLLOWERS = 1200
@@ -67,7 +86,7 @@ def sendall(sandbox: WechatSandbox, body: dict[str, Any]) -> JSONResponse:
                                      "sent_at": sandbox.clock.now()}
         delay = sandbox.faults.values["publish_delay"]
         sandbox.save()
-    threading.Timer(delay, _finish, args=(sandbox, str(msg_id))).start()
+    later(delay, _finish, sandbox, str(msg_id))
     return answer({"errcode": 0, "errmsg": "send job submission success", "msg_id": msg_id, "msg_data_id": msg_data_id})
 
 
@@ -100,7 +119,7 @@ def resume(sandbox: WechatSandbox) -> None:
     """After a restart: mass sends still sending finish, as they would have on the platform."""
     for job in sandbox.mass.values():
         if job["msg_status"] == "SENDING":
-            threading.Timer(sandbox.faults.values["publish_delay"], _finish, args=(sandbox, str(job["msg_id"]))).start()
+            later(sandbox.faults.values["publish_delay"], _finish, sandbox, str(job["msg_id"]))
 
 
 def get(sandbox: WechatSandbox, body: dict[str, Any]) -> JSONResponse:
