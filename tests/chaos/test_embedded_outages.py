@@ -100,11 +100,13 @@ def test_full_disks_under_the_store_the_portal_and_the_log(tmp_path: Path) -> No
             states = {client.get(pub_id)["status"] for pub_id in waiting_ids}
             assert states == {"retrying"}, states
 
-            # 3. The log's disk fills while a batch is in the pipeline: readiness goes down; no restart follows.
+            # 3. The log's disk is full while a batch comes in: the store (its own disk) still accepts it into the
+            # outbox, the relay's appends to the log fail, readiness goes down; no restart follows. (The batch is sent
+            # after the disk filled: a pipeline that had already moved a batch sent before would write nothing.)
+            log_filler = fill(data)
             batch = subs.add(12)
             subs.many(client, batch, threads=4)
             assert all(subs.keys[i] in subs.answered for i in batch)
-            log_filler = fill(data)
             deadline, answers_ready = time.monotonic() + 30, []
             while time.monotonic() < deadline and 503 not in answers_ready:
                 answers_ready.append(requests.get(f"{process.url}/readyz", timeout=5).status_code)
