@@ -117,6 +117,8 @@ def test_review_rejection_fails_with_the_platform_reason(platforms: Platforms) -
     failed = settle(platforms, adapter, task, adapter.deliver(task))
     assert isinstance(failed, Rejected) and failed.code == "publish_status_4"
     assert "rejected by review" in failed.reason
+    # polling may settle it before the sandbox has recorded its callback POST: wait for that record, then read it
+    wait_until(lambda: bool(platforms.inspect("wechat")["callbacks"]))
     assert platforms.inspect("wechat")["callbacks"][0]["publish_status"] == 4
 
 
