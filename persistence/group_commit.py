@@ -17,8 +17,8 @@ chain, the outbox): written once for the whole batch right before the commit, on
 that succeeded, so a lock shared by every process (the audit chain's) is held for a few statements.
 
 A *staged* unit (`run_staged`, `run_staged_async`) is a prepare step that returns its finish step:
-the writer runs the prepare steps of the whole batch first, then the finish steps, each in its own
-savepoint. Submissions check and normalize in the prepare step and take the department's 索引号
+the writer runs the prepare steps of the whole batch first (they only read: no savepoint), then the
+finish steps, each in its own savepoint. Submissions check and normalize in the prepare step and take the department's 索引号
 counter row in the finish step, so that row stays locked from the first finish to the commit only,
 not while the batch's other requests are checked and normalized (another API process waits on it).
 
@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError
 
 from persistence.engine import close_batch_memo, flush_batch_writes, open_batch_memo, start_unit_writes, stop_unit_writes
 from persistence.faults import kill_point
@@ -160,7 +161,7 @@ class GroupCommitter:
                         if item.principal in dead:
                             outcomes.append((item, None, self.refusal()))
                             continue
-                        result, error, writes = self._step(conn, item.unit, memo)
+                        result, error, writes = self._step(conn, item.unit, memo, savepoint=not item.staged)
                         if item.staged and error is None:
                             finishing.append((item, result, writes))
                             continue
@@ -186,15 +187,24 @@ class GroupCommitter:
         self._answer(outcomes)
 
     @staticmethod
-    def _step(conn: Connection, step: Callable[[Connection], Any],
-              memo: dict[str, Any]) -> tuple[Any, BaseException | None, list[Any]]:
+    def _step(conn: Connection, step: Callable[[Connection], Any], memo: dict[str, Any], *,
+              savepoint: bool = True) -> tuple[Any, BaseException | None, list[Any]]:
         """One unit (or one stage of one) in its own savepoint: (result, error, the rows it queued for the end of
-        the batch). A step that raised queued nothing: its rows are never written."""
+        the batch). A step that raised queued nothing: its rows are never written.
+
+        `savepoint=False` for the prepare step of a staged unit, which only reads (two round trips saved per
+        request): its error leaves nothing to undo, except a database error, which fails the whole batch (the
+        transaction may be aborted) -- every request of the batch is answered as if the commit had failed."""
         writes = start_unit_writes(conn)
         try:
-            with conn.begin_nested():
+            if savepoint:
+                with conn.begin_nested():
+                    result = step(conn)
+            else:
                 result = step(conn)
         except Exception as exc:
+            if not savepoint and isinstance(exc, DBAPIError):
+                raise
             memo.clear()  # its savepoint rolled back: what units remembered may be gone too
             return None, exc, []
         finally:

@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from sqlalchemy import Connection, bindparam, delete, func, insert, select
 from tenacity import Retrying, retry_if_exception_type, stop_never, wait_exponential
@@ -49,6 +50,15 @@ _RELAY_LOCK = 0x676F76636173745F  # "govcast_": the advisory lock of the Postgre
 _ADD = insert(outbox)  # built once: every submission adds a row
 _OLDEST = select(outbox).order_by(outbox.c.seq).limit(bindparam("batch"))
 _DELETE = delete(outbox).where(outbox.c.seq.in_(bindparam("seqs", expanding=True)))
+
+
+class _Row(NamedTuple):
+    """An outbox row as stored: the event is the JSON text `CloudEvent.to_json` made when it was enqueued."""
+
+    seq: int
+    topic: str
+    key: str
+    event: str
 
 
 def enqueue(conn: Connection, messages: Sequence[Outbound]) -> None:
@@ -158,26 +168,29 @@ class OutboxRelay:
             log.warning("outbox relay: could not release the drain lock; closing its connection (which releases it)")
             conn.invalidate()  # a pooled connection must never keep the lock: the server drops it with the session
 
-    def _oldest(self, conn: Connection) -> list[tuple[int, Outbound]]:
-        rows = conn.execute(_OLDEST, {"batch": self.batch}).all()
-        return [(r.seq, Outbound(r.topic, r.key, CloudEvent.from_json(r.event))) for r in rows]
+    def _oldest(self, conn: Connection) -> list[_Row]:
+        return [_Row(r.seq, r.topic, r.key, r.event) for r in conn.execute(_OLDEST, {"batch": self.batch}).all()]
 
-    def _send(self, rows: list[tuple[int, Outbound]]) -> None:
+    def _send(self, rows: list[_Row]) -> None:
         if not rows:
             return
         kill_point("relay:before-send")
-        messages = [m for _, m in rows]
-        send_once = getattr(self.bus, "send_once", None)
-        if send_once is not None:
-            send_once(messages)
+        send_encoded = getattr(self.bus, "send_encoded", None)
+        if send_encoded is not None:  # Kafka: the stored JSON goes out as it is (no parse, no second serialization)
+            send_encoded([(r.topic, r.key, r.event.encode()) for r in rows])
         else:
-            self.bus.send(messages)
+            messages = [Outbound(r.topic, r.key, CloudEvent.from_json(r.event)) for r in rows]
+            send_once = getattr(self.bus, "send_once", None)
+            if send_once is not None:
+                send_once(messages)
+            else:
+                self.bus.send(messages)
         kill_point("relay:after-send")
 
     @staticmethod
-    def _delete(conn: Connection, rows: list[tuple[int, Outbound]]) -> None:
+    def _delete(conn: Connection, rows: list[_Row]) -> None:
         if rows:
-            conn.execute(_DELETE, {"seqs": [seq for seq, _ in rows]})
+            conn.execute(_DELETE, {"seqs": [r.seq for r in rows]})
 
     # -- background -----------------------------------------------------------
     def kick(self) -> None:

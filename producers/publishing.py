@@ -28,7 +28,7 @@ from adapters import channels as channels_registry
 from adapters.common.links import portal_article_url
 from adapters.overrides import override_problems
 from persistence import audit, expiries
-from persistence.engine import reading, retryable, unique_violation
+from persistence.engine import batch_memo, reading, retryable, unique_violation
 from persistence.faults import kill_point
 from persistence.group_commit import GroupCommitter, Staged
 from persistence.operations import record_action
@@ -172,6 +172,8 @@ class Publisher:
             # put in by the finish step, so the counter row is not held while the body is sanitized.
             draft = self._normalize(data, channels, related, pub_id=pub_id, version=1, department=code,
                                     index=sent or IndexNo(code=code, year=year, sequence=1, width=INDEX_WIDTH), now=now)
+            if not sent:
+                _expect_index(conn, code, year, (principal.id, idempotency_key))
 
             def finish(conn: Connection) -> Outcome:
                 if idempotency_key is not None and (replay := self._replay(conn, principal, idempotency_key, req_hash)):
@@ -179,7 +181,9 @@ class Publisher:
                 index = sent or self._allocated_index(conn, code, year)
                 pub = draft if sent else draft.model_copy(update={"index": index, "index_no": str(index)})
                 status = initial_status(data, now)
-                self.store.upsert_publication(conn, pub, status, channels)
+                # An allocated number is the batch's alone: the row can wait for the batch's one insert. A number the
+                # department sent may be another request's too: its row goes in now, so a clash fails this request only.
+                self.store.upsert_publication(conn, pub, status, channels, at_batch_end=not sent)
                 expiries.schedule(conn, pub, new=True)
                 audit.record(conn, principal, "publication.submit", pub.id, {"title": pub.title, "index_no": pub.index_no_text})
                 if lapsed := lapse_targets(self.store, conn, principal, pub, self._portal_url(pub), now, self._revised_message):
@@ -477,10 +481,19 @@ class Publisher:
         return index
 
     def _allocated_index(self, conn: Connection, code: str, year: int) -> IndexNo:
+        """The next free 索引号 of the department and year. Inside a group-commit batch the first submission to
+        ask allocates for every submission of the batch that will (`_expect_index`), in one statement, and the
+        others take theirs from that pool; the counter row is locked from then to the commit."""
+        memo = batch_memo(conn)
+        pool: list[IndexNo] = memo.setdefault(f"索引号 pool {code} {year}", []) if memo is not None else []
         for _ in range(10_000):  # skip numbers a department already sent explicitly
-            index = IndexNo(code=code, year=year, sequence=self.store.next_index_sequence(conn, code, year), width=INDEX_WIDTH)
-            if not self.store.index_no_taken(conn, str(index)):
-                return index
+            if pool:
+                return pool.pop(0)
+            wanted = max(1, len(memo.pop(f"索引号 wanted {code} {year}", ()))) if memo is not None else 1
+            numbers = [IndexNo(code=code, year=year, sequence=n, width=INDEX_WIDTH)
+                       for n in self.store.next_index_sequences(conn, code, year, wanted)]
+            taken = self.store.index_nos_taken(conn, [str(i) for i in numbers])
+            pool.extend(i for i in numbers if str(i) not in taken)
         raise Conflict(f"could not allocate a free 索引号 for {code}/{year}")
 
     def _normalize(
@@ -497,6 +510,14 @@ class Publisher:
     ) -> Publication:
         fields = data.model_copy(update={"channels": list(channels), "related": related})
         return normalize(fields, publication_id=pub_id, version=version, department=department, index=index, submitted_at=now)
+
+
+def _expect_index(conn: Connection, code: str, year: int, request: tuple[str, str | None]) -> None:
+    """A staged submission of this batch will ask for a 索引号 of (code, year): counted so the first ask allocates
+    for all. The same Idempotency-Key twice in one batch counts once (the second one replays the first)."""
+    if (memo := batch_memo(conn)) is not None:
+        wanted: set[tuple[str, str | None]] = memo.setdefault(f"索引号 wanted {code} {year}", set())
+        wanted.add(request if request[1] is not None else (request[0], secrets.token_hex(8)))
 
 
 def _changes(old: Publication, new: Publication) -> dict[str, Any]:
