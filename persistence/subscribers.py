@@ -364,10 +364,30 @@ class SubscriberStore:
                 olds[u.delivery_id] = u.status
             if inserts:
                 conn.execute(insert(recipients), inserts)
-            if rewrites:
-                conn.execute(update(recipients).where(recipients.c.delivery_id == bindparam("b_id")), rewrites)
+            self._rewrite(conn, rewrites)
             for (publication_id, version), counts in changes.items():
                 self._count(conn, publication_id, version, counts)
+
+    @staticmethod
+    def _rewrite(conn: Connection, rewrites: Sequence[dict[str, Any]]) -> None:
+        """Update recipient rows: one statement per set of new values for many rows (a batch's webhook deliveries
+        all read "delivered, webhook, webhook 204, today"), not one execution per row."""
+        alike: dict[tuple[Any, ...], list[str]] = {}
+        latest = {row["b_id"]: row for row in rewrites}  # a row updated twice in a batch: its last values win
+        for row in latest.values():
+            alike.setdefault((row["status"], row["channel"], row["detail"], row["day"], row["updated_at"]),
+                             []).append(row["b_id"])
+        single = []
+        for (status, channel, detail, day, at), ids in alike.items():
+            values = {"status": status, "channel": channel, "detail": detail, "day": day, "updated_at": at}
+            if len(ids) == 1:
+                single.append({"b_id": ids[0], **values})
+                continue
+            for start in range(0, len(ids), BATCH):
+                conn.execute(update(recipients).where(recipients.c.delivery_id.in_(ids[start:start + BATCH]))
+                             .values(**values))
+        if single:
+            conn.execute(update(recipients).where(recipients.c.delivery_id == bindparam("b_id")), single)
 
     def record_queued(self, rows: Iterable[tuple[str, str]], publication_id: str, version: int) -> None:
         """(delivery_id, credit_code) pairs matched by the target stage; existing rows are left alone."""
