@@ -15,7 +15,6 @@ import datetime as dt
 import hashlib
 import json
 import logging
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +36,7 @@ from processors.bus import Bus, Outbound
 from processors.normalize import normalize
 from processors.outbox import OutboxRelay, enqueue
 from processors.screen import Severity, screen
+from producers import entropy
 from producers.auth import TokenCache, actor_of, may_see_department
 from producers.errors import Conflict, FieldError, Forbidden, Invalid, NotFound, Unauthorized, Unavailable
 from producers.lifecycle import expire, kept_lapse, lapse_errors, lapse_targets
@@ -69,7 +69,7 @@ def request_hash(method: str, path: str, payload: BaseModel) -> str:
 def new_publication_id(principal: Principal, idempotency_key: str | None) -> str:
     """Deterministic for a (principal, key) pair, so a retried submit can never create a second publication."""
     if idempotency_key is None:
-        return "pub_" + secrets.token_hex(10)
+        return "pub_" + entropy.token_hex(10)
     return "pub_" + hashlib.sha256(f"{principal.id}|{idempotency_key}".encode()).hexdigest()[:20]
 
 
@@ -160,7 +160,8 @@ class Publisher:
         _check_key(idempotency_key)
         now = self._clock()
         pub_id = new_publication_id(principal, idempotency_key)
-        req_hash = request_hash("POST", COLLECTION, data)
+        # the fingerprint only matters with a key (replay, conflict): not worth the body's JSON dump without one
+        req_hash = request_hash("POST", COLLECTION, data) if idempotency_key is not None else ""
         year = effective_publish_date(data, now).year
 
         def prepare(conn: Connection) -> Callable[[Connection], Outcome]:
@@ -173,7 +174,7 @@ class Publisher:
             draft = self._normalize(data, channels, related, pub_id=pub_id, version=1, department=code,
                                     index=sent or IndexNo(code=code, year=year, sequence=1, width=INDEX_WIDTH), now=now)
             if not sent:
-                _expect_index(conn, code, year, (principal.id, idempotency_key))
+                _expect_index(conn, code, year, pub_id)
 
             def finish(conn: Connection) -> Outcome:
                 if idempotency_key is not None and (replay := self._replay(conn, principal, idempotency_key, req_hash)):
@@ -512,12 +513,11 @@ class Publisher:
         return normalize(fields, publication_id=pub_id, version=version, department=department, index=index, submitted_at=now)
 
 
-def _expect_index(conn: Connection, code: str, year: int, request: tuple[str, str | None]) -> None:
+def _expect_index(conn: Connection, code: str, year: int, pub_id: str) -> None:
     """A staged submission of this batch will ask for a 索引号 of (code, year): counted so the first ask allocates
-    for all. The same Idempotency-Key twice in one batch counts once (the second one replays the first)."""
+    for all. The same Idempotency-Key twice in one batch (one publication id) counts once: the second replays."""
     if (memo := batch_memo(conn)) is not None:
-        wanted: set[tuple[str, str | None]] = memo.setdefault(f"索引号 wanted {code} {year}", set())
-        wanted.add(request if request[1] is not None else (request[0], secrets.token_hex(8)))
+        memo.setdefault(f"索引号 wanted {code} {year}", set()).add(pub_id)
 
 
 def _changes(old: Publication, new: Publication) -> dict[str, Any]:
