@@ -6,7 +6,10 @@ a push (docs/benchmarks.md). Webhook requests are all alike -- one small signed 
 status (and Retry-After) is all govcast reads -- so this client writes the request bytes itself and parses
 the answers with httptools (llhttp, the parser uvicorn uses). Requests to one origin share a few keep-alive
 connections and are pipelined (HTTP/1.1: sent without waiting for earlier answers, answered in order);
-the writes of one event-loop turn go out in one system call.
+the writes of one event-loop turn go out in one system call. A new connection carries one request until its
+first answer shows the receiver keeps connections open: pipelining onto a receiver that closes after an answer
+would write into a closed socket, and the broken pipe discards the answer it already sent (asyncio stops reading),
+so a request the receiver had taken would be sent a second time.
 
 At-least-once: a request whose connection closed before its answer came (a pipelined request behind an
 answer that closed the connection, an idle connection the receiver had closed) is sent again on a fresh
@@ -59,6 +62,7 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.open = True
         self.keep_alive = True  # False once an answer said the server closes after it
+        self.pipelining = False  # True once an answer said the server keeps the connection open
         self.used_at = time.monotonic()
         self._out: list[bytes] = []
         self._retry_after: str | None = None
@@ -94,7 +98,9 @@ class _Connection(asyncio.Protocol):
             if not future.done():
                 future.set_result(Answer(status, self._retry_after))
         self.used_at = time.monotonic()
-        if not self.parser.should_keep_alive():
+        if self.parser.should_keep_alive():
+            self.pipelining = True
+        else:
             self.keep_alive = False
             self.close(ConnectionDropped("the receiver closes the connection after each answer"))
 
@@ -193,7 +199,8 @@ class WebhookClient:
                 if connection.open and not connection.waiting and now - connection.used_at > IDLE_SECONDS:
                     connection.close(ConnectionDropped("idle too long"))
             pool[:] = [c for c in pool if c.open]
-            best = min((c for c in pool if len(c.waiting) < depth), key=lambda c: len(c.waiting), default=None)
+            best = min((c for c in pool if len(c.waiting) < (depth if c.pipelining else 1)),
+                       key=lambda c: len(c.waiting), default=None)
             room = len(pool) + self._opening.get(origin, 0) < limit
             if best is not None and (not best.waiting or not room):
                 return best
