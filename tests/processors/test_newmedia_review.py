@@ -80,6 +80,24 @@ def test_a_rule_naming_no_new_media_channel_or_a_bad_code_is_refused(tmp_path: P
         Settings(data_dir=tmp_path, newmedia_send_window="21:00-08:00")
 
 
+def test_a_mass_send_time_outside_the_send_window_of_a_paced_wechat_is_refused(tmp_path: Path) -> None:
+    def settings(at: str, rule: str = "wechat", mass_send: bool = True) -> Settings:
+        return Settings(data_dir=tmp_path, channels=["portal", "wechat"], newmedia_review=rule,
+                        newmedia_send_window="08:00-21:00",
+                        channel_env={"wechat": {"mass_send": mass_send, "mass_send_time": at}})
+
+    for at, rule in (("22:00", "wechat"), ("21:00", "wechat"), ("07:59", "wechat"), ("23:30", f"wechat:{CODE}")):
+        with pytest.raises(ValidationError) as refused:
+            settings(at, rule)
+        assert "GOVCAST_WECHAT_MASS_SEND_TIME" in str(refused.value) and "GOVCAST_NEWMEDIA_SEND_WINDOW" in str(refused.value)
+    from adapters.wechat.config import WechatSettings
+
+    for accepted in (settings("08:00"), settings("20:59"),  # within the window
+                     settings("22:00", rule="weibo"),  # the window does not pace WeChat: any time goes
+                     settings("22:00", mass_send=False)):  # no mass send: its time is unused
+        assert accepted.channel_settings(WechatSettings).mass_send_time in ("08:00", "20:59", "22:00")
+
+
 def task(pub_id: str, channel: str = "wechat", action: Action = Action.publish) -> DeliveryTask:
     pub = publication(pub_id)
     return DeliveryTask(delivery_id=delivery_id(pub.id, 1, channel, action), channel=channel, action=action,
