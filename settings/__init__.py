@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=Path("govcast-data"), description="where the log, status store and portal live")
     host: str = Field(default="127.0.0.1", description="address the HTTP server binds")
     port: int = Field(default=8000, description="HTTP port")
+    api_processes: int = Field(default=1, ge=1, le=32, description="`govcast run`, embedded mode: processes serving "
+                               "the HTTP API on the one port (one also runs the pipeline; the others share its SQLite "
+                               "store and log). More than 1 uses more cores for submissions; not with sandboxes "
+                               "(their platforms live in one process's memory)")
     public_url: str | None = Field(default=None, description="external base URL (default http://host:port)")
     store_url: str | None = Field(default=None, description="SQLAlchemy URL of the status store (default SQLite in data_dir)")
     db_auto_upgrade: bool = Field(default=True, description="migrate the store's schema when a process opens it; "
