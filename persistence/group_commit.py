@@ -53,7 +53,18 @@ log = logging.getLogger("govcast.store")
 T = TypeVar("T")
 MAX_BATCH = 256
 PrincipalCheck = Callable[[Connection, set[str]], set[str]]  # token ids -> those no longer live
-Staged = Callable[[Connection], Callable[[Connection], T]]  # prepare step -> its finish step
+
+
+@dataclass(frozen=True)
+class Unsaved(Generic[T]):
+    """A finish step run without a savepoint: it writes only through `at_batch_end`, and its statements (e.g. a
+    counter's UPDATE) fail only as the database fails -- which fails the batch. Two round trips fewer, inside
+    the part of the batch that holds shared rows."""
+
+    step: Callable[[Connection], T]
+
+
+Staged = Callable[[Connection], Callable[[Connection], T] | Unsaved[T]]  # prepare step -> its finish step
 
 
 @dataclass
@@ -156,7 +167,7 @@ class GroupCommitter:
                 queued: list[Any] = []  # rows for the end of the batch (at_batch_end) of the units that succeeded
                 try:
                     dead = self._dead(conn, batch)
-                    finishing: list[tuple[_Item[Any], Callable[[Connection], Any], list[Any]]] = []
+                    finishing: list[tuple[_Item[Any], Any, list[Any]]] = []  # (item, its finish step, its queued rows)
                     for item in batch:
                         if item.principal in dead:
                             outcomes.append((item, None, self.refusal()))
@@ -168,7 +179,10 @@ class GroupCommitter:
                         outcomes.append((item, result, error))
                         queued.extend(writes)
                     for item, finish, prepared in finishing:  # shared rows (索引号 counters) are locked from here on
-                        result, error, writes = self._step(conn, finish, memo)
+                        if isinstance(finish, Unsaved):
+                            result, error, writes = self._step(conn, finish.step, memo, savepoint=False)
+                        else:
+                            result, error, writes = self._step(conn, finish, memo)
                         outcomes.append((item, result, error))
                         if error is None:
                             queued.extend(prepared + writes)
@@ -192,9 +206,10 @@ class GroupCommitter:
         """One unit (or one stage of one) in its own savepoint: (result, error, the rows it queued for the end of
         the batch). A step that raised queued nothing: its rows are never written.
 
-        `savepoint=False` for the prepare step of a staged unit, which only reads (two round trips saved per
-        request): its error leaves nothing to undo, except a database error, which fails the whole batch (the
-        transaction may be aborted) -- every request of the batch is answered as if the commit had failed."""
+        `savepoint=False` for the prepare step of a staged unit, which only reads, and for `Unsaved` finish steps
+        (two round trips saved per request each): their error leaves nothing to undo, except a database error,
+        which fails the whole batch (the transaction may be aborted) -- every request of the batch is answered
+        as if the commit had failed."""
         writes = start_unit_writes(conn)
         try:
             if savepoint:

@@ -29,7 +29,7 @@ from adapters.overrides import override_problems
 from persistence import audit, expiries
 from persistence.engine import batch_memo, reading, retryable, unique_violation
 from persistence.faults import kill_point
-from persistence.group_commit import GroupCommitter, Staged
+from persistence.group_commit import GroupCommitter, Staged, Unsaved
 from persistence.operations import record_action
 from persistence.store import Principal, StatusStore
 from processors.bus import Bus, Outbound
@@ -39,7 +39,7 @@ from processors.screen import Severity, screen
 from producers import entropy
 from producers.auth import TokenCache, actor_of, may_see_department
 from producers.errors import Conflict, FieldError, Forbidden, Invalid, NotFound, Unauthorized, Unavailable
-from producers.lifecycle import expire, kept_lapse, lapse_errors, lapse_targets
+from producers.lifecycle import LAPSING, expire, kept_lapse, lapse_errors, lapse_targets
 from schemas.events import EventType, Topics, new_event
 from schemas.publication import Accepted, IndexNo, Publication, PublicationIn, RelatedRef, RetractIn
 from settings import Settings
@@ -164,9 +164,9 @@ class Publisher:
         req_hash = request_hash("POST", COLLECTION, data) if idempotency_key is not None else ""
         year = effective_publish_date(data, now).year
 
-        def prepare(conn: Connection) -> Callable[[Connection], Outcome]:
+        def prepare(conn: Connection) -> Callable[[Connection], Outcome] | Unsaved[Outcome]:
             if idempotency_key is not None and (replay := self._replay(conn, principal, idempotency_key, req_hash)):
-                return lambda _conn: replay
+                return Unsaved(lambda _conn: replay)
             channels, related = self._checked(conn, data, code)
             sent = self._sent_index(conn, data, pub_id)
             # Normalized before the 索引号 exists (a stand-in of the same department and year): the number is
@@ -195,7 +195,10 @@ class Publisher:
                 enqueue(conn, [self._message(EventType.submitted, pub)])
                 return outcome
 
-            return finish
+            # Without a key, a number sent or a publication to lapse, the finish step writes only at the batch's
+            # end (publication, expiry, audit and outbox rows): no savepoint needed around it.
+            lapsing = any(ref.id and ref.relation in LAPSING for ref in related)
+            return Unsaved(finish) if idempotency_key is None and not sent and not lapsing else finish
 
         return prepare, code
 
