@@ -328,7 +328,8 @@ class Publisher:
 
         Concurrent calls share a transaction (group commit, one flush for many), each in its own
         savepoint; `order` sorts units inside a batch (the department: its 索引号 counter row).
-        Returns once committed and relayed to the bus (when the bus is up). Raises Unavailable when
+        Returns once committed -- and, on SQLite, relayed to the bus when it is up (on PostgreSQL the relay's
+        own thread sends it a few milliseconds later: processors.outbox). Raises Unavailable when
         the store cannot commit (disk full, database down): nothing was kept.
         """
         for attempt in range(1, ATTEMPTS + 1):
