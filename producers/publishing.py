@@ -15,7 +15,6 @@ import datetime as dt
 import hashlib
 import json
 import logging
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +36,7 @@ from processors.bus import Bus, Outbound
 from processors.normalize import normalize
 from processors.outbox import OutboxRelay, enqueue
 from processors.screen import Severity, screen
+from producers import entropy
 from producers.auth import TokenCache, actor_of, may_see_department
 from producers.errors import Conflict, FieldError, Forbidden, Invalid, NotFound, Unauthorized, Unavailable
 from producers.lifecycle import expire, kept_lapse, lapse_errors, lapse_targets
@@ -69,7 +69,7 @@ def request_hash(method: str, path: str, payload: BaseModel) -> str:
 def new_publication_id(principal: Principal, idempotency_key: str | None) -> str:
     """Deterministic for a (principal, key) pair, so a retried submit can never create a second publication."""
     if idempotency_key is None:
-        return "pub_" + secrets.token_hex(10)
+        return "pub_" + entropy.token_hex(10)
     return "pub_" + hashlib.sha256(f"{principal.id}|{idempotency_key}".encode()).hexdigest()[:20]
 
 
@@ -170,7 +170,9 @@ class Publisher:
                 enqueue(conn, lapsed)  # the targets' new versions go out with this publication, or not at all
             return self._answer(pub, status), self._message(EventType.submitted, pub)
 
-        return self._unit(principal, idempotency_key, request_hash("POST", COLLECTION, data), work), code
+        # the fingerprint only matters with a key (replay, conflict): not worth the body's JSON dump without one
+        req_hash = request_hash("POST", COLLECTION, data) if idempotency_key is not None else ""
+        return self._unit(principal, idempotency_key, req_hash, work), code
 
     def revise(
         self, principal: Principal, publication_id: str, data: PublicationIn, *, idempotency_key: str | None = None

@@ -102,6 +102,10 @@ class SqliteLog:
         """`callback(topic)` runs after every commit that appended to `topic` (wakes consumers)."""
         self._listeners.append(callback)
 
+    def notify_appended(self, topic: str) -> None:
+        """Wake this process's consumers of `topic`: another process appended to it (govcast.api_processes)."""
+        self._notify([topic])
+
     def _notify(self, topics: Iterable[str]) -> None:
         for topic in set(topics):
             for callback in self._listeners:
