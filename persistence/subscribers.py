@@ -135,7 +135,7 @@ def utcnow() -> dt.datetime:
 def _subscriber_diff(old: Subscriber | None, new: Subscriber) -> dict[str, Any]:
     """For the audit trail: what changed, contacts masked (the trail is append-only and outlives a deleted record;
     compared in clear, so a changed middle of a mobile number is still a change), the webhook secret only as changed."""
-    changes = audit.diff(old.public(reveal=True) if old else {}, new.public(reveal=True))
+    changes = audit.diff(old.public(reveal=CONTACT_FIELDS) if old else {}, new.public(reveal=CONTACT_FIELDS))
     for name in CONTACT_FIELDS:
         if name in changes:
             changes[name] = {end: mask_contact(name, value) for end, value in changes[name].items()}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Collection
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -194,12 +195,11 @@ class Subscriber(SubscriberIn):
         data["webhook_secret"] = self.webhook_secret.get_secret_value() if self.webhook_secret else None
         return data
 
-    def public(self, *, reveal: bool = False) -> dict[str, Any]:
-        """As the API shows it: contacts masked (`reveal`: in clear, for one record an operator must correct);
+    def public(self, *, reveal: Collection[str] = ()) -> dict[str, Any]:
+        """As the API shows it: contacts masked but those named in `reveal` (for one record someone must correct);
         the webhook secret is never echoed."""
         data = self.model_dump(mode="json")
-        if not reveal:
-            data.update({name: mask_contact(name, data[name]) for name in CONTACT_FIELDS})
+        data.update({name: mask_contact(name, data[name]) for name in CONTACT_FIELDS if name not in reveal})
         data["webhook_secret"] = "whsec_…" if self.webhook_secret else None
         data["verification"] = self.verification_state()
         return data
