@@ -38,6 +38,7 @@ from persistence.audit import Actor
 from persistence.migrate import ensure_schema
 from persistence.tables import UTCDateTime, metadata
 from persistence.tokens import Principal
+from schemas.contacts import CONTACT_FIELDS, mask_contact
 from schemas.subscriber import Subscriber, SubscriberIn
 
 subscribers = Table(
@@ -132,8 +133,12 @@ def utcnow() -> dt.datetime:
 
 
 def _subscriber_diff(old: Subscriber | None, new: Subscriber) -> dict[str, Any]:
-    """For the audit trail: what changed, the webhook secret only as changed or not (never its value)."""
-    changes = audit.diff(old.public() if old else {}, new.public())
+    """For the audit trail: what changed, contacts masked (the trail is append-only and outlives a deleted record;
+    compared in clear, so a changed middle of a mobile number is still a change), the webhook secret only as changed."""
+    changes = audit.diff(old.public(reveal=CONTACT_FIELDS) if old else {}, new.public(reveal=CONTACT_FIELDS))
+    for name in CONTACT_FIELDS:
+        if name in changes:
+            changes[name] = {end: mask_contact(name, value) for end, value in changes[name].items()}
     old_secret = old.webhook_secret.get_secret_value() if old and old.webhook_secret else None
     if old is not None and old_secret != (new.webhook_secret.get_secret_value() if new.webhook_secret else None):
         changes["webhook_secret"] = "changed"
@@ -202,7 +207,7 @@ class SubscriberStore:
                 index_elements=[subscribers.c.credit_code],
                 set_={c.name: stmt.excluded[c.name] for c in subscribers.columns if c.name != "credit_code"}), [row])
             if audited is not None:
-                old = Subscriber.model_validate_json(old_doc) if old_doc else None
+                old = Subscriber.from_stored(old_doc) if old_doc else None
                 audit.record(conn, audited[0], audited[1], sub.credit_code, {"fields": sorted(_subscriber_diff(old, sub))})
             self._bump(conn)
             self._emit([(sub.credit_code, row["doc"].encode())])
@@ -214,7 +219,7 @@ class SubscriberStore:
         with self.engine.begin() as conn:
             for start in range(0, len(subs), BATCH):
                 chunk = subs[start:start + BATCH]
-                olds = {r.credit_code: Subscriber.model_validate_json(r.doc) for r in conn.execute(
+                olds = {r.credit_code: Subscriber.from_stored(r.doc) for r in conn.execute(
                     select(subscribers.c.credit_code, subscribers.c.doc)
                     .where(subscribers.c.credit_code.in_([s.credit_code for s in chunk])))}
                 merged = [(self._merge(s, olds.get(s.credit_code), now, origin), s.credit_code not in olds) for s in chunk]
@@ -244,14 +249,14 @@ class SubscriberStore:
     def get(self, credit_code: str) -> Subscriber | None:
         with self.engine.connect() as conn:
             doc = conn.execute(select(subscribers.c.doc).where(subscribers.c.credit_code == credit_code)).scalar()
-        return Subscriber.model_validate_json(doc) if doc else None
+        return Subscriber.from_stored(doc) if doc else None
 
     def list(self, limit: int, offset: int) -> tuple[int, list[Subscriber]]:
         with self.engine.connect() as conn:
             total = int(conn.execute(select(func.count()).select_from(subscribers)).scalar_one())
             docs = conn.execute(select(subscribers.c.doc).order_by(subscribers.c.credit_code)
                                 .limit(limit).offset(offset)).scalars().all()
-        return total, [Subscriber.model_validate_json(d) for d in docs]
+        return total, [Subscriber.from_stored(d) for d in docs]
 
     def delete(self, credit_code: str, actor: Principal | Actor | None = None) -> bool:
         with self.engine.begin() as conn:
@@ -264,18 +269,27 @@ class SubscriberStore:
         return bool(gone)
 
     def _change(self, credit_code: str, audited: tuple[Principal | Actor, str] | None = None,
-                **changes: Any) -> Subscriber | None:
+                note: dict[str, Any] | None = None, **changes: Any) -> Subscriber | None:
         with self.engine.begin() as conn:
             doc = conn.execute(select(subscribers.c.doc).where(subscribers.c.credit_code == credit_code)
                                .with_for_update()).scalar()
             if doc is None:
                 return None
-            old = Subscriber.model_validate_json(doc)
+            old = Subscriber.from_stored(doc)
             sub = old.model_copy(update=changes)
             self._save(conn, sub)
             if audited is not None:
-                audit.record(conn, audited[0], audited[1], credit_code, _subscriber_diff(old, sub))
+                audit.record(conn, audited[0], audited[1], credit_code, {**_subscriber_diff(old, sub), **(note or {})})
         return sub
+
+    def set_paused(self, credit_code: str, paused: bool, actor: Principal | Actor, reason: str = "") -> Subscriber | None:
+        """An operator pauses (or resumes) every push to one business; on the audit trail with the reason. None: no
+        such business. Pausing what is paused changes nothing and records nothing."""
+        sub = self.get(credit_code)
+        if sub is None or sub.paused == paused:
+            return sub
+        return self._change(credit_code, (actor, "subscriber.pause" if paused else "subscriber.resume"),
+                            {"reason": reason} if reason else None, paused=paused)
 
     def unsubscribe(self, credit_code: str, channel: str, actor: Principal | Actor | None = None) -> Subscriber | None:
         """Stop pushes on `channel` ("all" for every channel); idempotent."""
@@ -364,10 +378,30 @@ class SubscriberStore:
                 olds[u.delivery_id] = u.status
             if inserts:
                 conn.execute(insert(recipients), inserts)
-            if rewrites:
-                conn.execute(update(recipients).where(recipients.c.delivery_id == bindparam("b_id")), rewrites)
+            self._rewrite(conn, rewrites)
             for (publication_id, version), counts in changes.items():
                 self._count(conn, publication_id, version, counts)
+
+    @staticmethod
+    def _rewrite(conn: Connection, rewrites: Sequence[dict[str, Any]]) -> None:
+        """Update recipient rows: one statement per set of new values for many rows (a batch's webhook deliveries
+        all read "delivered, webhook, webhook 204, today"), not one execution per row."""
+        alike: dict[tuple[Any, ...], list[str]] = {}
+        latest = {row["b_id"]: row for row in rewrites}  # a row updated twice in a batch: its last values win
+        for row in latest.values():
+            alike.setdefault((row["status"], row["channel"], row["detail"], row["day"], row["updated_at"]),
+                             []).append(row["b_id"])
+        single = []
+        for (status, channel, detail, day, at), ids in alike.items():
+            values = {"status": status, "channel": channel, "detail": detail, "day": day, "updated_at": at}
+            if len(ids) == 1:
+                single.append({"b_id": ids[0], **values})
+                continue
+            for start in range(0, len(ids), BATCH):
+                conn.execute(update(recipients).where(recipients.c.delivery_id.in_(ids[start:start + BATCH]))
+                             .values(**values))
+        if single:
+            conn.execute(update(recipients).where(recipients.c.delivery_id == bindparam("b_id")), single)
 
     def record_queued(self, rows: Iterable[tuple[str, str]], publication_id: str, version: int) -> None:
         """(delivery_id, credit_code) pairs matched by the target stage; existing rows are left alone."""
@@ -393,7 +427,7 @@ class SubscriberStore:
         with self.engine.connect() as conn:
             rows = conn.execute(select(subscribers.c.credit_code, subscribers.c.doc).where(
                 subscribers.c.credit_code.in_(list(set(credit_codes))))).all()
-        return {code: Subscriber.model_validate_json(doc) for code, doc in rows}
+        return {code: Subscriber.from_stored(doc) for code, doc in rows}
 
     def delivered_counts(self, credit_codes: Sequence[str], day: str) -> dict[str, int]:
         """Pushes delivered to each business on local day `day` (daily caps)."""

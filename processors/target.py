@@ -154,7 +154,7 @@ async def _deliver_each(tasks: list[DeliveryTask], ctx: StageContext) -> list[li
     states = await asyncio.to_thread(store.recipient_states, [t.delivery_id for t in tasks])
     # A replay after a crash, or a receipt that came in meanwhile: done already.
     live = [t for t in tasks if t.recipient is not None and states.get(t.delivery_id) not in TERMINAL_STATES]
-    results = await push.deliver_many(live, now) if live else {}
+    results = await push.deliver_many(live, now, states=states) if live else {}
     updates: list[RecipientUpdate] = []
     out: list[list[BaseModel]] = []
     for task in tasks:

@@ -6,6 +6,7 @@ Pure data and pure checks: no I/O. Sites extend the configurable lists
 
 from __future__ import annotations
 
+import operator
 import re
 
 # 主题分类 (State Council): top level -> known second-level names. An empty tuple
@@ -58,11 +59,20 @@ _CREDIT_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _CREDIT_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 
 
+_CREDIT_VALUES = {c: n for n, c in enumerate(_CREDIT_CHARS)}
+
+
 def credit_code_checksum_ok(code: str) -> bool:
     """GB 32100-2015 check character of an 18-char unified social credit code."""
-    if len(code) != 18 or any(c not in _CREDIT_CHARS for c in code):
+    # (A dict lookup per character, not str.index in a generator: every stored business record is validated again
+    # when it is read, 100,000 of them in a campaign, and this was a third of that validation's time.)
+    if len(code) != 18:
         return False
-    total = sum(_CREDIT_CHARS.index(c) * w for c, w in zip(code[:17], _CREDIT_WEIGHTS, strict=True))
+    try:
+        values = [_CREDIT_VALUES[c] for c in code]
+    except KeyError:
+        return False
+    total = sum(map(operator.mul, values, _CREDIT_WEIGHTS))  # the 17 weights: the check character is left out
     return _CREDIT_CHARS[(31 - total % 31) % 31] == code[17]
 
 

@@ -11,9 +11,9 @@ remembers what more than one attempt needs (the platform's id awaiting a receipt
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import datetime as dt
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, cast
 from zoneinfo import ZoneInfo
@@ -31,6 +31,7 @@ from adapters.push.webhook_client import WebhookClient
 from adapters.push.wechat_template import WechatTemplateSender
 from persistence.subscribers import RecipientUpdate, SubscriberStore
 from schemas.delivery import Action, Deferral, Delivered, DeliveryResult, DeliveryTask, Pending, Rejected
+from schemas.publication import Publication
 from schemas.subscriber import PushChannel, Subscriber
 
 PLAIN_DELIVERY = frozenset({"delivered_via", "awaiting"})  # the facts of a delivery that needed one attempt
@@ -54,7 +55,7 @@ def quiet_until(local: dt.datetime, window: str) -> dt.datetime | None:
     return until if until > local else until + dt.timedelta(days=1)
 
 
-@dataclass
+@dataclass(slots=True)
 class Job:
     """One business's push within a dispatch batch; its ledger and recipient writes are saved together."""
 
@@ -109,6 +110,7 @@ class PushAdapter:
         self._unsub_secret: str | None = None
         self._http: tuple[asyncio.AbstractEventLoop, WebhookClient] | None = None
         self._messages: dict[tuple[Any, ...], PushMessage] = {}
+        self._last_message: tuple[Publication, dict[str, Any], PushChannel, PushMessage] | None = None
 
     @property
     def unsubscribe_secret(self) -> str:
@@ -129,20 +131,29 @@ class PushAdapter:
 
     def message(self, sub: Subscriber, task: DeliveryTask, channel: PushChannel) -> PushMessage:
         pub, with_links = task.publication, channel is PushChannel.email
-        return dataclasses.replace(
-            self._shared_message(task, channel), delivery_id=task.delivery_id, reason=why(sub, pub.targeting),
+        # The shared message's fields with this business's own (not dataclasses.replace, which looks up every field
+        # by name: 5 % of a push's CPU at 100,000 businesses).
+        return PushMessage(**{
+            **vars(self._shared_message(task, channel)), "delivery_id": task.delivery_id,
+            "reason": why(sub, pub.targeting),
             # Only emails carry unsubscribe links (SMS and WeChat templates have no room; webhooks are machines).
-            unsubscribe_url=self.unsubscribe_url(sub.credit_code, channel.value, pub.id) if with_links else "",
-            unsubscribe_all_url=self.unsubscribe_url(sub.credit_code, "all", pub.id) if with_links else "",
-            sent_at=time.time())  # real time, not the pipeline clock: receivers check signature timestamps
+            "unsubscribe_url": self.unsubscribe_url(sub.credit_code, channel.value, pub.id) if with_links else "",
+            "unsubscribe_all_url": self.unsubscribe_url(sub.credit_code, "all", pub.id) if with_links else "",
+            "sent_at": time.time()})  # real time, not the pipeline clock: receivers check signature timestamps
 
     def _shared_message(self, task: DeliveryTask, channel: PushChannel) -> PushMessage:
         """What every recipient's message of one publication version, event and channel shares: rendered once,
         not once per business (the cache is small: keys differ per publication version, event and channel)."""
         pub, r = task.publication, task.rendition
+        last = self._last_message
+        # The tasks of a fan-out chunk share their publication and rendition objects: the same objects (held here,
+        # so their ids cannot be reused) are the same message, without building the key for every business.
+        if last is not None and last[0] is pub and last[1] is r and last[2] is channel:
+            return last[3]
         key = (pub.id, pub.version, pub.validity, pub.change_note, channel, *(r.get(k) for k in SHARED_RENDITION))
         found = self._messages.get(key)
         if found is not None:
+            self._last_message = (pub, r, channel, found)
             return found
         if len(self._messages) >= 64:
             self._messages.clear()
@@ -157,12 +168,16 @@ class PushAdapter:
             label=r.get("label") or kind_label(pub.kind, pub.targeting, pub.keywords),
             subject=r.get("subject") or subject(pub.title), kind=pub.kind.value, consult_phone=self.config.consult_phone,
             change_note=pub.change_note)
+        self._last_message = (pub, r, channel, found)
         return found
 
     # -- batches ------------------------------------------------------------------
-    def _load(self, tasks: list[DeliveryTask]) -> list[Job]:
+    def _load(self, tasks: list[DeliveryTask], states: Mapping[str, str] | None = None) -> list[Job]:
+        """The batch's jobs: ledger facts, recipient states (unless the caller read them already) and records."""
         ids = [t.delivery_id for t in tasks]
-        facts, states = self.ledger.get_many("push", ids), self.store.recipient_states(ids)
+        facts = self.ledger.get_many("push", ids)
+        if states is None:
+            states = self.store.recipient_states(ids)
         subs = self.directory.get_many([t.recipient for t in tasks if t.recipient])
         day = self.services.clock().astimezone(self.tz).date().isoformat()
         jobs = [Job(t, subs.get(t.recipient or ""), facts.get(t.delivery_id, {}), states.get(t.delivery_id),
@@ -202,19 +217,30 @@ class PushAdapter:
         return (found.until, found.reason) if found else None
 
     async def deliver_many(self, tasks: list[DeliveryTask], now: dt.datetime | None = None,
-                           http: WebhookClient | None = None) -> dict[str, DeliveryResult | Deferral]:
+                           http: WebhookClient | None = None, *, states: Mapping[str, str] | None = None
+                           ) -> dict[str, DeliveryResult | Deferral]:
         """Dispatch a batch: one read of ledger and directory, sends in parallel, one write of the results.
 
-        With `now`, pushes that must wait (quiet hours, daily cap) come back as `Deferral`s instead.
+        With `now`, pushes that must wait (quiet hours, daily cap) come back as `Deferral`s instead. `states`:
+        the recipients' states in push_recipients, when the caller has just read them (saves reading them again).
         """
-        jobs = await asyncio.to_thread(self._load, tasks)
+        jobs = await asyncio.to_thread(self._load, tasks, states)
         deferred = await asyncio.to_thread(self._deferrals, jobs, now) if now is not None else {}
         todo = [job for job in jobs if job.task.delivery_id not in deferred]
-        gate = asyncio.Semaphore(self.config.concurrency)
         client = http or self._client()
-        results = await asyncio.gather(*(self._run(job, client, gate) for job in todo))
+        results: list[DeliveryResult | None] = [None] * len(todo)
+        turns = iter(range(len(todo)))  # shared by the workers: each takes the next job when it is free
+
+        async def worker() -> None:
+            for n in turns:
+                results[n] = await self._run(todo[n], client)
+
+        # `concurrency` workers, each running its jobs one after another, rather than a task and a semaphore
+        # wait per business: at 100,000 businesses the per-business task and gate were ~9 % of the CPU.
+        await asyncio.gather(*(worker() for _ in range(min(self.config.concurrency, len(todo)))))
         await asyncio.to_thread(self._save, jobs)
-        return {**{j.task.delivery_id: r for j, r in zip(todo, results, strict=True)}, **deferred}
+        done = {j.task.delivery_id: r for j, r in zip(todo, results, strict=True) if r is not None}
+        return {**done, **deferred}
 
     def _client(self) -> WebhookClient:
         """One webhook client (its keep-alive connections) per event loop (the host's lives as long as the process)."""
@@ -242,17 +268,17 @@ class PushAdapter:
             if job.sub is not None and job.changes.get("gone"):
                 self.store.disable_webhook(job.sub.credit_code)
 
-    async def _send(self, sender: PushSender, job: Job, msg: PushMessage, http: WebhookClient,
-                    gate: asyncio.Semaphore, check: bool = False) -> DeliveryResult:
-        assert job.sub is not None
-        async with gate:  # (hasattr, not isinstance: Protocol checks are slow at thousands per second)
-            if check and hasattr(sender, "check"):
-                return await asyncio.to_thread(cast(ReceiptSender, sender).check, job.sub, msg, dict(job.facts))
-            if hasattr(sender, "send_async"):
-                return await cast(AsyncSender, sender).send_async(job.sub, msg, dict(job.facts), http)
-            return await asyncio.to_thread(sender.send, job.sub, msg, dict(job.facts))
+    @staticmethod
+    async def _send(sender: PushSender, job: Job, msg: PushMessage, http: WebhookClient,
+                    check: bool = False) -> DeliveryResult:
+        assert job.sub is not None  # (hasattr, not isinstance: Protocol checks are slow at thousands per second)
+        if check and hasattr(sender, "check"):
+            return await asyncio.to_thread(cast(ReceiptSender, sender).check, job.sub, msg, dict(job.facts))
+        if hasattr(sender, "send_async"):
+            return await cast(AsyncSender, sender).send_async(job.sub, msg, dict(job.facts), http)
+        return await asyncio.to_thread(sender.send, job.sub, msg, dict(job.facts))
 
-    async def _run(self, job: Job, http: WebhookClient, gate: asyncio.Semaphore) -> DeliveryResult:
+    async def _run(self, job: Job, http: WebhookClient) -> DeliveryResult:
         task, sub = job.task, job.sub
         if task.action is Action.retract:
             return Delivered(detail="pushed messages cannot be recalled")
@@ -270,7 +296,7 @@ class PushAdapter:
             sender = self.senders.get(PushChannel(awaiting))
             if sender is not None and hasattr(sender, "check"):
                 msg = self.message(sub, task, sender.channel)
-                done = self._outcome(job, sender.channel, await self._send(sender, job, msg, http, gate, check=True))
+                done = self._outcome(job, sender.channel, await self._send(sender, job, msg, http, check=True))
                 if done is not None:
                     return done
         for channel in self._candidates(job):
@@ -279,7 +305,7 @@ class PushAdapter:
                 result: DeliveryResult = Rejected(reason=f"the {channel.value} push channel is not configured",
                                                   code="not_configured")
             else:
-                result = await self._send(found, job, self.message(sub, task, channel), http, gate)
+                result = await self._send(found, job, self.message(sub, task, channel), http)
             done = self._outcome(job, channel, result)
             if done is not None:
                 return done
@@ -291,7 +317,8 @@ class PushAdapter:
         if isinstance(result, Delivered):
             job.put(delivered_via=channel.value, awaiting=None)
             job.set_state("delivered", channel=channel.value, detail=result.detail, day=job.day)
-            return result.model_copy(update={"detail": f"{channel.value}: {result.detail}"})
+            # (A new result rather than model_copy, which copies the model's dicts one by one: cheaper per push.)
+            return Delivered(url=result.url, external_id=result.external_id, detail=f"{channel.value}: {result.detail}")
         if isinstance(result, Pending):  # accepted by the platform; its receipt will tell
             job.put(f"{channel.value}:{result.external_id}" if result.external_id else None, awaiting=channel.value)
             job.set_state("sent", channel=channel.value, detail=result.reason)

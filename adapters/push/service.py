@@ -7,6 +7,7 @@ not look through the channel adapters for it. `PushAdapter` is the one implement
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Protocol
 
 from adapters.push.targeting import DirectoryView
@@ -23,5 +24,6 @@ class PushService(Protocol):
     @property
     def directory(self) -> DirectoryView: ...  # who a targeting matches (the table, or the Kafka directory topic)
 
-    async def deliver_many(self, tasks: list[DeliveryTask], now: dt.datetime | None = None
-                           ) -> dict[str, DeliveryResult | Deferral]: ...
+    async def deliver_many(self, tasks: list[DeliveryTask], now: dt.datetime | None = None, *,
+                           states: Mapping[str, str] | None = None) -> dict[str, DeliveryResult | Deferral]:
+        """`states`: the recipients' rows in push_recipients as the caller just read them (None: read them)."""

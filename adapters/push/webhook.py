@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import functools
-import hashlib
 import hmac
 import json
+import operator
 from collections.abc import Sequence
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -21,10 +21,14 @@ from schemas.subscriber import PushChannel, Subscriber
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 
+@functools.lru_cache(maxsize=1024)  # secrets repeat (one per business, often one per installation)
+def _key(secret: str) -> bytes:
+    return base64.b64decode(secret.removeprefix("whsec_"))
+
+
 def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
     """`v1,<base64 HMAC-SHA256(key, "{id}.{timestamp}.{body}")>`; the key is the Base64 part of `whsec_…`."""
-    key = base64.b64decode(secret.removeprefix("whsec_"))
-    mac = hmac.new(key, f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
+    mac = hmac.digest(_key(secret), f"{msg_id}.{timestamp}.".encode() + body, "sha256")
     return "v1," + base64.b64encode(mac).decode()
 
 
@@ -79,16 +83,16 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-_SHARED_FIELDS = ("publication_id", "version", "kind", "label", "title", "publisher", "index_no", "doc_no",
-                  "publish_date", "validity", "summary", "url", "event", "change_note", "replacement_title",
-                  "replacement_url")
+_shared_fields = operator.attrgetter("publication_id", "version", "kind", "label", "title", "publisher", "index_no",
+                                     "doc_no", "publish_date", "validity", "summary", "url", "event", "change_note",
+                                     "replacement_title", "replacement_url")
 _shared_json: dict[tuple[Any, ...], bytes] = {}
 
 
 def body(sub: Subscriber, msg: PushMessage) -> bytes:
     """`payload` as JSON bytes. The part every recipient shares is serialized once per message and second (the
     timestamp is in it), then the recipient's own fields are appended: rendered once per policy, not per business."""
-    key = (int(msg.sent_at), *(getattr(msg, name) for name in _SHARED_FIELDS))
+    key = (int(msg.sent_at), _shared_fields(msg))
     shared = _shared_json.get(key)
     if shared is None:
         if len(_shared_json) >= 64:

@@ -6,11 +6,15 @@ a push (docs/benchmarks.md). Webhook requests are all alike -- one small signed 
 status (and Retry-After) is all govcast reads -- so this client writes the request bytes itself and parses
 the answers with httptools (llhttp, the parser uvicorn uses). Requests to one origin share a few keep-alive
 connections and are pipelined (HTTP/1.1: sent without waiting for earlier answers, answered in order);
-the writes of one event-loop turn go out in one system call.
+the writes of one event-loop turn go out in one system call. A new connection carries one request until its
+first answer shows the receiver keeps connections open: pipelining onto a receiver that closes after an answer
+would write into a closed socket, and the broken pipe discards the answer it already sent (asyncio stops reading),
+so a request the receiver had taken would be sent a second time.
 
 At-least-once: a request whose connection closed before its answer came (a pipelined request behind an
 answer that closed the connection, an idle connection the receiver had closed) is sent again on a fresh
-connection, a bounded number of times; receivers deduplicate by webhook-id, so sending again is safe. An
+connection, a bounded number of times (tenacity: at once, then after a short jittered pause); receivers
+deduplicate by webhook-id, so sending again is safe. An
 origin that answers without keep-alive (HTTP/1.0, `Connection: close`) gets one request per connection.
 Egress guard: a connection goes only to the addresses `GuardedResolver` approved for the host.
 """
@@ -18,6 +22,7 @@ Egress guard: a connection goes only to the addresses `GuardedResolver` approved
 from __future__ import annotations
 
 import asyncio
+import functools
 import socket
 import ssl
 import time
@@ -27,10 +32,11 @@ from typing import NamedTuple
 from urllib.parse import quote, urlsplit
 
 import httptools
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from adapters.egress import GuardedResolver, networks
 
-SENDS_PER_REQUEST = 3  # one send plus two after connections closed under it, then the caller's retry policy
+SENDS_PER_REQUEST = 3  # one send plus two after connections closed under it, then the delivery's retry policy
 IDLE_SECONDS = 30.0  # idle keep-alive connections older than this are closed rather than reused
 
 
@@ -49,6 +55,18 @@ class Origin(NamedTuple):
     port: int
 
 
+@functools.lru_cache(maxsize=4096)  # origins are few (one per receiving system), requests to them many
+def _origin(scheme: str, netloc: str) -> tuple[Origin, str]:
+    """The origin a URL's scheme and netloc name, and its Host header."""
+    parts = urlsplit(f"{scheme}://{netloc}/")
+    host = (parts.hostname or "").encode("idna").decode("ascii")
+    port = parts.port or (443 if scheme == "https" else 80)
+    authority = f"[{host}]" if ":" in host else host
+    if parts.port is not None:
+        authority += f":{port}"
+    return Origin(scheme, host, port), authority
+
+
 class _Connection(asyncio.Protocol):
     """One keep-alive connection: requests written in order, answers matched to them in order."""
 
@@ -59,6 +77,7 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.open = True
         self.keep_alive = True  # False once an answer said the server closes after it
+        self.pipelining = False  # True once an answer said the server keeps the connection open
         self.used_at = time.monotonic()
         self._out: list[bytes] = []
         self._retry_after: str | None = None
@@ -94,7 +113,9 @@ class _Connection(asyncio.Protocol):
             if not future.done():
                 future.set_result(Answer(status, self._retry_after))
         self.used_at = time.monotonic()
-        if not self.parser.should_keep_alive():
+        if self.parser.should_keep_alive():
+            self.pipelining = True
+        else:
             self.keep_alive = False
             self.close(ConnectionDropped("the receiver closes the connection after each answer"))
 
@@ -142,40 +163,45 @@ class WebhookClient:
         """POST `body` to `url`; raises OSError (ForbiddenAddress, ConnectionDropped, …) or TimeoutError."""
         origin, request = self._request(url, headers, body)
         async with asyncio.timeout(timeout):
-            for attempt in range(1, SENDS_PER_REQUEST + 1):
-                connection = await self._connection(origin)
-                future = connection.send(request)
-                try:
-                    answer = await future
-                except ConnectionDropped:
-                    if not connection.keep_alive:
-                        self.one_shot.add(origin)
-                    if attempt == SENDS_PER_REQUEST:
-                        raise
-                    continue
-                except BaseException:  # timed out (or cancelled): later answers on it would be out of step
-                    connection.close(ConnectionDropped("an earlier request on this connection timed out"))
-                    raise
-                if not connection.keep_alive:
-                    self.one_shot.add(origin)
-                return answer
-        raise AssertionError("unreachable")
+            try:  # the first send outside tenacity: it is nearly always the only one, and this is the hot path
+                return await self._send(origin, request)
+            except ConnectionDropped:
+                pass
+            # The connection closed under the request: send it again on a fresh connection at once (the usual
+            # cause is a receiver closing a keep-alive connection with requests pipelined behind an answer), and
+            # once more after a short jittered pause; then the delivery's own retry policy takes over.
+            async for attempt in AsyncRetrying(retry=retry_if_exception_type(ConnectionDropped), reraise=True,
+                                               stop=stop_after_attempt(SENDS_PER_REQUEST - 1),
+                                               wait=wait_random_exponential(multiplier=0.05, max=0.5)):
+                with attempt:
+                    return await self._send(origin, request)
+        raise AssertionError("unreachable: tenacity returns or raises")
+
+    async def _send(self, origin: Origin, request: bytes) -> Answer:
+        """One send of a request on a connection to `origin` (ConnectionDropped: it closed before the answer)."""
+        connection = await self._connection(origin)
+        try:
+            return await connection.send(request)
+        except ConnectionDropped:
+            raise
+        except BaseException:  # timed out (or cancelled): later answers on it would be out of step
+            connection.close(ConnectionDropped("an earlier request on this connection timed out"))
+            raise
+        finally:
+            if not connection.keep_alive:
+                self.one_shot.add(origin)
 
     @staticmethod
     def _request(url: str, headers: Sequence[tuple[str, str]], body: bytes) -> tuple[Origin, bytes]:
         parts = urlsplit(url)
-        host = (parts.hostname or "").encode("idna").decode("ascii")
-        port = parts.port or (443 if parts.scheme == "https" else 80)
+        origin, authority = _origin(parts.scheme, parts.netloc)
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         if not target.isascii() or not target.isprintable() or " " in target:
             target = quote(target, safe="/?&=%:@!$'()*+,;-._~")
-        authority = f"[{host}]" if ":" in host else host
-        if parts.port is not None:
-            authority += f":{port}"
         head = "".join(f"{name}: {value}\r\n" for name, value in headers)
         text = (f"POST {target} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: govcast-push\r\n"
                 f"Content-Length: {len(body)}\r\n{head}\r\n")
-        return Origin(parts.scheme, host, port), text.encode("latin-1") + body
+        return origin, text.encode("latin-1") + body
 
     async def _connection(self, origin: Origin) -> _Connection:
         """The least busy open connection to `origin`; a new one while fewer than `connections` are open."""
@@ -188,12 +214,18 @@ class WebhookClient:
         # An origin that closes after every answer gets as many requests in flight, one per connection.
         depth, limit = (1, self.connections * self.depth) if origin in self.one_shot else (self.depth, self.connections)
         while True:
+            best, busy, closed = None, depth, False  # one pass: the least busy open connection, idle ones closed
             now = time.monotonic()
             for connection in pool:
-                if connection.open and not connection.waiting and now - connection.used_at > IDLE_SECONDS:
+                in_flight = len(connection.waiting)
+                if connection.open and not in_flight and now - connection.used_at > IDLE_SECONDS:
                     connection.close(ConnectionDropped("idle too long"))
-            pool[:] = [c for c in pool if c.open]
-            best = min((c for c in pool if len(c.waiting) < depth), key=lambda c: len(c.waiting), default=None)
+                if not connection.open:
+                    closed = True
+                elif in_flight < busy and (connection.pipelining or not in_flight):  # one request until keep-alive
+                    best, busy = connection, in_flight
+            if closed:
+                pool[:] = [c for c in pool if c.open]
             room = len(pool) + self._opening.get(origin, 0) < limit
             if best is not None and (not best.waiting or not room):
                 return best

@@ -49,6 +49,27 @@ def test_counters_follow_states_and_replays_never_move_a_final_state_back(url: s
     assert subs.summary("p1", 2)["matched"] == 0
 
 
+def test_a_batch_of_alike_and_differing_updates_lands_row_by_row(url: str) -> None:
+    """A dispatch batch writes many rows with the same new values (one statement for them) beside a few that differ,
+    and a recipient updated twice in one batch keeps its last state."""
+    subs = SubscriberStore(create_engine(url))
+    subs.record_queued([(f"d{n}", f"code{n}") for n in range(2500)], "p1", 1)
+    delivered = [RecipientUpdate(f"d{n}", "p1", 1, f"code{n}", "delivered", "webhook", "webhook 204", "2026-11-27")
+                 for n in range(2400)]
+    subs.record_many([*delivered,
+                      RecipientUpdate("d2400", "p1", 1, "code2400", "deferred", detail="quiet hours"),
+                      RecipientUpdate("d2401", "p1", 1, "code2401", "sent", "sms"),
+                      RecipientUpdate("d2401", "p1", 1, "code2401", "delivered", "sms", "receipt", "2026-11-27")])
+    counts = subs.summary("p1", 1)
+    assert {k: counts[k] for k in ("matched", "queued", "deferred", "sent", "delivered")} == {
+        "matched": 2500, "queued": 98, "deferred": 1, "sent": 0, "delivered": 2401}
+    assert subs.recipient_states(["d0", "d1999", "d2399", "d2400", "d2401", "d2402"]) == {
+        "d0": "delivered", "d1999": "delivered", "d2399": "delivered", "d2400": "deferred", "d2401": "delivered",
+        "d2402": "queued"}
+    assert subs.delivered_counts(["code0", "code2399", "code2401", "code2402"], "2026-11-27") == {
+        "code0": 1, "code2399": 1, "code2401": 1}
+
+
 def test_ledger_batch_merge_keeps_facts_written_meanwhile(url: str) -> None:
     ledger = Ledger(create_engine(url))
     ledger.put("push", "a", external_ref="sms:1", sms_attempt=1)
