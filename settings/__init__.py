@@ -144,6 +144,28 @@ class Settings(BaseSettings):
                              "(and configure the real platforms)")
         return self
 
+    @model_validator(mode="after")
+    def _mass_send_time_in_the_send_window(self) -> Settings:
+        """A paced WeChat account (review rule) posts only within the send window, and by mass send every post goes
+        out at the mass send time: a time outside the window would post outside it every day, so it is refused.
+        Without the review rule the window does not apply to WeChat, and any mass send time is fine."""
+        if "wechat" not in self.channels or not any(e.partition(":")[0] == "wechat" for e in self.newmedia_review):
+            return self
+        from adapters.wechat.config import WechatSettings  # here: only installations that pace WeChat read it
+
+        try:
+            wechat = self.channel_settings(WechatSettings)
+        except ValidationError:
+            return self  # its own mistake is reported where the channel is configured, naming its variable
+        hour, minute = (int(part) for part in wechat.mass_send_time.split(":"))
+        start, end = (int(t[:2]) * 60 + int(t[3:]) for t in self.newmedia_send_window.split("-"))
+        if wechat.mass_send and not start <= hour * 60 + minute < end:
+            raise ValueError(f"GOVCAST_WECHAT_MASS_SEND_TIME {wechat.mass_send_time} is outside "
+                             f"GOVCAST_NEWMEDIA_SEND_WINDOW {self.newmedia_send_window}, which paces the wechat channel "
+                             "(GOVCAST_NEWMEDIA_REVIEW): the mass send would post outside the window every day; "
+                             "set a mass send time within the window, or widen the window")
+        return self
+
     @field_validator("webhook_allowed_networks", "metrics_allowed_networks")
     @classmethod
     def _networks(cls, value: list[str]) -> list[str]:

@@ -5,6 +5,15 @@ each partition an ordered sequence of offsets, consumer groups with committed
 offsets. `commit()` appends a consumer's outputs and advances its offset in one
 transaction, so hops inside the pipeline are exactly-once; external effects
 stay at-least-once and are made idempotent by the adapters.
+
+Durability per write (WAL): what producers append (`send`, `send_once`: the outbox relay, the
+scheduler) is flushed to disk before the call returns, because their callers then delete or mark
+rows in the status store that only the log remembers from then on. A consumer's `commit` is not
+flushed (synchronous=NORMAL; one fsync less per hop on the path from submission to delivery):
+it survives kill -9 like any committed transaction (the data is in the OS), and a power loss
+can only take back the last commits whole -- outputs and offset together, so the pipeline redoes
+those hops from inputs that are still there, as after a kill before the commit. The next flushed
+write (a relay, or a checkpoint) makes every earlier commit durable too.
 """
 
 from __future__ import annotations
@@ -74,11 +83,16 @@ class SqliteLog:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")  # an accepted (202) submission survives power loss too
             self._local.conn = conn
+            self._local.flushed = True
         return conn
 
-    def _write(self, fn: Callable[[sqlite3.Connection], None]) -> None:
+    def _write(self, fn: Callable[[sqlite3.Connection], None], *, flush: bool = True) -> None:
+        """Run `fn` in one write transaction; `flush`: fsync the WAL at commit (see the module's docstring)."""
         conn = self._conn()
         try:
+            if self._local.flushed != flush:  # a connection setting, changed only when this thread's need changes
+                conn.execute(f"PRAGMA synchronous={'FULL' if flush else 'NORMAL'}")
+                self._local.flushed = flush
             with self._writer_turn:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
@@ -191,7 +205,7 @@ class SqliteLog:
                 (group, record.topic, record.partition, record.offset + 1),
             )
 
-        self._write(txn)
+        self._write(txn, flush=False)  # a power loss takes back outputs and offset together: the hop is redone
         self._notify(m.topic for m in outputs)
 
     def lag(self, group: str, topic: str) -> int:
@@ -219,7 +233,7 @@ class SqliteLog:
                     deleted += cur.rowcount
             conn.execute("DELETE FROM relayed WHERE ts < ?", (time.time() - RELAYED_KEEP_SECONDS,))
 
-        self._write(txn)
+        self._write(txn, flush=False)  # deletes only what every consumer has committed
         return deleted
 
     def close(self) -> None:

@@ -45,8 +45,7 @@ PUSH_STATE_CHIPS = {"queued": "pending", "deferred": "scheduled", "sent": "deliv
 class ChannelRow:
     name: str
     contact: str  # masked; "" when none is on file
-    preferred: bool
-    state: str  # what keeps it from carrying pushes, or "可推送"
+    state: str  # what keeps it from carrying pushes, or "可推送" (first choice or fallback)
     ok: bool
 
 
@@ -102,8 +101,9 @@ def channel_rows(sub: Subscriber) -> list[ChannelRow]:
             state = "未选为推送渠道"
         elif sub.paused:
             state = "已暂停"
-        rows.append(ChannelRow(PUSH_CHANNEL_NAMES[channel.value], contact, channel in sub.channels, state,
-                               channel in reachable))
+        elif len(sub.channels) > 1:  # pushes go to the first reachable channel, the rest are its fallbacks
+            state = "可推送（首选）" if channel is sub.channels[0] else "可推送（备用）"
+        rows.append(ChannelRow(PUSH_CHANNEL_NAMES[channel.value], contact, state, channel in reachable))
     return rows
 
 
@@ -124,7 +124,7 @@ def subscribers(request: Request, session: SessionDep, q: Annotated[str, Query(m
     found = find_subscribers(store.engine, q, PAGE_SIZE)
     total, _ = subs.list(1, 0)
     return page(request, "subscribers.html", q=q.strip(), found=found, total=total, standing=standing,
-                confirmation=confirmation, channel_names=PUSH_CHANNEL_NAMES)
+                confirmation=confirmation, channel_names=PUSH_CHANNEL_NAMES, page_size=PAGE_SIZE)
 
 
 @router.get("/subscribers/{credit_code}", response_class=HTMLResponse)
