@@ -208,6 +208,11 @@ class SqliteLog:
         self._write(txn, flush=False)  # a power loss takes back outputs and offset together: the hop is redone
         self._notify(m.topic for m in outputs)
 
+    def heads(self) -> dict[tuple[str, int], int]:
+        """The next offset of every (topic, partition) appended to so far: they only grow (the host's watcher)."""
+        rows = self._conn().execute("SELECT topic, part, next FROM heads").fetchall()
+        return {(topic, int(part)): int(end) for topic, part, end in rows}
+
     def lag(self, group: str, topic: str) -> int:
         """Messages of `topic` not yet consumed by `group` (for readiness, metrics and tests)."""
         parts = self.ensure_topic(topic)
