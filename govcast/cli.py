@@ -33,7 +33,10 @@ def _server(p: argparse.ArgumentParser) -> None:
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="govcast", description="Publish once, reach every channel.")
     sub = root.add_subparsers(dest="command", required=True)
-    _server(sub.add_parser("run", help="API + pipeline + portal in one process (embedded by default)"))
+    run = sub.add_parser("run", help="API + pipeline + portal in one process (embedded by default)")
+    _server(run)
+    run.add_argument("--api-processes", type=int, help="processes serving the HTTP API on the port, sharing the "
+                     "embedded store (default 1; env GOVCAST_API_PROCESSES); the first also runs the pipeline")
     _server(sub.add_parser("api", help="the submit API alone (use with --broker and separate workers)"))
     worker = sub.add_parser("worker", help="one pipeline worker on Kafka (needs --broker)")
     _common(worker)
@@ -97,7 +100,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
-    keys = ("data_dir", "store_url", "broker", "host", "port", "public_url")
+    keys = ("data_dir", "store_url", "broker", "host", "port", "public_url", "api_processes")
     overrides: dict[str, Any] = {k: getattr(args, k, None) for k in keys}
     return get_settings(**{k: v for k, v in overrides.items() if v is not None})
 

@@ -59,10 +59,13 @@ def _banner(settings: Settings, tokens: list[tuple[str, str]], mode: str) -> str
         f"  submit API   {base}/v1/publications   (OpenAPI docs: {base}/docs)",
         f"  portal       {base}/portal/   (search {base}/portal/search, 政策文件库 {base}/portal/zcwjk/)",
         f"  console      {base}/console/   (operators and departments log in with their token)",
-        f"  subscribe    {base}/subscribe   (businesses sign up for policy push themselves)",
         f"  health       {base}/healthz   metrics {base}/metrics",
         f"  channels     {', '.join(settings.channels)}",
     ]
+    if "push" in settings.channels:  # as on the portal: the sign-up is offered only where something will be pushed
+        lines.insert(4, f"  subscribe    {base}/subscribe   (businesses sign up for policy push themselves)")
+    if settings.api_processes > 1 and not settings.broker:
+        lines.append(f"  API served by {settings.api_processes} processes (the first also runs the pipeline)")
     if settings.sandboxes:
         from adapters.channels import specs
 
@@ -78,20 +81,30 @@ def _banner(settings: Settings, tokens: list[tuple[str, str]], mode: str) -> str
 
 
 def _serve(settings: Settings, *, run_pipeline: bool, mode: str, bootstrap: bool) -> int:
+    from govcast.api_processes import ApiProcesses, server_config
     from govcast.app import build_app
     from govcast.directory_sync import start_seeder
+    from processors.embedded.log import SqliteLog
 
     runtime = Runtime.build(settings, with_adapters=run_pipeline)
     # Demo tokens only for the all-in-one `run`: a production `api` would print secrets into its logs.
     tokens = _bootstrap_tokens(runtime) if bootstrap else []
     app = build_app(runtime, run_pipeline=run_pipeline)
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning", access_log=False)
+    config = server_config(app, settings)
     server = uvicorn.Server(config)
     seeder = start_seeder(runtime)  # Kafka mode: the directory topic in step with the database before serving
+    extra, sockets = None, None
+    if run_pipeline and settings.api_processes > 1:
+        # the store is migrated (Runtime.build) before any child opens it; they all accept on one socket
+        sockets = [config.bind_socket()]
+        assert isinstance(runtime.bus, SqliteLog)
+        extra = ApiProcesses(settings, sockets[0], runtime.bus.notify_appended).start()
     print(_banner(settings, tokens, mode), flush=True)
     try:
-        server.run()
+        server.run(sockets=sockets)
     finally:
+        if extra is not None:
+            extra.stop()
         if seeder is not None:
             seeder.stop()
         runtime.close()
@@ -99,8 +112,13 @@ def _serve(settings: Settings, *, run_pipeline: bool, mode: str, bootstrap: bool
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
+    from govcast.api_processes import refusal
     from govcast.sinks import start_smtp_sink
 
+    refused = refusal(settings)
+    if refused:
+        print(f"govcast run: {refused}", file=sys.stderr)
+        return 2
     mode = f"distributed, broker {settings.broker}" if settings.broker else "embedded"
     if settings.sandboxes and not settings.webhook_allowed_networks:
         # the demo's webhook business posts to the bundled receiver on this very host

@@ -10,7 +10,9 @@ else, e.g. in the operations log, to notice that too.)
 
 Appends are serialized (PostgreSQL: a transaction-scoped advisory lock; SQLite: its single
 writer) so the chain has one order. Call `record` last in the action's transaction: the lock
-is held until commit.
+is held until commit. Inside a group-commit batch (persistence.group_commit) the rows of all the
+batch's units are appended together at its end (`at_batch_end`): one lock, one read of the head,
+one insert, right before the commit -- other API processes wait for the chain that long only.
 """
 
 from __future__ import annotations
@@ -25,13 +27,12 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, insert, select
 
-from persistence.engine import advisory_lock, batch_memo, reading
+from persistence.engine import advisory_lock, at_batch_end, reading
 from persistence.tables import audit_log
 from persistence.tokens import Principal
 
 GENESIS = "0" * 64
 _LOCK = "govcast/audit-chain"
-_HEAD = "audit_head"  # batch_memo key
 _LONG = 200  # longer texts go into a diff by length and hash, not in full
 # Built once, run with parameters: every submission appends a row (building statements cost more than running them).
 _LAST_HASH = select(audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
@@ -79,19 +80,24 @@ def record(conn: Connection, actor: Principal | Actor | None, action: str, targe
            detail: Mapping[str, Any] | None = None, *, at: dt.datetime | None = None) -> None:
     """Append one audit row in `conn`'s transaction (which is the action's own)."""
     who = actor_of(actor)
-    memo = batch_memo(conn)  # inside a group-commit batch: the head this transaction appended last
-    prev_hash = memo.get(_HEAD) if memo is not None else None
-    if prev_hash is None:  # the lock stays held to the commit: later units of the batch need not take it again
-        advisory_lock(conn, _LOCK)
-        prev_hash = conn.execute(_LAST_HASH).scalar() or GENESIS
     row = {"at": (at or dt.datetime.now(dt.UTC)).astimezone(dt.UTC),
            "actor_id": who.id[:40], "actor_name": who.name[:100], "actor_kind": who.kind[:20], "action": action[:40],
            "target": target[:60], "detail": json.dumps(dict(detail or {}), ensure_ascii=False, sort_keys=True, default=str),
            "client": (who.client or None) and who.client[:64]}
-    row_hash = _row_hash(prev_hash, _hashed_fields(row))
-    conn.execute(_APPEND, {**row, "prev_hash": prev_hash, "hash": row_hash})
-    if memo is not None:
-        memo[_HEAD] = row_hash
+    if not at_batch_end(conn, _append, row, takes_shared_lock=True):
+        _append(conn, [row])
+
+
+def _append(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Chain `rows` onto the head, in order, in one insert (the lock stays held to the commit)."""
+    advisory_lock(conn, _LOCK)
+    prev_hash = conn.execute(_LAST_HASH).scalar() or GENESIS
+    chained = []
+    for row in rows:
+        row_hash = _row_hash(prev_hash, _hashed_fields(row))
+        chained.append({**row, "prev_hash": prev_hash, "hash": row_hash})
+        prev_hash = row_hash
+    conn.execute(_APPEND, chained)
 
 
 def record_now(engine: Engine, actor: Principal | Actor | None, action: str, target: str,

@@ -11,7 +11,7 @@ advisory locks (`advisory_lock`), and callers retry what `retryable` names.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -19,12 +19,16 @@ from sqlalchemy import Connection, Engine, create_engine, event, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from persistence import writer_turn
+
 PG_DRIVER = "postgresql+psycopg"
 _PG_ALIASES = ("postgres://", "postgresql://")  # libpq-style URLs as hosting providers hand them out
 # SQLSTATEs worth one more attempt of the whole transaction: serialization failure, deadlock.
 _TRANSIENT_SQLSTATES = frozenset({"40001", "40P01"})
 READ_ONLY = "govcast_read_only"  # execution option of connections that never write (see `reading`)
 _BATCH_MEMO = "govcast_batch_memo"  # Connection.info key: see `batch_memo`
+_UNIT_WRITES = "govcast_unit_writes"  # Connection.info key: see `at_batch_end`
+Flush = Callable[[Connection, list[Any]], None]  # writes the rows several units queued, in one go
 
 
 @contextmanager
@@ -50,6 +54,44 @@ def open_batch_memo(conn: Connection) -> dict[str, Any]:
 
 def close_batch_memo(conn: Connection) -> None:
     conn.info.pop(_BATCH_MEMO, None)
+
+
+def at_batch_end(conn: Connection, flush: Flush, row: Any, *, takes_shared_lock: bool = False) -> bool:
+    """Inside a group-commit unit (persistence.group_commit): queue `row` for ONE call `flush(conn, rows)` made
+    with the rows of every unit of the batch that succeeded, in unit order, right before the commit. False
+    outside a batch: the caller writes the row now.
+
+    Why: a shared lock (the audit chain's) taken at the end of the batch is held for a few statements, not
+    for the whole batch -- other API processes wait that long, not longer -- and many rows go in one
+    statement. `takes_shared_lock` flushes run after the others, so such locks are the last taken."""
+    queued: list[tuple[Flush, Any, bool]] | None = conn.info.get(_UNIT_WRITES)
+    if queued is None:
+        return False
+    queued.append((flush, row, takes_shared_lock))
+    return True
+
+
+def start_unit_writes(conn: Connection) -> list[tuple[Flush, Any, bool]]:
+    """The group commit, before each unit: a fresh list for what that unit queues with `at_batch_end`."""
+    queued: list[tuple[Flush, Any, bool]] = []
+    conn.info[_UNIT_WRITES] = queued
+    return queued
+
+
+def stop_unit_writes(conn: Connection) -> None:
+    conn.info.pop(_UNIT_WRITES, None)
+
+
+def flush_batch_writes(conn: Connection, queued: list[tuple[Flush, Any, bool]]) -> None:
+    """Run the queued flushes: one call per flush function with its rows in order; shared locks last."""
+    groups: dict[Flush, list[Any]] = {}
+    late: set[Flush] = set()
+    for flush, row, takes_shared_lock in queued:
+        groups.setdefault(flush, []).append(row)
+        if takes_shared_lock:
+            late.add(flush)
+    for flush in sorted(groups, key=lambda f: f in late):  # stable: otherwise in order of first use
+        flush(conn, groups[flush])
 
 
 def normalize_url(url: str) -> str:
@@ -96,13 +138,24 @@ def _sqlite_engine(url: str) -> Engine:
         cur.execute("PRAGMA busy_timeout=30000")
         cur.close()
 
+    turn = writer_turn.install(engine)
+
     @event.listens_for(engine, "begin")
     def _begin_immediate(conn: Connection) -> None:
         # Take the write lock up front: read-then-write transactions in WAL mode
         # would otherwise fail with SQLITE_BUSY instead of waiting their turn.
         # Connections marked READ_ONLY (`reading()`) only read: in WAL mode they neither
         # wait for nor block the writer, so they start a plain deferred transaction.
-        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
+        if conn.get_execution_options().get(READ_ONLY):
+            conn.exec_driver_sql("BEGIN")
+            return
+        key = id(conn.connection.dbapi_connection)
+        turn.take(key)  # this process's writers queue on a mutex, not on SQLite's sleeping busy handler
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            turn.give_back(key)
+            raise
 
     return engine
 

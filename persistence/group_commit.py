@@ -10,9 +10,17 @@ On PostgreSQL several API processes each run a writer. Units are ordered by a ca
 key inside a batch (the department, whose 索引号 counter row a submit locks), so two
 batches lock shared rows in the same order instead of deadlocking.
 
-Units may remember things for the rest of their batch in `persistence.engine.batch_memo(conn)`
-(the audit chain's head hash: one read per batch instead of one per unit); a unit that fails
-empties it, since its savepoint's rollback may have undone what was remembered.
+Units may remember things for the rest of their batch in `persistence.engine.batch_memo(conn)`;
+a unit that fails empties it, since its savepoint's rollback may have undone what was remembered.
+Units may also queue rows for the end of the batch (`persistence.engine.at_batch_end`: the audit
+chain, the outbox): written once for the whole batch right before the commit, only for the units
+that succeeded, so a lock shared by every process (the audit chain's) is held for a few statements.
+
+A *staged* unit (`run_staged`, `run_staged_async`) is a prepare step that returns its finish step:
+the writer runs the prepare steps of the whole batch first (they only read: no savepoint), then the
+finish steps, each in its own savepoint. Submissions check and normalize in the prepare step and take the department's 索引号
+counter row in the finish step, so that row stays locked from the first finish to the commit only,
+not while the batch's other requests are checked and normalized (another API process waits on it).
 
 A unit may name the principal (token id) it acts for when its caller took that principal
 from a cache instead of the store: the writer then asks `dead_principals` once per batch,
@@ -34,8 +42,9 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError
 
-from persistence.engine import close_batch_memo, open_batch_memo
+from persistence.engine import close_batch_memo, flush_batch_writes, open_batch_memo, start_unit_writes, stop_unit_writes
 from persistence.faults import kill_point
 from persistence.store import StatusStore
 
@@ -46,11 +55,24 @@ MAX_BATCH = 256
 PrincipalCheck = Callable[[Connection, set[str]], set[str]]  # token ids -> those no longer live
 
 
+@dataclass(frozen=True)
+class Unsaved(Generic[T]):
+    """A finish step run without a savepoint: it writes only through `at_batch_end`, and its statements (e.g. a
+    counter's UPDATE) fail only as the database fails -- which fails the batch. Two round trips fewer, inside
+    the part of the batch that holds shared rows."""
+
+    step: Callable[[Connection], T]
+
+
+Staged = Callable[[Connection], Callable[[Connection], T] | Unsaved[T]]  # prepare step -> its finish step
+
+
 @dataclass
 class _Item(Generic[T]):
-    unit: Callable[[Connection], T]
+    unit: Callable[[Connection], Any]  # staged: returns the finish step
     order: str
     principal: str | None = None
+    staged: bool = False
     future: Future[T] = field(default_factory=Future)
     waiter: asyncio.Future[T] | None = None  # set for `run_async`: answered on its event loop instead of `future`
 
@@ -78,22 +100,34 @@ class GroupCommitter:
         """
         return self.submit(unit, order=order, principal=principal).result()
 
+    def run_staged(self, prepare: Staged[T], *, order: str = "", principal: str | None = None) -> T:
+        """`run` for a staged unit: `prepare(conn)` returns the finish step, run after every prepare step of the batch."""
+        return self._enqueue(_Item(prepare, order, principal, staged=True)).result()
+
     def submit(self, unit: Callable[[Connection], T], *, order: str = "", principal: str | None = None) -> Future[T]:
         """`run` without waiting: the future of its result.
 
         `principal`: the token id `unit` acts for, to be checked live in the batch's transaction."""
-        self._ensure_started()
-        item: _Item[T] = _Item(unit, order, principal)
-        self._queue.put(item)
-        return item.future
+        return self._enqueue(_Item(unit, order, principal))
 
     async def run_async(self, unit: Callable[[Connection], T], *, order: str = "", principal: str | None = None) -> T:
         """`run` for coroutines: no thread waits, and the writer answers all of a batch's waiters on one event
         loop with one wake-up of that loop (not one cross-thread callback per request)."""
+        return await self._enqueue_async(_Item(unit, order, principal))
+
+    async def run_staged_async(self, prepare: Staged[T], *, order: str = "", principal: str | None = None) -> T:
+        """`run_staged` for coroutines (as `run_async`)."""
+        return await self._enqueue_async(_Item(prepare, order, principal, staged=True))
+
+    def _enqueue(self, item: _Item[T]) -> Future[T]:
         self._ensure_started()
-        item: _Item[T] = _Item(unit, order, principal, waiter=asyncio.get_running_loop().create_future())
         self._queue.put(item)
-        assert item.waiter is not None
+        return item.future
+
+    async def _enqueue_async(self, item: _Item[T]) -> T:
+        item.waiter = asyncio.get_running_loop().create_future()
+        self._ensure_started()
+        self._queue.put(item)
         return await item.waiter
 
     def close(self) -> None:
@@ -129,19 +163,30 @@ class GroupCommitter:
         outcomes: list[tuple[_Item[Any], Any, BaseException | None]] = []
         try:
             with self.store.transaction() as conn:
-                memo = open_batch_memo(conn)  # e.g. the audit chain's head: read once per batch, not per unit
+                memo = open_batch_memo(conn)  # what units remember for the rest of the batch
+                queued: list[Any] = []  # rows for the end of the batch (at_batch_end) of the units that succeeded
                 try:
                     dead = self._dead(conn, batch)
+                    finishing: list[tuple[_Item[Any], Any, list[Any]]] = []  # (item, its finish step, its queued rows)
                     for item in batch:
                         if item.principal in dead:
                             outcomes.append((item, None, self.refusal()))
                             continue
-                        try:
-                            with conn.begin_nested():
-                                outcomes.append((item, item.unit(conn), None))
-                        except Exception as exc:
-                            memo.clear()  # its savepoint rolled back: what units remembered may be gone too
-                            outcomes.append((item, None, exc))
+                        result, error, writes = self._step(conn, item.unit, memo, savepoint=not item.staged)
+                        if item.staged and error is None:
+                            finishing.append((item, result, writes))
+                            continue
+                        outcomes.append((item, result, error))
+                        queued.extend(writes)
+                    for item, finish, prepared in finishing:  # shared rows (索引号 counters) are locked from here on
+                        if isinstance(finish, Unsaved):
+                            result, error, writes = self._step(conn, finish.step, memo, savepoint=False)
+                        else:
+                            result, error, writes = self._step(conn, finish, memo)
+                        outcomes.append((item, result, error))
+                        if error is None:
+                            queued.extend(prepared + writes)
+                    flush_batch_writes(conn, queued)
                 finally:
                     close_batch_memo(conn)
                 kill_point("commit:inside")
@@ -154,6 +199,32 @@ class GroupCommitter:
         except Exception:
             log.exception("after-commit hook failed")  # the batch is committed: its answers stand
         self._answer(outcomes)
+
+    @staticmethod
+    def _step(conn: Connection, step: Callable[[Connection], Any], memo: dict[str, Any], *,
+              savepoint: bool = True) -> tuple[Any, BaseException | None, list[Any]]:
+        """One unit (or one stage of one) in its own savepoint: (result, error, the rows it queued for the end of
+        the batch). A step that raised queued nothing: its rows are never written.
+
+        `savepoint=False` for the prepare step of a staged unit, which only reads, and for `Unsaved` finish steps
+        (two round trips saved per request each): their error leaves nothing to undo, except a database error,
+        which fails the whole batch (the transaction may be aborted) -- every request of the batch is answered
+        as if the commit had failed."""
+        writes = start_unit_writes(conn)
+        try:
+            if savepoint:
+                with conn.begin_nested():
+                    result = step(conn)
+            else:
+                result = step(conn)
+        except Exception as exc:
+            if not savepoint and isinstance(exc, DBAPIError):
+                raise
+            memo.clear()  # its savepoint rolled back: what units remembered may be gone too
+            return None, exc, []
+        finally:
+            stop_unit_writes(conn)
+        return result, None, writes
 
     def _dead(self, conn: Connection, batch: list[_Item[Any]]) -> set[str | None]:
         checked = {item.principal for item in batch if item.principal is not None}

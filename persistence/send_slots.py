@@ -4,7 +4,8 @@ A slot is a row of the adapters' ledger table (no table of its own): channel `sl
 and the local day as its reference (indexed). Claiming counts the day's rows and adds one only under the cap, in
 one transaction that holds the (channel, day) lock -- PostgreSQL's advisory lock, SQLite's single writer -- so
 workers on several hosts never post more than the cap between them. A delivery keeps its slot: a retry or a
-check after a crash claims nothing new.
+check after a crash claims nothing new. A copy that fails for good without being posted gives its slot back
+(`release_send_slot`), so the day's cap counts what was posted.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Engine, delete, func, insert, select
 
 from persistence.engine import advisory_lock
 from persistence.ledger import ledger
@@ -44,3 +45,10 @@ def slots_used(engine: Engine, channel: str, day: dt.date) -> int:
     with engine.connect() as conn:
         return int(conn.execute(select(func.count()).select_from(ledger).where(
             ledger.c.channel == _lane(channel), ledger.c.external_ref == day.isoformat())).scalar_one())
+
+
+def release_send_slot(engine: Engine, channel: str, delivery_id: str) -> bool:
+    """Give `delivery_id`'s slot back (whichever day it was claimed on); True when it held one."""
+    with engine.begin() as conn:
+        gone = conn.execute(delete(ledger).where(ledger.c.channel == _lane(channel), ledger.c.delivery_id == delivery_id))
+        return bool(gone.rowcount)

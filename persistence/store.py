@@ -20,6 +20,7 @@ from sqlalchemy import Connection, bindparam, case, func, insert, literal, selec
 from sqlalchemy.dialects import postgresql, sqlite
 
 from persistence.engine import advisory_lock, make_engine, normalize_url, reading
+from persistence.engine import at_batch_end as batch_end
 from persistence.migrate import open_schema
 from persistence.operations import Operations
 from persistence.projection import Projection, overall_status
@@ -36,6 +37,12 @@ _INDEX_NO_TAKEN = union_all(
     select(literal(1)).where(publications.c.index_no == bindparam("index_no"), publications.c.id != bindparam("except_id")),
     select(literal(1)).where(archived_index_nos.c.index_no == bindparam("index_no")),
 ).limit(1)
+
+
+_INDEX_NOS_TAKEN = union_all(
+    select(publications.c.index_no).where(publications.c.index_no.in_(bindparam("index_nos", expanding=True))),
+    select(archived_index_nos.c.index_no).where(archived_index_nos.c.index_no.in_(bindparam("index_nos", expanding=True))),
+)
 
 
 def utcnow() -> dt.datetime:
@@ -102,21 +109,31 @@ class StatusStore(TokenRecords, Operations, Sessions):
 
     # -- publications -------------------------------------------------------
     def next_index_sequence(self, conn: Connection, publisher_code: str, year: int) -> int:
-        return int(conn.execute(self._next_sequence_statement, {"code": publisher_code, "year": year}).scalar_one())
+        return self.next_index_sequences(conn, publisher_code, year, 1)[0]
+
+    def next_index_sequences(self, conn: Connection, publisher_code: str, year: int, count: int) -> list[int]:
+        """The department's next `count` 索引号 sequence numbers, in one statement (the counter row stays locked
+        until the transaction ends; a rollback gives the numbers back)."""
+        last = int(conn.execute(self._next_sequence_statement, {"code": publisher_code, "year": year, "count": count}).scalar_one())
+        return list(range(last - count + 1, last + 1))
 
     @functools.cached_property
     def _next_sequence_statement(self) -> Any:
         # Built once, run with parameters (as the upsert below): a submission's SQL is mostly building statements.
+        stmt = self._insert(index_sequences).values(publisher_code=bindparam("code"), year=bindparam("year"), last=bindparam("count"))
         return (
-            self._insert(index_sequences)
-            .values(publisher_code=bindparam("code"), year=bindparam("year"), last=1)
-            .on_conflict_do_update(index_elements=["publisher_code", "year"], set_={"last": index_sequences.c.last + 1})
+            stmt.on_conflict_do_update(index_elements=["publisher_code", "year"],
+                                       set_={"last": index_sequences.c.last + stmt.excluded.last})
             .returning(index_sequences.c.last)
         )
 
     def index_no_taken(self, conn: Connection, index_no: str, *, except_id: str = "") -> bool:
         """True when a publication other than `except_id` has `index_no`, or an imported archive record does."""
         return conn.execute(_INDEX_NO_TAKEN, {"index_no": index_no, "except_id": except_id}).first() is not None
+
+    def index_nos_taken(self, conn: Connection, index_nos: Sequence[str]) -> set[str]:
+        """Which of `index_nos` a publication or an imported archive record has (one query for many)."""
+        return set(conn.execute(_INDEX_NOS_TAKEN, {"index_nos": list(index_nos)}).scalars())
 
     def reserve_archived(self, index_nos: Sequence[IndexNo]) -> None:
         """Archive import: these 索引号 are taken (the allocator skips past them; a department cannot send one)."""
@@ -139,20 +156,29 @@ class StatusStore(TokenRecords, Operations, Sessions):
     def index_no_archived(self, conn: Connection, index_no: str) -> bool:
         return conn.execute(select(archived_index_nos.c.index_no).where(archived_index_nos.c.index_no == index_no)).first() is not None
 
-    def upsert_publication(self, conn: Connection, pub: Publication, status: str, channels: Sequence[str]) -> None:
+    def upsert_publication(self, conn: Connection, pub: Publication, status: str, channels: Sequence[str], *,
+                           at_batch_end: bool = False) -> None:
         """Record `pub` unless the store already holds a newer version or has it retracted.
 
         One statement (INSERT … ON CONFLICT DO UPDATE … WHERE), so concurrent writers of one id
         cannot both insert. A copy of the stored version may replace the record (the status
         then stays as it is); a non-retracted copy never replaces a retracted record.
+
+        `at_batch_end`: inside a group-commit batch, written with the batch's other such rows in one
+        statement right before the commit (nothing in the batch reads it back before then).
         """
         now = utcnow()
-        conn.execute(self._upsert_statement, {
+        row = {
             "id": pub.id, "department": pub.department, "kind": pub.kind.value, "title": pub.title,
             "index_no": pub.index_no_text, "category": pub.category, "version": pub.version, "status": status,
             "channels": json.dumps(list(channels)), "publish_at": pub.publish_at, "retracted": pub.retracted,
             "doc": pub.model_dump_json(), "created_at": now, "updated_at": now, **document_columns(pub),
-        })
+        }
+        if not (at_batch_end and batch_end(conn, self._upsert_rows, row)):
+            self._upsert_rows(conn, [row])
+
+    def _upsert_rows(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        conn.execute(self._upsert_statement, rows)
 
     @functools.cached_property
     def _upsert_statement(self) -> Any:

@@ -38,6 +38,7 @@ from persistence.audit import Actor
 from persistence.migrate import ensure_schema
 from persistence.tables import UTCDateTime, metadata
 from persistence.tokens import Principal
+from schemas.contacts import CONTACT_FIELDS, mask_contact
 from schemas.subscriber import Subscriber, SubscriberIn
 
 subscribers = Table(
@@ -133,8 +134,12 @@ def utcnow() -> dt.datetime:
 
 
 def _subscriber_diff(old: Subscriber | None, new: Subscriber) -> dict[str, Any]:
-    """For the audit trail: what changed, the webhook secret only as changed or not (never its value)."""
-    changes = audit.diff(old.public() if old else {}, new.public())
+    """For the audit trail: what changed, contacts masked (the trail is append-only and outlives a deleted record;
+    compared in clear, so a changed middle of a mobile number is still a change), the webhook secret only as changed."""
+    changes = audit.diff(old.public(reveal=CONTACT_FIELDS) if old else {}, new.public(reveal=CONTACT_FIELDS))
+    for name in CONTACT_FIELDS:
+        if name in changes:
+            changes[name] = {end: mask_contact(name, value) for end, value in changes[name].items()}
     old_secret = old.webhook_secret.get_secret_value() if old and old.webhook_secret else None
     if old is not None and old_secret != (new.webhook_secret.get_secret_value() if new.webhook_secret else None):
         changes["webhook_secret"] = "changed"
@@ -265,7 +270,7 @@ class SubscriberStore:
         return bool(gone)
 
     def _change(self, credit_code: str, audited: tuple[Principal | Actor, str] | None = None,
-                **changes: Any) -> Subscriber | None:
+                note: dict[str, Any] | None = None, **changes: Any) -> Subscriber | None:
         with self.engine.begin() as conn:
             doc = conn.execute(select(subscribers.c.doc).where(subscribers.c.credit_code == credit_code)
                                .with_for_update()).scalar()
@@ -275,8 +280,17 @@ class SubscriberStore:
             sub = old.model_copy(update=changes)
             self._save(conn, sub)
             if audited is not None:
-                audit.record(conn, audited[0], audited[1], credit_code, _subscriber_diff(old, sub))
+                audit.record(conn, audited[0], audited[1], credit_code, {**_subscriber_diff(old, sub), **(note or {})})
         return sub
+
+    def set_paused(self, credit_code: str, paused: bool, actor: Principal | Actor, reason: str = "") -> Subscriber | None:
+        """An operator pauses (or resumes) every push to one business; on the audit trail with the reason. None: no
+        such business. Pausing what is paused changes nothing and records nothing."""
+        sub = self.get(credit_code)
+        if sub is None or sub.paused == paused:
+            return sub
+        return self._change(credit_code, (actor, "subscriber.pause" if paused else "subscriber.resume"),
+                            {"reason": reason} if reason else None, paused=paused)
 
     def unsubscribe(self, credit_code: str, channel: str, actor: Principal | Actor | None = None) -> Subscriber | None:
         """Stop pushes on `channel` ("all" for every channel); idempotent."""

@@ -15,7 +15,9 @@ same guarantees (at-least-once, per-key order, one channel never blocks another)
   (for transaction markers), so acks must come in offset order within a
   partition. Each partition therefore has one lane -- a task that handles its
   events strictly in order -- and partitions progress independently, like the
-  embedded host's consumer task per (route, partition).
+  embedded host's consumer task per (route, partition). An exclusive route (the
+  status projection: one store transaction at a time) has one lane for all its
+  partitions instead, so each batch takes what every partition brought meanwhile.
 * A lane works through what is queued in it as a run (`_lane_run`): outputs go to
   the producer as each stage returns, the broker's acks are awaited once per run,
   then the run's inputs are acked in order. One ack wait per event kept a lane
@@ -85,7 +87,6 @@ class FaustHost:
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
     _inflight: int = 0
     _lanes: set[asyncio.Task[None]] = field(default_factory=set)
-    _exclusive: dict[str, asyncio.Lock] = field(default_factory=dict)  # Route.exclusive: one batch at a time
 
     def __post_init__(self) -> None:
         self.settings: Settings = self.runtime.settings
@@ -217,18 +218,22 @@ class FaustHost:
     def _agent_fun(self, route: Route) -> Any:
         async def agent(stream: StreamT) -> None:
             manual: StreamT = stream.noack()  # type: ignore[attr-defined]  # Stream has it, StreamT does not declare it
-            lanes: dict[TP, _Lane] = {}
+            lanes: dict[TP | None, _Lane] = {}
             try:
                 async for event in manual.events():
                     tp = event.message.tp
-                    lane = lanes.get(tp)
+                    # An exclusive route (the projection) gets one lane for all its partitions: it applies one batch
+                    # at a time anyway, and one queue makes each batch take whatever every partition brought meanwhile.
+                    # Arrival order keeps each partition's events (and acks) in offset order.
+                    key = None if route.exclusive else tp
+                    lane = lanes.get(key)
                     if lane is None or lane.task.done():
                         queue: asyncio.Queue[EventT] = asyncio.Queue(BATCH_SIZE if route.batch else LANE_DEPTH)
-                        task = asyncio.create_task(self._lane(route, manual, queue),
-                                                   name=f"{route.name}[{tp.topic}:{tp.partition}]")
+                        where = "all partitions" if key is None else f"{tp.topic}:{tp.partition}"
+                        task = asyncio.create_task(self._lane(route, manual, queue), name=f"{route.name}[{where}]")
                         self._lanes.add(task)
                         task.add_done_callback(self._lanes.discard)
-                        lane = lanes[tp] = _Lane(queue, task)
+                        lane = lanes[key] = _Lane(queue, task)
                     await lane.queue.put(event)
             finally:
                 for lane in lanes.values():
@@ -252,7 +257,6 @@ class FaustHost:
             self.app.consumer.unacked.discard(event.message)
 
     async def _lane(self, route: Route, stream: StreamT, queue: asyncio.Queue[EventT]) -> None:
-        exclusive = self._exclusive.setdefault(route.name, asyncio.Lock()) if route.exclusive else None
         while True:
             event = await queue.get()
             if not self._current(event, starting=True):
@@ -269,14 +273,8 @@ class FaustHost:
                     self._inflight -= 1
             elif route.batch is None:
                 await self._lane_run(route, stream, queue, event)
-            elif exclusive is None:
-                await self._lane_batch(route, stream, queue, event)
             else:
-                # One batch of this route at a time in this process: the projection into SQLite, whose single
-                # write lock concurrent transactions would wait for in SQLite's sleeping busy loop. What the
-                # other partitions' lanes queue meanwhile makes their next batch larger.
-                async with exclusive:
-                    await self._lane_batch(route, stream, queue, event)
+                await self._lane_batch(route, stream, queue, event)
 
     async def _lane_run(self, route: Route, stream: StreamT, queue: asyncio.Queue[EventT], first: EventT) -> None:
         """Events queued in this partition's lane, one by one through the stage; one wait for all their acks.

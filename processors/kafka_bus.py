@@ -58,11 +58,15 @@ class KafkaBus:
             return self._producer
 
     def send(self, messages: list[Outbound]) -> None:
+        self.send_encoded([(m.topic, m.key, m.event.to_json()) for m in messages])
+
+    def send_encoded(self, messages: list[tuple[str, str, bytes]]) -> None:
+        """`send` for events already serialized (topic, key, CloudEvent JSON): the outbox relay's rows as stored."""
         if not messages:
             return
         producer = self._connect()
         try:
-            futures = [producer.send(m.topic, key=m.key, value=m.event.to_json(), headers=HEADERS) for m in messages]
+            futures = [producer.send(topic, key=key, value=value, headers=HEADERS) for topic, key, value in messages]
             for future in futures:
                 future.get(timeout=self.delivery_timeout_ms / 1000 + 1)
         except KafkaError as exc:

@@ -6,16 +6,22 @@ the message to the `outbox` table in the same store transaction as the publicati
 both are kept or neither. `OutboxRelay` then appends outbox rows to the bus in sequence order
 and deletes them:
 
-- right after each commit, in the committing thread (the message is on the bus before the
-  202 leaves, when the bus is up);
-- and from a background thread, which retries with backoff while the bus is down and picks
-  up rows a crashed process left behind.
+- on SQLite (the embedded log, a local append): right after each commit, in the committing
+  thread (the message is on the bus before the 202 leaves, when the bus is up);
+- on PostgreSQL (Kafka, several API processes): in the relay's own thread, woken by each commit,
+  so the group-commit writer never waits for a broker's acknowledgement (a 202 means the message
+  is durable in the outbox; the relay puts it on Kafka a few milliseconds later);
+- and from that background thread in both cases, which retries with backoff while the bus is
+  down and picks up rows a crashed process left behind.
 
 A relay killed between the bus append and the delete sends those rows again. The embedded
 log drops the repeats (`SqliteLog.send_once`, keyed by event id); Kafka consumers are
 idempotent per event id. On PostgreSQL, several API processes share one outbox: a relay
-drains it only while holding a transaction-scoped advisory lock, so rows of one publication
-leave in the order they were committed.
+drains it only while holding a session-level advisory lock on a connection of its own, so
+one relay at a time reads, sends and deletes, and rows of one publication leave in the order
+they were committed. No transaction stays open across the send (read, commit; send, wait for
+the acknowledgement; delete, commit): the rows the relay works on lock nothing the writers need.
+A relay that dies holding the lock loses its session, and with it the lock.
 """
 
 from __future__ import annotations
@@ -23,11 +29,12 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from sqlalchemy import Connection, bindparam, delete, func, insert, select
 from tenacity import Retrying, retry_if_exception_type, stop_never, wait_exponential
 
-from persistence.engine import reading
+from persistence.engine import at_batch_end, reading
 from persistence.faults import kill_point
 from persistence.store import StatusStore, utcnow
 from persistence.tables import outbox
@@ -38,18 +45,34 @@ log = logging.getLogger("govcast.outbox")
 
 BATCH = 500  # rows per bus send
 POLL_SECONDS = 1.0  # background check for rows other processes (or a crash) left
+BUSY_RETRY_SECONDS = 0.02  # another process held the drain lock: look again soon (it may have read before our commit)
 _RELAY_LOCK = 0x676F76636173745F  # "govcast_": the advisory lock of the PostgreSQL outbox drain
 _ADD = insert(outbox)  # built once: every submission adds a row
 _OLDEST = select(outbox).order_by(outbox.c.seq).limit(bindparam("batch"))
 _DELETE = delete(outbox).where(outbox.c.seq.in_(bindparam("seqs", expanding=True)))
 
 
+class _Row(NamedTuple):
+    """An outbox row as stored: the event is the JSON text `CloudEvent.to_json` made when it was enqueued."""
+
+    seq: int
+    topic: str
+    key: str
+    event: str
+
+
 def enqueue(conn: Connection, messages: Sequence[Outbound]) -> None:
-    """Add `messages` to the outbox inside the caller's transaction (kept only if it commits)."""
+    """Add `messages` to the outbox inside the caller's transaction (kept only if it commits). Inside a
+    group-commit batch the rows of all its units go in one insert at the end of the batch, in unit order."""
     now = utcnow()
-    conn.execute(_ADD, [
-        {"topic": m.topic, "key": m.key, "event": m.event.to_json().decode(), "created_at": now} for m in messages
-    ])
+    rows = [{"topic": m.topic, "key": m.key, "event": m.event.to_json().decode(), "created_at": now} for m in messages]
+    if not at_batch_end(conn, _add, rows):
+        _add(conn, [rows])
+
+
+def _add(conn: Connection, batches: list[list[dict[str, object]]]) -> None:
+    if rows := [row for batch in batches for row in batch]:
+        conn.execute(_ADD, rows)
 
 
 def pending(store: StatusStore) -> int:
@@ -71,12 +94,18 @@ class OutboxRelay:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self.bus_down = False  # the last send failed: the committing threads leave relaying to the background
+        self._shared = store.engine.dialect.name == "postgresql"  # several processes share the outbox
+        self._busy = False  # the last drain found another process's relay holding the lock
 
     # -- relaying -------------------------------------------------------------
     def drain(self) -> int:
-        """Relay every committed row (in batches); the number relayed. Bus errors propagate, rows stay."""
-        total = 0
+        """Relay every committed row (in batches); the number relayed. Bus errors propagate, rows stay.
+
+        On PostgreSQL, 0 when another process's relay is draining (it relays our rows too)."""
         with self._drain_lock:
+            if self._shared:
+                return self._drain_shared()
+            total = 0
             while True:
                 moved = self._relay_batch()
                 total += moved
@@ -84,8 +113,9 @@ class OutboxRelay:
                     return total
 
     def after_commit(self) -> None:
-        """Called by a writer after its commit: relay now unless the bus is known to be down."""
-        if self.bus_down:
+        """Called by a writer after its commit: relay now (SQLite) or wake the relay thread (PostgreSQL, or the
+        bus is known to be down)."""
+        if self.bus_down or self._shared:
             self.kick()
             return
         try:
@@ -96,14 +126,6 @@ class OutboxRelay:
             self.kick()
 
     def _relay_batch(self) -> int:
-        if self.store.engine.dialect.name == "postgresql":
-            with self.store.transaction() as conn:
-                if not conn.execute(select(func.pg_try_advisory_xact_lock(_RELAY_LOCK))).scalar_one():
-                    return 0  # another process is draining; it loops until the outbox is empty
-                rows = self._oldest(conn)
-                self._send(rows)
-                self._delete(conn, rows)
-            return len(rows)
         with reading(self.store.engine) as conn:  # SQLite: never hold the store's write lock across a bus send
             rows = self._oldest(conn)
         if rows:
@@ -112,26 +134,63 @@ class OutboxRelay:
                 self._delete(conn, rows)
         return len(rows)
 
-    def _oldest(self, conn: Connection) -> list[tuple[int, Outbound]]:
-        rows = conn.execute(_OLDEST, {"batch": self.batch}).all()
-        return [(r.seq, Outbound(r.topic, r.key, CloudEvent.from_json(r.event))) for r in rows]
+    def _drain_shared(self) -> int:
+        """PostgreSQL: drain under the session lock, each read and delete its own short transaction."""
+        total = 0
+        conn = self.store.engine.connect()
+        try:
+            self._busy = not conn.execute(select(func.pg_try_advisory_lock(_RELAY_LOCK))).scalar_one()
+            conn.commit()
+            if self._busy:
+                return 0  # another process is draining; we look again in BUSY_RETRY_SECONDS
+            try:
+                while True:
+                    rows = self._oldest(conn)
+                    conn.commit()  # no transaction open while the broker acknowledges
+                    self._send(rows)
+                    self._delete(conn, rows)
+                    conn.commit()
+                    total += len(rows)
+                    if len(rows) < self.batch:
+                        return total
+            finally:
+                self._unlock(conn)
+        finally:
+            conn.close()
 
-    def _send(self, rows: list[tuple[int, Outbound]]) -> None:
+    @staticmethod
+    def _unlock(conn: Connection) -> None:
+        try:
+            conn.rollback()  # a failed statement left the transaction aborted: the unlock must run outside it
+            conn.execute(select(func.pg_advisory_unlock(_RELAY_LOCK)))
+            conn.commit()
+        except Exception:
+            log.warning("outbox relay: could not release the drain lock; closing its connection (which releases it)")
+            conn.invalidate()  # a pooled connection must never keep the lock: the server drops it with the session
+
+    def _oldest(self, conn: Connection) -> list[_Row]:
+        return [_Row(r.seq, r.topic, r.key, r.event) for r in conn.execute(_OLDEST, {"batch": self.batch}).all()]
+
+    def _send(self, rows: list[_Row]) -> None:
         if not rows:
             return
         kill_point("relay:before-send")
-        messages = [m for _, m in rows]
-        send_once = getattr(self.bus, "send_once", None)
-        if send_once is not None:
-            send_once(messages)
+        send_encoded = getattr(self.bus, "send_encoded", None)
+        if send_encoded is not None:  # Kafka: the stored JSON goes out as it is (no parse, no second serialization)
+            send_encoded([(r.topic, r.key, r.event.encode()) for r in rows])
         else:
-            self.bus.send(messages)
+            messages = [Outbound(r.topic, r.key, CloudEvent.from_json(r.event)) for r in rows]
+            send_once = getattr(self.bus, "send_once", None)
+            if send_once is not None:
+                send_once(messages)
+            else:
+                self.bus.send(messages)
         kill_point("relay:after-send")
 
     @staticmethod
-    def _delete(conn: Connection, rows: list[tuple[int, Outbound]]) -> None:
+    def _delete(conn: Connection, rows: list[_Row]) -> None:
         if rows:
-            conn.execute(_DELETE, {"seqs": [seq for seq, _ in rows]})
+            conn.execute(_DELETE, {"seqs": [r.seq for r in rows]})
 
     # -- background -----------------------------------------------------------
     def kick(self) -> None:
@@ -160,7 +219,7 @@ class OutboxRelay:
             before_sleep=lambda state: log.warning("outbox relay: %s; trying again", state.outcome and state.outcome.exception()),
         )
         while not self._stopping.is_set():
-            self._wake.wait(self.poll_seconds)
+            self._wake.wait(BUSY_RETRY_SECONDS if self._busy else self.poll_seconds)
             self._wake.clear()
             if self._stopping.is_set():
                 return

@@ -5,6 +5,10 @@ Outside the send window (GOVCAST_NEWMEDIA_SEND_WINDOW, Beijing time by the pipel
 (GOVCAST_NEWMEDIA_DAILY_CAP, slots in persistence/send_slots.py) a copy waits for the next window in its channel's
 retry topic, without spending an attempt, and shows `scheduled` with the time it will go out. Retractions are never
 held back (withdrawing a copy is urgent), nor are the retries and result checks of a copy that started in its window.
+A copy that fails for good without having been posted -- the platform refused it, or its attempts ran out on
+errors that said it was not sent -- gives its slot back, so the cap counts what the account posted. A copy whose
+outcome stayed unknown (accepted but never confirmed, or unknown after its last attempt) keeps its slot: it may
+have been posted.
 """
 
 from __future__ import annotations
@@ -14,8 +18,8 @@ import datetime as dt
 
 from pydantic import BaseModel
 
-from persistence.send_slots import claim_send_slot
-from processors.stages import StageContext
+from persistence.send_slots import claim_send_slot, release_send_slot
+from processors.stages import UNKNOWN_OUTCOME, DeadLetter, StageContext
 from processors.steering import Stage
 from schemas.delivery import Action, DeliveryStatus, DeliveryTask, StatusEvent
 from settings import Settings
@@ -78,11 +82,27 @@ async def gate(task: DeliveryTask, ctx: StageContext) -> list[BaseModel] | None:
                     f"the account's {cap} posts of {day.isoformat()} are used (daily cap)", now)
 
 
+def unposted_for_good(task: DeliveryTask, outputs: list[BaseModel]) -> bool:
+    """Whether the delivery's `outputs` end `task` (a publish) without a post: refused (failed), or dead after
+    attempts that all said "not sent" -- not after unanswered result checks or an unknown outcome."""
+    if task.action is not Action.publish:
+        return False
+    ended = {o.status for o in outputs if isinstance(o, StatusEvent) and o.channel == task.channel}
+    if DeliveryStatus.failed in ended:
+        return True
+    dead = [o for o in outputs if isinstance(o, DeadLetter)]
+    maybe_posted = task.checks or UNKNOWN_OUTCOME in (task.last_error or "")  # accepted once, or unknown before
+    return bool(dead) and not maybe_posted and not any(UNKNOWN_OUTCOME in d.reason for d in dead)
+
+
 def paced(stage: Stage) -> Stage:
-    """`stage` behind the send window and the daily cap."""
+    """`stage` behind the send window and the daily cap; a copy that fails for good unposted frees its slot."""
     async def run(task: DeliveryTask, ctx: StageContext) -> list[BaseModel]:
         if (waiting := await gate(task, ctx)) is not None:
             return waiting
-        return await stage(task, ctx)
+        outputs = await stage(task, ctx)
+        if task.channel in ctx.settings.newmedia_daily_cap and unposted_for_good(task, outputs):
+            await asyncio.to_thread(release_send_slot, ctx.store.engine, task.channel, task.delivery_id)
+        return outputs
 
     return run

@@ -73,6 +73,9 @@ class PublicationChange(BaseModel):
     publication: Publication
 
 
+UNKNOWN_OUTCOME = "outcome unknown"  # in the reason of a retry or dead letter whose copy may have been posted
+
+
 class DeadLetter(BaseModel):
     task: DeliveryTask
     reason: str
@@ -200,7 +203,7 @@ def outcome(task: DeliveryTask, result: DeliveryResult, ctx: StageContext) -> li
         return [later, status(DeliveryStatus.retrying,
                               f"infrastructure outage, waiting (attempt not counted): {result.reason}; next at {due.isoformat()}")]
     hinted = result.retry_after if isinstance(result, Retryable) else result.reconcile_after
-    reason = result.reason if isinstance(result, Retryable) else f"outcome unknown, will reconcile: {result.reason}"
+    reason = result.reason if isinstance(result, Retryable) else f"{UNKNOWN_OUTCOME}, will reconcile: {result.reason}"
     if task.attempt >= ctx.settings.max_attempts:
         return [DeadLetter(task=task, reason=reason, at=now),
                 status(DeliveryStatus.dead, f"gave up after {task.attempt} attempts: {reason}")]

@@ -102,6 +102,7 @@ class Route:
     batch: Callable[[list[Any], StageContext], Awaitable[list[list[BaseModel]]]] | None = None
     weigh: Callable[[CloudEvent], int] = lambda event: 1  # batches stop growing at MAX_BATCH_WEIGHT
     # One batch at a time per process, across partitions: the stage writes a store with one writer (SQLite).
+    # The Kafka host gives such a route one lane for all partitions, whose batches mix them.
     exclusive: bool = False
 
     def take_batch(self, events: list[Any], event_of: Callable[[Any], CloudEvent]) -> list[Any]:

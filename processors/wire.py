@@ -11,21 +11,34 @@ validated in full like before, so it still fails (and the host parks it on the d
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections import OrderedDict
 from typing import Any
 
 from schemas.publication import Publication
 
-SIZE = 256  # publications in flight in one process at a time, with room to spare
+# What the remembered publications may take, roughly: a publication's stages lag one another by up to a
+# topic's backlog (a worker working off 1,000 queued submissions plans them all before it delivers the
+# first), and a copy that is no longer remembered is validated in full again (0.3-0.5 ms). About 20 KB each
+# for a short notice (model and JSON form), so some 2,000 of those; fewer long documents.
+BUDGET_BYTES = 48 * 1024 * 1024
+ENTRY_BYTES = 16 * 1024  # an entry's cost besides its body texts
+
+
+def weight(pub: Publication) -> int:
+    """Approximate memory of one entry: the body texts, held by the model and by the JSON form."""
+    return ENTRY_BYTES + 2 * (sys.getsizeof(pub.body_html) + sys.getsizeof(pub.body_text))
 
 
 class PublicationCache:
-    """(id, version) → (model, JSON form); least recently used dropped first. Safe across threads."""
+    """(id, version) → (model, JSON form); least recently used dropped first, within a memory budget.
+    Safe across threads."""
 
-    def __init__(self, size: int = SIZE) -> None:
+    def __init__(self, budget: int = BUDGET_BYTES) -> None:
         self._entries: OrderedDict[tuple[Any, Any], tuple[Publication, dict[str, Any]]] = OrderedDict()
-        self._size = size
+        self._weights: dict[tuple[Any, Any], int] = {}
+        self._budget, self._used = budget, 0
         self._lock = threading.Lock()
 
     def validated(self, data: dict[str, Any]) -> Publication:
@@ -52,12 +65,19 @@ class PublicationCache:
         self._touch(key, (pub, data))
         return data
 
+    def __len__(self) -> int:
+        return len(self._entries)
+
     def _touch(self, key: tuple[Any, Any], entry: tuple[Publication, dict[str, Any]]) -> None:
         with self._lock:
+            if self._entries.get(key) is not entry:
+                self._used += weight(entry[0]) - self._weights.get(key, 0)
+                self._weights[key] = weight(entry[0])
             self._entries[key] = entry
             self._entries.move_to_end(key)
-            while len(self._entries) > self._size:
-                self._entries.popitem(last=False)
+            while self._used > self._budget and len(self._entries) > 1:
+                old, _ = self._entries.popitem(last=False)
+                self._used -= self._weights.pop(old)
 
 
 publications = PublicationCache()

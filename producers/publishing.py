@@ -15,7 +15,6 @@ import datetime as dt
 import hashlib
 import json
 import logging
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -28,18 +27,19 @@ from adapters import channels as channels_registry
 from adapters.common.links import portal_article_url
 from adapters.overrides import override_problems
 from persistence import audit, expiries
-from persistence.engine import reading, retryable, unique_violation
+from persistence.engine import batch_memo, reading, retryable, unique_violation
 from persistence.faults import kill_point
-from persistence.group_commit import GroupCommitter
+from persistence.group_commit import GroupCommitter, Staged, Unsaved
 from persistence.operations import record_action
 from persistence.store import Principal, StatusStore
 from processors.bus import Bus, Outbound
 from processors.normalize import normalize
 from processors.outbox import OutboxRelay, enqueue
 from processors.screen import Severity, screen
+from producers import entropy
 from producers.auth import TokenCache, actor_of, may_see_department
 from producers.errors import Conflict, FieldError, Forbidden, Invalid, NotFound, Unauthorized, Unavailable
-from producers.lifecycle import expire, kept_lapse, lapse_errors, lapse_targets
+from producers.lifecycle import LAPSING, expire, kept_lapse, lapse_errors, lapse_targets
 from schemas.events import EventType, Topics, new_event
 from schemas.publication import Accepted, IndexNo, Publication, PublicationIn, RelatedRef, RetractIn
 from settings import Settings
@@ -69,7 +69,7 @@ def request_hash(method: str, path: str, payload: BaseModel) -> str:
 def new_publication_id(principal: Principal, idempotency_key: str | None) -> str:
     """Deterministic for a (principal, key) pair, so a retried submit can never create a second publication."""
     if idempotency_key is None:
-        return "pub_" + secrets.token_hex(10)
+        return "pub_" + entropy.token_hex(10)
     return "pub_" + hashlib.sha256(f"{principal.id}|{idempotency_key}".encode()).hexdigest()[:20]
 
 
@@ -139,38 +139,68 @@ class Publisher:
     # -- the three changes ---------------------------------------------------
     def submit(self, principal: Principal, data: PublicationIn, *, idempotency_key: str | None = None) -> Outcome:
         """A new publication, version 1 (202). Raises Forbidden, Invalid, Conflict, Unavailable."""
-        unit, order = self._submission(principal, data, idempotency_key)
-        return self.transaction(unit, order=order)
+        prepare, order = self._submission(principal, data, idempotency_key)
+        return self._staged_transaction(prepare, order=order)
 
     async def submit_async(self, principal: Principal, data: PublicationIn, *, idempotency_key: str | None = None) -> Outcome:
         """`submit` for the event loop: no thread waits for the commit. `principal` may come from `self.tokens`:
         the commit checks its token is still live (Unauthorized, nothing written, when it is not)."""
-        unit, order = self._submission(principal, data, idempotency_key)
+        prepare, order = self._submission(principal, data, idempotency_key)
         try:
-            return await self.transaction_async(unit, order=order, principal=principal.id)
+            return await self._staged_transaction_async(prepare, order=order, principal=principal.id)
         except Unauthorized:
             self.tokens.forget(principal.id)
             raise
 
-    def _submission(self, principal: Principal, data: PublicationIn, idempotency_key: str | None) -> tuple[Unit, str]:
+    def _submission(self, principal: Principal, data: PublicationIn, idempotency_key: str | None) -> tuple[Staged[Outcome], str]:
+        """The submission as a staged unit (persistence.group_commit): checks and normalizing first, for the whole
+        batch; then, in the finish step, the 索引号 (the department's counter row stays locked from there to the
+        commit) and the writes."""
         code = self._publishing_department(principal, data)
         _check_key(idempotency_key)
         now = self._clock()
         pub_id = new_publication_id(principal, idempotency_key)
+        # the fingerprint only matters with a key (replay, conflict): not worth the body's JSON dump without one
+        req_hash = request_hash("POST", COLLECTION, data) if idempotency_key is not None else ""
+        year = effective_publish_date(data, now).year
 
-        def work(conn: Connection) -> tuple[Outcome, Outbound]:
+        def prepare(conn: Connection) -> Callable[[Connection], Outcome] | Unsaved[Outcome]:
+            if idempotency_key is not None and (replay := self._replay(conn, principal, idempotency_key, req_hash)):
+                return Unsaved(lambda _conn: replay)
             channels, related = self._checked(conn, data, code)
-            index = self._new_index(conn, data, code, now, pub_id)
-            pub = self._normalize(data, channels, related, pub_id=pub_id, version=1, department=code, index=index, now=now)
-            status = initial_status(data, now)
-            self.store.upsert_publication(conn, pub, status, channels)
-            expiries.schedule(conn, pub, new=True)
-            audit.record(conn, principal, "publication.submit", pub.id, {"title": pub.title, "index_no": pub.index_no_text})
-            if lapsed := lapse_targets(self.store, conn, principal, pub, self._portal_url(pub), now, self._revised_message):
-                enqueue(conn, lapsed)  # the targets' new versions go out with this publication, or not at all
-            return self._answer(pub, status), self._message(EventType.submitted, pub)
+            sent = self._sent_index(conn, data, pub_id)
+            # Normalized before the 索引号 exists (a stand-in of the same department and year): the number is
+            # put in by the finish step, so the counter row is not held while the body is sanitized.
+            draft = self._normalize(data, channels, related, pub_id=pub_id, version=1, department=code,
+                                    index=sent or IndexNo(code=code, year=year, sequence=1, width=INDEX_WIDTH), now=now)
+            if not sent:
+                _expect_index(conn, code, year, pub_id)
 
-        return self._unit(principal, idempotency_key, request_hash("POST", COLLECTION, data), work), code
+            def finish(conn: Connection) -> Outcome:
+                if idempotency_key is not None and (replay := self._replay(conn, principal, idempotency_key, req_hash)):
+                    return replay  # the same key twice in one batch: the first one's answer
+                index = sent or self._allocated_index(conn, code, year)
+                pub = draft if sent else draft.model_copy(update={"index": index, "index_no": str(index)})
+                status = initial_status(data, now)
+                # An allocated number is the batch's alone: the row can wait for the batch's one insert. A number the
+                # department sent may be another request's too: its row goes in now, so a clash fails this request only.
+                self.store.upsert_publication(conn, pub, status, channels, at_batch_end=not sent)
+                expiries.schedule(conn, pub, new=True)
+                audit.record(conn, principal, "publication.submit", pub.id, {"title": pub.title, "index_no": pub.index_no_text})
+                if lapsed := lapse_targets(self.store, conn, principal, pub, self._portal_url(pub), now, self._revised_message):
+                    enqueue(conn, lapsed)  # the targets' new versions go out with this publication, or not at all
+                outcome = self._answer(pub, status)
+                if idempotency_key is not None:
+                    self.store.remember_answer(conn, principal.id, idempotency_key, req_hash, outcome.status_code, outcome.body)
+                enqueue(conn, [self._message(EventType.submitted, pub)])
+                return outcome
+
+            # Without a key, a number sent or a publication to lapse, the finish step writes only at the batch's
+            # end (publication, expiry, audit and outbox rows): no savepoint needed around it.
+            lapsing = any(ref.id and ref.relation in LAPSING for ref in related)
+            return Unsaved(finish) if idempotency_key is None and not sent and not lapsing else finish
+
+        return prepare, code
 
     def revise(
         self, principal: Principal, publication_id: str, data: PublicationIn, *, idempotency_key: str | None = None
@@ -319,6 +349,25 @@ class Publisher:
                 _retry_or_raise(exc, attempt)
         raise AssertionError("unreachable")
 
+    def _staged_transaction(self, prepare: Staged[Outcome], *, order: str) -> Outcome:
+        """`transaction` for a staged unit (its prepare step returns its finish step)."""
+        for attempt in range(1, ATTEMPTS + 1):
+            kill_point("commit:before")
+            try:
+                return self.writer.run_staged(prepare, order=order)
+            except DBAPIError as exc:
+                _retry_or_raise(exc, attempt)
+        raise AssertionError("unreachable")
+
+    async def _staged_transaction_async(self, prepare: Staged[Outcome], *, order: str, principal: str) -> Outcome:
+        for attempt in range(1, ATTEMPTS + 1):
+            kill_point("commit:before")
+            try:
+                return await self.writer.run_staged_async(prepare, order=order, principal=principal)
+            except DBAPIError as exc:
+                _retry_or_raise(exc, attempt)
+        raise AssertionError("unreachable")
+
     def _replay(self, conn: Connection, principal: Principal, key: str, req_hash: str) -> Outcome | None:
         stored = self.store.idempotent_answer(conn, principal.id, key)
         if stored is None:
@@ -423,20 +472,32 @@ class Publisher:
                     resolved.append(ref)
         return resolved
 
-    def _new_index(self, conn: Connection, data: PublicationIn, code: str, now: dt.datetime, pub_id: str) -> IndexNo:
-        if data.index_no:
-            index = IndexNo.parse(data.index_no)
-            if self.store.index_no_taken(conn, str(index), except_id=pub_id):
-                raise Conflict(
-                    f"索引号 {index} is already in use",
-                    [FieldError("body.index_no", "already used by another publication; leave it out to have one allocated")],
-                )
-            return index
-        year = effective_publish_date(data, now).year
+    def _sent_index(self, conn: Connection, data: PublicationIn, pub_id: str) -> IndexNo | None:
+        """The 索引号 the department sent, once checked free; None when it left it to us."""
+        if not data.index_no:
+            return None
+        index = IndexNo.parse(data.index_no)
+        if self.store.index_no_taken(conn, str(index), except_id=pub_id):
+            raise Conflict(
+                f"索引号 {index} is already in use",
+                [FieldError("body.index_no", "already used by another publication; leave it out to have one allocated")],
+            )
+        return index
+
+    def _allocated_index(self, conn: Connection, code: str, year: int) -> IndexNo:
+        """The next free 索引号 of the department and year. Inside a group-commit batch the first submission to
+        ask allocates for every submission of the batch that will (`_expect_index`), in one statement, and the
+        others take theirs from that pool; the counter row is locked from then to the commit."""
+        memo = batch_memo(conn)
+        pool: list[IndexNo] = memo.setdefault(f"索引号 pool {code} {year}", []) if memo is not None else []
         for _ in range(10_000):  # skip numbers a department already sent explicitly
-            index = IndexNo(code=code, year=year, sequence=self.store.next_index_sequence(conn, code, year), width=INDEX_WIDTH)
-            if not self.store.index_no_taken(conn, str(index)):
-                return index
+            if pool:
+                return pool.pop(0)
+            wanted = max(1, len(memo.pop(f"索引号 wanted {code} {year}", ()))) if memo is not None else 1
+            numbers = [IndexNo(code=code, year=year, sequence=n, width=INDEX_WIDTH)
+                       for n in self.store.next_index_sequences(conn, code, year, wanted)]
+            taken = self.store.index_nos_taken(conn, [str(i) for i in numbers])
+            pool.extend(i for i in numbers if str(i) not in taken)
         raise Conflict(f"could not allocate a free 索引号 for {code}/{year}")
 
     def _normalize(
@@ -453,6 +514,13 @@ class Publisher:
     ) -> Publication:
         fields = data.model_copy(update={"channels": list(channels), "related": related})
         return normalize(fields, publication_id=pub_id, version=version, department=department, index=index, submitted_at=now)
+
+
+def _expect_index(conn: Connection, code: str, year: int, pub_id: str) -> None:
+    """A staged submission of this batch will ask for a 索引号 of (code, year): counted so the first ask allocates
+    for all. The same Idempotency-Key twice in one batch (one publication id) counts once: the second replays."""
+    if (memo := batch_memo(conn)) is not None:
+        memo.setdefault(f"索引号 wanted {code} {year}", set()).add(pub_id)
 
 
 def _changes(old: Publication, new: Publication) -> dict[str, Any]:

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Collection
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator, model_validator
 
+from schemas.contacts import CONTACT_FIELDS, mask_contact
 from schemas.vocab import credit_code_checksum_ok
 
 INDUSTRY_RE = re.compile(r"^[A-T](?:\d{2}|\d{3}|\d{4})?$")  # GB/T 4754-2017: section letter, then 2/3/4 digits
@@ -193,9 +195,11 @@ class Subscriber(SubscriberIn):
         data["webhook_secret"] = self.webhook_secret.get_secret_value() if self.webhook_secret else None
         return data
 
-    def public(self) -> dict[str, Any]:
-        """As the API shows it: the webhook secret is never echoed."""
+    def public(self, *, reveal: Collection[str] = ()) -> dict[str, Any]:
+        """As the API shows it: contacts masked but those named in `reveal` (for one record someone must correct);
+        the webhook secret is never echoed."""
         data = self.model_dump(mode="json")
+        data.update({name: mask_contact(name, data[name]) for name in CONTACT_FIELDS if name not in reveal})
         data["webhook_secret"] = "whsec_…" if self.webhook_secret else None
         data["verification"] = self.verification_state()
         return data

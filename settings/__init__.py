@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=Path("govcast-data"), description="where the log, status store and portal live")
     host: str = Field(default="127.0.0.1", description="address the HTTP server binds")
     port: int = Field(default=8000, description="HTTP port")
+    api_processes: int = Field(default=1, ge=1, le=32, description="`govcast run`, embedded mode: processes serving "
+                               "the HTTP API on the one port (one also runs the pipeline; the others share its SQLite "
+                               "store and log). More than 1 uses more cores for submissions; not with sandboxes "
+                               "(their platforms live in one process's memory)")
     public_url: str | None = Field(default=None, description="external base URL (default http://host:port)")
     store_url: str | None = Field(default=None, description="SQLAlchemy URL of the status store (default SQLite in data_dir)")
     db_auto_upgrade: bool = Field(default=True, description="migrate the store's schema when a process opens it; "
@@ -138,6 +142,28 @@ class Settings(BaseSettings):
         if self.production and self.sandboxes:
             raise ValueError("production mode refuses to start with the sandbox platforms: set GOVCAST_SANDBOXES=false "
                              "(and configure the real platforms)")
+        return self
+
+    @model_validator(mode="after")
+    def _mass_send_time_in_the_send_window(self) -> Settings:
+        """A paced WeChat account (review rule) posts only within the send window, and by mass send every post goes
+        out at the mass send time: a time outside the window would post outside it every day, so it is refused.
+        Without the review rule the window does not apply to WeChat, and any mass send time is fine."""
+        if "wechat" not in self.channels or not any(e.partition(":")[0] == "wechat" for e in self.newmedia_review):
+            return self
+        from adapters.wechat.config import WechatSettings  # here: only installations that pace WeChat read it
+
+        try:
+            wechat = self.channel_settings(WechatSettings)
+        except ValidationError:
+            return self  # its own mistake is reported where the channel is configured, naming its variable
+        hour, minute = (int(part) for part in wechat.mass_send_time.split(":"))
+        start, end = (int(t[:2]) * 60 + int(t[3:]) for t in self.newmedia_send_window.split("-"))
+        if wechat.mass_send and not start <= hour * 60 + minute < end:
+            raise ValueError(f"GOVCAST_WECHAT_MASS_SEND_TIME {wechat.mass_send_time} is outside "
+                             f"GOVCAST_NEWMEDIA_SEND_WINDOW {self.newmedia_send_window}, which paces the wechat channel "
+                             "(GOVCAST_NEWMEDIA_REVIEW): the mass send would post outside the window every day; "
+                             "set a mass send time within the window, or widen the window")
         return self
 
     @field_validator("webhook_allowed_networks", "metrics_allowed_networks")

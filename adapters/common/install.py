@@ -29,6 +29,9 @@ class Installation(Protocol):
     def categories(self) -> dict[str, str]: ...  # 组配分类 -> portal column slug (portal links of every channel)
 
     @property
+    def channels(self) -> list[str]: ...  # the configured channels (GOVCAST_CHANNELS): what this installation offers
+
+    @property
     def webhook_allowed_networks(self) -> list[str]: ...  # egress: inward networks webhooks may reach anyway
 
     def channel_settings(self, model: type[S]) -> S: ...

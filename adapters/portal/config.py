@@ -103,6 +103,7 @@ def portal_config(install: Installation) -> PortalConfig:
         site_phone=site.site_phone, icp=site.icp, categories=install.categories, page_size=site.page_size,
         refresh_seconds=site.portal_refresh_seconds, police_beian=site.site_police_beian,
         conac_url=site.site_conac_url, error_report_url=site.site_error_report_url,
-        subscribe_url=f"{install.base_url}/subscribe",  # the subscription center is part of every installation
+        # the subscription center signs businesses up for push: linked only where push is a configured channel
+        subscribe_url=f"{install.base_url}/subscribe" if "push" in install.channels else "",
         sandbox=install.sandboxes,  # the 演示环境 banner and noindex: a demo must not pass for the real site
     )

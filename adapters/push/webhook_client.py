@@ -6,7 +6,10 @@ a push (docs/benchmarks.md). Webhook requests are all alike -- one small signed 
 status (and Retry-After) is all govcast reads -- so this client writes the request bytes itself and parses
 the answers with httptools (llhttp, the parser uvicorn uses). Requests to one origin share a few keep-alive
 connections and are pipelined (HTTP/1.1: sent without waiting for earlier answers, answered in order);
-the writes of one event-loop turn go out in one system call.
+the writes of one event-loop turn go out in one system call. A new connection carries one request until its
+first answer shows the receiver keeps connections open: pipelining onto a receiver that closes after an answer
+would write into a closed socket, and the broken pipe discards the answer it already sent (asyncio stops reading),
+so a request the receiver had taken would be sent a second time.
 
 At-least-once: a request whose connection closed before its answer came (a pipelined request behind an
 answer that closed the connection, an idle connection the receiver had closed) is sent again on a fresh
@@ -74,6 +77,7 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.open = True
         self.keep_alive = True  # False once an answer said the server closes after it
+        self.pipelining = False  # True once an answer said the server keeps the connection open
         self.used_at = time.monotonic()
         self._out: list[bytes] = []
         self._retry_after: str | None = None
@@ -109,7 +113,9 @@ class _Connection(asyncio.Protocol):
             if not future.done():
                 future.set_result(Answer(status, self._retry_after))
         self.used_at = time.monotonic()
-        if not self.parser.should_keep_alive():
+        if self.parser.should_keep_alive():
+            self.pipelining = True
+        else:
             self.keep_alive = False
             self.close(ConnectionDropped("the receiver closes the connection after each answer"))
 
@@ -216,7 +222,7 @@ class WebhookClient:
                     connection.close(ConnectionDropped("idle too long"))
                 if not connection.open:
                     closed = True
-                elif in_flight < busy:
+                elif in_flight < busy and (connection.pipelining or not in_flight):  # one request until keep-alive
                     best, busy = connection, in_flight
             if closed:
                 pool[:] = [c for c in pool if c.open]

@@ -77,11 +77,28 @@ def _fold_char(ch: str) -> str:
     return "".join(out)
 
 
+class _FoldTable(dict[int, str]):
+    """code point -> its folded form, for str.translate; filled as characters are first met (the process's texts
+    use a few thousand distinct characters). Remembers which ones do not fold one for one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.uneven: set[str] = set()  # characters that fold into none or several
+
+    def __missing__(self, code: int) -> str:
+        folded = self[code] = _fold_char(chr(code))
+        if len(folded) != 1:
+            self.uneven.add(chr(code))
+        return folded
+
+
+_FOLDS = _FoldTable()
+
+
 def fold(text: str) -> Folded:
-    chars = set(text)
-    table = {ord(c): _fold_char(c) for c in chars}
-    if all(len(f) == 1 for f in table.values()):
-        return Folded(text.translate(table))  # one character for one: positions do not move
+    folded = text.translate(_FOLDS)  # meets (and so classifies) every character of `text`
+    if _FOLDS.uneven.isdisjoint(text):
+        return Folded(folded)  # one character for one: positions do not move
     parts: list[str] = []
     origin: list[int] = []
     pos = 0

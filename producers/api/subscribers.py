@@ -1,18 +1,23 @@
 """/v1/subscribers: the push directory (operators manage all; a business token manages only its own record),
-and `/u/{token}`: RFC 8058 one-click unsubscribe (signed token, no cookies, no redirect)."""
+and `/u/{token}`: RFC 8058 one-click unsubscribe (signed token, no cookies, no redirect).
+
+Contacts (mobile, email, webhook URL, WeChat openid) are masked in every answer (138****5678, z***@example.com).
+Whoever must correct a record reads that one record with `?reveal=contacts` (or just the one contact it needs,
+`?reveal=mobile`): in clear, and on the audit trail (`subscriber.reveal`: who, when, which record, which fields)."""
 
 from __future__ import annotations
 
 import contextlib
 import html
 from collections.abc import Iterator
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 
 from adapters.egress import networks, url_problem
 from adapters.push.unsubscribe import read_token
+from persistence import audit
 from persistence.audit import Actor
 from persistence.store import Principal
 from persistence.subscribers import SubscriberStore
@@ -21,11 +26,14 @@ from producers.api.deps import PrincipalDep, StoreDep
 from producers.directory import directory
 from producers.errors import FieldError, Forbidden, Invalid, NotFound, Unavailable
 from producers.problems import problem_docs
+from schemas.contacts import CONTACT_FIELDS
 from schemas.subscriber import SubscriberFields, SubscriberIn, credit_code_problem
 
 router = APIRouter(prefix="/v1/subscribers", tags=["subscribers"], responses=problem_docs(401, 403, 422, 429, 503))
 unsubscribe_router = APIRouter(tags=["subscribers"])
 CreditCode = Annotated[str, Path(min_length=18, max_length=18, description="unified social credit code")]
+Reveal = Annotated[Literal["contacts", "mobile", "email", "webhook_url", "wechat_openid"] | None, Query(
+    description="`contacts`: this record's contacts in clear, or only the one named (audited)")]
 
 MAX_OFFSET = 100_000_000  # far beyond any directory; larger values overflow the database's integers
 
@@ -84,21 +92,32 @@ def create(data: SubscriberIn, principal: PrincipalDep, request: Request, store:
 @router.get("", summary="List subscribers (operators)")
 def list_subscribers(principal: PrincipalDep, request: Request, store: StoreDep,
                      limit: Annotated[int, Query(ge=1, le=500)] = 50,
-                     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0) -> dict[str, Any]:
+                     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+                     reveal: Annotated[str | None, Query(max_length=20, include_in_schema=False)] = None) -> dict[str, Any]:
     if principal.kind != "operator":
         raise Forbidden("only operators list the directory; a business reads /v1/subscribers/{its credit code}")
+    if reveal is not None:  # said plainly rather than ignored: a list never shows contacts in clear
+        raise Invalid("reveal: contacts are shown in clear for one record only: GET /v1/subscribers/{credit code}"
+                      "?reveal=contacts", [FieldError("query.reveal", "only on a single-record request")])
     total, items = directory(request, store).list(limit, offset)
     return {"total": total, "limit": limit, "offset": offset, "items": [s.public() for s in items]}
 
 
 @router.get("/{credit_code}", summary="Read one subscriber", responses=problem_docs(404))
-def read(credit_code: CreditCode, principal: PrincipalDep, request: Request, store: StoreDep) -> dict[str, Any]:
+def read(credit_code: CreditCode, principal: PrincipalDep, request: Request, store: StoreDep,
+         reveal: Reveal = None) -> dict[str, Any]:
+    """Contacts masked; `?reveal=contacts` (or one contact's field name) shows them in clear and records who saw
+    which of this record's contacts when."""
     code = _valid_code(credit_code)
     _allowed(principal, code)
     sub = directory(request, store).get(code)
     if sub is None:
         raise NotFound(f"no subscriber {code}")
-    return sub.public()
+    if reveal is None:
+        return sub.public()
+    shown = [name for name in CONTACT_FIELDS if getattr(sub, name) and reveal in ("contacts", name)]
+    audit.record_now(store.engine, principal, "subscriber.reveal", code, {"fields": shown})
+    return sub.public(reveal=shown)
 
 
 @router.put("/{credit_code}", summary="Create or replace a subscriber", responses=problem_docs(400))

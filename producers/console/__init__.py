@@ -13,7 +13,16 @@ from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from producers.console import routes_actions, routes_auth, routes_home, routes_publications, routes_review, routes_tokens, sse
+from producers.console import (
+    routes_actions,
+    routes_auth,
+    routes_home,
+    routes_publications,
+    routes_review,
+    routes_subscribers,
+    routes_tokens,
+    sse,
+)
 from producers.console.web import HERE, CsrfRefused, LoginRequired, page, redirect
 from producers.errors import PublishError
 
@@ -26,7 +35,8 @@ def _console_path(request: Request) -> bool:
 
 
 def install_console(app: FastAPI) -> None:
-    for module in (routes_auth, routes_home, routes_publications, routes_review, routes_actions, routes_tokens, sse):
+    for module in (routes_auth, routes_home, routes_publications, routes_review, routes_actions, routes_tokens,
+                   routes_subscribers, sse):
         app.include_router(module.router, prefix="/console", include_in_schema=False)
     app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static")
 

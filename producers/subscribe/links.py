@@ -1,7 +1,7 @@
 """Signed, expiring manage links (`/subscribe/m/<token>`): they name one business and an expiry, and cannot be forged.
 
 No password and no cookie: whoever holds the link (sent to the business's verified email, or opened after an SMS
-code) manages that one record until it expires. Masking helpers for contact details live here too.
+code) manages that one record until it expires. The contact masks (schemas.contacts) are re-exported for the pages.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 
-from processors.screening.personal import mask_mobile as mask_digits
+from schemas.contacts import mask_email, mask_mobile, mask_openid, mask_url
 
 MANAGE_TTL = dt.timedelta(hours=24)
 
@@ -49,23 +49,4 @@ def read_manage_token(secret: str, token: str, now: dt.datetime) -> ManageToken 
     return ManageToken(code, now.timestamp() >= expires)
 
 
-def mask_email(email: str | None) -> str:
-    if not email:
-        return ""
-    user, _, domain = email.partition("@")
-    return f"{user[:1]}***@{domain}"
-
-
-def mask_mobile(mobile: str | None) -> str:
-    return mask_digits(mobile) if mobile else ""  # the same 138****5678 form screening shows
-
-
-def mask_url(url: str | None) -> str:
-    if not url:
-        return ""
-    scheme, _, rest = url.partition("://")
-    return f"{scheme}://{rest.split('/', 1)[0]}/…"
-
-
-def mask_openid(openid: str | None) -> str:
-    return f"{openid[:4]}…{openid[-3:]}" if openid else ""
+__all__ = ["ManageToken", "make_manage_token", "mask_email", "mask_mobile", "mask_openid", "mask_url", "read_manage_token"]

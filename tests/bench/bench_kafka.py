@@ -15,7 +15,8 @@ puts on govcast.publications:
    topic awaiting the broker's ack (acks=all, idempotent), offsets committed after each fetched batch. No
    parsing. Strictly sequential (the literal "consume→produce loop"; the target's baseline), and with
    --lanes also one sequential lane per partition (the concurrency shape govcast's Kafka host uses).
-2. govcast: the N events pre-produced to govcast.publications, one `govcast worker --broker` consuming;
+2. govcast: the N events pre-produced to govcast.publications (and their rows in the worker's status store, status
+   pending, as the submit API commits them with its outbox message), one `govcast worker --broker` consuming;
    timed from the worker's first plan output (its own timeline) to the status store showing the last of
    the N publications `delivered` (projection included). Per publication the worker consumes 4 messages,
    produces 3 (DeliveryTask + 2 StatusEvents) and runs plan (screen + render), the portal adapter (pages
@@ -63,7 +64,7 @@ from processors.faust_support import ensure_topics
 from processors.kafka_bus import HEADERS
 from processors.normalize import normalize
 from processors.topology import all_topics
-from schemas import DeliveryTask, IndexNo, PublicationIn
+from schemas import DeliveryTask, IndexNo, Publication, PublicationIn
 from schemas.delivery import Delivered, DeliveryResult
 from schemas.events import EventType, Topics, new_event
 from settings import Settings
@@ -155,18 +156,38 @@ class Broker:
 # ---------------------------------------------------------------------------------------------- payloads
 
 
-def payloads(count: int, prefix: str) -> list[tuple[bytes, bytes]]:
-    """(key, value) of `count` publication.submitted events as the submit API builds them (channels ["portal"])."""
+def publications(count: int, prefix: str) -> list[Publication]:
+    """`count` publications as the submit API records them (sample_policy, channels ["portal"])."""
     code = DEMO_DEPARTMENT["publisher_code"]
     now = dt.datetime.now(dt.UTC)
     out = []
     for i in range(count):
         fields = PublicationIn.model_validate(sample_policy(title=f"基准测试通知第{i + 1}号", channels=["portal"]))
-        pub = normalize(fields, publication_id=f"pub_{prefix}{i:06d}", version=1, department=code,
-                        index=IndexNo(code=code, year=now.year, sequence=i + 1, width=5), submitted_at=now)
-        event = new_event(EventType.submitted, "/govcast/api", pub.id, pub)
-        out.append((pub.id.encode(), event.to_json()))
+        out.append(normalize(fields, publication_id=f"pub_{prefix}{i:06d}", version=1, department=code,
+                             index=IndexNo(code=code, year=now.year, sequence=i + 1, width=5), submitted_at=now))
     return out
+
+
+def payloads(pubs: list[Publication]) -> list[tuple[bytes, bytes]]:
+    """(key, value) of the publication.submitted events the submit API puts on govcast.publications for `pubs`."""
+    return [(pub.id.encode(), new_event(EventType.submitted, "/govcast/api", pub.id, pub).to_json()) for pub in pubs]
+
+
+def record_submissions(db: Path, pubs: list[Publication]) -> None:
+    """The status store's rows the submit API commits with each submission (status pending), before the events.
+
+    Without them every worker's projection would create each record from the copy its status events carry,
+    a path production takes only for a store restored from an older backup (persistence/projection.py).
+    """
+    from persistence.store import StatusStore
+
+    store = StatusStore(f"sqlite:///{db}")
+    try:
+        with store.transaction() as conn:
+            for pub in pubs:
+                store.upsert_publication(conn, pub, "pending", list(pub.channels or []))
+    finally:
+        store.close()
 
 
 async def produce(bootstrap: str, topic: str, items: list[tuple[bytes, bytes]]) -> None:
@@ -370,11 +391,12 @@ def govcast_throughput(broker: Broker, count: int, workdir: Path, *, null: bool,
     skip_to_end(kafka)
     data_dir = workdir / (("null" if null else "portal") + f"-{workers}w")
     data_dir.mkdir(parents=True)
-    items = payloads(count, data_dir.name)
-    asyncio.run(produce(kafka.bootstrap, Topics.publications, items))
+    pubs = publications(count, data_dir.name)
+    db = data_dir / "status.db"
+    record_submissions(db, pubs)
+    asyncio.run(produce(kafka.bootstrap, Topics.publications, payloads(pubs)))
     procs: list[tuple[subprocess.Popen[Any], Path]] = []
     stats = workdir / f"worker-{data_dir.name}.pstats" if profile else None
-    db = data_dir / "status.db"
     spies: list[subprocess.Popen[Any]] = []
     try:
         for n in range(workers):
@@ -578,7 +600,7 @@ def main() -> None:
         kafka = broker.start()
         step("broker started")
         try:
-            items = payloads(args.count, "bare")
+            items = payloads(publications(args.count, "bare"))
             payload_bytes = statistics.fmean(len(v) for _, v in items)
             if "baseline" not in args.skip:
                 asyncio.run(produce(kafka.bootstrap, BENCH_IN, items))

@@ -8,7 +8,9 @@ once: one portal page, one entry in the portal's index, sitemap and feed, one `d
 
 from __future__ import annotations
 
+import os
 import random
+import signal
 import threading
 import time
 from collections import Counter
@@ -90,6 +92,89 @@ def test_sigkill_of_the_embedded_process_at_random_points(tmp_path: Path, chaos_
         listed = requests.get(f"{process.url}/v1/publications", params={"per_page": 1},
                               headers={"Authorization": f"Bearer {client.token}"}, timeout=10).json()
         assert listed["total"] == len(ids) == delivered_total(process.url, client)  # no orphan publication
+    finally:
+        process.stop()
+
+
+# -- several API processes ----------------------------------------------------------------------------------------
+
+# `--api-processes` refuses sandbox mode (its platforms live in one process); the portal needs none
+SEVERAL = {**REFRESH, "GOVCAST_SANDBOXES": "false", "GOVCAST_CHANNELS": "portal"}
+
+
+def api_children(pid: int) -> list[int]:
+    """The extra API processes `govcast run` (pid) started (not multiprocessing's resource tracker)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
+            if b"spawn_main" in cmdline:
+                found.append(int(child))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_sigkill_of_an_api_process_when_several_serve(tmp_path: Path, chaos_rng: random.Random) -> None:
+    """An extra API process killed mid-batch is started again; the main one killed takes the others with it (the
+    port is free for the restart); every 202, whichever process gave it, is delivered exactly once."""
+    data = tmp_path / "data"
+    subs = Submissions("多进程崩溃")
+    process = GovcastProcess(data, extra_args=["--api-processes", "2"], env=dict(SEVERAL)).start()
+    try:
+        assert process.proc is not None
+        client = Client(process.url, process.token("department", DEMO_DEPARTMENT["name"], DEMO_DEPARTMENT["publisher_code"]))
+        (child,) = api_children(process.proc.pid)
+
+        # Life 1: kill -9 the extra API process once a random share of a batch has been answered.
+        kill_after = chaos_rng.randint(BATCH // 5, BATCH * 3 // 5)
+        killing = threading.Lock()
+
+        def kill_child(i: int) -> None:
+            with killing:
+                if len(subs.answered) >= kill_after and alive(child):
+                    os.kill(child, signal.SIGKILL)
+
+        subs.many(client, subs.add(BATCH), threads=4, after=kill_child)
+        assert not alive(child), "the batch finished before the kill; proves nothing"
+        deadline = time.monotonic() + 30
+        while not (restarted := api_children(process.proc.pid)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert restarted and restarted != [child], "the killed API process was not started again"
+        subs.many(client, subs.add(ITEMS))  # both processes serve again
+        assert all(subs.keys[i] in subs.answered for i in range(BATCH, BATCH + ITEMS))
+
+        # Life 2: kill -9 the main process (pipeline and API) mid-batch: its child must go too.
+        children = api_children(process.proc.pid)
+        kill_after = len(subs.answered) + chaos_rng.randint(ITEMS // 5, ITEMS * 3 // 5)
+
+        def kill_main(i: int) -> None:
+            with killing:
+                if len(subs.answered) >= kill_after and process.proc and process.proc.poll() is None:
+                    process.kill9()
+
+        subs.many(client, subs.add(BATCH), threads=4, after=kill_main)
+        assert process.proc.returncode == -9, "the batch finished before the kill; proves nothing"
+        deadline = time.monotonic() + 30
+        while any(alive(pid) for pid in children) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(alive(pid) for pid in children), "an API process outlived govcast run (it holds the port)"
+
+        process.start()  # same data dir, same port
+        ids = subs.settle(client)  # the client retries whatever it has no answer for
+        wait_delivered(process.url, client, ids, timeout=180)
+        deadline = time.monotonic() + 30  # the last refresh comes up to 0.5 s after the last delivery
+        while sum((held := portal_held(process.url)).values()) < len(ids) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert Counter(held) == Counter(ids)  # each exactly once, and nothing the API cannot find
+        bodies = each_delivered_once(client, ids)
+        assert len({b["index_no"] for b in bodies}) == len(ids)  # no 索引号 twice
+        assert delivered_total(process.url, client) == len(ids)
     finally:
         process.stop()
 

@@ -1,4 +1,4 @@
-"""WeChat mass send end to end (issue 14, embedded host; the stages are the same on Kafka): with
+"""WeChat mass send end to end, on both hosts (the Kafka host runs the same stage code through faust): with
 GOVCAST_WECHAT_MASS_SEND three policies' WeChat copies wait, `scheduled`, for the daily send time of the pipeline
 clock and then go to every follower as one message of three articles, each copy delivered with its own article."""
 
@@ -13,14 +13,16 @@ import pytest
 import requests
 
 from govcast.samples import DEMO_DEPARTMENT, sample_policy
-from tests.conftest import Client, launch
+from tests.conftest import HOST_PARAMS, Client, launch
 
 BEIJING = dt.timezone(dt.timedelta(hours=8))
 
 
-def test_the_days_copies_go_out_as_one_multi_article_message(request: pytest.FixtureRequest, tmp_path: Path) -> None:
+@pytest.mark.parametrize("host", HOST_PARAMS)
+def test_the_days_copies_go_out_as_one_multi_article_message(request: pytest.FixtureRequest, tmp_path: Path,
+                                                             host: str) -> None:
     start = dt.datetime.now(BEIJING).replace(hour=10, minute=0, second=0, microsecond=0)
-    system = launch(request, "embedded", tmp_path / "data", env={
+    system = launch(request, host, tmp_path / "data", env={
         "GOVCAST_CHANNELS": "portal,wechat", "GOVCAST_WECHAT_MASS_SEND": "true", "GOVCAST_WECHAT_MASS_SEND_TIME": "18:00",
         "GOVCAST_WECHAT_POLL_SECONDS": "0.3", "GOVCAST_CLOCK_START": start.isoformat()})
     try:

@@ -195,3 +195,29 @@ def test_runtime_passes_sandbox_mode_to_the_portal(tmp_path: Any, sandboxes: boo
     doc = parse_html((config.root / url.removeprefix(config.base_url + "/")).read_text())
     assert bool(doc.find_all("p", class_="sandbox-banner")) is sandboxes
     assert ("robots" in {m.attrs.get("name") for m in doc.iter("meta")}) is sandboxes
+
+
+@pytest.mark.parametrize("push", [True, False])
+def test_the_portal_links_the_subscription_center_only_where_push_is_a_channel(tmp_path: Any, push: bool) -> None:
+    """Without push nothing would ever reach a subscribed business: no 订阅惠企政策 link in header, footer or the
+    policy's box (static page and the per-request 政策文件库 alike); with push all three lead to /subscribe."""
+    from adapters.portal.config import portal_config
+    from settings import Settings
+
+    channels = ["portal", "push"] if push else ["portal", "wechat"]
+    config = portal_config(Settings(data_dir=tmp_path, channels=channels))
+    portal = PortalAdapter(config.model_copy(update={"refresh_seconds": 0}))
+    url = publish(portal, "p1", 1)
+    article = parse_html((config.root / url.removeprefix(config.base_url + "/")).read_text())
+    library = parse_html(client_for(portal).get("/portal/zcwjk/").text)
+    for doc in (article, library):
+        links = [(href, text) for href, text in doc.links() if href.endswith("/subscribe")]
+        assert bool(links) is push, links
+        assert any("订阅惠企" in text for _, text in doc.links()) is push
+    assert bool(article.find_all("aside", class_="subscribe-callout")) is push
+    if push:
+        assert (f"{Settings(data_dir=tmp_path).base_url}/subscribe", "订阅惠企政策") in article.find(
+            "nav", class_="service-links").links()
+    from govcast.commands import _banner
+
+    assert ("/subscribe" in _banner(Settings(data_dir=tmp_path, channels=channels), [], "embedded")) is push  # at start

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Connection, event, func, select
 
 from persistence import audit
-from persistence.group_commit import GroupCommitter
+from persistence.group_commit import GroupCommitter, Unsaved
 from persistence.store import StatusStore
 from persistence.tables import outbox
 from processors.bus import Outbound
@@ -141,3 +141,47 @@ def test_coroutines_awaiting_one_batch_get_their_own_answers(store: StatusStore)
     assert [a if isinstance(a, int) else str(a) for a in answers] == [
         f"request {n} is invalid" if n % 4 == 0 else n * 10 for n in range(1, 21)]
     assert kept(store) == {f"k{n}" for n in range(1, 21) if n % 4}
+
+
+def test_staged_units_prepare_together_then_finish_and_only_finished_units_keep_rows(store: StatusStore) -> None:
+    """A batch runs every prepare step before the first finish step (submissions normalize before any 索引号
+    counter row is locked); a unit failing in either step keeps nothing, the others keep theirs."""
+    writer = GroupCommitter(store)
+    steps: list[str] = []
+    first_running, release = threading.Event(), threading.Event()
+
+    def slow_first(conn: Connection) -> None:
+        first_running.set()
+        release.wait(10)
+
+    def staged(n: int):  # type: ignore[no-untyped-def]
+        def prepare(conn: Connection):  # type: ignore[no-untyped-def]
+            steps.append(f"prepare {n}")
+            if n == 2:
+                raise ValueError("request 2 is invalid")
+
+            def finish(conn: Connection) -> int:
+                steps.append(f"finish {n}")
+                enqueue(conn, [row(n)])
+                if n == 3:
+                    raise ValueError("request 3 failed after queuing its message")
+                return n
+
+            return Unsaved(finish) if n % 2 else finish
+
+        return prepare
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        first = pool.submit(writer.run, slow_first)
+        assert first_running.wait(10)
+        futures = {n: pool.submit(writer.run_staged, staged(n)) for n in range(1, 6)}
+        while writer._queue.qsize() < 5:
+            threading.Event().wait(0.01)
+        release.set()
+        first.result()
+        outcomes = {n: (f.exception() and str(f.exception())) or f.result() for n, f in futures.items()}
+    writer.close()
+    assert outcomes == {1: 1, 2: "request 2 is invalid", 3: "request 3 failed after queuing its message", 4: 4, 5: 5}
+    prepares = [s for s in steps if s.startswith("prepare")]
+    assert steps[:len(prepares)] == prepares and len(prepares) == 5  # every prepare before the first finish
+    assert kept(store) == {"k1", "k4", "k5"}

@@ -7,6 +7,7 @@ import asyncio
 import datetime as dt
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -17,10 +18,10 @@ from persistence.reviews import claim_review
 from persistence.send_slots import claim_send_slot, slots_used
 from persistence.store import StatusStore
 from processors.normalize import normalize
-from processors.pacing import gate
-from processors.stages import ChangeKind, PublicationChange, StageContext, plan
+from processors.pacing import gate, paced
+from processors.stages import ChangeKind, DeadLetter, PublicationChange, StageContext, outcome, plan
 from schemas import DeliveryStatus, DeliveryTask, IndexNo, PublicationIn, StatusEvent
-from schemas.delivery import Action, delivery_id
+from schemas.delivery import Action, Delivered, Rejected, Retryable, UnknownOutcome, delivery_id
 from settings import Settings
 
 CODE = DEMO_DEPARTMENT["publisher_code"]
@@ -80,6 +81,24 @@ def test_a_rule_naming_no_new_media_channel_or_a_bad_code_is_refused(tmp_path: P
         Settings(data_dir=tmp_path, newmedia_send_window="21:00-08:00")
 
 
+def test_a_mass_send_time_outside_the_send_window_of_a_paced_wechat_is_refused(tmp_path: Path) -> None:
+    def settings(at: str, rule: str = "wechat", mass_send: bool = True) -> Settings:
+        return Settings(data_dir=tmp_path, channels=["portal", "wechat"], newmedia_review=rule,
+                        newmedia_send_window="08:00-21:00",
+                        channel_env={"wechat": {"mass_send": mass_send, "mass_send_time": at}})
+
+    for at, rule in (("22:00", "wechat"), ("21:00", "wechat"), ("07:59", "wechat"), ("23:30", f"wechat:{CODE}")):
+        with pytest.raises(ValidationError) as refused:
+            settings(at, rule)
+        assert "GOVCAST_WECHAT_MASS_SEND_TIME" in str(refused.value) and "GOVCAST_NEWMEDIA_SEND_WINDOW" in str(refused.value)
+    from adapters.wechat.config import WechatSettings
+
+    for accepted in (settings("08:00"), settings("20:59"),  # within the window
+                     settings("22:00", rule="weibo"),  # the window does not pace WeChat: any time goes
+                     settings("22:00", mass_send=False)):  # no mass send: its time is unused
+        assert accepted.channel_settings(WechatSettings).mass_send_time in ("08:00", "20:59", "22:00")
+
+
 def task(pub_id: str, channel: str = "wechat", action: Action = Action.publish) -> DeliveryTask:
     pub = publication(pub_id)
     return DeliveryTask(delivery_id=delivery_id(pub.id, 1, channel, action), channel=channel, action=action,
@@ -113,6 +132,35 @@ def test_beyond_the_daily_cap_a_copy_waits_for_the_next_days_window(tmp_path: Pa
     assert asyncio.run(gate(task("pub_3", channel="weibo"), ctx)) is None  # another account, its own cap
     tomorrow = context(tmp_path, store, ["wechat"], now=MORNING + dt.timedelta(days=1), newmedia_daily_cap={"wechat": 2})
     assert asyncio.run(gate(task("pub_3"), tomorrow)) is None
+
+
+def test_a_copy_that_fails_for_good_unposted_gives_its_days_slot_back(tmp_path: Path, store: StatusStore) -> None:
+    """Cap 2: a refused copy and one whose attempts all failed free their slots for the day's next copies; a copy
+    whose outcome stayed unknown keeps its slot (it may have been posted)."""
+    ctx = context(tmp_path, store, ["wechat"], newmedia_daily_cap={"wechat": 2}, max_attempts=2)
+    results = {"pub_refused": Rejected(reason="content not allowed"), "pub_flaky": Retryable(reason="HTTP 503"),
+               "pub_unknown": UnknownOutcome(reason="timed out after sending"), "pub_ok": Delivered(detail="posted")}
+
+    async def platform(task: DeliveryTask, ctx: StageContext) -> list[Any]:
+        return outcome(task, results[task.publication.id], ctx)
+
+    deliver = paced(platform)
+    day = MORNING.date()
+    [failed] = asyncio.run(deliver(task("pub_refused"), ctx))
+    assert isinstance(failed, StatusEvent) and failed.status is DeliveryStatus.failed
+    assert slots_used(store.engine, "wechat", day) == 0  # refused: nothing was posted, the slot is free again
+    retry, _ = asyncio.run(deliver(task("pub_flaky"), ctx))
+    assert isinstance(retry, DeliveryTask) and slots_used(store.engine, "wechat", day) == 1  # still trying: held
+    dead, _ = asyncio.run(deliver(retry, ctx))
+    assert isinstance(dead, DeadLetter) and slots_used(store.engine, "wechat", day) == 0
+    retry, _ = asyncio.run(deliver(task("pub_unknown"), ctx))
+    dead, _ = asyncio.run(deliver(retry, ctx))
+    assert isinstance(dead, DeadLetter) and slots_used(store.engine, "wechat", day) == 1  # maybe posted: kept
+    [posted] = asyncio.run(deliver(task("pub_ok"), ctx))
+    assert posted.status is DeliveryStatus.delivered  # type: ignore[attr-defined]
+    assert slots_used(store.engine, "wechat", day) == 2  # the day's cap counts the two that may be on the account
+    waiting, _ = asyncio.run(deliver(task("pub_next"), ctx))
+    assert isinstance(waiting, DeliveryTask) and waiting.not_before == dt.datetime(2025, 3, 6, 8, 0, tzinfo=CST)
 
 
 def test_a_publication_waiting_only_for_an_editor_says_so() -> None:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
+from persistence.group_commit import GroupCommitter
 from persistence.store import StatusStore
 from processors.bus import Outbound
 from processors.embedded.log import SqliteLog
@@ -63,3 +66,42 @@ def test_concurrent_writers_and_relays_keep_the_order_of_each_key(store: StatusS
     for key in ("a", "b", "c"):
         assert [n for _, k, n in records if k == key] == list(range(40))
     assert pending(store) == 0
+
+
+class SlowBroker:
+    """TEST DOUBLE of a bus whose acknowledgement takes until `release` is set (Kafka with acks=all, loaded)."""
+
+    def __init__(self) -> None:
+        self.sending, self.release = threading.Event(), threading.Event()
+        self.sent: list[Outbound] = []
+
+    def send(self, messages: list[Outbound]) -> None:
+        self.sending.set()
+        assert self.release.wait(10)
+        self.sent += messages
+
+
+def test_on_postgresql_a_slow_broker_holds_up_neither_commits_nor_the_database(store: StatusStore) -> None:
+    if store.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite relays to the embedded log in the committing thread (a local append)")
+    broker = SlowBroker()
+    relay = OutboxRelay(store, broker)
+    writer = GroupCommitter(store, after_commit=relay.after_commit)
+    try:
+        writer.run(lambda conn: enqueue(conn, [msg("a", 1)]))  # answered: the relay thread now waits for the broker
+        assert broker.sending.wait(10)
+        writer.run(lambda conn: enqueue(conn, [msg("a", 2)]))  # commits while the first message is unacknowledged
+        with store.engine.connect() as conn:
+            states = conn.execute(text("SELECT state FROM pg_stat_activity WHERE datname = current_database() "
+                                       "AND pid <> pg_backend_pid() AND state LIKE 'idle in transaction%'")).all()
+        assert states == []  # the relay keeps no transaction (nor its row locks) open across the send
+        broker.release.set()
+        deadline = time.monotonic() + 10
+        while pending(store) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert [m.event.data["n"] for m in broker.sent] == [1, 2]  # in commit order, each once
+        assert pending(store) == 0
+    finally:
+        broker.release.set()
+        writer.close()
+        relay.stop()

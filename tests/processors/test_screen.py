@@ -83,3 +83,21 @@ def test_offsets_point_into_the_value_as_stored() -> None:
     text = "手机：＋８６ １３８\u200b１２３４ ５６７８。"
     (finding,) = screen_text(text, field="summary")
     assert finding.field == "summary" and text[finding.start:finding.end] == "＋８６ １３８\u200b１２３４ ５６７８"
+
+
+def test_offsets_stay_right_once_the_fold_table_knows_the_characters() -> None:
+    # Folding remembers characters across texts: a zero-width space met before must still shift offsets.
+    screen_text("前文\u200b无号码", field="title")
+    text = "内部\u200b资料：手机１３８\u200b１２３４５６７８"
+    rules = {f.rule: text[f.start:f.end] for f in screen_text(text, field="summary")}
+    assert rules == {"internal-wording": "内部\u200b资料", "mobile-number": "１３８\u200b１２３４５６７８"}
+
+
+@pytest.mark.parametrize("text, rule", [
+    ("本件请勿外传。", "internal-wording"),  # no 密 and no 部: found by its 外
+    ("此件为内部资料，请各单位注意。", "internal-wording"),  # no 密: found by its 部
+    ("【内部资料】", "classification-mark"),
+    ("本通知涉及机密事项。", "internal-wording"),
+])
+def test_marks_without_a_level_character_are_still_found(text: str, rule: str) -> None:
+    assert [f.rule for f in screen_text(text)] == [rule]

@@ -19,12 +19,13 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
 from govcast.samples import DEMO_DEPARTMENT, OTHER_DEPARTMENT, sample_policy
+from persistence import audit
 from persistence.engine import normalize_url, unique_violation
 from persistence.store import ListFilter, Principal, StatusStore
 from persistence.tables import tokens
 from processors.bus import Outbound
 from processors.normalize import normalize
-from producers.errors import Conflict
+from producers.errors import Conflict, Invalid
 from producers.publishing import Outcome, Publisher
 from schemas.delivery import DeliveryStatus, StatusEvent
 from schemas.publication import IndexNo, Publication, PublicationIn
@@ -449,6 +450,7 @@ def test_concurrent_submits_of_one_explicit_index_no_give_one_202_and_409s(publi
     accepted = [r for r in results if isinstance(r, Outcome)]
     assert len(accepted) == 1 and accepted[0].status_code == 202
     assert all(isinstance(r, Conflict) and r.status == 409 for r in results if r is not accepted[0])
+    publisher.relay.drain()  # on PostgreSQL the relay sends from its own thread, after the 202
     assert len(bus.sent) == 1
 
 
@@ -457,6 +459,7 @@ def test_concurrent_submits_with_one_idempotency_key_make_one_publication(publis
     results = in_threads(6, lambda _: publisher.submit(DEPARTMENT, data, idempotency_key="once"))
     assert len({r.accepted.id for r in results}) == 1 and len({r.accepted.index_no for r in results}) == 1
     assert sorted(r.replayed for r in results) == [False] + [True] * 5
+    publisher.relay.drain()  # on PostgreSQL the relay sends from its own thread, after the 202
     assert len(bus.sent) == 1
     index = IndexNo.parse(results[0].accepted.index_no)  # no number was used up by the requests that waited
     with publisher.store.transaction() as conn:
@@ -471,3 +474,31 @@ def test_postgres_urls_get_the_psycopg_driver() -> None:
     assert normalize_url("sqlite:///x/status.db") == "sqlite:///x/status.db"
     with pytest.raises(ValueError, match="SQLite or PostgreSQL"):
         StatusStore("mysql://u@db/govcast")
+
+
+def test_two_api_processes_submitting_in_batches_give_every_number_once_and_leave_no_gap(
+        publisher: Publisher, store: StatusStore, bus: MemoryBus, tmp_path: Path) -> None:
+    """Each batch allocates its 索引号 in one go at its end; numbers a department sent are skipped, refused
+    requests use none, and two processes' batches never hand out one number twice."""
+    second = Publisher(Settings(data_dir=tmp_path, channels=["portal"]), store, bus)  # another API process
+    year = IndexNo.parse(publisher.submit(DEPARTMENT, PublicationIn.model_validate(sample_policy())).accepted.index_no).year
+    publisher.submit(DEPARTMENT, PublicationIn.model_validate(sample_policy(index_no=f"{DEPT}/{year}-00005")))
+
+    def submit(n: int) -> str:
+        data = sample_policy(title=f"并发提交 {n}")
+        if n % 7 == 3:
+            data["category"] = "没有这个分类"  # refused (422) in the middle of a batch
+        try:
+            return (publisher if n % 2 else second).submit(DEPARTMENT, PublicationIn.model_validate(data)).accepted.index_no
+        except Invalid:
+            return "refused"
+
+    results = in_threads(40, submit)
+    second.close()
+    numbers = sorted(IndexNo.parse(r).sequence for r in results if r != "refused")
+    assert results.count("refused") == 6
+    assert numbers == [n for n in range(2, 37) if n != 5]  # 1 and 5 were given before; none twice, none skipped
+    publisher.relay.drain()
+    assert len(bus.sent) == 2 + 34
+    verdict = audit.verify(store.engine)
+    assert verdict.intact and verdict.entries == 36

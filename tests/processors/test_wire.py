@@ -14,6 +14,7 @@ from persistence.store import StatusStore
 from processors.normalize import normalize
 from processors.stages import StageContext
 from processors.topology import decode_status, decode_task, outbound_for, process, routes
+from processors.wire import PublicationCache, weight
 from schemas.delivery import Action, DeliveryStatus, DeliveryTask, StatusEvent, delivery_id
 from schemas.events import CloudEvent, Topics
 from schemas.publication import IndexNo, Publication, PublicationIn
@@ -82,3 +83,17 @@ def test_a_corrupted_copy_of_a_known_publication_is_parked_on_the_dead_letter_to
     status = StatusEvent(publication_id=pub.id, version=1, channel="portal", status=DeliveryStatus.delivering,
                          at=NOW, publication=pub)
     assert run("status", corrupt(wire_copy(status, "bad-status"), **changes), tmp_path / "s") == [Topics.deadletter]
+
+
+def test_a_backlog_of_a_thousand_notices_stays_remembered_within_the_memory_budget() -> None:
+    # A worker working off a backlog plans every queued submission before it delivers the first: a copy
+    # forgotten by then would be validated again (issue 16: three full validations per publication).
+    cache = PublicationCache()
+    pubs = [publication(1000 + n) for n in range(1000)]
+    forms = [cache.dumped(p) for p in pubs]
+    assert all(cache.validated(dict(form)) is p for p, form in zip(pubs, forms, strict=True))
+    small = PublicationCache(budget=weight(pubs[0]) * 10)
+    for p in pubs[:20]:
+        small.dumped(p)
+    assert len(small) == 10
+    assert small.validated(dict(forms[19])) is pubs[19] and small.validated(dict(forms[0])) is not pubs[0]

@@ -25,13 +25,15 @@ BUSINESS_CODE = "91370100MA3C8W1A0N"
 GET_ROUTES = ["/console/", "/console/publications", "/console/publications/pub_x", "/console/channels",
               "/console/deadletters", "/console/events", "/console/actions/retry?pub=pub_x&channel=weibo",
               "/console/actions/pause?channel=weibo", "/console/actions/retract?pub=pub_x", "/console/tokens",
-              "/console/tokens/prn_x/revoke"]
+              "/console/tokens/prn_x/revoke", "/console/subscribers", "/console/subscribers/91370100MA3C8W1A0N",
+              "/console/subscribers/91370100MA3C8W1A0N/pause"]
 ACTIONS = ("retry", "requeue", "requeue-channel", "retract", "approve", "reject", "pause", "resume")
 POST_ROUTES = ["/console/logout", "/console/tokens", "/console/tokens/prn_x/revoke",
+               "/console/subscribers/91370100MA3C8W1A0N/pause", "/console/subscribers/91370100MA3C8W1A0N/resume",
                *(f"/console/actions/{a}" for a in ACTIONS)]
 OPERATOR_ONLY = ["/console/channels", "/console/deadletters", "/console/actions/retry?pub={pub}&channel=weibo",
                  "/console/actions/approve?pub={pub}", "/console/actions/pause?channel=weibo",
-                 "/console/actions/requeue-channel?channel=weibo", "/console/tokens"]
+                 "/console/actions/requeue-channel?channel=weibo", "/console/tokens", "/console/subscribers"]
 
 
 def csrf_in(html: str) -> str:

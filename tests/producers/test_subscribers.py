@@ -115,3 +115,86 @@ def test_csv_import_refuses_inward_webhook_urls(tmp_path: Path) -> None:
     assert "line 3: webhook_url" in done.stderr and "link-local" in done.stderr
     assert "line 4: webhook_url" in done.stderr and "numeric form" in done.stderr
     assert "imported 2 subscribers, rejected 2 rows" in done.stderr
+
+
+def contacts(n: int) -> dict[str, object]:
+    return body(n) | {"mobile": "13812345678", "email": f"zhang{n}@example.com", "wechat_openid": "oAbCdEfGhIjKlMnOpQrStUvWxYz",
+                      "webhook_url": "https://hooks.example.test/receive/k3y-in-the-path", "channels": ["sms", "email"]}
+
+
+CLEAR = ("13812345678", "zhang", "oAbCdEfGhIjKlMnOpQrStUvWxYz", "k3y-in-the-path")
+
+
+def test_contacts_are_masked_in_every_answer(client: TestClient, store: StatusStore) -> None:
+    """Listing, reading, creating and replacing show 138****5678 and z***@example.com, never a contact in clear."""
+    oper = bearer(new_token(store, "operator", "值班员"))
+    mine = bearer(new_token(store, "business", "企业51", credit_code(51)))
+    answers = [client.post("/v1/subscribers", json=contacts(51), headers=oper),
+               client.put(f"/v1/subscribers/{credit_code(51)}", headers=mine,
+                          json={k: v for k, v in contacts(51).items() if k != "credit_code"}),
+               client.get(f"/v1/subscribers/{credit_code(51)}", headers=oper),
+               client.get(f"/v1/subscribers/{credit_code(51)}", headers=mine)]
+    listed = client.get("/v1/subscribers", headers=oper)
+    for answer in [*answers, listed]:
+        assert answer.status_code in (200, 201), answer.text
+        assert not any(clear in answer.text for clear in CLEAR), answer.text
+    one = listed.json()["items"][0]
+    assert (one["mobile"], one["email"], one["wechat_openid"], one["webhook_url"]) == (
+        "138****5678", "z***@example.com", "oAbC…xYz", "https://hooks.example.test/…")
+    assert one["name"] == "企业51" and one["channels"] == ["sms", "email"] and one["webhook_secret"] == "whsec_…"
+    assert answers[2].json() == one
+
+
+def test_an_operator_reveals_one_records_contacts_and_the_trail_says_so(client: TestClient, store: StatusStore) -> None:
+    oper_token = new_token(store, "operator", "值班员王")
+    oper = bearer(oper_token)
+    client.post("/v1/subscribers", json=contacts(52), headers=oper)
+    shown = client.get(f"/v1/subscribers/{credit_code(52)}?reveal=contacts", headers=oper)
+    assert shown.status_code == 200
+    assert (shown.json()["mobile"], shown.json()["email"]) == ("13812345678", "zhang52@example.com")
+    assert shown.json()["webhook_url"] == "https://hooks.example.test/receive/k3y-in-the-path"
+    assert shown.json()["webhook_secret"] == "whsec_…", "the secret is never shown, revealed or not"
+    trail = client.get("/v1/audit", headers=oper, params={"action": "subscriber.reveal"}).json()["items"]
+    assert len(trail) == 1
+    assert trail[0]["target"] == credit_code(52) and trail[0]["actor"]["name"] == "值班员王" and trail[0]["at"]
+    assert trail[0]["detail"] == {"fields": ["mobile", "email", "webhook_url", "wechat_openid"]}
+    one = client.get(f"/v1/subscribers/{credit_code(52)}?reveal=mobile", headers=oper).json()  # only what is needed
+    assert (one["mobile"], one["email"], one["wechat_openid"]) == ("13812345678", "z***@example.com", "oAbC…xYz")
+    latest = client.get("/v1/audit", headers=oper, params={"action": "subscriber.reveal"}).json()["items"]
+    assert len(latest) == 2 and latest[0]["detail"] == {"fields": ["mobile"]}
+    # reading masked records nothing; the list never reveals; nor does an unknown reveal value
+    client.get(f"/v1/subscribers/{credit_code(52)}", headers=oper)
+    refused = client.get("/v1/subscribers?reveal=contacts", headers=oper)
+    assert refused.status_code in (400, 422) and "single-record" in refused.text and "13812345678" not in refused.text
+    assert client.get(f"/v1/subscribers/{credit_code(52)}?reveal=all", headers=oper).status_code == 422
+    assert len(client.get("/v1/audit", headers=oper, params={"action": "subscriber.reveal"}).json()["items"]) == 2
+    # the business itself may read its own contacts in clear: on the trail too, under its own name
+    mine = bearer(new_token(store, "business", "企业52", credit_code(52)))
+    own = client.get(f"/v1/subscribers/{credit_code(52)}?reveal=contacts", headers=mine)
+    assert own.status_code == 200 and own.json()["mobile"] == "13812345678"
+    newest = client.get("/v1/audit", headers=oper, params={"action": "subscriber.reveal"}).json()["items"][0]
+    assert (newest["actor"]["kind"], newest["actor"]["name"]) == ("business", "企业52")
+
+
+def test_departments_are_refused_reading_or_revealing_subscribers(client: TestClient, store: StatusStore) -> None:
+    oper = bearer(new_token(store, "operator", "值班员"))
+    dept = bearer(new_token(store, "department", "部门", "11370100004188591X"))
+    other = bearer(new_token(store, "business", "企业54", credit_code(54)))
+    client.post("/v1/subscribers", json=contacts(53), headers=oper)
+    for headers in (dept, other):
+        for url in (f"/v1/subscribers/{credit_code(53)}?reveal=contacts", f"/v1/subscribers/{credit_code(53)}",
+                    "/v1/subscribers"):
+            refused = client.get(url, headers=headers)
+            assert refused.status_code == 403 and "13812345678" not in refused.text, url
+    assert client.get("/v1/audit", headers=oper, params={"action": "subscriber.reveal"}).json()["items"] == []
+
+
+def test_the_audit_trail_keeps_contact_changes_masked(client: TestClient, store: StatusStore) -> None:
+    """The trail is append-only and outlives a deleted record: a changed mobile is there as a change, masked."""
+    oper = bearer(new_token(store, "operator", "值班员"))
+    client.post("/v1/subscribers", json=contacts(55), headers=oper)
+    client.post("/v1/subscribers", json=contacts(55) | {"mobile": "13899995678"}, headers=oper)  # same mask, new number
+    trail = client.get("/v1/audit", headers=oper, params={"target": credit_code(55)}).json()["items"]
+    assert [e["action"] for e in trail] == ["subscriber.replace", "subscriber.create"]
+    assert trail[0]["detail"] == {"mobile": {"from": "138****5678", "to": "138****5678"}}
+    assert not any(clear in str(trail) for clear in (*CLEAR, "13899995678"))
