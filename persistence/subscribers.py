@@ -107,6 +107,7 @@ push_secrets = Table(
 RECIPIENT_STATES = ("queued", "deferred", "sent", "delivered", "failed", "skipped", "unsubscribed")
 FINAL_STATES = frozenset({"delivered", "failed", "skipped", "unsubscribed"})
 BATCH = 1000
+QUEUED_PER_TRANSACTION = 5000  # `queued` rows per transaction at a campaign's start
 
 # Called with (credit code, stored JSON | None for a removal) for every directory change, inside the change's
 # transaction and last: raising (the broker refused it) rolls the change back. In Kafka mode it produces the change
@@ -404,9 +405,18 @@ class SubscriberStore:
             conn.execute(update(recipients).where(recipients.c.delivery_id == bindparam("b_id")), single)
 
     def record_queued(self, rows: Iterable[tuple[str, str]], publication_id: str, version: int) -> None:
-        """(delivery_id, credit_code) pairs matched by the target stage; existing rows are left alone."""
+        """(delivery_id, credit_code) pairs matched by the target stage; existing rows are left alone.
+
+        Written QUEUED_PER_TRANSACTION rows per transaction, not all of a campaign's in one: one transaction for a
+        large audience held the store's write lock (on SQLite, also the API's) for the whole insert. Safe to cut: a
+        crash leaves some rows written, the target stage runs again and writes the rest (rows and counts go
+        together, and rows already there are left alone)."""
         now = utcnow()
         pairs = list(rows)
+        for start in range(0, len(pairs), QUEUED_PER_TRANSACTION):
+            self._queue(pairs[start:start + QUEUED_PER_TRANSACTION], publication_id, version, now)
+
+    def _queue(self, pairs: Sequence[tuple[str, str]], publication_id: str, version: int, now: dt.datetime) -> None:
         with self.engine.begin() as conn:
             for start in range(0, len(pairs), BATCH):
                 chunk = pairs[start:start + BATCH]

@@ -59,13 +59,18 @@ def partition_for(key: str, partitions: int) -> int:
 
 
 class SqliteLog:
-    """Thread-safe: one SQLite connection per thread, writers serialized by BEGIN IMMEDIATE."""
+    """Thread-safe: one SQLite connection per thread, writers serialized by a mutex and BEGIN IMMEDIATE."""
 
     def __init__(self, path: Path, default_partitions: int = 4) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.default_partitions = default_partitions
         self._local = threading.local()
+        # Writers of this process take turns on a mutex before BEGIN IMMEDIATE: SQLite's busy handler makes a
+        # waiting connection sleep (1, 2, 5 … up to 100 ms) and try again, so with the pipeline's consumer
+        # threads and the relay all writing, the lock sat free while they slept. Other processes still wait
+        # on the busy timeout.
+        self._writer_turn = threading.Lock()
         self._listeners: list[Callable[[str], None]] = []
         self._partitions: dict[str, int] = {}
         self._conn().executescript(_SCHEMA)
@@ -88,13 +93,14 @@ class SqliteLog:
             if self._local.flushed != flush:  # a connection setting, changed only when this thread's need changes
                 conn.execute(f"PRAGMA synchronous={'FULL' if flush else 'NORMAL'}")
                 self._local.flushed = flush
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                fn(conn)
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+            with self._writer_turn:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    fn(conn)
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
         except sqlite3.OperationalError as exc:  # disk full, locked for 30 s, read-only file
             raise BusUnavailable(f"embedded log unavailable: {exc}") from exc
 
