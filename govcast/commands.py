@@ -59,10 +59,11 @@ def _banner(settings: Settings, tokens: list[tuple[str, str]], mode: str) -> str
         f"  submit API   {base}/v1/publications   (OpenAPI docs: {base}/docs)",
         f"  portal       {base}/portal/   (search {base}/portal/search, 政策文件库 {base}/portal/zcwjk/)",
         f"  console      {base}/console/   (operators and departments log in with their token)",
-        f"  subscribe    {base}/subscribe   (businesses sign up for policy push themselves)",
         f"  health       {base}/healthz   metrics {base}/metrics",
         f"  channels     {', '.join(settings.channels)}",
     ]
+    if "push" in settings.channels:  # as on the portal: the sign-up is offered only where something will be pushed
+        lines.insert(4, f"  subscribe    {base}/subscribe   (businesses sign up for policy push themselves)")
     if settings.api_processes > 1 and not settings.broker:
         lines.append(f"  API served by {settings.api_processes} processes (the first also runs the pipeline)")
     if settings.sandboxes:

@@ -19,6 +19,8 @@ from sqlalchemy import Connection, Engine, create_engine, event, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from persistence import writer_turn
+
 PG_DRIVER = "postgresql+psycopg"
 _PG_ALIASES = ("postgres://", "postgresql://")  # libpq-style URLs as hosting providers hand them out
 # SQLSTATEs worth one more attempt of the whole transaction: serialization failure, deadlock.
@@ -136,13 +138,24 @@ def _sqlite_engine(url: str) -> Engine:
         cur.execute("PRAGMA busy_timeout=30000")
         cur.close()
 
+    turn = writer_turn.install(engine)
+
     @event.listens_for(engine, "begin")
     def _begin_immediate(conn: Connection) -> None:
         # Take the write lock up front: read-then-write transactions in WAL mode
         # would otherwise fail with SQLITE_BUSY instead of waiting their turn.
         # Connections marked READ_ONLY (`reading()`) only read: in WAL mode they neither
         # wait for nor block the writer, so they start a plain deferred transaction.
-        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
+        if conn.get_execution_options().get(READ_ONLY):
+            conn.exec_driver_sql("BEGIN")
+            return
+        key = id(conn.connection.dbapi_connection)
+        turn.take(key)  # this process's writers queue on a mutex, not on SQLite's sleeping busy handler
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            turn.give_back(key)
+            raise
 
     return engine
 

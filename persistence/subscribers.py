@@ -107,6 +107,7 @@ push_secrets = Table(
 RECIPIENT_STATES = ("queued", "deferred", "sent", "delivered", "failed", "skipped", "unsubscribed")
 FINAL_STATES = frozenset({"delivered", "failed", "skipped", "unsubscribed"})
 BATCH = 1000
+QUEUED_PER_TRANSACTION = 5000  # `queued` rows per transaction at a campaign's start
 
 # Called with (credit code, stored JSON | None for a removal) for every directory change, inside the change's
 # transaction and last: raising (the broker refused it) rolls the change back. In Kafka mode it produces the change
@@ -135,7 +136,7 @@ def utcnow() -> dt.datetime:
 def _subscriber_diff(old: Subscriber | None, new: Subscriber) -> dict[str, Any]:
     """For the audit trail: what changed, contacts masked (the trail is append-only and outlives a deleted record;
     compared in clear, so a changed middle of a mobile number is still a change), the webhook secret only as changed."""
-    changes = audit.diff(old.public(reveal=True) if old else {}, new.public(reveal=True))
+    changes = audit.diff(old.public(reveal=CONTACT_FIELDS) if old else {}, new.public(reveal=CONTACT_FIELDS))
     for name in CONTACT_FIELDS:
         if name in changes:
             changes[name] = {end: mask_contact(name, value) for end, value in changes[name].items()}
@@ -207,7 +208,7 @@ class SubscriberStore:
                 index_elements=[subscribers.c.credit_code],
                 set_={c.name: stmt.excluded[c.name] for c in subscribers.columns if c.name != "credit_code"}), [row])
             if audited is not None:
-                old = Subscriber.model_validate_json(old_doc) if old_doc else None
+                old = Subscriber.from_stored(old_doc) if old_doc else None
                 audit.record(conn, audited[0], audited[1], sub.credit_code, {"fields": sorted(_subscriber_diff(old, sub))})
             self._bump(conn)
             self._emit([(sub.credit_code, row["doc"].encode())])
@@ -219,7 +220,7 @@ class SubscriberStore:
         with self.engine.begin() as conn:
             for start in range(0, len(subs), BATCH):
                 chunk = subs[start:start + BATCH]
-                olds = {r.credit_code: Subscriber.model_validate_json(r.doc) for r in conn.execute(
+                olds = {r.credit_code: Subscriber.from_stored(r.doc) for r in conn.execute(
                     select(subscribers.c.credit_code, subscribers.c.doc)
                     .where(subscribers.c.credit_code.in_([s.credit_code for s in chunk])))}
                 merged = [(self._merge(s, olds.get(s.credit_code), now, origin), s.credit_code not in olds) for s in chunk]
@@ -249,14 +250,14 @@ class SubscriberStore:
     def get(self, credit_code: str) -> Subscriber | None:
         with self.engine.connect() as conn:
             doc = conn.execute(select(subscribers.c.doc).where(subscribers.c.credit_code == credit_code)).scalar()
-        return Subscriber.model_validate_json(doc) if doc else None
+        return Subscriber.from_stored(doc) if doc else None
 
     def list(self, limit: int, offset: int) -> tuple[int, list[Subscriber]]:
         with self.engine.connect() as conn:
             total = int(conn.execute(select(func.count()).select_from(subscribers)).scalar_one())
             docs = conn.execute(select(subscribers.c.doc).order_by(subscribers.c.credit_code)
                                 .limit(limit).offset(offset)).scalars().all()
-        return total, [Subscriber.model_validate_json(d) for d in docs]
+        return total, [Subscriber.from_stored(d) for d in docs]
 
     def delete(self, credit_code: str, actor: Principal | Actor | None = None) -> bool:
         with self.engine.begin() as conn:
@@ -275,7 +276,7 @@ class SubscriberStore:
                                .with_for_update()).scalar()
             if doc is None:
                 return None
-            old = Subscriber.model_validate_json(doc)
+            old = Subscriber.from_stored(doc)
             sub = old.model_copy(update=changes)
             self._save(conn, sub)
             if audited is not None:
@@ -404,9 +405,18 @@ class SubscriberStore:
             conn.execute(update(recipients).where(recipients.c.delivery_id == bindparam("b_id")), single)
 
     def record_queued(self, rows: Iterable[tuple[str, str]], publication_id: str, version: int) -> None:
-        """(delivery_id, credit_code) pairs matched by the target stage; existing rows are left alone."""
+        """(delivery_id, credit_code) pairs matched by the target stage; existing rows are left alone.
+
+        Written QUEUED_PER_TRANSACTION rows per transaction, not all of a campaign's in one: one transaction for a
+        large audience held the store's write lock (on SQLite, also the API's) for the whole insert. Safe to cut: a
+        crash leaves some rows written, the target stage runs again and writes the rest (rows and counts go
+        together, and rows already there are left alone)."""
         now = utcnow()
         pairs = list(rows)
+        for start in range(0, len(pairs), QUEUED_PER_TRANSACTION):
+            self._queue(pairs[start:start + QUEUED_PER_TRANSACTION], publication_id, version, now)
+
+    def _queue(self, pairs: Sequence[tuple[str, str]], publication_id: str, version: int, now: dt.datetime) -> None:
         with self.engine.begin() as conn:
             for start in range(0, len(pairs), BATCH):
                 chunk = pairs[start:start + BATCH]
@@ -427,7 +437,7 @@ class SubscriberStore:
         with self.engine.connect() as conn:
             rows = conn.execute(select(subscribers.c.credit_code, subscribers.c.doc).where(
                 subscribers.c.credit_code.in_(list(set(credit_codes))))).all()
-        return {code: Subscriber.model_validate_json(doc) for code, doc in rows}
+        return {code: Subscriber.from_stored(doc) for code, doc in rows}
 
     def delivered_counts(self, credit_codes: Sequence[str], day: str) -> dict[str, int]:
         """Pushes delivered to each business on local day `day` (daily caps)."""

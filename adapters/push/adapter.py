@@ -11,7 +11,6 @@ remembers what more than one attempt needs (the platform's id awaiting a receipt
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import datetime as dt
 import time
 from collections.abc import Mapping
@@ -132,12 +131,15 @@ class PushAdapter:
 
     def message(self, sub: Subscriber, task: DeliveryTask, channel: PushChannel) -> PushMessage:
         pub, with_links = task.publication, channel is PushChannel.email
-        return dataclasses.replace(
-            self._shared_message(task, channel), delivery_id=task.delivery_id, reason=why(sub, pub.targeting),
+        # The shared message's fields with this business's own (not dataclasses.replace, which looks up every field
+        # by name: 5 % of a push's CPU at 100,000 businesses).
+        return PushMessage(**{
+            **vars(self._shared_message(task, channel)), "delivery_id": task.delivery_id,
+            "reason": why(sub, pub.targeting),
             # Only emails carry unsubscribe links (SMS and WeChat templates have no room; webhooks are machines).
-            unsubscribe_url=self.unsubscribe_url(sub.credit_code, channel.value, pub.id) if with_links else "",
-            unsubscribe_all_url=self.unsubscribe_url(sub.credit_code, "all", pub.id) if with_links else "",
-            sent_at=time.time())  # real time, not the pipeline clock: receivers check signature timestamps
+            "unsubscribe_url": self.unsubscribe_url(sub.credit_code, channel.value, pub.id) if with_links else "",
+            "unsubscribe_all_url": self.unsubscribe_url(sub.credit_code, "all", pub.id) if with_links else "",
+            "sent_at": time.time()})  # real time, not the pipeline clock: receivers check signature timestamps
 
     def _shared_message(self, task: DeliveryTask, channel: PushChannel) -> PushMessage:
         """What every recipient's message of one publication version, event and channel shares: rendered once,
@@ -315,7 +317,8 @@ class PushAdapter:
         if isinstance(result, Delivered):
             job.put(delivered_via=channel.value, awaiting=None)
             job.set_state("delivered", channel=channel.value, detail=result.detail, day=job.day)
-            return result.model_copy(update={"detail": f"{channel.value}: {result.detail}"})
+            # (A new result rather than model_copy, which copies the model's dicts one by one: cheaper per push.)
+            return Delivered(url=result.url, external_id=result.external_id, detail=f"{channel.value}: {result.detail}")
         if isinstance(result, Pending):  # accepted by the platform; its receipt will tell
             job.put(f"{channel.value}:{result.external_id}" if result.external_id else None, awaiting=channel.value)
             job.set_state("sent", channel=channel.value, detail=result.reason)

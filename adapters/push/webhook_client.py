@@ -22,6 +22,7 @@ Egress guard: a connection goes only to the addresses `GuardedResolver` approved
 from __future__ import annotations
 
 import asyncio
+import functools
 import socket
 import ssl
 import time
@@ -52,6 +53,18 @@ class Origin(NamedTuple):
     scheme: str
     host: str
     port: int
+
+
+@functools.lru_cache(maxsize=4096)  # origins are few (one per receiving system), requests to them many
+def _origin(scheme: str, netloc: str) -> tuple[Origin, str]:
+    """The origin a URL's scheme and netloc name, and its Host header."""
+    parts = urlsplit(f"{scheme}://{netloc}/")
+    host = (parts.hostname or "").encode("idna").decode("ascii")
+    port = parts.port or (443 if scheme == "https" else 80)
+    authority = f"[{host}]" if ":" in host else host
+    if parts.port is not None:
+        authority += f":{port}"
+    return Origin(scheme, host, port), authority
 
 
 class _Connection(asyncio.Protocol):
@@ -181,18 +194,14 @@ class WebhookClient:
     @staticmethod
     def _request(url: str, headers: Sequence[tuple[str, str]], body: bytes) -> tuple[Origin, bytes]:
         parts = urlsplit(url)
-        host = (parts.hostname or "").encode("idna").decode("ascii")
-        port = parts.port or (443 if parts.scheme == "https" else 80)
+        origin, authority = _origin(parts.scheme, parts.netloc)
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         if not target.isascii() or not target.isprintable() or " " in target:
             target = quote(target, safe="/?&=%:@!$'()*+,;-._~")
-        authority = f"[{host}]" if ":" in host else host
-        if parts.port is not None:
-            authority += f":{port}"
         head = "".join(f"{name}: {value}\r\n" for name, value in headers)
         text = (f"POST {target} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: govcast-push\r\n"
                 f"Content-Length: {len(body)}\r\n{head}\r\n")
-        return Origin(parts.scheme, host, port), text.encode("latin-1") + body
+        return origin, text.encode("latin-1") + body
 
     async def _connection(self, origin: Origin) -> _Connection:
         """The least busy open connection to `origin`; a new one while fewer than `connections` are open."""

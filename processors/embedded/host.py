@@ -4,6 +4,12 @@ One consumer task per (route, partition): per-key order is kept, partitions
 and channels progress independently (one channel's outage never blocks
 another), and every input is committed only together with its outputs.
 
+An idle consumer sleeps until an append to its topic wakes it: appends in this
+process wake it right after their commit; for appends by other processes (extra
+API processes nudge too, but a nudge can be lost) one watcher reads the log's
+partition heads twice a second and wakes the consumers of topics that grew. Forty-odd
+idle consumers thus cost one small query per poll, not one fetch each.
+
 Every task runs supervised: one that dies (the log cannot be written: disk full)
 is restarted with exponential backoff, and until it has fetched again it is
 listed by `problems()`, which makes /readyz answer 503.
@@ -29,7 +35,8 @@ from schemas.events import derived_id
 log = logging.getLogger("govcast.embedded")
 
 BATCH_SIZE = 200  # per-recipient push tasks dispatched together
-POLL_SECONDS = 0.5  # fallback wake-up for messages appended by other processes
+POLL_SECONDS = 0.5  # how often the watcher looks for appends by other processes
+IDLE_SECONDS = 30.0  # an idle consumer fetches again at least this often anyway (a wake-up that went missing)
 PRUNE_SECONDS = 60.0
 RESTART_MAX_SECONDS = 30.0  # longest wait before restarting a task that died
 
@@ -58,15 +65,15 @@ class EmbeddedHost:
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
 
-        def wake(topic: str) -> None:
-            for ev in self._wakeups.get(topic, ()):
-                loop.call_soon_threadsafe(ev.set)
+        def wake(topic: str) -> None:  # called by the committing thread
+            loop.call_soon_threadsafe(self._wake, topic)
 
         self.bus.add_listener(wake)
         jobs: dict[str, Callable[[], Awaitable[None]]] = {
             f"{route.name}[{topic}:{part}]": functools.partial(self._consume, route, topic, part, f"{route.name}[{topic}:{part}]")
             for route in self.table for topic in route.sources for part in range(self.bus.ensure_topic(topic))
         }
+        jobs["watcher"] = self._watch_heads
         jobs["scheduler"] = self._scheduler
         jobs["pruner"] = self._pruner
         tasks = [asyncio.create_task(self._supervise(name, job), name=name) for name, job in jobs.items()]
@@ -80,6 +87,22 @@ class EmbeddedHost:
 
     def stop(self) -> None:
         self._stopping.set()
+
+    def _wake(self, topic: str) -> None:
+        """On the loop: the consumers of `topic` fetch again."""
+        for ev in self._wakeups.get(topic, ()):
+            ev.set()
+
+    async def _watch_heads(self) -> None:
+        """Wake the consumers of every topic whose partition heads moved since the last look (appends by other
+        processes; this process's own appends woke them already, and a second wake-up costs one empty fetch)."""
+        seen: dict[tuple[str, int], int] = {}  # first look: every topic (a consumer may have fetched before an append)
+        while not self._stopping.is_set():
+            heads = await asyncio.to_thread(self.bus.heads)
+            for topic in {topic for (topic, part), end in heads.items() if seen.get((topic, part)) != end}:
+                self._wake(topic)
+            seen = heads
+            await self._sleep(POLL_SECONDS)
 
     def problems(self) -> list[str]:
         """Tasks that died and have not run again yet (readiness)."""
@@ -128,7 +151,8 @@ class EmbeddedHost:
             records = await asyncio.to_thread(self.bus.fetch, route.name, topic, part,
                                               BATCH_SIZE if route.batch else 50)
             if not records:
-                await self._sleep(POLL_SECONDS, wakeup)
+                self._down.pop(name, None)  # it fetched: running again (and idle)
+                await self._sleep(IDLE_SECONDS, wakeup)
                 continue
             if route.batch is not None and route.wait_until is None:
                 batch = route.take_batch(records, lambda record: record.event)

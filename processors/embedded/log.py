@@ -5,6 +5,15 @@ each partition an ordered sequence of offsets, consumer groups with committed
 offsets. `commit()` appends a consumer's outputs and advances its offset in one
 transaction, so hops inside the pipeline are exactly-once; external effects
 stay at-least-once and are made idempotent by the adapters.
+
+Durability per write (WAL): what producers append (`send`, `send_once`: the outbox relay, the
+scheduler) is flushed to disk before the call returns, because their callers then delete or mark
+rows in the status store that only the log remembers from then on. A consumer's `commit` is not
+flushed (synchronous=NORMAL; one fsync less per hop on the path from submission to delivery):
+it survives kill -9 like any committed transaction (the data is in the OS), and a power loss
+can only take back the last commits whole -- outputs and offset together, so the pipeline redoes
+those hops from inputs that are still there, as after a kill before the commit. The next flushed
+write (a relay, or a checkpoint) makes every earlier commit durable too.
 """
 
 from __future__ import annotations
@@ -50,13 +59,18 @@ def partition_for(key: str, partitions: int) -> int:
 
 
 class SqliteLog:
-    """Thread-safe: one SQLite connection per thread, writers serialized by BEGIN IMMEDIATE."""
+    """Thread-safe: one SQLite connection per thread, writers serialized by a mutex and BEGIN IMMEDIATE."""
 
     def __init__(self, path: Path, default_partitions: int = 4) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.default_partitions = default_partitions
         self._local = threading.local()
+        # Writers of this process take turns on a mutex before BEGIN IMMEDIATE: SQLite's busy handler makes a
+        # waiting connection sleep (1, 2, 5 … up to 100 ms) and try again, so with the pipeline's consumer
+        # threads and the relay all writing, the lock sat free while they slept. Other processes still wait
+        # on the busy timeout.
+        self._writer_turn = threading.Lock()
         self._listeners: list[Callable[[str], None]] = []
         self._partitions: dict[str, int] = {}
         self._conn().executescript(_SCHEMA)
@@ -69,18 +83,24 @@ class SqliteLog:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")  # an accepted (202) submission survives power loss too
             self._local.conn = conn
+            self._local.flushed = True
         return conn
 
-    def _write(self, fn: Callable[[sqlite3.Connection], None]) -> None:
+    def _write(self, fn: Callable[[sqlite3.Connection], None], *, flush: bool = True) -> None:
+        """Run `fn` in one write transaction; `flush`: fsync the WAL at commit (see the module's docstring)."""
         conn = self._conn()
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                fn(conn)
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+            if self._local.flushed != flush:  # a connection setting, changed only when this thread's need changes
+                conn.execute(f"PRAGMA synchronous={'FULL' if flush else 'NORMAL'}")
+                self._local.flushed = flush
+            with self._writer_turn:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    fn(conn)
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
         except sqlite3.OperationalError as exc:  # disk full, locked for 30 s, read-only file
             raise BusUnavailable(f"embedded log unavailable: {exc}") from exc
 
@@ -185,8 +205,13 @@ class SqliteLog:
                 (group, record.topic, record.partition, record.offset + 1),
             )
 
-        self._write(txn)
+        self._write(txn, flush=False)  # a power loss takes back outputs and offset together: the hop is redone
         self._notify(m.topic for m in outputs)
+
+    def heads(self) -> dict[tuple[str, int], int]:
+        """The next offset of every (topic, partition) appended to so far: they only grow (the host's watcher)."""
+        rows = self._conn().execute("SELECT topic, part, next FROM heads").fetchall()
+        return {(topic, int(part)): int(end) for topic, part, end in rows}
 
     def lag(self, group: str, topic: str) -> int:
         """Messages of `topic` not yet consumed by `group` (for readiness, metrics and tests)."""
@@ -213,7 +238,7 @@ class SqliteLog:
                     deleted += cur.rowcount
             conn.execute("DELETE FROM relayed WHERE ts < ?", (time.time() - RELAYED_KEEP_SECONDS,))
 
-        self._write(txn)
+        self._write(txn, flush=False)  # deletes only what every consumer has committed
         return deleted
 
     def close(self) -> None:

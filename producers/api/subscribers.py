@@ -2,8 +2,8 @@
 and `/u/{token}`: RFC 8058 one-click unsubscribe (signed token, no cookies, no redirect).
 
 Contacts (mobile, email, webhook URL, WeChat openid) are masked in every answer (138****5678, z***@example.com).
-Whoever must correct a record reads that one record with `?reveal=contacts`: in clear, and on the audit trail
-(`subscriber.reveal`: who, when, which record, which fields)."""
+Whoever must correct a record reads that one record with `?reveal=contacts` (or just the one contact it needs,
+`?reveal=mobile`): in clear, and on the audit trail (`subscriber.reveal`: who, when, which record, which fields)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,8 @@ from schemas.subscriber import SubscriberFields, SubscriberIn, credit_code_probl
 router = APIRouter(prefix="/v1/subscribers", tags=["subscribers"], responses=problem_docs(401, 403, 422, 429, 503))
 unsubscribe_router = APIRouter(tags=["subscribers"])
 CreditCode = Annotated[str, Path(min_length=18, max_length=18, description="unified social credit code")]
-Reveal = Annotated[Literal["contacts"] | None, Query(description="`contacts`: this record's contacts in clear (audited)")]
+Reveal = Annotated[Literal["contacts", "mobile", "email", "webhook_url", "wechat_openid"] | None, Query(
+    description="`contacts`: this record's contacts in clear, or only the one named (audited)")]
 
 MAX_OFFSET = 100_000_000  # far beyond any directory; larger values overflow the database's integers
 
@@ -105,17 +106,18 @@ def list_subscribers(principal: PrincipalDep, request: Request, store: StoreDep,
 @router.get("/{credit_code}", summary="Read one subscriber", responses=problem_docs(404))
 def read(credit_code: CreditCode, principal: PrincipalDep, request: Request, store: StoreDep,
          reveal: Reveal = None) -> dict[str, Any]:
-    """Contacts masked; `?reveal=contacts` shows them in clear and records who saw which record's contacts when."""
+    """Contacts masked; `?reveal=contacts` (or one contact's field name) shows them in clear and records who saw
+    which of this record's contacts when."""
     code = _valid_code(credit_code)
     _allowed(principal, code)
     sub = directory(request, store).get(code)
     if sub is None:
         raise NotFound(f"no subscriber {code}")
-    if reveal == "contacts":
-        shown = [name for name in CONTACT_FIELDS if getattr(sub, name)]
-        audit.record_now(store.engine, principal, "subscriber.reveal", code, {"fields": shown})
-        return sub.public(reveal=True)
-    return sub.public()
+    if reveal is None:
+        return sub.public()
+    shown = [name for name in CONTACT_FIELDS if getattr(sub, name) and reveal in ("contacts", name)]
+    audit.record_now(store.engine, principal, "subscriber.reveal", code, {"fields": shown})
+    return sub.public(reveal=shown)
 
 
 @router.put("/{credit_code}", summary="Create or replace a subscriber", responses=problem_docs(400))

@@ -138,3 +138,51 @@ def test_names_resolving_to_loopback_are_refused_without_the_allow_list() -> Non
             await client.close()
 
     asyncio.run(body())
+
+
+def test_a_new_connection_carries_one_request_until_its_first_answer_shows_keep_alive() -> None:
+    """Pipelining onto a receiver not yet known to keep connections open could write into a socket it closed
+    after answering, and the broken pipe would lose that answer: the request would be sent twice."""
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    before_first_answer: list[int] = []
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        conn.settimeout(5)
+        conn.recv(65536)  # the first request (small: one read)
+        time.sleep(0.3)  # the client had time to pipeline behind it, if it would
+        conn.setblocking(False)
+        try:
+            extra = conn.recv(65536)
+        except BlockingIOError:
+            extra = b""
+        before_first_answer.append(1 + extra.count(b"POST "))
+        conn.setblocking(True)
+        ok = b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n"
+        answered = before_first_answer[0]
+        conn.sendall(ok * answered)
+        buffered = b""
+        while answered < 5:  # then pipelined on the kept-alive connection: answer what comes, in order
+            buffered += conn.recv(65536)
+            if (count := buffered.count(b"POST ")):
+                conn.sendall(ok * count)
+                answered += count
+                buffered = b""
+        conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+
+    async def body() -> list[Answer]:
+        client = WebhookClient(LOOPBACK, connections=1, depth=8)
+        try:
+            return await asyncio.gather(*(client.post(f"http://127.0.0.1:{port}/hook/{n}", [], b"{}", 5)
+                                          for n in range(5)))
+        finally:
+            await client.close()
+
+    assert asyncio.run(body()) == [Answer(204, None)] * 5
+    thread.join(5)
+    server.close()
+    assert before_first_answer == [1]

@@ -15,7 +15,8 @@ puts on govcast.publications:
    topic awaiting the broker's ack (acks=all, idempotent), offsets committed after each fetched batch. No
    parsing. Strictly sequential (the literal "consume→produce loop"; the target's baseline), and with
    --lanes also one sequential lane per partition (the concurrency shape govcast's Kafka host uses).
-2. govcast: the N events pre-produced to govcast.publications, one `govcast worker --broker` consuming;
+2. govcast: the N events pre-produced to govcast.publications (and their rows in the worker's status store, status
+   pending, as the submit API commits them with its outbox message), one `govcast worker --broker` consuming;
    timed from the worker's first plan output (its own timeline) to the status store showing the last of
    the N publications `delivered` (projection included). Per publication the worker consumes 4 messages,
    produces 3 (DeliveryTask + 2 StatusEvents) and runs plan (screen + render), the portal adapter (pages

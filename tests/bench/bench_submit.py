@@ -2,7 +2,7 @@
 
 Not a test (pytest does not collect it). Run:
 
-    .venv/bin/python -m tests.bench.bench_submit [--seconds 8] [--skip kafka] [--deliver]
+    .venv/bin/python -m tests.bench.bench_submit [--seconds 8] [--skip kafka] [--deliver] [--api-processes N ...]
 
 Every client is an aiohttp session in this process posting the same JSON body (a
 `sample_policy`, 2.6 kB) one request after the other over keep-alive; a run lasts
@@ -10,7 +10,8 @@ Every client is an aiohttp session in this process posting the same JSON body (a
 
 1. bare: a FastAPI app with one POST route that parses the JSON body and answers 202
    (uvicorn, one process, the server settings `govcast` uses);
-2. embedded: `govcast run` (SQLite store and log, fsync per commit);
+2. embedded: `govcast run` (SQLite store and log, fsync per commit), with 1 and with 2 API processes
+   (`--api-processes`, repeatable, picks the counts; sandboxes off for each, the portal channel only);
 3. kafka+pg: two `govcast api --broker` processes on one PostgreSQL store and a private
    Kafka broker (deploy/kafka/kafka-local, deploy/dev/postgres-local), the clients split
    evenly between the two.

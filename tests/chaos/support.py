@@ -47,8 +47,8 @@ class Submissions:
     def once(self, client: Client, i: int) -> requests.Response | None:
         try:
             response = client.submit(self.payload(i), key=self.keys[i])
-        except requests.ConnectionError:
-            return None  # the server died under us
+        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError):
+            return None  # the server died under us (before answering, or while its answer was on the way)
         assert response.status_code in (202, 503), response.text
         if response.status_code == 202:
             with self.lock:

@@ -262,7 +262,9 @@ def test_repeal_sends_each_business_that_received_the_policy_one_lapse_notice(
         title="关于废止《关于促进专精特新中小企业数字化转型的若干措施》的决定", doc_no="济政办字〔2025〕21号",
         channels=["portal"], related=[{"id": pub_id, "relation": "repeals"}]))
     assert decision.status_code == 202, decision.text
-    decision_url = department.wait_for(decision.json()["id"], "delivered")["deliveries"]["portal"]["url"]
+    # The decision goes out while its lapse notices fan out: 8 s for both on the Kafka host at load ~15, and the
+    # case ran 4x slower at load ~28, near wait_for's default 30 s: these waits get the module's 120 s.
+    decision_url = department.wait_for(decision.json()["id"], "delivered", timeout=120)["deliveries"]["portal"]["url"]
     lapsed = department.wait_for(pub_id, "delivered", version=2, timeout=120)
     assert lapsed["validity"] == "废止"
     assert lapsed["campaign"]["matched"] == lapsed["campaign"]["delivered"] == len(first), lapsed["campaign"]
@@ -271,7 +273,7 @@ def test_repeal_sends_each_business_that_received_the_policy_one_lapse_notice(
         title="关于废止《关于促进专精特新中小企业数字化转型的若干措施》的决定", doc_no="济政办字〔2025〕21号",
         channels=["portal"], related=[{"id": pub_id, "relation": "repeals"}], change_note="更正错别字"))
     assert again.status_code == 202, again.text
-    department.wait_for(decision.json()["id"], "delivered", version=2)
+    department.wait_for(decision.json()["id"], "delivered", version=2, timeout=120)
     assert department.get(pub_id)["version"] == 2
 
     after = reached(push_system, receivers, rows, pub_id)

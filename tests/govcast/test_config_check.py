@@ -110,3 +110,17 @@ def test_a_bad_channel_setting_is_refused_naming_its_variable(monkeypatch: pytes
     monkeypatch.setenv("GOVCAST_WECHAT_TIMEOUT_SECONDS", "ten")
     assert main(["config", "check"]) == 2
     assert "GOVCAST_WECHAT_TIMEOUT_SECONDS: Input should be a valid number" in capsys.readouterr().err
+
+
+def test_a_mass_send_time_outside_the_send_window_is_refused_naming_both(monkeypatch: pytest.MonkeyPatch,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("GOVCAST_CHANNELS", "portal,wechat")
+    monkeypatch.setenv("GOVCAST_NEWMEDIA_REVIEW", "wechat")
+    monkeypatch.setenv("GOVCAST_WECHAT_MASS_SEND", "true")
+    monkeypatch.setenv("GOVCAST_WECHAT_MASS_SEND_TIME", "22:00")
+    assert main(["config", "check"]) == 2
+    err = capsys.readouterr().err
+    assert "GOVCAST_WECHAT_MASS_SEND_TIME 22:00 is outside GOVCAST_NEWMEDIA_SEND_WINDOW 08:00-21:00" in err
+    monkeypatch.setenv("GOVCAST_NEWMEDIA_SEND_WINDOW", "08:00-23:00")
+    get_settings.cache_clear()
+    assert main(["config", "check"]) == 0

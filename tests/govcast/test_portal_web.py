@@ -218,3 +218,6 @@ def test_the_portal_links_the_subscription_center_only_where_push_is_a_channel(t
     if push:
         assert (f"{Settings(data_dir=tmp_path).base_url}/subscribe", "订阅惠企政策") in article.find(
             "nav", class_="service-links").links()
+    from govcast.commands import _banner
+
+    assert ("/subscribe" in _banner(Settings(data_dir=tmp_path, channels=channels), [], "embedded")) is push  # at start

@@ -96,3 +96,28 @@ def test_prune_keeps_what_a_group_has_not_consumed(tmp_path: Path) -> None:
     assert log.prune({"t": ["fast", "slow"]}) == 2
     assert [r.event.data["n"] for r in log.fetch("slow", "t", 0)] == [2, 3, 4]
     assert log.lag("slow", "t") == 3
+
+
+def synchronous_mode(log: SqliteLog) -> int:
+    """This thread's connection's `PRAGMA synchronous`: 2 FULL (fsync at commit), 1 NORMAL."""
+    return int(log._conn().execute("PRAGMA synchronous").fetchone()[0])
+
+
+def test_producers_appends_are_flushed_and_consumer_commits_are_not(tmp_path: Path) -> None:
+    """The outbox relay deletes its rows from the status store once `send_once` returns, and the scheduler marks
+    a release done after `send`: their appends must be on disk by then (FULL). A consumer's commit may skip the
+    fsync (NORMAL): a power loss takes its outputs and offset back together, and the hop is redone."""
+    log = SqliteLog(tmp_path / "bus.db")
+    log.send([msg("in", "a", 1)])
+    assert synchronous_mode(log) == 2
+    record = log.fetch("g", "in", partition_for("a", 4))[0]
+    log.commit("g", record, [msg("out", "a", 2)])
+    assert synchronous_mode(log) == 1
+    assert log.send_once([msg("in", "b", 3)]) == 1  # the same thread relays next: flushed again
+    assert synchronous_mode(log) == 2
+    log.commit("g", record, [])
+    log.send([msg("in", "c", 4)])
+    assert synchronous_mode(log) == 2
+    log.close()
+    reopened = SqliteLog(tmp_path / "bus.db")
+    assert [r.event.data["n"] for r in reopened.fetch("h", "out", partition_for("a", 4))] == [2]

@@ -63,3 +63,51 @@ def test_a_task_that_dies_is_reported_and_restarted_and_the_pipeline_moves_again
     assert seen["delivered while full"] == []
     assert recorder.delivered == ["after the disk outage"]  # restarted, it delivered once
     assert seen["after"] == []  # and readiness is back
+
+
+class CountingLog(SqliteLog):
+    """The real embedded log, counting the host's fetches."""
+
+    fetches = 0
+
+    def fetch(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        self.fetches += 1
+        return super().fetch(*args, **kwargs)
+
+
+def test_idle_consumers_do_not_poll_and_appends_by_another_process_are_picked_up(tmp_path: Path) -> None:
+    """An idle `govcast run` leaves the CPU alone (its forty-odd consumers used to fetch twice a second each), and a
+    task another process appends to the log (an extra API process, a CLI) is still delivered within a second."""
+    recorder = Recorder()
+    store = StatusStore(f"sqlite:///{tmp_path}/s.db")
+    ctx = StageContext(settings=Settings(data_dir=tmp_path, channels=["portal"]), store=store, adapters={"portal": recorder})
+    log = CountingLog(tmp_path / "bus.db")
+    other_process = SqliteLog(tmp_path / "bus.db")  # its appends reach no listener of `log`: only the shared file
+    host = EmbeddedHost(log, ctx)
+    seen: dict[str, float] = {}
+
+    async def scenario() -> None:
+        runner = asyncio.create_task(host.run())
+        await asyncio.sleep(1.0)  # every consumer fetched once and is idle now
+        before = log.fetches
+        await asyncio.sleep(2.0)
+        seen["idle fetches"] = log.fetches - before
+        seen["consumers"] = sum(len(events) for events in host._wakeups.values())
+        sent = time.monotonic()
+        await asyncio.to_thread(other_process.send, [outbound_for(task(None, "from another process"), "e-2", ctx.clock())])
+        while not recorder.delivered and time.monotonic() < sent + 10:
+            await asyncio.sleep(0.02)
+        seen["picked up after"] = time.monotonic() - sent
+        host.stop()
+        await runner
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        other_process.close()
+        log.close()
+        store.close()
+    assert seen["consumers"] > 10
+    assert seen["idle fetches"] < seen["consumers"] / 2, seen  # was about four per consumer in 2 s
+    assert recorder.delivered == ["from another process"]
+    assert seen["picked up after"] < 1.5, seen

@@ -158,12 +158,22 @@ def test_an_operator_reveals_one_records_contacts_and_the_trail_says_so(client: 
     assert len(trail) == 1
     assert trail[0]["target"] == credit_code(52) and trail[0]["actor"]["name"] == "值班员王" and trail[0]["at"]
     assert trail[0]["detail"] == {"fields": ["mobile", "email", "webhook_url", "wechat_openid"]}
+    one = client.get(f"/v1/subscribers/{credit_code(52)}?reveal=mobile", headers=oper).json()  # only what is needed
+    assert (one["mobile"], one["email"], one["wechat_openid"]) == ("13812345678", "z***@example.com", "oAbC…xYz")
+    latest = client.get("/v1/audit", headers=oper, params={"action": "subscriber.reveal"}).json()["items"]
+    assert len(latest) == 2 and latest[0]["detail"] == {"fields": ["mobile"]}
     # reading masked records nothing; the list never reveals; nor does an unknown reveal value
     client.get(f"/v1/subscribers/{credit_code(52)}", headers=oper)
     refused = client.get("/v1/subscribers?reveal=contacts", headers=oper)
     assert refused.status_code in (400, 422) and "single-record" in refused.text and "13812345678" not in refused.text
     assert client.get(f"/v1/subscribers/{credit_code(52)}?reveal=all", headers=oper).status_code == 422
-    assert len(client.get("/v1/audit", headers=oper, params={"action": "subscriber.reveal"}).json()["items"]) == 1
+    assert len(client.get("/v1/audit", headers=oper, params={"action": "subscriber.reveal"}).json()["items"]) == 2
+    # the business itself may read its own contacts in clear: on the trail too, under its own name
+    mine = bearer(new_token(store, "business", "企业52", credit_code(52)))
+    own = client.get(f"/v1/subscribers/{credit_code(52)}?reveal=contacts", headers=mine)
+    assert own.status_code == 200 and own.json()["mobile"] == "13812345678"
+    newest = client.get("/v1/audit", headers=oper, params={"action": "subscriber.reveal"}).json()["items"][0]
+    assert (newest["actor"]["kind"], newest["actor"]["name"]) == ("business", "企业52")
 
 
 def test_departments_are_refused_reading_or_revealing_subscribers(client: TestClient, store: StatusStore) -> None:
