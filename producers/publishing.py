@@ -15,7 +15,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -332,42 +332,18 @@ class Publisher:
         own thread sends it a few milliseconds later: processors.outbox). Raises Unavailable when
         the store cannot commit (disk full, database down): nothing was kept.
         """
-        for attempt in range(1, ATTEMPTS + 1):
-            kill_point("commit:before")
-            try:
-                return self.writer.run(unit, order=order)
-            except DBAPIError as exc:
-                _retry_or_raise(exc, attempt)
-        raise AssertionError("unreachable")
+        return _committed(lambda: self.writer.run(unit, order=order))
 
     async def transaction_async(self, unit: Unit, *, order: str = "", principal: str | None = None) -> Outcome:
         """`transaction` awaited on the event loop; `principal`: the token id to check live in the commit."""
-        for attempt in range(1, ATTEMPTS + 1):
-            kill_point("commit:before")
-            try:
-                return await self.writer.run_async(unit, order=order, principal=principal)
-            except DBAPIError as exc:
-                _retry_or_raise(exc, attempt)
-        raise AssertionError("unreachable")
+        return await _committed_async(lambda: self.writer.run_async(unit, order=order, principal=principal))
 
     def _staged_transaction(self, prepare: Staged[Outcome], *, order: str) -> Outcome:
         """`transaction` for a staged unit (its prepare step returns its finish step)."""
-        for attempt in range(1, ATTEMPTS + 1):
-            kill_point("commit:before")
-            try:
-                return self.writer.run_staged(prepare, order=order)
-            except DBAPIError as exc:
-                _retry_or_raise(exc, attempt)
-        raise AssertionError("unreachable")
+        return _committed(lambda: self.writer.run_staged(prepare, order=order))
 
     async def _staged_transaction_async(self, prepare: Staged[Outcome], *, order: str, principal: str) -> Outcome:
-        for attempt in range(1, ATTEMPTS + 1):
-            kill_point("commit:before")
-            try:
-                return await self.writer.run_staged_async(prepare, order=order, principal=principal)
-            except DBAPIError as exc:
-                _retry_or_raise(exc, attempt)
-        raise AssertionError("unreachable")
+        return await _committed_async(lambda: self.writer.run_staged_async(prepare, order=order, principal=principal))
 
     def _replay(self, conn: Connection, principal: Principal, key: str, req_hash: str) -> Outcome | None:
         stored = self.store.idempotent_answer(conn, principal.id, key)
@@ -527,6 +503,28 @@ def _expect_index(conn: Connection, code: str, year: int, pub_id: str) -> None:
 def _changes(old: Publication, new: Publication) -> dict[str, Any]:
     """The revision's diff for the audit trail: department-sent fields only."""
     return audit.diff(old.model_dump(mode="json", include=_SENT_FIELDS), new.model_dump(mode="json", include=_SENT_FIELDS))
+
+
+def _committed(run: Callable[[], Outcome]) -> Outcome:
+    """`run()` (one commit of the group-commit writer), run again while a concurrent request got in the way."""
+    for attempt in range(1, ATTEMPTS + 1):
+        kill_point("commit:before")
+        try:
+            return run()
+        except DBAPIError as exc:
+            _retry_or_raise(exc, attempt)
+    raise AssertionError("unreachable")
+
+
+async def _committed_async(run: Callable[[], Awaitable[Outcome]]) -> Outcome:
+    """`_committed` for the writer's awaitable entry points."""
+    for attempt in range(1, ATTEMPTS + 1):
+        kill_point("commit:before")
+        try:
+            return await run()
+        except DBAPIError as exc:
+            _retry_or_raise(exc, attempt)
+    raise AssertionError("unreachable")
 
 
 def _retry_or_raise(exc: DBAPIError, attempt: int) -> None:
