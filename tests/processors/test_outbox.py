@@ -16,6 +16,7 @@ from processors.embedded.log import SqliteLog
 from processors.outbox import OutboxRelay, enqueue, pending
 from schemas.events import new_event
 from tests.processors.test_embedded_log import read_all
+from tests.store_backends import backend_url
 
 
 def msg(key: str, n: int) -> Outbound:
@@ -81,9 +82,18 @@ class SlowBroker:
         self.sent += messages
 
 
-def test_on_postgresql_a_slow_broker_holds_up_neither_commits_nor_the_database(store: StatusStore) -> None:
-    if store.engine.dialect.name != "postgresql":
-        pytest.skip("SQLite relays to the embedded log in the committing thread (a local append)")
+@pytest.mark.postgres
+def test_on_postgresql_a_slow_broker_holds_up_neither_commits_nor_the_database(tmp_path: Path) -> None:
+    # PostgreSQL only: SQLite relays to the embedded log in the committing thread (a local append).
+    with backend_url("postgres", tmp_path) as url:
+        store = StatusStore(url)
+        try:
+            _slow_broker_case(store)
+        finally:
+            store.close()
+
+
+def _slow_broker_case(store: StatusStore) -> None:
     broker = SlowBroker()
     relay = OutboxRelay(store, broker)
     writer = GroupCommitter(store, after_commit=relay.after_commit)
