@@ -4,7 +4,7 @@ Not a test (pytest does not collect it). Run:
 
     .venv/bin/python -m tests.bench.bench_kafka [--count 2000] [--portal-count 500] [--latency-count 100]
                                                 [--partitions 4] [--skip baseline|portal|null|latency] [--lanes]
-                                                [--workers 1,2] [--profile] [--py-spy DIR]
+                                                [--workers 1,2] [--profile] [--py-spy DIR] [--worker-logs DIR]
 
 It starts its own broker with deploy/kafka/kafka-local (private data dir, free ports; stopped at the end) and
 measures, on the same payloads -- serialized `publication.submitted` CloudEvents built from
@@ -15,16 +15,19 @@ puts on govcast.publications:
    topic awaiting the broker's ack (acks=all, idempotent), offsets committed after each fetched batch. No
    parsing. Strictly sequential (the literal "consume→produce loop"; the target's baseline), and with
    --lanes also one sequential lane per partition (the concurrency shape govcast's Kafka host uses).
-2. govcast: the N events pre-produced to govcast.publications (and their rows in the worker's status store, status
-   pending, as the submit API commits them with its outbox message), one `govcast worker --broker` consuming;
-   timed from the worker's first plan output (its own timeline) to the status store showing the last of
-   the N publications `delivered` (projection included). Per publication the worker consumes 4 messages,
-   produces 3 (DeliveryTask + 2 StatusEvents) and runs plan (screen + render), the portal adapter (pages
-   on disk) and the projection of 2 status events (batched). Run twice: with a trivial in-memory adapter on every channel
-   (N = --count; this script's hidden `--worker-helper` mode patches the adapter factory inside the worker
-   process, no production code changes), and with the real portal adapter (N = --portal-count, the worker
-   exactly as deployed: its per-delivery cost grows with the number of articles on the portal, so that run
-   starts from an empty portal and is kept smaller). `--profile` runs both workers under cProfile.
+2. govcast: one `govcast worker --broker` (or --workers N of them, one consumer group) started and waited for
+   until the group has settled (each worker logged its share of govcast.publications), then the N events
+   produced to govcast.publications (their rows already in the workers' status store, status pending, as the
+   submit API commits them with its outbox message); timed from the first plan output (the timeline) to the
+   status store showing the last of the N publications `delivered` (projection included). Producing before
+   the workers were up timed one worker alone while the next was still importing, then a rebalance.
+   Per publication the worker consumes 4 messages, produces 3 (DeliveryTask + 2 StatusEvents) and runs plan
+   (screen + render), the portal adapter (pages on disk) and the projection of 2 status events (batched).
+   Run twice: with a trivial in-memory adapter on every channel (N = --count; this script's hidden
+   `--worker-helper` mode patches the adapter factory inside the worker process, no production code changes),
+   and with the real portal adapter (N = --portal-count, the worker exactly as deployed: its per-delivery cost
+   grows with the number of articles on the portal, so that run starts from an empty portal and is kept
+   smaller). `--profile` runs both workers under cProfile.
 3. latency: `govcast run --broker` (API + one worker), publications submitted one at a time over HTTP;
    submit → portal delivered from each publication's timeline (submitted_at → delivered), split into
    submit → planned and planned → delivered, and the API's 202 latency as the client sees it.
@@ -45,6 +48,8 @@ import logging
 import os
 import platform
 import pstats
+import re
+import shutil
 import signal
 import sqlite3
 import statistics
@@ -83,6 +88,7 @@ BENCH_IN, BENCH_OUT = "bench.in", "bench.out"
 STARTED = time.monotonic()
 THROUGHPUT_TIMEOUT = 900.0  # seconds one govcast throughput run may take before it is reported as incomplete
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+ASSIGNED = re.compile(r"partitions assigned here \(\d+\): (.*)$", re.M)  # processors/faust_host.py logs each assignment
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -384,17 +390,21 @@ def stop_process(proc: subprocess.Popen[Any]) -> None:
 
 
 def govcast_throughput(broker: Broker, count: int, workdir: Path, *, null: bool, profile: bool = False,
-                       workers: int = 1, py_spy: Path | None = None) -> Rate:
+                       workers: int = 1, py_spy: Path | None = None, logs: Path | None = None) -> Rate:
     """`workers` worker processes (one consumer group, one data dir and status store) on the same backlog."""
     kafka = broker.kafka
     assert kafka is not None
     skip_to_end(kafka)
     data_dir = workdir / (("null" if null else "portal") + f"-{workers}w")
+    for again in range(2, 100):  # --workers 1,2,1,2 alternates runs: each its own data dir and publication ids
+        if not data_dir.exists():
+            break
+        data_dir = data_dir.with_name(data_dir.name.split("-r")[0] + f"-r{again}")
     data_dir.mkdir(parents=True)
     pubs = publications(count, data_dir.name)
     db = data_dir / "status.db"
     record_submissions(db, pubs)
-    asyncio.run(produce(kafka.bootstrap, Topics.publications, payloads(pubs)))
+    backlog = payloads(pubs)
     procs: list[tuple[subprocess.Popen[Any], Path]] = []
     stats = workdir / f"worker-{data_dir.name}.pstats" if profile else None
     spies: list[subprocess.Popen[Any]] = []
@@ -415,10 +425,17 @@ def govcast_throughput(broker: Broker, count: int, workdir: Path, *, null: bool,
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise SystemExit(f"the worker did not start:\n{log_path.read_text()[-4000:]}")
                 time.sleep(0.05)
-        # The backlog is consumed from the moment partitions are assigned, i.e. about now.
-        step(f"  {workers} worker(s) ready")
+        # Workers start one after another; each one that joins makes the group rebalance. The backlog is
+        # produced only once the group has settled (every worker holds its share of govcast.publications),
+        # so the timed window is N workers working, as in a deployment whose workers are up, and not one
+        # worker alone while the others import, then a rebalance (which is what 2 workers at 0.71 x one were).
+        wait_until_settled(procs, broker.partitions)
+        step(f"  {workers} worker(s) ready, partitions of {Topics.publications} shared; producing the backlog")
         spies += [spy(proc.pid, py_spy / f"worker-{data_dir.name}-{n}.txt") for n, (proc, _) in enumerate(procs)] if py_spy else []
         worker_cpu, broker_cpu = sum(cpu_seconds(p.pid) for p, _ in procs), cpu_seconds(broker.pid)
+        produced = time.perf_counter()
+        asyncio.run(produce(kafka.bootstrap, Topics.publications, backlog))
+        step(f"  backlog of {count} produced in {time.perf_counter() - produced:.2f} s")
         deadline = time.monotonic() + THROUGHPUT_TIMEOUT
         last_report = time.monotonic()
         while ((done := delivered_count(db)) < count and time.monotonic() < deadline
@@ -434,6 +451,10 @@ def govcast_throughput(broker: Broker, count: int, workdir: Path, *, null: bool,
             stop_process(proc)
         for spy_proc in spies:
             spy_proc.wait(timeout=120)
+        if logs:  # the temporary directory goes at the end; keep the rebalance / assignment lines
+            logs.mkdir(parents=True, exist_ok=True)
+            for _, log_path in procs:
+                shutil.copy(log_path, logs / log_path.name)
     _, spans, statuses = window(db)
     if null and (pages := len(list((data_dir / "portal").rglob("*.html")))):
         # The adapter patch missed (the factory moved?): this would time the portal channel as "null".
@@ -444,6 +465,35 @@ def govcast_throughput(broker: Broker, count: int, workdir: Path, *, null: bool,
         name = name.replace("worker,", f"{workers} workers,")
     spied = [py_spy / f"worker-{data_dir.name}-{n}.txt" for n in range(workers)] if py_spy else []
     return Rate(name, statuses.get("delivered", 0), spans.projected, cpu, note, spans, stats, spied)
+
+
+def latest_assignment(log: str, topic: str) -> set[int] | None:
+    """Partitions of `topic` in the worker log's last "partitions assigned here" line (None before the first)."""
+    lines = ASSIGNED.findall(log)
+    if not lines:
+        return None
+    for part in lines[-1].split():
+        name, _, rest = part.partition("[")
+        if name == topic:
+            return {int(p) for p in rest.rstrip("]").split(",") if p}
+    return set()
+
+
+def wait_until_settled(procs: list[tuple[subprocess.Popen[Any], Path]], partitions: int, timeout: float = 120) -> None:
+    """Until the workers' latest assignments split govcast.publications: each partition held once, none idle.
+
+    Then the group is in one generation with every worker in it; a worker still joining would have
+    revoked and re-logged its share.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        shares = [latest_assignment(log_path.read_text(), Topics.publications) for _, log_path in procs]
+        held = [p for share in shares if share for p in share]
+        if (all(share for share in shares[:partitions]) and sorted(held) == list(range(partitions))):
+            return
+        if time.monotonic() > deadline or any(proc.poll() is not None for proc, _ in procs):
+            raise SystemExit(f"the workers' partition assignment did not settle: {shares}")
+        time.sleep(0.05)
 
 
 def spy(pid: int, out: Path) -> subprocess.Popen[Any]:
@@ -583,6 +633,8 @@ def main() -> None:
     parser.add_argument("--py-spy", type=Path, metavar="DIR",
                         help="sample each govcast worker with py-spy (dev extra) into DIR (collapsed stacks, one file "
                              "per worker; summarize with `python -m tests.bench.spy_phases FILE`)")
+    parser.add_argument("--worker-logs", type=Path, metavar="DIR",
+                        help="copy each govcast worker's log into DIR (partition assignments, rebalances)")
     parser.add_argument("--worker-helper", nargs=4, help=argparse.SUPPRESS)  # DATA_DIR BROKER_URL real|null PROFILE
     args = parser.parse_args()
     if args.worker_helper:
@@ -614,7 +666,7 @@ def main() -> None:
                 for workers in (int(w) for w in args.workers.split(",")):
                     step(f"measuring govcast (null channel, {workers} worker(s)) …")
                     rates.append(govcast_throughput(broker, args.count, workdir, null=True, profile=args.profile,
-                                                    workers=workers, py_spy=args.py_spy))
+                                                    workers=workers, py_spy=args.py_spy, logs=args.worker_logs))
             if "latency" not in args.skip:
                 step("measuring latency …")
                 lat = govcast_latencies(broker, args.latency_count, workdir)
