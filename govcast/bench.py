@@ -49,7 +49,10 @@ FULL: tuple[Scenario, ...] = (
     Scenario("projection", "status projection per event: govcast's store against bare sqlite3 statements",
              _m("bench_projection", "--events", 2000)),  # per-event figures: 40 batches of 50 a round
     Scenario("kafka", "Kafka pipeline (null channel, 1 and 2 workers) against a bare aiokafka consume→produce loop",
-             _m("bench_kafka", "--count", 1000, "--portal-count", 200, "--latency-count", 50, "--workers", "1,2")),
+             # 2,000: with 1,000 each of two workers got 500, and each new worker process's fixed start (first
+             # fetch, cold caches) and the pipeline's tail weighed twice as much as for one worker (2 / 1 worker:
+             # median 0.99 at 1,000 against 1.24 at 2,000, interleaved runs; docs/benchmarks.md, workers2 notes)
+             _m("bench_kafka", "--count", 2000, "--portal-count", 200, "--latency-count", 50, "--workers", "1,2")),
     Scenario("embedded", "embedded submit → portal delivered against the bare portal adapter",
              _m("bench_embedded", "--count", 100)),
     Scenario("submit", "durable submissions/s against a bare FastAPI endpoint (embedded, 1 and 2 API processes)",
