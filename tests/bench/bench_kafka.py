@@ -580,8 +580,9 @@ def report(partitions: int, payload_bytes: float, rates: list[Rate], lat: Latenc
     if lanes and null:
         print(f"ratio govcast (null channel) / bare loop with lanes: {null.per_second / lanes.per_second:.2f}")
     for r in rates:
-        if r.name.startswith("govcast") and " workers," in r.name and null:
-            print(f"ratio {r.name} / 1 worker: {r.per_second / null.per_second:.2f}")
+        if r.name.startswith("govcast") and " workers," in r.name and (one := one_worker_beside(rates, r)):
+            print(f"ratio {r.name} / 1 worker: {r.per_second / one.per_second:.2f}   "
+                  f"({r.per_second:.1f}/s against {one.per_second:.1f}/s)")
     record_rates(rates, seq, null)
     if lat and lat.total:
         print(f"\nlatency, `govcast run --broker`, {len(lat.total)} sequential submissions over HTTP (ms)")
@@ -594,6 +595,15 @@ def report(partitions: int, payload_bytes: float, rates: list[Rate], lat: Latenc
         print(f"target (DESIGN.md): Kafka submit → delivered p50 ≤ 200 ms: {'met' if p50 <= 200 else 'MISSED'} ({p50:.0f} ms)")
         record("kafka", "submit → portal delivered p50 (`govcast run --broker`)", p50, "ms", target="≤ 200 ms",
                met=p50 <= 200)
+
+
+def one_worker_beside(rates: list[Rate], run: Rate) -> Rate | None:
+    """The one-worker null-channel run measured just before `run` (else just after): --workers 1,2,1,2 pairs."""
+    ones = [i for i, r in enumerate(rates) if r.name == "govcast worker, null channel"]
+    at = rates.index(run)
+    before = [i for i in ones if i < at]
+    pick = before[-1] if before else next((i for i in ones if i > at), None)
+    return rates[pick] if pick is not None else None
 
 
 def record_rates(rates: list[Rate], seq: Rate | None, null: Rate | None) -> None:
