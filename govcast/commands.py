@@ -8,6 +8,7 @@ import time
 
 import uvicorn
 
+from govcast.gc_tuning import tune_for_service
 from govcast.runtime import Runtime
 from settings import Settings
 
@@ -100,6 +101,7 @@ def _serve(settings: Settings, *, run_pipeline: bool, mode: str, bootstrap: bool
         assert isinstance(runtime.bus, SqliteLog)
         extra = ApiProcesses(settings, sockets[0], runtime.bus.notify_appended).start()
     print(_banner(settings, tokens, mode), flush=True)
+    tune_for_service()
     try:
         server.run(sockets=sockets)
     finally:

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 
+from govcast.gc_tuning import tune_for_service
 from govcast.runtime import Runtime
 from processors.faust_host import FaustHost
 from settings import Settings
@@ -21,6 +22,7 @@ def run_worker(settings: Settings) -> int:
         runtime = Runtime.build(settings)
     except KeyboardInterrupt:
         return 0
+    tune_for_service()
 
     async def main() -> None:
         host = FaustHost(runtime)
