@@ -33,6 +33,7 @@ from multiprocessing.process import BaseProcess
 
 import uvicorn
 
+from govcast.gc_tuning import tune_for_service
 from settings import Settings
 
 log = logging.getLogger("govcast.api_processes")
@@ -158,6 +159,7 @@ def serve_child(settings: Settings, listener: socket.socket, nudge: socket.socke
 
     runtime.bus.add_listener(send_nudge)
     server = uvicorn.Server(server_config(build_app(runtime, run_pipeline=False), settings))
+    tune_for_service()  # as the main process does before it serves
     try:
         server.run(sockets=[listener])
     finally:
