@@ -183,7 +183,7 @@ _FOCUSED = """() => {
     if (same.length > 1) part += `:nth-of-type(${same.indexOf(n) + 1})`;
     path.unshift(part);
   }
-  return {mark: el.dataset.govcastKb ?? null, tag: el.tagName.toLowerCase(),
+  return {mark: el.dataset.govcastKb ?? null, tag: el.tagName.toLowerCase(), id: el.id || null,
           text: (el.innerText || el.value || el.getAttribute("aria-label") || "").trim(),
           href: el.getAttribute("href"), url: el.href || null, selector: path.join(" > "),
           x: r.x, y: r.y, width: r.width, height: r.height,
@@ -213,6 +213,7 @@ class FocusStop:
     selector: str
     url: str | None = None  # the link's absolute address
     mark: str | None = None  # set by assert_keyboard_reaches_all
+    id: str | None = None  # the element's id attribute
 
     def __str__(self) -> str:
         target = f" → {self.href}" if self.href else ""
@@ -226,7 +227,7 @@ def _focused(page: Page) -> dict[str, Any] | None:
 
 def _stop(info: dict[str, Any]) -> FocusStop:
     return FocusStop(tag=info["tag"], text=info["text"], href=info["href"], selector=info["selector"], url=info["url"],
-                     mark=info["mark"])
+                     mark=info["mark"], id=info["id"])
 
 
 def _ring_pixels(page: Page, info: dict[str, Any]) -> tuple[int, int]:
@@ -300,9 +301,9 @@ def assert_keyboard_reaches_all(page: Page, selector: str = FOCUSABLE) -> list[F
 
 
 def tab_to(page: Page, *, href: str | None = None, url: str | None = None, text: str | None = None,
-           backwards: bool = False, max_stops: int = 300) -> FocusStop:
+           element_id: str | None = None, backwards: bool = False, max_stops: int = 300) -> FocusStop:
     """Move focus with Tab (or Shift+Tab) until it rests on the element with this href (as written),
-    url (absolute) or text (part of it); fails naming the stops it passed if it never does."""
+    url (absolute), text (part of it) or id; fails naming the stops it passed if it never does."""
     key = "Shift+Tab" if backwards else "Tab"
     seen: list[FocusStop] = []
     for _ in range(max_stops):
@@ -311,9 +312,11 @@ def tab_to(page: Page, *, href: str | None = None, url: str | None = None, text:
         if info is None:
             continue
         stop = _stop(info)
-        if (href is None or stop.href == href) and (url is None or stop.url == url) and (text is None or text in stop.text):
+        if ((href is None or stop.href == href) and (url is None or stop.url == url)
+                and (text is None or text in stop.text) and (element_id is None or stop.id == element_id)):
             return stop
         if seen and stop.selector == seen[0].selector:
             break
         seen.append(stop)
-    raise AssertionError(f"{key} never reached href={href!r} url={url!r} text={text!r}; stops:\n  " + "\n  ".join(map(str, seen)))
+    wanted = f"href={href!r} url={url!r} text={text!r} id={element_id!r}"
+    raise AssertionError(f"{key} never reached {wanted}; stops:\n  " + "\n  ".join(map(str, seen)))

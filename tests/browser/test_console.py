@@ -193,10 +193,7 @@ def test_pausing_and_resuming_a_channel_by_keyboard_alone(page: Page, console: C
     tab_to(page, href="/console/actions/pause?channel=weibo&back=/console/channels")
     page.keyboard.press("Enter")
     page.wait_for_url("**/actions/pause?**")
-    for _ in range(30):  # Tab on to the reason field
-        page.keyboard.press("Tab")
-        if page.evaluate("document.activeElement.id") == "reason":
-            break
+    tab_to(page, element_id="reason")
     page.keyboard.type("微博账号年检")
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.innerText") == "确认暂停"

@@ -72,10 +72,7 @@ def test_an_editor_reviews_and_approves_a_weibo_copy_by_keyboard(page: Page, sys
     assert horizontal_overflow(page) == []
     page.set_viewport_size(DESKTOP)
 
-    for _ in range(60):  # Tab on to the post text
-        page.keyboard.press("Tab")
-        if page.evaluate("document.activeElement.id") == "text":
-            break
+    tab_to(page, element_id="text")  # Tab on to the post text
     page.keyboard.press("Control+A")
     page.keyboard.type("【审核通知】经编辑修改的微博正文。")
     tab_to(page, text="审核通过并发布")

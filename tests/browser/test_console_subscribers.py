@@ -55,14 +55,6 @@ def pushed(department: Client, pub_id: str) -> dict[str, Any]:
     raise AssertionError(f"push never delivered: {body.get('campaign')} {body.get('deliveries')}")
 
 
-def tab_to_field(page: Page, field_id: str) -> None:
-    for _ in range(60):
-        page.keyboard.press("Tab")
-        if page.evaluate("document.activeElement.id") == field_id:
-            return
-    raise AssertionError(f"Tab never reached #{field_id}")
-
-
 def check(page: Page, name: str) -> None:
     """axe clean, screenshots at both widths, and no sideways scrolling on a phone."""
     assert not axe(page), page.url
@@ -102,7 +94,7 @@ def test_an_operator_finds_a_business_and_pauses_it_by_keyboard(page: Page, syst
     assert "泉城精密制造有限公司" in listing and "趵突泉文旅发展有限公司" in listing and f"共 {total} 家企业" in listing
     check(page, "console-subscribers")
 
-    tab_to_field(page, "s-q")  # the search field: a part of the name, then Enter
+    tab_to(page, element_id="s-q")  # the search field: a part of the name, then Enter
     page.keyboard.type("精密")
     page.keyboard.press("Enter")
     page.wait_for_url("**/subscribers?q=*")
@@ -125,7 +117,7 @@ def test_an_operator_finds_a_business_and_pauses_it_by_keyboard(page: Page, syst
     page.keyboard.press("Enter")
     page.wait_for_url(f"**/subscribers/{code}/pause")
     check(page, "console-subscriber-pause")
-    tab_to_field(page, "reason")
+    tab_to(page, element_id="reason")
     page.keyboard.type(REASON)
     tab_to(page, text="确认暂停")
     page.keyboard.press("Enter")
