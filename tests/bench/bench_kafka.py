@@ -5,6 +5,7 @@ Not a test (pytest does not collect it). Run:
     .venv/bin/python -m tests.bench.bench_kafka [--count 2000] [--portal-count 500] [--latency-count 100]
                                                 [--partitions 4] [--skip baseline|portal|null|latency] [--lanes]
                                                 [--workers 1,2] [--profile] [--py-spy DIR] [--worker-logs DIR]
+                                                [--compare DIR ...]
 
 It starts its own broker with deploy/kafka/kafka-local (private data dir, free ports; stopped at the end) and
 measures, on the same payloads -- serialized `publication.submitted` CloudEvents built from
@@ -24,7 +25,8 @@ puts on govcast.publications:
    Per publication the worker consumes 4 messages, produces 3 (DeliveryTask + 2 StatusEvents) and runs plan
    (screen + render), the portal adapter (pages on disk) and the projection of 2 status events (batched).
    Run twice: with a trivial in-memory adapter on every channel (N = --count; this script's hidden
-   `--worker-helper` mode patches the adapter factory inside the worker process, no production code changes),
+   `--worker-helper` mode patches the adapter factory inside the worker process, no production code changes;
+   the adapter declares `blocking = False`, so the worker calls it on its event loop, not in a thread),
    and with the real portal adapter (N = --portal-count, the worker exactly as deployed: its per-delivery cost
    grows with the number of articles on the portal, so that run starts from an empty portal and is kept
    smaller). `--profile` runs both workers under cProfile.
@@ -36,6 +38,9 @@ DESIGN.md's "Kafka pipeline throughput ≥ 50 % of a bare aiokafka consume→pro
 is read here as govcast (null channel) / bare sequential loop: the pipeline against the loop on the same
 input messages, without a channel's own work (the portal adapter is timed by bench_embedded.py). The portal
 ratio and the ratios against the loop with per-partition lanes are printed too, to show where time goes.
+
+`--compare DIR` (repeatable) runs each null-channel measurement first with the workers running the code in DIR
+(e.g. `git archive main | tar -x -C DIR`), then with this tree's: A/B pairs in one broker, in the same minute.
 """
 
 from __future__ import annotations
