@@ -8,6 +8,8 @@ run no pipeline, scheduler or expiry check. They share the SQLite store (each ha
 writer; SQLite's write lock lets one transaction in at a time, the others wait on the busy timeout) and
 the embedded log (each relays its own outbox rows right after its commit, as the main process does).
 
+A child's /readyz tells the main process's pipeline state (govcast/pipeline_report.py), not only its own.
+
 The pipeline's consumers, in the main process, are woken in-process after each append to the log. An
 append by a child sends the topic's name over a datagram socket pair to the main process, which wakes
 the consumers the same way; the consumers' short poll stays the fallback when a nudge is lost.
@@ -34,6 +36,7 @@ from multiprocessing.process import BaseProcess
 import uvicorn
 
 from govcast.gc_tuning import tune_for_service
+from govcast.pipeline_report import ReportReader, report_path
 from settings import Settings
 
 log = logging.getLogger("govcast.api_processes")
@@ -158,7 +161,9 @@ def serve_child(settings: Settings, listener: socket.socket, nudge: socket.socke
             nudge.send(topic.encode())
 
     runtime.bus.add_listener(send_nudge)
-    server = uvicorn.Server(server_config(build_app(runtime, run_pipeline=False), settings))
+    app = build_app(runtime, run_pipeline=False)
+    app.state.pipeline = ReportReader(report_path(settings.data_dir), parent)  # /readyz: the main process's pipeline
+    server = uvicorn.Server(server_config(app, settings))
     tune_for_service()  # as the main process does before it serves
     try:
         server.run(sockets=[listener])
