@@ -30,7 +30,7 @@ import os
 import signal
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from multiprocessing.process import BaseProcess
 
 import uvicorn
@@ -109,7 +109,8 @@ class ApiProcesses:
     def _spawn(self, number: int) -> BaseProcess:
         child = self._context.Process(target=serve_child, name=f"govcast-api-{number}", daemon=False,
                                       args=(self.settings, self.listener, self._send_end, os.getpid()))
-        child.start()
+        with _sigint_ignored():
+            child.start()
         log.info("API process %d started (pid %s)", number, child.pid)
         return child
 
@@ -134,6 +135,25 @@ class ApiProcesses:
                 self.wake(data.decode())
             except Exception:  # a wake-up is an optimization: the consumers poll anyway
                 log.exception("waking the pipeline for topic %r failed", data)
+
+
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """Children born ignoring SIGINT (an ignored signal stays ignored across exec, and Python then installs no
+    KeyboardInterrupt handler): a terminal's Ctrl-C reaches the whole process group, and a child still importing
+    would die with a traceback. The parent handles Ctrl-C and stops its children itself (SIGTERM, in stop()).
+
+    Only the main thread may change a handler: a child started again by the watcher thread keeps the default
+    (a Ctrl-C in the second it imports prints its traceback; nothing is lost). In the main thread a Ctrl-C in
+    the milliseconds of a start is ignored: press it again."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _die_with_parent(parent: int) -> None:
@@ -167,5 +187,7 @@ def serve_child(settings: Settings, listener: socket.socket, nudge: socket.socke
     tune_for_service()  # as the main process does before it serves
     try:
         server.run(sockets=[listener])
+    except KeyboardInterrupt:  # uvicorn re-raises a SIGINT it caught while serving (a child started again by _watch)
+        pass
     finally:
         runtime.close()
