@@ -32,6 +32,7 @@ from persistence.faults import kill_point
 from persistence.group_commit import GroupCommitter, Staged, Unsaved
 from persistence.operations import record_action
 from persistence.store import Principal, StatusStore
+from processors import wire
 from processors.bus import Bus, Outbound
 from processors.normalize import normalize
 from processors.outbox import OutboxRelay, enqueue
@@ -371,7 +372,10 @@ class Publisher:
         return self._message(EventType.revised, pub)
 
     def _message(self, event_type: str, pub: Publication) -> Outbound:
-        return Outbound(topic=Topics.publications, key=pub.id, event=new_event(event_type, self.source, pub.id, pub))
+        # The JSON form through the wire cache: this process's pipeline (embedded mode) then decodes the event to this
+        # very model instead of validating the publication again.
+        return Outbound(topic=Topics.publications, key=pub.id,
+                        event=new_event(event_type, self.source, pub.id, wire.publications.dumped(pub)))
 
     # -- checks ---------------------------------------------------------------
     def _publishing_department(self, principal: Principal, data: PublicationIn) -> str:
