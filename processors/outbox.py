@@ -61,13 +61,16 @@ class _Row(NamedTuple):
     event: str
 
 
-def enqueue(conn: Connection, messages: Sequence[Outbound]) -> None:
+def enqueue(conn: Connection, messages: Sequence[Outbound]) -> list[dict[str, object]]:
     """Add `messages` to the outbox inside the caller's transaction (kept only if it commits). Inside a
-    group-commit batch the rows of all its units go in one insert at the end of the batch, in unit order."""
+    group-commit batch the rows of all its units go in one insert at the end of the batch, in unit order.
+    Returns the rows (queued ones may still be changed until the batch's end: producers.numbering)."""
     now = utcnow()
-    rows = [{"topic": m.topic, "key": m.key, "event": m.event.to_json().decode(), "created_at": now} for m in messages]
+    rows: list[dict[str, object]] = [
+        {"topic": m.topic, "key": m.key, "event": m.event.to_json().decode(), "created_at": now} for m in messages]
     if not at_batch_end(conn, _add, rows):
         _add(conn, [rows])
+    return rows
 
 
 def _add(conn: Connection, batches: list[list[dict[str, object]]]) -> None:

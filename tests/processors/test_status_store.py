@@ -505,3 +505,28 @@ def test_two_api_processes_submitting_in_batches_give_every_number_once_and_leav
     second.close()
     verdict = audit.verify(store.engine)
     assert verdict.intact and verdict.entries == 36
+
+
+def test_a_submission_numbered_at_the_end_of_its_batch_carries_its_number_in_every_row_and_the_answer(
+        publisher: Publisher, store: StatusStore, bus: MemoryBus) -> None:
+    """Submissions without a key are built with a stand-in 索引号 and numbered at their batch's end: the answer,
+    the stored row and document, the bus event and the audit entry all carry the one real number."""
+    def submit(n: int) -> Outcome:
+        return publisher.submit(DEPARTMENT, PublicationIn.model_validate(sample_policy(title=f"批末编号 {n}")))
+
+    outcomes = in_threads(12, submit)
+    publisher.relay.drain()
+    events = {m.key: m.event for m in bus.sent}
+    numbers = set()
+    for outcome in outcomes:
+        number = outcome.accepted.index_no
+        numbers.add(number)
+        row = store.publication_row(outcome.accepted.id)
+        stored = Publication.model_validate_json(row.doc)
+        sent = Publication.model_validate(events[outcome.accepted.id].data)
+        assert row.index_no == stored.index_no == stored.index_no_text == number
+        assert sent.index_no == sent.index_no_text == number
+        assert outcome.publication is not None and outcome.publication.index_no_text == number
+        [entry] = audit.entries(store.engine, audit.AuditFilter(target=outcome.accepted.id))
+        assert entry["detail"]["index_no"] == number
+    assert sorted(IndexNo.parse(n).sequence for n in numbers) == list(range(1, 13))
