@@ -39,6 +39,7 @@ class Unnumbered:
     publication: Publication  # the answer's publication (Outcome.publication)
     answer: dict[str, Any]  # the 202 body
     rows: list[dict[str, Any]]  # rows queued for the batch's end, whose text columns carry the stand-in
+    documents: list[Any]  # JSON forms of the publication (dicts): remembered by processors.wire, kept true
 
     def number(self, index: IndexNo) -> None:
         """Put `index` in place of the stand-in everywhere (the queued rows are not written yet)."""
@@ -49,5 +50,8 @@ class Unnumbered:
                 if isinstance(value, str) and (old_text in value or old_json in value):
                     row[column] = value.replace(old_json, new_json).replace(old_text, new_text)
         self.answer["index_no"] = new_text
+        for document in self.documents:
+            if isinstance(document, dict):
+                document.update(index=index.model_dump(mode="json"), index_no=new_text)
         self.publication.index = index
         self.publication.index_no = new_text

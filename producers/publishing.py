@@ -32,6 +32,7 @@ from persistence.faults import kill_point
 from persistence.group_commit import GroupCommitter, Staged, Unsaved
 from persistence.operations import record_action
 from persistence.store import Principal, StatusStore
+from processors import wire
 from processors.bus import Bus, Outbound
 from processors.normalize import normalize
 from processors.outbox import OutboxRelay, enqueue
@@ -123,6 +124,7 @@ class Publisher:
         self.source = source
         self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self.relay = OutboxRelay(store, bus)
+        self._numbers_late = store.engine.dialect.name == "postgresql"  # see `_write_unnumbered`
         self.tokens = TokenCache(store)  # submissions' principals; checked live in each commit (dead_principals)
         self.writer = GroupCommitter(  # the relay runs once per batch
             store, after_commit=self.relay.after_commit, dead_principals=store.dead_principals,
@@ -170,10 +172,12 @@ class Publisher:
                 return Unsaved(lambda _conn: replay)
             channels, related = self._checked(conn, data, code)
             sent = self._sent_index(conn, data, pub_id)
-            # Without a key, a number sent or a publication to lapse, everything the submission writes goes in at
-            # the batch's end: it is numbered there too (producers.numbering), the counter row locked only then.
+            # PostgreSQL (API processes waiting on one another's counter rows): without a key, a number sent or a
+            # publication to lapse, everything the submission writes goes in at the batch's end, and it is numbered
+            # there too (producers.numbering), the counter row locked only then. (On SQLite a batch holds the
+            # whole store's write lock anyway.)
             lapsing = any(ref.id and ref.relation in LAPSING for ref in related)
-            if idempotency_key is None and not sent and not lapsing:
+            if self._numbers_late and idempotency_key is None and not sent and not lapsing:
                 later = stand_in(code, year, INDEX_WIDTH)
                 draft = self._normalize(data, channels, related, pub_id=pub_id, version=1, department=code, index=later, now=now)
                 return Unsaved(lambda conn: self._write_unnumbered(conn, principal, data, draft, channels, later, now))
@@ -217,8 +221,9 @@ class Publisher:
         audited = audit.record(conn, principal, "publication.submit", draft.id,
                                {"title": draft.title, "index_no": draft.index_no_text})
         outcome = self._answer(draft, status)
-        messages = enqueue(conn, [self._message(EventType.submitted, draft)])
-        unnumbered = Unnumbered(later, draft, outcome.body, [row, audited, *messages])
+        message = self._message(EventType.submitted, draft)
+        queued = enqueue(conn, [message])
+        unnumbered = Unnumbered(later, draft, outcome.body, [row, audited, *queued], [message.event.data])
         if not at_batch_end(conn, self._number_batch, unnumbered, runs_first=True):
             raise AssertionError("a submission numbered at the batch's end runs inside a group-commit batch")
         return outcome
@@ -401,7 +406,10 @@ class Publisher:
         return self._message(EventType.revised, pub)
 
     def _message(self, event_type: str, pub: Publication) -> Outbound:
-        return Outbound(topic=Topics.publications, key=pub.id, event=new_event(event_type, self.source, pub.id, pub))
+        # The JSON form through the wire cache: this process's pipeline (embedded mode) then decodes the event to this
+        # very model instead of validating the publication again.
+        return Outbound(topic=Topics.publications, key=pub.id,
+                        event=new_event(event_type, self.source, pub.id, wire.publications.dumped(pub)))
 
     # -- checks ---------------------------------------------------------------
     def _publishing_department(self, principal: Principal, data: PublicationIn) -> str:
