@@ -17,6 +17,7 @@ state it read at the start of the batch is the state it writes over.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,7 +37,12 @@ class _Publication:
     version: int
     status: str
     retracted: bool
+    channels: tuple[str, ...] = ()  # its target channels (the submission's), each to get a delivery row
     changed: bool = False
+
+    @classmethod
+    def of(cls, row: Any) -> _Publication:
+        return cls(row.id, row.version, row.status, bool(row.retracted), tuple(json.loads(row.channels or "[]")))
 
 
 @dataclass
@@ -57,12 +63,13 @@ class Projection:
     """Applies batches of (event id, StatusEvent) in one transaction of the caller's connection."""
 
     def __init__(self, insert: Callable[[Any], Any], postgres: bool,
-                 upsert_publication: Callable[[Connection, Any, str, Sequence[str]], None],
+                 upsert_publication: Callable[[Connection, Any, str, Sequence[str]], object],
                  now: Callable[[], dt.datetime]) -> None:
         self._upsert_publication, self._now = upsert_publication, now
         self._record = insert(timeline).on_conflict_do_nothing(index_elements=[timeline.c.event_id]) \
             .returning(timeline.c.event_id)
-        lock = select(publications.c.id, publications.c.version, publications.c.status, publications.c.retracted) \
+        lock = select(publications.c.id, publications.c.version, publications.c.status, publications.c.retracted,
+                      publications.c.channels) \
             .where(publications.c.id.in_(bindparam("ids", expanding=True))).order_by(publications.c.id)
         self._lock = lock.with_for_update() if postgres else lock
         self._read_deliveries = select(deliveries).where(deliveries.c.publication_id.in_(bindparam("ids", expanding=True)))
@@ -103,14 +110,14 @@ class Projection:
         batch.pubs = dict.fromkeys(ids)
         batch.channels = {i: {} for i in ids}
         for row in conn.execute(self._lock, {"ids": ids}):
-            batch.pubs[row.id] = _Publication(row.id, row.version, row.status, bool(row.retracted))
+            batch.pubs[row.id] = _Publication.of(row)
         for row in conn.execute(self._read_deliveries, {"ids": ids}):
             batch.channels[row.publication_id][row.channel] = _Delivery(dict(row._mapping))
         return batch
 
     def _reload_publication(self, conn: Connection, batch: _Batch, publication_id: str) -> _Publication | None:
         row = conn.execute(self._lock, {"ids": [publication_id]}).first()
-        batch.pubs[publication_id] = _Publication(row.id, row.version, row.status, bool(row.retracted)) if row else None
+        batch.pubs[publication_id] = _Publication.of(row) if row else None
         return batch.pubs[publication_id]
 
     def _flush(self, conn: Connection, batch: _Batch) -> None:
@@ -193,8 +200,12 @@ class Projection:
         pub = batch.pubs.get(publication_id)
         if pub is None or (pub.status in WHOLE_PUBLICATION_STILL and not pub.retracted):
             return  # an operator decision or the clock moves these, not channel events
-        states = [d.values["status"] for d in batch.channels.get(publication_id, {}).values()
-                  if d.values["version"] >= pub.version]
+        current = {channel: d.values["status"] for channel, d in batch.channels.get(publication_id, {}).items()
+                   if d.values["version"] >= pub.version}
+        # A target channel without a row of this version yet is queued: the plan's `delivering` status reaches the
+        # store with the delivery's first outcome (processors/stages.py plan_statuses), so one channel's outcome
+        # must not make the whole publication look done while another's delivery is still on its way.
+        states = [*current.values(), *(DeliveryStatus.delivering.value for c in pub.channels if c not in current)]
         pub.status, pub.changed = overall_status(states, retracted=pub.retracted), True
 
 

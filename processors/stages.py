@@ -126,18 +126,33 @@ async def plan(change: PublicationChange, ctx: StageContext) -> list[BaseModel]:
             continue
         renderer = ctx.renderers.get(channel)
         rendition = renderer(pub, ctx.settings) if renderer and action is Action.publish else {}
-        out.append(DeliveryTask(delivery_id=delivery_id(pub.id, pub.version, channel, action),
-                                channel=channel, action=action, publication=pub, rendition=rendition))
-        out.append(StatusEvent(publication_id=pub.id, version=pub.version, channel=channel,
-                               status=DeliveryStatus.delivering, at=now,
-                               detail="retracting" if action is Action.retract else f"version {pub.version} queued",
-                               publication=pub))
+        queued = [StatusEvent(publication_id=pub.id, version=pub.version, channel=channel,
+                              status=DeliveryStatus.delivering, at=now,
+                              detail="retracting" if action is Action.retract else f"version {pub.version} queued")]
         # What a renderer saw that operators should know (an SMS that cannot fit, …): a note in the timeline.
-        for warning in rendition.get("warnings") or []:
-            out.append(StatusEvent(publication_id=pub.id, version=pub.version, channel=channel,
-                                   status=DeliveryStatus.delivering, at=now, detail=f"warning: {warning}",
-                                   publication=pub))
+        queued += [StatusEvent(publication_id=pub.id, version=pub.version, channel=channel,
+                               status=DeliveryStatus.delivering, at=now, detail=f"warning: {warning}")
+                   for warning in rendition.get("warnings") or []]
+        # The task carries these; the delivery stage sends them with its outcome, in one status message
+        # (plan_statuses). Where the plan's own status messages were, a publication now makes 5 Kafka messages, not 7.
+        out.append(DeliveryTask(delivery_id=delivery_id(pub.id, pub.version, channel, action),
+                                channel=channel, action=action, publication=pub, rendition=rendition,
+                                statuses=tuple(queued)))
     return out
+
+
+def plan_statuses(task: DeliveryTask) -> tuple[DeliveryTask, list[StatusEvent]]:
+    """The task without the plan's statuses it carries, and those statuses, ready to send.
+
+    The first carries the publication, as the plan's status always did, for a store that does not know the
+    record yet (restored from an older backup). The statuses keep the plan's time, so the timeline and the
+    delivery latency read as before; only the moment they reach the store moves to the delivery's outcome.
+    """
+    if not task.statuses:
+        return task, []
+    first, *rest = task.statuses
+    return (task.model_copy(update={"statuses": ()}),
+            [first.model_copy(update={"publication": task.publication}), *rest])
 
 
 def held_detail(held: list[Finding]) -> str:
@@ -217,16 +232,16 @@ async def release_retry(task: DeliveryTask, ctx: StageContext) -> list[BaseModel
     return [task]
 
 
-async def project_status(update: StatusUpdate, ctx: StageContext) -> list[BaseModel]:
-    """Status projection into the store; idempotent by event id."""
-    await asyncio.to_thread(ctx.store.apply_status, update.event_id, update.event)
+async def project_status(updates: list[StatusUpdate], ctx: StageContext) -> list[BaseModel]:
+    """Status projection into the store (the events of one status message); idempotent by event id."""
+    await asyncio.to_thread(ctx.store.apply_status_many, [(u.event_id, u.event) for u in updates])
     return []
 
 
-async def project_statuses(updates: list[StatusUpdate], ctx: StageContext) -> list[list[BaseModel]]:
-    """The projection for a batch of status events, in one store transaction."""
-    await asyncio.to_thread(ctx.store.apply_status_many, [(u.event_id, u.event) for u in updates])
-    return [[] for _ in updates]
+async def project_statuses(messages: list[list[StatusUpdate]], ctx: StageContext) -> list[list[BaseModel]]:
+    """The projection for a batch of status messages, in one store transaction."""
+    await asyncio.to_thread(ctx.store.apply_status_many, [(u.event_id, u.event) for m in messages for u in m])
+    return [[] for _ in messages]
 
 
 def due_releases(ctx: StageContext) -> list[PublicationChange]:

@@ -61,8 +61,65 @@ def task_payload(task: DeliveryTask) -> dict[str, Any]:
     return wire.dump_with_publication(task)
 
 
-def decode_status(event: CloudEvent) -> StatusUpdate:
-    return StatusUpdate(event_id=event.id, event=StatusEvent.model_validate(wire.with_publication(event.data)))
+def decode_status(event: CloudEvent) -> list[StatusUpdate]:
+    """The status events of one message: one, or several of one publication (status_outbound)."""
+    data = event.data
+    if isinstance(data, dict) and isinstance(data.get("events"), list):
+        return [StatusUpdate(event_id=item["event_id"], event=StatusEvent.model_validate(wire.with_publication(item["status"])))
+                for item in data["events"]]
+    return [StatusUpdate(event_id=event.id, event=StatusEvent.model_validate(wire.with_publication(data)))]
+
+
+def status_outbound(statuses: list[tuple[str, StatusEvent]]) -> Outbound:
+    """Status events of one publication, made while handling one input, as one message.
+
+    Each keeps the event id it would have had as a message of its own (the projection's dedup key), so a
+    replay repeats itself exactly; the message takes the first one's id. One event keeps the plain shape.
+    """
+    (first_id, first), *rest = statuses
+    if not rest:
+        return outbound_for(first, first_id)
+    payload = {"events": [{"event_id": event_id, "status": wire.dump_with_publication(status)}
+                          for event_id, status in statuses]}
+    return Outbound(Topics.status, first.publication_id,
+                    new_event(EventType.status_changed, SOURCE, first.publication_id, payload, event_id=first_id))
+
+
+def outbounds(parent_id: str, outputs: list[BaseModel], now: dt.datetime) -> list[Outbound]:
+    """The messages for one input's stage outputs; its status events of one publication share one message."""
+    messages: list[Outbound | list[tuple[str, StatusEvent]]] = []
+    by_publication: dict[str, list[tuple[str, StatusEvent]]] = {}
+    for i, model in enumerate(outputs):
+        event_id = derived_id(parent_id, i)
+        if not isinstance(model, StatusEvent):
+            messages.append(outbound_for(model, event_id, now))
+        elif (group := by_publication.get(model.publication_id)) is not None:
+            group.append((event_id, model))
+        else:
+            by_publication[model.publication_id] = group = [(event_id, model)]
+            messages.append(group)
+    return [m if isinstance(m, Outbound) else status_outbound(m) for m in messages]
+
+
+def sending_plan_statuses(stage: Callable[[DeliveryTask, StageContext], Awaitable[list[BaseModel]]]
+                          ) -> Callable[[DeliveryTask, StageContext], Awaitable[list[BaseModel]]]:
+    """`stage` for a task just planned: the plan's statuses it carries go out first, with the stage's outcome."""
+    async def run(task: DeliveryTask, ctx: StageContext) -> list[BaseModel]:
+        task, carried = stages.plan_statuses(task)
+        return [*carried, *await stage(task, ctx)]
+
+    return run
+
+
+def sending_plan_statuses_batch(
+    batch: Callable[[list[DeliveryTask], StageContext], Awaitable[list[list[BaseModel]]]]
+) -> Callable[[list[DeliveryTask], StageContext], Awaitable[list[list[BaseModel]]]]:
+    async def run(tasks: list[DeliveryTask], ctx: StageContext) -> list[list[BaseModel]]:
+        split = [stages.plan_statuses(t) for t in tasks]
+        per_task = await batch([t for t, _ in split], ctx)
+        return [[*carried, *outputs] for (_, carried), outputs in zip(split, per_task, strict=True)]
+
+    return run
 
 
 def outbound_for(model: BaseModel, event_id: str, now: dt.datetime | None = None) -> Outbound:
@@ -104,6 +161,9 @@ class Route:
     # One batch at a time per process, across partitions: the stage writes a store with one writer (SQLite).
     # The Kafka host gives such a route one lane for all partitions, whose batches mix them.
     exclusive: bool = False
+    # The stage only reads and computes (no store writes, no external effects): the embedded host commits the
+    # outputs of every input of one fetch together, one log commit instead of one per input.
+    pure: bool = False
 
     def take_batch(self, events: list[Any], event_of: Callable[[Any], CloudEvent]) -> list[Any]:
         """The leading part of `events` (at least one) whose weight stays within MAX_BATCH_WEIGHT."""
@@ -116,15 +176,13 @@ class Route:
 
     async def handle(self, event: CloudEvent, ctx: StageContext) -> list[Outbound]:
         outputs = await self.stage(self.decode(event), ctx)
-        now = ctx.clock()
-        return [outbound_for(model, derived_id(event.id, i), now) for i, model in enumerate(outputs)]
+        return outbounds(event.id, outputs, ctx.clock())
 
     async def handle_many(self, events: list[CloudEvent], ctx: StageContext) -> list[Outbound]:
         assert self.batch is not None
         per_input = await self.batch([self.decode(e) for e in events], ctx)
         now = ctx.clock()
-        return [outbound_for(model, derived_id(event.id, i), now)
-                for event, outputs in zip(events, per_input, strict=True) for i, model in enumerate(outputs)]
+        return [out for event, outputs in zip(events, per_input, strict=True) for out in outbounds(event.id, outputs, now)]
 
 
 POISON_ATTEMPTS = 5  # a stage that fails this often on one input, for a reason other than an outage, parks it
@@ -158,7 +216,7 @@ async def process(
 
 def routes(settings: Settings) -> list[Route]:
     table = [
-        Route("plan", (Topics.publications,), decode_change, stages.plan),
+        Route("plan", (Topics.publications,), decode_change, stages.plan, pure=True),
         # Up to 50 status events per store transaction, on both backends: the projection applies a batch
         # with a fixed handful of prepared statements (about 0.15 ms of CPU per event), so even on SQLite,
         # where the transaction holds the one write lock API submissions need too, it is held only briefly.
@@ -168,15 +226,18 @@ def routes(settings: Settings) -> list[Route]:
     ]
     for channel in settings.channels:
         batch = None
+        # The first stage to take a planned task sends the plan's statuses it carries (sending_plan_statuses).
         if channel in target.FANOUT_CHANNELS:  # push: match subscribers, then deliver per recipient
-            table.append(Route(f"target-{channel}", (Topics.deliveries(channel),), decode_task, target.fan_out))
+            table.append(Route(f"target-{channel}", (Topics.deliveries(channel),), decode_task,
+                               sending_plan_statuses(target.fan_out)))
             deliver = steering.pausable(channel, target.deliver_recipient)
-            batch = steering.pausable_batch(channel, target.deliver_recipients)
+            batch = sending_plan_statuses_batch(steering.pausable_batch(channel, target.deliver_recipients))
             channel = target.lane(channel, True)
         elif channel in reviewed_channels(settings):  # send window and daily cap (issue 14)
             deliver = steering.pausable(channel, pacing.paced(stages.deliver))
         else:
             deliver = steering.pausable(channel, stages.deliver)
+        deliver = sending_plan_statuses(deliver)
         name = channel.replace(".", "-")
         table.append(Route(f"deliver-{name}", (Topics.deliveries(channel),), decode_task, deliver, batch=batch,
                            weigh=recipients_in))

@@ -72,6 +72,10 @@ class DeliveryTask(BaseModel):
     not_before: dt.datetime | None = None  # set on retries: do not attempt before this time
     last_error: str | None = None
     paused_since: dt.datetime | None = None  # waiting for an operator to resume its channel (status shown once)
+    # What the plan had to say about this delivery (`delivering: version N queued`, a renderer's warnings),
+    # without the publication (the task carries it). The delivery stage sends these together with its first
+    # outcome in one status message, instead of the plan sending each as a message of its own (issue 16).
+    statuses: tuple[StatusEvent, ...] = ()
 
     @property
     def partition_key(self) -> str:
@@ -174,3 +178,6 @@ class StatusEvent(BaseModel):
     progress: int | None = None
     publication: Publication | None = None  # carried when the status store may not know the record yet
     actor: str | None = None  # who asked for this step when a person did (operator console, department); else None
+
+
+DeliveryTask.model_rebuild()  # its `statuses` refer to StatusEvent, defined after it

@@ -23,6 +23,7 @@ from persistence import audit
 from persistence.engine import normalize_url, unique_violation
 from persistence.store import ListFilter, Principal, StatusStore
 from persistence.tables import tokens
+from processors import wire
 from processors.bus import Outbound
 from processors.normalize import normalize
 from producers.errors import Conflict, Invalid
@@ -112,7 +113,7 @@ def in_threads(n: int, work: Callable[[int], Any]) -> list[Any]:
 
 # -- the status projection -----------------------------------------------------
 def test_a_batch_applies_like_one_event_at_a_time(store: StatusStore, store_url: str, tmp_path: Path) -> None:
-    p, q = pub(1), pub(2)
+    p, q = pub(1, channels=("portal", "wechat")), pub(2, channels=("portal",))
     events = [
         ("b-1", event(p, "portal", S.delivering)),
         ("b-2", event(q, "portal", S.delivered, url="https://www.example.gov.cn/q.html")),
@@ -163,8 +164,8 @@ def test_concurrent_copies_of_one_event_are_applied_once(store: StatusStore) -> 
 
 
 def test_an_older_version_never_overwrites_a_newer_one(store: StatusStore) -> None:
-    v1 = pub(version=1)
-    v2 = pub(version=2, title="济南市人民政府办公厅关于印发2025年济南市政务公开工作要点的通知（修订）")
+    v1 = pub(version=1, channels=("portal", "wechat"))
+    v2 = pub(version=2, channels=("portal", "wechat"), title="济南市人民政府办公厅关于印发2025年济南市政务公开工作要点的通知（修订）")
     record(store, v1)
     record(store, v2)
     record(store, v1)  # a late writer with the old version
@@ -177,8 +178,9 @@ def test_an_older_version_never_overwrites_a_newer_one(store: StatusStore) -> No
     portal = store.deliveries_of(v1.id)["portal"]
     assert (portal["version"], portal["status"], portal["url"]) == (2, "delivered", "https://portal/v2.html")
     assert store.publication(v1.id) == v2
-    # Only channels at the current version count: v1's wechat report does not make v2 delivered there.
-    assert status_of(store, v1.id) == "delivered"
+    # Only channels at the current version count: v1's wechat report does not make v2 delivered there,
+    # so v2's wechat delivery is still to come.
+    assert status_of(store, v1.id) == "delivering"
     assert store.apply_status("e", event(v2, "wechat", S.failed))
     assert status_of(store, v1.id) == "partially_delivered"
 
@@ -200,6 +202,18 @@ def test_overall_status_is_derived_from_the_channels(store: StatusStore, outcome
         store.apply_status(f"{outcome}-{channel}", event(p, channel, outcome))
     assert status_of(store, p.id) == expected
     assert store.counts_by_status() == {expected: 1}
+
+
+def test_a_target_channel_not_reported_yet_keeps_the_publication_delivering(store: StatusStore) -> None:
+    # The plan's `delivering` status reaches the store with each delivery's outcome (one Kafka message):
+    # until weibo's arrives, the portal's and wechat's outcomes must not make the publication look done.
+    p = pub()
+    record(store, p)
+    store.apply_status_many([("q-portal", event(p, "portal", S.delivering)), ("d-portal", event(p, "portal", S.delivered))])
+    store.apply_status("d-wechat", event(p, "wechat", S.delivered))
+    assert status_of(store, p.id) == "delivering"
+    store.apply_status("d-weibo", event(p, "weibo", S.delivered))
+    assert status_of(store, p.id) == "delivered"
 
 
 def test_a_retraction_ends_as_retracted_once_every_channel_withdrew(store: StatusStore) -> None:
@@ -505,3 +519,30 @@ def test_two_api_processes_submitting_in_batches_give_every_number_once_and_leav
     second.close()
     verdict = audit.verify(store.engine)
     assert verdict.intact and verdict.entries == 36
+
+
+def test_a_submission_numbered_at_the_end_of_its_batch_carries_its_number_in_every_row_and_the_answer(
+        publisher: Publisher, store: StatusStore, bus: MemoryBus) -> None:
+    """On PostgreSQL submissions without a key are built with a stand-in 索引号 and numbered at their batch's end:
+    the answer, the stored row and document, the bus event, the audit entry and the process's remembered JSON
+    form of the publication all carry the one real number (on SQLite, numbered in the batch, the same holds)."""
+    def submit(n: int) -> Outcome:
+        return publisher.submit(DEPARTMENT, PublicationIn.model_validate(sample_policy(title=f"批末编号 {n}")))
+
+    outcomes = in_threads(12, submit)
+    publisher.relay.drain()
+    events = {m.key: m.event for m in bus.sent}
+    numbers = set()
+    for outcome in outcomes:
+        number = outcome.accepted.index_no
+        numbers.add(number)
+        row = store.publication_row(outcome.accepted.id)
+        stored = Publication.model_validate_json(row.doc)
+        sent = Publication.model_validate(events[outcome.accepted.id].data)
+        assert row.index_no == stored.index_no == stored.index_no_text == number
+        assert sent.index_no == sent.index_no_text == number
+        assert outcome.publication is not None and outcome.publication.index_no_text == number
+        assert wire.publications.dumped(outcome.publication)["index_no"] == number
+        [entry] = audit.entries(store.engine, audit.AuditFilter(target=outcome.accepted.id))
+        assert entry["detail"]["index_no"] == number
+    assert sorted(IndexNo.parse(n).sequence for n in numbers) == list(range(1, 13))

@@ -67,7 +67,7 @@ def test_every_copy_of_an_unchanged_publication_decodes_to_the_one_validated_mod
     b = decode_task(wire_copy(task_of(pub), "e2")).publication
     status = StatusEvent(publication_id=pub.id, version=1, channel="portal", status=DeliveryStatus.delivering,
                          at=NOW, publication=pub)
-    c = decode_status(wire_copy(status, "e3")).event.publication
+    c = decode_status(wire_copy(status, "e3"))[0].event.publication
     assert a is b is c
     assert a == pub
 
