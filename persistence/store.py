@@ -160,7 +160,7 @@ class StatusStore(TokenRecords, Operations, Sessions):
         return conn.execute(select(archived_index_nos.c.index_no).where(archived_index_nos.c.index_no == index_no)).first() is not None
 
     def upsert_publication(self, conn: Connection, pub: Publication, status: str, channels: Sequence[str], *,
-                           at_batch_end: bool = False) -> None:
+                           at_batch_end: bool = False) -> dict[str, Any]:
         """Record `pub` unless the store already holds a newer version or has it retracted.
 
         One statement (INSERT … ON CONFLICT DO UPDATE … WHERE), so concurrent writers of one id
@@ -168,7 +168,8 @@ class StatusStore(TokenRecords, Operations, Sessions):
         then stays as it is); a non-retracted copy never replaces a retracted record.
 
         `at_batch_end`: inside a group-commit batch, written with the batch's other such rows in one
-        statement right before the commit (nothing in the batch reads it back before then).
+        statement right before the commit (nothing in the batch reads it back before then). Returns the row (a
+        row queued for the batch's end may still be changed until then: producers.numbering).
         """
         now = utcnow()
         row = {
@@ -179,6 +180,7 @@ class StatusStore(TokenRecords, Operations, Sessions):
         }
         if not (at_batch_end and batch_end(conn, self._upsert_rows, row)):
             self._upsert_rows(conn, [row])
+        return row
 
     def _upsert_rows(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
         conn.execute(self._upsert_statement, rows)

@@ -117,19 +117,23 @@ def shares_file(store: StatusStore, bus: object) -> bool:
             and Path(str(database)).resolve() == Path(path).resolve())
 
 
-def enqueue(conn: Connection, messages: Sequence[Outbound]) -> None:
+def enqueue(conn: Connection, messages: Sequence[Outbound]) -> list[dict[str, object]]:
     """Add `messages` to the outbox inside the caller's transaction (kept only if it commits). Inside a
     group-commit batch the rows of all its units go in one insert at the end of the batch, in unit order.
-    When the embedded log shares the store's file, they go straight onto the log instead (same transaction)."""
+    When the embedded log shares the store's file, they go straight onto the log instead (same transaction).
+    Returns the outbox rows (none for the log; queued ones may still change until the batch's end:
+    producers.numbering)."""
     inline = _INLINE.get(conn.engine)
     if inline is not None:
         if not at_batch_end(conn, inline.flush, messages):
             inline.flush(conn, [messages])
-        return
+        return []
     now = utcnow()
-    rows = [{"topic": m.topic, "key": m.key, "event": m.event.to_json().decode(), "created_at": now} for m in messages]
+    rows: list[dict[str, object]] = [
+        {"topic": m.topic, "key": m.key, "event": m.event.to_json().decode(), "created_at": now} for m in messages]
     if not at_batch_end(conn, _add, rows):
         _add(conn, [rows])
+    return rows
 
 
 def _add(conn: Connection, batches: list[list[dict[str, object]]]) -> None:
