@@ -8,6 +8,8 @@ run no pipeline, scheduler or expiry check. They share the SQLite store (each ha
 writer; SQLite's write lock lets one transaction in at a time, the others wait on the busy timeout) and
 the embedded log (each relays its own outbox rows right after its commit, as the main process does).
 
+A child's /readyz tells the main process's pipeline state (govcast/pipeline_report.py), not only its own.
+
 The pipeline's consumers, in the main process, are woken in-process after each append to the log. An
 append by a child sends the topic's name over a datagram socket pair to the main process, which wakes
 the consumers the same way; the consumers' short poll stays the fallback when a nudge is lost.
@@ -28,12 +30,13 @@ import os
 import signal
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from multiprocessing.process import BaseProcess
 
 import uvicorn
 
 from govcast.gc_tuning import tune_for_service
+from govcast.pipeline_report import ReportReader, report_path
 from settings import Settings
 
 log = logging.getLogger("govcast.api_processes")
@@ -106,7 +109,8 @@ class ApiProcesses:
     def _spawn(self, number: int) -> BaseProcess:
         child = self._context.Process(target=serve_child, name=f"govcast-api-{number}", daemon=False,
                                       args=(self.settings, self.listener, self._send_end, os.getpid()))
-        child.start()
+        with _sigint_ignored():
+            child.start()
         log.info("API process %d started (pid %s)", number, child.pid)
         return child
 
@@ -131,6 +135,25 @@ class ApiProcesses:
                 self.wake(data.decode())
             except Exception:  # a wake-up is an optimization: the consumers poll anyway
                 log.exception("waking the pipeline for topic %r failed", data)
+
+
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """Children born ignoring SIGINT (an ignored signal stays ignored across exec, and Python then installs no
+    KeyboardInterrupt handler): a terminal's Ctrl-C reaches the whole process group, and a child still importing
+    would die with a traceback. The parent handles Ctrl-C and stops its children itself (SIGTERM, in stop()).
+
+    Only the main thread may change a handler: a child started again by the watcher thread keeps the default
+    (a Ctrl-C in the second it imports prints its traceback; nothing is lost). In the main thread a Ctrl-C in
+    the milliseconds of a start is ignored: press it again."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _die_with_parent(parent: int) -> None:
@@ -158,9 +181,13 @@ def serve_child(settings: Settings, listener: socket.socket, nudge: socket.socke
             nudge.send(topic.encode())
 
     runtime.bus.add_listener(send_nudge)
-    server = uvicorn.Server(server_config(build_app(runtime, run_pipeline=False), settings))
+    app = build_app(runtime, run_pipeline=False)
+    app.state.pipeline = ReportReader(report_path(settings.data_dir), parent)  # /readyz: the main process's pipeline
+    server = uvicorn.Server(server_config(app, settings))
     tune_for_service()  # as the main process does before it serves
     try:
         server.run(sockets=[listener])
+    except KeyboardInterrupt:  # uvicorn re-raises a SIGINT it caught while serving (a child started again by _watch)
+        pass
     finally:
         runtime.close()

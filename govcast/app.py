@@ -14,6 +14,7 @@ from starlette.middleware import Middleware
 
 from adapters import channels
 from govcast.clock import PipelineClock
+from govcast.pipeline_report import publish_reports, report_path
 from govcast.portal_web import PublicFiles, portal_router, redirect_router
 from govcast.runtime import Runtime, portal_config
 from govcast.sandbox_guard import SandboxControls
@@ -73,11 +74,17 @@ def build_app(runtime: Runtime, *, run_pipeline: bool = True) -> FastAPI:
             a.state.pipeline = host  # /readyz asks it which tasks are down
             task = asyncio.create_task(host.run(), name="pipeline")
             expiry = asyncio.create_task(expire_on_schedule(a.state.publisher, runtime), name="expiry")
+            background = [expiry]
+            if settings.api_processes > 1 and not settings.broker:  # the other API processes' /readyz reads it
+                # embedded mode, so an EmbeddedHost: it has problems(), which the PipelineHost protocol does not name
+                reports = publish_reports(host, report_path(settings.data_dir))  # type: ignore[arg-type]
+                background.append(asyncio.create_task(reports, name="pipeline-report"))
             try:
                 async with inner(a):
                     yield
             finally:
-                expiry.cancel()
+                for job in background:
+                    job.cancel()
                 host.stop()
                 await task
 

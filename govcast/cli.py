@@ -12,6 +12,8 @@ from pydantic import ValidationError
 
 from settings import Settings, explain, get_settings
 
+EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT): 128 + 2, as shells report it
+
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", type=Path, help="data directory (default ./govcast-data; env GOVCAST_DATA_DIR)")
@@ -134,6 +136,12 @@ def main(argv: list[str] | None = None) -> int:
                "subscribers": commands.subscribers_import, "portal": commands.portal}[args.command]
     try:
         return handler(settings, args)
+    except KeyboardInterrupt:
+        # Ctrl-C: uvicorn has already shut down gracefully (in-flight requests answered, the pipeline stopped,
+        # the stores closed by the handlers' `finally`) and re-raises the signal; what remains is the exit.
+        # 130 (128 + SIGINT) as shells report an interrupted command, so scripts can tell it from success.
+        print(f"govcast {args.command}: stopped", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except SchemaBehind as exc:
         print(f"govcast {args.command}: {exc}", file=sys.stderr)
         return 2

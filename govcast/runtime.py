@@ -11,6 +11,7 @@ from adapters.portal.config import portal_config
 from adapters.push.adapter import PushAdapter
 from adapters.push.service import PushService
 from govcast.clock import PipelineClock
+from persistence import writer_turn
 from persistence.ledger import Ledger
 from persistence.store import StatusStore
 from processors.bus import Bus, Outbound
@@ -26,14 +27,22 @@ def adapter_configs(settings: Settings) -> dict[str, AdapterConfig]:
     return channels.adapter_configs(settings, settings.channels)
 
 
-def make_bus(settings: Settings) -> Bus:
+def make_bus(settings: Settings, store: StatusStore | None = None) -> Bus:
+    """Kafka with a broker, else the embedded log: in the store's SQLite file when the store is SQLite (`store`:
+    its writers and the log's then take one writer turn), where a data dir's old `bus.db` is merged first."""
     if settings.broker:
         from processors.kafka_bus import KafkaBus  # imported lazily: embedded mode needs no Kafka client
 
         return KafkaBus(settings.broker)
     from processors.embedded.log import SqliteLog
 
-    return SqliteLog(settings.log_path, default_partitions=settings.partitions)
+    in_store_file = store is not None and settings.log_path != settings.legacy_log_path
+    turn = writer_turn.of(store.engine) if store is not None and in_store_file else None
+    if store is not None and in_store_file:  # the projection's inputs are committed consumed later in this file
+        store.flush_projection = False
+    bus = SqliteLog(settings.log_path, default_partitions=settings.partitions, turn=turn)
+    bus.absorb(settings.legacy_log_path)
+    return bus
 
 
 class NoBus:
@@ -66,7 +75,7 @@ class Runtime:
         clock = PipelineClock(settings.clock_start)
         services = AdapterServices(ledger=ledger, public_url=settings.base_url, clock=clock.now)
         adapters = channels.build_adapters(adapter_configs(settings), services) if with_adapters else {}
-        return cls(settings, store, make_bus(settings) if with_bus else NoBus(), adapters, ledger, clock)
+        return cls(settings, store, make_bus(settings, store) if with_bus else NoBus(), adapters, ledger, clock)
 
     def __post_init__(self) -> None:
         if self.settings.broker and "push" in self.adapters:  # Kafka mode: push reads the directory topic

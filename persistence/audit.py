@@ -77,8 +77,9 @@ def _hashed_fields(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def record(conn: Connection, actor: Principal | Actor | None, action: str, target: str,
-           detail: Mapping[str, Any] | None = None, *, at: dt.datetime | None = None) -> None:
-    """Append one audit row in `conn`'s transaction (which is the action's own)."""
+           detail: Mapping[str, Any] | None = None, *, at: dt.datetime | None = None) -> dict[str, Any]:
+    """Append one audit row in `conn`'s transaction (which is the action's own); the row (one queued for the end
+    of a group-commit batch may still be changed until then: producers.numbering)."""
     who = actor_of(actor)
     row = {"at": (at or dt.datetime.now(dt.UTC)).astimezone(dt.UTC),
            "actor_id": who.id[:40], "actor_name": who.name[:100], "actor_kind": who.kind[:20], "action": action[:40],
@@ -86,6 +87,7 @@ def record(conn: Connection, actor: Principal | Actor | None, action: str, targe
            "client": (who.client or None) and who.client[:64]}
     if not at_batch_end(conn, _append, row, takes_shared_lock=True):
         _append(conn, [row])
+    return row
 
 
 def _append(conn: Connection, rows: list[dict[str, Any]]) -> None:

@@ -56,24 +56,27 @@ def close_batch_memo(conn: Connection) -> None:
     conn.info.pop(_BATCH_MEMO, None)
 
 
-def at_batch_end(conn: Connection, flush: Flush, row: Any, *, takes_shared_lock: bool = False) -> bool:
+def at_batch_end(conn: Connection, flush: Flush, row: Any, *, takes_shared_lock: bool = False,
+                 runs_first: bool = False) -> bool:
     """Inside a group-commit unit (persistence.group_commit): queue `row` for ONE call `flush(conn, rows)` made
     with the rows of every unit of the batch that succeeded, in unit order, right before the commit. False
     outside a batch: the caller writes the row now.
 
     Why: a shared lock (the audit chain's) taken at the end of the batch is held for a few statements, not
     for the whole batch -- other API processes wait that long, not longer -- and many rows go in one
-    statement. `takes_shared_lock` flushes run after the others, so such locks are the last taken."""
-    queued: list[tuple[Flush, Any, bool]] | None = conn.info.get(_UNIT_WRITES)
+    statement. `takes_shared_lock` flushes run after the others, so such locks are the last taken. `runs_first`
+    flushes run before all others: they may still change the rows the others write (the 索引号 of submissions
+    numbered at the batch's end, producers.numbering)."""
+    queued: list[tuple[Flush, Any, int]] | None = conn.info.get(_UNIT_WRITES)
     if queued is None:
         return False
-    queued.append((flush, row, takes_shared_lock))
+    queued.append((flush, row, 0 if runs_first else 2 if takes_shared_lock else 1))
     return True
 
 
-def start_unit_writes(conn: Connection) -> list[tuple[Flush, Any, bool]]:
+def start_unit_writes(conn: Connection) -> list[tuple[Flush, Any, int]]:
     """The group commit, before each unit: a fresh list for what that unit queues with `at_batch_end`."""
-    queued: list[tuple[Flush, Any, bool]] = []
+    queued: list[tuple[Flush, Any, int]] = []
     conn.info[_UNIT_WRITES] = queued
     return queued
 
@@ -82,15 +85,15 @@ def stop_unit_writes(conn: Connection) -> None:
     conn.info.pop(_UNIT_WRITES, None)
 
 
-def flush_batch_writes(conn: Connection, queued: list[tuple[Flush, Any, bool]]) -> None:
-    """Run the queued flushes: one call per flush function with its rows in order; shared locks last."""
+def flush_batch_writes(conn: Connection, queued: list[tuple[Flush, Any, int]]) -> None:
+    """Run the queued flushes: one call per flush function with its rows in order; `runs_first` ones first,
+    shared locks last."""
     groups: dict[Flush, list[Any]] = {}
-    late: set[Flush] = set()
-    for flush, row, takes_shared_lock in queued:
+    rank: dict[Flush, int] = {}
+    for flush, row, flush_rank in queued:
         groups.setdefault(flush, []).append(row)
-        if takes_shared_lock:
-            late.add(flush)
-    for flush in sorted(groups, key=lambda f: f in late):  # stable: otherwise in order of first use
+        rank[flush] = flush_rank
+    for flush in sorted(groups, key=rank.__getitem__):  # stable: otherwise in order of first use
         flush(conn, groups[flush])
 
 
@@ -158,6 +161,26 @@ def _sqlite_engine(url: str) -> Engine:
             raise
 
     return engine
+
+
+@contextmanager
+def unflushed_transaction(engine: Engine) -> Iterator[Connection]:
+    """A write transaction whose commit SQLite does not fsync (synchronous=NORMAL; as `engine.begin()` on PostgreSQL).
+
+    It survives kill -9 like any commit (the data is in the OS); a power loss can take it back, and with it every
+    later commit to the same file, never an earlier one -- the WAL is replayed up to the first frame missing. So only
+    for writes that are redone from their inputs when lost and whose inputs are marked consumed in a LATER commit
+    to the SAME file (the status projection, with the embedded log in the store's file)."""
+    with engine.connect() as conn:
+        raw = conn.connection.dbapi_connection if engine.dialect.name == "sqlite" else None
+        if raw is not None:
+            raw.execute("PRAGMA synchronous=NORMAL")  # on the DB-API connection: no SQLAlchemy transaction begins
+        try:
+            with conn.begin():
+                yield conn
+        finally:
+            if raw is not None:
+                raw.execute("PRAGMA synchronous=FULL")
 
 
 def advisory_lock(conn: Connection, *name: str) -> None:

@@ -63,7 +63,7 @@ class Projection:
     """Applies batches of (event id, StatusEvent) in one transaction of the caller's connection."""
 
     def __init__(self, insert: Callable[[Any], Any], postgres: bool,
-                 upsert_publication: Callable[[Connection, Any, str, Sequence[str]], None],
+                 upsert_publication: Callable[[Connection, Any, str, Sequence[str]], object],
                  now: Callable[[], dt.datetime]) -> None:
         self._upsert_publication, self._now = upsert_publication, now
         self._record = insert(timeline).on_conflict_do_nothing(index_elements=[timeline.c.event_id]) \

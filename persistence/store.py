@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, case, func, insert, literal, select, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from persistence.engine import advisory_lock, make_engine, normalize_url, reading
+from persistence.engine import advisory_lock, make_engine, normalize_url, reading, unflushed_transaction
 from persistence.engine import at_batch_end as batch_end
 from persistence.migrate import open_schema
 from persistence.operations import Operations
@@ -77,6 +77,9 @@ class StatusStore(TokenRecords, Operations, Sessions):
             self.engine.dispose()
             raise
         self._insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
+        # False when the embedded log shares this SQLite file (govcast.runtime): the status projection's commits then
+        # need no fsync of their own (persistence.engine.unflushed_transaction)
+        self.flush_projection = True
 
     def close(self) -> None:
         self.engine.dispose()
@@ -157,7 +160,7 @@ class StatusStore(TokenRecords, Operations, Sessions):
         return conn.execute(select(archived_index_nos.c.index_no).where(archived_index_nos.c.index_no == index_no)).first() is not None
 
     def upsert_publication(self, conn: Connection, pub: Publication, status: str, channels: Sequence[str], *,
-                           at_batch_end: bool = False) -> None:
+                           at_batch_end: bool = False) -> dict[str, Any]:
         """Record `pub` unless the store already holds a newer version or has it retracted.
 
         One statement (INSERT … ON CONFLICT DO UPDATE … WHERE), so concurrent writers of one id
@@ -165,7 +168,8 @@ class StatusStore(TokenRecords, Operations, Sessions):
         then stays as it is); a non-retracted copy never replaces a retracted record.
 
         `at_batch_end`: inside a group-commit batch, written with the batch's other such rows in one
-        statement right before the commit (nothing in the batch reads it back before then).
+        statement right before the commit (nothing in the batch reads it back before then). Returns the row (a
+        row queued for the batch's end may still be changed until then: producers.numbering).
         """
         now = utcnow()
         row = {
@@ -176,6 +180,7 @@ class StatusStore(TokenRecords, Operations, Sessions):
         }
         if not (at_batch_end and batch_end(conn, self._upsert_rows, row)):
             self._upsert_rows(conn, [row])
+        return row
 
     def _upsert_rows(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
         conn.execute(self._upsert_statement, rows)
@@ -322,7 +327,7 @@ class StatusStore(TokenRecords, Operations, Sessions):
         Safe with several workers: a publication's status events share a partition, so one worker
         holds all of one publication's row locks at a time.
         """
-        with self.transaction() as conn:
+        with self.transaction() if self.flush_projection else unflushed_transaction(self.engine) as conn:
             return self._projection.apply(conn, updates)
 
 

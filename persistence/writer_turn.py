@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import weakref
 from typing import Any
 
 from sqlalchemy import Engine, event
@@ -46,6 +47,9 @@ class WriterTurn:
             self._lock.release()
 
 
+_TURNS: weakref.WeakKeyDictionary[Engine, WriterTurn] = weakref.WeakKeyDictionary()
+
+
 def _key(connection: Any) -> int:
     """The DB-API connection behind what SQLAlchemy hands the dialect (a pool proxy) or the pool events."""
     return id(getattr(connection, "dbapi_connection", connection))
@@ -54,6 +58,7 @@ def _key(connection: Any) -> int:
 def install(engine: Engine) -> WriterTurn:
     """Give back the turn when a transaction of `engine` ends; the caller takes it before BEGIN IMMEDIATE."""
     turn = WriterTurn()
+    _TURNS[engine] = turn
     dialect = engine.dialect
     commit, rollback = dialect.do_commit, dialect.do_rollback
 
@@ -81,3 +86,9 @@ def install(engine: Engine) -> WriterTurn:
         turn.give_back(_key(dbapi_connection))
 
     return turn
+
+
+def of(engine: Engine) -> WriterTurn | None:
+    """The turn `install` gave `engine` (None for PostgreSQL): other writers of the same SQLite file in this
+    process (the embedded log, when it lives in the store's file) queue on it too."""
+    return _TURNS.get(engine)

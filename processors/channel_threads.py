@@ -39,7 +39,13 @@ class ChannelThreads:
             return pool
 
     async def run(self, channel: str, fn: Callable[..., T], *args: Any) -> T:
-        """`fn(*args)` in `channel`'s pool (with the caller's context variables, as asyncio.to_thread)."""
+        """`fn(*args)` in `channel`'s pool (with the caller's context variables, as asyncio.to_thread).
+
+        A bound method of an object that declares `blocking = False` (an adapter that only touches memory)
+        is called right here, on the loop: two thread switches would cost more than the call itself.
+        """
+        if getattr(getattr(fn, "__self__", None), "blocking", True) is False:
+            return fn(*args)
         call = functools.partial(contextvars.copy_context().run, fn, *args)
         return await asyncio.get_running_loop().run_in_executor(self.pool(channel), call)
 

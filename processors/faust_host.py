@@ -59,6 +59,8 @@ RUN_SECONDS = 0.5  # a run takes no further event after this long (its inputs' c
 SHUTDOWN_GRACE = 10.0  # seconds in-flight handling may take to finish (and be acked) on stop
 CHECK_SECONDS = 1.0  # how often long waits look at stop / rebalance
 RESTART_MAX_SECONDS = 30.0
+# aiokafka's default batch (16 KiB) holds four 3.7 KB publications; a lane run's outputs for one partition fill many.
+PRODUCER_BATCH_BYTES = 256 * 1024
 @dataclass
 class _Lane:
     queue: asyncio.Queue[EventT]
@@ -189,6 +191,7 @@ class FaustHost:
             processing_guarantee="at_least_once",
             producer_acks=-1,  # acks=all
             producer_request_timeout=30.0,  # a failed send surfaces (and is retried here) instead of hanging 20 min
+            producer_max_batch_size=PRODUCER_BATCH_BYTES,
             topic_replication_factor=1,  # faust's own leader-election topic
             topic_partitions=settings.partitions,
             key_serializer="raw",

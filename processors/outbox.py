@@ -14,6 +14,12 @@ and deletes them:
 - and from that background thread in both cases, which retries with backoff while the bus is
   down and picks up rows a crashed process left behind.
 
+One node, one SQLite file (the embedded log in the store's file, `SqliteLog.append_within`): the outbox
+step disappears. `enqueue` appends the messages to the log itself, in the caller's transaction, so the
+commit that keeps the store rows keeps the log rows: one fsync, nothing to relay, and a kill -9 at any point
+leaves both or neither. `after_commit` then only wakes the pipeline. The relay still drains rows an
+older version (or a two-file data dir) left in the outbox.
+
 A relay killed between the bus append and the delete sends those rows again. The embedded
 log drops the repeats (`SqliteLog.send_once`, keyed by event id); Kafka consumers are
 idempotent per event id. On PostgreSQL, several API processes share one outbox: a relay
@@ -27,11 +33,14 @@ A relay that dies holding the lock loses its session, and with it the lock.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
+import weakref
 from collections.abc import Sequence
-from typing import NamedTuple
+from pathlib import Path
+from typing import NamedTuple, Protocol
 
-from sqlalchemy import Connection, bindparam, delete, func, insert, select
+from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select
 from tenacity import Retrying, retry_if_exception_type, stop_never, wait_exponential
 
 from persistence.engine import at_batch_end, reading
@@ -61,13 +70,70 @@ class _Row(NamedTuple):
     event: str
 
 
-def enqueue(conn: Connection, messages: Sequence[Outbound]) -> None:
+class _LogInStoreFile(Protocol):
+    """What of the embedded log (processors.embedded.log.SqliteLog) appending in the store's transaction needs."""
+
+    path: Path
+
+    def append_within(self, conn: sqlite3.Connection, messages: Sequence[Outbound]) -> None: ...
+
+    def notify_appended(self, topic: str) -> None: ...
+
+
+class _InlineLog:
+    """The embedded log of a store engine whose SQLite file it shares: `enqueue` appends to it directly."""
+
+    def __init__(self, bus: _LogInStoreFile) -> None:
+        self.bus = bus
+        self._appended = threading.local()  # topics this thread appended to since its last commit
+
+    def flush(self, conn: Connection, batches: list[Sequence[Outbound]]) -> None:
+        messages = [m for batch in batches for m in batch]
+        self.bus.append_within(conn.connection.dbapi_connection, messages)  # type: ignore[arg-type]
+        self._topics().update(m.topic for m in messages)
+
+    def _topics(self) -> set[str]:
+        topics: set[str] | None = getattr(self._appended, "topics", None)
+        if topics is None:
+            topics = self._appended.topics = set()
+        return topics
+
+    def wake(self) -> None:
+        """After the committing thread's commit: its appends are visible, the pipeline fetches them."""
+        topics = self._topics()
+        for topic in sorted(topics):
+            self.bus.notify_appended(topic)
+        topics.clear()
+
+
+_INLINE: weakref.WeakKeyDictionary[Engine, _InlineLog] = weakref.WeakKeyDictionary()
+
+
+def shares_file(store: StatusStore, bus: object) -> bool:
+    """True when `bus` is an embedded log living in the store's SQLite file."""
+    path = getattr(bus, "path", None)
+    database = store.engine.url.database if store.engine.dialect.name == "sqlite" else None
+    return (path is not None and hasattr(bus, "append_within") and database not in (None, "", ":memory:")
+            and Path(str(database)).resolve() == Path(path).resolve())
+
+
+def enqueue(conn: Connection, messages: Sequence[Outbound]) -> list[dict[str, object]]:
     """Add `messages` to the outbox inside the caller's transaction (kept only if it commits). Inside a
-    group-commit batch the rows of all its units go in one insert at the end of the batch, in unit order."""
+    group-commit batch the rows of all its units go in one insert at the end of the batch, in unit order.
+    When the embedded log shares the store's file, they go straight onto the log instead (same transaction).
+    Returns the outbox rows (none for the log; queued ones may still change until the batch's end:
+    producers.numbering)."""
+    inline = _INLINE.get(conn.engine)
+    if inline is not None:
+        if not at_batch_end(conn, inline.flush, messages):
+            inline.flush(conn, [messages])
+        return []
     now = utcnow()
-    rows = [{"topic": m.topic, "key": m.key, "event": m.event.to_json().decode(), "created_at": now} for m in messages]
+    rows: list[dict[str, object]] = [
+        {"topic": m.topic, "key": m.key, "event": m.event.to_json().decode(), "created_at": now} for m in messages]
     if not at_batch_end(conn, _add, rows):
         _add(conn, [rows])
+    return rows
 
 
 def _add(conn: Connection, batches: list[list[dict[str, object]]]) -> None:
@@ -96,6 +162,9 @@ class OutboxRelay:
         self.bus_down = False  # the last send failed: the committing threads leave relaying to the background
         self._shared = store.engine.dialect.name == "postgresql"  # several processes share the outbox
         self._busy = False  # the last drain found another process's relay holding the lock
+        self._inline: _InlineLog | None = None
+        if shares_file(store, bus):  # one file: submissions append to the log in their own transaction
+            self._inline = _INLINE.setdefault(store.engine, _InlineLog(bus))  # type: ignore[arg-type]
 
     # -- relaying -------------------------------------------------------------
     def drain(self) -> int:
@@ -115,6 +184,9 @@ class OutboxRelay:
     def after_commit(self) -> None:
         """Called by a writer after its commit: relay now (SQLite) or wake the relay thread (PostgreSQL, or the
         bus is known to be down)."""
+        if self._inline is not None:
+            self._inline.wake()
+            return  # nothing was put in the outbox; the background relay drains what older processes left
         if self.bus_down or self._shared:
             self.kick()
             return

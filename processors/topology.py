@@ -161,6 +161,9 @@ class Route:
     # One batch at a time per process, across partitions: the stage writes a store with one writer (SQLite).
     # The Kafka host gives such a route one lane for all partitions, whose batches mix them.
     exclusive: bool = False
+    # The stage only reads and computes (no store writes, no external effects): the embedded host commits the
+    # outputs of every input of one fetch together, one log commit instead of one per input.
+    pure: bool = False
 
     def take_batch(self, events: list[Any], event_of: Callable[[Any], CloudEvent]) -> list[Any]:
         """The leading part of `events` (at least one) whose weight stays within MAX_BATCH_WEIGHT."""
@@ -213,7 +216,7 @@ async def process(
 
 def routes(settings: Settings) -> list[Route]:
     table = [
-        Route("plan", (Topics.publications,), decode_change, stages.plan),
+        Route("plan", (Topics.publications,), decode_change, stages.plan, pure=True),
         # Up to 50 status events per store transaction, on both backends: the projection applies a batch
         # with a fixed handful of prepared statements (about 0.15 ms of CPU per event), so even on SQLite,
         # where the transaction holds the one write lock API submissions need too, it is held only briefly.

@@ -27,11 +27,12 @@ from adapters import channels as channels_registry
 from adapters.common.links import portal_article_url
 from adapters.overrides import override_problems
 from persistence import audit, expiries
-from persistence.engine import batch_memo, reading, retryable, unique_violation
+from persistence.engine import at_batch_end, batch_memo, reading, retryable, unique_violation
 from persistence.faults import kill_point
 from persistence.group_commit import GroupCommitter, Staged, Unsaved
 from persistence.operations import record_action
 from persistence.store import Principal, StatusStore
+from processors import wire
 from processors.bus import Bus, Outbound
 from processors.normalize import normalize
 from processors.outbox import OutboxRelay, enqueue
@@ -40,6 +41,7 @@ from producers import entropy
 from producers.auth import TokenCache, actor_of, may_see_department
 from producers.errors import Conflict, FieldError, Forbidden, Invalid, NotFound, Unauthorized, Unavailable
 from producers.lifecycle import LAPSING, expire, kept_lapse, lapse_errors, lapse_targets
+from producers.numbering import Unnumbered, stand_in
 from schemas.events import EventType, Topics, new_event
 from schemas.publication import Accepted, IndexNo, Publication, PublicationIn, RelatedRef, RetractIn
 from settings import Settings
@@ -122,6 +124,7 @@ class Publisher:
         self.source = source
         self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self.relay = OutboxRelay(store, bus)
+        self._numbers_late = store.engine.dialect.name == "postgresql"  # see `_write_unnumbered`
         self.tokens = TokenCache(store)  # submissions' principals; checked live in each commit (dead_principals)
         self.writer = GroupCommitter(  # the relay runs once per batch
             store, after_commit=self.relay.after_commit, dead_principals=store.dead_principals,
@@ -169,6 +172,15 @@ class Publisher:
                 return Unsaved(lambda _conn: replay)
             channels, related = self._checked(conn, data, code)
             sent = self._sent_index(conn, data, pub_id)
+            # PostgreSQL (API processes waiting on one another's counter rows): without a key, a number sent or a
+            # publication to lapse, everything the submission writes goes in at the batch's end, and it is numbered
+            # there too (producers.numbering), the counter row locked only then. (On SQLite a batch holds the
+            # whole store's write lock anyway.)
+            lapsing = any(ref.id and ref.relation in LAPSING for ref in related)
+            if self._numbers_late and idempotency_key is None and not sent and not lapsing:
+                later = stand_in(code, year, INDEX_WIDTH)
+                draft = self._normalize(data, channels, related, pub_id=pub_id, version=1, department=code, index=later, now=now)
+                return Unsaved(lambda conn: self._write_unnumbered(conn, principal, data, draft, channels, later, now))
             # Normalized before the 索引号 exists (a stand-in of the same department and year): the number is
             # put in by the finish step, so the counter row is not held while the body is sanitized.
             draft = self._normalize(data, channels, related, pub_id=pub_id, version=1, department=code,
@@ -195,12 +207,35 @@ class Publisher:
                 enqueue(conn, [self._message(EventType.submitted, pub)])
                 return outcome
 
-            # Without a key, a number sent or a publication to lapse, the finish step writes only at the batch's
-            # end (publication, expiry, audit and outbox rows): no savepoint needed around it.
-            lapsing = any(ref.id and ref.relation in LAPSING for ref in related)
-            return Unsaved(finish) if idempotency_key is None and not sent and not lapsing else finish
+            return finish
 
         return prepare, code
+
+    def _write_unnumbered(self, conn: Connection, principal: Principal, data: PublicationIn, draft: Publication,
+                          channels: list[str], later: IndexNo, now: dt.datetime) -> Outcome:
+        """The finish step of a submission numbered at the batch's end: its rows, queued with the stand-in `later`.
+        It writes only at the batch's end (publication, expiry, audit and outbox rows): no savepoint around it."""
+        status = initial_status(data, now)
+        row = self.store.upsert_publication(conn, draft, status, channels, at_batch_end=True)
+        expiries.schedule(conn, draft, new=True)
+        audited = audit.record(conn, principal, "publication.submit", draft.id,
+                               {"title": draft.title, "index_no": draft.index_no_text})
+        outcome = self._answer(draft, status)
+        message = self._message(EventType.submitted, draft)
+        queued = enqueue(conn, [message])
+        unnumbered = Unnumbered(later, draft, outcome.body, [row, audited, *queued], [message.event.data])
+        if not at_batch_end(conn, self._number_batch, unnumbered, runs_first=True):
+            raise AssertionError("a submission numbered at the batch's end runs inside a group-commit batch")
+        return outcome
+
+    def _number_batch(self, conn: Connection, submissions: list[Unnumbered]) -> None:
+        """The batch's first flush: the numbers of every submission built with a stand-in, then put in place."""
+        by_counter: dict[tuple[str, int], list[Unnumbered]] = {}
+        for submission in submissions:
+            by_counter.setdefault((submission.stand_in.code, submission.stand_in.year), []).append(submission)
+        for (code, year), waiting in sorted(by_counter.items()):  # counter rows locked in one order everywhere
+            for submission, index in zip(waiting, self._allocated_indexes(conn, code, year, len(waiting)), strict=True):
+                submission.number(index)
 
     def revise(
         self, principal: Principal, publication_id: str, data: PublicationIn, *, idempotency_key: str | None = None
@@ -371,7 +406,10 @@ class Publisher:
         return self._message(EventType.revised, pub)
 
     def _message(self, event_type: str, pub: Publication) -> Outbound:
-        return Outbound(topic=Topics.publications, key=pub.id, event=new_event(event_type, self.source, pub.id, pub))
+        # The JSON form through the wire cache: this process's pipeline (embedded mode) then decodes the event to this
+        # very model instead of validating the publication again.
+        return Outbound(topic=Topics.publications, key=pub.id,
+                        event=new_event(event_type, self.source, pub.id, wire.publications.dumped(pub)))
 
     # -- checks ---------------------------------------------------------------
     def _publishing_department(self, principal: Principal, data: PublicationIn) -> str:
@@ -466,15 +504,25 @@ class Publisher:
         ask allocates for every submission of the batch that will (`_expect_index`), in one statement, and the
         others take theirs from that pool; the counter row is locked from then to the commit."""
         memo = batch_memo(conn)
+        wanted = max(1, len(memo.pop(f"索引号 wanted {code} {year}", ()))) if memo is not None else 1
+        return self._allocated_indexes(conn, code, year, 1, ask=wanted)[0]
+
+    def _allocated_indexes(self, conn: Connection, code: str, year: int, count: int, *, ask: int = 0) -> list[IndexNo]:
+        """The next `count` free 索引号 of the department and year, first from the batch's pool (numbers an earlier
+        ask of the batch allocated for all), else allocated in one statement (at least `ask`, the rest pooled)."""
+        memo = batch_memo(conn)
         pool: list[IndexNo] = memo.setdefault(f"索引号 pool {code} {year}", []) if memo is not None else []
+        numbers: list[IndexNo] = []
         for _ in range(10_000):  # skip numbers a department already sent explicitly
-            if pool:
-                return pool.pop(0)
-            wanted = max(1, len(memo.pop(f"索引号 wanted {code} {year}", ()))) if memo is not None else 1
-            numbers = [IndexNo(code=code, year=year, sequence=n, width=INDEX_WIDTH)
-                       for n in self.store.next_index_sequences(conn, code, year, wanted)]
-            taken = self.store.index_nos_taken(conn, [str(i) for i in numbers])
-            pool.extend(i for i in numbers if str(i) not in taken)
+            while pool and len(numbers) < count:
+                numbers.append(pool.pop(0))
+            if len(numbers) == count:
+                return numbers
+            fresh = [IndexNo(code=code, year=year, sequence=n, width=INDEX_WIDTH)
+                     for n in self.store.next_index_sequences(conn, code, year, max(ask, count - len(numbers)))]
+            taken = self.store.index_nos_taken(conn, [str(i) for i in fresh])
+            pool.extend(i for i in fresh if str(i) not in taken)
+            ask = 0
         raise Conflict(f"could not allocate a free 索引号 for {code}/{year}")
 
     def _normalize(

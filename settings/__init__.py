@@ -22,6 +22,7 @@ from typing import Any
 from pydantic import Field, PrivateAttr, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 from adapters import channels as channels_registry
 from adapters.common.install import S
@@ -240,6 +241,16 @@ class Settings(BaseSettings):
 
     @property
     def log_path(self) -> Path:
+        """The embedded log's SQLite file: the status store's file when the store is SQLite (one commit keeps a
+        submission's rows and its event: processors.outbox), else `bus.db` in the data dir."""
+        url = make_url(self.store)
+        if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+            return Path(str(url.database))
+        return self.legacy_log_path
+
+    @property
+    def legacy_log_path(self) -> Path:
+        """Where the embedded log lived before it moved into the store's file (merged at start: govcast.runtime)."""
         return self.data_dir / "bus.db"
 
 

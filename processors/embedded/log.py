@@ -14,20 +14,31 @@ it survives kill -9 like any committed transaction (the data is in the OS), and 
 can only take back the last commits whole -- outputs and offset together, so the pipeline redoes
 those hops from inputs that are still there, as after a kill before the commit. The next flushed
 write (a relay, or a checkpoint) makes every earlier commit durable too.
+
+One file with the status store: on one node the log lives in the store's SQLite file (`Settings.log_path`),
+so a submission's event is appended in the very transaction that keeps its store rows (`append_within`,
+called by processors.outbox) -- one commit, one fsync, no relay step. The log's writers then queue on the
+store engine's writer turn (persistence.writer_turn): one file has one write lock. A data dir of the
+two-file layout (`bus.db` beside `status.db`) is merged into the store's file at start (`absorb`).
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import sqlite3
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from persistence.writer_turn import WriterTurn
 from processors.bus import BusUnavailable, Outbound
 from schemas.events import CONTENT_TYPE, CloudEvent
+
+log = logging.getLogger("govcast.embedded")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS topics (name TEXT PRIMARY KEY, partitions INTEGER NOT NULL);
@@ -43,6 +54,7 @@ CREATE TABLE IF NOT EXISTS offsets (grp TEXT NOT NULL, topic TEXT NOT NULL, part
 CREATE TABLE IF NOT EXISTS relayed (event_id TEXT PRIMARY KEY, ts REAL NOT NULL) WITHOUT ROWID;
 """
 RELAYED_KEEP_SECONDS = 7 * 86400  # how long an outbox relay's event ids are remembered (dedup after a crash)
+_TABLES = ("topics", "messages", "heads", "offsets", "relayed")  # what `absorb` copies from a two-file data dir
 
 
 @dataclass(frozen=True)
@@ -59,9 +71,11 @@ def partition_for(key: str, partitions: int) -> int:
 
 
 class SqliteLog:
-    """Thread-safe: one SQLite connection per thread, writers serialized by a mutex and BEGIN IMMEDIATE."""
+    """Thread-safe: one SQLite connection per thread, writers serialized by a mutex and BEGIN IMMEDIATE.
 
-    def __init__(self, path: Path, default_partitions: int = 4) -> None:
+    `turn`: the writer turn of the status store's engine when the log lives in the store's file."""
+
+    def __init__(self, path: Path, default_partitions: int = 4, *, turn: WriterTurn | None = None) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.default_partitions = default_partitions
@@ -70,7 +84,7 @@ class SqliteLog:
         # waiting connection sleep (1, 2, 5 … up to 100 ms) and try again, so with the pipeline's consumer
         # threads and the relay all writing, the lock sat free while they slept. Other processes still wait
         # on the busy timeout.
-        self._writer_turn = threading.Lock()
+        self._writer_turn = turn or WriterTurn()
         self._listeners: list[Callable[[str], None]] = []
         self._partitions: dict[str, int] = {}
         self._conn().executescript(_SCHEMA)
@@ -93,7 +107,8 @@ class SqliteLog:
             if self._local.flushed != flush:  # a connection setting, changed only when this thread's need changes
                 conn.execute(f"PRAGMA synchronous={'FULL' if flush else 'NORMAL'}")
                 self._local.flushed = flush
-            with self._writer_turn:
+            self._writer_turn.take(id(conn))
+            try:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
                     fn(conn)
@@ -101,6 +116,8 @@ class SqliteLog:
                     conn.execute("ROLLBACK")
                     raise
                 conn.execute("COMMIT")
+            finally:
+                self._writer_turn.give_back(id(conn))
         except sqlite3.OperationalError as exc:  # disk full, locked for 30 s, read-only file
             raise BusUnavailable(f"embedded log unavailable: {exc}") from exc
 
@@ -118,10 +135,11 @@ class SqliteLog:
                 callback(topic)
 
     # -- topics -------------------------------------------------------------
-    def ensure_topic(self, name: str, partitions: int | None = None) -> int:
+    def ensure_topic(self, name: str, partitions: int | None = None, *, conn: sqlite3.Connection | None = None) -> int:
+        """The partition count of topic `name`, created if new (on `conn` when the caller holds a transaction)."""
         if name in self._partitions:
             return self._partitions[name]
-        conn = self._conn()
+        conn = conn or self._conn()
         conn.execute("INSERT OR IGNORE INTO topics(name, partitions) VALUES (?, ?)", (name, partitions or self.default_partitions))
         (count,) = conn.execute("SELECT partitions FROM topics WHERE name = ?", (name,)).fetchone()
         self._partitions[name] = count
@@ -133,7 +151,7 @@ class SqliteLog:
         now, header = time.time(), f'{{"content-type": "{CONTENT_TYPE}"}}'
         grouped: dict[tuple[str, int], list[Outbound]] = {}
         for msg in messages:
-            grouped.setdefault((msg.topic, partition_for(msg.key, self.ensure_topic(msg.topic))), []).append(msg)
+            grouped.setdefault((msg.topic, partition_for(msg.key, self.ensure_topic(msg.topic, conn=conn))), []).append(msg)
         for (topic, part), batch in grouped.items():
             (end,) = conn.execute(
                 "INSERT INTO heads(topic, part, next) VALUES (?, ?, ?) "
@@ -145,6 +163,12 @@ class SqliteLog:
                 "INSERT INTO messages(topic, part, offset, key, value, headers, ts) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [(topic, part, first + n, m.key, m.event.to_json(), header, now) for n, m in enumerate(batch)],
             )
+
+    def append_within(self, conn: sqlite3.Connection, messages: Sequence[Outbound]) -> None:
+        """Append `messages` inside the caller's open write transaction on this log's file (the status store's
+        connection, processors.outbox): they are kept if and only if that transaction commits. The caller
+        wakes the consumers after its commit (`notify_appended`)."""
+        self._append(conn, messages)
 
     def send(self, messages: list[Outbound]) -> None:
         if not messages:
@@ -240,6 +264,38 @@ class SqliteLog:
 
         self._write(txn, flush=False)  # deletes only what every consumer has committed
         return deleted
+
+    def absorb(self, legacy: Path) -> bool:
+        """Move the log of a two-file data dir (`legacy`, the old bus.db) into this file; True if there was one.
+
+        Copied in one transaction (INSERT OR IGNORE: a copy killed before the rename below runs again to the same
+        result), then `legacy` is renamed `<name>.merged`, so it is never read twice."""
+        if not legacy.exists() or legacy.resolve() == self.path.resolve():
+            return False
+        with sqlite3.connect(legacy, timeout=30) as old:  # its WAL into the file: ATTACH then sees everything
+            old.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        old.close()
+        conn = self._conn()
+        conn.execute("ATTACH DATABASE ? AS legacy", (str(legacy),))
+        try:
+            present = {name for (name,) in conn.execute("SELECT name FROM legacy.sqlite_master WHERE type = 'table'")}
+
+            def copy(conn: sqlite3.Connection) -> None:
+                for table in _TABLES:
+                    if table in present:
+                        conn.execute(f"INSERT OR IGNORE INTO main.{table} SELECT * FROM legacy.{table}")
+
+            self._write(copy)
+        finally:
+            conn.execute("DETACH DATABASE legacy")
+        self._partitions.clear()
+        merged = legacy.with_name(legacy.name + ".merged")
+        os.replace(legacy, merged)
+        for suffix in ("-wal", "-shm"):
+            Path(f"{legacy}{suffix}").unlink(missing_ok=True)
+        log.warning("the embedded log %s was merged into %s (one file for the store and the log now); "
+                    "the old file is kept as %s and can be deleted", legacy, self.path, merged)
+        return True
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)

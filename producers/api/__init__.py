@@ -81,7 +81,7 @@ def create_app(settings: Settings, store: StatusStore, bus: Bus, *, max_request_
     app.include_router(health.router)
     app.include_router(metrics.router)
     install_console(app)
-    install_subscription_center(app)  # /subscribe: the businesses' own pages
+    install_subscription_center(app, "push" in settings.channels)  # /subscribe: the businesses' own pages
     use_problem_media_type(app)
     return app
 

@@ -27,7 +27,8 @@ def readyz(store: StoreDep, request: Request) -> JSONResponse:
     except Exception:
         log.exception("readyz: the status store did not answer")
         return problem_response(503, instance="/readyz", slug="not-ready", detail="the status store does not answer")
-    pipeline = getattr(request.app.state, "pipeline", None)  # the host of `govcast run`, if this process runs one
+    # the host of `govcast run` if this process runs it; in an extra API process, the main process's report of it
+    pipeline = getattr(request.app.state, "pipeline", None)
     problems = pipeline.problems() if pipeline is not None and hasattr(pipeline, "problems") else []
     if problems:
         return problem_response(503, instance="/readyz", slug="not-ready",

@@ -24,7 +24,7 @@ from persistence.subscribers import SubscriberStore
 from processors.bus import BusUnavailable
 from producers.api.deps import PrincipalDep, StoreDep
 from producers.directory import directory
-from producers.errors import FieldError, Forbidden, Invalid, NotFound, Unavailable
+from producers.errors import Conflict, FieldError, Forbidden, Invalid, NotFound, Unavailable
 from producers.problems import problem_docs
 from schemas.contacts import CONTACT_FIELDS
 from schemas.subscriber import SubscriberFields, SubscriberIn, credit_code_problem
@@ -75,7 +75,17 @@ def _reachable_webhook(request: Request, data: SubscriberIn) -> None:
                                                             "(an operator can allow on-premises networks)")])
 
 
+def _push_offered(request: Request, actor: Principal) -> None:
+    """No business sign-up that silently goes nowhere: without the push channel nothing would be sent to it.
+    Operators may still prepare the directory before push is switched on; reading and deleting stay possible
+    for everyone (a business may always see and erase what is kept about it)."""
+    if actor.kind == "business" and "push" not in request.app.state.settings.channels:
+        raise Conflict("policy push is not offered here: 'push' is not a configured channel (GOVCAST_CHANNELS), "
+                       "so no subscriber is created or changed")
+
+
 def _save(request: Request, subs: SubscriberStore, data: SubscriberIn, actor: Principal) -> JSONResponse:
+    _push_offered(request, actor)
     _reachable_webhook(request, data)
     with _bus_up():
         sub, created = subs.upsert(data, actor=actor)
@@ -83,7 +93,7 @@ def _save(request: Request, subs: SubscriberStore, data: SubscriberIn, actor: Pr
                         headers={"Location": f"/v1/subscribers/{sub.credit_code}"})
 
 
-@router.post("", status_code=201, summary="Create or replace a subscriber", responses=problem_docs(400))
+@router.post("", status_code=201, summary="Create or replace a subscriber", responses=problem_docs(400, 409))
 def create(data: SubscriberIn, principal: PrincipalDep, request: Request, store: StoreDep) -> JSONResponse:
     _allowed(principal, data.credit_code)
     return _save(request, directory(request, store), data, principal)
@@ -120,7 +130,7 @@ def read(credit_code: CreditCode, principal: PrincipalDep, request: Request, sto
     return sub.public(reveal=shown)
 
 
-@router.put("/{credit_code}", summary="Create or replace a subscriber", responses=problem_docs(400))
+@router.put("/{credit_code}", summary="Create or replace a subscriber", responses=problem_docs(400, 409))
 def replace(credit_code: CreditCode, data: SubscriberFields, principal: PrincipalDep, request: Request,
             store: StoreDep) -> JSONResponse:
     code = _valid_code(credit_code)

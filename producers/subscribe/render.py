@@ -51,6 +51,7 @@ def page(name: str, site: SiteView, status: int = 200, **values: Any) -> HTMLRes
     values.setdefault("industry_choices", [])
     values.setdefault("current", "")
     values.setdefault("keeps_secret", False)
+    values.setdefault("offered", True)  # False: policy push is not a configured channel (no manage link in the menu)
     html = environment().get_template(f"subscribe/{name}.html").render(site=site, **values)
     return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
 

@@ -283,6 +283,7 @@ class NullAdapter:
     """A channel that delivers instantly in memory (benchmark only)."""
 
     channel: ClassVar[str] = "null"
+    blocking: ClassVar[bool] = False  # memory only: processors.channel_threads calls it on the event loop
 
     def deliver(self, task: DeliveryTask) -> DeliveryResult:
         return Delivered(url=f"memory://{task.delivery_id}", detail="null channel (benchmark)")
@@ -391,8 +392,12 @@ def stop_process(proc: subprocess.Popen[Any]) -> None:
 
 
 def govcast_throughput(broker: Broker, count: int, workdir: Path, *, null: bool, profile: bool = False,
-                       workers: int = 1, py_spy: Path | None = None, logs: Path | None = None) -> Rate:
-    """`workers` worker processes (one consumer group, one data dir and status store) on the same backlog."""
+                       workers: int = 1, py_spy: Path | None = None, logs: Path | None = None,
+                       root: Path = ROOT) -> Rate:
+    """`workers` worker processes (one consumer group, one data dir and status store) on the same backlog.
+
+    `root`: the source tree the workers run (--compare runs another checkout's code against this one's).
+    """
     kafka = broker.kafka
     assert kafka is not None
     skip_to_end(kafka)
@@ -418,7 +423,7 @@ def govcast_throughput(broker: Broker, count: int, workdir: Path, *, null: bool,
                 args = ["-m", "govcast.cli", "worker", "--broker", kafka.url, "--data-dir", str(data_dir)]
             log_path = workdir / f"worker-{data_dir.name}-{n}.log"
             with log_path.open("w") as log:
-                procs.append((subprocess.Popen([sys.executable, *args], stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
+                procs.append((subprocess.Popen([sys.executable, *args], stdout=log, stderr=subprocess.STDOUT, cwd=root,
                                                env={**os.environ, "PYTHONUNBUFFERED": "1"}), log_path))
         deadline = time.monotonic() + 120
         for proc, log_path in procs:
@@ -464,6 +469,8 @@ def govcast_throughput(broker: Broker, count: int, workdir: Path, *, null: bool,
     name = "govcast worker, null channel" if null else "govcast worker, portal channel"
     if workers > 1:
         name = name.replace("worker,", f"{workers} workers,")
+    if root != ROOT:
+        name += f" [{root.name}]"
     spied = [py_spy / f"worker-{data_dir.name}-{n}.txt" for n in range(workers)] if py_spy else []
     return Rate(name, statuses.get("delivered", 0), spans.projected, cpu, note, spans, stats, spied)
 
@@ -646,6 +653,9 @@ def main() -> None:
                              "per worker; summarize with `python -m tests.bench.spy_phases FILE`)")
     parser.add_argument("--worker-logs", type=Path, metavar="DIR",
                         help="copy each govcast worker's log into DIR (partition assignments, rebalances)")
+    parser.add_argument("--compare", type=Path, metavar="DIR", action="append", default=[],
+                        help="before each null-channel run, the same run with the workers running the code in DIR (another "
+                             "checkout, e.g. of main; repeatable): A/B pairs in one broker, in the same minute")
     parser.add_argument("--worker-helper", nargs=4, help=argparse.SUPPRESS)  # DATA_DIR BROKER_URL real|null PROFILE
     args = parser.parse_args()
     if args.worker_helper:
@@ -675,9 +685,11 @@ def main() -> None:
                 rates.append(govcast_throughput(broker, args.portal_count, workdir, null=False, profile=args.profile))
             if "null" not in args.skip:
                 for workers in (int(w) for w in args.workers.split(",")):
-                    step(f"measuring govcast (null channel, {workers} worker(s)) …")
-                    rates.append(govcast_throughput(broker, args.count, workdir, null=True, profile=args.profile,
-                                                    workers=workers, py_spy=args.py_spy, logs=args.worker_logs))
+                    for root in [d.resolve() for d in args.compare] + [ROOT]:
+                        step(f"measuring govcast (null channel, {workers} worker(s), code in {root}) …")
+                        rates.append(govcast_throughput(broker, args.count, workdir, null=True, profile=args.profile,
+                                                        workers=workers, py_spy=args.py_spy, logs=args.worker_logs,
+                                                        root=root))
             if "latency" not in args.skip:
                 step("measuring latency …")
                 lat = govcast_latencies(broker, args.latency_count, workdir)

@@ -6,12 +6,16 @@ Killing them is tested in tests/chaos/test_embedded_kills.py; what they are wort
 from __future__ import annotations
 
 import datetime as dt
+import os
+import signal
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import requests
 
+from govcast.pipeline_report import STALE_SECONDS
 from govcast.samples import DEMO_DEPARTMENT, sample_policy
 from tests.conftest import Client, GovcastProcess, cli, free_port
 
@@ -56,3 +60,27 @@ def test_submissions_to_every_api_process_are_delivered(tmp_path: Path) -> None:
     finally:
         process.stop()
     assert "died with exit code" not in process.output()  # no API process crashed on the way
+
+
+def test_readiness_from_an_extra_api_process_tells_the_main_process_pipeline(tmp_path: Path) -> None:
+    """The pipeline runs in the main process only. Stopped (SIGSTOP: hung), it accepts no connections, so the
+    child answers every /readyz: 503 once the main process's report is stale, 200 again once it runs."""
+    process = GovcastProcess(tmp_path / "data", extra_args=["--api-processes", "2"], env=SEVERAL).start()
+    assert process.proc is not None
+    try:
+        for _ in range(4):
+            assert requests.get(f"{process.url}/readyz", timeout=10).status_code == 200
+        os.kill(process.proc.pid, signal.SIGSTOP)
+        try:
+            time.sleep(STALE_SECONDS + 2)
+            answers = [requests.get(f"{process.url}/readyz", timeout=10) for _ in range(4)]
+        finally:
+            os.kill(process.proc.pid, signal.SIGCONT)
+        assert {a.status_code for a in answers} == {503}, [a.text for a in answers]
+        assert "no report from the main process" in answers[0].json()["detail"]
+        deadline = time.monotonic() + 20
+        while requests.get(f"{process.url}/readyz", timeout=10).status_code != 200 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert [requests.get(f"{process.url}/readyz", timeout=10).status_code for _ in range(4)] == [200] * 4
+    finally:
+        process.stop()

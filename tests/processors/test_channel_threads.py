@@ -93,3 +93,37 @@ def test_a_blocked_channel_uses_at_most_its_limit_of_threads_and_blocks_neither_
     assert statuses == [DeliveryStatus.delivered] * 7
     assert slow.most == 2  # the channel's limit, although six deliveries were waiting
     assert other_took < 5 and lag < 1.0  # generous bounds: the machine running the suite is shared
+
+
+
+class RecordingAdapter(BlockingAdapter):
+    """Notes which thread delivered."""
+
+    def deliver(self, task: DeliveryTask) -> DeliveryResult:
+        self.thread = threading.get_ident()
+        return super().deliver(task)
+
+
+class MemoryAdapter(RecordingAdapter):
+    """An adapter that only touches memory and says so: no reason to pay two thread switches per delivery."""
+
+    blocking = False
+
+
+def test_only_an_adapter_that_declares_it_never_blocks_is_called_on_the_event_loop(tmp_path: Path) -> None:
+    memory, platform = MemoryAdapter("portal"), RecordingAdapter("weibo")
+    ctx = StageContext(settings=Settings(data_dir=tmp_path), store=StatusStore(f"sqlite:///{tmp_path}/s.db"),
+                       adapters={"portal": memory, "weibo": platform}, threads=ChannelThreads(limit=2))
+
+    async def scenario() -> int:
+        await deliver(task(1, "portal"), ctx)
+        await deliver(task(2, "weibo"), ctx)
+        return threading.get_ident()
+
+    try:
+        loop_thread = asyncio.run(scenario())
+    finally:
+        ctx.threads.close()
+        ctx.store.close()
+    assert memory.thread == loop_thread
+    assert platform.thread != loop_thread  # every other adapter may block: its channel's pool

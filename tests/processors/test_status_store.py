@@ -23,6 +23,7 @@ from persistence import audit
 from persistence.engine import normalize_url, unique_violation
 from persistence.store import ListFilter, Principal, StatusStore
 from persistence.tables import tokens
+from processors import wire
 from processors.bus import Outbound
 from processors.normalize import normalize
 from producers.errors import Conflict, Invalid
@@ -518,3 +519,30 @@ def test_two_api_processes_submitting_in_batches_give_every_number_once_and_leav
     second.close()
     verdict = audit.verify(store.engine)
     assert verdict.intact and verdict.entries == 36
+
+
+def test_a_submission_numbered_at_the_end_of_its_batch_carries_its_number_in_every_row_and_the_answer(
+        publisher: Publisher, store: StatusStore, bus: MemoryBus) -> None:
+    """On PostgreSQL submissions without a key are built with a stand-in 索引号 and numbered at their batch's end:
+    the answer, the stored row and document, the bus event, the audit entry and the process's remembered JSON
+    form of the publication all carry the one real number (on SQLite, numbered in the batch, the same holds)."""
+    def submit(n: int) -> Outcome:
+        return publisher.submit(DEPARTMENT, PublicationIn.model_validate(sample_policy(title=f"批末编号 {n}")))
+
+    outcomes = in_threads(12, submit)
+    publisher.relay.drain()
+    events = {m.key: m.event for m in bus.sent}
+    numbers = set()
+    for outcome in outcomes:
+        number = outcome.accepted.index_no
+        numbers.add(number)
+        row = store.publication_row(outcome.accepted.id)
+        stored = Publication.model_validate_json(row.doc)
+        sent = Publication.model_validate(events[outcome.accepted.id].data)
+        assert row.index_no == stored.index_no == stored.index_no_text == number
+        assert sent.index_no == sent.index_no_text == number
+        assert outcome.publication is not None and outcome.publication.index_no_text == number
+        assert wire.publications.dumped(outcome.publication)["index_no"] == number
+        [entry] = audit.entries(store.engine, audit.AuditFilter(target=outcome.accepted.id))
+        assert entry["detail"]["index_no"] == number
+    assert sorted(IndexNo.parse(n).sequence for n in numbers) == list(range(1, 13))

@@ -5,14 +5,23 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from adapters.push.unsubscribe import make_token
 from persistence.store import StatusStore
 from persistence.subscribers import SubscriberStore
 from producers.auth import new_token
+from settings import Settings
 from tests.conftest import cli
+from tests.producers.conftest import CHANNELS
 from tests.push_support import SECRET, business, credit_code, write_csv
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Policy push offered (without it a business token may not sign up: test_subscribe_unoffered.py)."""
+    return Settings(data_dir=tmp_path, channels=[*CHANNELS, "push"])
 
 
 def bearer(token: str) -> dict[str, str]:
