@@ -1,4 +1,5 @@
-"""Garbage-collector settings for govcast's long-running processes (`run`, `api`, `worker`).
+"""Garbage-collector settings for govcast's long-running processes (`run`, `api`, `worker`) and for
+`govcast subscribers import` (100,000-row imports: the same pattern of many objects alive until a batch is written).
 
 A push campaign allocates a few objects per business (its task, its record, its message, its result) and many
 of them live until the batch is written, so CPython's default thresholds (a young collection every 700 net
@@ -6,6 +7,10 @@ allocations, a full one whenever the survivors grew by a quarter) collected hund
 each full collection walked every object the process holds, including the thousands it built at start-up and
 never frees. Measured in-process (fan-out and dispatch of 100,000 businesses): the collector was about a quarter
 of the CPU, and the CPU per push fell by 15–30 % with these settings, peak RSS unchanged (docs/benchmarks.md).
+
+`govcast subscribers import` of 100,000 rows (SQLite, fresh process, alternating runs on the shared 2-core
+machine, load 10–24): CPU 11.3 s (median of 6) with the defaults, 8.8 s (median of 5) with these settings,
+0.77 ×; time in collections about 8.5 s → 2.7 s; peak RSS 127 MB either way.
 """
 
 from __future__ import annotations

@@ -36,7 +36,10 @@ def make_bus(settings: Settings, store: StatusStore | None = None) -> Bus:
         return KafkaBus(settings.broker)
     from processors.embedded.log import SqliteLog
 
-    turn = writer_turn.of(store.engine) if store is not None and settings.log_path != settings.legacy_log_path else None
+    in_store_file = store is not None and settings.log_path != settings.legacy_log_path
+    turn = writer_turn.of(store.engine) if store is not None and in_store_file else None
+    if store is not None and in_store_file:  # the projection's inputs are committed consumed later in this file
+        store.flush_projection = False
     bus = SqliteLog(settings.log_path, default_partitions=settings.partitions, turn=turn)
     bus.absorb(settings.legacy_log_path)
     return bus

@@ -163,6 +163,26 @@ def _sqlite_engine(url: str) -> Engine:
     return engine
 
 
+@contextmanager
+def unflushed_transaction(engine: Engine) -> Iterator[Connection]:
+    """A write transaction whose commit SQLite does not fsync (synchronous=NORMAL; as `engine.begin()` on PostgreSQL).
+
+    It survives kill -9 like any commit (the data is in the OS); a power loss can take it back, and with it every
+    later commit to the same file, never an earlier one -- the WAL is replayed up to the first frame missing. So only
+    for writes that are redone from their inputs when lost and whose inputs are marked consumed in a LATER commit
+    to the SAME file (the status projection, with the embedded log in the store's file)."""
+    with engine.connect() as conn:
+        raw = conn.connection.dbapi_connection if engine.dialect.name == "sqlite" else None
+        if raw is not None:
+            raw.execute("PRAGMA synchronous=NORMAL")  # on the DB-API connection: no SQLAlchemy transaction begins
+        try:
+            with conn.begin():
+                yield conn
+        finally:
+            if raw is not None:
+                raw.execute("PRAGMA synchronous=FULL")
+
+
 def advisory_lock(conn: Connection, *name: str) -> None:
     """Hold a lock named `name` until the transaction ends (PostgreSQL advisory lock).
 

@@ -20,11 +20,13 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Column, Index, Integer, String, Table, Text, delete, func, insert, select, update
+from sqlalchemy import Column, Connection, Index, Integer, String, Table, Text, delete, func, insert, select, update
 
 from persistence.audit import Actor
 from persistence.subscribers import SubscriberStore, recipients, subscribers, utcnow
 from persistence.tables import UTCDateTime, metadata
+from persistence.tokens import Principal
+from schemas.subscriber import Subscriber
 
 confirmations = Table(
     "push_confirmations",
@@ -175,6 +177,17 @@ class SelfService:
         return True
 
     # -- history ---------------------------------------------------------------------------
+    def set_paused(self, credit_code: str, paused: bool, actor: Principal | Actor, reason: str = "",
+                   who: str = "管理员") -> Subscriber | None:
+        """An operator pauses or resumes every push to a business: the change, its audit entry and the line in the
+        business's own 变更记录 (naming `who`) are one transaction, so neither is kept without the other."""
+
+        def history_line(conn: Connection) -> None:
+            conn.execute(insert(history).values(credit_code=credit_code, at=utcnow(), actor=who,
+                                                change="暂停全部推送" if paused else "恢复推送"))
+
+        return self.directory.set_paused(credit_code, paused, actor, reason, also=history_line)
+
     def record(self, credit_code: str, change: str, actor: str = "business", now: dt.datetime | None = None) -> None:
         with self.engine.begin() as conn:
             conn.execute(insert(history).values(credit_code=credit_code, at=now or utcnow(), actor=actor, change=change))

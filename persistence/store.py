@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, case, func, insert, literal, select, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from persistence.engine import advisory_lock, make_engine, normalize_url, reading
+from persistence.engine import advisory_lock, make_engine, normalize_url, reading, unflushed_transaction
 from persistence.engine import at_batch_end as batch_end
 from persistence.migrate import open_schema
 from persistence.operations import Operations
@@ -77,6 +77,9 @@ class StatusStore(TokenRecords, Operations, Sessions):
             self.engine.dispose()
             raise
         self._insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
+        # False when the embedded log shares this SQLite file (govcast.runtime): the status projection's commits then
+        # need no fsync of their own (persistence.engine.unflushed_transaction)
+        self.flush_projection = True
 
     def close(self) -> None:
         self.engine.dispose()
@@ -324,7 +327,7 @@ class StatusStore(TokenRecords, Operations, Sessions):
         Safe with several workers: a publication's status events share a partition, so one worker
         holds all of one publication's row locks at a time.
         """
-        with self.transaction() as conn:
+        with self.transaction() if self.flush_projection else unflushed_transaction(self.engine) as conn:
             return self._projection.apply(conn, updates)
 
 

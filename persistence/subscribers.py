@@ -113,6 +113,7 @@ QUEUED_PER_TRANSACTION = 5000  # `queued` rows per transaction at a campaign's s
 # transaction and last: raising (the broker refused it) rolls the change back. In Kafka mode it produces the change
 # to the compacted directory topic (processors.directory_topic); embedded mode has none.
 ChangeHook = Callable[[list[tuple[str, bytes | None]]], None]
+AlsoWrite = Callable[[Connection], None]  # more writes in a change's own transaction
 
 
 Origin = Literal["operator", "imported", "self"]
@@ -270,7 +271,9 @@ class SubscriberStore:
         return bool(gone)
 
     def _change(self, credit_code: str, audited: tuple[Principal | Actor, str] | None = None,
-                note: dict[str, Any] | None = None, **changes: Any) -> Subscriber | None:
+                note: dict[str, Any] | None = None, also: AlsoWrite | None = None, **changes: Any) -> Subscriber | None:
+        """`also`: more writes that belong to this change (the business's 变更记录), in the same transaction, before
+        the change goes to Kafka mode's directory topic: either all of it is stored or none."""
         with self.engine.begin() as conn:
             doc = conn.execute(select(subscribers.c.doc).where(subscribers.c.credit_code == credit_code)
                                .with_for_update()).scalar()
@@ -278,19 +281,25 @@ class SubscriberStore:
                 return None
             old = Subscriber.from_stored(doc)
             sub = old.model_copy(update=changes)
+            if sub == old:  # changed meanwhile by someone else to just this: nothing to store or record
+                return sub
+            if also is not None:
+                also(conn)
             self._save(conn, sub)
             if audited is not None:
                 audit.record(conn, audited[0], audited[1], credit_code, {**_subscriber_diff(old, sub), **(note or {})})
         return sub
 
-    def set_paused(self, credit_code: str, paused: bool, actor: Principal | Actor, reason: str = "") -> Subscriber | None:
-        """An operator pauses (or resumes) every push to one business; on the audit trail with the reason. None: no
-        such business. Pausing what is paused changes nothing and records nothing."""
+    def set_paused(self, credit_code: str, paused: bool, actor: Principal | Actor, reason: str = "",
+                   also: AlsoWrite | None = None) -> Subscriber | None:
+        """An operator pauses (or resumes) every push to one business; on the audit trail with the reason, and
+        `also` (SelfService.set_paused: the business's 变更记录) in the same transaction. None: no such business.
+        Pausing what is paused changes nothing and records nothing."""
         sub = self.get(credit_code)
         if sub is None or sub.paused == paused:
             return sub
         return self._change(credit_code, (actor, "subscriber.pause" if paused else "subscriber.resume"),
-                            {"reason": reason} if reason else None, paused=paused)
+                            {"reason": reason} if reason else None, also, paused=paused)
 
     def unsubscribe(self, credit_code: str, channel: str, actor: Principal | Actor | None = None) -> Subscriber | None:
         """Stop pushes on `channel` ("all" for every channel); idempotent."""

@@ -159,11 +159,9 @@ def perform(request: Request, credit_code: str, action: str, session: SessionDep
         raise Invalid("暂停原因 is required")
     subs, sub = _subscriber(request, request.app.state.store, credit_code)
     paused = action == "pause"
-    try:
-        subs.set_paused(sub.credit_code, paused, principal_of(session), reason.strip())
+    try:  # with the line in the business's own 变更记录 naming who paused it (the audit trail has the reason too)
+        SelfService(subs).set_paused(sub.credit_code, paused, principal_of(session), reason.strip())
     except BusUnavailable as exc:  # Kafka mode: the change goes to the directory topic first, or not at all
         raise Unavailable("the message bus is unavailable; nothing was changed, retry later") from exc
-    if sub.paused != paused:  # the business's own 变更记录 names who paused it (the audit trail has the reason too)
-        SelfService(subs).record(sub.credit_code, "暂停全部推送" if paused else "恢复推送", "管理员")
     log.info("console: %s %sd pushes to %s", session.name, action, sub.credit_code)
     return redirect(f"/console/subscribers/{sub.credit_code}", done=f"subscriber-{action}")

@@ -21,8 +21,8 @@ from adapters.push.sms_text import placeholder_code, plan_sms
 from govcast.samples import sample_interpretation, sample_policy
 from persistence.ledger import Ledger
 from persistence.store import StatusStore
-from processors.stages import ChangeKind, PublicationChange, StageContext, plan
-from schemas.delivery import StatusEvent
+from processors.stages import ChangeKind, PublicationChange, StageContext, plan, plan_statuses
+from schemas.delivery import DeliveryTask
 from schemas.publication import Kind, Targeting
 from settings import Settings
 from tests.adapters.newmedia_support import publication
@@ -97,7 +97,9 @@ def test_an_sms_that_cannot_fit_is_a_warning_in_the_timeline(demo: Settings, tmp
 
     def notes(title: str) -> list[str]:
         out = asyncio.run(plan(PublicationChange(kind=ChangeKind.submitted, publication=publication(title=title)), ctx))
-        return [m.detail or "" for m in out if isinstance(m, StatusEvent) and m.channel == "push"]
+        # The plan's notes ride in the push task and reach the timeline with its first outcome (plan_statuses).
+        tasks = [m for m in out if isinstance(m, DeliveryTask) and m.channel == "push"]
+        return [s.detail or "" for task in tasks for s in plan_statuses(task)[1]]
 
     assert notes(sample_policy()["title"]) == ["version 1 queued"]
     queued, warning = notes(LONG)

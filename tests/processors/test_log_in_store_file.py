@@ -13,6 +13,7 @@ from sqlalchemy import Connection
 
 from govcast.runtime import make_bus
 from persistence import writer_turn
+from persistence.engine import unflushed_transaction
 from persistence.group_commit import GroupCommitter
 from persistence.store import StatusStore
 from processors.bus import Outbound
@@ -94,4 +95,22 @@ def test_a_two_file_data_dir_is_merged_into_the_store_file_and_its_outbox_still_
     assert OutboxRelay(store, log).drain() == 1
     assert [r.event.data["n"] for r in log.fetch("g", "t", 0)] == [1, 2, 3]
     assert not make_bus(settings, store).absorb(settings.legacy_log_path)  # merged once only
+    store.close()
+
+
+def test_the_status_projection_commits_unflushed_only_beside_the_log_and_leaves_other_writers_flushed(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    store = StatusStore(settings.store)
+    assert store.flush_projection  # alone (or beside a log in another file) every commit is flushed
+    make_bus(settings, store)
+    assert not store.flush_projection
+
+    def synchronous(conn: Connection) -> int:
+        return int(conn.exec_driver_sql("PRAGMA synchronous").scalar_one())
+
+    with unflushed_transaction(store.engine) as conn:
+        assert synchronous(conn) == 1  # NORMAL: no fsync at this commit
+    for _ in range(3):  # the pooled connection went back FULL: a 202's commit is flushed
+        with store.transaction() as conn:
+            assert synchronous(conn) == 2
     store.close()

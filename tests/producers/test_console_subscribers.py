@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import event
 
 from govcast.samples import DEMO_DEPARTMENT, sample_policy
 from persistence.selfservice import SelfService
@@ -117,3 +118,30 @@ def test_departments_have_no_subscriber_page(app: Any, tokens: dict[str, str], d
         refused = client.post(f"/console/subscribers/{credit_code(1)}/pause",
                               data={"csrf": csrf_in(home.text), "reason": "试试"})
         assert refused.status_code == 403 and directory.get(credit_code(1)).paused is False  # type: ignore[union-attr]
+
+
+def test_a_pause_whose_history_line_fails_leaves_neither(app: Any, tokens: dict[str, str], directory: SubscriberStore,
+                                                         store: StatusStore) -> None:
+    """The pause and the line in the business's 变更记录 are one transaction: when the second write fails (here
+    the database refuses it), the business is not paused, and nothing is on the audit trail or in its history."""
+    code = credit_code(1)
+
+    def refuse_history(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO PUSH_SUBSCRIBER_HISTORY"):
+            raise OSError("disk I/O error (injected)")
+
+    event.listen(store.engine, "before_cursor_execute", refuse_history)
+    try:
+        with login(TestClient(app, raise_server_exceptions=False), tokens["operator"]) as client:
+            confirm = client.get(f"/console/subscribers/{code}/pause")
+            failed = client.post(f"/console/subscribers/{code}/pause",
+                                 data={"csrf": csrf_in(confirm.text), "reason": PAUSE_REASON})
+    finally:
+        event.remove(store.engine, "before_cursor_execute", refuse_history)
+    assert failed.status_code == 500
+    assert directory.get(code).paused is False  # type: ignore[union-attr]
+    assert SelfService(directory).history(code) == []
+    with login(TestClient(app), tokens["operator"]) as client:
+        trail = client.get("/v1/audit", params={"target": code},
+                           headers={"Authorization": f"Bearer {tokens['operator']}"}).json()["items"]
+    assert [e for e in trail if e["action"] == "subscriber.pause"] == []
