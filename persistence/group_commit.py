@@ -20,7 +20,8 @@ A *staged* unit (`run_staged`, `run_staged_async`) is a prepare step that return
 the writer runs the prepare steps of the whole batch first (they only read: no savepoint), then the
 finish steps, each in its own savepoint. Submissions check and normalize in the prepare step and take the department's 索引号
 counter row in the finish step, so that row stays locked from the first finish to the commit only,
-not while the batch's other requests are checked and normalized (another API process waits on it).
+not while the batch's other requests are checked and normalized (another API process waits on it). On
+PostgreSQL most submissions take it later still, in the batch's first end-of-batch flush (producers.numbering).
 
 A unit may name the principal (token id) it acts for when its caller took that principal
 from a cache instead of the store: the writer then asks `dead_principals` once per batch,

@@ -70,12 +70,15 @@ def normalize(
     submitted_at: dt.datetime,
 ) -> Publication:
     body_html, body_text = body_forms(fields.body)
-    data = fields.model_dump()
+    # The fields as they are (not a dump): nested models (review steps, attachments, related, cover) were validated
+    # when `fields` was, and pydantic takes instances of their classes as they are; the record's own fields and
+    # its cross-field rules (e.g. the derived 发布日期 not before 成文日期) are still checked below.
+    data = dict(fields)
     data.update(
         id=publication_id,
         version=version,
         department=department,
-        index=index.model_dump(),
+        index=index,
         index_no=str(index),
         body_html=body_html,
         body_text=body_text,

@@ -158,7 +158,8 @@ class Publisher:
     def _submission(self, principal: Principal, data: PublicationIn, idempotency_key: str | None) -> tuple[Staged[Outcome], str]:
         """The submission as a staged unit (persistence.group_commit): checks and normalizing first, for the whole
         batch; then, in the finish step, the 索引号 (the department's counter row stays locked from there to the
-        commit) and the writes."""
+        commit) and the writes -- or, on PostgreSQL without a key, a number sent or a publication to lapse, the
+        writes with a stand-in 索引号 and the real one allocated at the batch's end (producers.numbering)."""
         code = self._publishing_department(principal, data)
         _check_key(idempotency_key)
         now = self._clock()

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from adapters import channels as channel_registry
-from producers.api.deps import MetricsDep, PrincipalDep, PublisherDep, StoreDep, SubmitterDep
+from producers.api.deps import MetricsDep, PrincipalDep, PublisherDep, StoreDep, SubmittingDep
 from producers.directory import directory
 from producers.errors import FieldError, Invalid
 from producers.problems import problem_docs
@@ -46,9 +46,7 @@ def _accepted(outcome: Outcome) -> JSONResponse:
 )
 async def submit(
     data: PublicationIn,
-    principal: SubmitterDep,
-    publisher: PublisherDep,
-    metrics: MetricsDep,
+    submitting: SubmittingDep,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Accept a publication for every channel. Only department tokens publish, under their own publisher code.
@@ -57,6 +55,7 @@ async def submit(
     publication is durably recorded and on the bus; on 503 nothing was kept.
     """
     # async: the request waits for the group commit without holding a thread-pool thread
+    principal, publisher, metrics = submitting.principal, submitting.publisher, submitting.metrics
     outcome = await metrics.counted_async(
         metrics.submissions, (data.kind.value,),
         lambda: publisher.submit_async(principal, data, idempotency_key=idempotency_key),

@@ -23,7 +23,7 @@ PHASES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("deliver (pause check, adapter, outcome)", ("pausable.", "deliver (processors/stages.py", "ChannelThreads.")),
     ("decode (JSON, pydantic)", ("CloudEvent.from_json", "decode_change", "decode_task", "decode_status",
                                  "with_publication", "PublicationCache.validated")),
-    ("encode outputs", ("outbound_for", "CloudEvent.to_json", "new_event")),
+    ("encode outputs", ("outbound_for", "outbounds (", "status_outbound", "CloudEvent.to_json", "new_event")),
     ("produce (aiokafka send, acks)", ("FaustHost._send", "Sender.", "SendProduceReqHandler", "AIOKafkaClient.send",
                                        "Producer.send", "MessageAccumulator")),
     ("commit (offsets)", ("Consumer.commit", "Consumer._commit", "Consumer.force_commit", "Fetcher.commit",

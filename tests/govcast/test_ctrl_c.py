@@ -55,10 +55,10 @@ def test_ctrl_c_stops_cleanly_and_loses_nothing(tmp_path: Path, api_processes: i
         accepted = []
         for i in range(12):
             response = client.submit(sample_policy(title=f"中断测试通知第{i}号", channels=["portal"]))
-            assert response.status_code == 202, response.text
+            assert response.status_code == 202, f"{response.status_code} {response.text}\n{log.read_text()[-3000:]}"
             accepted.append(str(response.json()["id"]))
         os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: right after the last 202, the pipeline still at work
-        assert proc.wait(timeout=60) == 130
+        assert proc.wait(timeout=60) == 130, log.read_text()[-3000:]
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from sqlalchemy import Connection, event, func, select
+from sqlalchemy.exc import DBAPIError
 
 from persistence import audit
 from persistence.group_commit import GroupCommitter, Unsaved
@@ -82,6 +83,26 @@ def test_a_failed_commit_fails_every_request_of_the_batch_and_keeps_nothing(stor
     assert kept(store) == {"k2"}
     with store.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(outbox)).scalar_one() == 1
+
+
+def test_a_batch_end_insert_that_fails_fails_the_batch_keeps_nothing_and_the_next_batch_commits(store: StatusStore) -> None:
+    """The batch's end writes without waiting for each insert (pipelined on PostgreSQL): an insert the database
+    refuses there (here a message with no topic) fails every request of the batch, keeps none of its rows (the
+    audit row written after it included), and leaves the connection fit for the next batch."""
+    writer = GroupCommitter(store)
+
+    def refused(conn: Connection) -> None:
+        enqueue(conn, [Outbound(None, "k1", new_event("test.event", "/test", "k1", {}))])  # type: ignore[arg-type]
+        audit.record(conn, None, "test.refused", "t1")
+
+    with pytest.raises(DBAPIError):
+        writer.run(refused)
+    for n in (2, 3):
+        writer.run(lambda conn, n=n: (enqueue(conn, [row(n)]), audit.record(conn, None, "test.kept", f"t{n}")))  # type: ignore[misc]
+    writer.close()
+    assert kept(store) == {"k2", "k3"}
+    verdict = audit.verify(store.engine)
+    assert verdict.intact and verdict.entries == 2
 
 
 def test_audit_rows_of_one_batch_chain_up_even_when_a_unit_between_them_rolls_back(store: StatusStore) -> None:
