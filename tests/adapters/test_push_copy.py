@@ -21,8 +21,8 @@ from adapters.push.sms_text import placeholder_code, plan_sms
 from govcast.samples import sample_interpretation, sample_policy
 from persistence.ledger import Ledger
 from persistence.store import StatusStore
-from processors.stages import ChangeKind, PublicationChange, StageContext, plan, plan_statuses
-from schemas.delivery import DeliveryTask
+from processors.stages import ChangeKind, PublicationChange, StageContext, plan
+from schemas.delivery import DeliveryTask, StatusEvent
 from schemas.publication import Kind, Targeting
 from settings import Settings
 from tests.adapters.newmedia_support import publication
@@ -91,15 +91,15 @@ def test_sms_of_every_kind_fits_one_segment_or_says_why_not(demo: Settings, kind
 
 
 def test_an_sms_that_cannot_fit_is_a_warning_in_the_timeline(demo: Settings, tmp_path: Path) -> None:
-    """Seen when the item is planned, before any business is messaged (GET /v1/publications/{id} shows the timeline)."""
+    """Noted when the item is planned, before any business is messaged (GET /v1/publications/{id} shows the timeline):
+    the push task carries the note, and the fan-out, the stage before any message, sends it (processors.topology)."""
     ctx = StageContext(settings=demo.model_copy(update={"channels": ["push"]}), store=StatusStore(f"sqlite:///{tmp_path}/s.db"),
                        adapters={}, renderers=channels.renderers())
 
     def notes(title: str) -> list[str]:
         out = asyncio.run(plan(PublicationChange(kind=ChangeKind.submitted, publication=publication(title=title)), ctx))
-        # The plan's notes ride in the push task and reach the timeline with its first outcome (plan_statuses).
-        tasks = [m for m in out if isinstance(m, DeliveryTask) and m.channel == "push"]
-        return [s.detail or "" for task in tasks for s in plan_statuses(task)[1]]
+        carried = [s for m in out if isinstance(m, DeliveryTask) for s in m.statuses]
+        return [m.detail or "" for m in [*out, *carried] if isinstance(m, StatusEvent) and m.channel == "push"]
 
     assert notes(sample_policy()["title"]) == ["version 1 queued"]
     queued, warning = notes(LONG)

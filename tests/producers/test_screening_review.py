@@ -11,7 +11,7 @@ import asyncio
 from govcast.samples import sample_policy
 from processors.stages import StageContext, plan
 from processors.topology import decode_change
-from schemas.delivery import StatusEvent
+from schemas.delivery import DeliveryTask, StatusEvent
 
 ID = "11010519491231002X"
 
@@ -21,8 +21,11 @@ def run_plan(store, bus, settings) -> None:
     ctx = StageContext(settings=settings, store=store, adapters={})
     for event in bus.events():
         for out in asyncio.run(plan(decode_change(event), ctx)):
-            if isinstance(out, StatusEvent):
-                store.apply_status(f"{event.id}:{out.channel}:{out.status}", out)
+            # A task's `delivering` statuses reach the store with its delivery's first outcome (the delivery
+            # stage sends them, processors.topology): projected here as if that delivery had started.
+            statuses = [out] if isinstance(out, StatusEvent) else list(out.statuses) if isinstance(out, DeliveryTask) else []
+            for status in statuses:
+                store.apply_status(f"{event.id}:{status.channel}:{status.status}:{status.detail}", status)
 
 
 def submit(client, headers, **changes) -> str:
