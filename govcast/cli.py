@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -109,6 +110,11 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        # Started by a non-interactive shell in the background, which ignores SIGINT for its children: uvicorn
+        # installs its own handler and stops on SIGINT anyway, then re-raises it into the ignored handler and
+        # the process would exit 0. Python's own handler makes every stop by SIGINT end the same way (130).
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd (the sandbox SMTP sink): one line per connection
     logging.getLogger("alembic").setLevel(logging.WARNING)  # persistence.migrate logs what an upgrade changed, once
