@@ -200,7 +200,8 @@ class Publisher:
                 self.store.upsert_publication(conn, pub, status, channels, at_batch_end=not sent)
                 expiries.schedule(conn, pub, new=True)
                 audit.record(conn, principal, "publication.submit", pub.id, {"title": pub.title, "index_no": pub.index_no_text})
-                if lapsed := lapse_targets(self.store, conn, principal, pub, self._portal_url(pub), now, self._revised_message):
+                if lapsing and (lapsed := lapse_targets(self.store, conn, principal, pub, self._portal_url(pub), now,
+                                                        self._revised_message)):
                     enqueue(conn, lapsed)  # the targets' new versions go out with this publication, or not at all
                 outcome = self._answer(pub, status)
                 if idempotency_key is not None:
@@ -208,6 +209,10 @@ class Publisher:
                 enqueue(conn, [self._message(EventType.submitted, pub)])
                 return outcome
 
+            if idempotency_key is None and not sent and not lapsing:
+                # Nothing in this finish step writes but the batch's 索引号 counter (a statement that fails only as the
+                # database fails, failing the batch); its rows wait for the batch's end: no savepoint to undo it.
+                return Unsaved(finish)
             return finish
 
         return prepare, code
