@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi import APIRouter, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from pydantic import ValidationError
 
 from adapters import channels as channel_registry
-from producers.api.deps import MetricsDep, PrincipalDep, PublisherDep, StoreDep, SubmittingDep
+from producers.api.deps import MetricsDep, PrincipalDep, PublisherDep, StoreDep, SubmittingDep, bearer, get_submitting
 from producers.directory import directory
 from producers.errors import FieldError, Invalid
 from producers.problems import problem_docs
@@ -37,13 +40,6 @@ def _accepted(outcome: Outcome) -> JSONResponse:
     return JSONResponse(outcome.body, status_code=outcome.status_code, headers=headers)
 
 
-@router.post(
-    "",
-    status_code=202,
-    response_model=Accepted,
-    summary="Submit a publication",
-    responses=problem_docs(400, 403, 409, 413, 503),
-)
 async def submit(
     data: PublicationIn,
     submitting: SubmittingDep,
@@ -61,6 +57,47 @@ async def submit(
         lambda: publisher.submit_async(principal, data, idempotency_key=idempotency_key),
     )
     return _accepted(outcome)
+
+
+class SubmitRoute(APIRoute):
+    """The submit route with a fast path for the usual request, the API's hot path: a JSON body that is a valid
+    `PublicationIn` is validated straight from its bytes (no `json.loads`, no dict), and the route's one
+    dependency is called directly instead of through FastAPI's dependency solving -- together about a tenth
+    of the server's CPU per submission. Anything else (another content type, a body or an Idempotency-Key
+    that fails validation, dependency overrides) takes FastAPI's own path, so its answers (422 documents,
+    their metrics, the order of 401 before 422) are exactly those of any other route. The OpenAPI document
+    is FastAPI's (the route is declared as usual)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        general = super().get_route_handler()
+
+        async def handler(request: Request) -> Response:
+            headers = request.headers
+            content_type = headers.get("content-type", "")
+            keys = headers.getlist("idempotency-key")
+            if (content_type.partition(";")[0].strip().lower() != "application/json" or len(keys) > 1
+                    or (keys and not 1 <= len(keys[0]) <= MAX_KEY_LENGTH) or request.app.dependency_overrides):
+                return await general(request)
+            try:
+                data = PublicationIn.model_validate_json(await request.body())
+            except ValidationError:
+                return await general(request)  # FastAPI reads the (cached) body again and answers its 422
+            submitting = await get_submitting(request, await bearer(request))
+            return await submit(data, submitting, keys[0] if keys else None)
+
+        return handler
+
+
+router.add_api_route(
+    "",
+    submit,
+    methods=["POST"],
+    status_code=202,
+    response_model=Accepted,
+    summary="Submit a publication",
+    responses=problem_docs(400, 403, 409, 413, 503),
+    route_class_override=SubmitRoute,
+)
 
 
 @router.get("", response_model=PublicationPage, summary="List publications", responses=problem_docs(403))

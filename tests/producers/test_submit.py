@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 from govcast.samples import DEMO_DEPARTMENT, OTHER_DEPARTMENT, sample_interpretation, sample_policy
 from persistence.store import Principal
@@ -121,6 +122,43 @@ def test_same_idempotency_key_with_another_body_is_a_conflict(client, dept, othe
 
 def test_an_overlong_idempotency_key_is_rejected(client, dept, problem):
     problem(submit(client, dept, key="k" * 201), 422, "header.Idempotency-Key")
+
+
+def test_the_fast_path_answers_as_fastapis_own(client, dept, bus, problem, monkeypatch):
+    """The submit route validates a JSON body from its bytes (SubmitRoute); any other request takes FastAPI's path.
+    Both answer alike: the same 202 (and replay), the same 422 naming the field, 401 before 422."""
+    import producers.api.publications as route
+
+    general: list[str] = []
+    validate = route.PublicationIn.model_validate_json
+
+    def counted(raw, *args, **kwargs):
+        general.append("fast")
+        return validate(raw, *args, **kwargs)
+
+    monkeypatch.setattr(route.PublicationIn, "model_validate_json", counted)
+    raw = json.dumps(sample_policy(title="快速路径")).encode()
+    fast = client.post("/v1/publications", content=raw, headers={**dept, "Content-Type": "application/json; charset=utf-8",
+                                                                   "Idempotency-Key": "fast-1"})
+    assert general == ["fast"]
+    slow = client.post("/v1/publications", content=raw, headers={**dept, "Content-Type": "application/vnd.cms+json",
+                                                                   "Idempotency-Key": "slow-1"})
+    assert general == ["fast"]  # not a plain application/json body: FastAPI's own path
+    assert fast.status_code == slow.status_code == 202
+    assert fast.json()["status"] == slow.json()["status"] == "pending"
+    assert fast.headers["location"].startswith("/v1/publications/pub_")
+    replay = client.post("/v1/publications", content=raw, headers={**dept, "Content-Type": "application/json",
+                                                                     "Idempotency-Key": "fast-1"})
+    assert replay.json() == fast.json() and replay.headers["idempotent-replayed"] == "true"
+    assert len(bus.events()) == 2
+    bad = json.dumps(sample_policy(title="")).encode()
+    for ctype in ("application/json", "application/vnd.cms+json"):
+        problem(client.post("/v1/publications", content=bad, headers={**dept, "Content-Type": ctype}), 422, "body.title")
+        problem(client.post("/v1/publications", content=bad, headers={"Authorization": "Bearer gct_nope", "Content-Type": ctype}), 401)
+        problem(client.post("/v1/publications", content=raw, headers={**dept, "Content-Type": ctype, "Idempotency-Key": ""}),
+                422, "header.Idempotency-Key")
+    problem(client.post("/v1/publications", content=raw, headers={"Content-Type": "application/json"}), 401)
+    assert len(bus.events()) == 2
 
 
 def test_publisher_can_be_called_without_http(settings, store, bus):
