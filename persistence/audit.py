@@ -64,8 +64,13 @@ def _os_user() -> str:
         return "unknown"
 
 
+# `json.dumps(…)` with these options, the encoder built once (dumps builds one per call for non-default options)
+_DETAIL_JSON = json.JSONEncoder(ensure_ascii=False, sort_keys=True, default=str)
+_CANONICAL_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
+
+
 def _row_hash(prev_hash: str, fields: Mapping[str, Any]) -> str:
-    canonical = json.dumps({k: fields[k] for k in sorted(fields)}, ensure_ascii=False, separators=(",", ":"), default=str)
+    canonical = _CANONICAL_JSON.encode({k: fields[k] for k in sorted(fields)})
     return hashlib.sha256(f"{prev_hash}\n{canonical}".encode()).hexdigest()
 
 
@@ -83,7 +88,7 @@ def record(conn: Connection, actor: Principal | Actor | None, action: str, targe
     who = actor_of(actor)
     row = {"at": (at or dt.datetime.now(dt.UTC)).astimezone(dt.UTC),
            "actor_id": who.id[:40], "actor_name": who.name[:100], "actor_kind": who.kind[:20], "action": action[:40],
-           "target": target[:60], "detail": json.dumps(dict(detail or {}), ensure_ascii=False, sort_keys=True, default=str),
+           "target": target[:60], "detail": _DETAIL_JSON.encode(dict(detail or {})),
            "client": (who.client or None) and who.client[:64]}
     if not at_batch_end(conn, _append, row, takes_shared_lock=True):
         _append(conn, [row])
