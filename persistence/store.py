@@ -324,8 +324,10 @@ class StatusStore(TokenRecords, Operations, Sessions):
     def apply_status_many(self, updates: Sequence[tuple[str, StatusEvent]]) -> list[bool]:
         """`apply_status` for a batch, in one short transaction (persistence/projection.py).
 
-        Safe with several workers: a publication's status events share a partition, so one worker
-        holds all of one publication's row locks at a time.
+        Safe with several lanes and workers at once (the Kafka host's delivery lanes project their own
+        statuses, so two channels of one publication may be projected concurrently): every batch locks its
+        publications in id order before it reads their delivery rows, so batches that share a publication
+        take turns on it, and none waits for another in a cycle.
         """
         with self.transaction() if self.flush_projection else unflushed_transaction(self.engine) as conn:
             return self._projection.apply(conn, updates)

@@ -22,6 +22,13 @@ same guarantees (at-least-once, per-key order, one channel never blocks another)
   the producer as each stage returns, the broker's acks are awaited once per run,
   then the run's inputs are acked in order. One ack wait per event kept a lane
   from keeping up with a backlog (issue 16; docs/benchmarks.md).
+* A delivery route marked `projects` (topology.Route) keeps its status events out of Kafka: the lane
+  applies a run's status events to the store (`_project`; the lanes' events share one transaction per
+  batch, `_Projector`) while the broker acks the run's other outputs, and acks the inputs only after
+  both. The projection is idempotent by event id, so a replay changes nothing; an outage of the store is
+  waited out; a store that refuses them otherwise gets them through the status topic (same event ids),
+  whose agent has the poison policy. Every status of one (publication, channel) such a route makes comes
+  through one lane, in order (two Kafka messages fewer per publication, docs/benchmarks.md).
 * An event that is not acked (stop, rebalance, stale generation) is released:
   dropped from faust's unacked set so a rebalance does not wait for it. faust
   seeks every assigned partition back to its committed offset after each
@@ -33,6 +40,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -43,11 +51,13 @@ from processors.bus import Outbound
 from processors.embedded.host import BATCH_SIZE, close_async_resources
 from processors.faust_support import describe_assignment, parked, prepare, quiet_client_logs
 from processors.kafka_bus import HEADERS, bootstrap_servers
+from processors.outage import is_outage
 from processors.stages import StageContext, due_releases
-from processors.topology import MAX_BATCH_WEIGHT, Route, all_topics, outbound_for, process, routes
+from processors.topology import MAX_BATCH_WEIGHT, LocalStatuses, Route, all_topics, outbound_for, process, routes
 from schemas.events import CloudEvent, Topics, derived_id
 
 if TYPE_CHECKING:
+    from schemas.delivery import StatusEvent
     from settings import Settings
 
 log = logging.getLogger("govcast.faust")
@@ -65,6 +75,70 @@ PRODUCER_BATCH_BYTES = 256 * 1024
 class _Lane:
     queue: asyncio.Queue[EventT]
     task: asyncio.Task[None]
+
+
+class _Projector:
+    """The delivery lanes' status events, applied to the store together (group commit).
+
+    A lane hands over its run's events and waits; one task takes everything handed over meanwhile and applies
+    it in one transaction, so the store's commit (an fsync on SQLite) is paid once per batch, not once per lane
+    run. Each lane's events stay in order, and only one lane makes the statuses of one (publication, channel).
+    A batch the store refuses is applied lane by lane, so one lane's refusal is not another's.
+    """
+
+    def __init__(self, apply: Callable[[list[tuple[str, StatusEvent]]], Any]) -> None:
+        self._apply = apply
+        self._waiting: list[tuple[list[tuple[str, StatusEvent]], asyncio.Future[None]]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def apply(self, updates: list[tuple[str, StatusEvent]]) -> None:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((updates, done))
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="status-projection")
+        await done
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        self._task = None
+        for _, done in self._waiting:
+            done.cancel()
+        self._waiting = []
+
+    async def _run(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting, []
+            try:
+                await self._commit(batch)
+            finally:  # cancelled (stop): its lanes give up too, their inputs unacked
+                for _, done in batch:
+                    if not done.done():
+                        done.cancel()
+
+    async def _commit(self, batch: list[tuple[list[tuple[str, StatusEvent]], asyncio.Future[None]]]) -> None:
+        try:
+            await asyncio.to_thread(self._apply, [u for updates, _ in batch for u in updates])
+            outcomes: list[BaseException | None] = [None] * len(batch)
+        except Exception as exc:
+            if len(batch) == 1:
+                outcomes = [exc]
+            else:
+                outcomes = []
+                for updates, _ in batch:
+                    try:
+                        await asyncio.to_thread(self._apply, updates)
+                        outcomes.append(None)
+                    except Exception as alone:
+                        outcomes.append(alone)
+        for (_, done), outcome in zip(batch, outcomes, strict=True):
+            if done.done():  # its lane was cancelled meanwhile (stop, rebalance): nobody waits for it
+                continue
+            if outcome is None:
+                done.set_result(None)
+            else:
+                done.set_exception(outcome)
 
 
 class HostedRuntime(Protocol):
@@ -97,6 +171,7 @@ class FaustHost:
         self.servers = bootstrap_servers(self.settings.broker)
         self.ctx: StageContext = self.runtime.context()
         self.table = self.table or routes(self.settings)
+        self._projector = _Projector(lambda updates: self.ctx.store.apply_status_many(updates))
 
     @property
     def topics(self) -> list[str]:
@@ -175,6 +250,7 @@ class FaustHost:
         for task in lanes:
             task.cancel()
         await asyncio.gather(*lanes, return_exceptions=True)
+        await self._projector.stop()
         if self.app is not None:
             # Everything still unacked now is given up, not lost: its offset is not committed.
             self.app.consumer.unacked.clear()
@@ -293,6 +369,7 @@ class FaustHost:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + RUN_SECONDS
         outputs: list[Outbound] = []
+        local: list[LocalStatuses] = []  # status events this lane projects itself (Route.projects)
         acks: list[asyncio.Future[Any]] = []
         handed = True  # every output so far is with the producer
         handled: list[EventT] = []
@@ -301,10 +378,12 @@ class FaustHost:
         self._inflight += 1
         try:
             while fevent is not None:
-                out = await self._outputs(route, fevent) if self._current(fevent, starting=True) else None
-                if out is None:  # stopping, or the partition moved: this event stays uncommitted, and so does the rest
+                made = await self._outputs(route, fevent) if self._current(fevent, starting=True) else None
+                if made is None:  # stopping, or the partition moved: this event stays uncommitted, and so does the rest
                     self._release(fevent)
                     break
+                out = [o for o in made if isinstance(o, Outbound)]
+                local += [o for o in made if isinstance(o, LocalStatuses)]
                 outputs += out
                 handled.append(fevent)
                 if handed and out:
@@ -317,13 +396,23 @@ class FaustHost:
                     fevent = queue.get_nowait()
                     taken += 1
                     self._inflight += 1
-            failed = [r for r in await asyncio.gather(*acks, return_exceptions=True) if isinstance(r, BaseException)]
-            if failed:
-                log.warning("Kafka did not acknowledge %d of %d output(s) (%s: %s); sending the run's outputs again",
-                            len(failed), len(acks), type(failed[0]).__name__, failed[0])
-            sent = handed and not failed
-            if not sent:
-                sent = await self._send(outputs, first)
+            # The run's status events go to the store (one transaction) while the broker acknowledges its outputs.
+            projecting = asyncio.ensure_future(self._project(route, local, first)) if local else None
+            try:
+                failed = [r for r in await asyncio.gather(*acks, return_exceptions=True) if isinstance(r, BaseException)]
+                if failed:
+                    log.warning("Kafka did not acknowledge %d of %d output(s) (%s: %s); sending the run's outputs again",
+                                len(failed), len(acks), type(failed[0]).__name__, failed[0])
+                sent = handed and not failed
+                if not sent:
+                    sent = await self._send(outputs, first)
+                projected = await projecting if projecting is not None else True
+            finally:
+                if projecting is not None and not projecting.done():
+                    projecting.cancel()
+            if projected is False:  # the store refused them: the status topic's projection agent takes them
+                sent = sent and await self._send([group.outbound() for group in local], first)
+            sent = sent and projected is not None
             for done in handled:
                 if sent and self._current(done, starting=False):
                     await stream.ack(done)
@@ -375,12 +464,37 @@ class FaustHost:
         finally:
             self._inflight -= len(batch)
 
+    async def _project(self, route: Route, local: list[LocalStatuses], fevent: EventT) -> bool | None:
+        """Apply a lane run's status events to the store, in one transaction (Route.projects).
+
+        True when they are in the store; False when the store refused them for a reason other than an
+        outage (they are then sent to the status topic, whose projection agent has the poison policy);
+        None when the host is stopping or the partition moved while the store was out (not acked).
+        Idempotent by event id, so a replay after a crash between this and the ack changes nothing.
+        """
+        updates = [status for group in local for status in group.statuses]
+        attempt = 0
+        while True:
+            try:
+                await self._projector.apply(updates)
+                return True
+            except Exception as exc:
+                attempt += 1
+                if not is_outage(exc):
+                    log.warning("%s: projecting %d status event(s) failed (%s: %s); sending them to %s instead",
+                                route.name, len(updates), type(exc).__name__, exc, Topics.status)
+                    return False
+                log.warning("%s: the status store is out (%s: %s); waiting", route.name, type(exc).__name__, exc)
+            if not await self._pause(min(2.0**attempt, self.backoff_cap), fevent):
+                return None
+
     async def _process(self, route: Route, fevent: EventT) -> bool:
         """Handle one message; True when its outputs are durable and it may be acked."""
-        outputs = await self._outputs(route, fevent)
-        return outputs is not None and await self._send(outputs, fevent)
+        outputs = await self._outputs(route, fevent, local=False)
+        return outputs is not None and await self._send([o for o in outputs if isinstance(o, Outbound)], fevent)
 
-    async def _outputs(self, route: Route, fevent: EventT) -> list[Outbound] | None:
+    async def _outputs(self, route: Route, fevent: EventT, *, local: bool = True
+                       ) -> list[Outbound | LocalStatuses] | list[Outbound] | None:
         """What one message makes the stage produce (its effects done); None when it must not be acked."""
         message = fevent.message
         try:
@@ -401,8 +515,10 @@ class FaustHost:
         key = message.key.decode("utf-8", "replace") if message.key else (event.subject or event.id)
         # The failure policy both hosts share: outages (database, disk, bus) are waited out,
         # anything else parks the input on the dead-letter topic after a few attempts.
-        return await process(route, event, key, self.ctx,
-                             lambda seconds: self._pause(min(seconds, self.backoff_cap), fevent))
+        pause = lambda seconds: self._pause(min(seconds, self.backoff_cap), fevent)  # noqa: E731
+        if local and route.projects:
+            return await process(route, event, key, self.ctx, pause, local=True)
+        return await process(route, event, key, self.ctx, pause)
 
     async def _pause(self, seconds: float, fevent: EventT | None) -> bool:
         """Sleep; False when the event should be given up instead (stop, rebalance, partition reassigned)."""

@@ -103,6 +103,7 @@ async def plan(change: PublicationChange, ctx: StageContext) -> list[BaseModel]:
         return [StatusEvent(publication_id=pub.id, version=pub.version, status=DeliveryStatus.scheduled,
                             detail=f"scheduled for {pub.publish_at.isoformat()}", at=now, publication=pub)]
     out: list[BaseModel] = []
+    note: list[StatusEvent] = []
     if not pub.retracted:
         action = Action.publish
         findings = screen(pub)
@@ -112,8 +113,11 @@ async def plan(change: PublicationChange, ctx: StageContext) -> list[BaseModel]:
                                 detail=held_detail(held), publication=pub)]
         if not approved and (warnings := [f for f in findings if f.severity is Severity.warn]):
             # It goes out, with a note in the timeline for operators (the status stays what the submission made it).
-            out.append(StatusEvent(publication_id=pub.id, version=pub.version, status=DeliveryStatus.pending, at=now,
-                                   detail="screening notes, published anyway: " + summary(warnings), publication=pub))
+            # The first task carries it ahead of its own statuses: where the delivery lane projects its statuses
+            # itself (Kafka host), a note sent on its own could reach the store after a channel's outcome and set
+            # the publication back to pending; carried, the outcome that follows it in one batch recomputes it.
+            note.append(StatusEvent(publication_id=pub.id, version=pub.version, status=DeliveryStatus.pending, at=now,
+                                    detail="screening notes, published anyway: " + summary(warnings)))
     reviewed = [c for c in channels if action is Action.publish and needs_review(ctx.settings, c, pub)]
     if reviewed and pub.version > 1:
         # A revision posts nothing new where an earlier version is posted already (the post links to the portal
@@ -134,11 +138,13 @@ async def plan(change: PublicationChange, ctx: StageContext) -> list[BaseModel]:
                                status=DeliveryStatus.delivering, at=now, detail=f"warning: {warning}")
                    for warning in rendition.get("warnings") or []]
         # The task carries these; the delivery stage sends them with its outcome, in one status message
-        # (plan_statuses). Where the plan's own status messages were, a publication now makes 5 Kafka messages, not 7.
+        # (plan_statuses), or the Kafka host's delivery lane projects them itself (Route.projects).
         out.append(DeliveryTask(delivery_id=delivery_id(pub.id, pub.version, channel, action),
                                 channel=channel, action=action, publication=pub, rendition=rendition,
-                                statuses=tuple(queued)))
-    return out
+                                statuses=(*note, *queued)))
+        note = []
+    # A note no task took (every channel awaits review) goes out on its own, with the record as it always did.
+    return [*(n.model_copy(update={"publication": pub}) for n in note), *out]
 
 
 def plan_statuses(task: DeliveryTask) -> tuple[DeliveryTask, list[StatusEvent]]:

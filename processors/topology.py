@@ -6,8 +6,11 @@ topics), calls `route.handle`, sends the returned `Outbound`s and only then
 commits the input (at-least-once; effects are idempotent by delivery id and
 output event ids are derived from the input id, so a replay repeats itself exactly).
 The status events one input makes about one publication go out as one message (`outbounds`), and a
-planned task carries the plan's statuses to its first stage (`sending_plan_statuses`): a publication
-costs a worker five Kafka messages, not seven (docs/benchmarks.md).
+planned task carries the plan's statuses to its first stage (`sending_plan_statuses`). A delivery route
+marked `projects` lets the Kafka host apply its status events to the store in the lane itself
+(`handle_local`, `LocalStatuses`) instead of sending them to the status topic: a publication with one
+channel costs a Kafka worker three messages (submission in, task out and in), five before 2026-12-03,
+seven before 2026-12-02 (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, overload
 
 from pydantic import BaseModel
 
@@ -88,8 +91,27 @@ def status_outbound(statuses: list[tuple[str, StatusEvent]]) -> Outbound:
                     new_event(EventType.status_changed, SOURCE, first.publication_id, payload, event_id=first_id))
 
 
+@dataclass(frozen=True)
+class LocalStatuses:
+    """Status events of one publication that a host may apply to the store itself (Route.projects).
+
+    They keep the event ids they would have had in a status message (the projection's dedup key), so
+    projecting them here, or sending them (`outbound`) when that fails, or replaying, repeats itself exactly.
+    """
+
+    statuses: tuple[tuple[str, StatusEvent], ...]
+
+    def outbound(self) -> Outbound:
+        return status_outbound(list(self.statuses))
+
+
 def outbounds(parent_id: str, outputs: list[BaseModel], now: dt.datetime) -> list[Outbound]:
     """The messages for one input's stage outputs; its status events of one publication share one message."""
+    return [m if isinstance(m, Outbound) else m.outbound() for m in outputs_of(parent_id, outputs, now)]
+
+
+def outputs_of(parent_id: str, outputs: list[BaseModel], now: dt.datetime) -> list[Outbound | LocalStatuses]:
+    """`outbounds`, with each publication's status events left as models (LocalStatuses), not serialized."""
     messages: list[Outbound | list[tuple[str, StatusEvent]]] = []
     by_publication: dict[str, list[tuple[str, StatusEvent]]] = {}
     for i, model in enumerate(outputs):
@@ -101,7 +123,7 @@ def outbounds(parent_id: str, outputs: list[BaseModel], now: dt.datetime) -> lis
         else:
             by_publication[model.publication_id] = group = [(event_id, model)]
             messages.append(group)
-    return [m if isinstance(m, Outbound) else status_outbound(m) for m in messages]
+    return [m if isinstance(m, Outbound) else LocalStatuses(tuple(m)) for m in messages]
 
 
 def sending_plan_statuses(stage: Callable[[DeliveryTask, StageContext], Awaitable[list[BaseModel]]]
@@ -167,6 +189,11 @@ class Route:
     # The stage only reads and computes (no store writes, no external effects): the embedded host commits the
     # outputs of every input of one fetch together, one log commit instead of one per input.
     pure: bool = False
+    # The host may apply the stage's status events to the status store itself, in its lane (one transaction
+    # per run of inputs), instead of sending them to the status topic for the projection agent: every status
+    # of one (publication, channel) this route makes comes through the same lane, in order. The Kafka host
+    # does (two Kafka messages fewer per publication); the embedded host sends them as before.
+    projects: bool = False
 
     def take_batch(self, events: list[Any], event_of: Callable[[Any], CloudEvent]) -> list[Any]:
         """The leading part of `events` (at least one) whose weight stays within MAX_BATCH_WEIGHT."""
@@ -181,6 +208,11 @@ class Route:
         outputs = await self.stage(self.decode(event), ctx)
         return outbounds(event.id, outputs, ctx.clock())
 
+    async def handle_local(self, event: CloudEvent, ctx: StageContext) -> list[Outbound | LocalStatuses]:
+        """`handle`, with the status events left for the host to project (Route.projects)."""
+        outputs = await self.stage(self.decode(event), ctx)
+        return outputs_of(event.id, outputs, ctx.clock())
+
     async def handle_many(self, events: list[CloudEvent], ctx: StageContext) -> list[Outbound]:
         assert self.batch is not None
         per_input = await self.batch([self.decode(e) for e in events], ctx)
@@ -191,19 +223,30 @@ class Route:
 POISON_ATTEMPTS = 5  # a stage that fails this often on one input, for a reason other than an outage, parks it
 
 
-async def process(
-    route: Route, event: CloudEvent, key: str, ctx: StageContext, sleep: Callable[[float], Awaitable[bool]]
-) -> list[Outbound] | None:
+@overload
+async def process(route: Route, event: CloudEvent, key: str, ctx: StageContext,
+                  sleep: Callable[[float], Awaitable[bool]]) -> list[Outbound] | None: ...
+
+
+@overload
+async def process(route: Route, event: CloudEvent, key: str, ctx: StageContext,
+                  sleep: Callable[[float], Awaitable[bool]], *, local: Literal[True]
+                  ) -> list[Outbound | LocalStatuses] | None: ...
+
+
+async def process(route: Route, event: CloudEvent, key: str, ctx: StageContext,
+                  sleep: Callable[[float], Awaitable[bool]], *, local: bool = False
+                  ) -> list[Outbound] | list[Outbound | LocalStatuses] | None:
     """Run `route` on one input with the failure policy both hosts share.
 
     Returns the outputs to send before committing the input, or None when the host is stopping
     (the input stays uncommitted and is processed again after restart). `sleep(seconds)` returns
-    False when the host is stopping.
+    False when the host is stopping. `local`: the status events are left to the host (Route.handle_local).
     """
     attempt = 0
     while True:
         try:
-            return await route.handle(event, ctx)
+            return await (route.handle_local(event, ctx) if local else route.handle(event, ctx))
         except Exception as exc:
             attempt += 1
             outage = is_outage(exc)
@@ -243,7 +286,7 @@ def routes(settings: Settings) -> list[Route]:
         deliver = sending_plan_statuses(deliver)
         name = channel.replace(".", "-")
         table.append(Route(f"deliver-{name}", (Topics.deliveries(channel),), decode_task, deliver, batch=batch,
-                           weigh=recipients_in))
+                           weigh=recipients_in, projects=batch is None))
         for tier in RETRY_TIERS:
             table.append(Route(f"retry-{name}" + (f"-{tier}" if tier else ""), (Topics.retry(channel, tier),),
                                decode_task, stages.release_retry, wait_until=lambda task: task.not_before))

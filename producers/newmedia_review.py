@@ -98,11 +98,13 @@ class NewMediaReview:
         rendition, changes = edited(pub, channel, edits, self.settings)
         now, actor = self.clock(), actor_of(principal)
         detail = "approved by the editor" + (f", edited: {', '.join(sorted(changes))}" if changes else "")
-        task = DeliveryTask(delivery_id=delivery_id(pub.id, pub.version, channel, Action.publish), channel=channel,
-                            action=Action.publish, publication=pub, rendition=rendition)
         note = StatusEvent(publication_id=pub.id, version=pub.version, channel=channel, status=DeliveryStatus.delivering,
                            detail=detail, at=now, actor=actor)
-        self._decide(principal, pub, channel, note, [note, task], "newmedia.approve", {"edits": changes})
+        # The task carries the status to the delivery, which sends (or on Kafka projects) it ahead of its outcome:
+        # sent on its own, it could reach the store after a fast `delivered` and overwrite it.
+        task = DeliveryTask(delivery_id=delivery_id(pub.id, pub.version, channel, Action.publish), channel=channel,
+                            action=Action.publish, publication=pub, rendition=rendition, statuses=(note,))
+        self._decide(principal, pub, channel, note, [task], "newmedia.approve", {"edits": changes})
         log.info("%s approved the %s copy of %s v%d", principal.name, channel, pub.id, pub.version)
         return {"status": "delivering", "channel": channel, "version": pub.version, "rendition": shown(rendition)}
 
@@ -123,7 +125,7 @@ class NewMediaReview:
             if not claim_review(conn, pub.id, channel, pub.version, note.status.value, note.detail or "", now):
                 raise Conflict(f"the {channel} copy of {pub.id} (version {pub.version}) is not waiting for review "
                                "(decided already, revised or retracted); fetch the publication and look again")
-            # The status goes out before the task (as steering does): a fast `delivered` must come after it.
+            # An approval's status rides in its task (approve); a rejection's goes out on its own.
             enqueue(conn, [outbound_for(m, f"rev_{secrets.token_hex(12)}", now) for m in outputs])
             audit.record(conn, principal, action, pub.id, {"channel": channel, "version": pub.version, **detail})
         self.relay.after_commit()

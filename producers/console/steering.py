@@ -87,7 +87,10 @@ class Steering:
         now = dt.datetime.now(dt.UTC)
         note = StatusEvent(publication_id=pub.id, version=pub.version, channel=channel, status=DeliveryStatus.delivering,
                            detail="retry now requested", at=now, actor=actor_of(principal))
-        self._send([outbound_for(note, _event_id("act"), now), outbound_for(task, _event_id("retry"), now)],  # status first
+        # The task carries the status to the delivery, which sends (or on Kafka projects) it ahead of its outcome:
+        # sent on its own, it could reach the store after a fast `delivered` and overwrite it.
+        task = task.model_copy(update={"statuses": (note,)})
+        self._send([outbound_for(task, _event_id("retry"), now)],
                    audited=(principal, "delivery.retry", pub.id, {"channel": channel, "version": pub.version}))
         log.info("%s asked to retry %s on %s now", principal.name, publication_id, channel)
         return "retried"
@@ -125,18 +128,17 @@ class Steering:
             return [Outbound(Topics.status, event.subject or letter.event_id, event)]
         else:
             return []
-        fresh = task.model_copy(update={"attempt": 1, "checks": 0, "not_before": None, "last_error": None,
-                                        "paused_since": None})
-        out = []
+        statuses: tuple[StatusEvent, ...] = ()
         if not task.recipient and not task.recipients:
-            # The status goes out before the task: on Kafka they are different topics, and a fast delivery's
-            # `delivered` must come after this `delivering` in the status partition, not be overwritten by it.
+            # The task carries the status to the delivery, which sends (or on Kafka projects) it ahead of its
+            # outcome: a fast delivery's `delivered` must come after this `delivering`, not be overwritten by it.
             pub = task.publication
-            out.append(outbound_for(StatusEvent(
+            statuses = (StatusEvent(
                 publication_id=pub.id, version=pub.version, channel=task.channel, status=DeliveryStatus.delivering,
-                detail=f"dead letter requeued (was: {letter.reason[:300]})", at=now, actor=actor), _event_id("act"), now))
-        out.append(outbound_for(fresh, _event_id("requeue"), now))
-        return out
+                detail=f"dead letter requeued (was: {letter.reason[:300]})", at=now, actor=actor),)
+        fresh = task.model_copy(update={"attempt": 1, "checks": 0, "not_before": None, "last_error": None,
+                                        "paused_since": None, "statuses": statuses})
+        return [outbound_for(fresh, _event_id("requeue"), now)]
 
     def pause(self, principal: Principal, channel: str, reason: str) -> bool:
         _require_operator(principal)

@@ -22,9 +22,10 @@ puts on govcast.publications:
    submit API commits them with its outbox message); timed from the first plan output (the timeline) to the
    status store showing the last of the N publications `delivered` (projection included). Producing before
    the workers were up timed one worker alone while the next was still importing, then a rebalance.
-   Per publication the worker consumes 3 messages, produces 2 (the DeliveryTask, carrying the plan's
-   `delivering` status, and one status message with that status and the delivery's outcome) and runs plan
-   (screen + render), the portal adapter (pages on disk) and the projection of 2 status events (batched).
+   Per publication the worker consumes 2 messages, produces 1 (the DeliveryTask, carrying the plan's
+   `delivering` status) and runs plan (screen + render), the portal adapter (pages on disk) and the
+   projection of 2 status events (the plan's and the outcome, applied by the delivery lane itself, one
+   store transaction per lane run; before 2026-12-03 they went out and in as one status message).
    Run twice: with a trivial in-memory adapter on every channel (N = --count; this script's hidden
    `--worker-helper` mode patches the adapter factory inside the worker process, no production code changes;
    the adapter declares `blocking = False`, so the worker calls it on its event loop, not in a thread),

@@ -14,6 +14,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -82,11 +83,17 @@ def test_worker_sigkill_then_broker_restart(cluster: Cluster, kafka_broker: Kafk
     ids += Publisher(client, 20, "重启前").start().join()
     eventually(lambda: cluster.delivered_count(client) >= n + 5, DELIVERY_TIMEOUT, "the first deliveries")
     stopped = False
+    # Half of these are submitted before the stop, half once the broker is down: a worker that keeps up with the
+    # submissions (three Kafka messages per publication since 2026-12-03) may have delivered all of the first half.
+    broker_down = threading.Event()
+    publishing = Publisher(client, 60, "重启中", gate=lambda i: None if i < 30 else broker_down.wait()).start()
     try:
-        ids += Publisher(client, 60, "重启中").start().join()
+        eventually(lambda: publishing.count >= 30, DELIVERY_TIMEOUT, "the first half accepted", every=0.1)
         down = kafka_local(kafka_broker, "stop")
         stopped = True
+        broker_down.set()
         assert down.returncode == 0, down.stderr
+        ids += publishing.join()
         at_stop = cluster.delivered_count(client)
         print(f"broker stopped after {at_stop} of {len(ids)} delivered")
         assert at_stop < len(ids), "everything was delivered before the broker stopped; the test proves nothing"
@@ -104,6 +111,7 @@ def test_worker_sigkill_then_broker_restart(cluster: Cluster, kafka_broker: Kafk
         assert up.returncode == 0, up.stderr
         stopped = False
     finally:
+        broker_down.set()  # never leave the publisher's threads waiting
         if stopped:  # other tests share this broker: leave it running whatever happened
             kafka_local(kafka_broker, "start")
     settle(cluster, client, ids, "Kafka broker stop/start", time.monotonic(),

@@ -33,7 +33,7 @@ from processors.faust_host import FaustHost
 from processors.faust_support import MALFORMED, ensure_topics
 from processors.stages import StageContext
 from processors.topology import Route
-from schemas.events import CloudEvent, Topics, new_event
+from schemas.events import CloudEvent, Topics, derived_id, new_event
 from settings import Settings
 from tests.conftest import ROOT, Client, GovcastProcess, free_port
 from tests.kafka_fixtures import KafkaBroker
@@ -287,6 +287,59 @@ def test_failing_stage_is_dead_lettered_after_five_attempts(runtime: Runtime, ka
     assert [CloudEvent.from_json(r.value).id for r in read_topic(bootstrap, route.out_topic)] == [fine.id]
 
 
+def status_route(name: str, store_fails: list[int] | None = None) -> Route:
+    """A route that projects its own statuses (like a deliver lane): each input makes two status events."""
+    import datetime as dt
+
+    from schemas.delivery import DeliveryStatus, StatusEvent
+
+    async def stage(event: CloudEvent, ctx: StageContext) -> list[Any]:
+        at = dt.datetime.now(dt.UTC)
+        return [StatusEvent(publication_id=event.subject or "", version=1, channel="portal", status=status, at=at)
+                for status in (DeliveryStatus.delivering, DeliveryStatus.delivered)]
+
+    return Route(name=name, sources=(f"test.{name}.in",), decode=lambda e: e, stage=stage, projects=True)
+
+
+@pytest.mark.parametrize("store", ["up", "refuses"])
+def test_a_projecting_lane_applies_its_statuses_itself(runtime: Runtime, kafka_broker: KafkaBroker,
+                                                       monkeypatch: pytest.MonkeyPatch, store: str) -> None:
+    """Route.projects: the lane's status events reach the store before the input is acked, not through the
+    status topic. When the store refuses them (not an outage), they go to the status topic instead (its
+    projection agent parks what keeps failing), with the same event ids, and the input is still acked."""
+    name, group = f"proj{uuid.uuid4().hex[:8]}", f"test-{uuid.uuid4().hex[:8]}"
+    bootstrap = kafka_broker.bootstrap
+    route = status_route(name)
+    subjects = [f"pub_{name}_{n}" for n in range(3)]
+    if store == "refuses":
+        def refuse(updates: Any) -> list[bool]:
+            raise ValueError("a row the store cannot take")
+        monkeypatch.setattr(runtime.store, "apply_status_many", refuse)
+    ensure_topics([bootstrap], [route.sources[0]], 1)
+    events = [probe_event(subject) for subject in subjects]
+    for subject, event in zip(subjects, events, strict=True):
+        produce(bootstrap, route.sources[0], subject.encode(), event.to_json())
+
+    async def scenario() -> None:
+        await eventually_async(lambda: committed(bootstrap, group, route.sources[0]) == 3, 60, "all offsets committed")
+
+    asyncio.run(run_host(FaustHost(runtime, group_id=group, table=[route], backoff_cap=0.05), scenario))
+    sent = [CloudEvent.from_json(r.value) for r in read_topic(bootstrap, Topics.status) if r.key.decode() in subjects]
+    if store == "up":
+        assert sent == []
+        for subject in subjects:
+            assert sorted((t["channel"], t["status"]) for t in runtime.store.timeline_of(subject)) == [
+                ("portal", "delivered"), ("portal", "delivering")]
+    else:
+        # One message per input, carrying both events under the ids they would have had in the store.
+        by_subject = {e.subject: e for e in sent}
+        assert sorted(by_subject) == subjects and len(sent) == 3
+        for subject, event in zip(subjects, events, strict=True):
+            message = by_subject[subject]
+            assert message.id == derived_id(event.id, 0)
+            assert [item["event_id"] for item in message.data["events"]] == [derived_id(event.id, i) for i in (0, 1)]
+
+
 def test_retry_waits_for_its_time_and_a_stop_does_not_wait_for_it(runtime: Runtime, kafka_broker: KafkaBroker) -> None:
     import datetime as dt
 
@@ -387,8 +440,9 @@ class TestAllInOne:
 
     def test_topics_carry_structured_cloudevents(self, kafka_broker: KafkaBroker, delivered: dict[str, Any]) -> None:
         pub_id = delivered["id"]
+        # The delivery's statuses no longer cross Kafka here: the portal lane projects them itself (Route.projects).
         for topic, types in [(Topics.publications, {"gov.govcast.publication.submitted"}),
-                             (Topics.status, {"gov.govcast.status.changed"})]:
+                             (Topics.deliveries("portal"), {"gov.govcast.delivery.requested"})]:
             records = [r for r in read_topic(kafka_broker.bootstrap, topic) if r.key == pub_id.encode()]
             assert records, f"no message about {pub_id} on {topic}"
             for record in records:
