@@ -484,7 +484,9 @@ class FaustHost:
                     log.warning("%s: projecting %d status event(s) failed (%s: %s); sending them to %s instead",
                                 route.name, len(updates), type(exc).__name__, exc, Topics.status)
                     return False
-                log.warning("%s: the status store is out (%s: %s); waiting", route.name, type(exc).__name__, exc)
+                # the same words as every stage's outage line (topology.process), the one phrase operators search for
+                log.warning("%s: projecting %d status event(s) failed (attempt %d, infrastructure outage: waiting): %s: %s",
+                            route.name, len(updates), attempt, type(exc).__name__, exc)
             if not await self._pause(min(2.0**attempt, self.backoff_cap), fevent):
                 return None
 
