@@ -156,14 +156,25 @@ class EmbeddedHost:
                 await self._sleep(IDLE_SECONDS, wakeup)
                 continue
             if route.batch is not None and route.wait_until is None:
-                batch = route.take_batch(records, lambda record: record.event)
-                if await self._process_batch(route, batch):
-                    continue  # the rest of this fetch is fetched again
-                records = batch
+                await self._process_batches(route, records)
+                continue
             if route.pure and route.wait_until is None:
                 await self._process_together(route, records)
                 continue
             for record in records:
+                if self._stopping.is_set():
+                    return
+                await self._process(route, record)
+
+    async def _process_batches(self, route: Route, records: list[Record]) -> None:
+        """A fetch of a batch route, batch after batch (each within MAX_BATCH_WEIGHT), in order: the rest of the fetch
+        is not fetched and decoded again after each batch. A batch that fails goes one by one (`_process`)."""
+        while records and not self._stopping.is_set():
+            batch = route.take_batch(records, lambda record: record.event)
+            records = records[len(batch):]
+            if await self._process_batch(route, batch):
+                continue
+            for record in batch:
                 if self._stopping.is_set():
                     return
                 await self._process(route, record)
