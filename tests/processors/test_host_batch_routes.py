@@ -74,3 +74,37 @@ def test_a_batch_route_works_through_one_fetch_in_batches(tmp_path: Path) -> Non
     assert seen == list(range(45))  # each once, in order
     assert batches == [list(range(0, 10)), list(range(20, 30)), list(range(30, 40)), list(range(40, 45))]
     assert log.decoded == 45  # one fetch decoded them all (not 45 + 35 + 25 + ...)
+
+
+def test_a_busy_consumer_gathers_a_trickle_of_appends_into_few_rounds(tmp_path: Path) -> None:
+    """Appends arriving one at a time while a consumer works: it lingers briefly after a round that found records
+    (host.LINGER_SECONDS), so one fetch takes several of them; every input still goes through once, in order."""
+    store = StatusStore(f"sqlite:///{tmp_path}/s.db")
+    ctx = StageContext(settings=Settings(data_dir=tmp_path, channels=["portal"]), store=store, adapters={})
+    log = FetchCountingLog(tmp_path / "bus.db", default_partitions=1)
+    seen: list[int] = []
+
+    async def one(n: int, _ctx: StageContext) -> list[BaseModel]:
+        seen.append(n)
+        return []
+
+    route = Route("batched", ("in",), lambda event: event.data["n"], one, pure=True)
+    host = EmbeddedHost(log, ctx, table=[route])
+    count = 100
+
+    async def scenario() -> None:
+        runner = asyncio.create_task(host.run())
+        for n in range(count):  # one append per millisecond or so, each waking the consumer
+            await asyncio.to_thread(log.send, [Outbound("in", "k", new_event("test.in", "/t", "k", {"n": n}))])
+            await asyncio.sleep(0.001)
+        deadline = time.monotonic() + 20
+        while log.lag("batched", "in") and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        host.stop()
+        await runner
+
+    asyncio.run(scenario())
+    log.close()
+    store.close()
+    assert seen == list(range(count))
+    assert log.fetches < count // 2  # not a round (and an empty fetch) per append
