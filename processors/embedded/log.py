@@ -53,6 +53,7 @@ CREATE TABLE IF NOT EXISTS offsets (grp TEXT NOT NULL, topic TEXT NOT NULL, part
     PRIMARY KEY (grp, topic, part)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS relayed (event_id TEXT PRIMARY KEY, ts REAL NOT NULL) WITHOUT ROWID;
 """
+RECENT_EVENTS = 4096  # events appended by this process kept to hand to their consumer undecoded (`fetch`)
 RELAYED_KEEP_SECONDS = 7 * 86400  # how long an outbox relay's event ids are remembered (dedup after a crash)
 _TABLES = ("topics", "messages", "heads", "offsets", "relayed")  # what `absorb` copies from a two-file data dir
 
@@ -87,6 +88,12 @@ class SqliteLog:
         self._writer_turn = turn or WriterTurn()
         self._listeners: list[Callable[[str], None]] = []
         self._partitions: dict[str, int] = {}
+        # Events this process appended, by their exact stored bytes: a consumer fetching those very bytes takes the
+        # event instead of parsing and validating them again (most of a fetch's CPU: a submission carries its whole
+        # publication). Taken once (a second fetch, after a failure or from another group, decodes as before);
+        # oldest dropped first. Bytes appended by other processes, or after a restart, are decoded.
+        self._recent: dict[bytes, CloudEvent] = {}
+        self._recent_lock = threading.Lock()
         self._conn().executescript(_SCHEMA)
 
     # -- plumbing -----------------------------------------------------------
@@ -159,10 +166,12 @@ class SqliteLog:
                 (topic, part, len(batch)),
             ).fetchone()
             first = end - len(batch)
+            values = [m.event.to_json() for m in batch]
             conn.executemany(
                 "INSERT INTO messages(topic, part, offset, key, value, headers, ts) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(topic, part, first + n, m.key, m.event.to_json(), header, now) for n, m in enumerate(batch)],
+                [(topic, part, first + n, m.key, value, header, now) for n, (m, value) in enumerate(zip(batch, values, strict=True))],
             )
+            self._remember(zip(values, (m.event for m in batch), strict=True))
 
     def append_within(self, conn: sqlite3.Connection, messages: Sequence[Outbound]) -> None:
         """Append `messages` inside the caller's open write transaction on this log's file (the status store's
@@ -201,6 +210,20 @@ class SqliteLog:
         self._notify(m.topic for m in fresh)
         return len(fresh)
 
+    def _remember(self, events: Iterable[tuple[bytes, CloudEvent]]) -> None:
+        """Keep appended events for `fetch` (an append rolled back leaves entries no row has: never matched, or
+        matched by the same bytes appended again, which decode to the same event)."""
+        with self._recent_lock:
+            recent = self._recent
+            recent.update(events)
+            while len(recent) > RECENT_EVENTS:
+                del recent[next(iter(recent))]
+
+    def _decoded(self, value: bytes) -> CloudEvent:
+        with self._recent_lock:
+            event = self._recent.pop(value, None)
+        return event if event is not None else CloudEvent.from_json(value)
+
     # -- consuming ----------------------------------------------------------
     def committed(self, group: str, topic: str, partition: int) -> int:
         row = self._conn().execute(
@@ -214,7 +237,7 @@ class SqliteLog:
             "SELECT offset, key, value FROM messages WHERE topic = ? AND part = ? AND offset >= ? ORDER BY offset LIMIT ?",
             (topic, partition, start, limit),
         ).fetchall()
-        return [Record(topic, partition, off, key, CloudEvent.from_json(value)) for off, key, value in rows]
+        return [Record(topic, partition, off, key, self._decoded(value)) for off, key, value in rows]
 
     def commit(self, group: str, record: Record, outputs: list[Outbound]) -> None:
         """Append `outputs` and mark `record` consumed by `group`, atomically."""

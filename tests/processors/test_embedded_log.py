@@ -121,3 +121,23 @@ def test_producers_appends_are_flushed_and_consumer_commits_are_not(tmp_path: Pa
     log.close()
     reopened = SqliteLog(tmp_path / "bus.db")
     assert [r.event.data["n"] for r in reopened.fetch("h", "out", partition_for("a", 4))] == [2]
+
+
+def test_a_consumer_takes_this_processs_appended_event_once_and_decodes_the_rest(tmp_path: Path) -> None:
+    """Events this process appended reach their consumer without being parsed again (SqliteLog._recent), equal to
+    what decoding their stored bytes gives; a second fetch, and bytes another process appended, are decoded."""
+    log = SqliteLog(tmp_path / "bus.db", default_partitions=1)
+    other = SqliteLog(tmp_path / "bus.db", default_partitions=1)  # another process's log on the same file
+    sent = new_event("test.in", "/t", "k", {"n": 1, "none": None, "nested": {"list": [1, "二", None]}})
+    log.send([Outbound("t", "k", sent)])
+    other.send([Outbound("t", "k", new_event("test.in", "/t", "k", {"n": 2}))])
+
+    first = log.fetch("g", "t", 0)
+    assert [r.event.data["n"] for r in first] == [1, 2]
+    assert first[0].event is sent  # taken as appended
+    decoded = type(sent).from_json(sent.to_json())
+    assert first[0].event.model_dump() == decoded.model_dump()  # what decoding would have given
+    again = log.fetch("g", "t", 0)  # fetched again (nothing committed): decoded from the stored bytes
+    assert again[0].event is not sent and again[0].event.model_dump() == decoded.model_dump()
+    log.close()
+    other.close()
