@@ -51,7 +51,7 @@ from processors.bus import Outbound
 from processors.embedded.host import BATCH_SIZE, close_async_resources
 from processors.faust_support import describe_assignment, parked, prepare, quiet_client_logs
 from processors.kafka_bus import HEADERS, bootstrap_servers
-from processors.outage import is_outage
+from processors.outage import is_outage, log_failure
 from processors.stages import StageContext, due_releases
 from processors.topology import MAX_BATCH_WEIGHT, LocalStatuses, Route, all_topics, outbound_for, process, routes
 from schemas.events import CloudEvent, Topics, derived_id
@@ -570,5 +570,5 @@ class FaustHost:
                 if not await self._send([out], None):
                     return
                 await asyncio.to_thread(self.ctx.store.mark_released, pub.id, pub.version)
-        except Exception:  # a failing tick must not kill the timer (or crash the app): the next tick retries
-            log.exception("scheduler tick failed")
+        except Exception as exc:  # a failing tick must not kill the timer (or crash the app): the next tick retries
+            log_failure(log, "scheduler tick", exc)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import logging
 import sqlite3
 
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -26,3 +27,14 @@ def is_outage(exc: BaseException) -> bool:
 
 def is_disk_outage(exc: OSError) -> bool:
     return exc.errno in OUTAGE_ERRNOS
+
+
+def log_failure(log: logging.Logger, what: str, exc: BaseException) -> None:
+    """Log a periodic task's failure: an outage as one warning line in the words every stage's outage line uses
+    (operators search for them; a traceback a second for as long as PostgreSQL is down helps nobody), anything
+    else with its traceback."""
+    if is_outage(exc):
+        log.warning("%s failed (infrastructure outage: waiting): %s: %s", what, type(exc).__name__,
+                    str(exc).splitlines()[0] if str(exc) else "")
+    else:
+        log.error("%s failed", what, exc_info=exc)

@@ -29,6 +29,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, sto
 
 from processors.bus import Outbound
 from processors.embedded.log import Record, SqliteLog
+from processors.outage import log_failure
 from processors.stages import StageContext, due_releases
 from processors.topology import Route, outbound_for, process, routes
 from schemas.events import derived_id
@@ -246,8 +247,8 @@ class EmbeddedHost:
                     out = outbound_for(change, derived_id(f"release/{pub.id}/{pub.version}", 0), self.ctx.clock())
                     await asyncio.to_thread(self.bus.send, [out])
                     await asyncio.to_thread(self.ctx.store.mark_released, pub.id, pub.version)
-            except Exception:
-                log.exception("scheduler tick %d failed", tick)
+            except Exception as exc:
+                log_failure(log, f"scheduler tick {tick}", exc)
             tick += 1
             await self._sleep(self.ctx.settings.scheduler_interval)
 

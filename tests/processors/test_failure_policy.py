@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ from pydantic import BaseModel
 from sqlalchemy.exc import OperationalError
 
 from persistence.store import StatusStore
+from processors.outage import log_failure
 from processors.stages import StageContext
 from processors.topology import POISON_ATTEMPTS, Route, process
 from schemas.delivery import DeliveryStatus, StatusEvent
@@ -56,3 +58,19 @@ def test_an_input_that_keeps_failing_is_parked_on_the_dead_letter_topic(tmp_path
 def test_stopping_leaves_the_input_uncommitted(tmp_path: Path) -> None:
     outputs, _ = run_process(flaky_route([ValueError("x")] * 10), tmp_path, stop_after=2)
     assert outputs is None
+
+
+def test_a_periodic_task_logs_an_outage_as_one_waiting_line_and_anything_else_with_its_traceback(caplog: Any) -> None:
+    log = logging.getLogger("govcast.test-periodic")
+    refused = OperationalError("SELECT 1", {}, Exception("connection refused\nis the server running?"))
+    with caplog.at_level(logging.INFO, logger=log.name):
+        log_failure(log, "scheduler tick", refused)
+        try:
+            raise ValueError("a bug")
+        except ValueError as bug:
+            log_failure(log, "scheduler tick", bug)
+    outage, other = caplog.records
+    assert outage.levelno == logging.WARNING and outage.exc_info is None
+    assert "infrastructure outage: waiting" in outage.getMessage() and "\n" not in outage.getMessage()
+    assert other.levelno == logging.ERROR and other.exc_info is not None and other.exc_info[0] is ValueError
+    assert "infrastructure outage" not in other.getMessage()
