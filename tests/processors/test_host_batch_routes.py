@@ -5,10 +5,10 @@ batch that fails goes one by one (retries and poison-input policy), the batches 
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 
 from pydantic import BaseModel
+from tests.host_support import run_until_drained
 
 from persistence.store import StatusStore
 from processors.bus import Outbound
@@ -58,15 +58,7 @@ def test_a_batch_route_works_through_one_fetch_in_batches(tmp_path: Path) -> Non
     host = EmbeddedHost(log, ctx, table=[route])
     log.send([Outbound("in", "k", new_event("test.in", "/t", "k", {"n": n})) for n in range(45)])
 
-    async def scenario() -> None:
-        runner = asyncio.create_task(host.run())
-        deadline = time.monotonic() + 20
-        while log.lag("batched", "in") and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-        host.stop()
-        await runner
-
-    asyncio.run(scenario())
+    run_until_drained(host, log, "batched", "in")
     lag = log.lag("batched", "in")
     log.close()
     store.close()
@@ -92,18 +84,12 @@ def test_a_busy_consumer_gathers_a_trickle_of_appends_into_few_rounds(tmp_path: 
     host = EmbeddedHost(log, ctx, table=[route])
     count = 100
 
-    async def scenario() -> None:
-        runner = asyncio.create_task(host.run())
+    async def trickle() -> None:
         for n in range(count):  # one append per millisecond or so, each waking the consumer
             await asyncio.to_thread(log.send, [Outbound("in", "k", new_event("test.in", "/t", "k", {"n": n}))])
             await asyncio.sleep(0.001)
-        deadline = time.monotonic() + 20
-        while log.lag("batched", "in") and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-        host.stop()
-        await runner
 
-    asyncio.run(scenario())
+    run_until_drained(host, log, "batched", "in", feed=trickle)
     log.close()
     store.close()
     assert seen == list(range(count))

@@ -4,12 +4,11 @@ input's outputs reach the log once, in input order."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from pathlib import Path
 
 import pytest
 from pydantic import BaseModel
+from tests.host_support import run_until_drained
 
 from persistence.store import StatusStore
 from processors import topology
@@ -53,18 +52,10 @@ def test_a_pure_route_commits_a_fetch_at_once_and_retries_a_failing_input_alone(
     host = EmbeddedHost(log, ctx, table=[route])
     log.send([Outbound("in", "k", new_event("test.in", "/t", "k", {"n": n})) for n in range(20)])
 
-    async def scenario() -> None:
-        runner = asyncio.create_task(host.run())
-        deadline = time.monotonic() + 20
-        while log.lag("double", "in") and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-        host.stop()
-        await runner
-
     monkeypatch.setattr(topology, "outbound_for",  # the test's outputs go to one topic of their own
                         lambda model, event_id, now=None: Outbound("out", "k", new_event("test.out", "/t", "k", model,
                                                                                           event_id=event_id)))
-    asyncio.run(scenario())
+    run_until_drained(host, log, "double", "in")
     out = [r.event.data["n"] for r in log.fetch("reader", "out", 0, 1000)]
     lag = log.lag("double", "in")
     log.close()
