@@ -8,7 +8,6 @@ import asyncio
 from pathlib import Path
 
 from pydantic import BaseModel
-from tests.host_support import run_until_drained
 
 from persistence.store import StatusStore
 from processors.bus import Outbound
@@ -18,6 +17,7 @@ from processors.stages import StageContext
 from processors.topology import MAX_BATCH_WEIGHT, Route
 from schemas.events import new_event
 from settings import Settings
+from tests.host_support import run_until_drained
 
 
 class FetchCountingLog(SqliteLog):

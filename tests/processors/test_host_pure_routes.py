@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from pydantic import BaseModel
-from tests.host_support import run_until_drained
 
 from persistence.store import StatusStore
 from processors import topology
@@ -19,6 +18,7 @@ from processors.stages import StageContext
 from processors.topology import Route
 from schemas.events import new_event
 from settings import Settings
+from tests.host_support import run_until_drained
 
 
 class Note(BaseModel):
