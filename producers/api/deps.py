@@ -104,22 +104,7 @@ def _limited(request: Request, principal: Principal, client: str | None) -> Prin
             f"{settings.rate_limit_burst}); retry after {decision.retry_after:.1f} s",
             retry_after_header(decision.retry_after),
         )
-    return _with_client(principal, client)
-
-
-_CLIENT_COPIES: dict[tuple[Principal, str | None], Principal] = {}
-
-
-def _with_client(principal: Principal, client: str | None) -> Principal:
-    """`principal` with the caller's address: one copy per (principal, address), not a `dataclasses.replace` per
-    request (a principal compares and hashes by its identity fields, not by its address)."""
-    key = (principal, client)
-    copy = _CLIENT_COPIES.get(key)
-    if copy is None:
-        if len(_CLIENT_COPIES) >= 4096:
-            _CLIENT_COPIES.clear()
-        copy = _CLIENT_COPIES[key] = dataclasses.replace(principal, client=client)
-    return copy
+    return dataclasses.replace(principal, client=client)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
