@@ -22,6 +22,7 @@ from adapters.spec import Renderer
 from persistence.store import StatusStore
 from processors.channel_threads import ChannelThreads
 from processors.outage import is_outage
+from processors.pause_cache import PauseCache
 from processors.review_rule import awaiting, needs_review
 from processors.screen import screen, stopping, summary
 from schemas.delivery import (
@@ -58,6 +59,7 @@ class StageContext:
     renderers: dict[str, Renderer] = field(default_factory=dict)
     push: PushService | None = None  # the push feature (processors/target.py's stages), when push is configured
     threads: ChannelThreads = field(default_factory=ChannelThreads)  # where blocking adapters run, per channel
+    pauses: PauseCache = field(default_factory=PauseCache)  # the channel pauses, read at most once a second
 
 
 class ChangeKind(StrEnum):

@@ -26,9 +26,9 @@ BatchStage = Callable[[list[DeliveryTask], StageContext], Awaitable[list[list[Ba
 
 
 async def pause_of(ctx: StageContext, channel: str) -> Pause | None:
-    """The channel's pause, read from the store for every task (or batch): a tiny table, and a pause must hold
-    from the moment the operator is told it does, whichever process or node delivers next."""
-    return (await asyncio.to_thread(ctx.store.pauses)).get(channel)
+    """The channel's pause, as the store held it at most PAUSE_READ_SECONDS ago (processors.pause_cache): a pause
+    holds for every delivery checked from a second after the operator is told it does, in every process and node."""
+    return await ctx.pauses.of(ctx.store, channel)
 
 
 def deferred(task: DeliveryTask, pause: Pause, now: dt.datetime) -> list[BaseModel]:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from persistence.store import StatusStore
 from processors import steering
+from processors.pause_cache import PAUSE_READ_SECONDS, PauseCache
 from processors.stages import DeadLetter, StageContext
 from processors.topology import outbound_for
 from schemas.delivery import Action, DeliveryStatus, DeliveryTask, StatusEvent, delivery_id
@@ -76,7 +77,9 @@ def test_a_paused_channel_defers_its_tasks_without_spending_attempts(store: Stat
         calls.append(task.delivery_id)
         return []
 
-    ctx = StageContext(settings=Settings(data_dir=tmp_path), store=store, adapters={})
+    now = [0.0]
+    ctx = StageContext(settings=Settings(data_dir=tmp_path), store=store, adapters={},
+                       pauses=PauseCache(monotonic=lambda: now[0]))
     stage = steering.pausable("weibo", deliver)  # type: ignore[arg-type]
     store.pause_channel("weibo", "值班员 (操作员)", "账号维护")
     first = asyncio.run(stage(task_for(1), ctx))
@@ -86,7 +89,37 @@ def test_a_paused_channel_defers_its_tasks_without_spending_attempts(store: Stat
     again = asyncio.run(stage(later, ctx))  # still paused: waits again, the status is not repeated
     assert len(again) == 1 and isinstance(again[0], DeliveryTask) and calls == []
     store.resume_channel("weibo")
+    now[0] += PAUSE_READ_SECONDS  # the resume is seen within the bound
     assert asyncio.run(stage(again[0], ctx)) == [] and calls == [task_for(1).delivery_id]
+
+
+def test_a_pause_holds_for_every_check_from_one_read_interval_after_it_is_committed(
+        store: StatusStore, tmp_path: Path) -> None:
+    """The stated bound (processors.pause_cache): the store is read at most once per PAUSE_READ_SECONDS, and a
+    pause committed at T holds for every check starting after T + PAUSE_READ_SECONDS."""
+    reads: list[float] = []
+    now = [100.0]
+    counting = PauseCache(monotonic=lambda: now[0])
+    original = store.pauses
+
+    def pauses() -> dict[str, object]:
+        reads.append(now[0])
+        return original()  # type: ignore[return-value]
+
+    store.pauses = pauses  # type: ignore[method-assign]
+    ctx = StageContext(settings=Settings(data_dir=tmp_path), store=store, adapters={}, pauses=counting)
+    of = lambda: asyncio.run(steering.pause_of(ctx, "weibo"))  # noqa: E731
+    assert of() is None and reads == [100.0]
+    store.pause_channel("weibo", "值班员 (操作员)", "账号维护")  # committed at T = 100.0 (just after the read)
+    now[0] += PAUSE_READ_SECONDS / 2
+    assert of() is None and len(reads) == 1  # inside the bound: the answer read before the pause, no query
+    now[0] = 100.0 + PAUSE_READ_SECONDS
+    assert (pause := of()) is not None and pause.reason == "账号维护" and len(reads) == 2
+    store.resume_channel("weibo")
+    now[0] += PAUSE_READ_SECONDS * 0.99
+    assert of() is not None and len(reads) == 2
+    now[0] += PAUSE_READ_SECONDS * 0.01
+    assert of() is None and len(reads) == 3
 
 
 def test_outcomes_give_counts_success_rate_and_latency_and_replays_count_once(store: StatusStore) -> None:
