@@ -51,7 +51,7 @@ FULL: tuple[Scenario, ...] = (
     Scenario("kafka", "Kafka pipeline (null channel, 1 and 2 workers) against a bare aiokafka consume→produce loop",
              # 2,000: with 1,000 each of two workers got 500, and each new worker process's fixed start (first
              # fetch, cold caches) and the pipeline's tail weighed twice as much as for one worker (2 / 1 worker:
-             # median 0.99 at 1,000 against 1.23 at 2,000, interleaved runs; docs/benchmarks.md, workers2 notes)
+             # median 0.99 at 1,000 against 1.23 at 2,000, interleaved runs; docs/benchmarks-notes.md, workers2)
              _m("bench_kafka", "--count", 2000, "--portal-count", 200, "--latency-count", 50, "--workers", "1,2")),
     Scenario("embedded", "embedded submit → portal delivered against the bare portal adapter",
              _m("bench_embedded", "--count", 100)),

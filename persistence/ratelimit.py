@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Column, Engine, Float, MetaData, String, Table, create_engine, event, func, select, text
+from sqlalchemy import Column, Engine, Float, MetaData, String, Table, bindparam, create_engine, event, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
@@ -50,8 +50,17 @@ class RateLimiter:
         self.interval = 1.0 / rate_per_second
         self.tolerance = self.interval * burst
         self.clock = clock
-        self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
-        self._greatest = func.greatest if engine.dialect.name == "postgresql" else func.max
+        # One statement, built once: SQLAlchemy builds and cache-keys a fresh construct for ~0.4 ms, which
+        # every authenticated request would pay; executing a prebuilt one with parameters costs a fraction.
+        insert = (postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert)(rate_limits)
+        greatest = func.greatest if engine.dialect.name == "postgresql" else func.max
+        now = bindparam("now", type_=Float)
+        new_tat = greatest(rate_limits.c.tat, now) + self.interval
+        self._spend = (insert.values(key=bindparam("key", type_=String), tat=now + self.interval)
+                       .on_conflict_do_update(index_elements=[rate_limits.c.key], set_={"tat": new_tat},
+                                              where=new_tat - now <= self.tolerance + _SLACK)
+                       .returning(rate_limits.c.tat))
+        self._read = select(rate_limits.c.tat).where(rate_limits.c.key == bindparam("key", type_=String))
         with engine.begin() as conn:
             conn.execute(text(_DDL[engine.dialect.name]))
 
@@ -67,14 +76,10 @@ class RateLimiter:
     def check(self, key: str) -> Decision:
         """Spend one request of `key`'s allowance, or say how long until there is one."""
         now = self.clock()
-        new_tat = self._greatest(rate_limits.c.tat, now) + self.interval
-        insert = self._insert(rate_limits).values(key=key, tat=now + self.interval)
-        stmt = insert.on_conflict_do_update(index_elements=[rate_limits.c.key], set_={"tat": new_tat},
-                                            where=new_tat - now <= self.tolerance + _SLACK).returning(rate_limits.c.tat)
         with self.engine.begin() as conn:
-            if conn.execute(stmt).first() is not None:
+            if conn.execute(self._spend, {"key": key, "now": now}).first() is not None:
                 return Decision(True)
-            tat = conn.execute(select(rate_limits.c.tat).where(rate_limits.c.key == key)).scalar() or now
+            tat = conn.execute(self._read, {"key": key}).scalar() or now
         return Decision(False, retry_after=max(0.0, max(tat, now) + self.interval - now - self.tolerance - _SLACK))
 
     def close(self) -> None:

@@ -19,6 +19,10 @@ Every client is an aiohttp session in this process posting the same JSON body (a
 By default every submission is scheduled for next year, so the pipeline plans and parks
 it but delivers nothing during the run (the submit path is what is measured); `--deliver`
 makes them publish now to the portal, so the pipeline competes for the same 2 cores.
+The per-token rate limit is off in every run (one token makes all the requests; the tests run without it
+too). With it on, each authenticated request spends one more statement on a SQLite file without fsync
+(`persistence/ratelimit.py`): about 0.1 ms of CPU, measured in process (0.4–0.5 ms before its statement was
+built once, 2026-12-03).
 Prints submissions/s, p50/p99 latency per level, the server's CPU time per request (user +
 system of the server processes over the level, divided by the requests answered: steadier under
 a loaded machine than the rate), the ratios against bare, the machine.
