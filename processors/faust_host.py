@@ -40,7 +40,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -378,12 +378,12 @@ class FaustHost:
         self._inflight += 1
         try:
             while fevent is not None:
-                made = await self._outputs(route, fevent) if self._current(fevent, starting=True) else None
+                made = await self._outputs_local(route, fevent) if self._current(fevent, starting=True) else None
                 if made is None:  # stopping, or the partition moved: this event stays uncommitted, and so does the rest
                     self._release(fevent)
                     break
-                out = [o for o in made if isinstance(o, Outbound)]
-                local += [o for o in made if isinstance(o, LocalStatuses)]
+                out, statuses = made
+                local += statuses
                 outputs += out
                 handled.append(fevent)
                 if handed and out:
@@ -492,12 +492,35 @@ class FaustHost:
 
     async def _process(self, route: Route, fevent: EventT) -> bool:
         """Handle one message; True when its outputs are durable and it may be acked."""
-        outputs = await self._outputs(route, fevent, local=False)
-        return outputs is not None and await self._send([o for o in outputs if isinstance(o, Outbound)], fevent)
+        outputs = await self._outputs(route, fevent)
+        return outputs is not None and await self._send(outputs, fevent)
 
-    async def _outputs(self, route: Route, fevent: EventT, *, local: bool = True
-                       ) -> list[Outbound | LocalStatuses] | list[Outbound] | None:
-        """What one message makes the stage produce (its effects done); None when it must not be acked."""
+    async def _outputs(self, route: Route, fevent: EventT) -> list[Outbound] | None:
+        """What one message makes the stage produce (its effects done), every one to be sent; None when it must
+        not be acked."""
+        ready = await self._ready(route, fevent)
+        if ready is None or isinstance(ready, Outbound):
+            return None if ready is None else [ready]
+        event, key = ready
+        return await process(route, event, key, self.ctx, self._pauser(fevent))
+
+    async def _outputs_local(self, route: Route, fevent: EventT) -> tuple[list[Outbound], list[LocalStatuses]] | None:
+        """As _outputs, with the status events of a route that `projects` apart: the lane applies them itself."""
+        if not route.projects:
+            outputs = await self._outputs(route, fevent)
+            return None if outputs is None else (outputs, [])
+        ready = await self._ready(route, fevent)
+        if ready is None or isinstance(ready, Outbound):
+            return None if ready is None else ([ready], [])
+        event, key = ready
+        made = await process(route, event, key, self.ctx, self._pauser(fevent), local=True)
+        if made is None:
+            return None
+        return [o for o in made if isinstance(o, Outbound)], [o for o in made if isinstance(o, LocalStatuses)]
+
+    async def _ready(self, route: Route, fevent: EventT) -> tuple[CloudEvent, str] | Outbound | None:
+        """The message's event and key, once due (retry routes); its dead letter when it is unreadable; None
+        when the host is stopping or the partition moved while it waited."""
         message = fevent.message
         try:
             event = CloudEvent.from_json(message.value or b"")
@@ -505,7 +528,7 @@ class FaustHost:
         except Exception as exc:  # not a CloudEvent, or not one this route reads: retrying cannot help
             log.warning("%s: parking unreadable message %s/%s/%s on %s: %s", route.name, message.topic,
                         message.partition, message.offset, Topics.deadletter, exc)
-            return [parked(message, exc)]
+            return parked(message, exc)
         if route.wait_until is not None:
             due = route.wait_until(item)
             while due is not None:
@@ -515,12 +538,12 @@ class FaustHost:
                 if not await self._pause(min(remaining, CHECK_SECONDS), fevent):
                     return None
         key = message.key.decode("utf-8", "replace") if message.key else (event.subject or event.id)
-        # The failure policy both hosts share: outages (database, disk, bus) are waited out,
-        # anything else parks the input on the dead-letter topic after a few attempts.
-        pause = lambda seconds: self._pause(min(seconds, self.backoff_cap), fevent)  # noqa: E731
-        if local and route.projects:
-            return await process(route, event, key, self.ctx, pause, local=True)
-        return await process(route, event, key, self.ctx, pause)
+        return event, key
+
+    def _pauser(self, fevent: EventT) -> Callable[[float], Awaitable[bool]]:
+        """The failure policy both hosts share (topology.process): outages (database, disk, bus) are waited out,
+        anything else parks the input on the dead-letter topic after a few attempts; waits end on stop/rebalance."""
+        return lambda seconds: self._pause(min(seconds, self.backoff_cap), fevent)
 
     async def _pause(self, seconds: float, fevent: EventT | None) -> bool:
         """Sleep; False when the event should be given up instead (stop, rebalance, partition reassigned)."""
