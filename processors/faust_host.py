@@ -501,8 +501,8 @@ class FaustHost:
         ready = await self._ready(route, fevent)
         if ready is None or isinstance(ready, Outbound):
             return None if ready is None else [ready]
-        event, key = ready
-        return await process(route, event, key, self.ctx, self._pauser(fevent))
+        event, key, item = ready
+        return await process(route, event, key, self.ctx, self._pauser(fevent), item=item)
 
     async def _outputs_local(self, route: Route, fevent: EventT) -> tuple[list[Outbound], list[LocalStatuses]] | None:
         """As _outputs, with the status events of a route that `projects` apart: the lane applies them itself."""
@@ -512,14 +512,14 @@ class FaustHost:
         ready = await self._ready(route, fevent)
         if ready is None or isinstance(ready, Outbound):
             return None if ready is None else ([ready], [])
-        event, key = ready
-        made = await process(route, event, key, self.ctx, self._pauser(fevent), local=True)
+        event, key, item = ready
+        made = await process(route, event, key, self.ctx, self._pauser(fevent), local=True, item=item)
         if made is None:
             return None
         return [o for o in made if isinstance(o, Outbound)], [o for o in made if isinstance(o, LocalStatuses)]
 
-    async def _ready(self, route: Route, fevent: EventT) -> tuple[CloudEvent, str] | Outbound | None:
-        """The message's event and key, once due (retry routes); its dead letter when it is unreadable; None
+    async def _ready(self, route: Route, fevent: EventT) -> tuple[CloudEvent, str, Any] | Outbound | None:
+        """The message's event, key and decoded input, once due (retry routes); its dead letter when it is unreadable; None
         when the host is stopping or the partition moved while it waited."""
         message = fevent.message
         try:
@@ -538,7 +538,7 @@ class FaustHost:
                 if not await self._pause(min(remaining, CHECK_SECONDS), fevent):
                     return None
         key = message.key.decode("utf-8", "replace") if message.key else (event.subject or event.id)
-        return event, key
+        return event, key, item
 
     def _pauser(self, fevent: EventT) -> Callable[[float], Awaitable[bool]]:
         """The failure policy both hosts share (topology.process): outages (database, disk, bus) are waited out,

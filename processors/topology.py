@@ -172,6 +172,9 @@ def outbound_for(model: BaseModel, event_id: str, now: dt.datetime | None = None
     raise TypeError(f"no topic for stage output {type(model).__name__}")
 
 
+UNDECODED: Any = object()  # Route.handle's `item` when the host has not decoded the input
+
+
 @dataclass(frozen=True)
 class Route:
     name: str  # consumer group (embedded) / agent name (faust)
@@ -204,13 +207,15 @@ class Route:
                 return events[:n + 1]
         return events
 
-    async def handle(self, event: CloudEvent, ctx: StageContext) -> list[Outbound]:
-        outputs = await self.stage(self.decode(event), ctx)
+    async def handle(self, event: CloudEvent, ctx: StageContext, item: Any = UNDECODED) -> list[Outbound]:
+        """The stage on one input; `item`: `decode(event)` when the host has it already (one decode per message)."""
+        outputs = await self.stage(self.decode(event) if item is UNDECODED else item, ctx)
         return outbounds(event.id, outputs, ctx.clock())
 
-    async def handle_local(self, event: CloudEvent, ctx: StageContext) -> list[Outbound | LocalStatuses]:
+    async def handle_local(self, event: CloudEvent, ctx: StageContext, item: Any = UNDECODED
+                           ) -> list[Outbound | LocalStatuses]:
         """`handle`, with the status events left for the host to project (Route.projects)."""
-        outputs = await self.stage(self.decode(event), ctx)
+        outputs = await self.stage(self.decode(event) if item is UNDECODED else item, ctx)
         return outputs_of(event.id, outputs, ctx.clock())
 
     async def handle_many(self, events: list[CloudEvent], ctx: StageContext) -> list[Outbound]:
@@ -225,28 +230,29 @@ POISON_ATTEMPTS = 5  # a stage that fails this often on one input, for a reason 
 
 @overload
 async def process(route: Route, event: CloudEvent, key: str, ctx: StageContext,
-                  sleep: Callable[[float], Awaitable[bool]]) -> list[Outbound] | None: ...
+                  sleep: Callable[[float], Awaitable[bool]], *, item: Any = ...) -> list[Outbound] | None: ...
 
 
 @overload
 async def process(route: Route, event: CloudEvent, key: str, ctx: StageContext,
-                  sleep: Callable[[float], Awaitable[bool]], *, local: Literal[True]
+                  sleep: Callable[[float], Awaitable[bool]], *, local: Literal[True], item: Any = ...
                   ) -> list[Outbound | LocalStatuses] | None: ...
 
 
 async def process(route: Route, event: CloudEvent, key: str, ctx: StageContext,
-                  sleep: Callable[[float], Awaitable[bool]], *, local: bool = False
+                  sleep: Callable[[float], Awaitable[bool]], *, local: bool = False, item: Any = UNDECODED
                   ) -> list[Outbound] | list[Outbound | LocalStatuses] | None:
     """Run `route` on one input with the failure policy both hosts share.
 
     Returns the outputs to send before committing the input, or None when the host is stopping
     (the input stays uncommitted and is processed again after restart). `sleep(seconds)` returns
     False when the host is stopping. `local`: the status events are left to the host (Route.handle_local).
+    `item`: the input already decoded by the host (Route.decode), so that it is not decoded again.
     """
     attempt = 0
     while True:
         try:
-            return await (route.handle_local(event, ctx) if local else route.handle(event, ctx))
+            return await (route.handle_local(event, ctx, item) if local else route.handle(event, ctx, item))
         except Exception as exc:
             attempt += 1
             outage = is_outage(exc)

@@ -133,7 +133,7 @@ class ProbeRoute(Route):
 
     out_topic: str = ""
 
-    async def handle(self, event: CloudEvent, ctx: StageContext) -> list[Outbound]:
+    async def handle(self, event: CloudEvent, ctx: StageContext, item: Any = None) -> list[Outbound]:
         await self.stage(event, ctx)
         return [Outbound(self.out_topic, event.subject or event.id, event)]
 
