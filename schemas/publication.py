@@ -105,11 +105,19 @@ class IndexNo(Strict):
 
     @classmethod
     def parse(cls, text: str) -> IndexNo:
+        match = cls.match(text)
+        seq = match["seq"]
+        return cls(code=match["code"], year=int(match["year"]), sequence=int(seq), width=len(seq))
+
+    @staticmethod
+    def match(text: str) -> re.Match[str]:
+        """`text`'s parts (code, year, seq), checked as `parse` checks them, without building the model: what a
+        regex match allows always makes a valid IndexNo, so validators that only check a 索引号 use this (the
+        model took about 9 us, twice per publication validated: a fifth of a Publication's validation)."""
         match = INDEX_NO_RE.match(text)
         if not match:
             raise ValueError("索引号 must look like 1137010000418859XL/2024-00697 (publisher code/year-sequence)")
-        seq = match["seq"]
-        return cls(code=match["code"], year=int(match["year"]), sequence=int(seq), width=len(seq))
+        return match
 
 
 class Attachment(Strict):
@@ -250,7 +258,7 @@ class PublicationFields(Strict):
     @classmethod
     def _index_no(cls, value: str | None) -> str | None:
         if value:
-            IndexNo.parse(value)
+            IndexNo.match(value)
         return value or None
 
     @field_validator("doc_no")
@@ -288,7 +296,7 @@ class PublicationFields(Strict):
 
     @model_validator(mode="after")
     def _cross_field(self) -> PublicationFields:
-        if self.index_no and not IndexNo.parse(self.index_no).code.startswith(self.publisher_code):
+        if self.index_no and not IndexNo.match(self.index_no)["code"].startswith(self.publisher_code):
             raise ValueError("索引号 must start with the publisher_code of the issuing organ")
         if self.publish_date and self.publish_date < self.written_date:
             raise ValueError("publish_date (发布日期) cannot be before written_date (成文日期)")
