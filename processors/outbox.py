@@ -26,7 +26,8 @@ idempotent per event id. On PostgreSQL, several API processes share one outbox: 
 drains it only while holding a session-level advisory lock on a connection of its own, so
 one relay at a time reads, sends and deletes, and rows of one publication leave in the order
 they were committed. No transaction stays open across the send (read, commit; send, wait for
-the acknowledgement; delete, commit): the rows the relay works on lock nothing the writers need.
+the acknowledgement; delete, commit -- each statement in autocommit): the rows the relay works on lock
+nothing the writers need.
 A relay that dies holding the lock loses its session, and with it the lock.
 """
 
@@ -207,21 +208,19 @@ class OutboxRelay:
         return len(rows)
 
     def _drain_shared(self) -> int:
-        """PostgreSQL: drain under the session lock, each read and delete its own short transaction."""
+        """PostgreSQL: drain under the session lock, on a connection in autocommit: each statement (lock, read, delete,
+        unlock) is its own transaction, one round trip each, and no transaction is open while the broker acknowledges."""
         total = 0
-        conn = self.store.engine.connect()
+        conn = self.store.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         try:
             self._busy = not conn.execute(select(func.pg_try_advisory_lock(_RELAY_LOCK))).scalar_one()
-            conn.commit()
             if self._busy:
                 return 0  # another process is draining; we look again in BUSY_RETRY_SECONDS
             try:
                 while True:
                     rows = self._oldest(conn)
-                    conn.commit()  # no transaction open while the broker acknowledges
                     self._send(rows)
                     self._delete(conn, rows)
-                    conn.commit()
                     total += len(rows)
                     if len(rows) < self.batch:
                         return total
@@ -233,9 +232,7 @@ class OutboxRelay:
     @staticmethod
     def _unlock(conn: Connection) -> None:
         try:
-            conn.rollback()  # a failed statement left the transaction aborted: the unlock must run outside it
             conn.execute(select(func.pg_advisory_unlock(_RELAY_LOCK)))
-            conn.commit()
         except Exception:
             log.warning("outbox relay: could not release the drain lock; closing its connection (which releases it)")
             conn.invalidate()  # a pooled connection must never keep the lock: the server drops it with the session
