@@ -11,13 +11,14 @@ advisory locks (`advisory_lock`), and callers retry what `retryable` names.
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, func, select
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InvalidatePoolError
 
 from persistence import writer_turn
 
@@ -28,6 +29,8 @@ _TRANSIENT_SQLSTATES = frozenset({"40001", "40P01"})
 READ_ONLY = "govcast_read_only"  # execution option of connections that never write (see `reading`)
 _BATCH_MEMO = "govcast_batch_memo"  # Connection.info key: see `batch_memo`
 _UNIT_WRITES = "govcast_unit_writes"  # Connection.info key: see `at_batch_end`
+PING_IDLE_SECONDS = 1.0  # a pooled PostgreSQL connection idle this long is pinged before use (`_ping_when_idle`)
+_CHECKED_IN = "govcast_checked_in"  # pool record info key: when the connection last went back to the pool
 Flush = Callable[[Connection, list[Any]], None]  # writes the rows several units queued, in one go
 
 
@@ -125,8 +128,32 @@ def make_engine(url: str) -> Engine:
     if "application_name" not in query:
         connect_args["application_name"] = "govcast"
     # READ COMMITTED whatever the server's default: the store's locking is designed for it.
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10,
-                         isolation_level="READ COMMITTED", connect_args=connect_args)
+    engine = create_engine(url, pool_size=10, max_overflow=10, isolation_level="READ COMMITTED", connect_args=connect_args)
+    _ping_when_idle(engine)
+    return engine
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """`pool_pre_ping`, for connections that sat in the pool `PING_IDLE_SECONDS` or more: a connection handed back a
+    moment ago is used without a round trip first. Pinging at every checkout cost the group-commit writer and the
+    outbox relay one round trip per batch. A connection the server dropped since it was last used fails its statement
+    instead, like a connection the server drops during a transaction (the batch is answered 503, nothing kept), and
+    that error invalidates the pool: the next checkout connects anew."""
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_CHECKED_IN] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get(_CHECKED_IN)
+        if since is None or time.monotonic() - since < PING_IDLE_SECONDS:
+            return  # new, or in use a moment ago
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            if engine.dialect.is_disconnect(exc, dbapi_connection, None):
+                raise InvalidatePoolError("the pooled connection is gone") from exc
+            raise
 
 
 def _sqlite_engine(url: str) -> Engine:

@@ -37,6 +37,7 @@ import contextlib
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -53,6 +54,8 @@ log = logging.getLogger("govcast.store")
 
 T = TypeVar("T")
 MAX_BATCH = 256
+GATHER_SECONDS = 0.005  # the longest a writer with `gather` waits for the units a batch may expect (`_gather`)
+_GATHER_STEP = 0.0005
 PrincipalCheck = Callable[[Connection, set[str]], set[str]]  # token ids -> those no longer live
 
 
@@ -83,10 +86,12 @@ class GroupCommitter:
 
     def __init__(self, store: StatusStore, *, after_commit: Callable[[], None] | None = None,
                  max_batch: int = MAX_BATCH, dead_principals: PrincipalCheck | None = None,
-                 refusal: Callable[[], Exception] = lambda: PermissionError("the token is no longer valid")) -> None:
+                 refusal: Callable[[], Exception] = lambda: PermissionError("the token is no longer valid"),
+                 gather: float = 0.0) -> None:
         self.store = store
         self.after_commit = after_commit or (lambda: None)
         self.max_batch = max_batch
+        self.gather = gather  # seconds a batch may wait for as many units as the last one had (see `_loop`)
         self.dead_principals = dead_principals
         self.refusal = refusal
         self._queue: queue.SimpleQueue[_Item[Any] | None] = queue.SimpleQueue()
@@ -144,21 +149,44 @@ class GroupCommitter:
                 self._thread.start()
 
     def _loop(self) -> None:
+        expected = 0  # units the next batch may expect: the last batch's and those that queued during its commit
         while True:
             first = self._queue.get()
             if first is None:
                 return
             batch = [first]
-            while len(batch) < self.max_batch:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    self._queue.put(None)  # stop after this batch
-                    break
-                batch.append(item)
+            stopping = self._take(batch)
+            if not stopping and self.gather and len(batch) < expected:
+                stopping = self._gather(batch, min(expected, self.max_batch))
             self._commit(sorted(batch, key=lambda i: i.order))
+            expected = len(batch) + self._queue.qsize()
+
+    def _take(self, batch: list[_Item[Any]]) -> bool:
+        """Add what is queued to `batch` (up to max_batch); True when a stop was queued."""
+        while len(batch) < self.max_batch:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return False
+            if item is None:
+                self._queue.put(None)  # stop after this batch
+                return True
+            batch.append(item)
+        return False
+
+    def _gather(self, batch: list[_Item[Any]], expected: int) -> bool:
+        """Concurrent requests: wait up to `gather` seconds until the batch has the units it may expect -- those of the
+        last batch (answered, they come back) and those that queued while it committed. Without it, half the clients
+        of a process queue while the other half commit, and the batches stay half as big as they could be, each with
+        the same statements and round trips; or the stragglers of a batch (the event loop parses requests one after
+        the other) commit in a batch of their own. At one client (batches of one) nobody waits; when the load drops,
+        one batch waits `gather` and the next ones no longer do. True when a stop was queued."""
+        deadline = time.monotonic() + self.gather
+        while len(batch) < expected and time.monotonic() < deadline:
+            time.sleep(_GATHER_STEP)  # the GIL is free: the event loop finishes the requests it is parsing
+            if self._take(batch):
+                return True
+        return False
 
     def _commit(self, batch: list[_Item[Any]]) -> None:
         outcomes: list[tuple[_Item[Any], Any, BaseException | None]] = []

@@ -25,8 +25,11 @@ log drops the repeats (`SqliteLog.send_once`, keyed by event id); Kafka consumer
 idempotent per event id. On PostgreSQL, several API processes share one outbox: a relay
 drains it only while holding a session-level advisory lock on a connection of its own, so
 one relay at a time reads, sends and deletes, and rows of one publication leave in the order
-they were committed. No transaction stays open across the send (read, commit; send, wait for
-the acknowledgement; delete, commit): the rows the relay works on lock nothing the writers need.
+they were committed. Under load the background relay that has the lock keeps it between drains,
+looking for rows every few milliseconds, and relays every process's rows; the others leave
+it be until it lets the lock go (a second without rows, its process stopping or dying). No
+transaction stays open across the send (each statement runs in autocommit: read; send, wait for
+the acknowledgement; delete): the rows the relay works on lock nothing the writers need.
 A relay that dies holding the lock loses its session, and with it the lock.
 """
 
@@ -35,6 +38,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import time
 import weakref
 from collections.abc import Sequence
 from pathlib import Path
@@ -54,7 +58,8 @@ log = logging.getLogger("govcast.outbox")
 
 BATCH = 500  # rows per bus send
 POLL_SECONDS = 1.0  # background check for rows other processes (or a crash) left
-BUSY_RETRY_SECONDS = 0.02  # another process held the drain lock: look again soon (it may have read before our commit)
+HELD_POLL_SECONDS = 0.02  # PostgreSQL: the relay holding the drain lock looks for other processes' rows this often
+HOLD_SECONDS = 1.0  # ... and lets the lock go once it found no rows for this long
 _RELAY_LOCK = 0x676F76636173745F  # "govcast_": the advisory lock of the PostgreSQL outbox drain
 _ADD = insert(outbox)  # built once: every submission adds a row
 _OLDEST = select(outbox).order_by(outbox.c.seq).limit(bindparam("batch"))
@@ -161,19 +166,22 @@ class OutboxRelay:
         self._thread: threading.Thread | None = None
         self.bus_down = False  # the last send failed: the committing threads leave relaying to the background
         self._shared = store.engine.dialect.name == "postgresql"  # several processes share the outbox
-        self._busy = False  # the last drain found another process's relay holding the lock
+        self._held: Connection | None = None  # PostgreSQL: the connection holding the drain lock between drains
+        self._found_at = 0.0  # when the held lock last found rows to relay
+        self._busy_at: float | None = None  # when a drain last found the lock held by another process's relay
         self._inline: _InlineLog | None = None
         if shares_file(store, bus):  # one file: submissions append to the log in their own transaction
             self._inline = _INLINE.setdefault(store.engine, _InlineLog(bus))  # type: ignore[arg-type]
 
     # -- relaying -------------------------------------------------------------
-    def drain(self) -> int:
+    def drain(self, *, hold: bool = False) -> int:
         """Relay every committed row (in batches); the number relayed. Bus errors propagate, rows stay.
 
-        On PostgreSQL, 0 when another process's relay is draining (it relays our rows too)."""
+        On PostgreSQL, 0 when another process's relay holds the drain lock (it relays our rows too). `hold` (the
+        background thread): keep the lock after the drain while rows keep coming (`_drain_shared`)."""
         with self._drain_lock:
             if self._shared:
-                return self._drain_shared()
+                return self._drain_shared(hold)
             total = 0
             while True:
                 moved = self._relay_batch()
@@ -206,36 +214,64 @@ class OutboxRelay:
                 self._delete(conn, rows)
         return len(rows)
 
-    def _drain_shared(self) -> int:
-        """PostgreSQL: drain under the session lock, each read and delete its own short transaction."""
-        total = 0
-        conn = self.store.engine.connect()
-        try:
-            self._busy = not conn.execute(select(func.pg_try_advisory_lock(_RELAY_LOCK))).scalar_one()
-            conn.commit()
-            if self._busy:
-                return 0  # another process is draining; we look again in BUSY_RETRY_SECONDS
+    def _drain_shared(self, hold: bool) -> int:
+        """PostgreSQL: drain under the session lock, on a connection in autocommit: each statement (lock, read, delete,
+        unlock) is its own transaction, one round trip each, and no transaction is open while the broker acknowledges.
+
+        The background relay (`hold`) keeps the lock and its connection between drains while it finds rows (then
+        looking every HELD_POLL_SECONDS), and lets them go after HOLD_SECONDS without any: under load, one process
+        relays for all of them with two statements per drain (read, delete), and the others, finding the lock held,
+        do not ask for it again for `poll_seconds` -- the holder relays their rows within HELD_POLL_SECONDS."""
+        conn = self._held
+        if conn is None:
+            if hold and self._busy_at is not None and time.monotonic() - self._busy_at < self.poll_seconds:
+                return 0  # another process's relay held the lock a moment ago: it relays our rows too
+            conn = self.store.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
             try:
-                while True:
-                    rows = self._oldest(conn)
-                    conn.commit()  # no transaction open while the broker acknowledges
-                    self._send(rows)
-                    self._delete(conn, rows)
-                    conn.commit()
-                    total += len(rows)
-                    if len(rows) < self.batch:
-                        return total
-            finally:
-                self._unlock(conn)
+                locked = conn.execute(select(func.pg_try_advisory_lock(_RELAY_LOCK))).scalar_one()
+            except BaseException:
+                conn.close()
+                raise
+            if not locked:
+                conn.close()
+                self._busy_at = time.monotonic()
+                return 0
+            self._busy_at = None
+            self._found_at = time.monotonic()
+        self._held = None
+        total = 0
+        try:
+            while True:
+                rows = self._oldest(conn)
+                self._send(rows)
+                self._delete(conn, rows)
+                total += len(rows)
+                if len(rows) < self.batch:
+                    break
+        except BaseException:
+            self._let_go(conn)
+            raise
+        now = time.monotonic()
+        if total:
+            self._found_at = now
+        if hold and now - self._found_at < HOLD_SECONDS:
+            self._held = conn
+            return total
+        self._let_go(conn)
+        if hold and pending(self.store):  # committed after our last read, by a process that found the lock held
+            self._wake.set()
+        return total
+
+    def _let_go(self, conn: Connection) -> None:
+        try:
+            self._unlock(conn)
         finally:
             conn.close()
 
     @staticmethod
     def _unlock(conn: Connection) -> None:
         try:
-            conn.rollback()  # a failed statement left the transaction aborted: the unlock must run outside it
             conn.execute(select(func.pg_advisory_unlock(_RELAY_LOCK)))
-            conn.commit()
         except Exception:
             log.warning("outbox relay: could not release the drain lock; closing its connection (which releases it)")
             conn.invalidate()  # a pooled connection must never keep the lock: the server drops it with the session
@@ -280,6 +316,13 @@ class OutboxRelay:
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
+        if self._drain_lock.acquire(timeout=10):
+            try:
+                if self._held is not None:  # the drain lock goes now, not when the process ends
+                    held, self._held = self._held, None
+                    self._let_go(held)
+            finally:
+                self._drain_lock.release()
 
     def _pause(self, seconds: float) -> None:
         self._stopping.wait(seconds)
@@ -291,7 +334,7 @@ class OutboxRelay:
             before_sleep=lambda state: log.warning("outbox relay: %s; trying again", state.outcome and state.outcome.exception()),
         )
         while not self._stopping.is_set():
-            self._wake.wait(BUSY_RETRY_SECONDS if self._busy else self.poll_seconds)
+            self._wake.wait(HELD_POLL_SECONDS if self._held is not None else self.poll_seconds)
             self._wake.clear()
             if self._stopping.is_set():
                 return
@@ -299,5 +342,5 @@ class OutboxRelay:
                 with attempt:
                     if self._stopping.is_set():
                         return
-                    self.drain()
+                    self.drain(hold=True)
             self.bus_down = False

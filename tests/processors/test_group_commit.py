@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -206,3 +207,43 @@ def test_staged_units_prepare_together_then_finish_and_only_finished_units_keep_
     prepares = [s for s in steps if s.startswith("prepare")]
     assert steps[:len(prepares)] == prepares and len(prepares) == 5  # every prepare before the first finish
     assert kept(store) == {"k1", "k4", "k5"}
+
+
+def test_under_load_a_batch_gathers_the_stragglers_of_the_last_one_and_a_lone_request_never_waits(store: StatusStore) -> None:
+    commits = []
+    event.listen(store.engine, "commit", lambda conn: commits.append(1))
+    writer = GroupCommitter(store, gather=1.0)  # generous: the stragglers below come 50 ms apart
+    first_running, release = threading.Event(), threading.Event()
+
+    def slow_first(conn: Connection) -> None:
+        first_running.set()
+        release.wait(10)
+
+    def unit(n: int):  # type: ignore[no-untyped-def]
+        return lambda conn: enqueue(conn, [row(n)])
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        first = pool.submit(writer.run, slow_first)
+        assert first_running.wait(10)
+        together = [pool.submit(writer.run, unit(n)) for n in range(4)]
+        while writer._queue.qsize() < 4:
+            threading.Event().wait(0.01)
+        release.set()
+        for future in [first, *together]:  # a batch of one (four queued meanwhile), then one of the four
+            future.result()
+        commits.clear()
+        stragglers = []
+        for n in range(4, 8):  # as many as the last batch had, arriving one after the other: the first waits for them
+            stragglers.append(pool.submit(writer.run, unit(n)))
+            threading.Event().wait(0.05)
+        for future in stragglers:
+            future.result()
+        assert len(commits) == 1  # one batch for the four, not one for the first and another for the rest
+        commits.clear()
+        writer.run(unit(8))  # the load is gone: this batch waits `gather` for the four it expects, and commits alone
+        started = time.monotonic()
+        for n in range(9, 12):  # then batches of one, which never wait
+            writer.run(unit(n))
+        assert time.monotonic() - started < 1.0
+    writer.close()
+    assert kept(store) == {f"k{n}" for n in range(12)}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from persistence.group_commit import GroupCommitter
 from persistence.store import StatusStore
 from processors.bus import Outbound
 from processors.embedded.log import SqliteLog
-from processors.outbox import OutboxRelay, enqueue, pending
+from processors.outbox import _RELAY_LOCK, HOLD_SECONDS, OutboxRelay, enqueue, pending
 from schemas.events import new_event
 from tests.processors.test_embedded_log import read_all
 from tests.store_backends import backend_url
@@ -115,3 +116,55 @@ def _slow_broker_case(store: StatusStore) -> None:
         broker.release.set()
         writer.close()
         relay.stop()
+
+
+class Recording:
+    """TEST DOUBLE of a bus that takes every message at once."""
+
+    def __init__(self) -> None:
+        self.sent: list[Outbound] = []
+
+    def send(self, messages: list[Outbound]) -> None:
+        self.sent += messages
+
+
+def drain_lock_holders(store: StatusStore) -> int:
+    """Sessions holding the outbox drain lock (pg_locks shows a bigint key as its high and low 32 bits)."""
+    with store.engine.connect() as conn:
+        return int(conn.execute(text(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = :high AND objid = :low"),
+            {"high": _RELAY_LOCK >> 32, "low": _RELAY_LOCK & 0xFFFFFFFF}).scalar_one())
+
+
+def wait_for(condition: Callable[[], bool], seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+@pytest.mark.postgres
+def test_on_postgresql_one_background_relay_keeps_the_drain_lock_while_rows_come_and_lets_it_go_after(tmp_path: Path) -> None:
+    with backend_url("postgres", tmp_path) as url:
+        store = StatusStore(url)
+        bus = Recording()
+        relays = [OutboxRelay(store, bus) for _ in range(2)]  # two API processes sharing one outbox
+        writers = [GroupCommitter(store, after_commit=relay.after_commit) for relay in relays]
+        try:
+            for n in range(30):
+                writers[n % 2].run(lambda conn, n=n: enqueue(conn, [msg("a", n)]))
+            wait_for(lambda: pending(store) == 0)  # every row relayed, whichever process committed it
+            assert [m.event.data["n"] for m in bus.sent] == list(range(30))  # in commit order, each once
+            assert drain_lock_holders(store) == 1  # kept between drains, by one relay
+            wait_for(lambda: drain_lock_holders(store) == 0, seconds=HOLD_SECONDS + 5)  # no rows for a while: let go
+            for n in range(30, 33):  # either relay takes it again
+                writers[n % 2].run(lambda conn, n=n: enqueue(conn, [msg("a", n)]))
+            wait_for(lambda: pending(store) == 0)
+            assert [m.event.data["n"] for m in bus.sent] == list(range(33))
+        finally:
+            for writer in writers:
+                writer.close()
+            for relay in relays:
+                relay.stop()
+        assert drain_lock_holders(store) == 0  # a stopped relay holds nothing
+        store.close()
