@@ -85,7 +85,7 @@ class Projection:
         """Apply `updates` in order; per update False when its event id was applied before (a replay)."""
         if not updates:
             return []
-        recorded = set(conn.execute(self._record, [_timeline_row(event_id, ev) for event_id, ev in updates]).scalars())
+        recorded = set(conn.execute(self._record, [timeline_row(event_id, ev) for event_id, ev in updates]).scalars())
         applied: list[bool] = []
         fresh: list[StatusEvent] = []
         for event_id, ev in updates:
@@ -227,6 +227,6 @@ def overall_status(channel_states: Sequence[str], *, retracted: bool) -> str:
     return "delivering"
 
 
-def _timeline_row(event_id: str, ev: StatusEvent) -> dict[str, Any]:
+def timeline_row(event_id: str, ev: StatusEvent) -> dict[str, Any]:
     return {"event_id": event_id, "publication_id": ev.publication_id, "version": ev.version, "channel": ev.channel,
             "status": ev.status.value, "detail": ev.detail, "at": ev.at, "actor": ev.actor}

@@ -23,7 +23,7 @@ from persistence.engine import advisory_lock, make_engine, normalize_url, readin
 from persistence.engine import at_batch_end as batch_end
 from persistence.migrate import open_schema
 from persistence.operations import Operations
-from persistence.projection import Projection, overall_status
+from persistence.projection import Projection, overall_status, timeline_row
 from persistence.sessions import Sessions
 from persistence.tables import archived_index_nos, deliveries, idempotency, index_sequences, publications, timeline
 from persistence.tokens import Principal, TokenRecord, TokenRecords
@@ -198,6 +198,22 @@ class StatusStore(TokenRecords, Operations, Sessions):
             set_={**{f: new[f] for f in fields}, "status": case((old.version < new.version, new.status), else_=old.status)},
             where=(old.version <= new.version) & (new.retracted | old.retracted.is_(False)),
         )
+
+    def record_timeline(self, conn: Connection, updates: Sequence[tuple[str, StatusEvent]], *,
+                        at_batch_end: bool = False) -> None:
+        """Timeline entries of status events committed by their producer itself (no projection runs for them):
+        an event id already recorded is skipped, as the projection skips it. `at_batch_end`: as `upsert_publication`."""
+        for event_id, ev in updates:
+            row = timeline_row(event_id, ev)
+            if not (at_batch_end and batch_end(conn, self._add_timeline, row)):
+                self._add_timeline(conn, [row])
+
+    def _add_timeline(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        conn.execute(self._timeline_statement, rows)
+
+    @functools.cached_property
+    def _timeline_statement(self) -> Any:
+        return self._insert(timeline).on_conflict_do_nothing(index_elements=[timeline.c.event_id])
 
     def publication_row(self, publication_id: str, conn: Connection | None = None) -> Any:
         if conn is not None:

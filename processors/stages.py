@@ -70,9 +70,16 @@ class ChangeKind(StrEnum):
     approved = "approved"  # an operator reviewed what screening held and let it go
 
 
+# CloudEvents extension attribute of a change event: the status its producer committed in the same transaction as
+# the event, together with that status's timeline entry (`scheduled_status`, under the id the plan would give it).
+# The submit API sets it to `scheduled` for a submission that waits for its publish_at: the plan has nothing to add.
+RECORDED_STATUS = "recordedstatus"
+
+
 class PublicationChange(BaseModel):
     kind: ChangeKind
     publication: Publication
+    recorded: str | None = None  # RECORDED_STATUS of the event, if any
 
 
 UNKNOWN_OUTCOME = "outcome unknown"  # in the reason of a retry or dead letter whose copy may have been posted
@@ -102,8 +109,9 @@ async def plan(change: PublicationChange, ctx: StageContext) -> list[BaseModel]:
     if pub.retracted:
         action = Action.retract
     elif change.kind is not ChangeKind.released and pub.publish_at and pub.publish_at > now:
-        return [StatusEvent(publication_id=pub.id, version=pub.version, status=DeliveryStatus.scheduled,
-                            detail=f"scheduled for {pub.publish_at.isoformat()}", at=now, publication=pub)]
+        if change.kind is ChangeKind.submitted and change.recorded == DeliveryStatus.scheduled.value:
+            return []  # the submission committed its `scheduled` status and timeline entry with the event
+        return [scheduled_status(pub, now)]
     out: list[BaseModel] = []
     note: list[StatusEvent] = []
     if not pub.retracted:
@@ -250,6 +258,14 @@ async def project_statuses(messages: list[list[StatusUpdate]], ctx: StageContext
     """The projection for a batch of status messages, in one store transaction."""
     await asyncio.to_thread(ctx.store.apply_status_many, [(u.event_id, u.event) for m in messages for u in m])
     return [[] for _ in messages]
+
+
+def scheduled_status(pub: Publication, now: dt.datetime, *, carried: bool = True) -> StatusEvent:
+    """The whole publication waits for its publish_at (the scheduler releases it then). `carried`: the event
+    carries the publication (a projection that finds no row for it records it from there)."""
+    assert pub.publish_at is not None
+    return StatusEvent(publication_id=pub.id, version=pub.version, status=DeliveryStatus.scheduled,
+                       detail=f"scheduled for {pub.publish_at.isoformat()}", at=now, publication=pub if carried else None)
 
 
 def due_releases(ctx: StageContext) -> list[PublicationChange]:

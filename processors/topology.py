@@ -55,8 +55,10 @@ _TYPE_BY_CHANGE = {v: k for k, v in _CHANGE_BY_TYPE.items()}
 
 def decode_change(event: CloudEvent) -> PublicationChange:
     data = event.data
+    recorded = (event.model_extra or {}).get(stages.RECORDED_STATUS)
     return PublicationChange(kind=_CHANGE_BY_TYPE[event.type],
-                             publication=wire.publications.validated(data) if isinstance(data, dict) else data)
+                             publication=wire.publications.validated(data) if isinstance(data, dict) else data,
+                             recorded=recorded if isinstance(recorded, str) else None)
 
 
 def decode_task(event: CloudEvent) -> DeliveryTask:

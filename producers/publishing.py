@@ -37,12 +37,14 @@ from processors.bus import Bus, Outbound
 from processors.normalize import normalize
 from processors.outbox import OutboxRelay, enqueue
 from processors.screen import Severity, screen
+from processors.stages import RECORDED_STATUS, scheduled_status
 from producers import entropy
 from producers.auth import TokenCache, actor_of, may_see_department
 from producers.errors import Conflict, FieldError, Forbidden, Invalid, NotFound, Unauthorized, Unavailable
 from producers.lifecycle import LAPSING, expire, kept_lapse, lapse_errors, lapse_targets
 from producers.numbering import Unnumbered, stand_in
-from schemas.events import EventType, Topics, new_event
+from schemas.delivery import DeliveryStatus
+from schemas.events import EventType, Topics, derived_id, new_event
 from schemas.publication import Accepted, IndexNo, Publication, PublicationIn, RelatedRef, RetractIn
 from settings import Settings
 
@@ -209,7 +211,7 @@ class Publisher:
                 outcome = self._answer(pub, status)
                 if idempotency_key is not None:
                     self.store.remember_answer(conn, principal.id, idempotency_key, req_hash, outcome.status_code, outcome.body)
-                enqueue(conn, [self._message(EventType.submitted, pub)])
+                enqueue(conn, [self._submitted(conn, pub, status, now)])
                 return outcome
 
             if idempotency_key is None and not sent and not lapsing:
@@ -230,7 +232,7 @@ class Publisher:
         audited = audit.record(conn, principal, "publication.submit", draft.id,
                                {"title": draft.title, "index_no": draft.index_no_text})
         outcome = self._answer(draft, status)
-        message = self._message(EventType.submitted, draft)
+        message = self._submitted(conn, draft, status, now)
         queued = enqueue(conn, [message])
         unnumbered = Unnumbered(later, draft, outcome.body, [row, audited, *queued], [message.event.data])
         if not at_batch_end(conn, self._number_batch, unnumbered, runs_first=True):
@@ -414,11 +416,22 @@ class Publisher:
     def _revised_message(self, pub: Publication) -> Outbound:
         return self._message(EventType.revised, pub)
 
-    def _message(self, event_type: str, pub: Publication) -> Outbound:
+    def _message(self, event_type: str, pub: Publication, **extensions: str) -> Outbound:
         # The JSON form through the wire cache: this process's pipeline (embedded mode) then decodes the event to this
         # very model instead of validating the publication again.
         return Outbound(topic=Topics.publications, key=pub.id,
-                        event=new_event(event_type, self.source, pub.id, wire.publications.dumped(pub)))
+                        event=new_event(event_type, self.source, pub.id, wire.publications.dumped(pub), **extensions))
+
+    def _submitted(self, conn: Connection, pub: Publication, status: str, now: dt.datetime) -> Outbound:
+        """The event of a new submission. One that waits for its publish_at also gets its `scheduled` timeline entry
+        here, in the submission's transaction, under the id the plan would give it; the event says so
+        (stages.RECORDED_STATUS), and the plan adds nothing (no status message, no projection) until its release."""
+        if status != DeliveryStatus.scheduled.value:
+            return self._message(EventType.submitted, pub)
+        message = self._message(EventType.submitted, pub, **{RECORDED_STATUS: status})
+        self.store.record_timeline(conn, [(derived_id(message.event.id, 0), scheduled_status(pub, now, carried=False))],
+                                  at_batch_end=True)
+        return message
 
     # -- checks ---------------------------------------------------------------
     def _publishing_department(self, principal: Principal, data: PublicationIn) -> str:

@@ -63,7 +63,9 @@ class CloudEvent(BaseModel):
         return event
 
 
-def new_event(type_: str, source: str, subject: str | None, data: BaseModel | dict[str, Any], *, event_id: str | None = None) -> CloudEvent:
+def new_event(type_: str, source: str, subject: str | None, data: BaseModel | dict[str, Any], *, event_id: str | None = None,
+              **extensions: str) -> CloudEvent:
+    """A CloudEvent; `extensions`: extension attributes (lowercase names), carried next to the standard ones."""
     payload = data.model_dump(mode="json") if isinstance(data, BaseModel) else data
     return CloudEvent(
         id=event_id or str(uuid.uuid4()),
@@ -72,6 +74,7 @@ def new_event(type_: str, source: str, subject: str | None, data: BaseModel | di
         subject=subject,
         time=dt.datetime.now(dt.UTC),
         data=payload,
+        **extensions,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import errno
+import json
 from pathlib import Path
 from typing import ClassVar
 
@@ -13,7 +14,8 @@ import pytest
 from govcast.samples import DEMO_DEPARTMENT, sample_policy
 from persistence.store import StatusStore
 from processors.normalize import normalize
-from processors.stages import ChangeKind, DeadLetter, PublicationChange, StageContext, deliver, plan
+from processors.stages import RECORDED_STATUS, ChangeKind, DeadLetter, PublicationChange, StageContext, deliver, plan
+from processors.topology import decode_change
 from schemas import (
     Action,
     Delivered,
@@ -27,6 +29,7 @@ from schemas import (
     StatusEvent,
     UnknownOutcome,
 )
+from schemas.events import CloudEvent, EventType, new_event
 from settings import Settings
 
 NOW = dt.datetime(2025, 3, 5, 2, 0, tzinfo=dt.UTC)
@@ -79,6 +82,30 @@ def test_plan_holds_future_publications_until_released(ctx: StageContext) -> Non
     assert [type(m) for m in held] == [StatusEvent] and held[0].status is DeliveryStatus.scheduled
     released = run(plan(PublicationChange(kind=ChangeKind.released, publication=later), ctx))
     assert any(isinstance(m, DeliveryTask) for m in released)
+
+
+def test_plan_adds_nothing_to_a_scheduled_submission_whose_status_was_recorded_with_it(ctx: StageContext) -> None:
+    later = publication(publish_at=(NOW + dt.timedelta(hours=2)).isoformat())
+    recorded = PublicationChange(kind=ChangeKind.submitted, publication=later, recorded="scheduled")
+    assert run(plan(recorded, ctx)) == []  # the submit API committed `scheduled` and its timeline entry
+    # only a submission's own record counts: any other change of a future publication still says so itself
+    for kind in (ChangeKind.revised, ChangeKind.approved):
+        [status] = run(plan(PublicationChange(kind=kind, publication=later, recorded="scheduled"), ctx))
+        assert isinstance(status, StatusEvent) and status.status is DeliveryStatus.scheduled
+    # due by the time it is planned: published as before, whatever the submission recorded
+    due = publication(publish_at=(NOW - dt.timedelta(minutes=1)).isoformat())
+    planned = run(plan(PublicationChange(kind=ChangeKind.submitted, publication=due, recorded="scheduled"), ctx))
+    assert any(isinstance(m, DeliveryTask) for m in planned)
+
+
+def test_decode_change_reads_the_recorded_status_extension() -> None:
+    pub = publication()
+    plain = new_event(EventType.submitted, "/test", pub.id, pub)
+    marked = new_event(EventType.submitted, "/test", pub.id, pub, **{RECORDED_STATUS: "scheduled"})
+    assert decode_change(CloudEvent.from_json(plain.to_json())).recorded is None
+    again = CloudEvent.from_json(marked.to_json())
+    assert json.loads(marked.to_json())[RECORDED_STATUS] == "scheduled"
+    assert decode_change(again).recorded == "scheduled" and decode_change(again).publication.id == pub.id
 
 
 def test_plan_retracts_on_every_channel(ctx: StageContext) -> None:

@@ -5,10 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+from sqlalchemy import select
+
 from govcast.samples import DEMO_DEPARTMENT, OTHER_DEPARTMENT, sample_interpretation, sample_policy
 from persistence.store import Principal
+from persistence.tables import timeline
+from processors.stages import RECORDED_STATUS
 from producers.publishing import Publisher
-from schemas.events import EventType, Topics
+from schemas.events import EventType, Topics, derived_id
 from schemas.publication import PublicationIn
 
 CODE = DEMO_DEPARTMENT["publisher_code"]
@@ -71,6 +75,23 @@ def test_publish_at_in_the_future_is_scheduled(client, dept):
     earlier = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).isoformat()
     assert submit(client, dept, sample_policy(publish_at=later)).json()["status"] == "scheduled"
     assert submit(client, dept, sample_policy(publish_at=earlier)).json()["status"] == "pending"
+
+
+def test_a_scheduled_submission_records_its_timeline_entry_with_its_event(client, dept, bus, store):
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=2)
+    accepted = submit(client, dept, sample_policy(publish_at=later.isoformat())).json()
+    now = submit(client, dept).json()
+    scheduled_event, now_event = bus.events()
+    # the plan adds nothing for it (processors.stages.RECORDED_STATUS): the submission's commit holds what it would have
+    assert scheduled_event.model_extra == {RECORDED_STATUS: "scheduled"} and not now_event.model_extra
+    [entry] = store.timeline_of(accepted["id"])
+    with store.engine.connect() as conn:  # the id the plan's own status would have had: a replayed plan adds no second
+        assert conn.execute(select(timeline.c.event_id)).scalars().all() == [derived_id(scheduled_event.id, 0)]
+    assert (entry["status"], entry["channel"], entry["version"]) == ("scheduled", None, 1)
+    assert entry["detail"] == f"scheduled for {later.isoformat()}"
+    assert store.timeline_of(now["id"]) == []
+    body = client.get(accepted["links"]["self"], headers=dept).json()
+    assert body["status"] == "scheduled" and [e["status"] for e in body["timeline"]] == ["scheduled"]
 
 
 def test_related_references_resolve_to_stored_publications(client, dept, other, problem):
