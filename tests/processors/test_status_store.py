@@ -474,8 +474,10 @@ def bus() -> MemoryBus:
 
 
 @pytest.fixture
-def publisher(store: StatusStore, bus: MemoryBus, tmp_path: Path) -> Publisher:
-    return Publisher(Settings(data_dir=tmp_path, channels=["portal"]), store, bus)
+def publisher(store: StatusStore, bus: MemoryBus, tmp_path: Path) -> Iterator[Publisher]:
+    p = Publisher(Settings(data_dir=tmp_path, channels=["portal"]), store, bus)
+    yield p
+    p.close()  # its relay thread (PostgreSQL) must not outlive the test's schema
 
 
 DEPARTMENT = Principal("prn_dept", "department", DEMO_DEPARTMENT["name"], DEPT)
