@@ -43,7 +43,7 @@ ACTIONS = {
     "retract": ActionSpec("撤回这条信息（所有渠道）", "确认撤回", operator_only=False, reason="撤回原因", danger=True),
     "approve": ActionSpec("审核通过并发布", "确认通过"),
     "reject": ActionSpec("审核不通过（撤回，部门须修改后重新报送）", "确认不通过", reason="不通过的原因", danger=True),
-    "pause": ActionSpec("暂停该渠道（投递排队等待，不会丢失）", "确认暂停", reason="暂停原因", danger=True),
+    "pause": ActionSpec("暂停该渠道（一秒内对所有投递生效；投递排队等待，不会丢失）", "确认暂停", reason="暂停原因", danger=True),
     "resume": ActionSpec("恢复该渠道", "确认恢复"),
 }
 
