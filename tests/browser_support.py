@@ -320,3 +320,16 @@ def tab_to(page: Page, *, href: str | None = None, url: str | None = None, text:
         seen.append(stop)
     wanted = f"href={href!r} url={url!r} text={text!r} id={element_id!r}"
     raise AssertionError(f"{key} never reached {wanted}; stops:\n  " + "\n  ".join(map(str, seen)))
+
+
+def sign_in_by_keyboard(page: Page, login_url: str, token: str) -> None:
+    """Open the console's login page and sign in with the keyboard alone: the page starts in the token field.
+
+    Chromium focuses an `autofocus` field at its next rendering step, which can come after the load event on a
+    busy machine; keys typed before that are lost. So wait (up to 5 s) for the field to take the focus by itself:
+    a page without autofocus still fails here.
+    """
+    page.goto(login_url)
+    page.wait_for_function("document.activeElement && document.activeElement.id === 'token'", timeout=5000)
+    page.keyboard.type(token)
+    page.keyboard.press("Enter")

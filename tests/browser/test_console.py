@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from govcast.samples import DEMO_DEPARTMENT, sample_policy
-from tests.browser_support import DESKTOP, PHONE, axe, horizontal_overflow, screenshot, tab_to
+from tests.browser_support import DESKTOP, PHONE, axe, horizontal_overflow, screenshot, sign_in_by_keyboard, tab_to
 from tests.conftest import Client, GovcastProcess, launch
 
 if TYPE_CHECKING:
@@ -181,10 +181,7 @@ def test_every_console_page_passes_axe(page: Page, console: Console) -> None:
 
 
 def test_pausing_and_resuming_a_channel_by_keyboard_alone(page: Page, console: Console) -> None:
-    page.goto(f"{console.url}/login")
-    assert page.evaluate("document.activeElement.id") == "token"  # the login page starts in the token field
-    page.keyboard.type(console.operator_token)
-    page.keyboard.press("Enter")
+    sign_in_by_keyboard(page, f"{console.url}/login", console.operator_token)  # the page starts in the token field
     page.wait_for_url(f"{console.url}/")
 
     tab_to(page, href="/console/channels")

@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from govcast.samples import DEMO_DEPARTMENT, sample_policy
-from tests.browser_support import DESKTOP, PHONE, axe, horizontal_overflow, screenshot, tab_to
+from tests.browser_support import DESKTOP, PHONE, axe, horizontal_overflow, screenshot, sign_in_by_keyboard, tab_to
 from tests.conftest import Client, GovcastProcess, launch
 
 if TYPE_CHECKING:
@@ -49,9 +49,7 @@ def test_an_editor_reviews_and_approves_a_weibo_copy_by_keyboard(page: Page, sys
     weibo_status(department, pub_id, "awaiting_review")
 
     console = f"{system.url}/console"
-    page.goto(f"{console}/login")
-    page.keyboard.type(operator)
-    page.keyboard.press("Enter")
+    sign_in_by_keyboard(page, f"{console}/login", operator)
     page.wait_for_url(f"{console}/")
     page.goto(f"{console}/reviews")
     assert "关于审核微博稿件的通知" in page.locator("main").inner_text()

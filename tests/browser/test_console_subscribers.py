@@ -13,7 +13,16 @@ import pytest
 import requests
 
 from govcast.samples import DEMO_DEPARTMENT, sample_policy
-from tests.browser_support import DESKTOP, PHONE, assert_keyboard_reaches_all, axe, horizontal_overflow, screenshot, tab_to
+from tests.browser_support import (
+    DESKTOP,
+    PHONE,
+    assert_keyboard_reaches_all,
+    axe,
+    horizontal_overflow,
+    screenshot,
+    sign_in_by_keyboard,
+    tab_to,
+)
 from tests.conftest import Client, GovcastProcess, launch
 from tests.push_support import credit_code
 
@@ -81,9 +90,7 @@ def test_an_operator_finds_a_business_and_pauses_it_by_keyboard(page: Page, syst
     pushed(department, pub_id)
 
     console = f"{system.url}/console"
-    page.goto(f"{console}/login")
-    page.keyboard.type(operator)
-    page.keyboard.press("Enter")
+    sign_in_by_keyboard(page, f"{console}/login", operator)
     page.wait_for_url(f"{console}/")
     tab_to(page, href="/console/subscribers")
     page.keyboard.press("Enter")
