@@ -93,4 +93,6 @@ def test_a_busy_consumer_gathers_a_trickle_of_appends_into_few_rounds(tmp_path: 
     log.close()
     store.close()
     assert seen == list(range(count))
-    assert log.fetches < count // 2  # not a round (and an empty fetch) per append
+    # Without the linger each append costs a round and an empty fetch (about 2 x count); a loaded machine stretches
+    # the trickle's 1 ms sleeps past the 5 ms linger now and then, so the bound leaves room for that.
+    assert log.fetches < count  # not a round (and an empty fetch) per append
