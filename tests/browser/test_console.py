@@ -194,6 +194,8 @@ def test_pausing_and_resuming_a_channel_by_keyboard_alone(page: Page, console: C
     page.keyboard.type("微博账号年检")
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.innerText") == "确认暂停"
+    assert "一秒内对所有投递生效" in page.locator("main").inner_text()  # the operator is told when the pause holds
+    screenshot(page, "console-pause-confirm")
     page.keyboard.press("Enter")
     page.wait_for_url(f"{console.url}/channels?done=pause")
     assert "微博 已暂停" in page.locator(".banner.paused").inner_text()
