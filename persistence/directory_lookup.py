@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine, or_, select
 
-from persistence.subscribers import recipients, subscribers
+from persistence.push_recipients import recipients
+from persistence.subscribers import subscribers
 from persistence.tables import publications
 from schemas.subscriber import Subscriber
 

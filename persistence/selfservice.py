@@ -23,7 +23,8 @@ from typing import Any
 from sqlalchemy import Column, Connection, Index, Integer, String, Table, Text, delete, func, insert, select, update
 
 from persistence.audit import Actor
-from persistence.subscribers import SubscriberStore, recipients, subscribers, utcnow
+from persistence.push_recipients import recipients, utcnow
+from persistence.subscribers import SubscriberStore, subscribers
 from persistence.tables import UTCDateTime, metadata
 from persistence.tokens import Principal
 from schemas.subscriber import Subscriber

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel
 
 from adapters.push.message import REVISED_EVENT
-from persistence.subscribers import RecipientUpdate
+from persistence.push_recipients import RecipientUpdate
 from processors import stages
 from processors.stages import StageContext
 from schemas.delivery import (

@@ -29,7 +29,8 @@ from adapters.push.unsubscribe import make_token
 from adapters.push.webhook import WebhookSender
 from adapters.push.webhook_client import WebhookClient
 from adapters.push.wechat_template import WechatTemplateSender
-from persistence.subscribers import RecipientUpdate, SubscriberStore
+from persistence.push_recipients import RecipientUpdate
+from persistence.subscribers import SubscriberStore
 from schemas.delivery import Action, Deferral, Delivered, DeliveryResult, DeliveryTask, Pending, Rejected
 from schemas.publication import Publication
 from schemas.subscriber import PushChannel, Subscriber

@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from persistence.audit import Actor
+from persistence.push_recipients import utcnow
 from persistence.selfservice import Outcome, SelfService
-from persistence.subscribers import SubscriberStore, utcnow
+from persistence.subscribers import SubscriberStore
 from producers.subscribe.links import make_manage_token, mask_email, mask_mobile, read_manage_token
 from producers.subscribe.notify import Notifier
 from schemas.subscriber import SELF_VERIFIED, Subscriber, SubscriberIn

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine, and_, select
 
 from adapters.push.targeting import TargetIndex, why
-from persistence.subscribers import recipients
+from persistence.push_recipients import recipients
 from persistence.tables import deliveries, publications
 from producers.subscribe.center import CHANNEL_NAMES
 from schemas.publication import Kind, Publication, Relation, Validity

@@ -12,8 +12,9 @@ import pytest
 from sqlalchemy import create_engine
 
 from persistence.ledger import Ledger
+from persistence.push_recipients import RecipientUpdate
 from persistence.store import StatusStore
-from persistence.subscribers import RecipientUpdate, SubscriberStore
+from persistence.subscribers import SubscriberStore
 from schemas.delivery import DeliveryStatus, StatusEvent
 from tests.processors.test_status_store import pub as sample_pub
 from tests.processors.test_status_store import record
