@@ -56,8 +56,7 @@ class Validity(StrEnum):
 
 # A channel's wire name. Which names exist is the channel registry's business (adapters/channels.py); the
 # API checks submissions against it (schemas import nothing of the project, so this is only the shape).
-CHANNEL_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{1,31}$")
-ChannelName = Annotated[str, StringConstraints(pattern=CHANNEL_NAME_RE.pattern)]
+ChannelName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{1,31}$")]
 # A per-channel override: {rendered field: text}. Which fields a channel lets a department set, and their limits,
 # are the channel's business (ChannelSpec.overrides); the API checks them; the renderer applies them.
 OverrideField = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]

@@ -44,7 +44,6 @@ def create_app(settings: Settings, store: StatusStore, bus: Bus, *, max_request_
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         publisher.start()  # relays what a crashed predecessor committed but never put on the bus
-        _telemetry_checked_once(_app)
         try:
             yield
         finally:
@@ -85,21 +84,6 @@ def create_app(settings: Settings, store: StatusStore, bus: Bus, *, max_request_
     install_subscription_center(app, "push" in settings.channels)  # /subscribe: the businesses' own pages
     use_problem_media_type(app)
     return app
-
-
-def _telemetry_checked_once(app: FastAPI) -> None:
-    """FastAPI asks OpenTelemetry on every request whether a tracer, meter or logger provider is configured (three
-    lookups in os.environ, about 9 us of CPU per request; govcast configures none). Asked once here instead, when
-    the app starts (after FastAPI's own startup set up what FASTAPI_OTEL_AUTO_CONFIGURE asks for): with a provider
-    configured by then, FastAPI's telemetry works as before; without one, it stays off for the process's life."""
-    telemetry = getattr(app, "_native_telemetry", None)
-    check = getattr(telemetry, "enabled", None)
-    if callable(check) and not check():
-        telemetry.enabled = _off  # type: ignore[union-attr]
-
-
-def _off() -> bool:
-    return False
 
 
 __all__ = ["create_app"]
