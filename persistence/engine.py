@@ -69,7 +69,8 @@ def at_batch_end(conn: Connection, flush: Flush, row: Any, *, takes_shared_lock:
     for the whole batch -- other API processes wait that long, not longer -- and many rows go in one
     statement. `takes_shared_lock` flushes run after the others, so such locks are the last taken. `runs_first`
     flushes run before all others: they may still change the rows the others write (the 索引号 of submissions
-    numbered at the batch's end, producers.numbering)."""
+    numbered at the batch's end, producers.numbering). The others (plain writes) run pipelined on PostgreSQL: they
+    must not read a statement's result (`_pipelined`)."""
     queued: list[tuple[Flush, Any, int]] | None = conn.info.get(_UNIT_WRITES)
     if queued is None:
         return False
@@ -96,8 +97,36 @@ def flush_batch_writes(conn: Connection, queued: list[tuple[Flush, Any, int]]) -
     for flush, row, flush_rank in queued:
         groups.setdefault(flush, []).append(row)
         rank[flush] = flush_rank
-    for flush in sorted(groups, key=rank.__getitem__):  # stable: otherwise in order of first use
+    ordered = sorted(groups, key=rank.__getitem__)  # stable: otherwise in order of first use
+    for flush in (f for f in ordered if rank[f] == 0):
         flush(conn, groups[flush])
+    with _pipelined(conn):
+        for flush in (f for f in ordered if rank[f] == 1):
+            flush(conn, groups[flush])
+    for flush in (f for f in ordered if rank[f] == 2):
+        flush(conn, groups[flush])
+
+
+@contextmanager
+def _pipelined(conn: Connection) -> Iterator[None]:
+    """PostgreSQL: the plain end-of-batch flushes (neither `runs_first` nor `takes_shared_lock`: the publication,
+    timeline, expiry and outbox inserts) in psycopg's pipeline mode, so their statements reach the server together
+    and wait for it once, not once each: round trips fewer while the 索引号 counter row is locked. Such a flush
+    must not read a result on PostgreSQL (a pipelined statement has none yet). An error of any of them fails the
+    batch, as before (raised when the pipeline ends at the latest, before the next flush)."""
+    if conn.dialect.name != "postgresql":
+        yield
+        return
+    import psycopg  # the PostgreSQL driver (PG_DRIVER): only loaded for a PostgreSQL store
+
+    driver = conn.connection.dbapi_connection
+    try:
+        with driver.pipeline():  # type: ignore[union-attr]
+            yield
+    except psycopg.Error as exc:  # raised by the pipeline's end, not by a statement: SQLAlchemy did not wrap it
+        if driver is not None and driver.closed:
+            conn.invalidate()  # the server went away: the pool must not hand this connection out again
+        raise DBAPIError.instance(None, None, exc, psycopg.Error) from exc
 
 
 def normalize_url(url: str) -> str:

@@ -21,6 +21,10 @@ from schemas.events import CONTENT_TYPE
 log = logging.getLogger("govcast.kafka")
 
 HEADERS = [("content-type", CONTENT_TYPE.encode())]
+# The producer waits this long for more records before a request -- but every send here ends with `flush`, which
+# sends at once what was appended: the messages of one call leave in one produce request (all partitions), not in
+# a request per record the network thread happened to find ready while the caller was still appending (linger 0).
+LINGER_MS = 5
 
 
 def bootstrap_servers(broker_url: str) -> list[str]:
@@ -47,7 +51,7 @@ class KafkaBus:
                         bootstrap_servers=self.servers,
                         acks="all",
                         enable_idempotence=True,
-                        linger_ms=0,
+                        linger_ms=LINGER_MS,
                         request_timeout_ms=min(5_000, self.delivery_timeout_ms),
                         delivery_timeout_ms=self.delivery_timeout_ms,
                         max_block_ms=self.delivery_timeout_ms,
@@ -67,6 +71,7 @@ class KafkaBus:
         producer = self._connect()
         try:
             futures = [producer.send(topic, key=key, value=value, headers=HEADERS) for topic, key, value in messages]
+            producer.flush(timeout=self.delivery_timeout_ms / 1000 + 1)
             for future in futures:
                 future.get(timeout=self.delivery_timeout_ms / 1000 + 1)
         except KafkaError as exc:
@@ -80,6 +85,7 @@ class KafkaBus:
         producer = self._connect()
         try:
             futures = [producer.send(topic, key=key, value=value) for key, value in records]
+            producer.flush(timeout=self.delivery_timeout_ms / 1000 + 1)
             for future in futures:
                 future.get(timeout=self.delivery_timeout_ms / 1000 + 1)
         except KafkaError as exc:

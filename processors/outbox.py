@@ -61,7 +61,7 @@ POLL_SECONDS = 1.0  # background check for rows other processes (or a crash) lef
 HELD_POLL_SECONDS = 0.02  # PostgreSQL: the relay holding the drain lock looks for other processes' rows this often
 HOLD_SECONDS = 1.0  # ... and lets the lock go once it found no rows for this long
 _RELAY_LOCK = 0x676F76636173745F  # "govcast_": the advisory lock of the PostgreSQL outbox drain
-_ADD = insert(outbox)  # built once: every submission adds a row
+_ADD = insert(outbox).inline()  # built once: every submission adds a row; inline: no RETURNING of its seq (never read)
 _OLDEST = select(outbox).order_by(outbox.c.seq).limit(bindparam("batch"))
 _DELETE = delete(outbox).where(outbox.c.seq.in_(bindparam("seqs", expanding=True)))
 
