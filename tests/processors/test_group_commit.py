@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from sqlalchemy import Connection, event, func, select
+from sqlalchemy import Connection, event, func, insert, select
 from sqlalchemy.exc import DBAPIError
 
-from persistence import audit
+from persistence import audit, engine
+from persistence.engine import at_batch_end
 from persistence.group_commit import GroupCommitter, Unsaved
-from persistence.store import StatusStore
+from persistence.store import StatusStore, utcnow
 from persistence.tables import outbox
 from processors.bus import Outbound
 from processors.outbox import enqueue
@@ -104,6 +107,39 @@ def test_a_batch_end_insert_that_fails_fails_the_batch_keeps_nothing_and_the_nex
     assert kept(store) == {"k2", "k3"}
     verdict = audit.verify(store.engine)
     assert verdict.intact and verdict.entries == 2
+
+
+def test_postgresql_sends_the_plain_batch_end_inserts_together_and_waits_once(store: StatusStore,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """PostgreSQL: the batch's plain end-of-batch flushes (here the outbox's and a second one) go out pipelined, ending
+    in one Sync -- one wait for the server -- instead of one Sync each (counted in libpq's trace of the batch)."""
+    if store.engine.dialect.name != "postgresql":
+        pytest.skip("pipelining is PostgreSQL's")
+
+    def other_flush(conn: Connection, rows: list[dict[str, object]]) -> None:
+        conn.execute(insert(outbox).inline(), rows)
+
+    def syncs() -> int:
+        writer = GroupCommitter(store)
+        with tempfile.TemporaryFile("w+") as trace:
+            def unit(conn: Connection) -> None:
+                conn.connection.dbapi_connection.pgconn.trace(trace.fileno())  # type: ignore[union-attr]
+                enqueue(conn, [row(1)])
+                at_batch_end(conn, other_flush, {"topic": "t", "key": "k2", "event": "{}", "created_at": utcnow()})
+
+            try:
+                writer.run(unit)
+            finally:
+                writer.close()
+                store.engine.dispose()  # the traced connection goes (with its trace) before the trace file does
+            trace.seek(0)
+            return trace.read().count("\tSync")
+
+    pipelined = syncs()
+    monkeypatch.setattr(engine, "_pipelined", lambda conn: contextlib.nullcontext())
+    one_by_one = syncs()
+    assert pipelined == one_by_one - 1
+    assert kept(store) == {"k1", "k2"}
 
 
 def test_audit_rows_of_one_batch_chain_up_even_when_a_unit_between_them_rolls_back(store: StatusStore) -> None:
