@@ -1,7 +1,7 @@
 """Named kill points for crash tests: `GOVCAST_KILL_AT=step` (or `step:N`, the Nth time it is reached) SIGKILLs the process there.
 
-Unset in production, where `kill_point` is a dictionary lookup. Tests set it on a real
-subprocess to prove that a crash between any two steps of a write path loses nothing
+Unset in production, where `kill_point` returns at once (the variable is read at import). Tests set it on a
+real subprocess to prove that a crash between any two steps of a write path loses nothing
 and duplicates nothing.
 """
 
@@ -24,8 +24,11 @@ def _parse(spec: str) -> tuple[str, int]:
     return (step, int(nth)) if nth.isdigit() else (spec, 1)
 
 
+_SPEC = os.environ.get(ENV)  # read once: a crash test starts the process with it (a lookup per request otherwise)
+
+
 def kill_point(step: str) -> None:
-    spec = os.environ.get(ENV)
+    spec = _SPEC
     if not spec:
         return
     target, nth = _parse(spec)

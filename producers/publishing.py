@@ -404,11 +404,11 @@ class Publisher:
         return Outcome(status_code, body, replayed=True)
 
     def _answer(self, pub: Publication, status: str) -> Outcome:
+        # `Accepted(...).model_dump(mode="json")`, without building the model (every field is already its JSON type)
         path = publication_path(pub.id)
-        accepted = Accepted(
-            id=pub.id, version=pub.version, status=status, index_no=pub.index_no_text, links={"self": path, "status": path}
-        )
-        return Outcome(202, accepted.model_dump(mode="json"), publication=pub)
+        body = {"id": pub.id, "version": pub.version, "status": status, "index_no": pub.index_no_text,
+                "links": {"self": path, "status": path}}
+        return Outcome(202, body, publication=pub)
 
     def _portal_url(self, pub: Publication) -> str:
         return portal_article_url(pub, self.settings.base_url, self.settings.categories)

@@ -81,9 +81,24 @@ async def get_submitting(request: Request, credentials: Annotated[HTTPAuthorizat
     """`get_principal` for submissions: the principal from the publisher's token cache when the token was
     seen live before (no store read), else from the store. The group commit checks the token again in
     the transaction that would keep the submission, so a revoked token is still refused at once."""
+    return await submitting_for(request, credentials.credentials if credentials else None)
+
+
+def bearer_token(request: Request) -> str | None:
+    """What `bearer` (HTTPBearer, auto_error off) makes of the request's Authorization header, as a string: the
+    credentials of a `Bearer` header, else None (the submit route's fast path: no credentials model per request)."""
+    authorization = request.headers.get("authorization")
+    if not authorization:
+        return None
+    scheme, _, credentials = authorization.partition(" ")
+    credentials = credentials.strip()
+    return credentials if scheme and credentials and scheme.lower() == "bearer" else None
+
+
+async def submitting_for(request: Request, token: str | None) -> Submitting:
+    """`get_submitting` for the bearer token `token` (None: none sent)."""
     state = request.app.state
     publisher: Publisher = state.publisher
-    token = credentials.credentials if credentials else None
     client = request.client.host if request.client else None
     principal = publisher.tokens.lookup(token, state.failed_guesses, client)
     if principal is None:
@@ -112,5 +127,5 @@ SubmittingDep = Annotated[Submitting, Depends(get_submitting)]
 
 __all__ = [
     "ApiMetrics", "BusDep", "MetricsDep", "PrincipalDep", "PublisherDep", "SettingsDep", "StoreDep", "Submitting", "SubmittingDep",
-    "bearer", "get_metrics", "get_principal", "get_submitting",
+    "bearer", "bearer_token", "get_metrics", "get_principal", "get_submitting", "submitting_for",
 ]

@@ -11,7 +11,7 @@ from fastapi.routing import APIRoute
 from pydantic import ValidationError
 
 from adapters import channels as channel_registry
-from producers.api.deps import MetricsDep, PrincipalDep, PublisherDep, StoreDep, SubmittingDep, bearer, get_submitting
+from producers.api.deps import MetricsDep, PrincipalDep, PublisherDep, StoreDep, SubmittingDep, bearer_token, submitting_for
 from producers.directory import directory
 from producers.errors import FieldError, Invalid
 from producers.problems import problem_docs
@@ -87,7 +87,7 @@ class SubmitRoute(APIRoute):
                 data = PublicationIn.model_validate_json(await request.body())
             except ValidationError:
                 return await general(request)  # FastAPI reads the (cached) body again and answers its 422
-            submitting = await get_submitting(request, await bearer(request))
+            submitting = await submitting_for(request, bearer_token(request))  # as `bearer` reads the header
             return await submit(data, submitting, keys[0] if keys else None)
 
         return handler

@@ -13,7 +13,7 @@ from persistence.tables import timeline
 from processors.stages import RECORDED_STATUS
 from producers.publishing import Publisher
 from schemas.events import EventType, Topics, derived_id
-from schemas.publication import PublicationIn
+from schemas.publication import Accepted, PublicationIn
 
 CODE = DEMO_DEPARTMENT["publisher_code"]
 
@@ -180,6 +180,33 @@ def test_the_fast_path_answers_as_fastapis_own(client, dept, bus, problem, monke
                 422, "header.Idempotency-Key")
     problem(client.post("/v1/publications", content=raw, headers={"Content-Type": "application/json"}), 401)
     assert len(bus.events()) == 2
+    # the Authorization header read as HTTPBearer reads it: the scheme in any case, nothing but a bearer token
+    token = dept["Authorization"].split(" ", 1)[1]
+    before = len(general)
+    for ctype in ("application/json", "application/vnd.cms+json"):
+        for authorization in (f"Basic {token}", "Bearer ", "Bearer", token, f"Bearer{token}"):
+            problem(client.post("/v1/publications", content=raw, headers={"Authorization": authorization,
+                                                                          "Content-Type": ctype}), 401)
+        lower = client.post("/v1/publications", content=raw, headers={"Authorization": f"bEaReR  {token} ",
+                                                                      "Content-Type": ctype})
+        assert lower.status_code == 202
+    assert len(bus.events()) == 4
+    assert len(general) == before + 6  # the application/json ones (five 401s, one 202) took the fast path
+
+
+def test_the_answer_is_the_accepted_document(settings, store, bus):
+    """The 202 body is built as a dict: exactly what `Accepted` dumps."""
+    principal = Principal("prn_cli", "department", "CLI", CODE)
+    publisher = Publisher(settings, store, bus)
+    try:
+        outcome = publisher.submit(principal, PublicationIn.model_validate(sample_policy()))
+    finally:
+        publisher.close()
+    assert outcome.publication is not None
+    assert outcome.body == Accepted(id=outcome.publication.id, version=1, status="pending",
+                                    index_no=outcome.publication.index_no_text,
+                                    links={"self": outcome.location, "status": outcome.location}).model_dump(mode="json")
+    assert json.dumps(outcome.body) == outcome.accepted.model_dump_json().replace(",", ", ").replace(":", ": ")
 
 
 def test_publisher_can_be_called_without_http(settings, store, bus):
