@@ -96,8 +96,8 @@ _FOLDS = _FoldTable()
 
 
 # The characters between plain runs: the only ones `fold` has to look at (`…` folds into three, but is kept as
-# written, as in a plain run of the slow path below).
-_NOT_PLAIN = re.compile(_PLAIN_RUN.pattern.replace("[", "[^", 1))
+# written, as in a plain run of the slow path below). NUL folds into itself too; screen() joins texts with it.
+_NOT_PLAIN = re.compile(_PLAIN_RUN.pattern.replace("[", "[^\x00", 1))
 
 
 def fold(text: str) -> Folded:
