@@ -34,6 +34,9 @@ from processors.screening.reading import SOFT_BREAK
 from schemas.vocab import credit_code_checksum_ok
 
 _RUN = re.compile(rf"(?<![0-9A-Za-z])\+?\d+(?:[ .\-{SOFT_BREAK}]\d+)*(?:[Xx])?(?![0-9A-Za-z])")
+# What every _RUN of 11 characters or more contains (`+`, then ten or more digits and separators, or those and a
+# final X): a digit and eight more digits or separators.
+_LONG_RUN = re.compile(rf"\d[\d .\-{SOFT_BREAK}]{{8}}")
 _GROUP = re.compile(r"\d+[Xx]?")
 _URL = re.compile(r"(?:https?|ftp)://[!-~]+|www\.[!-~]+", re.I)
 _CODE_LABEL = re.compile(r"(?:信用代码|识别号|机构代码|组织代码|登记号|注册号|索引号|编码|代码)\s*[:：]?\s*$")
@@ -139,8 +142,10 @@ def _classify(number: str, shape: tuple[int, ...], *, plus: bool, in_url: bool, 
 
 def find_numbers(text: str) -> list[NumberHit]:
     """ID, mobile and bank-card numbers in folded text."""
-    urls = [m.span() for m in _URL.finditer(text)]
     hits: list[NumberHit] = []
+    if not _LONG_RUN.search(text):  # most texts: one scan, no run matched one by one, no URL looked for
+        return hits
+    urls = [m.span() for m in _URL.finditer(text)]
     for run in _RUN.finditer(text):
         if run.end() - run.start() >= 11:  # shorter runs (dates, amounts) hold no 11-digit number
             hits += _numbers_in_run(text, run, urls)

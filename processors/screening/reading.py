@@ -95,9 +95,23 @@ class _FoldTable(dict[int, str]):
 _FOLDS = _FoldTable()
 
 
+# The characters between plain runs: the only ones `fold` has to look at (`…` folds into three, but is kept as
+# written, as in a plain run of the slow path below). NUL folds into itself too; screen() joins texts with it.
+_NOT_PLAIN = re.compile(_PLAIN_RUN.pattern.replace("[", "[^\x00", 1))
+
+
 def fold(text: str) -> Folded:
-    folded = text.translate(_FOLDS)  # meets (and so classifies) every character of `text`
-    if _FOLDS.uneven.isdisjoint(text):
+    uneven = False
+
+    def folded_run(match: re.Match[str]) -> str:
+        nonlocal uneven
+        run = match.group()
+        out = run.translate(_FOLDS)  # meets (and so classifies) every character of the run
+        uneven = uneven or not _FOLDS.uneven.isdisjoint(run)
+        return out
+
+    folded = _NOT_PLAIN.sub(folded_run, text)  # plain runs fold into themselves
+    if not uneven:
         return Folded(folded)  # one character for one: positions do not move
     parts: list[str] = []
     origin: list[int] = []

@@ -19,7 +19,8 @@ import pytest
 
 from govcast.samples import DEMO_DEPARTMENT, sample_policy
 from processors.normalize import normalize
-from processors.screen import screen
+from processors.screen import Finding, Piece, pieces, screen, screen_piece
+from processors.screening import reading
 from schemas import IndexNo, Publication, PublicationIn
 
 ID = "11010519491231002X"  # GB 11643's own example: valid date and check character
@@ -234,3 +235,68 @@ def test_corpus(case: Case) -> None:
             assert case.secret in re.sub(r"[^0-9X]", "", span.upper()), f"{f} does not point at the number: {span!r}"
             shown = json.dumps(f.model_dump(), ensure_ascii=False)
             assert case.secret not in re.sub(r"[^0-9X]", "", shown.upper()), f"{f} repeats the personal data"
+
+
+def screen_piece_by_piece(pub: Publication) -> list[Finding]:
+    """What screen() found before it read all texts at once (issue 16): every piece on its own."""
+    findings = [f for piece in pieces(pub) for f in screen_piece(piece)]
+    seen = {(f.rule, f.masked) for f in findings if f.field == "body"}
+    return findings + [f for f in screen_piece(Piece("body (plain text)", pub.body_text))
+                       if f.masked and (f.rule, f.masked) not in seen]
+
+
+def corpus_publication(**changes: Any) -> Publication:
+    fields = PublicationIn.model_validate(sample_policy(**changes))
+    return normalize(fields, publication_id="pub_corpus", version=1, department=DEMO_DEPARTMENT["publisher_code"],
+                     index=IndexNo(code=DEMO_DEPARTMENT["publisher_code"], year=2025, sequence=1),
+                     submitted_at=dt.datetime(2025, 3, 5, tzinfo=dt.UTC))
+
+
+NEIGHBOURS = [  # pieces next to each other whose ends could run together if screening read them as one text
+    ("a credit-code label ending one piece does not excuse an ID number opening the next",
+     {"keywords": ["统一社会信用代码：", ID]}),
+    ("digits ending one piece and starting the next are two numbers, not a mobile",
+     {"keywords": ["编号138", "12345678"]}),
+    ("a level alone in one piece and a star opening the next: the level's line mark only",
+     {"keywords": ["机密", "★1年"]}),
+    ("内 ending one piece and 部资料 the next are no wording", {"title": "关于有关事项的通知内", "summary": "部资料汇编"}),
+    ("a URL ending one piece does not make the next piece's card part of it",
+     {"attachments": [{"name": "附件1", "url": f"{SITE}/files/a.pdf"}], "keywords": [CARD16]}),
+    ("a long body (screened on its own) with a finding, short fields with another",
+     {"summary": "会议材料请勿外传。", "body": "<p>各单位要严格遵守保密法，保守国家秘密。</p>" * 40 + "<p>手机13812345678</p>"}),
+    ("a long body without a finding", {"body": "<p>各区县人民政府，市政府各部门（单位）：请认真贯彻落实。</p>" * 40}),
+    ("findings in several pieces at once",
+     {"title": "机密★1年 关于调整有关事项的通知", "summary": "咨询电话13812345678",
+      "body": f"<p>各单位要保守国家秘密。</p><p>收款账户{CARD}</p><table><tr><td>6222020200</td><td>112233446</td></tr></table>"}),
+]
+
+
+@pytest.mark.parametrize("changes", [c for _, c in NEIGHBOURS], ids=[n for n, _ in NEIGHBOURS])
+def test_screening_all_texts_at_once_finds_what_each_piece_alone_does(changes: dict[str, Any]) -> None:
+    pub = corpus_publication(**changes)
+    assert screen(pub) == screen_piece_by_piece(pub)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.proves for c in CASES])
+def test_screening_all_texts_at_once_matches_piece_by_piece_on_the_corpus(case: Case) -> None:
+    pub = publication(case)
+    assert screen(pub) == screen_piece_by_piece(pub)
+
+
+OTHER_CHAR = reading._PLAIN_RUN.pattern.replace("[", "[^", 1).removesuffix("+")  # one character outside a plain run
+
+
+def old_fold(text: str) -> str:
+    """reading.fold's text before it skipped plain runs (issue 16): every character through the fold table."""
+    folded = text.translate(reading._FOLDS)
+    if reading._FOLDS.uneven.isdisjoint(text):
+        return folded
+    return "".join(m.group() if m.group(1) is None else reading._fold_char(m.group())
+                   for m in re.finditer(f"({OTHER_CHAR})|{reading._PLAIN_RUN.pattern}", text))
+
+
+def test_fold_skips_only_characters_that_fold_into_themselves() -> None:
+    for block in range(0, 0x10000, 256):
+        chars = "".join(chr(c) for c in range(block, block + 256) if not 0xD800 <= c < 0xE000)
+        for text in (chars, "政务公开" + chars[:64] + "，附件", chars[128:] + "…"):
+            assert reading.fold(text).text == old_fold(text), hex(block)
