@@ -12,6 +12,9 @@ the inserts and the commit; the building of rows and JSON happens before it is t
 The stand-in's sequence is 10 random digits drawn per submission (real sequences have 5 or 7): it is found
 by its full text (`code/year-sequence`) and by the JSON of the whole `index` object, never as a bare number,
 so a number in a department's text is never touched.
+
+Also here: the 索引号 a department sent (checked free) and the allocation of the next free ones, which a batch's
+first ask makes for every submission of the batch that will ask (`expect_index`).
 """
 
 from __future__ import annotations
@@ -20,7 +23,14 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from schemas.publication import IndexNo, Publication
+from sqlalchemy import Connection
+
+from persistence.engine import batch_memo
+from persistence.store import StatusStore
+from producers.errors import Conflict, FieldError
+from schemas.publication import IndexNo, Publication, PublicationIn
+
+INDEX_WIDTH = 5  # digits of an allocated sequence
 
 _FIRST = 1_000_000_000  # 10 digits: the most a 索引号 sequence may have (schemas.vocab.INDEX_NO_RE)
 _SPAN = 9_000_000_000
@@ -55,3 +65,57 @@ class Unnumbered:
                 document.update(index=index.model_dump(mode="json"), index_no=new_text)
         self.publication.index = index
         self.publication.index_no = new_text
+
+
+def sent_index(store: StatusStore, conn: Connection, data: PublicationIn, pub_id: str) -> IndexNo | None:
+    """The 索引号 the department sent, once checked free; None when it left it to us."""
+    if not data.index_no:
+        return None
+    index = IndexNo.parse(data.index_no)
+    if store.index_no_taken(conn, str(index), except_id=pub_id):
+        raise Conflict(
+            f"索引号 {index} is already in use",
+            [FieldError("body.index_no", "already used by another publication; leave it out to have one allocated")],
+        )
+    return index
+
+
+def expect_index(conn: Connection, code: str, year: int, pub_id: str) -> None:
+    """A staged submission of this batch will ask for a 索引号 of (code, year): counted so the first ask allocates
+    for all. The same Idempotency-Key twice in one batch (one publication id) counts once: the second replays."""
+    if (memo := batch_memo(conn)) is not None:
+        memo.setdefault(f"索引号 wanted {code} {year}", set()).add(pub_id)
+
+
+def allocated_index(store: StatusStore, conn: Connection, code: str, year: int) -> IndexNo:
+    """The next free 索引号 of the department and year. Inside a group-commit batch the first submission to
+    ask allocates for every submission of the batch that will (`expect_index`), in one statement, and the
+    others take theirs from that pool; the counter row is locked from then to the commit."""
+    memo = batch_memo(conn)
+    wanted = max(1, len(memo.pop(f"索引号 wanted {code} {year}", ()))) if memo is not None else 1
+    return allocated_indexes(store, conn, code, year, 1, ask=wanted)[0]
+
+
+def allocated_indexes(store: StatusStore, conn: Connection, code: str, year: int, count: int, *,
+                      ask: int = 0) -> list[IndexNo]:
+    """The next `count` free 索引号 of the department and year, first from the batch's pool (numbers an earlier
+    ask of the batch allocated for all), else allocated in one statement (at least `ask`, the rest pooled)."""
+    memo = batch_memo(conn)
+    pool: list[IndexNo] = memo.setdefault(f"索引号 pool {code} {year}", []) if memo is not None else []
+    numbers: list[IndexNo] = []
+    for _ in range(10_000):  # skip numbers a department already sent explicitly
+        while pool and len(numbers) < count:
+            numbers.append(pool.pop(0))
+        if len(numbers) == count:
+            return numbers
+        fresh = [IndexNo(code=code, year=year, sequence=n, width=INDEX_WIDTH)
+                 for n in store.next_index_sequences(conn, code, year, max(ask, count - len(numbers)))]
+        taken = store.index_nos_taken(conn, [str(i) for i in fresh])
+        pool.extend(i for i in fresh if str(i) not in taken)
+        ask = 0
+    raise Conflict(f"could not allocate a free 索引号 for {code}/{year}")
+
+
+def same_index(a: IndexNo, b: IndexNo) -> bool:
+    """The same 索引号 whatever the width it was written with."""
+    return (a.code, a.year, a.sequence) == (b.code, b.year, b.sequence)

@@ -15,20 +15,18 @@ import datetime as dt
 import hashlib
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import Connection
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from adapters import channels as channels_registry
 from adapters.common.links import portal_article_url
 from adapters.overrides import override_problems
 from persistence import audit, expiries
-from persistence.engine import at_batch_end, batch_memo, reading, retryable, unique_violation
-from persistence.faults import kill_point
+from persistence.engine import at_batch_end, reading
 from persistence.group_commit import GATHER_SECONDS, GroupCommitter, Staged, Unsaved
 from persistence.operations import record_action
 from persistence.store import Principal, StatusStore
@@ -40,9 +38,19 @@ from processors.screen import Severity, screen
 from processors.stages import RECORDED_STATUS, scheduled_status
 from producers import entropy
 from producers.auth import TokenCache, actor_of, may_see_department
-from producers.errors import Conflict, FieldError, Forbidden, Invalid, NotFound, Unauthorized, Unavailable
+from producers.committing import committed, committed_async
+from producers.errors import Conflict, FieldError, Forbidden, Invalid, NotFound, Unauthorized
 from producers.lifecycle import LAPSING, expire, kept_lapse, lapse_errors, lapse_targets
-from producers.numbering import Unnumbered, stand_in
+from producers.numbering import (
+    INDEX_WIDTH,
+    Unnumbered,
+    allocated_index,
+    allocated_indexes,
+    expect_index,
+    same_index,
+    sent_index,
+    stand_in,
+)
 from schemas.delivery import DeliveryStatus
 from schemas.events import EventType, Topics, derived_id, new_event
 from schemas.publication import Accepted, IndexNo, Publication, PublicationIn, RelatedRef, RetractIn
@@ -53,9 +61,7 @@ log = logging.getLogger("govcast.publishing")
 SOURCE = "/govcast/api"
 COLLECTION = "/v1/publications"
 CST = dt.timezone(dt.timedelta(hours=8), "CST")  # Asia/Shanghai has had no DST since 1991
-INDEX_WIDTH = 5
 MAX_KEY_LENGTH = 200
-ATTEMPTS = 3  # runs of one request's transaction when a concurrent request got in the way
 PUBLIC_STATES = frozenset({"delivered", "partially_delivered"})
 _SENT_FIELDS = set(PublicationIn.model_fields)  # what a department sends: the audit diff of a revision
 
@@ -177,7 +183,7 @@ class Publisher:
             if idempotency_key is not None and (replay := self._replay(conn, principal, idempotency_key, req_hash)):
                 return Unsaved(lambda _conn: replay)
             channels, related = self._checked(conn, data, code)
-            sent = self._sent_index(conn, data, pub_id)
+            sent = sent_index(self.store, conn, data, pub_id)
             # PostgreSQL (API processes waiting on one another's counter rows): without a key, a number sent or a
             # publication to lapse, everything the submission writes goes in at the batch's end, and it is numbered
             # there too (producers.numbering), the counter row locked only then. (On SQLite a batch holds the
@@ -192,12 +198,12 @@ class Publisher:
             draft = self._normalize(data, channels, related, pub_id=pub_id, version=1, department=code,
                                     index=sent or IndexNo(code=code, year=year, sequence=1, width=INDEX_WIDTH), now=now)
             if not sent:
-                _expect_index(conn, code, year, pub_id)
+                expect_index(conn, code, year, pub_id)
 
             def finish(conn: Connection) -> Outcome:
                 if idempotency_key is not None and (replay := self._replay(conn, principal, idempotency_key, req_hash)):
                     return replay  # the same key twice in one batch: the first one's answer
-                index = sent or self._allocated_index(conn, code, year)
+                index = sent or allocated_index(self.store, conn, code, year)
                 pub = draft if sent else draft.model_copy(update={"index": index, "index_no": str(index)})
                 status = initial_status(data, now)
                 # An allocated number is the batch's alone: the row can wait for the batch's one insert. A number the
@@ -245,7 +251,7 @@ class Publisher:
         for submission in submissions:
             by_counter.setdefault((submission.stand_in.code, submission.stand_in.year), []).append(submission)
         for (code, year), waiting in sorted(by_counter.items()):  # counter rows locked in one order everywhere
-            for submission, index in zip(waiting, self._allocated_indexes(conn, code, year, len(waiting)), strict=True):
+            for submission, index in zip(waiting, allocated_indexes(self.store, conn, code, year, len(waiting)), strict=True):
                 submission.number(index)
 
     def revise(
@@ -262,7 +268,7 @@ class Publisher:
             current = Publication.model_validate_json(row.doc)
             if current.retracted:
                 raise Conflict(f"publication {publication_id} was retracted; publish a new one instead of revising it")
-            if data.index_no and not _same_index(IndexNo.parse(data.index_no), current.index):
+            if data.index_no and not same_index(IndexNo.parse(data.index_no), current.index):
                 raise Conflict(
                     "a revision keeps the 索引号 of the publication",
                     [FieldError("body.index_no", f"is {current.index_no_text} here; leave it out or send it unchanged")],
@@ -378,18 +384,18 @@ class Publisher:
         own thread sends it a few milliseconds later: processors.outbox). Raises Unavailable when
         the store cannot commit (disk full, database down): nothing was kept.
         """
-        return _committed(lambda: self.writer.run(unit, order=order))
+        return committed(lambda: self.writer.run(unit, order=order))
 
     async def transaction_async(self, unit: Unit, *, order: str = "", principal: str | None = None) -> Outcome:
         """`transaction` awaited on the event loop; `principal`: the token id to check live in the commit."""
-        return await _committed_async(lambda: self.writer.run_async(unit, order=order, principal=principal))
+        return await committed_async(lambda: self.writer.run_async(unit, order=order, principal=principal))
 
     def _staged_transaction(self, prepare: Staged[Outcome], *, order: str) -> Outcome:
         """`transaction` for a staged unit (its prepare step returns its finish step)."""
-        return _committed(lambda: self.writer.run_staged(prepare, order=order))
+        return committed(lambda: self.writer.run_staged(prepare, order=order))
 
     async def _staged_transaction_async(self, prepare: Staged[Outcome], *, order: str, principal: str) -> Outcome:
-        return await _committed_async(lambda: self.writer.run_staged_async(prepare, order=order, principal=principal))
+        return await committed_async(lambda: self.writer.run_staged_async(prepare, order=order, principal=principal))
 
     def _replay(self, conn: Connection, principal: Principal, key: str, req_hash: str) -> Outcome | None:
         stored = self.store.idempotent_answer(conn, principal.id, key)
@@ -509,44 +515,6 @@ class Publisher:
                     resolved.append(ref)
         return resolved
 
-    def _sent_index(self, conn: Connection, data: PublicationIn, pub_id: str) -> IndexNo | None:
-        """The 索引号 the department sent, once checked free; None when it left it to us."""
-        if not data.index_no:
-            return None
-        index = IndexNo.parse(data.index_no)
-        if self.store.index_no_taken(conn, str(index), except_id=pub_id):
-            raise Conflict(
-                f"索引号 {index} is already in use",
-                [FieldError("body.index_no", "already used by another publication; leave it out to have one allocated")],
-            )
-        return index
-
-    def _allocated_index(self, conn: Connection, code: str, year: int) -> IndexNo:
-        """The next free 索引号 of the department and year. Inside a group-commit batch the first submission to
-        ask allocates for every submission of the batch that will (`_expect_index`), in one statement, and the
-        others take theirs from that pool; the counter row is locked from then to the commit."""
-        memo = batch_memo(conn)
-        wanted = max(1, len(memo.pop(f"索引号 wanted {code} {year}", ()))) if memo is not None else 1
-        return self._allocated_indexes(conn, code, year, 1, ask=wanted)[0]
-
-    def _allocated_indexes(self, conn: Connection, code: str, year: int, count: int, *, ask: int = 0) -> list[IndexNo]:
-        """The next `count` free 索引号 of the department and year, first from the batch's pool (numbers an earlier
-        ask of the batch allocated for all), else allocated in one statement (at least `ask`, the rest pooled)."""
-        memo = batch_memo(conn)
-        pool: list[IndexNo] = memo.setdefault(f"索引号 pool {code} {year}", []) if memo is not None else []
-        numbers: list[IndexNo] = []
-        for _ in range(10_000):  # skip numbers a department already sent explicitly
-            while pool and len(numbers) < count:
-                numbers.append(pool.pop(0))
-            if len(numbers) == count:
-                return numbers
-            fresh = [IndexNo(code=code, year=year, sequence=n, width=INDEX_WIDTH)
-                     for n in self.store.next_index_sequences(conn, code, year, max(ask, count - len(numbers)))]
-            taken = self.store.index_nos_taken(conn, [str(i) for i in fresh])
-            pool.extend(i for i in fresh if str(i) not in taken)
-            ask = 0
-        raise Conflict(f"could not allocate a free 索引号 for {code}/{year}")
-
     def _normalize(
         self,
         data: PublicationIn,
@@ -563,55 +531,9 @@ class Publisher:
         return normalize(fields, publication_id=pub_id, version=version, department=department, index=index, submitted_at=now)
 
 
-def _expect_index(conn: Connection, code: str, year: int, pub_id: str) -> None:
-    """A staged submission of this batch will ask for a 索引号 of (code, year): counted so the first ask allocates
-    for all. The same Idempotency-Key twice in one batch (one publication id) counts once: the second replays."""
-    if (memo := batch_memo(conn)) is not None:
-        memo.setdefault(f"索引号 wanted {code} {year}", set()).add(pub_id)
-
-
 def _changes(old: Publication, new: Publication) -> dict[str, Any]:
     """The revision's diff for the audit trail: department-sent fields only."""
     return audit.diff(old.model_dump(mode="json", include=_SENT_FIELDS), new.model_dump(mode="json", include=_SENT_FIELDS))
-
-
-def _committed(run: Callable[[], Outcome]) -> Outcome:
-    """`run()` (one commit of the group-commit writer), run again while a concurrent request got in the way."""
-    for attempt in range(1, ATTEMPTS + 1):
-        kill_point("commit:before")
-        try:
-            return run()
-        except DBAPIError as exc:
-            _retry_or_raise(exc, attempt)
-    raise AssertionError("unreachable")
-
-
-async def _committed_async(run: Callable[[], Awaitable[Outcome]]) -> Outcome:
-    """`_committed` for the writer's awaitable entry points."""
-    for attempt in range(1, ATTEMPTS + 1):
-        kill_point("commit:before")
-        try:
-            return await run()
-        except DBAPIError as exc:
-            _retry_or_raise(exc, attempt)
-    raise AssertionError("unreachable")
-
-
-def _retry_or_raise(exc: DBAPIError, attempt: int) -> None:
-    """Return when the transaction is worth another run; else raise what the caller answers."""
-    # A concurrent request committed first (several API nodes on PostgreSQL): the same
-    # 索引号 sent explicitly, the same Idempotency-Key, or a deadlock. The next pass sees
-    # the winner's committed state and answers from it: a replay, or 409 for a taken 索引号.
-    if not retryable(exc):
-        if isinstance(exc, OperationalError | InterfaceError):
-            log.warning("status store unavailable, request rolled back: %s", exc.orig)
-            raise Unavailable("the status store is unavailable; nothing was accepted, retry later") from exc
-        raise exc
-    if attempt == ATTEMPTS:
-        if unique_violation(exc):
-            raise Conflict("a concurrent request changed the same record; fetch it and retry") from exc
-        raise exc
-    log.info("request conflicted with a concurrent one (attempt %d), running it again: %s", attempt, exc.orig)
 
 
 def _linkable(row: Any, department: str) -> bool:
@@ -622,7 +544,3 @@ def _linkable(row: Any, department: str) -> bool:
 def _check_key(key: str | None) -> None:
     if key is not None and not 1 <= len(key) <= MAX_KEY_LENGTH:
         raise Invalid("bad Idempotency-Key", [FieldError("header.Idempotency-Key", f"must be 1 to {MAX_KEY_LENGTH} characters")])
-
-
-def _same_index(a: IndexNo, b: IndexNo) -> bool:
-    return (a.code, a.year, a.sequence) == (b.code, b.year, b.sequence)
