@@ -24,8 +24,8 @@ same guarantees (at-least-once, per-key order, one channel never blocks another)
   from keeping up with a backlog (issue 16; docs/benchmarks.md).
 * A delivery route marked `projects` (topology.Route) keeps its status events out of Kafka: the lane
   applies a run's status events to the store (`_project`; the lanes' events share one transaction per
-  batch, `_Projector`) while the broker acks the run's other outputs, and acks the inputs only after
-  both. The projection is idempotent by event id, so a replay changes nothing; an outage of the store is
+  batch: processors.lane_projection) while the broker acks the run's other outputs, and acks the inputs
+  only after both. The projection is idempotent by event id, so a replay changes nothing; an outage of the store is
   waited out; a store that refuses them otherwise gets them through the status topic (same event ids),
   whose agent has the poison policy. Every status of one (publication, channel) such a route makes comes
   through one lane, in order (two Kafka messages fewer per publication, docs/benchmarks.md).
@@ -51,13 +51,13 @@ from processors.bus import Outbound
 from processors.embedded.host import BATCH_SIZE, close_async_resources
 from processors.faust_support import describe_assignment, parked, prepare, quiet_client_logs
 from processors.kafka_bus import HEADERS, bootstrap_servers
+from processors.lane_projection import LaneProjector
 from processors.outage import is_outage, log_failure
 from processors.stages import StageContext, due_releases
 from processors.topology import MAX_BATCH_WEIGHT, LocalStatuses, Route, all_topics, outbound_for, process, routes
 from schemas.events import CloudEvent, Topics, derived_id
 
 if TYPE_CHECKING:
-    from schemas.delivery import StatusEvent
     from settings import Settings
 
 log = logging.getLogger("govcast.faust")
@@ -71,74 +71,12 @@ CHECK_SECONDS = 1.0  # how often long waits look at stop / rebalance
 RESTART_MAX_SECONDS = 30.0
 # aiokafka's default batch (16 KiB) holds four 3.7 KB publications; a lane run's outputs for one partition fill many.
 PRODUCER_BATCH_BYTES = 256 * 1024
+
+
 @dataclass
 class _Lane:
     queue: asyncio.Queue[EventT]
     task: asyncio.Task[None]
-
-
-class _Projector:
-    """The delivery lanes' status events, applied to the store together (group commit).
-
-    A lane hands over its run's events and waits; one task takes everything handed over meanwhile and applies
-    it in one transaction, so the store's commit (an fsync on SQLite) is paid once per batch, not once per lane
-    run. Each lane's events stay in order, and only one lane makes the statuses of one (publication, channel).
-    A batch the store refuses is applied lane by lane, so one lane's refusal is not another's.
-    """
-
-    def __init__(self, apply: Callable[[list[tuple[str, StatusEvent]]], Any]) -> None:
-        self._apply = apply
-        self._waiting: list[tuple[list[tuple[str, StatusEvent]], asyncio.Future[None]]] = []
-        self._task: asyncio.Task[None] | None = None
-
-    async def apply(self, updates: list[tuple[str, StatusEvent]]) -> None:
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiting.append((updates, done))
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run(), name="status-projection")
-        await done
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-        self._task = None
-        for _, done in self._waiting:
-            done.cancel()
-        self._waiting = []
-
-    async def _run(self) -> None:
-        while self._waiting:
-            batch, self._waiting = self._waiting, []
-            try:
-                await self._commit(batch)
-            finally:  # cancelled (stop): its lanes give up too, their inputs unacked
-                for _, done in batch:
-                    if not done.done():
-                        done.cancel()
-
-    async def _commit(self, batch: list[tuple[list[tuple[str, StatusEvent]], asyncio.Future[None]]]) -> None:
-        try:
-            await asyncio.to_thread(self._apply, [u for updates, _ in batch for u in updates])
-            outcomes: list[BaseException | None] = [None] * len(batch)
-        except Exception as exc:
-            if len(batch) == 1:
-                outcomes = [exc]
-            else:
-                outcomes = []
-                for updates, _ in batch:
-                    try:
-                        await asyncio.to_thread(self._apply, updates)
-                        outcomes.append(None)
-                    except Exception as alone:
-                        outcomes.append(alone)
-        for (_, done), outcome in zip(batch, outcomes, strict=True):
-            if done.done():  # its lane was cancelled meanwhile (stop, rebalance): nobody waits for it
-                continue
-            if outcome is None:
-                done.set_result(None)
-            else:
-                done.set_exception(outcome)
 
 
 class HostedRuntime(Protocol):
@@ -171,7 +109,7 @@ class FaustHost:
         self.servers = bootstrap_servers(self.settings.broker)
         self.ctx: StageContext = self.runtime.context()
         self.table = self.table or routes(self.settings)
-        self._projector = _Projector(lambda updates: self.ctx.store.apply_status_many(updates))
+        self._projector = LaneProjector(lambda updates: self.ctx.store.apply_status_many(updates))
 
     @property
     def topics(self) -> list[str]:

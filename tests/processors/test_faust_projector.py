@@ -1,4 +1,4 @@
-"""The Kafka host's group commit of the delivery lanes' status events (processors.faust_host._Projector)."""
+"""The Kafka host's group commit of the delivery lanes' status events (processors.lane_projection.LaneProjector)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from processors.faust_host import _Projector
+from processors.lane_projection import LaneProjector
 from schemas.delivery import DeliveryStatus, StatusEvent
 
 
@@ -30,7 +30,7 @@ def test_lanes_waiting_together_share_one_transaction_in_their_order() -> None:
             release.wait(5)  # the first transaction is slow: three lanes queue up meanwhile
 
     async def scenario() -> None:
-        projector = _Projector(apply)
+        projector = LaneProjector(apply)
         first = asyncio.create_task(projector.apply(updates("a")))
         await asyncio.to_thread(first_started.wait, 5)
         rest = [asyncio.create_task(projector.apply(updates(lane))) for lane in "bcd"]
@@ -56,7 +56,7 @@ def test_a_refused_batch_is_applied_lane_by_lane_and_only_the_refused_lane_fails
             raise ValueError("a row the store cannot take")
 
     async def scenario() -> list[Any]:
-        projector = _Projector(apply)
+        projector = LaneProjector(apply)
         first = asyncio.create_task(projector.apply(updates("a", 1)))
         await asyncio.sleep(0.05)
         later = [asyncio.create_task(projector.apply(updates(lane, 1))) for lane in ("b", "bad", "c")]
@@ -75,7 +75,7 @@ def test_stop_cancels_the_waiting_lanes() -> None:
     gate = threading.Event()
 
     async def scenario() -> None:
-        projector = _Projector(lambda batch: gate.wait(5))
+        projector = LaneProjector(lambda batch: gate.wait(5))
         waiting = asyncio.create_task(projector.apply(updates("a")))
         await asyncio.sleep(0.05)
         stopping = asyncio.create_task(projector.stop())
