@@ -21,6 +21,7 @@ from persistence.tables import outbox
 from processors.bus import Outbound
 from processors.outbox import enqueue
 from schemas.events import new_event
+from tests.store_backends import BACKENDS
 
 
 def row(n: int) -> Outbound:
@@ -109,13 +110,12 @@ def test_a_batch_end_insert_that_fails_fails_the_batch_keeps_nothing_and_the_nex
     assert verdict.intact and verdict.entries == 2
 
 
+@pytest.mark.parametrize("store", [b for b in BACKENDS if b.id == "postgres"], indirect=True)  # pipelining is PostgreSQL's
 def test_postgresql_sends_the_plain_batch_end_inserts_together_and_waits_once(store: StatusStore,
                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """PostgreSQL: the batch's plain end-of-batch flushes (here the outbox's and a second one) go out pipelined, ending
     in one Sync -- one wait for the server -- instead of one Sync each (counted in libpq's trace of the batch)."""
-    if store.engine.dialect.name != "postgresql":
-        pytest.skip("pipelining is PostgreSQL's")
-
+    assert store.engine.dialect.name == "postgresql"
     def other_flush(conn: Connection, rows: list[dict[str, object]]) -> None:
         conn.execute(insert(outbox).inline(), rows)
 
