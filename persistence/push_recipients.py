@@ -67,7 +67,7 @@ clicks = Table(  # portal-link clicks per publication and push channel: a count,
 
 RECIPIENT_STATES = ("queued", "deferred", "sent", "delivered", "failed", "skipped", "unsubscribed")
 FINAL_STATES = frozenset({"delivered", "failed", "skipped", "unsubscribed"})
-BATCH = 1000
+BATCH = 1000  # rows per statement and per IN list (also the directory's, persistence.subscribers)
 QUEUED_PER_TRANSACTION = 5000  # `queued` rows per transaction at a campaign's start
 
 

@@ -33,7 +33,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from persistence import audit
 from persistence.audit import Actor
 from persistence.migrate import ensure_schema
-from persistence.push_recipients import PushRecipients, utcnow
+from persistence.push_recipients import BATCH, PushRecipients, utcnow
 from persistence.tables import UTCDateTime, metadata
 from persistence.tokens import Principal
 from schemas.contacts import CONTACT_FIELDS, mask_contact
@@ -66,8 +66,6 @@ push_secrets = Table(
     Column("name", String(40), primary_key=True),
     Column("value", String(200), nullable=False),
 )
-
-BATCH = 1000
 
 # Called with (credit code, stored JSON | None for a removal) for every directory change, inside the change's
 # transaction and last: raising (the broker refused it) rolls the change back. In Kafka mode it produces the change
