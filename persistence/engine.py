@@ -29,6 +29,7 @@ _TRANSIENT_SQLSTATES = frozenset({"40001", "40P01"})
 READ_ONLY = "govcast_read_only"  # execution option of connections that never write (see `reading`)
 _BATCH_MEMO = "govcast_batch_memo"  # Connection.info key: see `batch_memo`
 _UNIT_WRITES = "govcast_unit_writes"  # Connection.info key: see `at_batch_end`
+_FIRST, _PLAIN, _LOCKING = 0, 1, 2  # the order `at_batch_end` flushes run in: runs_first, plain, takes_shared_lock
 PING_IDLE_SECONDS = 1.0  # a pooled PostgreSQL connection idle this long is pinged before use (`_ping_when_idle`)
 _CHECKED_IN = "govcast_checked_in"  # pool record info key: when the connection last went back to the pool
 Flush = Callable[[Connection, list[Any]], None]  # writes the rows several units queued, in one go
@@ -74,7 +75,7 @@ def at_batch_end(conn: Connection, flush: Flush, row: Any, *, takes_shared_lock:
     queued: list[tuple[Flush, Any, int]] | None = conn.info.get(_UNIT_WRITES)
     if queued is None:
         return False
-    queued.append((flush, row, 0 if runs_first else 2 if takes_shared_lock else 1))
+    queued.append((flush, row, _FIRST if runs_first else _LOCKING if takes_shared_lock else _PLAIN))
     return True
 
 
@@ -97,14 +98,15 @@ def flush_batch_writes(conn: Connection, queued: list[tuple[Flush, Any, int]]) -
     for flush, row, flush_rank in queued:
         groups.setdefault(flush, []).append(row)
         rank[flush] = flush_rank
-    ordered = sorted(groups, key=rank.__getitem__)  # stable: otherwise in order of first use
-    for flush in (f for f in ordered if rank[f] == 0):
-        flush(conn, groups[flush])
-    with _pipelined(conn):
-        for flush in (f for f in ordered if rank[f] == 1):
+
+    def run(order: int) -> None:  # each in order of first use
+        for flush in (f for f in groups if rank[f] == order):
             flush(conn, groups[flush])
-    for flush in (f for f in ordered if rank[f] == 2):
-        flush(conn, groups[flush])
+
+    run(_FIRST)
+    with _pipelined(conn):
+        run(_PLAIN)
+    run(_LOCKING)
 
 
 @contextmanager

@@ -12,6 +12,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
 
 from persistence.ratelimit import RateLimiter, retry_after_header
 from persistence.store import Principal, StatusStore
@@ -88,11 +89,8 @@ def bearer_token(request: Request) -> str | None:
     """What `bearer` (HTTPBearer, auto_error off) makes of the request's Authorization header, as a string: the
     credentials of a `Bearer` header, else None (the submit route's fast path: no credentials model per request)."""
     authorization = request.headers.get("authorization")
-    if not authorization:
-        return None
-    scheme, _, credentials = authorization.partition(" ")
-    credentials = credentials.strip()
-    return credentials if scheme and credentials and scheme.lower() == "bearer" else None
+    scheme, credentials = get_authorization_scheme_param(authorization)  # as HTTPBearer splits it
+    return credentials if authorization and scheme and credentials and scheme.lower() == "bearer" else None
 
 
 async def submitting_for(request: Request, token: str | None) -> Submitting:
