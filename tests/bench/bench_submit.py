@@ -284,7 +284,7 @@ def kafka_pg(tmp: Path, seconds: float, payload: dict, client: str) -> dict[int,
                 for url in urls:
                     wait_ready(url, "/readyz")
                 # CPU: the two API processes. A longer warm-up: the broker, started a moment ago, runs interpreted
-                # Java until its JIT compiles the produce path (its CPU per submission about halves in 10 s).
+                # Java until its JIT has compiled the produce path.
                 return measure("kafka+pg", urls, token, seconds, payload, [a.pid, b.pid], client, warmup=8.0)
     finally:
         broker.stop()
