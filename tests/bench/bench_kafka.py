@@ -514,11 +514,13 @@ def spy(pid: int, out: Path) -> subprocess.Popen[Any]:
     """py-spy sampling `pid` (all its threads, native frames off) until it exits; collapsed stacks to `out`.
 
     Unlike --profile's cProfile it does not slow the worker down and sees every thread (status store,
-    adapters), so its shares per phase are the worker's real CPU split.
+    adapters), so its shares per phase are the worker's real CPU split. `BENCH_PYSPY_ARGS` adds arguments,
+    e.g. `--gil` to keep only the samples of the thread holding the GIL.
     """
     out.parent.mkdir(parents=True, exist_ok=True)
+    extra = os.environ.get("BENCH_PYSPY_ARGS", "").split()
     return subprocess.Popen(["py-spy", "record", "--pid", str(pid), "--rate", "200", "--format", "raw",
-                             "--output", str(out), "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                             "--output", str(out), "--nonblocking", *extra], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 # ---------------------------------------------------------------------------------------------- (3) latency
