@@ -1,8 +1,9 @@
 """The console's "text in title/索引号/文号" filter, answered from a trigram index instead of a scan.
 
 The index is made by migration 0002 (persistence/migrations/versions): on SQLite an FTS5 table with the
-trigram tokenizer kept in step by triggers, on PostgreSQL pg_trgm GIN indexes on the three columns. Both
-answer the same substring match the filter always meant (`LIKE '%text%'`, ASCII case-insensitive on SQLite).
+trigram tokenizer kept in step by triggers, on PostgreSQL pg_trgm GIN indexes on the three columns, on
+lower(column) since migration 0003 (so that lookups of a 索引号 by equality use its B-tree). Both answer the
+same substring match the filter always meant (`LIKE '%text%'`), case-insensitive for ASCII letters.
 Text shorter than three characters has no trigram: SQLite then scans with LIKE as before (PostgreSQL's
 pg_trgm handles short patterns itself); so does a text found in more than SET_LIMIT publications (below).
 
@@ -68,5 +69,8 @@ def text_condition(conn: Connection, text: str) -> ColumnElement[bool]:
         if matches <= SET_LIMIT:
             return p.id.in_(select(_keys.c.id).where(_keys.c.row.in_(rows)))
     pattern = like_pattern(text)
+    if conn.dialect.name == "postgresql":  # the trigram indexes are on lower(column) (migration 0003)
+        lowered = func.lower(pattern)  # PostgreSQL's own lower() on both sides: the same letters folded
+        return or_(*(func.lower(c).like(lowered, escape="\\") for c in (p.title, p.index_no, p.doc_no)))
     return or_(p.title.like(pattern, escape="\\"), p.index_no.like(pattern, escape="\\"),
                p.doc_no.like(pattern, escape="\\"))

@@ -8,12 +8,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import delete, inspect
+from sqlalchemy import delete, inspect, select
+from sqlalchemy import text as sql
 
 from govcast.samples import DEMO_DEPARTMENT, sample_policy
 from persistence import text_search
 from persistence.listing import PageFilter, publications_page
-from persistence.store import StatusStore
+from persistence.store import _INDEX_NOS_TAKEN, StatusStore
 from persistence.tables import publications
 from processors.normalize import normalize
 from schemas.publication import IndexNo, Publication, PublicationIn
@@ -51,6 +52,7 @@ def test_text_filter_finds_title_index_no_and_doc_no_and_follows_every_write(url
         assert found(store, "营商环境") == ["pub_text_1"]  # in a title
         assert found(store, "办字〔2026〕17") == ["pub_text_2"]  # in a 文号
         assert found(store, f"{DEPT}/2026-00003") == ["pub_text_3"]  # a whole 索引号
+        assert found(store, f"{DEPT.lower()}/2026-00003") == ["pub_text_3"]  # its check letter typed in lower case
         assert found(store, "关于") == ["pub_text_1", "pub_text_2"]  # two characters: no trigram, still found
         assert found(store, "GOVCAST") == found(store, "govcast") == []
         assert found(store, "措施 济政发") == []  # the end of one field and the start of the next is no match
@@ -92,5 +94,44 @@ def test_the_migration_builds_the_trigram_index_on_each_backend(url: str) -> Non
             assert {text_search.FTS_TABLE, text_search.KEYS_TABLE} <= set(names.get_table_names())
         else:  # without these the filter still answers, by scanning every publication
             assert {i["name"] for i in names.get_indexes("publications")} >= text_search.TRIGRAM_INDEXES
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("url", [b for b in BACKENDS if b.id == "postgres"], indirect=True)
+def test_looking_up_a_sent_index_no_uses_its_b_tree_not_the_trigram_index(url: str) -> None:
+    """Every submission asks whether the 索引号 it is given is taken, while its department's counter row is locked.
+    Answered from the trigram index (migration 0002 before 0003) each lookup read every publication of the
+    department -- all their 索引号 share most trigrams -- and the submit path slowed as the table grew."""
+    store = StatusStore(url)
+    try:
+        with store.transaction() as conn:
+            store.upsert_publication(conn, publication(1, "关于优化营商环境的若干措施", "济政发〔2026〕3号"), "pending", ["portal"])
+            conn.execute(sql(  # a department with a few thousand publications, as after a year or an archive import
+                "INSERT INTO publications (id, department, kind, title, index_no, category, version, status, channels, "
+                "publish_at, retracted, doc, created_at, updated_at, doc_no, publish_date, validity, related_ids) "
+                "SELECT 'pub_bulk_' || n, department, kind, title || n, :code || '/2026-' || lpad(n::text, 5, '0'), "
+                "category, version, status, channels, publish_at, retracted, doc, created_at, updated_at, doc_no, "
+                "publish_date, validity, related_ids FROM publications, generate_series(2, 3000) AS n "
+                "WHERE id = 'pub_text_1'").bindparams(code=DEPT))
+        # No ANALYZE: the statistics of a table that grows all day lag behind it; then the planner took the
+        # trigram index for `=`.
+        wanted = [f"{DEPT}/2026-{n:05d}" for n in (17, 2999, 3001, 3002)]
+        with store.engine.connect() as conn:
+            assert store.index_nos_taken(conn, wanted) == {wanted[0], wanted[1]}
+            lookup = _INDEX_NOS_TAKEN.params(index_nos=wanted).compile(dialect=conn.dialect,
+                                                                      compile_kwargs={"literal_binds": True})
+            plan = "\n".join(row[0] for row in conn.exec_driver_sql(f"EXPLAIN {lookup}"))
+            # Whether the filter's condition can use the index (its expression matches the index's), not whether the
+            # planner prefers it at 3,000 rows -- a scan is cheaper there.
+            conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+            search = select(publications.c.id).where(text_search.text_condition(conn, "若干措施2999")).compile(
+                dialect=conn.dialect, compile_kwargs={"literal_binds": True})
+            search_plan = "\n".join(row[0] for row in conn.exec_driver_sql(f"EXPLAIN {search}"))
+        assert "trgm" not in plan, plan
+        assert "publications_index_no_key" in plan, plan  # the UNIQUE constraint's B-tree
+        assert "ix_publications_title_trgm" in search_plan, search_plan  # the console's filter keeps its index
+        assert found(store, f"{DEPT.lower()}/2026-02999") == ["pub_bulk_2999"]
+        assert found(store, "若干措施2999") == ["pub_bulk_2999"]
     finally:
         store.close()
