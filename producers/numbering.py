@@ -19,6 +19,7 @@ first ask makes for every submission of the batch that will ask (`expect_index`)
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +27,6 @@ from sqlalchemy import Connection
 
 from persistence.engine import batch_memo
 from persistence.store import StatusStore
-from producers import entropy
 from producers.errors import Conflict, FieldError
 from schemas.publication import IndexNo, Publication, PublicationIn
 
@@ -38,10 +38,7 @@ _SPAN = 9_000_000_000
 
 def stand_in(code: str, year: int, width: int) -> IndexNo:
     """A 索引号 of `code` and `year` to build a submission with until its number is allocated."""
-    # From the chunked OS randomness (producers.entropy): `secrets` asks the kernel each time and lets go of the GIL
-    # around it, and the group-commit writer, building submissions ahead of its batch, then waited to get it back.
-    # 40 random bits modulo the span: the bias (under one in a hundred) does not matter for a stand-in.
-    return IndexNo(code=code, year=year, sequence=_FIRST + int(entropy.token_hex(5), 16) % _SPAN, width=width)
+    return IndexNo(code=code, year=year, sequence=_FIRST + secrets.randbelow(_SPAN), width=width)
 
 
 @dataclass

@@ -34,7 +34,7 @@ from processors.normalize import normalize
 from processors.outbox import OutboxRelay, enqueue
 from processors.screen import Severity, screen
 from processors.stages import RECORDED_STATUS, scheduled_status
-from producers import checks, entropy
+from producers import drafts, entropy
 from producers.auth import TokenCache, actor_of, may_see_department
 from producers.committing import committed, committed_async
 from producers.errors import Conflict, FieldError, Forbidden, Invalid, NotFound, Unauthorized
@@ -192,22 +192,29 @@ class Publisher:
         req_hash = request_hash("POST", COLLECTION, data) if idempotency_key is not None else ""
         year = effective_publish_date(data, now).year
 
-        if not data.related and idempotency_key is None and not data.index_no:
-            # Nothing to decide against stored state but its 索引号: checked, normalized and built -- rows, JSON,
-            # answer -- with a stand-in 索引号 by the writer before the batch's transaction begins (`Ahead`), and
-            # numbered at the batch's end; on SQLite, other API processes write meanwhile.
-            def built(conn: Connection) -> Outcome:
-                channels = self._checked_configuration(data)
-                draft = self._normalize(data, channels, [], pub_id=pub_id, version=1, department=code,
-                                        index=stand_in(code, year, INDEX_WIDTH), now=now)
-                return self._write_unnumbered(conn, principal, data, draft, channels, now)
+        # Without related references, nothing the checks and the record need is stored: both are done now, before
+        # the submission queues for the store's write lock (producers.drafts); the index is what the record is built
+        # with until its 索引号 is known (the one sent, a stand-in numbered at the batch's end, or a placeholder).
+        early = None if data.related else drafts.early(
+            lambda: IndexNo.parse(data.index_no) if data.index_no else
+            stand_in(code, year, INDEX_WIDTH) if idempotency_key is None else
+            IndexNo(code=code, year=year, sequence=1, width=INDEX_WIDTH),
+            lambda: self._checked_configuration(data),
+            lambda channels, index: self._normalize(data, channels, [], pub_id=pub_id, version=1, department=code,
+                                                    index=index, now=now))
 
-            return Ahead(built), code
+        if early is not None and early.error is None and idempotency_key is None and not data.index_no:
+            # Nothing to decide against stored state but its 索引号: its rows, JSON and answer are built with the
+            # stand-in before the batch's transaction (GroupCommitter.run_ahead), numbered at the batch's end.
+            ready = early
+            return Ahead(lambda conn: self._write_unnumbered(conn, principal, data, ready.record(), ready.channels,
+                                                             now)), code
 
         def prepare(conn: Connection) -> Callable[[Connection], Outcome] | Unsaved[Outcome]:
             if idempotency_key is not None and (replay := self._replay(conn, principal, idempotency_key, req_hash)):
                 return Unsaved(lambda _conn: replay)
-            channels, related = self._checked(conn, data, code)
+            ready = early.record() if early is not None else None  # raises what the early checks found
+            channels, related = (early.channels, []) if early is not None else self._checked(conn, data, code)
             sent = sent_index(self.store, conn, data, pub_id)
             # PostgreSQL (API processes waiting on one another's counter rows): without a key, a number sent or a
             # publication to lapse, everything the submission writes goes in at the batch's end, and it is numbered
@@ -220,8 +227,9 @@ class Publisher:
                 return Unsaved(lambda conn: self._write_unnumbered(conn, principal, data, draft, channels, now))
             # Normalized before the 索引号 exists (a stand-in of the same department and year): the number is
             # put in by the finish step, so the counter row is not held while the body is sanitized.
-            draft = self._normalize(data, channels, related, pub_id=pub_id, version=1, department=code,
-                                    index=sent or IndexNo(code=code, year=year, sequence=1, width=INDEX_WIDTH), now=now)
+            draft = ready or self._normalize(data, channels, related, pub_id=pub_id, version=1, department=code,
+                                             index=sent or IndexNo(code=code, year=year, sequence=1, width=INDEX_WIDTH),
+                                             now=now)
             if not sent:
                 expect_index(conn, code, year, pub_id)
 
@@ -487,7 +495,7 @@ class Publisher:
         self, conn: Connection, data: PublicationIn, department: str, *, self_id: str | None = None
     ) -> tuple[list[str], list[RelatedRef]]:
         """Checks against configuration and stored state, all reported at once; the effective channels and resolved refs."""
-        channels, errors = checks.configured_channels(self.settings, data)
+        channels, errors = drafts.configured_channels(self.settings, data)
         related = self._resolve_related(conn, data.related, department, self_id, errors)
         errors += lapse_errors(self.store, conn, related, department)
         if errors:
@@ -496,7 +504,7 @@ class Publisher:
 
     def _checked_configuration(self, data: PublicationIn) -> list[str]:
         """`_checked` for a submission without related references: nothing stored is read."""
-        channels, errors = checks.configured_channels(self.settings, data)
+        channels, errors = drafts.configured_channels(self.settings, data)
         if errors:
             raise Invalid(f"{len(errors)} field(s) failed validation: " + ", ".join(e.field for e in errors), errors)
         return channels
