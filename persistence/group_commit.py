@@ -23,12 +23,6 @@ counter row in the finish step, so that row stays locked from the first finish t
 not while the batch's other requests are checked and normalized (another API process waits on it). On
 PostgreSQL most submissions take it later still, in the batch's first end-of-batch flush (producers.numbering).
 
-A unit run *ahead* (`run_ahead_async`) does its work before the batch's transaction begins, on the batch's
-connection: it may only queue writes for the end of the batch (`at_batch_end`), never run a statement, and
-the writer queues what it queued in the transaction (its rows written, or none, as any unit's). Building rows
-and JSON is CPU work; on SQLite the transaction holds the file's write lock, for which every writer of the
-file waits, those of other API processes too: work done ahead of it is work they can overlap.
-
 A unit may name the principal (token id) it acts for when its caller took that principal
 from a cache instead of the store: the writer then asks `dead_principals` once per batch,
 inside the batch's transaction, which of those tokens are no longer live, and refuses their
@@ -83,7 +77,6 @@ class _Item(Generic[T]):
     order: str
     principal: str | None = None
     staged: bool = False
-    ahead: bool = False  # run before the batch's transaction (`run_ahead_async`)
     future: Future[T] = field(default_factory=Future)
     waiter: asyncio.Future[T] | None = None  # set for `run_async`: answered on its event loop instead of `future`
 
@@ -127,15 +120,6 @@ class GroupCommitter:
         """`run` for coroutines: no thread waits, and the writer answers all of a batch's waiters on one event
         loop with one wake-up of that loop (not one cross-thread callback per request)."""
         return await self._enqueue_async(_Item(unit, order, principal))
-
-    async def run_ahead_async(self, unit: Callable[[Connection], T], *, order: str = "", principal: str | None = None) -> T:
-        """`run_async` for a unit run before the batch's transaction begins, on the batch's connection: it only
-        queues writes with `at_batch_end` (a statement fails the batch); its answer stands once they committed."""
-        return await self._enqueue_async(_Item(unit, order, principal, ahead=True))
-
-    def run_ahead(self, unit: Callable[[Connection], T], *, order: str = "", principal: str | None = None) -> T:
-        """`run_ahead_async` for threads."""
-        return self._enqueue(_Item(unit, order, principal, ahead=True)).result()
 
     async def run_staged_async(self, prepare: Staged[T], *, order: str = "", principal: str | None = None) -> T:
         """`run_staged` for coroutines (as `run_async`)."""
@@ -207,10 +191,34 @@ class GroupCommitter:
     def _commit(self, batch: list[_Item[Any]]) -> None:
         outcomes: list[tuple[_Item[Any], Any, BaseException | None]] = []
         try:
-            with self.store.engine.connect() as conn:
-                early = self._ahead(conn, batch)  # before BEGIN: no lock taken yet
-                with conn.begin():
-                    self._transaction(conn, batch, early, outcomes)
+            with self.store.transaction() as conn:
+                memo = open_batch_memo(conn)  # what units remember for the rest of the batch
+                queued: list[Any] = []  # rows for the end of the batch (at_batch_end) of the units that succeeded
+                try:
+                    dead = self._dead(conn, batch)
+                    finishing: list[tuple[_Item[Any], Any, list[Any]]] = []  # (item, its finish step, its queued rows)
+                    for item in batch:
+                        if item.principal in dead:
+                            outcomes.append((item, None, self.refusal()))
+                            continue
+                        result, error, writes = self._step(conn, item.unit, memo, savepoint=not item.staged)
+                        if item.staged and error is None:
+                            finishing.append((item, result, writes))
+                            continue
+                        outcomes.append((item, result, error))
+                        queued.extend(writes)
+                    for item, finish, prepared in finishing:  # shared rows (索引号 counters) are locked from here on
+                        if isinstance(finish, Unsaved):
+                            result, error, writes = self._step(conn, finish.step, memo, savepoint=False)
+                        else:
+                            result, error, writes = self._step(conn, finish, memo)
+                        outcomes.append((item, result, error))
+                        if error is None:
+                            queued.extend(prepared + writes)
+                    flush_batch_writes(conn, queued)
+                finally:
+                    close_batch_memo(conn)
+                kill_point("commit:inside")
         except Exception as exc:  # the transaction itself failed (disk full, database gone): nothing was kept
             self._answer([(item, None, exc) for item in batch])
             return
@@ -220,50 +228,6 @@ class GroupCommitter:
         except Exception:
             log.exception("after-commit hook failed")  # the batch is committed: its answers stand
         self._answer(outcomes)
-
-    def _ahead(self, conn: Connection, batch: list[_Item[Any]]) -> dict[int, tuple[Any, BaseException | None, list[Any]]]:
-        """Run the batch's units that go ahead of its transaction: id(item) -> (result, error, the writes it queued)."""
-        early = {}
-        for item in batch:
-            if item.ahead:
-                early[id(item)] = self._step(conn, item.unit, {}, savepoint=False)
-        if conn.in_transaction():  # a unit ran a statement: it would have taken the write lock outside the batch
-            raise AssertionError("a unit run ahead of its batch's transaction ran a statement")
-        return early
-
-    def _transaction(self, conn: Connection, batch: list[_Item[Any]],
-                     early: dict[int, tuple[Any, BaseException | None, list[Any]]],
-                     outcomes: list[tuple[_Item[Any], Any, BaseException | None]]) -> None:
-        memo = open_batch_memo(conn)  # what units remember for the rest of the batch
-        queued: list[Any] = []  # rows for the end of the batch (at_batch_end) of the units that succeeded
-        try:
-            dead = self._dead(conn, batch)
-            finishing: list[tuple[_Item[Any], Any, list[Any]]] = []  # (item, its finish step, its queued rows)
-            for item in batch:
-                if item.principal in dead:
-                    outcomes.append((item, None, self.refusal()))
-                    continue
-                if item.ahead:
-                    result, error, writes = early[id(item)]
-                else:
-                    result, error, writes = self._step(conn, item.unit, memo, savepoint=not item.staged)
-                if item.staged and error is None:
-                    finishing.append((item, result, writes))
-                    continue
-                outcomes.append((item, result, error))
-                queued.extend(writes)
-            for item, finish, prepared in finishing:  # shared rows (索引号 counters) are locked from here on
-                if isinstance(finish, Unsaved):
-                    result, error, writes = self._step(conn, finish.step, memo, savepoint=False)
-                else:
-                    result, error, writes = self._step(conn, finish, memo)
-                outcomes.append((item, result, error))
-                if error is None:
-                    queued.extend(prepared + writes)
-            flush_batch_writes(conn, queued)
-        finally:
-            close_batch_memo(conn)
-        kill_point("commit:inside")
 
     @staticmethod
     def _step(conn: Connection, step: Callable[[Connection], Any], memo: dict[str, Any], *,

@@ -52,7 +52,7 @@ def configured_channels(settings: Settings, data: PublicationIn) -> tuple[list[s
 
 
 @dataclass(frozen=True)
-class Early:
+class Ahead:
     """A submission checked and normalized before its transaction: the channels and the record (its index a
     stand-in or the 索引号 the department sent), or what was wrong, to be raised in the transaction."""
 
@@ -69,13 +69,13 @@ class Early:
         return self.draft.model_copy()
 
 
-def early(index: Callable[[], IndexNo], checks: Callable[[], list[str]],
-          build: Callable[[list[str], IndexNo], Publication]) -> Early:
+def ahead(index: Callable[[], IndexNo], checks: Callable[[], list[str]],
+          build: Callable[[list[str], IndexNo], Publication]) -> Ahead:
     """Run `checks` (the effective channels; raises what is wrong) and `build` (the record, with the index `index()`
     gives) now, keeping any error."""
     try:
         channels = checks()
-        return Early(channels, build(channels, index()), None)
+        return Ahead(channels, build(channels, index()), None)
     except Exception as exc:  # raised by the transaction's step, in the order the request was always answered
-        return Early([], None, exc)
+        return Ahead([], None, exc)
 

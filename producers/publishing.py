@@ -112,13 +112,6 @@ Work = Callable[[Connection], tuple[Outcome, Outbound]]
 Unit = Callable[[Connection], Outcome]  # everything one request writes, run inside the one transaction
 
 
-@dataclass(frozen=True)
-class Ahead:
-    """A submission whose every write is queued for the end of its batch: run before the batch's transaction."""
-
-    unit: Unit
-
-
 class Publisher:
     """Accepts submissions, revisions and retractions for authenticated principals."""
 
@@ -159,8 +152,6 @@ class Publisher:
     def submit(self, principal: Principal, data: PublicationIn, *, idempotency_key: str | None = None) -> Outcome:
         """A new publication, version 1 (202). Raises Forbidden, Invalid, Conflict, Unavailable."""
         prepare, order = self._submission(principal, data, idempotency_key)
-        if isinstance(prepare, Ahead):
-            return committed(lambda: self.writer.run_ahead(prepare.unit, order=order))
         return self._staged_transaction(prepare, order=order)
 
     async def submit_async(self, principal: Principal, data: PublicationIn, *, idempotency_key: str | None = None) -> Outcome:
@@ -168,22 +159,16 @@ class Publisher:
         the commit checks its token is still live (Unauthorized, nothing written, when it is not)."""
         prepare, order = self._submission(principal, data, idempotency_key)
         try:
-            if isinstance(prepare, Ahead):
-                unit = prepare.unit
-                return await committed_async(lambda: self.writer.run_ahead_async(unit, order=order, principal=principal.id))
             return await self._staged_transaction_async(prepare, order=order, principal=principal.id)
         except Unauthorized:
             self.tokens.forget(principal.id)
             raise
 
-    def _submission(self, principal: Principal, data: PublicationIn,
-                    idempotency_key: str | None) -> tuple[Staged[Outcome] | Ahead, str]:
+    def _submission(self, principal: Principal, data: PublicationIn, idempotency_key: str | None) -> tuple[Staged[Outcome], str]:
         """The submission as a staged unit (persistence.group_commit): checks and normalizing first, for the whole
         batch; then, in the finish step, the 索引号 (the department's counter row stays locked from there to the
         commit) and the writes -- or, on PostgreSQL without a key, a number sent or a publication to lapse, the
-        writes with a stand-in 索引号 and the real one allocated at the batch's end (producers.numbering).
-        A submission with none of these and no related references is all built before its batch's transaction,
-        on either database (`Ahead`): only its numbering and its rows' inserts are left for the transaction."""
+        writes with a stand-in 索引号 and the real one allocated at the batch's end (producers.numbering)."""
         code = self._publishing_department(principal, data)
         _check_key(idempotency_key)
         now = self._clock()
@@ -195,20 +180,13 @@ class Publisher:
         # Without related references, nothing the checks and the record need is stored: both are done now, before
         # the submission queues for the store's write lock (producers.drafts); the index is what the record is built
         # with until its 索引号 is known (the one sent, a stand-in numbered at the batch's end, or a placeholder).
-        early = None if data.related else drafts.early(
+        early = None if data.related else drafts.ahead(
             lambda: IndexNo.parse(data.index_no) if data.index_no else
-            stand_in(code, year, INDEX_WIDTH) if idempotency_key is None else
+            stand_in(code, year, INDEX_WIDTH) if self._numbers_late and idempotency_key is None else
             IndexNo(code=code, year=year, sequence=1, width=INDEX_WIDTH),
             lambda: self._checked_configuration(data),
             lambda channels, index: self._normalize(data, channels, [], pub_id=pub_id, version=1, department=code,
                                                     index=index, now=now))
-
-        if early is not None and early.error is None and idempotency_key is None and not data.index_no:
-            # Nothing to decide against stored state but its 索引号: its rows, JSON and answer are built with the
-            # stand-in before the batch's transaction (GroupCommitter.run_ahead), numbered at the batch's end.
-            ready = early
-            return Ahead(lambda conn: self._write_unnumbered(conn, principal, data, ready.record(), ready.channels,
-                                                             now)), code
 
         def prepare(conn: Connection) -> Callable[[Connection], Outcome] | Unsaved[Outcome]:
             if idempotency_key is not None and (replay := self._replay(conn, principal, idempotency_key, req_hash)):
@@ -222,9 +200,10 @@ class Publisher:
             # whole store's write lock anyway.)
             lapsing = any(ref.id and ref.relation in LAPSING for ref in related)
             if self._numbers_late and idempotency_key is None and not sent and not lapsing:
-                draft = self._normalize(data, channels, related, pub_id=pub_id, version=1, department=code,
-                                        index=stand_in(code, year, INDEX_WIDTH), now=now)
-                return Unsaved(lambda conn: self._write_unnumbered(conn, principal, data, draft, channels, now))
+                later = ready.index if ready is not None else stand_in(code, year, INDEX_WIDTH)
+                draft = ready or self._normalize(data, channels, related, pub_id=pub_id, version=1, department=code,
+                                                 index=later, now=now)
+                return Unsaved(lambda conn: self._write_unnumbered(conn, principal, data, draft, channels, later, now))
             # Normalized before the 索引号 exists (a stand-in of the same department and year): the number is
             # put in by the finish step, so the counter row is not held while the body is sanitized.
             draft = ready or self._normalize(data, channels, related, pub_id=pub_id, version=1, department=code,
@@ -262,11 +241,9 @@ class Publisher:
         return prepare, code
 
     def _write_unnumbered(self, conn: Connection, principal: Principal, data: PublicationIn, draft: Publication,
-                          channels: list[str], now: dt.datetime) -> Outcome:
-        """The finish step of a submission numbered at the batch's end: its rows, queued with its record's stand-in
-        索引号. It writes only at the batch's end (publication, expiry, audit and outbox rows): no savepoint around
-        it, and it may run before the batch's transaction begins (`Ahead`)."""
-        later = draft.index
+                          channels: list[str], later: IndexNo, now: dt.datetime) -> Outcome:
+        """The finish step of a submission numbered at the batch's end: its rows, queued with the stand-in `later`.
+        It writes only at the batch's end (publication, expiry, audit and outbox rows): no savepoint around it."""
         status = initial_status(data, now)
         row = self.store.upsert_publication(conn, draft, status, channels, at_batch_end=True)
         expiries.schedule(conn, draft, new=True)

@@ -73,32 +73,6 @@ def test_requests_queued_during_a_commit_share_the_next_one_and_failures_stay_al
     assert kept(store) == {f"k{n}" for n in range(31) if n == 0 or n % 5}
 
 
-def test_a_unit_run_ahead_is_built_before_the_transaction_and_written_with_the_batch(store: StatusStore) -> None:
-    """The store's write lock (SQLite: the whole file's) is not held while such a unit builds its rows."""
-    writer = GroupCommitter(store)
-
-    def built(conn: Connection) -> bool:
-        enqueue(conn, [row(1)])
-        return conn.in_transaction()
-
-    assert writer.run_ahead(built) is False  # it ran before BEGIN
-    assert kept(store) == {"k1"}  # and its row was committed by the batch
-
-    def sneaky(conn: Connection) -> None:  # writes now instead of queuing: that would take the lock outside the batch
-        enqueue(conn, [row(2)])
-        conn.execute(insert(outbox).values(topic="t", key="k3", event="{}", created_at=utcnow()))
-
-    with pytest.raises(AssertionError, match="ran a statement"):
-        writer.run_ahead(sneaky)
-    def fourth(conn: Connection) -> int:
-        enqueue(conn, [row(4)])
-        return 4
-
-    assert writer.run(fourth) == 4  # the writer goes on
-    writer.close()
-    assert kept(store) == {"k1", "k4"}  # nothing of the refused unit
-
-
 def test_a_failed_commit_fails_every_request_of_the_batch_and_keeps_nothing(store: StatusStore) -> None:
     writer = GroupCommitter(store)
 
