@@ -34,7 +34,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from persistence import writer_turn
 from persistence.writer_turn import WriterTurn
 from processors.bus import BusUnavailable, Outbound
 from schemas.events import CONTENT_TYPE, CloudEvent
@@ -82,11 +81,11 @@ class SqliteLog:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.default_partitions = default_partitions
         self._local = threading.local()
-        # Writers of this file take turns (this process's on a mutex, other processes' on a lock file) before
-        # BEGIN IMMEDIATE: SQLite's busy handler makes a waiting connection sleep (1, 2, 5 … up to 100 ms) and try
-        # again, so with the pipeline's consumer threads and the relay all writing, the lock sat free while they
-        # slept (persistence.writer_turn).
-        self._writer_turn = turn or writer_turn.for_file(self.path)
+        # Writers of this process take turns on a mutex before BEGIN IMMEDIATE: SQLite's busy handler makes a
+        # waiting connection sleep (1, 2, 5 … up to 100 ms) and try again, so with the pipeline's consumer
+        # threads and the relay all writing, the lock sat free while they slept. Other processes still wait
+        # on the busy timeout.
+        self._writer_turn = turn or WriterTurn()
         self._listeners: list[Callable[[str], None]] = []
         self._partitions: dict[str, int] = {}
         # Events this process appended, by their exact stored bytes: a consumer fetching those very bytes takes the
