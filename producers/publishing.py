@@ -22,7 +22,9 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy import Connection
 
+from adapters import channels as channels_registry
 from adapters.common.links import portal_article_url
+from adapters.overrides import override_problems
 from persistence import audit, expiries
 from persistence.engine import at_batch_end, reading
 from persistence.group_commit import GATHER_SECONDS, GroupCommitter, Staged, Unsaved
@@ -34,7 +36,7 @@ from processors.normalize import normalize
 from processors.outbox import OutboxRelay, enqueue
 from processors.screen import Severity, screen
 from processors.stages import RECORDED_STATUS, scheduled_status
-from producers import drafts, entropy
+from producers import entropy
 from producers.auth import TokenCache, actor_of, may_see_department
 from producers.committing import committed, committed_async
 from producers.errors import Conflict, FieldError, Forbidden, Invalid, NotFound, Unauthorized
@@ -177,22 +179,10 @@ class Publisher:
         req_hash = request_hash("POST", COLLECTION, data) if idempotency_key is not None else ""
         year = effective_publish_date(data, now).year
 
-        # Without related references, nothing the checks and the record need is stored: both are done now, before
-        # the submission queues for the store's write lock (producers.drafts); the index is what the record is built
-        # with until its 索引号 is known (the one sent, a stand-in numbered at the batch's end, or a placeholder).
-        early = None if data.related else drafts.ahead(
-            lambda: IndexNo.parse(data.index_no) if data.index_no else
-            stand_in(code, year, INDEX_WIDTH) if self._numbers_late and idempotency_key is None else
-            IndexNo(code=code, year=year, sequence=1, width=INDEX_WIDTH),
-            lambda: self._checked_configuration(data),
-            lambda channels, index: self._normalize(data, channels, [], pub_id=pub_id, version=1, department=code,
-                                                    index=index, now=now))
-
         def prepare(conn: Connection) -> Callable[[Connection], Outcome] | Unsaved[Outcome]:
             if idempotency_key is not None and (replay := self._replay(conn, principal, idempotency_key, req_hash)):
                 return Unsaved(lambda _conn: replay)
-            ready = early.record() if early is not None else None  # raises what the early checks found
-            channels, related = (early.channels, []) if early is not None else self._checked(conn, data, code)
+            channels, related = self._checked(conn, data, code)
             sent = sent_index(self.store, conn, data, pub_id)
             # PostgreSQL (API processes waiting on one another's counter rows): without a key, a number sent or a
             # publication to lapse, everything the submission writes goes in at the batch's end, and it is numbered
@@ -200,15 +190,13 @@ class Publisher:
             # whole store's write lock anyway.)
             lapsing = any(ref.id and ref.relation in LAPSING for ref in related)
             if self._numbers_late and idempotency_key is None and not sent and not lapsing:
-                later = ready.index if ready is not None else stand_in(code, year, INDEX_WIDTH)
-                draft = ready or self._normalize(data, channels, related, pub_id=pub_id, version=1, department=code,
-                                                 index=later, now=now)
+                later = stand_in(code, year, INDEX_WIDTH)
+                draft = self._normalize(data, channels, related, pub_id=pub_id, version=1, department=code, index=later, now=now)
                 return Unsaved(lambda conn: self._write_unnumbered(conn, principal, data, draft, channels, later, now))
             # Normalized before the 索引号 exists (a stand-in of the same department and year): the number is
             # put in by the finish step, so the counter row is not held while the body is sanitized.
-            draft = ready or self._normalize(data, channels, related, pub_id=pub_id, version=1, department=code,
-                                             index=sent or IndexNo(code=code, year=year, sequence=1, width=INDEX_WIDTH),
-                                             now=now)
+            draft = self._normalize(data, channels, related, pub_id=pub_id, version=1, department=code,
+                                    index=sent or IndexNo(code=code, year=year, sequence=1, width=INDEX_WIDTH), now=now)
             if not sent:
                 expect_index(conn, code, year, pub_id)
 
@@ -472,19 +460,33 @@ class Publisher:
         self, conn: Connection, data: PublicationIn, department: str, *, self_id: str | None = None
     ) -> tuple[list[str], list[RelatedRef]]:
         """Checks against configuration and stored state, all reported at once; the effective channels and resolved refs."""
-        channels, errors = drafts.configured_channels(self.settings, data)
+        errors: list[FieldError] = []
+        configured = self.settings.channels
+        if data.channels is None:
+            channels = [c for c in configured if channels_registry.spec_of(c).applies(data)]
+            if not channels:
+                errors.append(FieldError("body.channels", "no channel is configured on this server; name the channels"))
+        else:
+            channels = list(data.channels)
+            errors += [
+                FieldError(f"body.channels.{i}", f"channel {c!r} is not configured here; configured: {', '.join(configured)}")
+                for i, c in enumerate(channels)
+                if c not in configured
+            ]
+        for channel in channels:
+            if channel in configured and (check := channels_registry.spec_of(channel).check) is not None:
+                errors += [FieldError(path, message) for path, message in check(data, self.settings)]
+        errors += [FieldError(path, message) for path, message in
+                   override_problems(data, channels, channels_registry.spec_of, channels_registry.names())]
+        if data.category not in self.settings.categories:
+            errors.append(FieldError(
+                "body.category", f"unknown 组配分类 {data.category!r}; expected one of {', '.join(self.settings.categories)}"
+            ))
         related = self._resolve_related(conn, data.related, department, self_id, errors)
         errors += lapse_errors(self.store, conn, related, department)
         if errors:
             raise Invalid(f"{len(errors)} field(s) failed validation: " + ", ".join(e.field for e in errors), errors)
         return channels, related
-
-    def _checked_configuration(self, data: PublicationIn) -> list[str]:
-        """`_checked` for a submission without related references: nothing stored is read."""
-        channels, errors = drafts.configured_channels(self.settings, data)
-        if errors:
-            raise Invalid(f"{len(errors)} field(s) failed validation: " + ", ".join(e.field for e in errors), errors)
-        return channels
 
     def _resolve_related(
         self, conn: Connection, refs: list[RelatedRef], department: str, self_id: str | None, errors: list[FieldError]
