@@ -72,6 +72,24 @@ def test_a_token_revoked_on_one_node_submits_nothing_more_on_another_that_cached
         second_store.close()
 
 
+def test_a_token_revoked_on_another_node_is_refused_before_its_body_is_judged(client, operator, dept, settings, store,
+                                                                             bus):
+    """A node that cached a token checks it live in the submission's transaction; a body that fails the server's
+    checks (an unknown 组配分类) from a token revoked meanwhile is refused for its token (401), not judged (422)."""
+    second_store = StatusStore(store.url)
+    try:
+        with TestClient(create_app(settings, second_store, bus)) as node_b:
+            assert node_b.post("/v1/publications", headers=dept, json=sample_policy()).status_code == 202  # cached
+            token_id = next(t["id"] for t in client.get("/v1/tokens", headers=operator).json()["items"]
+                            if t["kind"] == "department")
+            assert client.delete(f"/v1/tokens/{token_id}", headers=operator).status_code == 204
+            unknown_category = {**sample_policy(title="吊销后提交的坏通知"), "category": "没有这个分类"}
+            refused = node_b.post("/v1/publications", headers=dept, json=unknown_category)
+            assert refused.status_code == 401, refused.text
+    finally:
+        second_store.close()
+
+
 def test_an_expired_token_gets_401(client, operator):
     expires = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=4)  # time to create and use it on a loaded CI machine
     made = client.post("/v1/tokens", headers=operator, json={"kind": "operator", "name": "临时值班员",
