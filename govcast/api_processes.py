@@ -176,9 +176,9 @@ def serve_child(settings: Settings, listener: socket.socket, nudge: socket.socke
     assert isinstance(runtime.bus, SqliteLog)
     nudge.setblocking(False)
 
-    def send_nudge(topic: str) -> None:
+    def send_nudge(topic: str, _partitions: frozenset[int] | None) -> None:
         with contextlib.suppress(OSError):  # buffer full or parent gone: the consumers' poll picks it up
-            nudge.send(topic.encode())
+            nudge.send(topic.encode())  # the main process wakes every partition's consumer of the topic
 
     runtime.bus.add_listener(send_nudge)
     app = build_app(runtime, run_pipeline=False)

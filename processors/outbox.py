@@ -40,7 +40,7 @@ import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import NamedTuple, Protocol
 
@@ -82,7 +82,9 @@ class _LogInStoreFile(Protocol):
 
     def append_within(self, conn: sqlite3.Connection, messages: Sequence[Outbound]) -> None: ...
 
-    def notify_appended(self, topic: str) -> None: ...
+    def notify_appended(self, topic: str, partitions: Iterable[int] | None = None) -> None: ...
+
+    def partitions_of(self, messages: Iterable[Outbound]) -> dict[str, set[int]]: ...
 
 
 class _InlineLog:
@@ -90,25 +92,27 @@ class _InlineLog:
 
     def __init__(self, bus: _LogInStoreFile) -> None:
         self.bus = bus
-        self._appended = threading.local()  # topics this thread appended to since its last commit
+        self._appended = threading.local()  # (topic -> partitions) this thread appended to since its last commit
 
     def flush(self, conn: Connection, batches: list[Sequence[Outbound]]) -> None:
         messages = [m for batch in batches for m in batch]
         self.bus.append_within(conn.connection.dbapi_connection, messages)  # type: ignore[arg-type]
-        self._topics().update(m.topic for m in messages)
+        appended = self._partitions()
+        for topic, parts in self.bus.partitions_of(messages).items():
+            appended.setdefault(topic, set()).update(parts)
 
-    def _topics(self) -> set[str]:
-        topics: set[str] | None = getattr(self._appended, "topics", None)
-        if topics is None:
-            topics = self._appended.topics = set()
-        return topics
+    def _partitions(self) -> dict[str, set[int]]:
+        appended: dict[str, set[int]] | None = getattr(self._appended, "partitions", None)
+        if appended is None:
+            appended = self._appended.partitions = {}
+        return appended
 
     def wake(self) -> None:
         """After the committing thread's commit: its appends are visible, the pipeline fetches them."""
-        topics = self._topics()
-        for topic in sorted(topics):
-            self.bus.notify_appended(topic)
-        topics.clear()
+        appended = self._partitions()
+        for topic in sorted(appended):
+            self.bus.notify_appended(topic, appended[topic])
+        appended.clear()
 
 
 _INLINE: weakref.WeakKeyDictionary[Engine, _InlineLog] = weakref.WeakKeyDictionary()

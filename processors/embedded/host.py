@@ -62,7 +62,7 @@ class EmbeddedHost:
     bus: SqliteLog
     ctx: StageContext
     table: list[Route] = field(default_factory=list)
-    _wakeups: dict[str, list[asyncio.Event]] = field(default_factory=lambda: defaultdict(list))
+    _wakeups: dict[str, list[tuple[int, asyncio.Event]]] = field(default_factory=lambda: defaultdict(list))  # by topic
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
     _down: dict[str, str] = field(default_factory=dict)  # task name -> why it died (until it runs again)
 
@@ -72,8 +72,8 @@ class EmbeddedHost:
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
 
-        def wake(topic: str) -> None:  # called by the committing thread
-            loop.call_soon_threadsafe(self._wake, topic)
+        def wake(topic: str, partitions: frozenset[int] | None) -> None:  # called by the committing thread
+            loop.call_soon_threadsafe(self._wake, topic, partitions)
 
         self.bus.add_listener(wake)
         jobs: dict[str, Callable[[], Awaitable[None]]] = {
@@ -95,10 +95,11 @@ class EmbeddedHost:
     def stop(self) -> None:
         self._stopping.set()
 
-    def _wake(self, topic: str) -> None:
-        """On the loop: the consumers of `topic` fetch again."""
-        for ev in self._wakeups.get(topic, ()):
-            ev.set()
+    def _wake(self, topic: str, partitions: frozenset[int] | None = None) -> None:
+        """On the loop: the consumers of `topic` (of `partitions`; None: all) fetch again."""
+        for part, ev in self._wakeups.get(topic, ()):
+            if partitions is None or part in partitions:
+                ev.set()
 
     async def _watch_heads(self) -> None:
         """Wake the consumers of every topic whose partition heads moved since the last look (appends by other
@@ -106,8 +107,12 @@ class EmbeddedHost:
         seen: dict[tuple[str, int], int] = {}  # first look: every topic (a consumer may have fetched before an append)
         while not self._stopping.is_set():
             heads = await asyncio.to_thread(self.bus.heads)
-            for topic in {topic for (topic, part), end in heads.items() if seen.get((topic, part)) != end}:
-                self._wake(topic)
+            moved: dict[str, set[int]] = defaultdict(set)
+            for (topic, part), end in heads.items():
+                if seen.get((topic, part)) != end:
+                    moved[topic].add(part)
+            for topic, parts in moved.items():
+                self._wake(topic, frozenset(parts))
             seen = heads
             await self._sleep(POLL_SECONDS)
 
@@ -142,11 +147,11 @@ class EmbeddedHost:
 
     async def _consume(self, route: Route, topic: str, part: int, name: str) -> None:
         wakeup = asyncio.Event()
-        self._wakeups[topic].append(wakeup)
+        self._wakeups[topic].append((part, wakeup))
         try:
             await self._consume_from(route, topic, part, name, wakeup)
         finally:
-            self._wakeups[topic].remove(wakeup)
+            self._wakeups[topic].remove((part, wakeup))
 
     async def _consume_from(self, route: Route, topic: str, part: int, name: str, wakeup: asyncio.Event) -> None:
         first, linger = True, False

@@ -86,7 +86,7 @@ class SqliteLog:
         # threads and the relay all writing, the lock sat free while they slept. Other processes still wait
         # on the busy timeout.
         self._writer_turn = turn or WriterTurn()
-        self._listeners: list[Callable[[str], None]] = []
+        self._listeners: list[Callable[[str, frozenset[int] | None], None]] = []
         self._partitions: dict[str, int] = {}
         # Events this process appended, by their exact stored bytes: a consumer fetching those very bytes takes the
         # event instead of parsing and validating them again (most of a fetch's CPU: a submission carries its whole
@@ -128,18 +128,30 @@ class SqliteLog:
         except sqlite3.OperationalError as exc:  # disk full, locked for 30 s, read-only file
             raise BusUnavailable(f"embedded log unavailable: {exc}") from exc
 
-    def add_listener(self, callback: Callable[[str], None]) -> None:
-        """`callback(topic)` runs after every commit that appended to `topic` (wakes consumers)."""
+    def add_listener(self, callback: Callable[[str, frozenset[int] | None], None]) -> None:
+        """`callback(topic, partitions)` runs after every commit that appended to `topic` (wakes consumers):
+        `partitions` are those appended to, None when not known (every partition of the topic)."""
         self._listeners.append(callback)
 
-    def notify_appended(self, topic: str) -> None:
-        """Wake this process's consumers of `topic`: another process appended to it (govcast.api_processes)."""
-        self._notify([topic])
+    def notify_appended(self, topic: str, partitions: Iterable[int] | None = None) -> None:
+        """Wake this process's consumers of `topic` (of `partitions`; None: all): appended to by this process's
+        store writers after their commit (processors.outbox), or by another process (govcast.api_processes)."""
+        parts = None if partitions is None else frozenset(partitions)
+        for callback in self._listeners:
+            callback(topic, parts)
 
-    def _notify(self, topics: Iterable[str]) -> None:
-        for topic in set(topics):
-            for callback in self._listeners:
-                callback(topic)
+    def partitions_of(self, messages: Iterable[Outbound]) -> dict[str, set[int]]:
+        """The partitions `messages` go to, by topic (their topics exist: they were appended)."""
+        found: dict[str, set[int]] = {}
+        for msg in messages:
+            found.setdefault(msg.topic, set()).add(partition_for(msg.key, self.ensure_topic(msg.topic)))
+        return found
+
+    def _notify(self, messages: Iterable[Outbound]) -> None:
+        """Only the consumers of the partitions appended to fetch again: under load most commits touch a few of a
+        topic's partitions, and a woken consumer with nothing to read costs a thread hop and two queries."""
+        for topic, parts in self.partitions_of(messages).items():
+            self.notify_appended(topic, parts)
 
     # -- topics -------------------------------------------------------------
     def ensure_topic(self, name: str, partitions: int | None = None, *, conn: sqlite3.Connection | None = None) -> int:
@@ -185,7 +197,7 @@ class SqliteLog:
         for msg in messages:
             self.ensure_topic(msg.topic)
         self._write(lambda conn: self._append(conn, messages))
-        self._notify(m.topic for m in messages)
+        self._notify(messages)
 
     def send_once(self, messages: list[Outbound]) -> int:
         """Append the messages whose event id this log has not taken from a relay before; how many were new.
@@ -207,7 +219,7 @@ class SqliteLog:
             self._append(conn, fresh)
 
         self._write(txn)
-        self._notify(m.topic for m in fresh)
+        self._notify(fresh)
         return len(fresh)
 
     def _remember(self, events: Iterable[tuple[bytes, CloudEvent]]) -> None:
@@ -253,7 +265,7 @@ class SqliteLog:
             )
 
         self._write(txn, flush=False)  # a power loss takes back outputs and offset together: the hop is redone
-        self._notify(m.topic for m in outputs)
+        self._notify(outputs)
 
     def heads(self) -> dict[tuple[str, int], int]:
         """The next offset of every (topic, partition) appended to so far: they only grow (the host's watcher)."""

@@ -33,6 +33,26 @@ def test_same_key_same_partition_in_order(tmp_path: Path) -> None:
         assert [n for _, n in mine] == sorted(n for _, n in mine)
 
 
+def test_listeners_hear_of_the_partitions_appended_to_after_each_commit(tmp_path: Path) -> None:
+    """The embedded host wakes only the consumers of partitions that got messages: an append, a consumer's commit of
+    its outputs and a relayed send each name exactly the partitions they wrote, per topic."""
+    log = SqliteLog(tmp_path / "bus.db", default_partitions=4)
+    heard: list[tuple[str, frozenset[int] | None]] = []
+    log.add_listener(lambda topic, partitions: heard.append((topic, partitions)))
+    keys = [k for k in (f"k{i}" for i in range(50)) if partition_for(k, 4) in (1, 3)][:4]
+    log.send([msg("t", key, n) for n, key in enumerate(keys)])
+    assert heard == [("t", frozenset({1, 3}))]
+    heard.clear()
+    first = log.fetch("g", "t", partition_for(keys[0], 4))[0]
+    log.commit("g", first, [msg("u", keys[0], 9), msg("t", keys[1], 10)])
+    assert sorted(heard, key=lambda h: h[0]) == [("t", frozenset({partition_for(keys[1], 4)})),
+                                                 ("u", frozenset({partition_for(keys[0], 4)}))]
+    heard.clear()
+    log.commit("g", first, [])  # nothing appended: nobody to wake
+    log.notify_appended("t")  # another process appended (its nudge names the topic): every partition
+    assert heard == [("t", None)]
+
+
 def test_messages_and_offsets_survive_reopen(tmp_path: Path) -> None:
     log = SqliteLog(tmp_path / "bus.db")
     log.send([msg("t", "a", 1), msg("t", "a", 2)])

@@ -17,7 +17,7 @@ from persistence.engine import unflushed_transaction
 from persistence.group_commit import GroupCommitter
 from persistence.store import StatusStore
 from processors.bus import Outbound
-from processors.embedded.log import SqliteLog
+from processors.embedded.log import SqliteLog, partition_for
 from processors.outbox import OutboxRelay, enqueue, pending
 from schemas.events import new_event
 from settings import Settings
@@ -37,8 +37,8 @@ def one_file(tmp_path: Path) -> tuple[StatusStore, SqliteLog]:
 def test_the_event_commits_with_the_store_rows_and_needs_no_relay(one_file: tuple[StatusStore, SqliteLog]) -> None:
     store, log = one_file
     relay = OutboxRelay(store, log)
-    woken: list[str] = []
-    log.add_listener(woken.append)
+    woken: list[tuple[str, frozenset[int] | None]] = []
+    log.add_listener(lambda topic, partitions: woken.append((topic, partitions)))
     with pytest.raises(RuntimeError), store.transaction() as conn:
         enqueue(conn, [msg("a", 1)])
         raise RuntimeError("the request failed after writing its message")
@@ -48,7 +48,7 @@ def test_the_event_commits_with_the_store_rows_and_needs_no_relay(one_file: tupl
     relay.after_commit()
     assert [n for _, _, n in read_all(log, "g", "t")] == [2]  # on the log without any drain
     assert pending(store) == 0 and relay.drain() == 0  # nothing went through the outbox
-    assert woken == ["t"]
+    assert woken == [("t", frozenset({partition_for("a", log.ensure_topic("t"))}))]  # only the partition appended to
 
 
 def test_a_group_commit_batch_appends_the_events_of_its_kept_units_in_order(one_file: tuple[StatusStore, SqliteLog]) -> None:
