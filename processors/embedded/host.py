@@ -4,10 +4,11 @@ One consumer task per (route, partition): per-key order is kept, partitions
 and channels progress independently (one channel's outage never blocks
 another), and every input is committed only together with its outputs.
 
-An idle consumer sleeps until an append to its topic wakes it: appends in this
-process wake it right after their commit; for appends by other processes (extra
-API processes nudge too, but a nudge can be lost) one watcher reads the log's
-partition heads twice a second and wakes the consumers of topics that grew. Forty-odd
+An idle consumer sleeps until an append to its partition wakes it: appends in this
+process wake the consumers of the partitions they wrote right after their commit;
+for appends by other processes (extra API processes nudge too, naming the topic:
+all its consumers wake; a nudge can be lost) one watcher reads the log's partition
+heads twice a second and wakes the consumers of the partitions that grew. Forty-odd
 idle consumers thus cost one small query per poll, not one fetch each.
 
 Every task runs supervised: one that dies (the log cannot be written: disk full)
