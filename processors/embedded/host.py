@@ -103,9 +103,9 @@ class EmbeddedHost:
                 ev.set()
 
     async def _watch_heads(self) -> None:
-        """Wake the consumers of every topic whose partition heads moved since the last look (appends by other
+        """Wake the consumers of every partition whose head moved since the last look (appends by other
         processes; this process's own appends woke them already, and a second wake-up costs one empty fetch)."""
-        seen: dict[tuple[str, int], int] = {}  # first look: every topic (a consumer may have fetched before an append)
+        seen: dict[tuple[str, int], int] = {}  # first look: every partition (a consumer may have fetched before an append)
         while not self._stopping.is_set():
             heads = await asyncio.to_thread(self.bus.heads)
             moved: dict[str, set[int]] = defaultdict(set)
