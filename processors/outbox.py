@@ -80,11 +80,9 @@ class _LogInStoreFile(Protocol):
 
     path: Path
 
-    def append_within(self, conn: sqlite3.Connection, messages: Sequence[Outbound]) -> None: ...
+    def append_within(self, conn: sqlite3.Connection, messages: Sequence[Outbound]) -> dict[str, set[int]]: ...
 
     def notify_appended(self, topic: str, partitions: Iterable[int] | None = None) -> None: ...
-
-    def partitions_of(self, messages: Iterable[Outbound]) -> dict[str, set[int]]: ...
 
 
 class _InlineLog:
@@ -96,9 +94,8 @@ class _InlineLog:
 
     def flush(self, conn: Connection, batches: list[Sequence[Outbound]]) -> None:
         messages = [m for batch in batches for m in batch]
-        self.bus.append_within(conn.connection.dbapi_connection, messages)  # type: ignore[arg-type]
         appended = self._partitions()
-        for topic, parts in self.bus.partitions_of(messages).items():
+        for topic, parts in self.bus.append_within(conn.connection.dbapi_connection, messages).items():  # type: ignore[arg-type]
             appended.setdefault(topic, set()).update(parts)
 
     def _partitions(self) -> dict[str, set[int]]:

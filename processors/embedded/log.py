@@ -33,6 +33,7 @@ import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from persistence.writer_turn import WriterTurn
 from processors.bus import BusUnavailable, Outbound
@@ -53,6 +54,8 @@ CREATE TABLE IF NOT EXISTS offsets (grp TEXT NOT NULL, topic TEXT NOT NULL, part
     PRIMARY KEY (grp, topic, part)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS relayed (event_id TEXT PRIMARY KEY, ts REAL NOT NULL) WITHOUT ROWID;
 """
+T = TypeVar("T")
+Appended = dict[str, set[int]]  # the partitions a transaction appended to, by topic
 RECENT_EVENTS = 4096  # events appended by this process kept to hand to their consumer undecoded (`fetch`)
 RELAYED_KEEP_SECONDS = 7 * 86400  # how long an outbox relay's event ids are remembered (dedup after a crash)
 _TABLES = ("topics", "messages", "heads", "offsets", "relayed")  # what `absorb` copies from a two-file data dir
@@ -107,8 +110,9 @@ class SqliteLog:
             self._local.flushed = True
         return conn
 
-    def _write(self, fn: Callable[[sqlite3.Connection], None], *, flush: bool = True) -> None:
-        """Run `fn` in one write transaction; `flush`: fsync the WAL at commit (see the module's docstring)."""
+    def _write(self, fn: Callable[[sqlite3.Connection], T], *, flush: bool = True) -> T:
+        """Run `fn` in one write transaction, its result once committed; `flush`: fsync the WAL at commit (see the
+        module's docstring)."""
         conn = self._conn()
         try:
             if self._local.flushed != flush:  # a connection setting, changed only when this thread's need changes
@@ -118,11 +122,12 @@ class SqliteLog:
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
-                    fn(conn)
+                    result = fn(conn)
                 except BaseException:
                     conn.execute("ROLLBACK")
                     raise
                 conn.execute("COMMIT")
+                return result
             finally:
                 self._writer_turn.give_back(id(conn))
         except sqlite3.OperationalError as exc:  # disk full, locked for 30 s, read-only file
@@ -140,17 +145,10 @@ class SqliteLog:
         for callback in self._listeners:
             callback(topic, parts)
 
-    def partitions_of(self, messages: Iterable[Outbound]) -> dict[str, set[int]]:
-        """The partitions `messages` go to, by topic (their topics exist: they were appended)."""
-        found: dict[str, set[int]] = {}
-        for msg in messages:
-            found.setdefault(msg.topic, set()).add(partition_for(msg.key, self.ensure_topic(msg.topic)))
-        return found
-
-    def _notify(self, messages: Iterable[Outbound]) -> None:
+    def _notify(self, appended: Appended) -> None:
         """Only the consumers of the partitions appended to fetch again: under load most commits touch a few of a
         topic's partitions, and a woken consumer with nothing to read costs a thread hop and two queries."""
-        for topic, parts in self.partitions_of(messages).items():
+        for topic, parts in appended.items():
             self.notify_appended(topic, parts)
 
     # -- topics -------------------------------------------------------------
@@ -165,8 +163,9 @@ class SqliteLog:
         return int(count)
 
     # -- producing ----------------------------------------------------------
-    def _append(self, conn: sqlite3.Connection, messages: Iterable[Outbound]) -> None:
-        """Append in order; one head update per (topic, partition) touched, the rows in one executemany."""
+    def _append(self, conn: sqlite3.Connection, messages: Iterable[Outbound]) -> Appended:
+        """Append in order; one head update per (topic, partition) touched, the rows in one executemany. Returns
+        the partitions appended to, by topic (whom to wake after the commit)."""
         now, header = time.time(), f'{{"content-type": "{CONTENT_TYPE}"}}'
         grouped: dict[tuple[str, int], list[Outbound]] = {}
         for msg in messages:
@@ -184,20 +183,23 @@ class SqliteLog:
                 [(topic, part, first + n, m.key, value, header, now) for n, (m, value) in enumerate(zip(batch, values, strict=True))],
             )
             self._remember(zip(values, (m.event for m in batch), strict=True))
+        appended: Appended = {}
+        for topic, part in grouped:
+            appended.setdefault(topic, set()).add(part)
+        return appended
 
-    def append_within(self, conn: sqlite3.Connection, messages: Sequence[Outbound]) -> None:
+    def append_within(self, conn: sqlite3.Connection, messages: Sequence[Outbound]) -> Appended:
         """Append `messages` inside the caller's open write transaction on this log's file (the status store's
         connection, processors.outbox): they are kept if and only if that transaction commits. The caller
-        wakes the consumers after its commit (`notify_appended`)."""
-        self._append(conn, messages)
+        wakes the consumers of the partitions returned after its commit (`notify_appended`)."""
+        return self._append(conn, messages)
 
     def send(self, messages: list[Outbound]) -> None:
         if not messages:
             return
         for msg in messages:
             self.ensure_topic(msg.topic)
-        self._write(lambda conn: self._append(conn, messages))
-        self._notify(messages)
+        self._notify(self._write(lambda conn: self._append(conn, messages)))
 
     def send_once(self, messages: list[Outbound]) -> int:
         """Append the messages whose event id this log has not taken from a relay before; how many were new.
@@ -211,15 +213,14 @@ class SqliteLog:
             self.ensure_topic(msg.topic)
         fresh: list[Outbound] = []
 
-        def txn(conn: sqlite3.Connection) -> None:
+        def txn(conn: sqlite3.Connection) -> Appended:
             now = time.time()
             for msg in messages:
                 if conn.execute("INSERT OR IGNORE INTO relayed(event_id, ts) VALUES (?, ?)", (msg.event.id, now)).rowcount:
                     fresh.append(msg)
-            self._append(conn, fresh)
+            return self._append(conn, fresh)
 
-        self._write(txn)
-        self._notify(fresh)
+        self._notify(self._write(txn))
         return len(fresh)
 
     def _remember(self, events: Iterable[tuple[bytes, CloudEvent]]) -> None:
@@ -256,16 +257,17 @@ class SqliteLog:
         for msg in outputs:
             self.ensure_topic(msg.topic)
 
-        def txn(conn: sqlite3.Connection) -> None:
-            self._append(conn, outputs)
+        def txn(conn: sqlite3.Connection) -> Appended:
+            appended = self._append(conn, outputs)
             conn.execute(
                 "INSERT INTO offsets(grp, topic, part, next) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT(grp, topic, part) DO UPDATE SET next = MAX(next, excluded.next)",
                 (group, record.topic, record.partition, record.offset + 1),
             )
+            return appended
 
-        self._write(txn, flush=False)  # a power loss takes back outputs and offset together: the hop is redone
-        self._notify(outputs)
+        # flush off: a power loss takes back outputs and offset together, and the hop is redone
+        self._notify(self._write(txn, flush=False))
 
     def heads(self) -> dict[tuple[str, int], int]:
         """The next offset of every (topic, partition) appended to so far: they only grow (the host's watcher)."""
