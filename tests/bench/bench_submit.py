@@ -87,9 +87,9 @@ def body(deliver: bool) -> dict:  # type: ignore[type-arg]
 class Poster:
     """One keep-alive HTTP/1.1 connection that posts the same prebuilt request again and again.
 
-    The load generator shares this 2-core machine with the server it measures: aiohttp's client spent about as
-    much CPU per request as the bare endpoint it was posting to, CPU the server then could not use. This writes
-    the request's bytes as they are and reads the answer by its Content-Length, nothing more."""
+    The load generator shares this 2-core machine with the server it measures: aiohttp's client spent 0.12–0.15 ms
+    of CPU per request (a third of the bare endpoint's own), CPU the server then could not use. This writes the
+    request's bytes as they are and reads the answer by its Content-Length, nothing more."""
 
     def __init__(self, url: str, token: str, body: bytes) -> None:
         split = urlsplit(url)
