@@ -52,7 +52,10 @@ FULL: tuple[Scenario, ...] = (
              # 2,000: with 1,000 each of two workers got 500, and each new worker process's fixed start (first
              # fetch, cold caches) and the pipeline's tail weighed twice as much as for one worker (2 / 1 worker:
              # median 0.99 at 1,000 against 1.23 at 2,000, interleaved runs; docs/benchmarks-notes.md, workers2)
-             _m("bench_kafka", "--count", 2000, "--portal-count", 200, "--latency-count", 50, "--workers", "1,2")),
+             # 3 rounds: the bare loop and the workers alternate and each ratio is taken within its round; the
+             # median round is reported (a single pair swung 0.42-0.62 minutes apart, benchmarks-notes kworker3)
+             _m("bench_kafka", "--count", 2000, "--portal-count", 200, "--latency-count", 50, "--workers", "1,2",
+                "--rounds", 3)),
     Scenario("embedded", "embedded submit → portal delivered against the bare portal adapter",
              _m("bench_embedded", "--count", 100)),
     Scenario("submit", "durable submissions/s against a bare FastAPI endpoint (embedded, 1 and 2 API processes)",
