@@ -39,7 +39,9 @@ _INDEX_NO_TAKEN = union_all(
 ).limit(1)
 
 
-_INDEX_NOS_TAKEN = union_all(
+# Which of a batch's 索引号 are taken; asked while the department's counter row is locked, so its plan matters
+# (public for the test that checks PostgreSQL answers it from the unique B-tree, not a trigram index).
+INDEX_NOS_TAKEN = union_all(
     select(publications.c.index_no).where(publications.c.index_no.in_(bindparam("index_nos", expanding=True))),
     select(archived_index_nos.c.index_no).where(archived_index_nos.c.index_no.in_(bindparam("index_nos", expanding=True))),
 )
@@ -136,7 +138,7 @@ class StatusStore(TokenRecords, Operations, Sessions):
 
     def index_nos_taken(self, conn: Connection, index_nos: Sequence[str]) -> set[str]:
         """Which of `index_nos` a publication or an imported archive record has (one query for many)."""
-        return set(conn.execute(_INDEX_NOS_TAKEN, {"index_nos": list(index_nos)}).scalars())
+        return set(conn.execute(INDEX_NOS_TAKEN, {"index_nos": list(index_nos)}).scalars())
 
     def reserve_archived(self, index_nos: Sequence[IndexNo]) -> None:
         """Archive import: these 索引号 are taken (the allocator skips past them; a department cannot send one)."""

@@ -14,7 +14,7 @@ from sqlalchemy import text as sql
 from govcast.samples import DEMO_DEPARTMENT, sample_policy
 from persistence import text_search
 from persistence.listing import PageFilter, publications_page
-from persistence.store import _INDEX_NOS_TAKEN, StatusStore
+from persistence.store import INDEX_NOS_TAKEN, StatusStore
 from persistence.tables import publications
 from processors.normalize import normalize
 from schemas.publication import IndexNo, Publication, PublicationIn
@@ -119,7 +119,7 @@ def test_looking_up_a_sent_index_no_uses_its_b_tree_not_the_trigram_index(url: s
         wanted = [f"{DEPT}/2026-{n:05d}" for n in (17, 2999, 3001, 3002)]
         with store.engine.connect() as conn:
             assert store.index_nos_taken(conn, wanted) == {wanted[0], wanted[1]}
-            lookup = _INDEX_NOS_TAKEN.params(index_nos=wanted).compile(dialect=conn.dialect,
+            lookup = INDEX_NOS_TAKEN.params(index_nos=wanted).compile(dialect=conn.dialect,
                                                                       compile_kwargs={"literal_binds": True})
             plan = "\n".join(row[0] for row in conn.exec_driver_sql(f"EXPLAIN {lookup}"))
             # Whether the filter's condition can use the index (its expression matches the index's), not whether the
