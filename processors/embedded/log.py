@@ -269,6 +269,12 @@ class SqliteLog:
         # flush off: a power loss takes back outputs and offset together, and the hop is redone
         self._notify(self._write(txn, flush=False))
 
+    def commit_and_fetch(self, group: str, record: Record, outputs: list[Outbound], limit: int) -> list[Record]:
+        """`commit`, then `fetch` the same partition from the new offset: the embedded host makes one call (one thread
+        hop) of the two when it already knows more waits. The fetch reads what was committed, as a call of its own."""
+        self.commit(group, record, outputs)
+        return self.fetch(group, record.topic, record.partition, limit)
+
     def heads(self) -> dict[tuple[str, int], int]:
         """The next offset of every (topic, partition) appended to so far: they only grow (the host's watcher)."""
         rows = self._conn().execute("SELECT topic, part, next FROM heads").fetchall()
