@@ -254,10 +254,11 @@ class SqliteLog:
         return int(row[0]) if row else 0
 
     def fetch(self, group: str, topic: str, partition: int, limit: int = 100) -> list[Record]:
-        start = self.committed(group, topic, partition)
+        """Up to `limit` records after `group`'s committed offset; one query (the offset a subquery of it)."""
         rows = self._conn().execute(
-            "SELECT offset, key, value FROM messages WHERE topic = ? AND part = ? AND offset >= ? ORDER BY offset LIMIT ?",
-            (topic, partition, start, limit),
+            "SELECT offset, key, value FROM messages WHERE topic = ? AND part = ? AND offset >= "
+            "COALESCE((SELECT next FROM offsets WHERE grp = ? AND topic = ? AND part = ?), 0) ORDER BY offset LIMIT ?",
+            (topic, partition, group, topic, partition, limit),
         ).fetchall()
         return [Record(topic, partition, off, key, self._decoded(value)) for off, key, value in rows]
 
