@@ -44,7 +44,9 @@ PRUNE_SECONDS = 60.0
 # A consumer whose last fetch found records but not a full fetch waits this long before fetching again: under load
 # the next fetch then takes what arrived meanwhile (a group commit's worth of submissions, a plan's statuses) in one
 # round -- one thread hop, one log commit, one projection transaction -- instead of a round per append. An idle
-# consumer fetches at once when woken, so a lone publication waits nothing; a busy one, at most this per hop.
+# consumer fetches at once when woken, so a lone publication waits nothing; a busy one, at most this per hop. When
+# something was appended while a round was processed, the round's last commit waits out the linger and fetches the
+# next records in the same thread call (`_follow`): one hop per round, not two; the outputs reach the log that much later.
 LINGER_SECONDS = 0.005
 RESTART_MAX_SECONDS = 30.0  # longest wait before restarting a task that died
 Follow = Callable[[], Awaitable[int | None]]  # asked before a round's last commit: fetch along, and how many (`_follow`)
