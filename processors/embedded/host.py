@@ -44,9 +44,12 @@ PRUNE_SECONDS = 60.0
 # A consumer whose last fetch found records but not a full fetch waits this long before fetching again: under load
 # the next fetch then takes what arrived meanwhile (a group commit's worth of submissions, a plan's statuses) in one
 # round -- one thread hop, one log commit, one projection transaction -- instead of a round per append. An idle
-# consumer fetches at once when woken, so a lone publication waits nothing; a busy one, at most this per hop.
+# consumer fetches at once when woken, so a lone publication waits nothing; a busy one, at most this per hop. When
+# something was appended while a round was processed, the round's last commit waits out the linger and fetches the
+# next records in the same thread call (`_follow`): one hop per round, not two; the outputs reach the log that much later.
 LINGER_SECONDS = 0.005
 RESTART_MAX_SECONDS = 30.0  # longest wait before restarting a task that died
+Follow = Callable[[], Awaitable[int | None]]  # asked before a round's last commit: fetch along, and how many (`_follow`)
 
 
 async def close_async_resources(ctx: StageContext) -> None:
@@ -155,60 +158,94 @@ class EmbeddedHost:
             self._wakeups[topic].remove((part, wakeup))
 
     async def _consume_from(self, route: Route, topic: str, part: int, name: str, wakeup: asyncio.Event) -> None:
-        first, linger = True, False
+        """Fetch, process, commit, round after round. `wakeup` is cleared right before each fetch, so it is set again
+        by any append of this process (or a move of the heads the watcher saw) that the fetch may have missed: a round
+        that fetched less than its limit and finds it unset has nothing new to read and makes no fetch (a thread hop
+        and two queries) before sleeping on it."""
+        first, linger, quiet = True, False, False
+        records: list[Record] | None = None  # what the last round's commit fetched along (None: fetch now)
         while not self._stopping.is_set():
             if not first:
                 self._down.pop(name, None)  # a whole round (fetch, process, commit) went through: running again
             first = False
-            if linger:
-                await asyncio.sleep(LINGER_SECONDS)
-            wakeup.clear()
             limit = BATCH_SIZE if route.batch else 50
-            records = await asyncio.to_thread(self.bus.fetch, route.name, topic, part, limit)
-            linger = 0 < len(records) < limit  # busy, and caught up: let the next round gather more
+            if records is None:
+                if linger:
+                    await asyncio.sleep(LINGER_SECONDS)
+                if quiet and not wakeup.is_set():
+                    records = []  # the last fetch took everything there was, and nothing was appended since
+                else:
+                    wakeup.clear()
+                    records = await asyncio.to_thread(self.bus.fetch, route.name, topic, part, limit)
             if not records:
                 self._down.pop(name, None)  # it fetched: running again (and idle)
                 await self._sleep(IDLE_SECONDS, wakeup)
+                records, linger, quiet = None, False, False  # a wake-up that went missing: fetch at least this often
                 continue
+            # busy, and caught up: let the next round gather more (`LINGER_SECONDS`); a full fetch fetches again at once
+            full = len(records) >= limit
+            linger = quiet = not full
             if route.batch is not None and route.wait_until is None:
-                await self._process_batches(route, records)
+                records = await self._process_batches(route, records, functools.partial(self._follow, wakeup, full, limit))
                 continue
             if route.pure and route.wait_until is None:
-                await self._process_together(route, records)
+                records = await self._process_together(route, records, functools.partial(self._follow, wakeup, full, limit))
                 continue
             for record in records:
                 if self._stopping.is_set():
                     return
                 await self._process(route, record)
+            records = None
 
-    async def _process_batches(self, route: Route, records: list[Record]) -> None:
+    async def _follow(self, wakeup: asyncio.Event, full: bool, limit: int) -> int | None:
+        """Asked before a round's last commit: fetch the next records in the same thread call (the limit), or not
+        (None). Yes after a full fetch (more is there), or when an append since the fetch woke the consumer: then
+        it lingers first, as it would have before its next fetch (`LINGER_SECONDS`), and its commit waits with it.
+        Otherwise the commit goes alone, right away, and the consumer sleeps until woken."""
+        if not full:
+            if not wakeup.is_set():
+                return None
+            await asyncio.sleep(LINGER_SECONDS)
+        wakeup.clear()  # before the fetch: appends it may miss wake the consumer again
+        return limit
+
+    async def _commit(self, route: Route, record: Record, outputs: list[Outbound],
+                      follow: Follow | None = None) -> list[Record] | None:
+        """Commit `record` and its outputs; with `follow` (the round's last commit), maybe fetch the next records in
+        the same thread call (`_follow`): those records, or None when it did not fetch."""
+        limit = await follow() if follow is not None else None
+        if limit is None:
+            await asyncio.to_thread(self.bus.commit, route.name, record, outputs)
+            return None
+        return await asyncio.to_thread(self.bus.commit_and_fetch, route.name, record, outputs, limit)
+
+    async def _process_batches(self, route: Route, records: list[Record], follow: Follow) -> list[Record] | None:
         """A fetch of a batch route, batch after batch (each within MAX_BATCH_WEIGHT), in order: the rest of the fetch
-        is not fetched and decoded again after each batch. A batch that fails goes one by one (`_process`)."""
+        is not fetched and decoded again after each batch. A batch that fails goes one by one (`_process`). The last
+        batch's commit may fetch the next records (`_commit`)."""
         while records and not self._stopping.is_set():
             batch = route.take_batch(records, lambda record: record.event)
             records = records[len(batch):]
-            if await self._process_batch(route, batch):
+            try:
+                outputs = await route.handle_many([r.event for r in batch], self.ctx)
+            except Exception as exc:  # the per-record path has the retry and poison-input policy
+                log.warning("%s: batch of %d failed (%s); processing one by one", route.name, len(batch), exc)
+            else:
+                if not records:
+                    return await self._commit(route, batch[-1], outputs, follow)
+                await self._commit(route, batch[-1], outputs)
                 continue
             for record in batch:
                 if self._stopping.is_set():
-                    return
+                    return None
                 await self._process(route, record)
+        return None
 
-    async def _process_batch(self, route: Route, records: list[Record]) -> bool:
-        """All of `records` through the route's batch stage, committed at once; False: do them one by one."""
-        try:
-            outputs = await route.handle_many([r.event for r in records], self.ctx)
-        except Exception as exc:  # the per-record path has the retry and poison-input policy
-            log.warning("%s: batch of %d failed (%s); processing one by one", route.name, len(records), exc)
-            return False
-        await asyncio.to_thread(self.bus.commit, route.name, records[-1], outputs)
-        return True
-
-    async def _process_together(self, route: Route, records: list[Record]) -> None:
+    async def _process_together(self, route: Route, records: list[Record], follow: Follow) -> list[Record] | None:
         """A pure route's inputs, their outputs committed together (one write turn and one thread hop per fetch, not
-        per input). An input whose stage fails has the ones before it committed first, then goes alone through
-        `process` (its retries and poison-input policy). A kill before the commit redoes them all: nothing was
-        written, and the outputs' ids derive from the inputs'."""
+        per input; that commit may fetch the next records, `_commit`). An input whose stage fails has the ones before
+        it committed first, then goes alone through `process` (its retries and poison-input policy). A kill before
+        the commit redoes them all: nothing was written, and the outputs' ids derive from the inputs'."""
         outputs: list[Outbound] = []
         last: Record | None = None
         for record in records:
@@ -221,11 +258,12 @@ class EmbeddedHost:
                 log.debug("%s failed on event %s (%s): committing the inputs before it, then retrying", route.name,
                           record.event.id, exc)
                 if last is not None:
-                    await asyncio.to_thread(self.bus.commit, route.name, last, outputs)
+                    await self._commit(route, last, outputs)
                     outputs, last = [], None
                 await self._process(route, record)
-        if last is not None:
-            await asyncio.to_thread(self.bus.commit, route.name, last, outputs)
+        if last is None:
+            return None
+        return await self._commit(route, last, outputs, None if self._stopping.is_set() else follow)
 
     async def _process(self, route: Route, record: Record) -> None:
         if route.wait_until is not None:

@@ -56,6 +56,7 @@ CREATE TABLE IF NOT EXISTS relayed (event_id TEXT PRIMARY KEY, ts REAL NOT NULL)
 """
 T = TypeVar("T")
 Appended = dict[str, set[int]]  # the partitions a transaction appended to, by topic
+Encoded = dict[tuple[str, int], list[tuple[Outbound, bytes]]]  # messages and their stored bytes, by (topic, partition)
 RECENT_EVENTS = 4096  # events appended by this process kept to hand to their consumer undecoded (`fetch`)
 RELAYED_KEEP_SECONDS = 7 * 86400  # how long an outbox relay's event ids are remembered (dedup after a crash)
 _TABLES = ("topics", "messages", "heads", "offsets", "relayed")  # what `absorb` copies from a two-file data dir
@@ -110,9 +111,11 @@ class SqliteLog:
             self._local.flushed = True
         return conn
 
-    def _write(self, fn: Callable[[sqlite3.Connection], T], *, flush: bool = True) -> T:
+    def _write(self, fn: Callable[[sqlite3.Connection], T], *, flush: bool = True, single: bool = False) -> T:
         """Run `fn` in one write transaction, its result once committed; `flush`: fsync the WAL at commit (see the
-        module's docstring)."""
+        module's docstring). `single`: `fn` runs one statement, its own transaction (no BEGIN and COMMIT: the
+        writer turn is held for one call into SQLite, not three -- a thread that holds it and waits for the GIL
+        between calls keeps the group-commit writer waiting too)."""
         conn = self._conn()
         try:
             if self._local.flushed != flush:  # a connection setting, changed only when this thread's need changes
@@ -120,6 +123,8 @@ class SqliteLog:
                 self._local.flushed = flush
             self._writer_turn.take(id(conn))
             try:
+                if single:
+                    return fn(conn)
                 conn.execute("BEGIN IMMEDIATE")
                 try:
                     result = fn(conn)
@@ -163,13 +168,19 @@ class SqliteLog:
         return int(count)
 
     # -- producing ----------------------------------------------------------
-    def _append(self, conn: sqlite3.Connection, messages: Iterable[Outbound]) -> Appended:
+    def _encode(self, messages: Iterable[Outbound], conn: sqlite3.Connection | None = None) -> Encoded:
+        """Messages grouped by (topic, partition), in order, with the bytes to store: a consumer's commit encodes
+        its outputs before it takes the writer turn."""
+        grouped: Encoded = {}
+        for msg in messages:
+            where = (msg.topic, partition_for(msg.key, self.ensure_topic(msg.topic, conn=conn)))
+            grouped.setdefault(where, []).append((msg, msg.event.to_json()))
+        return grouped
+
+    def _append(self, conn: sqlite3.Connection, grouped: Encoded) -> Appended:
         """Append in order; one head update per (topic, partition) touched, the rows in one executemany. Returns
         the partitions appended to, by topic (whom to wake after the commit)."""
         now, header = time.time(), f'{{"content-type": "{CONTENT_TYPE}"}}'
-        grouped: dict[tuple[str, int], list[Outbound]] = {}
-        for msg in messages:
-            grouped.setdefault((msg.topic, partition_for(msg.key, self.ensure_topic(msg.topic, conn=conn))), []).append(msg)
         for (topic, part), batch in grouped.items():
             (end,) = conn.execute(
                 "INSERT INTO heads(topic, part, next) VALUES (?, ?, ?) "
@@ -177,12 +188,11 @@ class SqliteLog:
                 (topic, part, len(batch)),
             ).fetchone()
             first = end - len(batch)
-            values = [m.event.to_json() for m in batch]
             conn.executemany(
                 "INSERT INTO messages(topic, part, offset, key, value, headers, ts) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(topic, part, first + n, m.key, value, header, now) for n, (m, value) in enumerate(zip(batch, values, strict=True))],
+                [(topic, part, first + n, m.key, value, header, now) for n, (m, value) in enumerate(batch)],
             )
-            self._remember(zip(values, (m.event for m in batch), strict=True))
+            self._remember((value, m.event) for m, value in batch)
         appended: Appended = {}
         for topic, part in grouped:
             appended.setdefault(topic, set()).add(part)
@@ -192,14 +202,13 @@ class SqliteLog:
         """Append `messages` inside the caller's open write transaction on this log's file (the status store's
         connection, processors.outbox): they are kept if and only if that transaction commits. The caller
         wakes the consumers of the partitions returned after its commit (`notify_appended`)."""
-        return self._append(conn, messages)
+        return self._append(conn, self._encode(messages, conn))
 
     def send(self, messages: list[Outbound]) -> None:
         if not messages:
             return
-        for msg in messages:
-            self.ensure_topic(msg.topic)
-        self._notify(self._write(lambda conn: self._append(conn, messages)))
+        grouped = self._encode(messages)
+        self._notify(self._write(lambda conn: self._append(conn, grouped)))
 
     def send_once(self, messages: list[Outbound]) -> int:
         """Append the messages whose event id this log has not taken from a relay before; how many were new.
@@ -218,7 +227,7 @@ class SqliteLog:
             for msg in messages:
                 if conn.execute("INSERT OR IGNORE INTO relayed(event_id, ts) VALUES (?, ?)", (msg.event.id, now)).rowcount:
                     fresh.append(msg)
-            return self._append(conn, fresh)
+            return self._append(conn, self._encode(fresh, conn))
 
         self._notify(self._write(txn))
         return len(fresh)
@@ -245,20 +254,20 @@ class SqliteLog:
         return int(row[0]) if row else 0
 
     def fetch(self, group: str, topic: str, partition: int, limit: int = 100) -> list[Record]:
-        start = self.committed(group, topic, partition)
+        """Up to `limit` records after `group`'s committed offset; one query (the offset a subquery of it)."""
         rows = self._conn().execute(
-            "SELECT offset, key, value FROM messages WHERE topic = ? AND part = ? AND offset >= ? ORDER BY offset LIMIT ?",
-            (topic, partition, start, limit),
+            "SELECT offset, key, value FROM messages WHERE topic = ? AND part = ? AND offset >= "
+            "COALESCE((SELECT next FROM offsets WHERE grp = ? AND topic = ? AND part = ?), 0) ORDER BY offset LIMIT ?",
+            (topic, partition, group, topic, partition, limit),
         ).fetchall()
         return [Record(topic, partition, off, key, self._decoded(value)) for off, key, value in rows]
 
     def commit(self, group: str, record: Record, outputs: list[Outbound]) -> None:
         """Append `outputs` and mark `record` consumed by `group`, atomically."""
-        for msg in outputs:
-            self.ensure_topic(msg.topic)
+        grouped = self._encode(outputs)  # before the writer turn: what needs no transaction is done outside it
 
         def txn(conn: sqlite3.Connection) -> Appended:
-            appended = self._append(conn, outputs)
+            appended = self._append(conn, grouped)
             conn.execute(
                 "INSERT INTO offsets(grp, topic, part, next) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT(grp, topic, part) DO UPDATE SET next = MAX(next, excluded.next)",
@@ -266,8 +275,15 @@ class SqliteLog:
             )
             return appended
 
-        # flush off: a power loss takes back outputs and offset together, and the hop is redone
-        self._notify(self._write(txn, flush=False))
+        # flush off: a power loss takes back outputs and offset together, and the hop is redone. Without outputs
+        # the offset's upsert is the one statement: its own transaction.
+        self._notify(self._write(txn, flush=False, single=not grouped))
+
+    def commit_and_fetch(self, group: str, record: Record, outputs: list[Outbound], limit: int) -> list[Record]:
+        """`commit`, then `fetch` the same partition from the new offset: the embedded host makes one call (one thread
+        hop) of the two when it already knows more waits. The fetch reads what was committed, as a call of its own."""
+        self.commit(group, record, outputs)
+        return self.fetch(group, record.topic, record.partition, limit)
 
     def heads(self) -> dict[tuple[str, int], int]:
         """The next offset of every (topic, partition) appended to so far: they only grow (the host's watcher)."""

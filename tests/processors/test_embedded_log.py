@@ -161,3 +161,15 @@ def test_a_consumer_takes_this_processs_appended_event_once_and_decodes_the_rest
     assert again[0].event is not sent and again[0].event.model_dump() == decoded.model_dump()
     log.close()
     other.close()
+
+
+def test_commit_and_fetch_commits_then_returns_what_follows(tmp_path: Path) -> None:
+    log = SqliteLog(tmp_path / "bus.db", default_partitions=1)
+    log.send([msg("in", "a", n) for n in range(5)])
+    first_two = log.fetch("g", "in", 0, 2)
+    rest = log.commit_and_fetch("g", first_two[-1], [msg("out", "a", 9)], 10)
+    assert [r.event.data["n"] for r in rest] == [2, 3, 4]
+    assert log.committed("g", "in", 0) == 2
+    assert [r.event.data["n"] for r in log.fetch("h", "out", 0)] == [9]
+    assert log.commit_and_fetch("g", rest[-1], [], 10) == []  # caught up: the commit alone (one statement)
+    assert log.committed("g", "in", 0) == 5
