@@ -110,7 +110,6 @@ class GroupCommitter:
         self._queue: queue.SimpleQueue[_Item[Any] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
-        self._in_batch = False  # the writer is between taking a batch and answering it (`busy`)
 
     def run(self, unit: Callable[[Connection], T], *, order: str = "", principal: str | None = None) -> T:
         """Run `unit` inside a shared transaction; its result once that transaction committed.
@@ -119,11 +118,6 @@ class GroupCommitter:
         commit's error (nothing of the batch kept).
         """
         return self.submit(unit, order=order, principal=principal).result()
-
-    def busy(self) -> bool:
-        """True while a batch runs or units wait for the next: a unit queued now shares a transaction with others
-        (or follows one right away) instead of starting one on its own. A hint: it may change the next moment."""
-        return self._in_batch or not self._queue.empty()
 
     def run_unflushed(self, unit: Callable[[Connection], T]) -> T:
         """`run` for a unit whose commit needs no fsync of its own: it is lost on power loss only with every later
@@ -179,15 +173,11 @@ class GroupCommitter:
             first = self._queue.get()
             if first is None:
                 return
-            self._in_batch = True
             batch = [first]
             stopping = self._take(batch)
             if not stopping and self.gather and len(batch) < expected:
                 stopping = self._gather(batch, min(expected, self.max_batch))
-            try:
-                self._commit(sorted(batch, key=lambda i: i.order))
-            finally:
-                self._in_batch = False
+            self._commit(sorted(batch, key=lambda i: i.order))
             expected = len(batch) + self._queue.qsize()
 
     def _take(self, batch: list[_Item[Any]]) -> bool:

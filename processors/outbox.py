@@ -119,17 +119,15 @@ _INLINE: weakref.WeakKeyDictionary[Engine, _InlineLog] = weakref.WeakKeyDictiona
 class _CarriedLog(Protocol):
     """What of the embedded log (SqliteLog) handing its consumers' commits to a store writer needs."""
 
-    def carry_commits(self, carrier: Callable[[Callable[[sqlite3.Connection], Any]], Any], busy: Callable[[], bool]) -> None: ...
+    def carry_commits(self, carrier: Callable[[Callable[[sqlite3.Connection], Any]], Any]) -> None: ...
 
     def stop_carrying(self, carrier: Callable[[Callable[[sqlite3.Connection], Any]], Any]) -> None: ...
 
 
-def carry_log_commits(store: StatusStore, bus: object, run: Callable[[Callable[[Connection], Any]], Any],
-                      busy: Callable[[], bool]) -> Callable[[], None]:
+def carry_log_commits(store: StatusStore, bus: object, run: Callable[[Callable[[Connection], Any]], Any]) -> Callable[[], None]:
     """When `bus` is an embedded log in the store's file: its consumers' commits run through `run` (the group-commit
-    writer's `run_unflushed`) while `busy()` (the writer's), on the writer's connection, in its next batch -- one
-    writer of the file instead of two taking turns (processors.embedded.log, "Carried commits"). Returns what
-    detaches it again (a no-op otherwise)."""
+    writer's `run_unflushed`), on the writer's connection, in its next batch -- one writer of the file instead of two
+    taking turns (processors.embedded.log, "Carried commits"). Returns what detaches it again (a no-op otherwise)."""
     if not shares_file(store, bus) or not hasattr(bus, "carry_commits"):
         return lambda: None
     log_: _CarriedLog = bus  # type: ignore[assignment]
@@ -140,7 +138,7 @@ def carry_log_commits(store: StatusStore, bus: object, run: Callable[[Callable[[
         except (DBAPIError, sqlite3.OperationalError) as exc:  # its savepoint or the batch failed: as the log's own write
             raise BusUnavailable(f"embedded log unavailable: {exc}") from exc
 
-    log_.carry_commits(carry, busy)
+    log_.carry_commits(carry)
     return lambda: log_.stop_carrying(carry)
 
 

@@ -143,7 +143,7 @@ class Publisher:
         )
         # one SQLite file for store and log: the pipeline's log commits ride in this writer's batches (one writer of
         # the file, no hand-over of its write lock between the writer's batches and the pipeline's commits)
-        self._uncarry = carry_log_commits(store, bus, self.writer.run_unflushed, self.writer.busy)
+        self._uncarry = carry_log_commits(store, bus, self.writer.run_unflushed)
 
     def start(self) -> None:
         """Relay what a previous process committed but did not relay (and keep relaying in the background)."""

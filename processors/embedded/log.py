@@ -108,7 +108,6 @@ class SqliteLog:
         self._recent: dict[bytes, CloudEvent] = {}
         self._recent_lock = threading.Lock()
         self._carrier: Carrier | None = None  # `carry_commits`
-        self._carrier_busy: Callable[[], bool] = lambda: False
         self._conn().executescript(_SCHEMA)
 
     # -- plumbing -----------------------------------------------------------
@@ -167,11 +166,10 @@ class SqliteLog:
         for topic, parts in appended.items():
             self.notify_appended(topic, parts)
 
-    def carry_commits(self, carrier: Carrier, busy: Callable[[], bool]) -> None:
+    def carry_commits(self, carrier: Carrier) -> None:
         """From now on `commit` runs its transaction through `carrier` (a function that runs it on an open write
-        transaction of this file, kept if and only if that commits, and returns its result) whenever `busy()`
-        says that writer is in a batch or has units waiting; when it is idle, the commit goes on its own."""
-        self._carrier, self._carrier_busy = carrier, busy
+        transaction of this file, kept if and only if that commits, and returns its result)."""
+        self._carrier = carrier
 
     def stop_carrying(self, carrier: Carrier) -> None:
         """`commit` runs on its own again, unless another carrier replaced `carrier` since."""
@@ -298,7 +296,7 @@ class SqliteLog:
             return appended
 
         carrier = self._carrier
-        if carrier is not None and self._carrier_busy():  # in the group-commit writer's next batch (module docstring)
+        if carrier is not None:  # in the group-commit writer's next batch (see the module's docstring)
             self._notify(carrier(txn))
             return
         # flush off: a power loss takes back outputs and offset together, and the hop is redone. Without outputs

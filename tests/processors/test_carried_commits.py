@@ -44,7 +44,7 @@ def carried(tmp_path: Path) -> tuple[StatusStore, SqliteLog, Counting]:
     store = StatusStore(f"sqlite:///{tmp_path / 'status.db'}")
     log = SqliteLog(tmp_path / "status.db", turn=writer_turn.of(store.engine))
     counting = Counting(store, log)
-    carry_log_commits(store, log, counting.writer.run_unflushed, counting.writer.busy)
+    carry_log_commits(store, log, counting.writer.run_unflushed)
     yield store, log, counting
     counting.writer.close()
 
@@ -168,7 +168,7 @@ def test_a_log_in_another_file_is_not_carried(tmp_path: Path) -> None:
     store = StatusStore(f"sqlite:///{tmp_path / 'status.db'}")
     log = SqliteLog(tmp_path / "bus.db")
     writer = GroupCommitter(store)
-    detach = carry_log_commits(store, log, writer.run_unflushed, writer.busy)
+    detach = carry_log_commits(store, log, writer.run_unflushed)
     assert log._carrier is None
     detach()
 
@@ -176,11 +176,11 @@ def test_a_log_in_another_file_is_not_carried(tmp_path: Path) -> None:
 def test_detaching_leaves_a_later_carrier_in_place(carried: tuple[StatusStore, SqliteLog, Counting]) -> None:
     store, log, counting = carried
     other = GroupCommitter(store)
-    detach = carry_log_commits(store, log, other.run_unflushed, other.busy)
+    detach = carry_log_commits(store, log, other.run_unflushed)
     newest = log._carrier
     detach()
     assert log._carrier is None
-    carry_log_commits(store, log, counting.writer.run_unflushed, counting.writer.busy)
+    carry_log_commits(store, log, counting.writer.run_unflushed)
     detach()  # already detached: the carrier set since stays
     assert log._carrier is not None and log._carrier is not newest
     record = _input(log)
