@@ -74,7 +74,7 @@ def _blocking(started: threading.Event, go: threading.Event) -> Callable[[Connec
 
 def test_a_consumer_commit_rides_in_the_next_batch_beside_submissions_and_a_failing_one(
         carried: tuple[StatusStore, SqliteLog, Counting]) -> None:
-    _store, log, counting = carried
+    store, log, counting = carried
     record = _input(log)
     woken: list[tuple[str, frozenset[int] | None]] = []
     log.add_listener(lambda topic, partitions: woken.append((topic, partitions)))
@@ -106,7 +106,7 @@ def test_a_consumer_commit_rides_in_the_next_batch_beside_submissions_and_a_fail
 
 
 def test_a_failing_consumer_commit_does_not_take_the_batch_down(carried: tuple[StatusStore, SqliteLog, Counting]) -> None:
-    _store, log, counting = carried
+    store, log, counting = carried
     log.ensure_topic("out")
     started, go = threading.Event(), threading.Event()
     counting.writer.submit(_blocking(started, go))
