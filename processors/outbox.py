@@ -135,7 +135,7 @@ def carry_log_commits(store: StatusStore, bus: object, run: Callable[[Callable[[
     def carry(txn: Callable[[sqlite3.Connection], Any]) -> Any:
         try:
             return run(lambda conn: txn(conn.connection.dbapi_connection))  # type: ignore[arg-type]
-        except (DBAPIError, sqlite3.OperationalError) as exc:  # its savepoint or the batch failed: as the log's own write
+        except DBAPIError as exc:  # the batch's transaction failed (disk full, locked): as the log's own write would
             raise BusUnavailable(f"embedded log unavailable: {exc}") from exc
 
     log_.carry_commits(carry)
