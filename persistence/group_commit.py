@@ -28,11 +28,6 @@ from a cache instead of the store: the writer then asks `dead_principals` once p
 inside the batch's transaction, which of those tokens are no longer live, and refuses their
 units (`refusal()`) without running them. A revocation committed before the batch is seen,
 by every process, as if the token had been looked up in the same transaction.
-
-An *unflushed* unit (`run_unflushed`: the embedded pipeline's log commits, when the log lives in the store's file)
-rides in the next batch like any other, in its own savepoint: it shares the batch's transaction and fsync instead of
-taking the file's write lock for a transaction of its own between two batches. A batch of unflushed units only
-commits without an fsync (`persistence.engine.unflushed_transaction`), as such a commit did on its own.
 """
 
 from __future__ import annotations
@@ -51,14 +46,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
-from persistence.engine import (
-    close_batch_memo,
-    flush_batch_writes,
-    open_batch_memo,
-    start_unit_writes,
-    stop_unit_writes,
-    unflushed_transaction,
-)
+from persistence.engine import close_batch_memo, flush_batch_writes, open_batch_memo, start_unit_writes, stop_unit_writes
 from persistence.faults import kill_point
 from persistence.store import StatusStore
 
@@ -89,7 +77,6 @@ class _Item(Generic[T]):
     order: str
     principal: str | None = None
     staged: bool = False
-    unflushed: bool = False  # may commit without an fsync (`run_unflushed`)
     future: Future[T] = field(default_factory=Future)
     waiter: asyncio.Future[T] | None = None  # set for `run_async`: answered on its event loop instead of `future`
 
@@ -118,12 +105,6 @@ class GroupCommitter:
         commit's error (nothing of the batch kept).
         """
         return self.submit(unit, order=order, principal=principal).result()
-
-    def run_unflushed(self, unit: Callable[[Connection], T]) -> T:
-        """`run` for a unit whose commit needs no fsync of its own: it is lost on power loss only with every later
-        commit, and redone from inputs it marks consumed itself (the embedded log's consumer commits). Alone in its
-        batch it commits unflushed; with other units it shares their flushed commit."""
-        return self._enqueue(_Item(unit, "", unflushed=True)).result()
 
     def run_staged(self, prepare: Staged[T], *, order: str = "", principal: str | None = None) -> T:
         """`run` for a staged unit: `prepare(conn)` returns the finish step, run after every prepare step of the batch."""
@@ -209,9 +190,8 @@ class GroupCommitter:
 
     def _commit(self, batch: list[_Item[Any]]) -> None:
         outcomes: list[tuple[_Item[Any], Any, BaseException | None]] = []
-        flushed = not all(item.unflushed for item in batch)
         try:
-            with self.store.transaction() if flushed else unflushed_transaction(self.store.engine) as conn:
+            with self.store.transaction() as conn:
                 memo = open_batch_memo(conn)  # what units remember for the rest of the batch
                 queued: list[Any] = []  # rows for the end of the batch (at_batch_end) of the units that succeeded
                 try:
@@ -238,13 +218,11 @@ class GroupCommitter:
                     flush_batch_writes(conn, queued)
                 finally:
                     close_batch_memo(conn)
-                if flushed:  # the crash tests count the commits of submissions (`commit:inside:3`), not the pipeline's
-                    kill_point("commit:inside")
+                kill_point("commit:inside")
         except Exception as exc:  # the transaction itself failed (disk full, database gone): nothing was kept
             self._answer([(item, None, exc) for item in batch])
             return
-        if flushed:
-            kill_point("commit:after")
+        kill_point("commit:after")
         try:
             self.after_commit()
         except Exception:

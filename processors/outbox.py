@@ -40,19 +40,18 @@ import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol
+from typing import NamedTuple, Protocol
 
 from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select
-from sqlalchemy.exc import DBAPIError
 from tenacity import Retrying, retry_if_exception_type, stop_never, wait_exponential
 
 from persistence.engine import at_batch_end, reading
 from persistence.faults import kill_point
 from persistence.store import StatusStore, utcnow
 from persistence.tables import outbox
-from processors.bus import Bus, BusUnavailable, Outbound
+from processors.bus import Bus, Outbound
 from schemas.events import CloudEvent
 
 log = logging.getLogger("govcast.outbox")
@@ -114,32 +113,6 @@ class _InlineLog:
 
 
 _INLINE: weakref.WeakKeyDictionary[Engine, _InlineLog] = weakref.WeakKeyDictionary()
-
-
-class _CarriedLog(Protocol):
-    """What of the embedded log (SqliteLog) handing its consumers' commits to a store writer needs."""
-
-    def carry_commits(self, carrier: Callable[[Callable[[sqlite3.Connection], Any]], Any]) -> None: ...
-
-    def stop_carrying(self, carrier: Callable[[Callable[[sqlite3.Connection], Any]], Any]) -> None: ...
-
-
-def carry_log_commits(store: StatusStore, bus: object, run: Callable[[Callable[[Connection], Any]], Any]) -> Callable[[], None]:
-    """When `bus` is an embedded log in the store's file: its consumers' commits run through `run` (the group-commit
-    writer's `run_unflushed`), on the writer's connection, in its next batch -- one writer of the file instead of two
-    taking turns (processors.embedded.log, "Carried commits"). Returns what detaches it again (a no-op otherwise)."""
-    if not shares_file(store, bus) or not hasattr(bus, "carry_commits"):
-        return lambda: None
-    log_: _CarriedLog = bus  # type: ignore[assignment]
-
-    def carry(txn: Callable[[sqlite3.Connection], Any]) -> Any:
-        try:
-            return run(lambda conn: txn(conn.connection.dbapi_connection))  # type: ignore[arg-type]
-        except DBAPIError as exc:  # the batch's transaction failed (disk full, locked): as the log's own write would
-            raise BusUnavailable(f"embedded log unavailable: {exc}") from exc
-
-    log_.carry_commits(carry)
-    return lambda: log_.stop_carrying(carry)
 
 
 def shares_file(store: StatusStore, bus: object) -> bool:

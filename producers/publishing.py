@@ -33,7 +33,7 @@ from persistence.store import Principal, StatusStore
 from processors import wire
 from processors.bus import Bus, Outbound
 from processors.normalize import normalize
-from processors.outbox import OutboxRelay, carry_log_commits, enqueue
+from processors.outbox import OutboxRelay, enqueue
 from processors.screen import Severity, screen
 from processors.stages import RECORDED_STATUS, scheduled_status
 from producers import entropy
@@ -141,16 +141,12 @@ class Publisher:
             # chain): under load, a batch waits a few milliseconds for the stragglers of the last one
             gather=GATHER_SECONDS if self._numbers_late else 0.0,
         )
-        # one SQLite file for store and log: the pipeline's log commits ride in this writer's batches (one writer of
-        # the file, no hand-over of its write lock between the writer's batches and the pipeline's commits)
-        self._uncarry = carry_log_commits(store, bus, self.writer.run_unflushed)
 
     def start(self) -> None:
         """Relay what a previous process committed but did not relay (and keep relaying in the background)."""
         self.relay.kick()
 
     def close(self) -> None:
-        self._uncarry()  # the pipeline's log commits go on their own again (the host may outlive this publisher)
         self.writer.close()
         self.relay.stop()
 

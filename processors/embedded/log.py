@@ -20,14 +20,6 @@ so a submission's event is appended in the very transaction that keeps its store
 called by processors.outbox) -- one commit, one fsync, no relay step. The log's writers then queue on the
 store engine's writer turn (persistence.writer_turn): one file has one write lock. A data dir of the
 two-file layout (`bus.db` beside `status.db`) is merged into the store's file at start (`absorb`).
-
-Carried commits: in a process that also submits (the API process running the pipeline), a consumer's `commit` is
-handed to the store's group-commit writer (`carry_commits`, wired by processors.outbox.carry_log_commits): it runs
-in the writer's next batch, in a savepoint of its own (outputs and offset together; a failing submission does not
-take it down, nor it a submission), and is answered once that batch committed. The writer then never waits for the
-pipeline's commits to give the file's write lock back between its batches, and a busy batch carries them in its own
-transaction and fsync. Without submissions waiting, the batch holds the pipeline's commits only and is not fsynced,
-as the log's own commit is not.
 """
 
 from __future__ import annotations
@@ -64,7 +56,6 @@ CREATE TABLE IF NOT EXISTS relayed (event_id TEXT PRIMARY KEY, ts REAL NOT NULL)
 """
 T = TypeVar("T")
 Appended = dict[str, set[int]]  # the partitions a transaction appended to, by topic
-Carrier = Callable[[Callable[[sqlite3.Connection], Appended]], Appended]  # runs a commit's transaction elsewhere
 Encoded = dict[tuple[str, int], list[tuple[Outbound, bytes]]]  # messages and their stored bytes, by (topic, partition)
 RECENT_EVENTS = 4096  # events appended by this process kept to hand to their consumer undecoded (`fetch`)
 RELAYED_KEEP_SECONDS = 7 * 86400  # how long an outbox relay's event ids are remembered (dedup after a crash)
@@ -107,7 +98,6 @@ class SqliteLog:
         # oldest dropped first. Bytes appended by other processes, or after a restart, are decoded.
         self._recent: dict[bytes, CloudEvent] = {}
         self._recent_lock = threading.Lock()
-        self._carrier: Carrier | None = None  # `carry_commits`
         self._conn().executescript(_SCHEMA)
 
     # -- plumbing -----------------------------------------------------------
@@ -165,16 +155,6 @@ class SqliteLog:
         topic's partitions, and a woken consumer with nothing to read costs a thread hop and two queries."""
         for topic, parts in appended.items():
             self.notify_appended(topic, parts)
-
-    def carry_commits(self, carrier: Carrier) -> None:
-        """From now on `commit` runs its transaction through `carrier` (a function that runs it on an open write
-        transaction of this file, kept if and only if that commits, and returns its result)."""
-        self._carrier = carrier
-
-    def stop_carrying(self, carrier: Carrier) -> None:
-        """`commit` runs on its own again, unless another carrier replaced `carrier` since."""
-        if self._carrier is carrier:
-            self._carrier = None
 
     # -- topics -------------------------------------------------------------
     def ensure_topic(self, name: str, partitions: int | None = None, *, conn: sqlite3.Connection | None = None) -> int:
@@ -295,10 +275,6 @@ class SqliteLog:
             )
             return appended
 
-        carrier = self._carrier
-        if carrier is not None:  # in the group-commit writer's next batch (see the module's docstring)
-            self._notify(carrier(txn))
-            return
         # flush off: a power loss takes back outputs and offset together, and the hop is redone. Without outputs
         # the offset's upsert is the one statement: its own transaction.
         self._notify(self._write(txn, flush=False, single=not grouped))
