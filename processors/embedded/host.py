@@ -48,9 +48,11 @@ PRUNE_SECONDS = 60.0
 # something was appended while a round was processed, the round's last commit waits out the linger and fetches the
 # next records in the same thread call (`_follow`): one hop per round, not two; the outputs reach the log that much later.
 LINGER_SECONDS = 0.005
-# A pure route (the plan: its stage only computes, and for a scheduled submission only parks it) lingers longer: its
-# commits take the file's write lock between the group-commit writer's batches, and under load fewer, larger ones
-# leave the writer waiting less. Only a busy consumer lingers (see above), so a lone publication waits nothing.
+# A pure route (the plan: its stage only computes, and for a scheduled submission only parks it) lingers longer: each
+# of its commits takes the file's write lock between the group-commit writer's batches, and fewer, larger ones leave
+# the writer waiting less (measured: −7 to −10 % server CPU per submission at 1 and 16 clients, issue 17). The cost: an
+# item appended within 20 ms after a plan round that found records is planned up to 20 ms later (before: 5 ms); an
+# item reaching an idle consumer is planned at once, as before.
 PURE_LINGER_SECONDS = 0.02
 RESTART_MAX_SECONDS = 30.0  # longest wait before restarting a task that died
 Follow = Callable[[], Awaitable[int | None]]  # asked before a round's last commit: fetch along, and how many (`_follow`)
