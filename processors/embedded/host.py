@@ -48,6 +48,12 @@ PRUNE_SECONDS = 60.0
 # something was appended while a round was processed, the round's last commit waits out the linger and fetches the
 # next records in the same thread call (`_follow`): one hop per round, not two; the outputs reach the log that much later.
 LINGER_SECONDS = 0.005
+# A pure route (the plan: its stage only computes, and for a scheduled submission only parks it) lingers longer: each
+# of its commits takes the file's write lock between the group-commit writer's batches, and fewer, larger ones leave
+# the writer waiting less (measured: −7 to −10 % server CPU per submission at 1 and 16 clients, issue 17). The cost: an
+# item appended within 20 ms after a plan round that found records is planned up to 20 ms later (before: 5 ms); an
+# item reaching an idle consumer is planned at once, as before.
+PURE_LINGER_SECONDS = 0.02
 RESTART_MAX_SECONDS = 30.0  # longest wait before restarting a task that died
 Follow = Callable[[], Awaitable[int | None]]  # asked before a round's last commit: fetch along, and how many (`_follow`)
 
@@ -169,9 +175,10 @@ class EmbeddedHost:
                 self._down.pop(name, None)  # a whole round (fetch, process, commit) went through: running again
             first = False
             limit = BATCH_SIZE if route.batch else 50
+            pause = PURE_LINGER_SECONDS if route.pure else LINGER_SECONDS
             if records is None:
                 if linger:
-                    await asyncio.sleep(LINGER_SECONDS)
+                    await asyncio.sleep(pause)
                 if quiet and not wakeup.is_set():
                     records = []  # the last fetch took everything there was, and nothing was appended since
                 else:
@@ -186,10 +193,10 @@ class EmbeddedHost:
             full = len(records) >= limit
             linger = quiet = not full
             if route.batch is not None and route.wait_until is None:
-                records = await self._process_batches(route, records, functools.partial(self._follow, wakeup, full, limit))
+                records = await self._process_batches(route, records, functools.partial(self._follow, wakeup, full, limit, pause))
                 continue
             if route.pure and route.wait_until is None:
-                records = await self._process_together(route, records, functools.partial(self._follow, wakeup, full, limit))
+                records = await self._process_together(route, records, functools.partial(self._follow, wakeup, full, limit, pause))
                 continue
             for record in records:
                 if self._stopping.is_set():
@@ -197,7 +204,7 @@ class EmbeddedHost:
                 await self._process(route, record)
             records = None
 
-    async def _follow(self, wakeup: asyncio.Event, full: bool, limit: int) -> int | None:
+    async def _follow(self, wakeup: asyncio.Event, full: bool, limit: int, pause: float = LINGER_SECONDS) -> int | None:
         """Asked before a round's last commit: fetch the next records in the same thread call (the limit), or not
         (None). Yes after a full fetch (more is there), or when an append since the fetch woke the consumer: then
         it lingers first, as it would have before its next fetch (`LINGER_SECONDS`), and its commit waits with it.
@@ -205,7 +212,7 @@ class EmbeddedHost:
         if not full:
             if not wakeup.is_set():
                 return None
-            await asyncio.sleep(LINGER_SECONDS)
+            await asyncio.sleep(pause)
         wakeup.clear()  # before the fetch: appends it may miss wake the consumer again
         return limit
 

@@ -70,7 +70,8 @@ def test_a_batch_route_works_through_one_fetch_in_batches(tmp_path: Path) -> Non
 
 def test_a_busy_consumer_gathers_a_trickle_of_appends_into_few_rounds(tmp_path: Path) -> None:
     """Appends arriving one at a time while a consumer works: it lingers briefly after a round that found records
-    (host.LINGER_SECONDS), so one fetch takes several of them; every input still goes through once, in order."""
+    (host.LINGER_SECONDS; a pure route such as this one, host.PURE_LINGER_SECONDS), so one fetch takes several of
+    them; every input still goes through once, in order."""
     store = StatusStore(f"sqlite:///{tmp_path}/s.db")
     ctx = StageContext(settings=Settings(data_dir=tmp_path, channels=["portal"]), store=store, adapters={})
     log = FetchCountingLog(tmp_path / "bus.db", default_partitions=1)
@@ -94,5 +95,6 @@ def test_a_busy_consumer_gathers_a_trickle_of_appends_into_few_rounds(tmp_path: 
     store.close()
     assert seen == list(range(count))
     # Without the linger each append costs a round and an empty fetch (about 2 x count); a loaded machine stretches
-    # the trickle's 1 ms sleeps past the 5 ms linger now and then, so the bound leaves room for that.
-    assert log.fetches < count  # not a round (and an empty fetch) per append
+    # the trickle's 1 ms sleeps past the linger now and then, so the bound leaves room for that.
+    # 5 ms linger: about 35 fetches here; 20 ms for a pure route: about 11
+    assert log.fetches < count // 4  # not a round (and an empty fetch) per append
