@@ -204,10 +204,10 @@ class EmbeddedHost:
                 await self._process(route, record)
             records = None
 
-    async def _follow(self, wakeup: asyncio.Event, full: bool, limit: int, pause: float = LINGER_SECONDS) -> int | None:
+    async def _follow(self, wakeup: asyncio.Event, full: bool, limit: int, pause: float) -> int | None:
         """Asked before a round's last commit: fetch the next records in the same thread call (the limit), or not
         (None). Yes after a full fetch (more is there), or when an append since the fetch woke the consumer: then
-        it lingers first, as it would have before its next fetch (`LINGER_SECONDS`), and its commit waits with it.
+        it lingers first (`pause`), as it would have before its next fetch, and its commit waits with it.
         Otherwise the commit goes alone, right away, and the consumer sleeps until woken."""
         if not full:
             if not wakeup.is_set():

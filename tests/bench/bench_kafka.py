@@ -398,12 +398,12 @@ def window(db: Path) -> tuple[dt.datetime, Spans, collections.Counter[str]]:
                 select(publications.c.status, func.count()).group_by(publications.c.status)).all()})
     finally:
         store.close()
-    start = _aware(first)
-    spans = Spans(*((_aware(t) - start).total_seconds() for t in (planned, delivered, projected)))
+    start = aware(first)
+    spans = Spans(*((aware(t) - start).total_seconds() for t in (planned, delivered, projected)))
     return start, spans, statuses
 
 
-def _aware(value: Any) -> dt.datetime:
+def aware(value: Any) -> dt.datetime:
     when = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
     return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 

@@ -93,7 +93,7 @@ def one_run(broker: kb.Broker, root: Path, rate: float, count: int, workdir: Pat
     with sqlite3.connect(db) as conn:
         rows = conn.execute("SELECT publication_id, MIN(at) FROM timeline WHERE status = 'delivered' "
                             "GROUP BY publication_id").fetchall()
-    by_sent = sorted((sent[pid], (kb._aware(at).timestamp() - sent[pid]) * 1000) for pid, at in rows if pid in sent)
+    by_sent = sorted((sent[pid], (kb.aware(at).timestamp() - sent[pid]) * 1000) for pid, at in rows if pid in sent)
     warm = int(rate)  # the first second's submissions: the worker's first fetches and JIT-less broker paths
     lat = sorted(ms for _, ms in by_sent[warm:]) or [float("nan")]
     q = [kb.percentile(lat, p) for p in (0.5, 0.9, 0.99)]

@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 
 from persistence.store import StatusStore
+from processors.stages import StageContext
+from settings import Settings
 from tests.kafka_fixtures import kafka_broker, kafka_url
 from tests.store_backends import BACKENDS, backend_url
 
@@ -20,3 +22,12 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StatusStor
         s = StatusStore(url)
         yield s
         s.close()
+
+
+@pytest.fixture
+def host_ctx(tmp_path: Path) -> Iterator[StageContext]:
+    """What the embedded host's own tests run their test routes with: a SQLite store in tmp_path, the portal channel
+    configured, no adapters."""
+    s = StatusStore(f"sqlite:///{tmp_path}/s.db")
+    yield StageContext(settings=Settings(data_dir=tmp_path, channels=["portal"]), store=s, adapters={})
+    s.close()

@@ -9,14 +9,12 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from persistence.store import StatusStore
 from processors.bus import Outbound
 from processors.embedded.host import EmbeddedHost
 from processors.embedded.log import Record, SqliteLog
 from processors.stages import StageContext
 from processors.topology import MAX_BATCH_WEIGHT, Route
 from schemas.events import new_event
-from settings import Settings
 from tests.host_support import run_until_drained
 
 
@@ -32,9 +30,7 @@ class FetchCountingLog(SqliteLog):
         return records
 
 
-def test_a_batch_route_works_through_one_fetch_in_batches(tmp_path: Path) -> None:
-    store = StatusStore(f"sqlite:///{tmp_path}/s.db")
-    ctx = StageContext(settings=Settings(data_dir=tmp_path, channels=["portal"]), store=store, adapters={})
+def test_a_batch_route_works_through_one_fetch_in_batches(tmp_path: Path, host_ctx: StageContext) -> None:
     log = FetchCountingLog(tmp_path / "bus.db", default_partitions=1)
     seen: list[int] = []
     batches: list[list[int]] = []
@@ -55,25 +51,22 @@ def test_a_batch_route_works_through_one_fetch_in_batches(tmp_path: Path) -> Non
 
     route = Route("batched", ("in",), lambda event: event.data["n"], one, batch=many,
                   weigh=lambda event: MAX_BATCH_WEIGHT // 10)  # ten inputs per batch
-    host = EmbeddedHost(log, ctx, table=[route])
+    host = EmbeddedHost(log, host_ctx, table=[route])
     log.send([Outbound("in", "k", new_event("test.in", "/t", "k", {"n": n})) for n in range(45)])
 
     run_until_drained(host, log, "batched", "in")
     lag = log.lag("batched", "in")
     log.close()
-    store.close()
     assert lag == 0
     assert seen == list(range(45))  # each once, in order
     assert batches == [list(range(0, 10)), list(range(20, 30)), list(range(30, 40)), list(range(40, 45))]
     assert log.decoded == 45  # one fetch decoded them all (not 45 + 35 + 25 + ...)
 
 
-def test_a_busy_consumer_gathers_a_trickle_of_appends_into_few_rounds(tmp_path: Path) -> None:
+def test_a_busy_consumer_gathers_a_trickle_of_appends_into_few_rounds(tmp_path: Path, host_ctx: StageContext) -> None:
     """Appends arriving one at a time while a consumer works: it lingers briefly after a round that found records
     (host.LINGER_SECONDS; a pure route such as this one, host.PURE_LINGER_SECONDS), so one fetch takes several of
     them; every input still goes through once, in order."""
-    store = StatusStore(f"sqlite:///{tmp_path}/s.db")
-    ctx = StageContext(settings=Settings(data_dir=tmp_path, channels=["portal"]), store=store, adapters={})
     log = FetchCountingLog(tmp_path / "bus.db", default_partitions=1)
     seen: list[int] = []
 
@@ -82,7 +75,7 @@ def test_a_busy_consumer_gathers_a_trickle_of_appends_into_few_rounds(tmp_path: 
         return []
 
     route = Route("batched", ("in",), lambda event: event.data["n"], one, pure=True)
-    host = EmbeddedHost(log, ctx, table=[route])
+    host = EmbeddedHost(log, host_ctx, table=[route])
     count = 100
 
     async def trickle() -> None:
@@ -92,7 +85,6 @@ def test_a_busy_consumer_gathers_a_trickle_of_appends_into_few_rounds(tmp_path: 
 
     run_until_drained(host, log, "batched", "in", feed=trickle)
     log.close()
-    store.close()
     assert seen == list(range(count))
     # Without the linger each append costs a round and an empty fetch (about 2 x count); a loaded machine stretches
     # the trickle's 1 ms sleeps past the linger now and then, so the bound leaves room for that.

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from persistence.store import StatusStore
 from processors import topology
 from processors.bus import Outbound
 from processors.embedded.host import EmbeddedHost
@@ -17,7 +16,6 @@ from processors.embedded.log import Record, SqliteLog
 from processors.stages import StageContext
 from processors.topology import Route
 from schemas.events import new_event
-from settings import Settings
 from tests.host_support import run_until_drained
 
 
@@ -35,10 +33,8 @@ class CountingLog(SqliteLog):
         super().commit(group, record, outputs)
 
 
-def test_a_pure_route_commits_a_fetch_at_once_and_retries_a_failing_input_alone(tmp_path: Path,
+def test_a_pure_route_commits_a_fetch_at_once_and_retries_a_failing_input_alone(tmp_path: Path, host_ctx: StageContext,
                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    store = StatusStore(f"sqlite:///{tmp_path}/s.db")
-    ctx = StageContext(settings=Settings(data_dir=tmp_path, channels=["portal"]), store=store, adapters={})
     log = CountingLog(tmp_path / "bus.db", default_partitions=1)
     failures = {7: 1}  # input 7 fails once (an outage of something the stage reads), then goes through
 
@@ -49,7 +45,7 @@ def test_a_pure_route_commits_a_fetch_at_once_and_retries_a_failing_input_alone(
         return [Note(n=n), Note(n=-n)]
 
     route = Route("double", ("in",), lambda event: event.data["n"], double, pure=True)
-    host = EmbeddedHost(log, ctx, table=[route])
+    host = EmbeddedHost(log, host_ctx, table=[route])
     log.send([Outbound("in", "k", new_event("test.in", "/t", "k", {"n": n})) for n in range(20)])
 
     monkeypatch.setattr(topology, "outbound_for",  # the test's outputs go to one topic of their own
@@ -59,7 +55,6 @@ def test_a_pure_route_commits_a_fetch_at_once_and_retries_a_failing_input_alone(
     out = [r.event.data["n"] for r in log.fetch("reader", "out", 0, 1000)]
     lag = log.lag("double", "in")
     log.close()
-    store.close()
     assert out == [x for n in range(20) for x in (n, -n)]  # each once, in input order
     assert lag == 0
     assert log.commits <= 3  # inputs 0-6 together, 7 alone after its retry, 8-19 together (not 20 commits)

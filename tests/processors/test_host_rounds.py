@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from persistence.store import StatusStore
 from processors.bus import Outbound
 from processors.embedded import host as host_module
 from processors.embedded.host import LINGER_SECONDS, EmbeddedHost
@@ -19,7 +18,6 @@ from processors.embedded.log import Record, SqliteLog
 from processors.stages import StageContext
 from processors.topology import Route
 from schemas.events import new_event
-from settings import Settings
 
 
 class CallCountingLog(SqliteLog):
@@ -42,12 +40,11 @@ class CallCountingLog(SqliteLog):
         return super().commit_and_fetch(group, record, outputs, limit)
 
 
-def run(tmp_path: Path, count: int, monkeypatch: pytest.MonkeyPatch) -> tuple[tuple[int, int, int], list[int]]:
+def run(tmp_path: Path, ctx: StageContext, count: int,
+        monkeypatch: pytest.MonkeyPatch) -> tuple[tuple[int, int, int], list[int]]:
     """`count` inputs appended at once to an idle host; the host runs until they are consumed and a while longer.
     The thread calls it made for them: (fetches, commits, commit_and_fetch calls)."""
     monkeypatch.setattr(host_module, "POLL_SECONDS", 60.0)  # the heads watcher looks once, at the start
-    store = StatusStore(f"sqlite:///{tmp_path}/s.db")
-    ctx = StageContext(settings=Settings(data_dir=tmp_path, channels=["portal"]), store=store, adapters={})
     log = CallCountingLog(tmp_path / "bus.db", default_partitions=1)
     seen: list[int] = []
 
@@ -73,20 +70,19 @@ def run(tmp_path: Path, count: int, monkeypatch: pytest.MonkeyPatch) -> tuple[tu
 
     asyncio.run(scenario())
     log.close()
-    store.close()
     return (log.fetches - before[0], log.commits - before[1], log.combined - before[2]), seen
 
 
-def test_a_consumer_that_took_everything_and_was_not_woken_fetches_no_more(tmp_path: Path,
+def test_a_consumer_that_took_everything_and_was_not_woken_fetches_no_more(tmp_path: Path, host_ctx: StageContext,
                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    calls, seen = run(tmp_path, 3, monkeypatch)
+    calls, seen = run(tmp_path, host_ctx, 3, monkeypatch)
     assert seen == [0, 1, 2]
     assert calls == (1, 1, 0)  # woken: one fetch, one commit; no empty fetch after it
 
 
-def test_after_a_full_fetch_the_commit_fetches_the_next_records_in_the_same_call(tmp_path: Path,
+def test_after_a_full_fetch_the_commit_fetches_the_next_records_in_the_same_call(tmp_path: Path, host_ctx: StageContext,
                                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    calls, seen = run(tmp_path, 120, monkeypatch)  # fetches of 50: 50, 50, 20
+    calls, seen = run(tmp_path, host_ctx, 120, monkeypatch)  # fetches of 50: 50, 50, 20
     assert seen == list(range(120))  # each once, in order
     # the first fetch alone, then two commits that fetch along; the last commit (20 < 50, nothing new) goes alone
     assert calls == (3, 3, 2)
